@@ -1,0 +1,41 @@
+// The one place that maps errors to process exit codes.
+import { KvError, isKvError } from "../core/errors";
+
+export const EXIT_OK = 0;
+export const EXIT_NOT_FOUND = 1;
+export const EXIT_USAGE = 2; // bad flags, bad arguments, bad input
+export const EXIT_UNAVAILABLE = 3; // cluster cannot serve now (too few nodes, timeouts, contention)
+export const EXIT_CONFIG = 4;
+export const EXIT_INTERNAL = 5;
+export const EXIT_CORRUPT = 6;
+
+export function exitCodeOf(error: unknown): number {
+  if (!isKvError(error)) return EXIT_INTERNAL;
+  return exitCodeOfKvError(error);
+}
+
+function exitCodeOfKvError(error: KvError): number {
+  switch (error.code) {
+    case "NOT_FOUND":
+      return EXIT_NOT_FOUND;
+    case "INVALID_ARGUMENT":
+    case "KEY_TOO_LARGE":
+    case "VALUE_TOO_LARGE":
+    case "SHARD_SIZE_MISMATCH":
+    case "INVALID_SHARD_COUNT":
+      return EXIT_USAGE;
+    case "CONFIG":
+      return EXIT_CONFIG;
+    case "NOT_LEADER":
+    case "TIMEOUT":
+    case "UNAVAILABLE":
+    case "TOO_FEW_SHARDS":
+    case "WRITE_ABORTED":
+    case "LOCKED":
+      return EXIT_UNAVAILABLE;
+    case "CORRUPT_SHARD":
+      return EXIT_CORRUPT;
+    case "INTERNAL":
+      return EXIT_INTERNAL;
+  }
+}

@@ -1,0 +1,32 @@
+// The erasure codec interface: Reed–Solomon over GF(2^8), systematic (data shards are the
+// value's bytes), free of keys, versions and I/O. `k`/`m` are used only inside codec math;
+// everything outside says dataShards/parityShards.
+//
+// Size rules:
+// - every shard of one encoding has the same length, shardBytes(valueBytes) =
+//   max(1, ceil(valueBytes / k)); the last data shard is zero padded;
+// - the true value length is metadata kept by the caller and passed to join(); it is never
+//   inferred from padding, so values ending in zero bytes are safe;
+// - a 0-byte value encodes as k+m one-byte all-zero shards (an RS code cannot split zero
+//   bytes) and joins back to 0 bytes.
+
+export interface ErasureCodec {
+  readonly name: string;
+  readonly dataShards: number; // k
+  readonly parityShards: number; // m; dataShards + parityShards <= 256
+  shardBytes(valueBytes: number): number;
+  /** k zero-padded data shards (copies) followed by m zeroed parity shards. */
+  split(value: Uint8Array): Uint8Array[];
+  /** Fills the m parity shards in place from the k data shards. */
+  encode(shards: Uint8Array[]): void;
+  /** True when the parity shards match the data shards. */
+  verify(shards: Uint8Array[]): boolean;
+  /** Fills every null shard. Throws TooFewShardsError with fewer than k present. */
+  reconstruct(shards: Array<Uint8Array | null>): void;
+  /** Fills only the null data shards (all a read needs). */
+  reconstructData(shards: Array<Uint8Array | null>): void;
+  /** Concatenates the data shards and cuts to valueBytes. */
+  join(shards: Array<Uint8Array | null>, valueBytes: number): Uint8Array;
+}
+
+export type CodecBackend = "native" | "wasm" | "table";

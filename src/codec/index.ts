@@ -1,0 +1,141 @@
+// Entry point of the codec: pick a backend, validate the shape once, hand back a synchronous
+// ErasureCodec. Only the wasm backend needs an await (one-time instantiation).
+//
+// Backends:
+// - "table": pure TypeScript reference (table_codec.ts). Always available.
+// - "wasm":  @subspace/reed-solomon-erasure.wasm (wasm_codec.ts). Same code as "table",
+//            byte-identical parity, checked against "table" whenever one is created.
+// - "native": @ronomon/reed-solomon. Refused: asynchronous only and a different code
+//            (see native_codec.ts), so it can neither implement ErasureCodec nor read shards
+//            the other backends wrote.
+//
+// Why "auto" prefers "table" (bench/codec_bench.ts, Node 20.20, 2 shared x86-64 cores, MB/s of
+// value bytes; encode = split+encode, rebuild = reconstruct of n-k missing data shards + join):
+//
+//   value  (k,n)  | table encode | wasm encode | table rebuild | wasm rebuild
+//   100 B  (3,5)  |          119 |          24 |            66 |           10
+//   1 KiB  (3,5)  |          422 |          94 |           324 |           43
+//   64 KiB (3,5)  |          576 |         517 |           641 |          393
+//   1 MiB  (3,5)  |          476 |         560 |           499 |          462
+//
+// The cache's values are ~1 KiB, where "table" is 4-5x faster: wasm pays a fixed cost per
+// call (staging copies, a malloc in wasm memory, and the Rust side rebuilding its matrix)
+// of ~10 us. Only at 1 MiB does wasm win encode, by ~15%, and large values are cut into
+// stripes of BLOCK_BYTES_DEFAULT (256 KiB) shards anyway. One backend for every size keeps
+// one code path in production; "wasm" remains selectable, and is tested to the same bytes.
+import { ConfigError, InternalError, InvalidArgumentError } from "../core/errors";
+import type { CodecBackend, ErasureCodec } from "./codec";
+import { loadNativeBinding, NATIVE_UNSUITABLE_REASON } from "./native_codec";
+import { bytesEqual, TableCodec, validateShardCounts } from "./table_codec";
+import { createWasmCodec, loadWasmEngine } from "./wasm_codec";
+
+export type { CodecBackend, ErasureCodec } from "./codec";
+
+/** Every backend name createCodec knows, including ones it refuses (see above). */
+export const CODEC_BACKENDS: readonly CodecBackend[] = ["native", "wasm", "table"];
+
+/** The order "auto" tries, fastest first for ~1 KiB values (figures above). */
+export const AUTO_BACKEND_ORDER: readonly CodecBackend[] = ["table", "wasm"];
+
+/**
+ * A codec for k = dataShards, m = parityShards. Throws InvalidShardCountError for a bad
+ * shape (k >= 1, m >= 1, k + m <= 256), ConfigError when the named backend cannot be used,
+ * InvalidArgumentError for an unknown backend name.
+ */
+export async function createCodec(
+  backend: CodecBackend | "auto",
+  dataShards: number,
+  parityShards: number,
+): Promise<ErasureCodec> {
+  validateShardCounts(dataShards, parityShards);
+  if (backend === "auto") {
+    const failures: string[] = [];
+    for (const candidate of AUTO_BACKEND_ORDER) {
+      try {
+        return await createBackend(candidate, dataShards, parityShards);
+      } catch (error) {
+        // Falling back is the point of "auto"; the reasons surface if nothing works.
+        failures.push(`${candidate}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    throw new ConfigError(`no codec backend is usable (${failures.join("; ")})`);
+  }
+  return createBackend(backend, dataShards, parityShards);
+}
+
+/** Backends createCodec can actually build in this process, in AUTO_BACKEND_ORDER. */
+export async function availableBackends(): Promise<CodecBackend[]> {
+  const available: CodecBackend[] = [];
+  for (const backend of AUTO_BACKEND_ORDER) {
+    if (backend === "table") available.push(backend);
+    if (backend === "wasm") {
+      try {
+        await loadWasmEngine();
+        available.push(backend);
+      } catch {
+        // Unavailable is a valid answer here; createCodec("wasm") reports the cause.
+      }
+    }
+  }
+  return available;
+}
+
+/** Whether the native addon loaded, and why it is still not offered as a backend. */
+export function nativeAddonStatus(): { loaded: boolean; reason: string } {
+  const load = loadNativeBinding();
+  if (load.error !== null) return { loaded: false, reason: `failed to load: ${load.error.message}` };
+  return { loaded: true, reason: NATIVE_UNSUITABLE_REASON };
+}
+
+async function createBackend(backend: CodecBackend, dataShards: number, parityShards: number): Promise<ErasureCodec> {
+  switch (backend) {
+    case "table":
+      return new TableCodec(dataShards, parityShards);
+    case "wasm": {
+      let codec: ErasureCodec;
+      try {
+        codec = await createWasmCodec(dataShards, parityShards);
+      } catch (error) {
+        throw new ConfigError("codec backend 'wasm' is unavailable", { cause: error });
+      }
+      checkAgainstReference(codec);
+      return codec;
+    }
+    case "native":
+      throw new ConfigError(`codec backend 'native' is not usable: ${NATIVE_UNSUITABLE_REASON}`);
+    default: {
+      const unknown: never = backend;
+      throw new InvalidArgumentError(`unknown codec backend '${String(unknown)}' (use ${CODEC_BACKENDS.join(", ")} or auto)`);
+    }
+  }
+}
+
+/**
+ * Encodes a fixed probe with `codec` and with the table reference and requires identical
+ * parity and a correct rebuild. Runs at creation (tens of microseconds) so a backend whose
+ * package changed its code under a semver-compatible update is refused instead of writing
+ * shards other clients cannot read.
+ */
+function checkAgainstReference(codec: ErasureCodec): void {
+  const reference = new TableCodec(codec.dataShards, codec.parityShards);
+  const valueBytes = codec.dataShards * 37 + 5; // not a multiple of k: exercises padding
+  const probe = new Uint8Array(valueBytes);
+  for (let i = 0; i < valueBytes; i++) probe[i] = (i * 167 + 13) & 0xff;
+  const expected = reference.split(probe);
+  reference.encode(expected);
+  const actual = codec.split(probe);
+  codec.encode(actual);
+  for (let shardIndex = 0; shardIndex < expected.length; shardIndex++) {
+    if (!bytesEqual(expected[shardIndex], actual[shardIndex])) {
+      throw new InternalError(`codec backend '${codec.name}' disagrees with the reference at shard ${shardIndex}`);
+    }
+  }
+  // Lose the first m shards (data first: the hard case) and rebuild.
+  const degraded: Array<Uint8Array | null> = actual.slice();
+  for (let shardIndex = 0; shardIndex < codec.parityShards; shardIndex++) degraded[shardIndex] = null;
+  codec.reconstruct(degraded);
+  const rebuilt = codec.join(degraded, valueBytes);
+  if (!bytesEqual(rebuilt, probe)) {
+    throw new InternalError(`codec backend '${codec.name}' failed to rebuild the reference probe`);
+  }
+}

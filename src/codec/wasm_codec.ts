@@ -1,0 +1,151 @@
+// Erasure codec over @subspace/reed-solomon-erasure.wasm: the Rust crate reed-solomon-erasure
+// (a port of Backblaze JavaReedSolomon, same field and matrix as TableCodec, so the parity is
+// byte-identical) compiled to WebAssembly.
+//
+// What the package's API implies, and how this wrapper copes:
+// - Instantiation is the only asynchronous step. One instance is created per process, on
+//   first use, and shared by every codec (k and m are arguments of each call, not state).
+// - encode/reconstruct take one contiguous buffer of k+m equal shards and derive the shard
+//   size as buffer.length / (k+m), so we stage our separate shards into one reused buffer.
+// - Each call mallocs a buffer of the same size inside wasm memory, copies our staging
+//   buffer in, and copies results back (the public API offers no way around that). wasm
+//   memory grows to the largest call and never shrinks.
+// - The Rust side also rebuilds its encoding matrix on every call; together with the copies
+//   this gives a fixed cost of several microseconds per call that dominates small values.
+// - reconstruct only rebuilds *data* shards; missing parity is recomputed with encode.
+// - Results are numeric codes. We validate everything first, so any code other than OK is a
+//   backend failure, reported as InternalError.
+import assert from "node:assert/strict";
+
+import type { ReedSolomonErasure } from "@subspace/reed-solomon-erasure.wasm";
+
+import { InternalError, TooFewShardsError } from "../core/errors";
+import { isShardPresent, SystematicCodecBase, validateShardCounts } from "./table_codec";
+
+/**
+ * Staging buffers up to this size are kept between calls; larger ones (a huge stripe) are
+ * allocated per call so one big value does not pin memory forever.
+ */
+export const WASM_STAGING_BYTES_RETAINED_MAX = 16 * 1024 * 1024;
+
+// Codes from the package's RESULT_* constants, for messages.
+const WASM_RESULT_NAMES: readonly string[] = [
+  "OK",
+  "TOO_FEW_SHARDS",
+  "TOO_MANY_SHARDS",
+  "TOO_FEW_DATA_SHARDS",
+  "TOO_MANY_DATA_SHARDS",
+  "TOO_FEW_PARITY_SHARDS",
+  "TOO_MANY_PARITY_SHARDS",
+  "TOO_FEW_BUFFER_SHARDS",
+  "TOO_MANY_BUFFER_SHARDS",
+  "INCORRECT_SHARD_SIZE",
+  "TOO_FEW_SHARDS_PRESENT",
+  "EMPTY_SHARD",
+  "INVALID_SHARD_FLAGS",
+  "INVALID_INDEX",
+];
+const WASM_RESULT_OK = 0;
+const WASM_RESULT_TOO_FEW_SHARDS_PRESENT = 10;
+
+let enginePromise: Promise<ReedSolomonErasure> | null = null;
+
+/**
+ * The process-wide wasm instance. A failure (package or .wasm file missing) is cached too:
+ * it is permanent for this process, and callers fall back to another backend.
+ */
+export function loadWasmEngine(): Promise<ReedSolomonErasure> {
+  if (enginePromise === null) {
+    enginePromise = (async () => {
+      // Loaded lazily so that a broken install only disables this backend.
+      const wasmPackage = await import("@subspace/reed-solomon-erasure.wasm");
+      const engine = await wasmPackage.ReedSolomonErasure.fromCurrentDirectory();
+      assert.equal(wasmPackage.ReedSolomonErasure.RESULT_OK, WASM_RESULT_OK);
+      assert.equal(wasmPackage.ReedSolomonErasure.RESULT_ERROR_TOO_FEW_SHARDS_PRESENT, WASM_RESULT_TOO_FEW_SHARDS_PRESENT);
+      return engine;
+    })();
+  }
+  return enginePromise;
+}
+
+/** Async factory: the only await is the one-time wasm instantiation. */
+export async function createWasmCodec(dataShards: number, parityShards: number): Promise<WasmCodec> {
+  validateShardCounts(dataShards, parityShards);
+  const engine = await loadWasmEngine();
+  return new WasmCodec(engine, dataShards, parityShards);
+}
+
+export class WasmCodec extends SystematicCodecBase {
+  readonly name = "wasm";
+  private readonly engine: ReedSolomonErasure;
+  private stagingBuffer = new Uint8Array(0);
+  /** Reused availability flags for reconstruct (the package maps them to bytes itself). */
+  private readonly shardsAvailable: boolean[];
+
+  constructor(engine: ReedSolomonErasure, dataShards: number, parityShards: number) {
+    super(dataShards, parityShards);
+    this.engine = engine;
+    this.shardsAvailable = new Array<boolean>(this.totalShards).fill(false);
+  }
+
+  protected computeParity(data: Uint8Array[], parity: Uint8Array[], shardBytes: number): void {
+    const staging = this.staging(shardBytes);
+    for (let j = 0; j < this.dataShards; j++) staging.set(data[j], j * shardBytes);
+    // The parity region need not be cleared: encode overwrites it.
+    this.check("encode", this.engine.encode(staging, this.dataShards, this.parityShards));
+    for (let r = 0; r < this.parityShards; r++) {
+      const start = (this.dataShards + r) * shardBytes;
+      parity[r].set(staging.subarray(start, start + shardBytes));
+    }
+  }
+
+  protected rebuildMissing(shards: Array<Uint8Array | null>, shardBytes: number, rebuildParity: boolean): void {
+    const k = this.dataShards;
+    const staging = this.staging(shardBytes);
+    let dataMissing = false;
+    for (let i = 0; i < this.totalShards; i++) {
+      const shard = shards[i];
+      const present = isShardPresent(shard);
+      this.shardsAvailable[i] = present;
+      // Missing slots keep stale bytes; the library ignores slots flagged unavailable.
+      if (present) staging.set(shard, i * shardBytes);
+      else if (i < k) dataMissing = true;
+    }
+    if (dataMissing) {
+      this.check("reconstruct", this.engine.reconstruct(staging, k, this.parityShards, this.shardsAvailable));
+      for (let j = 0; j < k; j++) {
+        if (!isShardPresent(shards[j])) shards[j] = staging.slice(j * shardBytes, (j + 1) * shardBytes);
+      }
+    }
+    if (!rebuildParity) return;
+    let parityMissing = false;
+    for (let r = 0; r < this.parityShards; r++) parityMissing ||= !isShardPresent(shards[k + r]);
+    if (!parityMissing) return;
+    // staging now holds every data shard, so encode yields every parity shard.
+    this.check("encode", this.engine.encode(staging, k, this.parityShards));
+    for (let r = 0; r < this.parityShards; r++) {
+      if (isShardPresent(shards[k + r])) continue;
+      const start = (k + r) * shardBytes;
+      shards[k + r] = staging.slice(start, start + shardBytes);
+    }
+  }
+
+  /** A view of exactly (k+m) * shardBytes bytes: the library infers the shard size from it. */
+  private staging(shardBytes: number): Uint8Array {
+    const stagingBytes = this.totalShards * shardBytes;
+    if (this.stagingBuffer.length >= stagingBytes) return this.stagingBuffer.subarray(0, stagingBytes);
+    const buffer = new Uint8Array(stagingBytes);
+    if (stagingBytes <= WASM_STAGING_BYTES_RETAINED_MAX) this.stagingBuffer = buffer;
+    return buffer;
+  }
+
+  private check(operation: string, result: number): void {
+    if (result === WASM_RESULT_OK) return;
+    const resultName = WASM_RESULT_NAMES[result] ?? `code ${result}`;
+    if (result === WASM_RESULT_TOO_FEW_SHARDS_PRESENT) {
+      // Unreachable after SystematicCodecBase's count check; kept typed in case it is not.
+      throw new TooFewShardsError(`reed-solomon-erasure.wasm ${operation}: ${resultName}`);
+    }
+    throw new InternalError(`reed-solomon-erasure.wasm ${operation} failed: ${resultName}`);
+  }
+}

@@ -1,0 +1,15 @@
+// host:port addresses of nodes.
+import { InvalidArgumentError } from "./errors";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export function parseAddress(text: string): HostPort {
+  const match = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(text);
+  if (match === null) throw new InvalidArgumentError(`'${text}' is not a host:port address`);
+  const port = Number(match[2]);
+  if (port < 1 || port > 65535) throw new InvalidArgumentError(`'${text}': port ${port} is outside 1..65535`);
+  return { host: match[1], port };
+}

@@ -1,0 +1,119 @@
+// Operating errors: expected failures that callers handle. Broken invariants use
+// node:assert instead and end the process.
+//
+// Each error has a stable `code` (used for gRPC status mapping and CLI exit codes in one
+// place each: src/transport/status.ts and src/cli/exit_codes.ts) and a `retryable` flag.
+
+export type KvErrorCode =
+  | "INVALID_ARGUMENT"
+  | "KEY_TOO_LARGE"
+  | "VALUE_TOO_LARGE"
+  | "NOT_FOUND"
+  | "NOT_LEADER"
+  | "TIMEOUT"
+  | "UNAVAILABLE"
+  | "TOO_FEW_SHARDS"
+  | "SHARD_SIZE_MISMATCH"
+  | "INVALID_SHARD_COUNT"
+  | "WRITE_ABORTED"
+  | "LOCKED"
+  | "CORRUPT_SHARD"
+  | "CONFIG"
+  | "INTERNAL";
+
+export class KvError extends Error {
+  readonly code: KvErrorCode;
+  readonly retryable: boolean;
+  constructor(code: KvErrorCode, message: string, retryable: boolean, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.retryable = retryable;
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidArgumentError extends KvError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("INVALID_ARGUMENT", message, false, options);
+  }
+}
+export class KeyTooLargeError extends KvError {
+  constructor(keyBytes: number, keyBytesMax: number) {
+    super("KEY_TOO_LARGE", `key is ${keyBytes} bytes; the limit is ${keyBytesMax} bytes`, false);
+  }
+}
+export class ValueTooLargeError extends KvError {
+  constructor(valueBytes: number, valueBytesMax: number) {
+    super("VALUE_TOO_LARGE", `value is ${valueBytes} bytes; the limit is ${valueBytesMax} bytes`, false);
+  }
+}
+export class NotFoundError extends KvError {
+  constructor(message = "not found") {
+    super("NOT_FOUND", message, false);
+  }
+}
+export class NotLeaderError extends KvError {
+  readonly leaderHint: string | null;
+  constructor(leaderHint: string | null, message = "not the leader") {
+    super("NOT_LEADER", leaderHint ? `${message}; leader is ${leaderHint}` : message, true);
+    this.leaderHint = leaderHint;
+  }
+}
+export class TimeoutError extends KvError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("TIMEOUT", message, true, options);
+  }
+}
+export class UnavailableError extends KvError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("UNAVAILABLE", message, true, options);
+  }
+}
+export class TooFewShardsError extends KvError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("TOO_FEW_SHARDS", message, true, options);
+  }
+}
+export class ShardSizeMismatchError extends KvError {
+  constructor(message: string) {
+    super("SHARD_SIZE_MISMATCH", message, false);
+  }
+}
+export class InvalidShardCountError extends KvError {
+  constructor(message: string) {
+    super("INVALID_SHARD_COUNT", message, false);
+  }
+}
+export class WriteAbortedError extends KvError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("WRITE_ABORTED", message, true, options);
+  }
+}
+export class LockedError extends KvError {
+  constructor(message: string) {
+    super("LOCKED", message, true);
+  }
+}
+export class CorruptShardError extends KvError {
+  constructor(message: string) {
+    super("CORRUPT_SHARD", message, true);
+  }
+}
+export class ConfigError extends KvError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("CONFIG", message, false, options);
+  }
+}
+export class InternalError extends KvError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("INTERNAL", message, false, options);
+  }
+}
+
+export function isKvError(error: unknown): error is KvError {
+  return error instanceof KvError;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

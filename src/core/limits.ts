@@ -1,0 +1,49 @@
+// Every limit of the system in one place. Relations between them are asserted when this
+// module loads, so a bad edit fails at startup, not under load.
+import assert from "node:assert/strict";
+
+/** Largest key, in bytes (keys are byte strings; UTF-8 when given as text). */
+export const KEY_BYTES_MAX = 1024;
+/** Largest value, in bytes. A 0-byte value is valid. */
+export const VALUE_BYTES_MAX = 64 * 1024 * 1024;
+/** Key, metadata, checksums and framing around one message's payload. */
+export const ENVELOPE_BYTES_MAX = 64 * 1024;
+/**
+ * Largest payload (shard or value bytes) one message may carry. Larger transfers are cut
+ * into chunks of at most this many bytes, so no message is unbounded.
+ */
+export const CHUNK_BYTES_MAX = 4 * 1024 * 1024;
+/** Largest gRPC message either side accepts. A batch of small ops must also fit. */
+export const GRPC_MESSAGE_BYTES_MAX = 16 * 1024 * 1024;
+/** Most operations carried by one batch message on a node stream. */
+export const BATCH_OPS_MAX = 512;
+/** Most operations one client keeps in flight towards one node before queueing. */
+export const CLIENT_REQUESTS_IN_FLIGHT_MAX = 4096;
+/** Default deadline for one request to one node. */
+export const RPC_TIMEOUT_MS = 2_000;
+/** Most staged (prepared, not yet committed) shards one node keeps. */
+export const EC_STAGED_SHARDS_MAX = 10_000;
+/** Most staged bytes one node keeps (pending large values). */
+export const EC_STAGED_BYTES_MAX = 512 * 1024 * 1024;
+/** Default lease of an EcPrepare lock; after it a participant resolves the transaction. */
+export const EC_LOCK_LEASE_MS_DEFAULT = 2_000;
+/** Most remembered resolved (aborted/fenced) transaction ids per node. */
+export const EC_RESOLVED_TX_MAX = 100_000;
+/** Default shard bytes per stripe (the config's `block_size`): a stripe holds k of these. */
+export const BLOCK_BYTES_DEFAULT = 256 * 1024;
+export const BLOCK_BYTES_MIN = 64;
+export const BLOCK_BYTES_MAX = CHUNK_BYTES_MAX;
+/** Most attempts of a write that keeps meeting a locked key. */
+export const EC_WRITE_ATTEMPTS_MAX = 60;
+export const EC_BACKOFF_MS_MIN = 1;
+export const EC_BACKOFF_MS_MAX = 100;
+/** GF(2^8) Reed–Solomon: at most 256 shards in all. */
+export const SHARDS_TOTAL_MAX = 256;
+export const SERVERS_MAX = 64;
+
+assert(VALUE_BYTES_MAX >= 64 * 1024 * 1024, "the product promises values of at least 64 MiB");
+assert(CHUNK_BYTES_MAX + ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX);
+assert(BLOCK_BYTES_MAX <= CHUNK_BYTES_MAX, "one stripe's shard must fit one chunk");
+assert(KEY_BYTES_MAX < ENVELOPE_BYTES_MAX);
+assert(EC_BACKOFF_MS_MIN < EC_BACKOFF_MS_MAX);
+assert(SERVERS_MAX <= SHARDS_TOTAL_MAX);

@@ -1,0 +1,401 @@
+// EcClient: the ecc mode client library. It is the 2PC coordinator for its writes and the
+// decoder for its reads (DESIGN.md section 3). One instance keeps one channel per node and
+// is safe to use from many concurrent callers.
+//
+// Write: EcPrepare(shard i) to every member (chunked for large values), then version =
+// max(committed) + 1 and EcCommit to every member; success only after every member
+// acknowledged EcCommit. Any refusal -> EcAbort everywhere and a retry with jittered,
+// capped backoff (a LOCKED key is another writer's; a different tx id each attempt).
+// Read: EcGet to k nodes (data shards first, healthy nodes first), more when one fails or
+// versions disagree; decode from k replies of one version (read_coordinator.ts).
+import { randomBytes } from "node:crypto";
+import { ErasureCodec } from "../codec/codec";
+import { crc32 } from "../codec/checksum";
+import { Random, systemRandom } from "../core/env";
+import {
+  CorruptShardError,
+  InvalidArgumentError,
+  KeyTooLargeError,
+  KvError,
+  LockedError,
+  TimeoutError,
+  UnavailableError,
+  ValueTooLargeError,
+  WriteAbortedError,
+  errorMessage,
+  isKvError,
+} from "../core/errors";
+import {
+  CHUNK_BYTES_MAX,
+  EC_BACKOFF_MS_MAX,
+  EC_BACKOFF_MS_MIN,
+  EC_WRITE_ATTEMPTS_MAX,
+  KEY_BYTES_MAX,
+  VALUE_BYTES_MAX,
+} from "../core/limits";
+import { EcGetReply, ResultCode } from "../gen/ecc";
+import { EccChannel } from "../transport/ecc_channel";
+import { errorFromResult } from "../transport/status";
+import { EccClusterConfig } from "./config";
+import { Layout, blobBytes } from "./layout";
+import { EcReadCoordinator } from "./read_coordinator";
+import { decodeValue, encodeBlobs } from "./shard_coding";
+import { TX_ID_BYTES } from "./shard_replica";
+
+const READ_ATTEMPTS_MAX = 20;
+
+export type KeyInput = string | Uint8Array;
+
+export interface EcClientOptions {
+  config: EccClusterConfig;
+  codec: ErasureCodec;
+  random?: Random;
+  /** Test-only fault hook: called after every member staged, before EcCommit. */
+  afterPrepare?: () => Promise<void>;
+}
+
+export interface WriteResult {
+  version: number;
+  attempts: number;
+}
+
+export class EcClient {
+  private readonly config: EccClusterConfig;
+  private readonly codec: ErasureCodec;
+  private readonly channels: EccChannel[];
+  private readonly random: Random;
+  private readonly shardCount: number;
+
+  constructor(private readonly options: EcClientOptions) {
+    this.config = options.config;
+    this.codec = options.codec;
+    this.random = options.random ?? systemRandom;
+    this.shardCount = this.config.dataShards + this.config.parityShards;
+    if (this.codec.dataShards !== this.config.dataShards || this.codec.parityShards !== this.config.parityShards) {
+      throw new InvalidArgumentError("codec shape does not match the cluster config");
+    }
+    this.channels = this.config.servers.map((address) => new EccChannel(address));
+  }
+
+  close(): void {
+    for (const channel of this.channels) channel.close();
+  }
+
+  async set(key: KeyInput, value: Uint8Array): Promise<WriteResult> {
+    const keyBytes = checkKey(key);
+    if (value.length > VALUE_BYTES_MAX) throw new ValueTooLargeError(value.length, VALUE_BYTES_MAX);
+    return this.write(keyBytes, value, false);
+  }
+
+  /** Deletes by writing a tombstone (versions keep increasing across deletes). */
+  async del(key: KeyInput): Promise<WriteResult> {
+    return this.write(checkKey(key), new Uint8Array(0), true);
+  }
+
+  /** The value, or null when the key is absent or deleted. */
+  async get(key: KeyInput): Promise<Buffer | null> {
+    const keyBytes = checkKey(key);
+    let lastReason = "";
+    for (let attempt = 0; attempt < READ_ATTEMPTS_MAX; attempt++) {
+      const outcome = await this.readOnce(keyBytes);
+      if (outcome.kind === "value") return outcome.value;
+      if (outcome.kind === "absent") return null;
+      if (outcome.kind === "fail") throw new UnavailableError(`read failed: ${outcome.reason}`);
+      lastReason = outcome.reason;
+      await sleep(this.backoffMs(attempt));
+    }
+    throw new UnavailableError(`read did not settle after ${READ_ATTEMPTS_MAX} attempts: ${lastReason}`);
+  }
+
+  /** Per-node stats (exact logical bytes), null for a node that did not answer. */
+  async stats(): Promise<Array<import("../gen/ecc").EcStatsReply | null>> {
+    return Promise.all(
+      this.channels.map(async (channel) => {
+        try {
+          const result = await channel.send({ $case: "stats", value: {} }, this.config.rpcTimeoutMs);
+          return result.body?.$case === "stats" ? result.body.value : null;
+        } catch {
+          return null; // an unreachable node is reported as null, by design
+        }
+      }),
+    );
+  }
+
+  private async write(key: Buffer, value: Uint8Array, tombstone: boolean): Promise<WriteResult> {
+    const layout: Layout = {
+      valueBytes: value.length,
+      blockBytes: this.config.blockBytes,
+      dataShards: this.config.dataShards,
+      parityShards: this.config.parityShards,
+    };
+    const blobs = tombstone ? null : encodeBlobs(this.codec, layout, value);
+    const valueCrc32 = crc32(value);
+    const shardCrcs = blobs === null ? null : blobs.map((blob) => crc32(blob));
+    let lastError: KvError | null = null;
+    for (let attempt = 1; attempt <= EC_WRITE_ATTEMPTS_MAX; attempt++) {
+      const txId = this.newTxId();
+      const prepared = await Promise.allSettled(
+        this.channels.map((_, index) =>
+          this.prepareNode(index, key, txId, layout, valueCrc32, tombstone, blobs?.[index] ?? null, shardCrcs?.[index] ?? 0),
+        ),
+      );
+      const failures = prepared.filter((p): p is PromiseRejectedResult => p.status === "rejected");
+      if (failures.length > 0) {
+        await this.abortAll(key, txId);
+        const errors = failures.map((f) => toKvError(f.reason));
+        lastError = pickError(errors);
+        if (lastError instanceof LockedError || lastError instanceof WriteAbortedError) {
+          await sleep(this.backoffMs(attempt));
+          continue;
+        }
+        throw lastError;
+      }
+      let version = 0;
+      for (const p of prepared) version = Math.max(version, (p as PromiseFulfilledResult<number>).value);
+      version += 1;
+      if (this.options.afterPrepare !== undefined) await this.options.afterPrepare();
+      const committed = await Promise.allSettled(
+        this.channels.map((channel) =>
+          channel.send({ $case: "commit", value: { key, txId, version, resolution: false } }, this.config.rpcTimeoutMs),
+        ),
+      );
+      let acknowledged = 0;
+      for (const c of committed) if (c.status === "fulfilled" && c.value.code === ResultCode.RESULT_CODE_OK) acknowledged++;
+      if (acknowledged === this.shardCount) return { version, attempts: attempt };
+      if (acknowledged === 0) {
+        // Nobody took EcCommit (fenced by a resolver, or unreachable): participants abort it.
+        lastError = new WriteAbortedError(`EcCommit refused by every member (version ${version})`);
+        await this.abortAll(key, txId);
+        await sleep(this.backoffMs(attempt));
+        continue;
+      }
+      // Some members committed: the write will complete through resolution, but this client
+      // cannot promise it: report an unknown outcome rather than success.
+      throw new TimeoutError(
+        `write outcome unknown: ${acknowledged} of ${this.shardCount} members acknowledged EcCommit of version ${version}`,
+      );
+    }
+    throw new WriteAbortedError(
+      `write gave up after ${EC_WRITE_ATTEMPTS_MAX} attempts: ${lastError?.message ?? "contention"}`,
+      { cause: lastError },
+    );
+  }
+
+  /** Sends every chunk of node `index`'s shard; resolves with its committed version. */
+  private async prepareNode(
+    index: number,
+    key: Buffer,
+    txId: Buffer,
+    layout: Layout,
+    valueCrc32: number,
+    tombstone: boolean,
+    blob: Buffer | null,
+    shardCrc32: number,
+  ): Promise<number> {
+    const channel = this.channels[index];
+    const total = blob === null ? 0 : blob.length;
+    const sends: Array<Promise<import("../gen/ecc").Result>> = [];
+    let offset = 0;
+    do {
+      const end = Math.min(total, offset + CHUNK_BYTES_MAX);
+      const data = blob === null ? Buffer.alloc(0) : blob.subarray(offset, end);
+      sends.push(
+        channel.send(
+          {
+            $case: "prepare",
+            value: {
+              key,
+              txId,
+              shardIndex: index,
+              layout: { ...layout, valueCrc32 },
+              tombstone,
+              shardCrc32,
+              offset,
+              data,
+              last: end === total,
+              leaseMs: this.config.lockLeaseMs,
+            },
+          },
+          this.config.rpcTimeoutMs,
+        ),
+      );
+      offset = end;
+    } while (offset < total);
+    const results = await Promise.all(sends);
+    let committedVersion = 0;
+    for (const result of results) {
+      if (result.code !== ResultCode.RESULT_CODE_OK) throw errorFromResult(result.code, result.message, channel.address);
+      if (result.body?.$case === "prepare") committedVersion = result.body.value.committedVersion;
+    }
+    return committedVersion;
+  }
+
+  private async abortAll(key: Buffer, txId: Buffer): Promise<void> {
+    // Best effort: a member that misses EcAbort resolves the tx itself when its lease ends.
+    await Promise.allSettled(
+      this.channels.map((channel) => channel.send({ $case: "abort", value: { key, txId } }, this.config.rpcTimeoutMs)),
+    );
+  }
+
+  private async readOnce(
+    key: Buffer,
+  ): Promise<{ kind: "value"; value: Buffer } | { kind: "absent" } | { kind: "retry"; reason: string } | { kind: "fail"; reason: string }> {
+    const coordinator = new EcReadCoordinator(this.shardCount, this.config.dataShards);
+    const nowMs = performance.now();
+    // First choice: k healthy nodes, data shards first (decode is then a copy).
+    const order = this.channels
+      .map((channel, index) => ({ index, healthy: channel.healthy(nowMs) }))
+      .sort((a, b) => Number(b.healthy) - Number(a.healthy) || a.index - b.index)
+      .map((entry) => entry.index);
+    const decision = await new Promise<ReturnType<EcReadCoordinator["decide"]>>((resolve) => {
+      let settled = false;
+      const ask = (index: number): void => {
+        coordinator.markAsked(index);
+        this.channels[index]
+          .send({ $case: "get", value: { key, wantVersion: 0, offset: 0, lengthMax: CHUNK_BYTES_MAX } }, this.config.rpcTimeoutMs)
+          .then(
+            (result) => {
+              if (result.code === ResultCode.RESULT_CODE_OK && result.body?.$case === "get") {
+                coordinator.onReply(index, result.body.value);
+              } else {
+                coordinator.onFailure(index, `${ResultCode[result.code]}: ${result.message}`);
+              }
+              step();
+            },
+            (error: unknown) => {
+              coordinator.onFailure(index, errorMessage(error));
+              step();
+            },
+          );
+      };
+      const step = (): void => {
+        if (settled) return;
+        const next = coordinator.decide();
+        if (next.kind === "wait") return;
+        if (next.kind === "expand") {
+          for (const index of coordinator.notAsked()) ask(index);
+          return;
+        }
+        settled = true;
+        resolve(next);
+      };
+      for (const index of order.slice(0, this.config.dataShards)) ask(index);
+    });
+    switch (decision.kind) {
+      case "absent":
+        return { kind: "absent" };
+      case "retry":
+        return { kind: "retry", reason: decision.reason };
+      case "fail":
+        return { kind: "fail", reason: decision.reason };
+      case "decode":
+        return this.finishDecode(key, coordinator, decision.version, decision.nodes);
+      default:
+        throw new Error(`unexpected read decision ${decision.kind}`);
+    }
+  }
+
+  private async finishDecode(
+    key: Buffer,
+    coordinator: EcReadCoordinator,
+    version: number,
+    nodes: number[],
+  ): Promise<{ kind: "value"; value: Buffer } | { kind: "retry"; reason: string }> {
+    const first = coordinator.reply(nodes[0])!;
+    const layoutReply = first.layout!;
+    const layout: Layout = {
+      valueBytes: layoutReply.valueBytes,
+      blockBytes: layoutReply.blockBytes,
+      dataShards: layoutReply.dataShards,
+      parityShards: layoutReply.parityShards,
+    };
+    if (layout.dataShards !== this.config.dataShards || layout.parityShards !== this.config.parityShards) {
+      throw new CorruptShardError(`stored layout ${layout.dataShards}+${layout.parityShards} does not match the cluster`);
+    }
+    const size = blobBytes(layout);
+    const blobs: Array<Buffer | null> = new Array(this.shardCount).fill(null);
+    try {
+      await Promise.all(
+        nodes.map(async (index) => {
+          const reply = coordinator.reply(index)!;
+          if (reply.shardBytes !== size || reply.layout?.valueCrc32 !== layoutReply.valueCrc32) {
+            throw new CorruptShardError(`node ${index}: shard metadata disagrees with the other shards of version ${version}`);
+          }
+          blobs[index] = await this.fetchBlob(index, key, version, reply);
+        }),
+      );
+    } catch (error) {
+      if (isKvError(error) && error instanceof WriteAbortedError) return { kind: "retry", reason: error.message };
+      throw error;
+    }
+    const value = decodeValue(this.codec, layout, blobs);
+    if (crc32(value) !== layoutReply.valueCrc32 >>> 0) {
+      return { kind: "retry", reason: `decoded value of version ${version} failed its checksum` };
+    }
+    return { kind: "value", value };
+  }
+
+  /** The rest of a large blob, chunk by chunk, pinned to `version`. */
+  private async fetchBlob(index: number, key: Buffer, version: number, first: EcGetReply): Promise<Buffer> {
+    if (first.data.length === first.shardBytes) return first.data;
+    const blob = Buffer.allocUnsafe(first.shardBytes);
+    first.data.copy(blob, 0);
+    let offset = first.data.length;
+    while (offset < first.shardBytes) {
+      const result = await this.channels[index].send(
+        { $case: "get", value: { key, wantVersion: version, offset, lengthMax: CHUNK_BYTES_MAX } },
+        this.config.rpcTimeoutMs,
+      );
+      if (result.code !== ResultCode.RESULT_CODE_OK || result.body?.$case !== "get") {
+        throw errorFromResult(result.code, result.message, this.channels[index].address);
+      }
+      const data = result.body.value.data;
+      if (data.length === 0) throw new CorruptShardError(`node ${index}: empty chunk at offset ${offset}`);
+      data.copy(blob, offset);
+      offset += data.length;
+    }
+    if (crc32(blob) !== first.shardCrc32 >>> 0) {
+      throw new WriteAbortedError(`node ${index}: shard of version ${version} failed its checksum`);
+    }
+    return blob;
+  }
+
+  private newTxId(): Buffer {
+    return randomBytes(TX_ID_BYTES);
+  }
+
+  private backoffMs(attempt: number): number {
+    const ceiling = Math.min(EC_BACKOFF_MS_MAX, EC_BACKOFF_MS_MIN * 2 ** Math.min(attempt, 10));
+    return EC_BACKOFF_MS_MIN + this.random.next() * ceiling;
+  }
+}
+
+export function keyBytesOf(key: KeyInput): Buffer {
+  return typeof key === "string" ? Buffer.from(key, "utf8") : Buffer.from(key.buffer, key.byteOffset, key.length);
+}
+
+function checkKey(key: KeyInput): Buffer {
+  const bytes = keyBytesOf(key);
+  if (bytes.length === 0) throw new InvalidArgumentError("key is empty");
+  if (bytes.length > KEY_BYTES_MAX) throw new KeyTooLargeError(bytes.length, KEY_BYTES_MAX);
+  return bytes;
+}
+
+function toKvError(error: unknown): KvError {
+  if (isKvError(error)) return error;
+  return new UnavailableError(errorMessage(error), { cause: error });
+}
+
+/** The error that best explains a failed EcPrepare round: bad input beats contention. */
+function pickError(errors: KvError[]): KvError {
+  const rank = (error: KvError): number => {
+    if (!error.retryable) return 0;
+    if (error instanceof UnavailableError || error instanceof TimeoutError) return 1;
+    return 2;
+  };
+  return errors.slice().sort((a, b) => rank(a) - rank(b))[0];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,453 @@
+// EcShardReplica: the participant side of ecc mode on one node. Pure: no timers, no I/O,
+// no clock reads; time enters as nowMs arguments so a simulator can drive it.
+//
+// Glossary (ecc mode):
+// - member: one of the n configured servers; node i stores shard i of every value.
+// - tx: one write attempt by a client, named by a random 16-byte tx id.
+// - EcPrepare / EcCommit / EcAbort: the phases of client-coordinated two-phase commit.
+//   ("commit" alone is Raft's word; here it is always qualified.)
+// - staged shard: received in EcPrepare, not yet visible; the key is locked for its tx.
+// - lease: how long a lock may stay without news from its coordinator; after it the
+//   participant resolves the tx with the other members (see resolution below).
+// - fenced: a staged tx whose status a resolver asked for; it no longer accepts the
+//   coordinator's EcCommit (only a resolver's), so a resolver that finds nobody committed
+//   can abort without racing a slow coordinator.
+//
+// Resolution of an abandoned tx (the coordinator died between phases): the participant
+// whose lease ran out asks every other member for the tx's status (which fences it there).
+// Any member committed -> EcCommit(resolution) everywhere at that version. Every member
+// answered and none committed -> EcAbort everywhere. Someone did not answer -> keep the
+// lock and ask again later (with fixed membership there is no safe way to decide without
+// them; views, a later issue, decide in the new view instead).
+import assert from "node:assert/strict";
+import {
+  EcAbort,
+  EcCommit,
+  EcGet,
+  EcGetReply,
+  EcPrepare,
+  EcPrepareReply,
+  EcStatsReply,
+  EcTxStatus,
+  EcTxStatusReply,
+  ResultCode,
+  TxState,
+} from "../gen/ecc";
+import { crc32 } from "../codec/checksum";
+import {
+  CHUNK_BYTES_MAX,
+  EC_RESOLVED_TX_MAX,
+  EC_STAGED_BYTES_MAX,
+  EC_STAGED_SHARDS_MAX,
+  KEY_BYTES_MAX,
+  VALUE_BYTES_MAX,
+} from "../core/limits";
+import { ShardStore } from "../storage/shard_store";
+import { blobBytes, Layout } from "./layout";
+
+export const TX_ID_BYTES = 16;
+const LEASE_MS_MIN = 10;
+const LEASE_MS_MAX = 600_000;
+
+export interface ReplicaOutcome<T> {
+  code: ResultCode;
+  message: string;
+  reply?: T;
+}
+
+interface Lock {
+  txId: string; // hex
+  layout: Layout;
+  valueCrc32: number;
+  shardCrc32: number;
+  tombstone: boolean;
+  shard: Buffer;
+  receivedBytes: number;
+  staged: boolean; // all chunks in and checked
+  leaseMs: number;
+  expiresAtMs: number;
+  fenced: boolean;
+  resolving: boolean;
+}
+
+interface ResolvedTx {
+  state: TxState.TX_STATE_COMMITTED | TxState.TX_STATE_ABORTED;
+  version: number;
+}
+
+export interface ReplicaOptions {
+  shardIndex: number;
+  dataShards: number;
+  parityShards: number;
+  blockBytes: number;
+  address: string;
+  store?: ShardStore;
+  stagedShardsMax?: number;
+  stagedBytesMax?: number;
+  resolvedTxMax?: number;
+}
+
+export interface ExpiredLock {
+  key: Buffer;
+  txId: Buffer;
+}
+
+function ok<T>(reply: T): ReplicaOutcome<T> {
+  return { code: ResultCode.RESULT_CODE_OK, message: "", reply };
+}
+function refuse<T>(code: ResultCode, message: string): ReplicaOutcome<T> {
+  assert(code !== ResultCode.RESULT_CODE_OK);
+  return { code, message };
+}
+
+export class EcShardReplica {
+  readonly store: ShardStore;
+  private readonly locks = new Map<string, Lock>();
+  private readonly resolved = new Map<string, ResolvedTx>(); // key "\0" txHex, insertion ordered
+  private stagedBytes = 0;
+  private readonly stagedShardsMax: number;
+  private readonly stagedBytesMax: number;
+  private readonly resolvedTxMax: number;
+
+  constructor(private readonly options: ReplicaOptions) {
+    assert(options.shardIndex >= 0 && options.shardIndex < options.dataShards + options.parityShards);
+    this.store = options.store ?? new ShardStore();
+    this.stagedShardsMax = options.stagedShardsMax ?? EC_STAGED_SHARDS_MAX;
+    this.stagedBytesMax = options.stagedBytesMax ?? EC_STAGED_BYTES_MAX;
+    this.resolvedTxMax = options.resolvedTxMax ?? EC_RESOLVED_TX_MAX;
+  }
+
+  prepare(request: EcPrepare, nowMs: number): ReplicaOutcome<EcPrepareReply> {
+    const invalid = this.checkKeyTx(request.key, request.txId);
+    if (invalid !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, invalid);
+    const key = request.key.toString("latin1");
+    const txId = request.txId.toString("hex");
+    const resolvedTx = this.resolved.get(resolvedKey(key, txId));
+    if (resolvedTx !== undefined) {
+      return refuse(ResultCode.RESULT_CODE_TX_ABORTED, `transaction ${txId} was already resolved`);
+    }
+    const lock = this.locks.get(key);
+    if (lock !== undefined && lock.txId !== txId) {
+      return refuse(ResultCode.RESULT_CODE_LOCKED, "key is locked by another write");
+    }
+    if (lock === undefined) {
+      return this.prepareFirstChunk(key, txId, request, nowMs);
+    }
+    return this.prepareNextChunk(lock, request, nowMs);
+  }
+
+  private prepareFirstChunk(key: string, txId: string, request: EcPrepare, nowMs: number): ReplicaOutcome<EcPrepareReply> {
+    if (request.shardIndex !== this.options.shardIndex) {
+      return refuse(
+        ResultCode.RESULT_CODE_INVALID_ARGUMENT,
+        `shard index ${request.shardIndex} sent to the node that stores shard ${this.options.shardIndex}`,
+      );
+    }
+    if (request.offset !== 0) {
+      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `first chunk must start at offset 0, not ${request.offset}`);
+    }
+    if (request.leaseMs < LEASE_MS_MIN || request.leaseMs > LEASE_MS_MAX) {
+      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `lease ${request.leaseMs} ms outside [${LEASE_MS_MIN}, ${LEASE_MS_MAX}]`);
+    }
+    const layoutError = this.checkLayout(request);
+    if (layoutError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, layoutError);
+    const layout = layoutOf(request);
+    const shardBytes = request.tombstone ? 0 : blobBytes(layout);
+    if (this.locks.size >= this.stagedShardsMax) {
+      return refuse(ResultCode.RESULT_CODE_LIMIT, `node holds ${this.locks.size} staged shards, the limit`);
+    }
+    if (this.stagedBytes + shardBytes > this.stagedBytesMax) {
+      return refuse(ResultCode.RESULT_CODE_LIMIT, `node staged bytes would exceed ${this.stagedBytesMax}`);
+    }
+    const chunkError = checkChunk(request, 0, shardBytes);
+    if (chunkError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, chunkError);
+    const shard = Buffer.allocUnsafe(shardBytes);
+    const lock: Lock = {
+      txId,
+      layout,
+      valueCrc32: request.layout!.valueCrc32 >>> 0,
+      shardCrc32: request.shardCrc32 >>> 0,
+      tombstone: request.tombstone,
+      shard,
+      receivedBytes: 0,
+      staged: false,
+      leaseMs: request.leaseMs,
+      expiresAtMs: nowMs + request.leaseMs,
+      fenced: false,
+      resolving: false,
+    };
+    return this.acceptChunk(key, lock, request, true);
+  }
+
+  private prepareNextChunk(lock: Lock, request: EcPrepare, nowMs: number): ReplicaOutcome<EcPrepareReply> {
+    if (lock.fenced) return refuse(ResultCode.RESULT_CODE_TX_ABORTED, "transaction is being resolved");
+    if (lock.staged) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, "transaction already staged every chunk");
+    const chunkError = checkChunk(request, lock.receivedBytes, lock.shard.length);
+    if (chunkError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, chunkError);
+    lock.expiresAtMs = nowMs + lock.leaseMs;
+    return this.acceptChunk(request.key.toString("latin1"), lock, request, false);
+  }
+
+  private acceptChunk(key: string, lock: Lock, request: EcPrepare, isNew: boolean): ReplicaOutcome<EcPrepareReply> {
+    const receivedBytes = lock.receivedBytes + request.data.length;
+    if (request.last) {
+      if (receivedBytes !== lock.shard.length) {
+        return refuse(
+          ResultCode.RESULT_CODE_INVALID_ARGUMENT,
+          `last chunk leaves the shard at ${receivedBytes} of ${lock.shard.length} bytes`,
+        );
+      }
+      // Check the whole shard before staging it: a bad shard changes nothing.
+      lock.shard.set(request.data, lock.receivedBytes);
+      if (crc32(lock.shard) !== lock.shardCrc32) {
+        if (!isNew) this.dropLock(key, lock);
+        return refuse(ResultCode.RESULT_CODE_CORRUPT, "shard bytes do not match shard_crc32");
+      }
+    } else {
+      lock.shard.set(request.data, lock.receivedBytes);
+    }
+    lock.receivedBytes = receivedBytes;
+    lock.staged = request.last;
+    if (isNew) {
+      this.locks.set(key, lock);
+      this.stagedBytes += lock.shard.length;
+    }
+    return ok({ committedVersion: this.store.version(key), staged: lock.staged });
+  }
+
+  commit(request: EcCommit): ReplicaOutcome<Record<string, never>> {
+    const invalid = this.checkKeyTx(request.key, request.txId);
+    if (invalid !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, invalid);
+    const key = request.key.toString("latin1");
+    const txId = request.txId.toString("hex");
+    const lock = this.locks.get(key);
+    if (lock === undefined || lock.txId !== txId) {
+      const resolvedTx = this.resolved.get(resolvedKey(key, txId));
+      if (resolvedTx?.state === TxState.TX_STATE_COMMITTED && resolvedTx.version === request.version) {
+        return ok({}); // a repeated EcCommit: already done
+      }
+      return refuse(ResultCode.RESULT_CODE_TX_ABORTED, `transaction ${txId} is not staged here`);
+    }
+    if (!lock.staged) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, "EcCommit before every chunk was staged");
+    if (lock.fenced && !request.resolution) {
+      return refuse(ResultCode.RESULT_CODE_TX_ABORTED, "transaction was fenced by a resolver");
+    }
+    if (!Number.isSafeInteger(request.version) || request.version <= this.store.version(key)) {
+      return refuse(
+        ResultCode.RESULT_CODE_STALE_VERSION,
+        `version ${request.version} is not above the committed version ${this.store.version(key)}`,
+      );
+    }
+    this.store.put(
+      key,
+      {
+        version: request.version,
+        tombstone: lock.tombstone,
+        valueBytes: lock.layout.valueBytes,
+        valueCrc32: lock.valueCrc32,
+        shardCrc32: lock.shardCrc32,
+        blockBytes: lock.layout.blockBytes,
+        dataShards: lock.layout.dataShards,
+        parityShards: lock.layout.parityShards,
+      },
+      lock.shard,
+    );
+    this.dropLock(key, lock);
+    this.remember(key, txId, { state: TxState.TX_STATE_COMMITTED, version: request.version });
+    return ok({});
+  }
+
+  abort(request: EcAbort): ReplicaOutcome<Record<string, never>> {
+    const invalid = this.checkKeyTx(request.key, request.txId);
+    if (invalid !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, invalid);
+    const key = request.key.toString("latin1");
+    const txId = request.txId.toString("hex");
+    const resolvedTx = this.resolved.get(resolvedKey(key, txId));
+    if (resolvedTx?.state === TxState.TX_STATE_COMMITTED) {
+      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `transaction ${txId} is already committed here`);
+    }
+    const lock = this.locks.get(key);
+    if (lock !== undefined && lock.txId === txId) this.dropLock(key, lock);
+    // Remember the abort so a late EcPrepare (reordered behind this EcAbort) is refused.
+    this.remember(key, txId, { state: TxState.TX_STATE_ABORTED, version: 0 });
+    return ok({});
+  }
+
+  get(request: EcGet): ReplicaOutcome<EcGetReply> {
+    if (request.key.length === 0 || request.key.length > KEY_BYTES_MAX) {
+      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `key must be 1..${KEY_BYTES_MAX} bytes`);
+    }
+    const key = request.key.toString("latin1");
+    const entry = this.store.get(key);
+    const lengthMax = Math.min(request.lengthMax === 0 ? CHUNK_BYTES_MAX : request.lengthMax, CHUNK_BYTES_MAX);
+    if (entry === null) {
+      if (request.wantVersion !== 0) return refuse(ResultCode.RESULT_CODE_VERSION_GONE, "key is absent");
+      return ok(emptyGetReply(this.options.shardIndex));
+    }
+    if (request.wantVersion !== 0 && request.wantVersion !== entry.version) {
+      return refuse(ResultCode.RESULT_CODE_VERSION_GONE, `version ${request.wantVersion} replaced by ${entry.version}`);
+    }
+    if (request.offset > entry.shard.length) {
+      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `offset ${request.offset} beyond shard of ${entry.shard.length} bytes`);
+    }
+    const end = Math.min(entry.shard.length, request.offset + lengthMax);
+    return ok({
+      version: entry.version,
+      tombstone: entry.tombstone,
+      layout: {
+        valueBytes: entry.valueBytes,
+        blockBytes: entry.blockBytes,
+        dataShards: entry.dataShards,
+        parityShards: entry.parityShards,
+        valueCrc32: entry.valueCrc32,
+      },
+      shardIndex: this.options.shardIndex,
+      shardCrc32: entry.shardCrc32,
+      shardBytes: entry.shard.length,
+      offset: request.offset,
+      data: entry.shard.subarray(request.offset, end),
+    });
+  }
+
+  /** A resolver asks; a staged tx becomes fenced, an unknown one is recorded as aborted. */
+  txStatus(request: EcTxStatus): ReplicaOutcome<EcTxStatusReply> {
+    const invalid = this.checkKeyTx(request.key, request.txId);
+    if (invalid !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, invalid);
+    const key = request.key.toString("latin1");
+    const txId = request.txId.toString("hex");
+    const lock = this.locks.get(key);
+    if (lock !== undefined && lock.txId === txId) {
+      lock.fenced = true;
+      return ok({ state: TxState.TX_STATE_STAGED, version: 0 });
+    }
+    const resolvedTx = this.resolved.get(resolvedKey(key, txId));
+    if (resolvedTx !== undefined) return ok({ state: resolvedTx.state, version: resolvedTx.version });
+    this.remember(key, txId, { state: TxState.TX_STATE_ABORTED, version: 0 });
+    return ok({ state: TxState.TX_STATE_UNKNOWN, version: 0 });
+  }
+
+  /**
+   * Locks whose lease ran out and that nobody is resolving yet; each is marked resolving
+   * (and fenced: this node asks the others, so it must not take a late coordinator EcCommit
+   * either). The driver resolves them and calls resolutionFailed() to retry later.
+   */
+  takeExpiredLocks(nowMs: number, countMax: number): ExpiredLock[] {
+    const expired: ExpiredLock[] = [];
+    for (const [key, lock] of this.locks) {
+      if (expired.length >= countMax) break;
+      if (lock.resolving || lock.expiresAtMs > nowMs) continue;
+      lock.resolving = true;
+      lock.fenced = true;
+      expired.push({ key: Buffer.from(key, "latin1"), txId: Buffer.from(lock.txId, "hex") });
+    }
+    return expired;
+  }
+
+  /** Resolution could not decide (a member did not answer): try again after retryMs. */
+  resolutionFailed(key: Buffer, txId: Buffer, nowMs: number, retryMs: number): void {
+    const lock = this.locks.get(key.toString("latin1"));
+    if (lock === undefined || lock.txId !== txId.toString("hex")) return;
+    lock.resolving = false;
+    lock.expiresAtMs = nowMs + retryMs;
+  }
+
+  isLocked(key: string): boolean {
+    return this.locks.has(key);
+  }
+
+  stats(): EcStatsReply {
+    const s = this.store.stats();
+    return {
+      nodeAddress: this.options.address,
+      shardIndex: this.options.shardIndex,
+      keyCount: s.keyCount,
+      tombstoneCount: s.tombstoneCount,
+      payloadBytes: s.payloadBytes,
+      keyBytes: s.keyBytes,
+      metaBytes: s.metaBytes,
+      logicalBytes: s.logicalBytes,
+      stagedCount: this.locks.size,
+      stagedBytes: this.stagedBytes,
+      rssBytes: 0,
+      heapUsedBytes: 0,
+    };
+  }
+
+  private dropLock(key: string, lock: Lock): void {
+    assert(this.locks.get(key) === lock);
+    this.locks.delete(key);
+    this.stagedBytes -= lock.shard.length;
+    assert(this.stagedBytes >= 0);
+  }
+
+  private remember(key: string, txId: string, resolvedTx: ResolvedTx): void {
+    const id = resolvedKey(key, txId);
+    this.resolved.delete(id);
+    this.resolved.set(id, resolvedTx);
+    // Bounded: forget the oldest. A tx is resolved within a few leases, long before its
+    // record is pushed out by EC_RESOLVED_TX_MAX newer ones.
+    while (this.resolved.size > this.resolvedTxMax) {
+      const oldest = this.resolved.keys().next().value as string;
+      this.resolved.delete(oldest);
+    }
+  }
+
+  private checkKeyTx(key: Buffer, txId: Buffer): string | null {
+    if (key.length === 0) return "key is empty";
+    if (key.length > KEY_BYTES_MAX) return `key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX}`;
+    if (txId.length !== TX_ID_BYTES) return `tx id must be ${TX_ID_BYTES} bytes, got ${txId.length}`;
+    return null;
+  }
+
+  private checkLayout(request: EcPrepare): string | null {
+    const layout = request.layout;
+    if (layout === undefined) return "EcPrepare without a layout";
+    if (layout.dataShards !== this.options.dataShards || layout.parityShards !== this.options.parityShards) {
+      return `layout has ${layout.dataShards}+${layout.parityShards} shards; this cluster uses ${this.options.dataShards}+${this.options.parityShards}`;
+    }
+    if (layout.blockBytes !== this.options.blockBytes) {
+      return `layout block_bytes ${layout.blockBytes} differs from the cluster's ${this.options.blockBytes}`;
+    }
+    if (!Number.isSafeInteger(layout.valueBytes) || layout.valueBytes > VALUE_BYTES_MAX) {
+      return `value of ${layout.valueBytes} bytes exceeds the limit of ${VALUE_BYTES_MAX}`;
+    }
+    if (request.tombstone && layout.valueBytes !== 0) return "a tombstone carries no value bytes";
+    return null;
+  }
+}
+
+function checkChunk(request: EcPrepare, expectedOffset: number, shardBytes: number): string | null {
+  if (request.offset !== expectedOffset) return `chunk at offset ${request.offset}, expected ${expectedOffset}`;
+  if (request.data.length > CHUNK_BYTES_MAX) return `chunk of ${request.data.length} bytes exceeds ${CHUNK_BYTES_MAX}`;
+  if (expectedOffset + request.data.length > shardBytes) {
+    return `chunk ends at ${expectedOffset + request.data.length}, beyond the shard's ${shardBytes} bytes`;
+  }
+  return null;
+}
+
+function layoutOf(request: EcPrepare): Layout {
+  const layout = request.layout!;
+  return {
+    valueBytes: layout.valueBytes,
+    blockBytes: layout.blockBytes,
+    dataShards: layout.dataShards,
+    parityShards: layout.parityShards,
+  };
+}
+
+function resolvedKey(key: string, txId: string): string {
+  return txId + "\0" + key;
+}
+
+function emptyGetReply(shardIndex: number): EcGetReply {
+  return {
+    version: 0,
+    tombstone: false,
+    layout: undefined,
+    shardIndex,
+    shardCrc32: 0,
+    shardBytes: 0,
+    offset: 0,
+    data: Buffer.alloc(0),
+  };
+}

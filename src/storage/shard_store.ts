@@ -1,0 +1,117 @@
+// In-memory store of one node's committed shards (ecc mode) with exact byte accounting.
+//
+// One entry = one key's newest committed version: a fixed header plus the shard blob, kept
+// in a single Buffer so an entry costs one allocation besides its map slot. Keys are byte
+// strings held as latin1 JS strings (one char per byte, binary safe).
+//
+// Logical bytes (DESIGN.md section 5) = payload (shard blob bytes) + key bytes +
+// ENTRY_META_BYTES per entry; they are what this node holds, counted exactly.
+import assert from "node:assert/strict";
+
+/** version f64 (integers up to 2^53) | valueBytes u32 | valueCrc32 u32 | shardCrc32 u32 |
+ * blockBytes u32 | flags u8 | dataShards u8 | parityShards u8 | reserved u8 */
+export const ENTRY_META_BYTES = 28;
+const FLAG_TOMBSTONE = 1;
+
+export interface ShardEntry {
+  version: number;
+  tombstone: boolean;
+  valueBytes: number;
+  valueCrc32: number;
+  shardCrc32: number;
+  blockBytes: number;
+  dataShards: number;
+  parityShards: number;
+  /** The shard blob; a view into the entry's buffer, never copied on read. */
+  shard: Buffer;
+}
+
+export interface StoreStats {
+  keyCount: number;
+  tombstoneCount: number;
+  payloadBytes: number;
+  keyBytes: number;
+  metaBytes: number;
+  logicalBytes: number;
+}
+
+export class ShardStore {
+  private readonly entries = new Map<string, Buffer>();
+  private payloadBytes = 0;
+  private keyBytes = 0;
+  private tombstoneCount = 0;
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The committed version of `key`, 0 when absent. */
+  version(key: string): number {
+    const raw = this.entries.get(key);
+    return raw === undefined ? 0 : raw.readDoubleLE(0);
+  }
+
+  get(key: string): ShardEntry | null {
+    const raw = this.entries.get(key);
+    if (raw === undefined) return null;
+    return decodeEntry(raw);
+  }
+
+  /** Installs a committed version; versions only increase (the caller checked). */
+  put(key: string, entry: Omit<ShardEntry, "shard">, shard: Uint8Array): void {
+    assert(Number.isSafeInteger(entry.version) && entry.version > 0);
+    assert(entry.version > this.version(key), "versions on a node only increase");
+    assert(!entry.tombstone || shard.length === 0);
+    const raw = Buffer.allocUnsafe(ENTRY_META_BYTES + shard.length);
+    raw.writeDoubleLE(entry.version, 0);
+    raw.writeUInt32LE(entry.valueBytes, 8);
+    raw.writeUInt32LE(entry.valueCrc32 >>> 0, 12);
+    raw.writeUInt32LE(entry.shardCrc32 >>> 0, 16);
+    raw.writeUInt32LE(entry.blockBytes, 20);
+    raw.writeUInt8(entry.tombstone ? FLAG_TOMBSTONE : 0, 24);
+    raw.writeUInt8(entry.dataShards, 25);
+    raw.writeUInt8(entry.parityShards, 26);
+    raw.writeUInt8(0, 27);
+    raw.set(shard, ENTRY_META_BYTES);
+    const previous = this.entries.get(key);
+    if (previous === undefined) {
+      this.keyBytes += key.length;
+    } else {
+      this.payloadBytes -= previous.length - ENTRY_META_BYTES;
+      if ((previous[24] & FLAG_TOMBSTONE) !== 0) this.tombstoneCount -= 1;
+    }
+    this.payloadBytes += shard.length;
+    if (entry.tombstone) this.tombstoneCount += 1;
+    this.entries.set(key, raw);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.entries.keys();
+  }
+
+  stats(): StoreStats {
+    const metaBytes = this.entries.size * ENTRY_META_BYTES;
+    return {
+      keyCount: this.entries.size,
+      tombstoneCount: this.tombstoneCount,
+      payloadBytes: this.payloadBytes,
+      keyBytes: this.keyBytes,
+      metaBytes,
+      logicalBytes: this.payloadBytes + this.keyBytes + metaBytes,
+    };
+  }
+}
+
+function decodeEntry(raw: Buffer): ShardEntry {
+  return {
+    version: raw.readDoubleLE(0),
+    valueBytes: raw.readUInt32LE(8),
+    valueCrc32: raw.readUInt32LE(12),
+    shardCrc32: raw.readUInt32LE(16),
+    blockBytes: raw.readUInt32LE(20),
+    tombstone: (raw[24] & FLAG_TOMBSTONE) !== 0,
+    dataShards: raw[25],
+    parityShards: raw[26],
+    shard: raw.subarray(ENTRY_META_BYTES),
+  };
+}

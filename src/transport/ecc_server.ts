@@ -1,0 +1,69 @@
+// Server side of the ecc data path: binds a gRPC server and hands every Op to a handler.
+// Batches are processed in arrival order; results go back in batches of bounded size.
+import { Server, ServerCredentials, ServerDuplexStream, ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
+import { EccNodeService, Op, OpBatch, Result, ResultBatch } from "../gen/ecc";
+import { CHUNK_BYTES_MAX } from "../core/limits";
+import { Logger } from "../core/logger";
+import { SERVER_OPTIONS } from "./grpc_options";
+import { bindServer } from "./bind";
+
+export type OpHandler = (op: Op) => Result;
+
+export class EccServer {
+  private readonly server = new Server(SERVER_OPTIONS);
+  private readonly streams = new Set<ServerDuplexStream<OpBatch, ResultBatch>>();
+
+  constructor(
+    private readonly handler: OpHandler,
+    private readonly logger: Logger,
+  ) {
+    this.server.addService(EccNodeService, {
+      exchange: (stream: ServerDuplexStream<OpBatch, ResultBatch>) => this.exchange(stream),
+      call: (call: ServerUnaryCall<Op, Result>, callback: sendUnaryData<Result>) => {
+        callback(null, this.handler(call.request));
+      },
+    });
+  }
+
+  async listen(address: string): Promise<number> {
+    return bindServer(this.server, address);
+  }
+
+  async close(): Promise<void> {
+    for (const stream of this.streams) stream.end();
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+  }
+
+  forceClose(): void {
+    this.server.forceShutdown();
+  }
+
+  private exchange(stream: ServerDuplexStream<OpBatch, ResultBatch>): void {
+    this.streams.add(stream);
+    stream.on("data", (batch: OpBatch) => {
+      let results: Result[] = [];
+      let bytes = 0;
+      for (const op of batch.ops) {
+        const result = this.handler(op);
+        const resultBytes = result.body?.$case === "get" ? result.body.value.data.length : 0;
+        if (results.length > 0 && bytes + resultBytes > CHUNK_BYTES_MAX) {
+          stream.write({ results });
+          results = [];
+          bytes = 0;
+        }
+        results.push(result);
+        bytes += resultBytes;
+      }
+      if (results.length > 0) stream.write({ results });
+    });
+    stream.on("end", () => {
+      this.streams.delete(stream);
+      stream.end();
+    });
+    stream.on("error", (error: Error) => {
+      this.streams.delete(stream);
+      this.logger.debug("ecc.stream_error", { message: error.message });
+    });
+    stream.on("close", () => this.streams.delete(stream));
+  }
+}

@@ -1,0 +1,28 @@
+// gRPC channel and server options, set explicitly: the library defaults are not our limits.
+import { ChannelOptions } from "@grpc/grpc-js";
+import { GRPC_MESSAGE_BYTES_MAX } from "../core/limits";
+
+export const CHANNEL_OPTIONS: ChannelOptions = {
+  "grpc.max_send_message_length": GRPC_MESSAGE_BYTES_MAX,
+  "grpc.max_receive_message_length": GRPC_MESSAGE_BYTES_MAX,
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  // A restarted node should be found again within a second, not after the default
+  // exponential backoff of up to two minutes.
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
+  "grpc.min_reconnect_backoff_ms": 100,
+  "grpc.enable_retries": 0,
+  // Distinct channels per target even when two clients in one process dial the same node.
+  "grpc.use_local_subchannel_pool": 1,
+};
+
+export const SERVER_OPTIONS: ChannelOptions = {
+  "grpc.max_send_message_length": GRPC_MESSAGE_BYTES_MAX,
+  "grpc.max_receive_message_length": GRPC_MESSAGE_BYTES_MAX,
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+};

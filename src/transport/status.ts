@@ -1,0 +1,96 @@
+// The one place that maps errors to gRPC status codes and ecc ResultCodes, both ways.
+import { status as GrpcStatus, ServiceError } from "@grpc/grpc-js";
+import {
+  CorruptShardError,
+  InternalError,
+  InvalidArgumentError,
+  KvError,
+  LockedError,
+  NotFoundError,
+  NotLeaderError,
+  TimeoutError,
+  UnavailableError,
+  WriteAbortedError,
+  errorMessage,
+} from "../core/errors";
+import { ResultCode } from "../gen/ecc";
+
+export function grpcStatusOf(error: KvError): GrpcStatus {
+  switch (error.code) {
+    case "INVALID_ARGUMENT":
+    case "KEY_TOO_LARGE":
+    case "VALUE_TOO_LARGE":
+    case "SHARD_SIZE_MISMATCH":
+    case "INVALID_SHARD_COUNT":
+    case "CONFIG":
+      return GrpcStatus.INVALID_ARGUMENT;
+    case "NOT_FOUND":
+      return GrpcStatus.NOT_FOUND;
+    case "NOT_LEADER":
+      return GrpcStatus.FAILED_PRECONDITION;
+    case "TIMEOUT":
+      return GrpcStatus.DEADLINE_EXCEEDED;
+    case "UNAVAILABLE":
+    case "TOO_FEW_SHARDS":
+      return GrpcStatus.UNAVAILABLE;
+    case "WRITE_ABORTED":
+      return GrpcStatus.ABORTED;
+    case "LOCKED":
+      return GrpcStatus.RESOURCE_EXHAUSTED;
+    case "CORRUPT_SHARD":
+      return GrpcStatus.DATA_LOSS;
+    case "INTERNAL":
+      return GrpcStatus.INTERNAL;
+  }
+}
+
+/** A gRPC failure seen by a client, as a typed error. `leaderHint` comes from metadata. */
+export function errorFromGrpc(error: unknown, what: string): KvError {
+  const service = error as Partial<ServiceError>;
+  const detail = service.details ?? errorMessage(error);
+  const message = `${what}: ${detail}`;
+  switch (service.code) {
+    case GrpcStatus.INVALID_ARGUMENT:
+      return new InvalidArgumentError(message);
+    case GrpcStatus.NOT_FOUND:
+      return new NotFoundError(message);
+    case GrpcStatus.FAILED_PRECONDITION: {
+      const hint = service.metadata?.get("leader-hint")[0];
+      return new NotLeaderError(typeof hint === "string" && hint !== "" ? hint : null, message);
+    }
+    case GrpcStatus.DEADLINE_EXCEEDED:
+      return new TimeoutError(message, { cause: error });
+    case GrpcStatus.ABORTED:
+      return new WriteAbortedError(message, { cause: error });
+    case GrpcStatus.RESOURCE_EXHAUSTED:
+      return new LockedError(message);
+    case GrpcStatus.DATA_LOSS:
+      return new CorruptShardError(message);
+    case GrpcStatus.UNAVAILABLE:
+    case GrpcStatus.CANCELLED:
+      return new UnavailableError(message, { cause: error });
+    default:
+      return new InternalError(message, { cause: error });
+  }
+}
+
+/** An ecc Result code other than OK, as a typed error. */
+export function errorFromResult(code: ResultCode, message: string, what: string): KvError {
+  const text = `${what}: ${message}`;
+  switch (code) {
+    case ResultCode.RESULT_CODE_INVALID_ARGUMENT:
+      return new InvalidArgumentError(text);
+    case ResultCode.RESULT_CODE_LOCKED:
+      return new LockedError(text);
+    case ResultCode.RESULT_CODE_TX_ABORTED:
+    case ResultCode.RESULT_CODE_STALE_VERSION:
+    case ResultCode.RESULT_CODE_VERSION_GONE:
+      return new WriteAbortedError(text);
+    case ResultCode.RESULT_CODE_LIMIT:
+      return new UnavailableError(text);
+    case ResultCode.RESULT_CODE_CORRUPT:
+      return new CorruptShardError(text);
+    default:
+      return new InternalError(text);
+  }
+}

@@ -1,0 +1,58 @@
+// An ecc cluster of real node processes on loopback for tests.
+import { EccClusterConfig, parseEccConfig, eccConfigToFile } from "../../src/ecc/config";
+import { RESOLVED_CONFIG_ENV } from "../../src/cli/ecc_config_loader";
+import { StartedProcess, freePorts, startCli, stopProcess } from "./processes";
+
+export interface EccTestCluster {
+  config: EccClusterConfig;
+  env: NodeJS.ProcessEnv;
+  nodes: Array<StartedProcess | null>;
+  start(index: number, recover?: boolean): Promise<void>;
+  kill(index: number, signal?: NodeJS.Signals): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startEccCluster(options: { k?: number; n?: number; blockSize?: number; lockLeaseMs?: number; rpcTimeoutMs?: number } = {}): Promise<EccTestCluster> {
+  const n = options.n ?? 5;
+  const ports = await freePorts(n);
+  const config = parseEccConfig(
+    {
+      servers: ports.map((port) => `127.0.0.1:${port}`),
+      k: options.k ?? 3,
+      n,
+      block_size: options.blockSize ?? 256 * 1024,
+      heartbeat_timeout_ms: 1_000,
+      lock_lease_ms: options.lockLeaseMs ?? 500,
+      rpc_timeout_ms: options.rpcTimeoutMs ?? 2_000,
+    },
+    "test",
+  );
+  const env = { [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(config)), ECC_LOG_LEVEL: "warn" };
+  const nodes: Array<StartedProcess | null> = new Array(n).fill(null);
+  const cluster: EccTestCluster = {
+    config,
+    env,
+    nodes,
+    async start(index: number, recover = false) {
+      const args = ["ecc", "server", "startOne", config.servers[index], ...(recover ? ["recover"] : [])];
+      nodes[index] = await startCli(args, /ecc\.node_started/, { env: { ...env, ECC_LOG_LEVEL: "info" } });
+    },
+    async kill(index: number, signal: NodeJS.Signals = "SIGKILL") {
+      const node = nodes[index];
+      if (node === null) return;
+      await stopProcess(node, signal, 1_000);
+      nodes[index] = null;
+    },
+    async stop() {
+      await Promise.all(nodes.map((node) => (node === null ? Promise.resolve() : stopProcess(node, "SIGKILL", 500))));
+      nodes.fill(null);
+    },
+  };
+  try {
+    await Promise.all(config.servers.map((_, index) => cluster.start(index)));
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
+}
