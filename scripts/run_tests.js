@@ -5,7 +5,8 @@
 "use strict";
 const path = require("node:path");
 const fs = require("node:fs");
-const Mocha = require("mocha");
+const mochaModule = require("mocha");
+const Mocha = mochaModule.Mocha ?? mochaModule.default ?? mochaModule;
 
 const root = path.resolve(__dirname, "..");
 const suites = process.argv.slice(2).filter((a) => !a.startsWith("-"));
@@ -34,12 +35,21 @@ for (const f of files) mocha.addFile(f);
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-const runner = mocha.run((failures) => {
-  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
-  process.exitCode = failures > 0 || failed > 0 ? 1 : 0;
-  // Leftover handles (a test's child or socket) must not keep CI waiting.
-  setTimeout(() => process.exit(process.exitCode), 500).unref();
-});
-runner.on("pass", () => passed++);
-runner.on("fail", () => failed++);
-runner.on("pending", () => skipped++);
+mocha
+  .loadFilesAsync()
+  .then(() => {
+    const runner = mocha.run((failures) => {
+      console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+      process.exitCode = failures > 0 || failed > 0 ? 1 : 0;
+      // Leftover handles (a test's child or socket) must not keep CI waiting.
+      setTimeout(() => process.exit(process.exitCode), 500).unref();
+    });
+    runner.on("pass", () => passed++);
+    runner.on("fail", () => failed++);
+    runner.on("pending", () => skipped++);
+  })
+  .catch((error) => {
+    console.error(error);
+    console.log(`${passed} passed, ${failed + 1} failed, ${skipped} skipped`);
+    process.exit(1);
+  });
