@@ -15,3 +15,17 @@ export async function findBusyAddresses(addresses: string[]): Promise<string[]> 
   }
   return busy;
 }
+
+/** Ports the OS reports free on 127.0.0.1 right now (distinct). */
+export async function freeLoopbackPorts(count: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    ports.push((server.address() as net.AddressInfo).port);
+    servers.push(server);
+  }
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}

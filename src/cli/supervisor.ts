@@ -18,7 +18,9 @@ export async function superviseNodes(nodes: NodeSpec[], readyEvent: string, titl
   const children: Array<{ spec: NodeSpec; child: ChildProcess; exited: boolean }> = [];
   let stopping = false;
   const ready = nodes.map((spec) => {
-    const child = spawn(process.execPath, [process.argv[1], ...spec.args], {
+    // ECC_CACHE_NODE_ARGS passes extra flags to each node's node binary (e.g. --cpu-prof).
+    const nodeArgs = (process.env.ECC_CACHE_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
+    const child = spawn(process.execPath, [...nodeArgs, process.argv[1], ...spec.args], {
       env: spec.env,
       stdio: ["ignore", "pipe", "pipe"],
     });

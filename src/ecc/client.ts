@@ -65,6 +65,8 @@ export class EcClient {
   private readonly channels: EccChannel[];
   private readonly random: Random;
   private readonly shardCount: number;
+  private readonly txPrefix = randomBytes(8);
+  private txCounter = 0;
 
   constructor(private readonly options: EcClientOptions) {
     this.config = options.config;
@@ -360,8 +362,12 @@ export class EcClient {
     return blob;
   }
 
+  /** 8 random bytes fixed per client + an 8-byte counter: unique without a syscall per write. */
   private newTxId(): Buffer {
-    return randomBytes(TX_ID_BYTES);
+    const txId = Buffer.allocUnsafe(TX_ID_BYTES);
+    this.txPrefix.copy(txId, 0);
+    txId.writeDoubleLE(++this.txCounter, 8);
+    return txId;
   }
 
   private backoffMs(attempt: number): number {
