@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { Command, Option } from "commander";
 import { InvalidArgumentError } from "../core/errors";
+import { EcStatsReply } from "../gen/ecc";
 import { parseEccConfig } from "../ecc/config";
 import { EccTarget } from "../bench/ecc_target";
 import { RunSummary, preload, runWorkload } from "../bench/runner";
@@ -107,10 +108,22 @@ export function benchCommand(): Command {
       );
       const runs: Array<RunSummary & { name: string; target: string; valueBytes: number; keyCount: number }> = [];
       const startedAt = new Date().toISOString();
+      let preloadStats: Array<{ address: string; stats: EcStatsReply | null }> = [];
       const target = await EccTarget.open(config, flags.codec as CodecBackend | "auto", launch);
       try {
         process.stderr.write(`bench: ${target.name} on ${servers.join(",")}; preloading ${keyCount} keys of ${valueBytes} B...\n`);
         await preload(target, keyCount, valueBytes, 64);
+        const nodeStats = await target.stats();
+        preloadStats = nodeStats.map((stats, index) => ({ address: servers[index], stats }));
+        const keyBytes = Array.from({ length: keyCount }, (_, i) => `key${i}`.length).reduce((a, b) => a + b, 0);
+        const idealPerNode = keyCount * Math.ceil(valueBytes / k) + keyBytes;
+        for (const entry of preloadStats) {
+          if (entry.stats === null) continue;
+          process.stdout.write(
+            `node ${entry.address}: ${entry.stats.keyCount} keys, logical ${entry.stats.logicalBytes} B ` +
+              `(ideal shard+key bytes ${idealPerNode} B, +${(((entry.stats.logicalBytes - idealPerNode) / idealPerNode) * 100).toFixed(1)}%), rss ${entry.stats.rssBytes} B\n`,
+          );
+        }
         for (const [name, mix] of workloads) {
           for (const concurrency of concurrencies) {
             const runName = `ecc-k${k}m${n - k}-${name}-${sizeLabel(valueBytes)}-c${concurrency}`;
@@ -140,6 +153,7 @@ export function benchCommand(): Command {
         commit: gitCommit(),
         environment: { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "" },
         config: { target: flags.target, k, n, blockBytes: config.blockBytes, ops, keyCount, valueBytes, seed, distribution: flags.distribution, codec: flags.codec },
+        preloadStats,
         runs,
       };
       const out = flags.out ?? path.join("results", `bench-${flags.target}-${startedAt.replace(/[:.]/g, "-")}.json`);

@@ -27,8 +27,8 @@ export const EC_STAGED_SHARDS_MAX = 10_000;
 export const EC_STAGED_BYTES_MAX = 512 * 1024 * 1024;
 /** Default lease of an EcPrepare lock; after it a participant resolves the transaction. */
 export const EC_LOCK_LEASE_MS_DEFAULT = 2_000;
-/** Most remembered resolved (aborted/fenced) transaction ids per node. */
-export const EC_RESOLVED_TX_MAX = 100_000;
+/** Most remembered aborted transaction ids per node. */
+export const EC_RESOLVED_TX_MAX = 10_000;
 /** Default shard bytes per stripe (the config's `block_size`): a stripe holds k of these. */
 export const BLOCK_BYTES_DEFAULT = 256 * 1024;
 export const BLOCK_BYTES_MIN = 64;

@@ -70,9 +70,9 @@ interface Lock {
   resolving: boolean;
 }
 
-interface ResolvedTx {
-  state: TxState.TX_STATE_COMMITTED | TxState.TX_STATE_ABORTED;
-  version: number;
+/** 32-bit tag of a tx id, stored with the version it wrote (see shard_store.ts). */
+export function txTagOf(txId: Buffer): number {
+  return crc32(txId);
 }
 
 export interface ReplicaOptions {
@@ -103,7 +103,13 @@ function refuse<T>(code: ResultCode, message: string): ReplicaOutcome<T> {
 export class EcShardReplica {
   readonly store: ShardStore;
   private readonly locks = new Map<string, Lock>();
-  private readonly resolved = new Map<string, ResolvedTx>(); // key "\0" txHex, insertion ordered
+  /**
+   * Aborted tx ids (hex), insertion ordered and bounded: they make a late EcPrepare of an
+   * aborted tx fail fast. Forgetting one is harmless: the late EcPrepare would stage, its
+   * lease would run out and resolution would abort it again. Committed txs need no record:
+   * the entry's txTag answers for them.
+   */
+  private readonly aborted = new Set<string>();
   private stagedBytes = 0;
   private readonly stagedShardsMax: number;
   private readonly stagedBytesMax: number;
@@ -122,8 +128,7 @@ export class EcShardReplica {
     if (invalid !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, invalid);
     const key = request.key.toString("latin1");
     const txId = request.txId.toString("hex");
-    const resolvedTx = this.resolved.get(resolvedKey(key, txId));
-    if (resolvedTx !== undefined) {
+    if (this.aborted.has(txId) || this.committedHere(key, request.txId) !== 0) {
       return refuse(ResultCode.RESULT_CODE_TX_ABORTED, `transaction ${txId} was already resolved`);
     }
     const lock = this.locks.get(key);
@@ -222,8 +227,7 @@ export class EcShardReplica {
     const txId = request.txId.toString("hex");
     const lock = this.locks.get(key);
     if (lock === undefined || lock.txId !== txId) {
-      const resolvedTx = this.resolved.get(resolvedKey(key, txId));
-      if (resolvedTx?.state === TxState.TX_STATE_COMMITTED && resolvedTx.version === request.version) {
+      if (this.committedHere(key, request.txId) === request.version) {
         return ok({}); // a repeated EcCommit: already done
       }
       return refuse(ResultCode.RESULT_CODE_TX_ABORTED, `transaction ${txId} is not staged here`);
@@ -246,14 +250,11 @@ export class EcShardReplica {
         valueBytes: lock.layout.valueBytes,
         valueCrc32: lock.valueCrc32,
         shardCrc32: lock.shardCrc32,
-        blockBytes: lock.layout.blockBytes,
-        dataShards: lock.layout.dataShards,
-        parityShards: lock.layout.parityShards,
+        txTag: txTagOf(request.txId),
       },
       lock.shard,
     );
     this.dropLock(key, lock);
-    this.remember(key, txId, { state: TxState.TX_STATE_COMMITTED, version: request.version });
     return ok({});
   }
 
@@ -262,14 +263,14 @@ export class EcShardReplica {
     if (invalid !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, invalid);
     const key = request.key.toString("latin1");
     const txId = request.txId.toString("hex");
-    const resolvedTx = this.resolved.get(resolvedKey(key, txId));
-    if (resolvedTx?.state === TxState.TX_STATE_COMMITTED) {
+    const lock = this.locks.get(key);
+    if (lock !== undefined && lock.txId === txId) {
+      this.dropLock(key, lock);
+    } else if (this.committedHere(key, request.txId) !== 0) {
       return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `transaction ${txId} is already committed here`);
     }
-    const lock = this.locks.get(key);
-    if (lock !== undefined && lock.txId === txId) this.dropLock(key, lock);
     // Remember the abort so a late EcPrepare (reordered behind this EcAbort) is refused.
-    this.remember(key, txId, { state: TxState.TX_STATE_ABORTED, version: 0 });
+    this.rememberAborted(txId);
     return ok({});
   }
 
@@ -296,9 +297,9 @@ export class EcShardReplica {
       tombstone: entry.tombstone,
       layout: {
         valueBytes: entry.valueBytes,
-        blockBytes: entry.blockBytes,
-        dataShards: entry.dataShards,
-        parityShards: entry.parityShards,
+        blockBytes: this.options.blockBytes,
+        dataShards: this.options.dataShards,
+        parityShards: this.options.parityShards,
         valueCrc32: entry.valueCrc32,
       },
       shardIndex: this.options.shardIndex,
@@ -320,9 +321,13 @@ export class EcShardReplica {
       lock.fenced = true;
       return ok({ state: TxState.TX_STATE_STAGED, version: 0 });
     }
-    const resolvedTx = this.resolved.get(resolvedKey(key, txId));
-    if (resolvedTx !== undefined) return ok({ state: resolvedTx.state, version: resolvedTx.version });
-    this.remember(key, txId, { state: TxState.TX_STATE_ABORTED, version: 0 });
+    // While a resolver holds its own lock on `key` for this tx, no later tx can commit `key`
+    // anywhere (its EcPrepare fails at the resolver), so the entry's tag still names the
+    // tx that wrote the current version.
+    const committedVersion = this.committedHere(key, request.txId);
+    if (committedVersion !== 0) return ok({ state: TxState.TX_STATE_COMMITTED, version: committedVersion });
+    if (this.aborted.has(txId)) return ok({ state: TxState.TX_STATE_ABORTED, version: 0 });
+    this.rememberAborted(txId);
     return ok({ state: TxState.TX_STATE_UNKNOWN, version: 0 });
   }
 
@@ -380,15 +385,19 @@ export class EcShardReplica {
     assert(this.stagedBytes >= 0);
   }
 
-  private remember(key: string, txId: string, resolvedTx: ResolvedTx): void {
-    const id = resolvedKey(key, txId);
-    this.resolved.delete(id);
-    this.resolved.set(id, resolvedTx);
-    // Bounded: forget the oldest. A tx is resolved within a few leases, long before its
-    // record is pushed out by EC_RESOLVED_TX_MAX newer ones.
-    while (this.resolved.size > this.resolvedTxMax) {
-      const oldest = this.resolved.keys().next().value as string;
-      this.resolved.delete(oldest);
+  /** The version `txId` committed for `key` on this node, 0 when it did not. */
+  private committedHere(key: string, txId: Buffer): number {
+    const entry = this.store.versionAndTag(key);
+    if (entry === null || entry.txTag !== txTagOf(txId)) return 0;
+    return entry.version;
+  }
+
+  private rememberAborted(txId: string): void {
+    this.aborted.delete(txId);
+    this.aborted.add(txId);
+    while (this.aborted.size > this.resolvedTxMax) {
+      const oldest = this.aborted.values().next().value as string;
+      this.aborted.delete(oldest);
     }
   }
 
@@ -433,10 +442,6 @@ function layoutOf(request: EcPrepare): Layout {
     dataShards: layout.dataShards,
     parityShards: layout.parityShards,
   };
-}
-
-function resolvedKey(key: string, txId: string): string {
-  return txId + "\0" + key;
 }
 
 function emptyGetReply(shardIndex: number): EcGetReply {

@@ -8,9 +8,14 @@
 // ENTRY_META_BYTES per entry; they are what this node holds, counted exactly.
 import assert from "node:assert/strict";
 
-/** version f64 (integers up to 2^53) | valueBytes u32 | valueCrc32 u32 | shardCrc32 u32 |
- * blockBytes u32 | flags u8 | dataShards u8 | parityShards u8 | reserved u8 */
-export const ENTRY_META_BYTES = 28;
+/**
+ * version f64 (integers up to 2^53) | valueBytes u32 | valueCrc32 u32 | shardCrc32 u32 |
+ * txTag u32 | flags u8. The shard layout (k, n-k, block size) is the node's own config,
+ * which every EcPrepare is checked against, so it is not repeated per entry. txTag is a
+ * 32-bit hash of the transaction that wrote this version: a resolver asking "did tx T
+ * commit here?" is answered from the entry itself, with no per-write record to keep.
+ */
+export const ENTRY_META_BYTES = 25;
 const FLAG_TOMBSTONE = 1;
 
 export interface ShardEntry {
@@ -19,9 +24,7 @@ export interface ShardEntry {
   valueBytes: number;
   valueCrc32: number;
   shardCrc32: number;
-  blockBytes: number;
-  dataShards: number;
-  parityShards: number;
+  txTag: number;
   /** The shard blob; a view into the entry's buffer, never copied on read. */
   shard: Buffer;
 }
@@ -51,6 +54,13 @@ export class ShardStore {
     return raw === undefined ? 0 : raw.readDoubleLE(0);
   }
 
+  /** The (version, txTag) of `key` without decoding the entry; null when absent. */
+  versionAndTag(key: string): { version: number; txTag: number } | null {
+    const raw = this.entries.get(key);
+    if (raw === undefined) return null;
+    return { version: raw.readDoubleLE(0), txTag: raw.readUInt32LE(20) };
+  }
+
   get(key: string): ShardEntry | null {
     const raw = this.entries.get(key);
     if (raw === undefined) return null;
@@ -67,11 +77,8 @@ export class ShardStore {
     raw.writeUInt32LE(entry.valueBytes, 8);
     raw.writeUInt32LE(entry.valueCrc32 >>> 0, 12);
     raw.writeUInt32LE(entry.shardCrc32 >>> 0, 16);
-    raw.writeUInt32LE(entry.blockBytes, 20);
+    raw.writeUInt32LE(entry.txTag >>> 0, 20);
     raw.writeUInt8(entry.tombstone ? FLAG_TOMBSTONE : 0, 24);
-    raw.writeUInt8(entry.dataShards, 25);
-    raw.writeUInt8(entry.parityShards, 26);
-    raw.writeUInt8(0, 27);
     raw.set(shard, ENTRY_META_BYTES);
     const previous = this.entries.get(key);
     if (previous === undefined) {
@@ -108,10 +115,8 @@ function decodeEntry(raw: Buffer): ShardEntry {
     valueBytes: raw.readUInt32LE(8),
     valueCrc32: raw.readUInt32LE(12),
     shardCrc32: raw.readUInt32LE(16),
-    blockBytes: raw.readUInt32LE(20),
+    txTag: raw.readUInt32LE(20),
     tombstone: (raw[24] & FLAG_TOMBSTONE) !== 0,
-    dataShards: raw[25],
-    parityShards: raw[26],
     shard: raw.subarray(ENTRY_META_BYTES),
   };
 }
