@@ -1,6 +1,6 @@
 // Codec benchmark (not a test): MB/s of value bytes for each backend, value size and shape.
 //
-//   node dist/bench/codec_bench.js [--json FILE] [--cell-ms N]
+//   node dist/bench/codec_bench.js [--json FILE] [--cell-ms N] [--backends table,wasm,native]
 //
 // Cells:
 // - encode:  split(value) + encode(shards), i.e. value bytes in, k+m shards out;
@@ -11,9 +11,13 @@
 // and encodes a different code (see src/codec/native_codec.ts), so it is not a backend. Its
 // cells await one call at a time, which is the latency a single request would see.
 //
-// Each cell warms up for a fifth of its budget, then runs batches until `cellMs` (default
-// 150 ms) have passed. MB = 10^6 bytes. One process, one thread: figures are comparable
-// within a run; across machines compare ratios (e.g. to memcpy), not absolute numbers.
+// Each backend runs in its own child process (this script with --worker BACKEND), one after
+// the other: in one shared process the wasm cells' garbage (every wasm rebuild allocates a
+// fresh 1.1 MiB wasm memory) and the native addon's threadpool callbacks slowed the table
+// cells measured after them by up to 2x, and production runs one backend per process anyway.
+// memcpy is measured in the parent. Each cell warms up for a fifth of its budget, then runs
+// batches until `cellMs` (default 150 ms) have passed. MB = 10^6 bytes. Figures are
+// comparable within a run; across machines compare ratios (e.g. to memcpy).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -59,9 +63,29 @@ interface CellResult {
 // Written by every op so the JIT cannot drop the work.
 let sink = 0;
 
-function parseArguments(argv: string[]): { jsonPath: string | null; cellMs: number } {
+const BENCH_BACKENDS = ["table", "wasm", "native"] as const;
+type BenchBackend = (typeof BENCH_BACKENDS)[number];
+
+interface BenchArguments {
+  jsonPath: string | null;
+  cellMs: number;
+  /** Backends to measure; "native" means the informational native addon cells. */
+  backends: readonly BenchBackend[];
+  /** Set in a child process: measure only this backend and print its cells as JSON. */
+  worker: BenchBackend | null;
+}
+
+function parseBackend(name: string): BenchBackend {
+  const backend = BENCH_BACKENDS.find((candidate) => candidate === name);
+  if (backend === undefined) throw new Error(`unknown backend '${name}' (use ${BENCH_BACKENDS.join(", ")})`);
+  return backend;
+}
+
+function parseArguments(argv: string[]): BenchArguments {
   let jsonPath: string | null = null;
   let cellMs = CELL_MS_DEFAULT;
+  let backends: readonly BenchBackend[] = BENCH_BACKENDS;
+  let worker: BenchBackend | null = null;
   for (let i = 0; i < argv.length; i++) {
     const argument = argv[i];
     if (argument === "--json") {
@@ -70,11 +94,15 @@ function parseArguments(argv: string[]): { jsonPath: string | null; cellMs: numb
     } else if (argument === "--cell-ms") {
       cellMs = Number(argv[++i]);
       if (!Number.isFinite(cellMs) || cellMs <= 0 || cellMs > 10_000) throw new Error("--cell-ms needs 0 < N <= 10000");
+    } else if (argument === "--backends") {
+      backends = (argv[++i] ?? "").split(",").filter((name) => name !== "").map(parseBackend);
+    } else if (argument === "--worker") {
+      worker = parseBackend(argv[++i] ?? "");
     } else {
-      throw new Error(`unknown argument '${argument}' (use --json FILE, --cell-ms N)`);
+      throw new Error(`unknown argument '${argument}' (use --json FILE, --cell-ms N, --backends LIST)`);
     }
   }
-  return { jsonPath, cellMs };
+  return { jsonPath, cellMs, backends, worker };
 }
 
 /** Runs op in doubling batches until budgetMs passed; a batch never exceeds ~1/20 of it. */
@@ -284,35 +312,74 @@ function markdownTable(results: CellResult[]): string {
   return lines.join("\n");
 }
 
-async function main(): Promise<void> {
-  const { jsonPath, cellMs } = parseArguments(process.argv.slice(2));
-  const random = new SeededRandom(SEED);
-  const backends = await availableBackends();
-  const native = loadNativeBinding();
-  const startedMs = performance.now();
-  const results: CellResult[] = [];
+/** The value for one size; seeded by size so every child process sees the same bytes. */
+function valueFor(valueBytes: number): Uint8Array {
+  return randomBytes(new SeededRandom(SEED + valueBytes), valueBytes);
+}
 
+/** Child process: every cell of one backend, in size-major order. */
+async function measureBackend(backend: BenchBackend, cellMs: number): Promise<CellResult[]> {
+  const results: CellResult[] = [];
+  const native = backend === "native" ? loadNativeBinding() : null;
+  if (backend !== "native") {
+    // Let the JIT see every shape and a small and a mid size before the first timed cell;
+    // without this the first small-value cells ran up to 2x slow (tier-up, deopts).
+    for (const shape of SHAPES) {
+      const codec = await createCodec(backend, shape.dataShards, shape.totalShards - shape.dataShards);
+      for (const valueBytes of [100, 4096]) measureCodec(codec, valueFor(valueBytes), "warm-up", cellMs / 10);
+    }
+  }
   for (const size of VALUE_SIZES) {
-    const value = randomBytes(random, size.valueBytes);
-    results.push(measureMemcpy(size.valueBytes, size.label, cellMs));
+    const value = valueFor(size.valueBytes);
     for (const shape of SHAPES) {
       const parityShards = shape.totalShards - shape.dataShards;
-      for (const backend of backends) {
+      if (native !== null) {
+        if (native.binding === null) return results; // reported by the parent
+        const coder = new NativeCauchyCoder(native.binding, shape.dataShards, parityShards);
+        results.push(...(await measureNative(coder, value, size.label, cellMs)));
+      } else {
+        assert.ok(backend !== "native");
         const codec = await createCodec(backend, shape.dataShards, parityShards);
         results.push(...measureCodec(codec, value, size.label, cellMs));
       }
-      if (native.binding !== null) {
-        const coder = new NativeCauchyCoder(native.binding, shape.dataShards, parityShards);
-        results.push(...(await measureNative(coder, value, size.label, cellMs)));
-      }
     }
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const { jsonPath, cellMs, backends: wanted, worker } = parseArguments(process.argv.slice(2));
+  if (worker !== null) {
+    const results = await measureBackend(worker, cellMs);
+    process.stdout.write(`${JSON.stringify({ results, sink })}\n`);
+    return;
+  }
+
+  const startedMs = performance.now();
+  const available: string[] = await availableBackends();
+  const native = loadNativeBinding();
+  if (native.binding !== null) available.push("native");
+  const backends = wanted.filter((backend) => available.includes(backend));
+  const skipped = wanted.filter((backend) => !available.includes(backend));
+
+  const results: CellResult[] = [];
+  for (const size of VALUE_SIZES) results.push(measureMemcpy(size.valueBytes, size.label, cellMs));
+  for (const backend of backends) {
+    const output = execFileSync(
+      process.execPath,
+      [__filename, "--worker", backend, "--cell-ms", String(cellMs)],
+      { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const child = JSON.parse(output) as { results: CellResult[]; sink: number };
+    results.push(...child.results);
   }
 
   const table = markdownTable(results);
   process.stdout.write(`${table}\n`);
   const runtimeMs = performance.now() - startedMs;
-  process.stdout.write(`\nbackends: ${backends.join(", ")}; native addon: ${native.binding !== null ? "measured" : `unavailable (${native.error.message})`}; ` +
-    `${(runtimeMs / 1000).toFixed(1)} s\n`);
+  const skippedNote = skipped.length === 0 ? "" : `; unavailable: ${skipped.join(", ")}`;
+  const nativeNote = native.error === null ? "" : ` (native: ${native.error.message})`;
+  process.stdout.write(`\nmeasured: ${backends.join(", ")}${skippedNote}${nativeNote}; ${(runtimeMs / 1000).toFixed(1)} s\n`);
 
   if (jsonPath !== null) {
     const report = {
@@ -329,11 +396,11 @@ async function main(): Promise<void> {
         platform: `${os.platform()} ${os.release()} ${os.arch()}`,
         cpu: os.cpus()[0]?.model ?? "unknown",
         cpuCount: os.cpus().length,
+        loadAverage: os.loadavg(),
       },
       backends,
-      nativeMeasured: native.binding !== null,
+      skippedBackends: skipped,
       results,
-      sink, // keeps the compiler honest about the work; meaningless otherwise
     };
     writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
     process.stdout.write(`wrote ${jsonPath}\n`);

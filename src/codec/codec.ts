@@ -17,15 +17,28 @@ export interface ErasureCodec {
   shardBytes(valueBytes: number): number;
   /** k zero-padded data shards (copies) followed by m zeroed parity shards. */
   split(value: Uint8Array): Uint8Array[];
-  /** Fills the m parity shards in place from the k data shards. */
+  /**
+   * Fills the m parity shards in place from the k data shards. All k+m shards must be
+   * present and of one length (ShardSizeMismatchError); the array must hold exactly k+m
+   * slots (InvalidShardCountError, as for every method here).
+   */
   encode(shards: Uint8Array[]): void;
   /** True when the parity shards match the data shards. */
   verify(shards: Uint8Array[]): boolean;
-  /** Fills every null shard. Throws TooFewShardsError with fewer than k present. */
+  /**
+   * Fills every null shard. Throws TooFewShardsError with fewer than k present. A zero-length
+   * slot counts as missing too; rebuilt shards are new arrays put into the slots, present
+   * shards are left as they are. The codec cannot tell a corrupt shard from a good one:
+   * drop shards whose checksum fails before calling this (see checksum.ts).
+   */
   reconstruct(shards: Array<Uint8Array | null>): void;
   /** Fills only the null data shards (all a read needs). */
   reconstructData(shards: Array<Uint8Array | null>): void;
-  /** Concatenates the data shards and cuts to valueBytes. */
+  /**
+   * Concatenates the data shards and cuts to valueBytes, into a new array. Every data shard
+   * must be present (TooFewShardsError) and exactly shardBytes(valueBytes) long
+   * (ShardSizeMismatchError); nonzero padding after valueBytes is CorruptShardError.
+   */
   join(shards: Array<Uint8Array | null>, valueBytes: number): Uint8Array;
 }
 

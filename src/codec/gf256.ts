@@ -82,9 +82,16 @@ export function gfPow(a: number, n: number): number {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** A 32-bit view of the whole words of `bytes`, or null when the word path cannot be used. */
+/**
+ * Shorter slices use the byte path. V8 keeps typed arrays of up to 64 bytes inside its heap,
+ * and reading `.buffer` (needed for a word view) moves such an array out of it, which cost
+ * more than the word path saves: 100-byte values at k=3 encoded 2x slower before this limit.
+ */
+export const WORD_PATH_BYTES_MIN = 128;
+
+/** A 32-bit view of the whole words of `bytes`, or null when the word path is not used. */
 export function wordsOf(bytes: Uint8Array): Int32Array | null {
-  if (!LITTLE_ENDIAN || (bytes.byteOffset & 3) !== 0) return null;
+  if (!LITTLE_ENDIAN || bytes.length < WORD_PATH_BYTES_MIN || (bytes.byteOffset & 3) !== 0) return null;
   return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
 }
 
@@ -117,7 +124,9 @@ export function mulSlice(
     return;
   }
   if (coefficient === 1) {
-    target.set(source.subarray(0, byteCount));
+    // set(source) avoids subarray(), which would also move a small array off V8's heap.
+    if (byteCount === source.length) target.set(source);
+    else target.set(source.subarray(0, byteCount));
     return;
   }
   const table = MUL_TABLE;

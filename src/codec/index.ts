@@ -9,25 +9,29 @@
 //            (see native_codec.ts), so it can neither implement ErasureCodec nor read shards
 //            the other backends wrote.
 //
-// Why "auto" prefers "table" (bench/codec_bench.ts, Node 20.20, 2 shared x86-64 cores, MB/s of
-// value bytes; encode = split+encode, rebuild = reconstruct of n-k missing data shards + join):
+// Why "auto" prefers "table" (bench/codec_bench.ts on the project machine: Node 20.20, two
+// x86-64 cores shared with other work, so +-30% noise; MB/s of value bytes and us per op;
+// encode = split+encode, rebuild = reconstruct with n-k data shards missing + join):
 //
-//   value  (k,n)  | table encode | wasm encode | table rebuild | wasm rebuild
-//   100 B  (3,5)  |          119 |          24 |            66 |           10
-//   1 KiB  (3,5)  |          422 |          94 |           324 |           43
-//   64 KiB (3,5)  |          576 |         517 |           641 |          393
-//   1 MiB  (3,5)  |          476 |         560 |           499 |          462
+//   value   (k,n)  | table encode | wasm encode  | table rebuild | wasm rebuild
+//   100 B   (3,5)  |  140 (0.7us) |  7.2 (14us)  |  52 (1.9us)   |  0.3 (333us)
+//   1 KiB   (3,5)  |  248 (4.1us) |   60 (17us)  | 207 (5.0us)   |  3.5 (293us)
+//   64 KiB  (3,5)  |  642 (102us) |  555 (118us) | 410 (160us)   |  129 (509us)
+//   1 MiB   (3,5)  |  621 (1.7ms) |  655 (1.6ms) | 423 (2.5ms)   |  320 (3.3ms)
+//   1 MiB   (4,6)  |  388 (2.7ms) |  651 (1.6ms) | 421 (2.5ms)   |  345 (3.0ms)
 //
-// The cache's values are ~1 KiB, where "table" is 4-5x faster: wasm pays a fixed cost per
-// call (staging copies, a malloc in wasm memory, and the Rust side rebuilding its matrix)
-// of ~10 us. Only at 1 MiB does wasm win encode, by ~15%, and large values are cut into
-// stripes of BLOCK_BYTES_DEFAULT (256 KiB) shards anyway. One backend for every size keeps
-// one code path in production; "wasm" remains selectable, and is tested to the same bytes.
+// The cache's values are ~1 KiB, where "table" encodes 4x faster than "wasm": every wasm call
+// pays ~14 us (staging copies, a malloc in wasm memory, the Rust side rebuilding its
+// matrix). wasm rebuilds are far slower still because each runs on a fresh wasm instance
+// (~150 us), the workaround for the package's heap corruption (see wasm_codec.ts). wasm
+// only wins encode from ~64 KiB up (up to 1.7x at k=4), and values that large are cut into
+// stripes anyway. One backend for every size keeps one code path in production; "wasm"
+// stays selectable and is tested to produce the same bytes.
 import { ConfigError, InternalError, InvalidArgumentError } from "../core/errors";
 import type { CodecBackend, ErasureCodec } from "./codec";
 import { loadNativeBinding, NATIVE_UNSUITABLE_REASON } from "./native_codec";
 import { bytesEqual, TableCodec, validateShardCounts } from "./table_codec";
-import { createWasmCodec, loadWasmEngine } from "./wasm_codec";
+import { createWasmCodec, loadWasmRuntime } from "./wasm_codec";
 
 export type { CodecBackend, ErasureCodec } from "./codec";
 
@@ -70,7 +74,7 @@ export async function availableBackends(): Promise<CodecBackend[]> {
     if (backend === "table") available.push(backend);
     if (backend === "wasm") {
       try {
-        await loadWasmEngine();
+        await loadWasmRuntime();
         available.push(backend);
       } catch {
         // Unavailable is a valid answer here; createCodec("wasm") reports the cause.

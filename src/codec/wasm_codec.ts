@@ -1,21 +1,37 @@
 // Erasure codec over @subspace/reed-solomon-erasure.wasm: the Rust crate reed-solomon-erasure
-// (a port of Backblaze JavaReedSolomon, same field and matrix as TableCodec, so the parity is
-// byte-identical) compiled to WebAssembly.
+// 3.1 (a port of Backblaze JavaReedSolomon, same field and matrix as TableCodec, so the parity
+// is byte-identical) compiled to WebAssembly, with wee_alloc as its allocator.
 //
-// What the package's API implies, and how this wrapper copes:
-// - Instantiation is the only asynchronous step. One instance is created per process, on
-//   first use, and shared by every codec (k and m are arguments of each call, not state).
+// UPSTREAM BUG (v0.2.5, reproduced here on Node 20): `reconstruct` corrupts the instance's
+// heap. The first reconstruct with a missing data shard on a fresh instance is correct; a
+// later one on the same instance may return wrong data shards with RESULT_OK (k=3, m=2,
+// one-byte shards: lose shard 0, then shard 1 -> garbage), return TOO_FEW_SHARDS_PRESENT
+// with enough shards, or trap with "memory access out of bounds" inside wee_alloc (every
+// shape with k+m <= 4, on the second call). A later *encode* on that instance can trap too.
+// Encode alone was clean over 20 000 random shapes and sizes on one instance, and one
+// reconstruct per fresh instance was correct in all 16 208 cases tried (every loss pattern
+// of up to m shards, k+m <= 9, shard sizes 1/7/64/1000). Hence:
+// - one shared, process-wide instance does every encode and never runs reconstruct;
+// - every reconstruct runs on a fresh single-use instance (~150 us to instantiate, most of
+//   it allocating the 1.1 MiB initial wasm memory). Correct, but slow; see index.ts for why
+//   "auto" does not pick this backend anyway.
+//
+// Other properties of the package's API and how this wrapper copes:
+// - Instantiation is the only asynchronous step (file read); k and m are arguments of each
+//   call, not instance state, so one instance serves every codec.
 // - encode/reconstruct take one contiguous buffer of k+m equal shards and derive the shard
 //   size as buffer.length / (k+m), so we stage our separate shards into one reused buffer.
 // - Each call mallocs a buffer of the same size inside wasm memory, copies our staging
-//   buffer in, and copies results back (the public API offers no way around that). wasm
-//   memory grows to the largest call and never shrinks.
-// - The Rust side also rebuilds its encoding matrix on every call; together with the copies
-//   this gives a fixed cost of several microseconds per call that dominates small values.
+//   buffer in and the results back; the public API offers no way around that. wasm memory
+//   grows to the largest call and never shrinks.
+// - The Rust side rebuilds its encoding matrix on every call; with the copies this is a
+//   fixed cost of several microseconds per call that dominates small values.
 // - reconstruct only rebuilds *data* shards; missing parity is recomputed with encode.
 // - Results are numeric codes. We validate everything first, so any code other than OK is a
 //   backend failure, reported as InternalError.
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import * as path from "node:path";
 
 import type { ReedSolomonErasure } from "@subspace/reed-solomon-erasure.wasm";
 
@@ -47,44 +63,57 @@ const WASM_RESULT_NAMES: readonly string[] = [
 ];
 const WASM_RESULT_OK = 0;
 const WASM_RESULT_TOO_FEW_SHARDS_PRESENT = 10;
+const WASM_FILE_NAME = "reed_solomon_erasure_bg.wasm";
 
-let enginePromise: Promise<ReedSolomonErasure> | null = null;
-
-/**
- * The process-wide wasm instance. A failure (package or .wasm file missing) is cached too:
- * it is permanent for this process, and callers fall back to another backend.
- */
-export function loadWasmEngine(): Promise<ReedSolomonErasure> {
-  if (enginePromise === null) {
-    enginePromise = (async () => {
-      // Loaded lazily so that a broken install only disables this backend.
-      const wasmPackage = await import("@subspace/reed-solomon-erasure.wasm");
-      const engine = await wasmPackage.ReedSolomonErasure.fromCurrentDirectory();
-      assert.equal(wasmPackage.ReedSolomonErasure.RESULT_OK, WASM_RESULT_OK);
-      assert.equal(wasmPackage.ReedSolomonErasure.RESULT_ERROR_TOO_FEW_SHARDS_PRESENT, WASM_RESULT_TOO_FEW_SHARDS_PRESENT);
-      return engine;
-    })();
-  }
-  return enginePromise;
+/** What the codec needs from the package: its class, the module bytes, the shared engine. */
+export interface WasmRuntime {
+  readonly engineClass: typeof ReedSolomonErasure;
+  readonly wasmBytes: Uint8Array;
+  /** Used for encode only; never for reconstruct (see the bug note above). */
+  readonly sharedEngine: ReedSolomonErasure;
 }
 
-/** Async factory: the only await is the one-time wasm instantiation. */
+let runtimePromise: Promise<WasmRuntime> | null = null;
+
+/**
+ * The process-wide wasm runtime. A failure (package or .wasm file missing) is cached too:
+ * it is permanent for this process, and callers fall back to another backend.
+ */
+export function loadWasmRuntime(): Promise<WasmRuntime> {
+  if (runtimePromise === null) {
+    runtimePromise = (async () => {
+      // Loaded lazily so that a broken install only disables this backend.
+      const wasmPackage = await import("@subspace/reed-solomon-erasure.wasm");
+      const engineClass = wasmPackage.ReedSolomonErasure;
+      assert.equal(engineClass.RESULT_OK, WASM_RESULT_OK);
+      assert.equal(engineClass.RESULT_ERROR_TOO_FEW_SHARDS_PRESENT, WASM_RESULT_TOO_FEW_SHARDS_PRESENT);
+      // The same file fromCurrentDirectory() reads; we keep the bytes for single-use engines.
+      const packageEntry = require.resolve("@subspace/reed-solomon-erasure.wasm");
+      const wasmBytes = new Uint8Array(await readFile(path.join(path.dirname(packageEntry), WASM_FILE_NAME)));
+      const sharedEngine = engineClass.fromBytes(wasmBytes);
+      return { engineClass, wasmBytes, sharedEngine };
+    })();
+  }
+  return runtimePromise;
+}
+
+/** Async factory: the only await is the one-time load of the wasm runtime. */
 export async function createWasmCodec(dataShards: number, parityShards: number): Promise<WasmCodec> {
   validateShardCounts(dataShards, parityShards);
-  const engine = await loadWasmEngine();
-  return new WasmCodec(engine, dataShards, parityShards);
+  const runtime = await loadWasmRuntime();
+  return new WasmCodec(runtime, dataShards, parityShards);
 }
 
 export class WasmCodec extends SystematicCodecBase {
   readonly name = "wasm";
-  private readonly engine: ReedSolomonErasure;
+  private readonly runtime: WasmRuntime;
   private stagingBuffer = new Uint8Array(0);
   /** Reused availability flags for reconstruct (the package maps them to bytes itself). */
   private readonly shardsAvailable: boolean[];
 
-  constructor(engine: ReedSolomonErasure, dataShards: number, parityShards: number) {
+  constructor(runtime: WasmRuntime, dataShards: number, parityShards: number) {
     super(dataShards, parityShards);
-    this.engine = engine;
+    this.runtime = runtime;
     this.shardsAvailable = new Array<boolean>(this.totalShards).fill(false);
   }
 
@@ -92,7 +121,7 @@ export class WasmCodec extends SystematicCodecBase {
     const staging = this.staging(shardBytes);
     for (let j = 0; j < this.dataShards; j++) staging.set(data[j], j * shardBytes);
     // The parity region need not be cleared: encode overwrites it.
-    this.check("encode", this.engine.encode(staging, this.dataShards, this.parityShards));
+    this.check("encode", this.runtime.sharedEngine.encode(staging, this.dataShards, this.parityShards));
     for (let r = 0; r < this.parityShards; r++) {
       const start = (this.dataShards + r) * shardBytes;
       parity[r].set(staging.subarray(start, start + shardBytes));
@@ -112,7 +141,9 @@ export class WasmCodec extends SystematicCodecBase {
       else if (i < k) dataMissing = true;
     }
     if (dataMissing) {
-      this.check("reconstruct", this.engine.reconstruct(staging, k, this.parityShards, this.shardsAvailable));
+      // A fresh instance for every reconstruct: reconstruct corrupts its instance's heap.
+      const singleUseEngine = this.runtime.engineClass.fromBytes(this.runtime.wasmBytes);
+      this.check("reconstruct", singleUseEngine.reconstruct(staging, k, this.parityShards, this.shardsAvailable));
       for (let j = 0; j < k; j++) {
         if (!isShardPresent(shards[j])) shards[j] = staging.slice(j * shardBytes, (j + 1) * shardBytes);
       }
@@ -122,7 +153,7 @@ export class WasmCodec extends SystematicCodecBase {
     for (let r = 0; r < this.parityShards; r++) parityMissing ||= !isShardPresent(shards[k + r]);
     if (!parityMissing) return;
     // staging now holds every data shard, so encode yields every parity shard.
-    this.check("encode", this.engine.encode(staging, k, this.parityShards));
+    this.check("encode", this.runtime.sharedEngine.encode(staging, k, this.parityShards));
     for (let r = 0; r < this.parityShards; r++) {
       if (isShardPresent(shards[k + r])) continue;
       const start = (k + r) * shardBytes;
