@@ -13,7 +13,7 @@ import { readValue, writeRaw } from "./io";
 import { findBusyAddresses } from "./ports";
 import { superviseNodes } from "./supervisor";
 
-const CODEC_CHOICES = ["auto", "native", "wasm", "table"];
+const CODEC_CHOICES = ["auto", "table", "wasm"];
 
 function addConfigOptions(command: Command): Command {
   return command

@@ -7,10 +7,8 @@
 //   4. the embedded defaults (5 servers on 127.0.0.1:3000-3004, k=3, n=5)
 // startAll hands the resolved config to its children in ECC_CACHE_RESOLVED_CONFIG so every
 // node runs with exactly the same settings.
-import fs from "node:fs";
-import path from "node:path";
-import { ConfigError, errorMessage } from "../core/errors";
 import { ECC_DEFAULT_FILE, EccClusterConfig, parseEccConfig } from "../ecc/config";
+import { ConfigField, mergeConfigSources, parseJson } from "./config_sources";
 
 export interface EccConfigFlags {
   config?: string;
@@ -30,13 +28,14 @@ export interface LoadedEccConfig {
   source: string;
 }
 
-const NUMERIC_FIELDS: Array<[keyof EccConfigFlags, string, string]> = [
-  ["k", "ECC_K", "k"],
-  ["n", "ECC_N", "n"],
-  ["blockSize", "ECC_BLOCK_SIZE", "block_size"],
-  ["heartbeatTimeoutMs", "ECC_HEARTBEAT_TIMEOUT_MS", "heartbeat_timeout_ms"],
-  ["lockLeaseMs", "ECC_LOCK_LEASE_MS", "lock_lease_ms"],
-  ["rpcTimeoutMs", "ECC_RPC_TIMEOUT_MS", "rpc_timeout_ms"],
+const FIELDS: ConfigField[] = [
+  { flag: "servers", env: "ECC_SERVERS", field: "servers", kind: "list" },
+  { flag: "k", env: "ECC_K", field: "k", kind: "integer" },
+  { flag: "n", env: "ECC_N", field: "n", kind: "integer" },
+  { flag: "blockSize", env: "ECC_BLOCK_SIZE", field: "block_size", kind: "integer" },
+  { flag: "heartbeatTimeoutMs", env: "ECC_HEARTBEAT_TIMEOUT_MS", field: "heartbeat_timeout_ms", kind: "integer" },
+  { flag: "lockLeaseMs", env: "ECC_LOCK_LEASE_MS", field: "lock_lease_ms", kind: "integer" },
+  { flag: "rpcTimeoutMs", env: "ECC_RPC_TIMEOUT_MS", field: "rpc_timeout_ms", kind: "integer" },
 ];
 
 export function loadEccConfig(flags: EccConfigFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedEccConfig {
@@ -44,61 +43,24 @@ export function loadEccConfig(flags: EccConfigFlags, env: NodeJS.ProcessEnv = pr
   if (resolved !== undefined && resolved !== "") {
     return { config: parseEccConfig(parseJson(resolved, RESOLVED_CONFIG_ENV), RESOLVED_CONFIG_ENV), source: "parent process" };
   }
-  let file: Record<string, unknown> = { ...ECC_DEFAULT_FILE };
-  const sources: string[] = [];
-  const filePath = flags.config ?? (env.ECC_CONFIG !== undefined && env.ECC_CONFIG !== "" ? env.ECC_CONFIG : undefined);
-  const localPath = path.join(cwd, "ecc_config.json");
-  const chosen = filePath ?? (fs.existsSync(localPath) ? localPath : undefined);
-  if (chosen !== undefined) {
-    let text: string;
-    try {
-      text = fs.readFileSync(chosen, "utf8");
-    } catch (error) {
-      throw new ConfigError(`cannot read config file ${chosen}: ${errorMessage(error)}`);
-    }
-    const parsed = parseJson(text, chosen);
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new ConfigError(`config file ${chosen} must hold a JSON object`);
-    }
-    file = { ...file, ...(parsed as Record<string, unknown>) };
-    // An original config that lists servers but not n means n = number of servers.
-    if (!("n" in (parsed as object)) && Array.isArray((parsed as { servers?: unknown }).servers)) {
-      file.n = ((parsed as { servers: unknown[] }).servers).length;
-    }
-    sources.push(chosen);
-  } else {
-    sources.push("embedded defaults");
-  }
-  const servers = flags.servers ?? env.ECC_SERVERS;
-  if (servers !== undefined && servers !== "") {
-    file.servers = servers.split(",").map((s) => s.trim()).filter((s) => s !== "");
-    if (flags.n === undefined && env.ECC_N === undefined) file.n = (file.servers as string[]).length;
-    sources.push(flags.servers !== undefined ? "--servers" : "ECC_SERVERS");
-  }
-  for (const [flag, envName, field] of NUMERIC_FIELDS) {
-    const fromFlag = flags[flag];
-    const fromEnv = env[envName];
-    const text = fromFlag ?? (fromEnv !== undefined && fromEnv !== "" ? fromEnv : undefined);
-    if (text === undefined) continue;
-    const value = Number(text);
-    if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
-      throw new ConfigError(`${fromFlag !== undefined ? "--" + kebab(flag) : envName}: '${text}' is not a whole number`);
-    }
-    file[field] = value;
-    sources.push(fromFlag !== undefined ? "--" + kebab(flag) : envName);
-  }
-  const source = sources.join(" + ");
-  return { config: parseEccConfig(file, source), source };
-}
-
-function parseJson(text: string, where: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(`${where} is not valid JSON: ${errorMessage(error)}`);
-  }
-}
-
-function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+  const { merged, source } = mergeConfigSources(
+    {
+      defaults: { ...ECC_DEFAULT_FILE },
+      fileFlag: flags.config,
+      fileEnv: "ECC_CONFIG",
+      localFileName: "ecc_config.json",
+      fields: FIELDS,
+      // An original config that lists servers but not n means n = number of servers.
+      afterFile: (mergedFile, fromFile) => {
+        if (!("n" in fromFile) && Array.isArray(fromFile.servers)) mergedFile.n = fromFile.servers.length;
+      },
+      afterFlags: (mergedFile, given) => {
+        if (given.has("servers") && !given.has("n")) mergedFile.n = (mergedFile.servers as string[]).length;
+      },
+    },
+    flags as Record<string, string | undefined>,
+    env,
+    cwd,
+  );
+  return { config: parseEccConfig(merged, source), source };
 }

@@ -1,0 +1,528 @@
+// RaftNodeRuntime: one raft-mode node process. The thin async shell around the pure
+// RaftCore (core.ts): a tick timer, gRPC in and out, the disk, and the KV state machine.
+//
+// The loop follows RaftReady's ordering contract: persist (disk_storage.ts, fsync when the
+// core says so and --fsync always), then send, then apply, then serve released reads, then
+// advance(). Everything runs on the event loop synchronously inside process(), so the core
+// never sees a call between ready() and advance().
+//
+// Client requests (RaftKv service, batched streams like ecc mode):
+// - set/del: queued and proposed together with proposeBatch() once per event-loop turn
+//   (one log append carries many commands); answered when the entry is applied here with
+//   the term it was proposed in. Leadership lost first -> NOT_LEADER, and the client retries
+//   with the same (clientId, seq), which the state machine deduplicates (kv_state.ts).
+// - get: linearizable through ReadIndex; all gets of one turn share one ReadIndex round.
+// - a follower answers NOT_LEADER with the leader's address.
+import assert from "node:assert/strict";
+import { Server, ServerDuplexStream, ServerReadableStream, credentials, sendUnaryData } from "@grpc/grpc-js";
+import {
+  DeliverSummary,
+  KvBatch,
+  KvCode,
+  KvOp,
+  KvResult,
+  KvResultBatch,
+  PeerBatch,
+  PeerMessage,
+  RaftKvService,
+  RaftPeerClient,
+  RaftPeerService,
+} from "../gen/raft";
+import { ClientWritableStream } from "@grpc/grpc-js";
+import { SeededRandom } from "../core/env";
+import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors";
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";
+import { Logger } from "../core/logger";
+import { CHANNEL_OPTIONS, SERVER_OPTIONS } from "../transport/grpc_options";
+import { bindServer } from "../transport/bind";
+import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady } from "./core";
+import { DiskRaftStorage } from "./disk_storage";
+import { KvState, decodeCommand, encodeCommand } from "./kv_state";
+import { RaftClusterConfig } from "./config";
+import { LogEntry, RaftMessage } from "./types";
+import { SnapshotAssembler, toWire } from "./wire";
+import path from "node:path";
+
+/** Bytes queued on one peer stream beyond which messages are dropped (Raft resends). */
+const PEER_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+const JOIN_ATTEMPTS_MAX = 600;
+const JOIN_RETRY_MS = 200;
+/** gRPC messages here may carry a whole entry (a value up to VALUE_BYTES_MAX). */
+const RAFT_MESSAGE_BYTES_MAX = VALUE_BYTES_MAX + 4 * 1024 * 1024;
+
+const RAFT_CHANNEL_OPTIONS = {
+  ...CHANNEL_OPTIONS,
+  "grpc.max_send_message_length": RAFT_MESSAGE_BYTES_MAX,
+  "grpc.max_receive_message_length": RAFT_MESSAGE_BYTES_MAX,
+};
+const RAFT_SERVER_OPTIONS = {
+  ...SERVER_OPTIONS,
+  "grpc.max_send_message_length": RAFT_MESSAGE_BYTES_MAX,
+  "grpc.max_receive_message_length": RAFT_MESSAGE_BYTES_MAX,
+};
+
+export interface RaftNodeOptions {
+  config: RaftClusterConfig;
+  /** This node's address, also its Raft id. */
+  address: string;
+  logger: Logger;
+  /** Start with no voters and ask the cluster to add this node. */
+  join: boolean;
+  /** Seed of the election-timeout randomness (defaults to time-based). */
+  seed?: number;
+}
+
+interface PendingWrite {
+  term: number;
+  resolve: (result: Omit<KvResult, "id">) => void;
+}
+
+interface QueuedWrite {
+  data: Buffer;
+  resolve: (result: Omit<KvResult, "id">) => void;
+}
+
+interface QueuedRead {
+  key: Buffer;
+  resolve: (result: Omit<KvResult, "id">) => void;
+}
+
+class PeerSender {
+  private stream: ClientWritableStream<PeerBatch> | null = null;
+  private readonly client: InstanceType<typeof RaftPeerClient>;
+  constructor(
+    readonly address: string,
+    private readonly logger: Logger,
+  ) {
+    this.client = new RaftPeerClient(address, credentials.createInsecure(), RAFT_CHANNEL_OPTIONS);
+  }
+
+  send(messages: PeerMessage[]): void {
+    if (this.stream === null) {
+      const stream = this.client.deliver((error: unknown) => {
+        if (this.stream === stream) this.stream = null;
+        if (error !== null) this.logger.debug("raft.peer_stream_closed", { peer: this.address, message: errorMessage(error) });
+      });
+      stream.on("error", () => {
+        if (this.stream === stream) this.stream = null;
+      });
+      this.stream = stream;
+    }
+    if (this.stream.writableLength > PEER_QUEUE_BYTES_MAX) {
+      // The peer is not keeping up (or is gone): drop; Raft retransmits what matters.
+      return;
+    }
+    this.stream.write({ messages });
+  }
+
+  close(): void {
+    this.stream?.end();
+    this.stream = null;
+    this.client.close();
+  }
+}
+
+export class RaftNodeRuntime {
+  readonly id: string;
+  private core!: RaftCore;
+  private storage!: DiskRaftStorage;
+  private readonly kv = new KvState();
+  private readonly server = new Server(RAFT_SERVER_OPTIONS);
+  private readonly peers = new Map<string, PeerSender>();
+  private readonly assembler = new SnapshotAssembler();
+  private readonly logger: Logger;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private scheduled = false;
+  private writeQueue: QueuedWrite[] = [];
+  private readQueue: QueuedRead[] = [];
+  private readonly pendingWrites = new Map<number, PendingWrite>();
+  private readonly pendingReads = new Map<string, QueuedRead[]>();
+  private nextReadId = 1;
+  private snapshotIndex = 0;
+  private wasLeader = false;
+  private stopped = false;
+  private readonly clientStreams = new Set<ServerDuplexStream<KvBatch, KvResultBatch>>();
+
+  constructor(private readonly options: RaftNodeOptions) {
+    this.id = options.address;
+    this.logger = options.logger;
+  }
+
+  async start(): Promise<number> {
+    const { config } = this.options;
+    const dataDir = path.join(config.dataDir, this.id.replace(/[^A-Za-z0-9._-]/g, "_"));
+    this.storage = new DiskRaftStorage(dataDir, config.fsync);
+    const view = this.storage.view();
+    if (view.snapshot !== null) {
+      this.kv.restore(view.snapshot.data);
+      this.snapshotIndex = view.snapshot.meta.lastIndex;
+    }
+    const bootstrapVoters = this.options.join ? [] : config.servers;
+    this.core = new RaftCore(
+      {
+        ...RAFT_CONFIG_DEFAULTS,
+        id: this.id,
+        voters: bootstrapVoters,
+        electionTicks: config.electionTicks,
+        heartbeatTicks: config.heartbeatTicks,
+        random: new SeededRandom(this.options.seed ?? (Date.now() ^ (process.pid << 8))),
+        logger: this.logger,
+      },
+      view,
+    );
+    this.server.addService(RaftPeerService, {
+      deliver: (call: ServerReadableStream<PeerBatch, DeliverSummary>, callback: sendUnaryData<DeliverSummary>) =>
+        this.onPeerStream(call, callback),
+    });
+    this.server.addService(RaftKvService, {
+      exchange: (stream: ServerDuplexStream<KvBatch, KvResultBatch>) => this.onClientStream(stream),
+    });
+    const port = await bindServer(this.server, this.id);
+    this.tickTimer = setInterval(() => {
+      this.core.tick();
+      this.schedule();
+    }, config.tickMs);
+    this.logger.info("raft.node_started", {
+      address: this.id,
+      dataDir,
+      term: view.hardState?.term ?? 0,
+      entries: view.entries.length,
+      snapshotIndex: this.snapshotIndex,
+      join: this.options.join,
+      fsync: config.fsync,
+    });
+    this.schedule();
+    if (this.options.join) void this.joinCluster();
+    return port;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    for (const peer of this.peers.values()) peer.close();
+    for (const stream of this.clientStreams) stream.end();
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    this.storage.close();
+  }
+
+  // ---------------------------------------------------------------------------- inputs
+
+  private onPeerStream(call: ServerReadableStream<PeerBatch, DeliverSummary>, callback: sendUnaryData<DeliverSummary>): void {
+    call.on("data", (batch: PeerBatch) => {
+      if (this.stopped) return;
+      for (const wire of batch.messages) {
+        if (wire.to !== this.id || wire.from === "" || wire.from === this.id) continue; // not for us
+        const message = this.assembler.fromWire(wire);
+        if (message === null) continue;
+        this.core.step(message);
+      }
+      this.schedule();
+    });
+    call.on("end", () => callback(null, {}));
+    call.on("error", () => undefined); // the sender went away; it reconnects when it can
+  }
+
+  private onClientStream(stream: ServerDuplexStream<KvBatch, KvResultBatch>): void {
+    this.clientStreams.add(stream);
+    let outbox: KvResult[] = [];
+    let flushScheduled = false;
+    const reply = (id: number, result: Omit<KvResult, "id">): void => {
+      outbox.push({ id, ...result });
+      if (flushScheduled) return;
+      flushScheduled = true;
+      setImmediate(() => {
+        flushScheduled = false;
+        const results = outbox;
+        outbox = [];
+        if (!stream.writableEnded && !stream.destroyed) stream.write({ results });
+      });
+    };
+    stream.on("data", (batch: KvBatch) => {
+      for (const op of batch.ops) this.handleOp(op, (result) => reply(op.id, result));
+      this.schedule();
+    });
+    stream.on("end", () => {
+      this.clientStreams.delete(stream);
+      stream.end();
+    });
+    stream.on("error", () => this.clientStreams.delete(stream));
+    stream.on("close", () => this.clientStreams.delete(stream));
+  }
+
+  private handleOp(op: KvOp, resolve: (result: Omit<KvResult, "id">) => void): void {
+    const body = op.body;
+    if (body === undefined) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, "operation without a body"));
+    if (body.$case === "stats") return resolve({ ...ok(), stats: this.stats() });
+    const status = this.core.status();
+    if (status.role !== "leader") {
+      return resolve({ ...fail(KvCode.KV_CODE_NOT_LEADER, "not the leader"), leaderHint: status.leaderId ?? "" });
+    }
+    switch (body.$case) {
+      case "get": {
+        const keyError = checkKey(body.value.key);
+        if (keyError !== null) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, keyError));
+        this.readQueue.push({ key: body.value.key, resolve });
+        return;
+      }
+      case "set":
+      case "del": {
+        const keyError = checkKey(body.value.key);
+        if (keyError !== null) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, keyError));
+        const value = body.$case === "set" ? body.value.value : Buffer.alloc(0);
+        if (value.length > VALUE_BYTES_MAX) {
+          return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, `value is ${value.length} bytes; the limit is ${VALUE_BYTES_MAX} bytes`));
+        }
+        const data = encodeCommand({
+          op: body.$case,
+          clientId: body.value.clientId,
+          seq: body.value.seq,
+          floor: body.value.floor,
+          key: body.value.key,
+          value,
+        });
+        this.writeQueue.push({ data, resolve });
+        return;
+      }
+      case "addMember":
+      case "removeMember": {
+        try {
+          const proposed = this.core.proposeConfChange({ type: body.$case === "addMember" ? "add" : "remove", nodeId: body.value.address });
+          this.pendingWrites.set(proposed.index, { term: proposed.term, resolve });
+          this.schedule();
+        } catch (error) {
+          resolve(resultOfError(error));
+        }
+        return;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------- the loop
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => this.process());
+  }
+
+  private process(): void {
+    this.scheduled = false;
+    if (this.stopped) return;
+    this.proposeQueued();
+    this.startQueuedReads();
+    let readyCount = 0;
+    while (this.core.hasReady()) {
+      const ready = this.core.ready();
+      this.handleReady(ready);
+      this.core.advance(ready);
+      readyCount++;
+      assert(readyCount < 10_000, "ready loop does not settle");
+    }
+    this.maybeCompact();
+    this.noticeLeadershipLoss();
+  }
+
+  private proposeQueued(): void {
+    if (this.writeQueue.length === 0) return;
+    const queued = this.writeQueue;
+    this.writeQueue = [];
+    for (let start = 0; start < queued.length; start += 4_096) {
+      const group = queued.slice(start, start + 4_096);
+      try {
+        const result = this.core.proposeBatch(group.map((write) => write.data));
+        group.forEach((write, offset) => this.pendingWrites.set(result.firstIndex + offset, { term: result.term, resolve: write.resolve }));
+      } catch (error) {
+        const failure = resultOfError(error);
+        for (const write of group) write.resolve(failure);
+      }
+    }
+  }
+
+  private startQueuedReads(): void {
+    if (this.readQueue.length === 0) return;
+    const reads = this.readQueue;
+    this.readQueue = [];
+    const requestId = `read-${this.nextReadId++}`;
+    try {
+      this.core.readIndex(requestId);
+      this.pendingReads.set(requestId, reads);
+    } catch (error) {
+      const failure = resultOfError(error);
+      for (const read of reads) read.resolve(failure);
+    }
+  }
+
+  private handleReady(ready: RaftReady): void {
+    this.storage.persist(ready);
+    this.send(ready.messagesToSend);
+    if (ready.snapshotToPersist !== null) {
+      this.kv.restore(ready.snapshotToPersist.data);
+      this.snapshotIndex = ready.snapshotToPersist.meta.lastIndex;
+      this.logger.info("raft.snapshot_installed", { index: this.snapshotIndex });
+    }
+    for (const entry of ready.committedEntries) this.apply(entry);
+    for (const readState of ready.readStates) {
+      const reads = this.pendingReads.get(readState.requestId);
+      if (reads === undefined) continue;
+      this.pendingReads.delete(readState.requestId);
+      for (const read of reads) {
+        const value = this.kv.get(read.key);
+        read.resolve(value === null ? { ...ok(), found: false } : { ...ok(), found: true, value });
+      }
+    }
+    for (const requestId of ready.readsFailed) {
+      const reads = this.pendingReads.get(requestId);
+      if (reads === undefined) continue;
+      this.pendingReads.delete(requestId);
+      const status = this.core.status();
+      for (const read of reads) read.resolve({ ...fail(KvCode.KV_CODE_NOT_LEADER, "leadership lost"), leaderHint: status.leaderId ?? "" });
+    }
+  }
+
+  private apply(entry: LogEntry): void {
+    if (entry.type === "command") {
+      try {
+        this.kv.apply(decodeCommand(entry.data));
+      } catch (error) {
+        // Commands are validated before proposal; a bad one is skipped the same way on every node.
+        this.logger.error("raft.bad_command", { index: entry.index, message: errorMessage(error) });
+      }
+    } else if (entry.type === "config") {
+      this.logger.info("raft.config_applied", { index: entry.index, voters: this.core.status().voters });
+    }
+    const pending = this.pendingWrites.get(entry.index);
+    if (pending === undefined) return;
+    this.pendingWrites.delete(entry.index);
+    if (pending.term === entry.term) pending.resolve(ok());
+    else pending.resolve({ ...fail(KvCode.KV_CODE_NOT_LEADER, "the proposal was replaced by a new leader's entry"), leaderHint: this.core.status().leaderId ?? "" });
+  }
+
+  private send(messages: readonly RaftMessage[]): void {
+    if (messages.length === 0) return;
+    const byPeer = new Map<string, PeerMessage[]>();
+    for (const message of messages) {
+      let list = byPeer.get(message.to);
+      if (list === undefined) {
+        list = [];
+        byPeer.set(message.to, list);
+      }
+      for (const wire of toWire(message)) list.push(wire);
+    }
+    for (const [to, list] of byPeer) {
+      let peer = this.peers.get(to);
+      if (peer === undefined) {
+        peer = new PeerSender(to, this.logger);
+        this.peers.set(to, peer);
+      }
+      peer.send(list);
+    }
+  }
+
+  private maybeCompact(): void {
+    const status = this.core.status();
+    if (status.appliedIndex - this.snapshotIndex < this.options.config.snapshotEntries) return;
+    const index = status.appliedIndex;
+    const snapshot = this.core.compact(index, this.kv.snapshot());
+    const log = this.core.logView();
+    const remaining: LogEntry[] = [];
+    for (let i = index + 1; i <= log.lastIndex(); i++) remaining.push(log.entry(i));
+    this.storage.compact(snapshot, remaining);
+    this.snapshotIndex = index;
+    this.logger.info("raft.compacted", { index, snapshotBytes: snapshot.data.byteLength });
+  }
+
+  /** A node that stopped leading fails its waiting writes: clients retry at the leader. */
+  private noticeLeadershipLoss(): void {
+    const status = this.core.status();
+    const leading = status.role === "leader";
+    if (this.wasLeader && !leading) {
+      this.logger.info("raft.leadership_lost", { term: status.term, leader: status.leaderId });
+      const failure = { ...fail(KvCode.KV_CODE_NOT_LEADER, "leadership lost"), leaderHint: status.leaderId ?? "" };
+      for (const pending of this.pendingWrites.values()) pending.resolve(failure);
+      this.pendingWrites.clear();
+      for (const write of this.writeQueue) write.resolve(failure);
+      this.writeQueue = [];
+    }
+    if (!this.wasLeader && leading) this.logger.info("raft.leader_elected", { term: status.term });
+    this.wasLeader = leading;
+  }
+
+  private stats() {
+    const status = this.core.status();
+    const kv = this.kv.stats();
+    const log = this.core.logView();
+    let logBytes = 0;
+    for (let i = log.firstIndex(); i <= log.lastIndex(); i++) logBytes += log.entry(i).data.byteLength;
+    const memory = process.memoryUsage();
+    return {
+      nodeId: this.id,
+      role: status.role,
+      term: status.term,
+      leaderId: status.leaderId ?? "",
+      commitIndex: status.commitIndex,
+      appliedIndex: status.appliedIndex,
+      firstIndex: status.firstIndex,
+      lastIndex: status.lastIndex,
+      voters: [...status.voters],
+      keyCount: kv.keyCount,
+      valueBytes: kv.valueBytes,
+      keyBytes: kv.keyBytes,
+      metaBytes: kv.metaBytes,
+      logBytes,
+      logicalBytes: kv.valueBytes + kv.keyBytes + kv.metaBytes + logBytes,
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      snapshotIndex: this.snapshotIndex,
+    };
+  }
+
+  /** A joining node asks the cluster's leader to add it, until it is a voter. */
+  private async joinCluster(): Promise<void> {
+    const { RaftClient } = await import("./client");
+    const client = new RaftClient({ servers: this.options.config.servers, rpcTimeoutMs: 1_000, attemptsMax: 3 });
+    try {
+      for (let attempt = 0; attempt < JOIN_ATTEMPTS_MAX && !this.stopped; attempt++) {
+        if (this.core.status().voters.includes(this.id)) {
+          this.logger.info("raft.joined", { voters: this.core.status().voters });
+          return;
+        }
+        try {
+          await client.addMember(this.id);
+        } catch (error) {
+          if (isKvError(error) && /already a voter/.test(error.message)) continue;
+          this.logger.debug("raft.join_retry", { message: errorMessage(error) });
+        }
+        await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS));
+      }
+      if (!this.stopped) this.logger.error("raft.join_failed", { attempts: JOIN_ATTEMPTS_MAX });
+    } finally {
+      client.close();
+    }
+  }
+}
+
+function ok(): Omit<KvResult, "id"> {
+  return { code: KvCode.KV_CODE_OK, message: "", leaderHint: "", value: Buffer.alloc(0), found: false, stats: undefined };
+}
+
+function fail(code: KvCode, message: string): Omit<KvResult, "id"> {
+  return { code, message, leaderHint: "", value: Buffer.alloc(0), found: false, stats: undefined };
+}
+
+function resultOfError(error: unknown): Omit<KvResult, "id"> {
+  if (error instanceof NotLeaderError) return { ...fail(KvCode.KV_CODE_NOT_LEADER, error.message), leaderHint: error.leaderHint ?? "" };
+  if (isKvError(error)) {
+    const kvError = error as KvError;
+    if (kvError.code === "INVALID_ARGUMENT" || kvError.code === "VALUE_TOO_LARGE" || kvError.code === "KEY_TOO_LARGE") {
+      return fail(KvCode.KV_CODE_INVALID_ARGUMENT, kvError.message);
+    }
+    return fail(KvCode.KV_CODE_UNAVAILABLE, kvError.message);
+  }
+  return fail(KvCode.KV_CODE_INTERNAL, errorMessage(error));
+}
+
+function checkKey(key: Buffer): string | null {
+  if (key.length === 0) return "key is empty";
+  if (key.length > KEY_BYTES_MAX) return `key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX} bytes`;
+  return null;
+}
