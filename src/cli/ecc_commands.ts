@@ -1,5 +1,7 @@
 // `ecc server ...` and `ecc client ...`: argument handling only; protocol logic lives in
 // src/ecc.
+import fs from "node:fs";
+import path from "node:path";
 import { Command, Option } from "commander";
 import { createCodec } from "../codec";
 import { CodecBackend } from "../codec/codec";
@@ -24,7 +26,8 @@ function addConfigOptions(command: Command): Command {
     .option("--block-size <bytes>", "shard bytes per stripe; a stripe holds k of these (env ECC_BLOCK_SIZE)")
     .option("--heartbeat-timeout-ms <ms>", "failure detection timeout (env ECC_HEARTBEAT_TIMEOUT_MS)")
     .option("--lock-lease-ms <ms>", "EcPrepare lock lease (env ECC_LOCK_LEASE_MS)")
-    .option("--rpc-timeout-ms <ms>", "deadline of one request to one node (env ECC_RPC_TIMEOUT_MS)");
+    .option("--rpc-timeout-ms <ms>", "deadline of one request to one node (env ECC_RPC_TIMEOUT_MS)")
+    .option("--data-dir <dir>", "where nodes keep their view control plane state (env ECC_DATA_DIR)");
 }
 
 function codecOption(): Option {
@@ -66,7 +69,9 @@ export function eccCommand(): Command {
         config.servers.map((address, index) => ({
           name: `ecc node ${index} (shard ${index})`,
           address,
-          args: ["ecc", "server", "startOne", address],
+          // startAll starts a new cluster: every node's memory is empty, so view state
+          // left by an earlier run is meaningless (and would make every node wait to rebuild).
+          args: ["ecc", "server", "startOne", address, "--fresh"],
           env,
         })),
         "ecc.node_started",
@@ -80,7 +85,8 @@ export function eccCommand(): Command {
     .argument("<address>", "host:port of this node, as listed in the config")
     .argument("[recover]", "the word 'recover': join as a replacement node (starts empty)")
     .option("--log-level <level>", "debug, info, warn or error (env ECC_LOG_LEVEL)")
-    .action(async (address: string, recover: string | undefined, flags: EccConfigFlags & { logLevel?: string }) => {
+    .option("--fresh", "discard view state from an earlier run (a new cluster; startAll passes this)")
+    .action(async (address: string, recover: string | undefined, flags: EccConfigFlags & { logLevel?: string; fresh?: boolean }) => {
       if (recover !== undefined && recover !== "recover") {
         throw new InvalidArgumentError(`unexpected argument '${recover}' (only 'recover' may follow the address)`);
       }
@@ -94,12 +100,12 @@ export function eccCommand(): Command {
         level: parseLogLevel(flags.logLevel ?? process.env.ECC_LOG_LEVEL, "info"),
         write: (line) => process.stdout.write(line),
       });
-      const node = new EccNodeRuntime({ config, address, logger });
-      if (recover !== undefined) {
-        logger.warn("ecc.recover_starts_empty", {
-          message: "this version rebuilds no shards on recover: the node starts empty and reads use the other nodes",
-        });
+      if (flags.fresh === true) {
+        if (recover !== undefined) throw new InvalidArgumentError("--fresh and recover contradict each other");
+        fs.rmSync(path.join(config.dataDir, address.replace(/[^A-Za-z0-9._-]/g, "_")), { recursive: true, force: true });
       }
+      const codec = await createCodec((process.env.ECC_CODEC ?? "auto") as CodecBackend | "auto", config.dataShards, config.parityShards);
+      const node = new EccNodeRuntime({ config, address, logger, codec, recover: recover !== undefined });
       await node.start();
       await new Promise<void>((resolve) => {
         const stop = (): void => {
@@ -184,6 +190,57 @@ export function eccCommand(): Command {
         });
       } finally {
         ecc.close();
+      }
+    });
+  const cluster = ecc.command("cluster").description("the ecc cluster as a whole");
+  addConfigOptions(cluster.command("status"))
+    .description("the view (epoch, members, recovering), and per node: state, epoch, keys, logical bytes, recovery progress")
+    .option("--json", "machine-readable output")
+    .addOption(codecOption())
+    .action(async (flags: EccConfigFlags & { codec: string; json?: boolean }) => {
+      const client = await openClient(flags);
+      try {
+        const { config } = loadEccConfig(flags);
+        const stats = await client.stats();
+        const views = stats.filter((s) => s !== null && s.view !== undefined).map((s) => s!.view!);
+        const newest = views.sort((a, b) => b.epoch - a.epoch)[0] ?? null;
+        const nodes = stats.map((s, index) => ({
+          address: config.servers[index],
+          shardIndex: index,
+          reachable: s !== null,
+          state: s?.state ?? "unreachable",
+          epoch: s?.view?.epoch ?? null,
+          controlLeader: s?.controlLeader ?? false,
+          keys: s?.keyCount ?? null,
+          logicalBytes: s?.logicalBytes ?? null,
+          rssBytes: s?.rssBytes ?? null,
+          rebuild: s === null || s.rebuildTotalKeys === 0 ? null : {
+            keys: s.rebuiltKeys,
+            totalKeys: s.rebuildTotalKeys,
+            bytes: s.rebuiltBytes,
+            bytesPerSecond: s.rebuildBytesPerSecond,
+          },
+        }));
+        if (flags.json === true) {
+          process.stdout.write(JSON.stringify({ view: newest, nodes }, null, 2) + "\n");
+          return;
+        }
+        if (newest === null) {
+          process.stdout.write("no node answered\n");
+          process.exitCode = 3;
+          return;
+        }
+        process.stdout.write(`view epoch ${newest.epoch}: members [${newest.members.join(",")}] recovering [${newest.recovering.join(",")}] control leader ${newest.leader || "unknown"}\n`);
+        process.stdout.write("shard  node                 state        epoch  keys      logical_B    rss_B       rebuild\n");
+        for (const node of nodes) {
+          const rebuild = node.rebuild === null ? "" : `${node.rebuild.keys}/${node.rebuild.totalKeys} keys, ${node.rebuild.bytes} B, ${(node.rebuild.bytesPerSecond / 1e6).toFixed(2)} MB/s`;
+          process.stdout.write(
+            `${String(node.shardIndex).padEnd(6)} ${node.address.padEnd(20)} ${(node.state + (node.controlLeader ? "*" : "")).padEnd(12)} ${String(node.epoch ?? "-").padEnd(6)} ${String(node.keys ?? "-").padEnd(9)} ${String(node.logicalBytes ?? "-").padEnd(12)} ${String(node.rssBytes ?? "-").padEnd(11)} ${rebuild}\n`,
+          );
+        }
+        process.stdout.write("(* = control-plane leader)\n");
+      } finally {
+        client.close();
       }
     });
   return ecc;

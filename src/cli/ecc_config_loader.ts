@@ -1,8 +1,8 @@
 // Where the ecc config comes from, in order of precedence (highest first):
 //   1. flags (--servers, --k, --n, --block-size, --heartbeat-timeout-ms, --lock-lease-ms,
-//      --rpc-timeout-ms)
+//      --rpc-timeout-ms, --data-dir)
 //   2. environment (ECC_SERVERS, ECC_K, ECC_N, ECC_BLOCK_SIZE, ECC_HEARTBEAT_TIMEOUT_MS,
-//      ECC_LOCK_LEASE_MS, ECC_RPC_TIMEOUT_MS)
+//      ECC_LOCK_LEASE_MS, ECC_RPC_TIMEOUT_MS, ECC_DATA_DIR)
 //   3. the config file: -c FILE, else $ECC_CONFIG, else ./ecc_config.json when present
 //   4. the embedded defaults (5 servers on 127.0.0.1:3000-3004, k=3, n=5)
 // startAll hands the resolved config to its children in ECC_CACHE_RESOLVED_CONFIG so every
@@ -19,6 +19,7 @@ export interface EccConfigFlags {
   heartbeatTimeoutMs?: string;
   lockLeaseMs?: string;
   rpcTimeoutMs?: string;
+  dataDir?: string;
 }
 
 export const RESOLVED_CONFIG_ENV = "ECC_CACHE_RESOLVED_CONFIG";
@@ -36,6 +37,7 @@ const FIELDS: ConfigField[] = [
   { flag: "heartbeatTimeoutMs", env: "ECC_HEARTBEAT_TIMEOUT_MS", field: "heartbeat_timeout_ms", kind: "integer" },
   { flag: "lockLeaseMs", env: "ECC_LOCK_LEASE_MS", field: "lock_lease_ms", kind: "integer" },
   { flag: "rpcTimeoutMs", env: "ECC_RPC_TIMEOUT_MS", field: "rpc_timeout_ms", kind: "integer" },
+  { flag: "dataDir", env: "ECC_DATA_DIR", field: "data_dir", kind: "string" },
 ];
 
 export function loadEccConfig(flags: EccConfigFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedEccConfig {

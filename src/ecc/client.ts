@@ -2,11 +2,17 @@
 // decoder for its reads (DESIGN.md section 3). One instance keeps one channel per node and
 // is safe to use from many concurrent callers.
 //
-// Write: EcPrepare(shard i) to every member (chunked for large values), then version =
-// max(committed) + 1 and EcCommit to every member; success only after every member
-// acknowledged EcCommit. Any refusal -> EcAbort everywhere and a retry with jittered,
-// capped backoff (a LOCKED key is another writer's; a different tx id each attempt).
-// Read: EcGet to k nodes (data shards first, healthy nodes first), more when one fails or
+// Views (view.ts): the client caches the current view and sends its epoch with every
+// operation; a node at another epoch answers STALE_EPOCH with its view, and the client
+// adopts the newer one and retries.
+// Write: EcPrepare(shard i) to every member and recovering node of the view (chunked for
+// large values), then version = max(committed) + 1 and EcCommit to the same nodes; success
+// only after all of them acknowledged EcCommit. A refusal -> EcAbort everywhere and a retry
+// with jittered, capped backoff (a LOCKED key is another writer's; a new tx id each time).
+// A node that does not answer: if at least k answered, the view will change (the failure
+// detector removes it after heartbeat_timeout_ms), so the write waits for that, bounded;
+// with fewer than k answering it fails at once with UnavailableError.
+// Read: EcGet to k members (data shards first, healthy nodes first), more when one fails or
 // versions disagree; decode from k replies of one version (read_coordinator.ts).
 import { randomBytes } from "node:crypto";
 import { ErasureCodec } from "../codec/codec";
@@ -33,7 +39,7 @@ import {
   KEY_BYTES_MAX,
   VALUE_BYTES_MAX,
 } from "../core/limits";
-import { EcGetReply, ResultCode } from "../gen/ecc";
+import { EcGetReply, EcStatsReply, EcView, Result, ResultCode } from "../gen/ecc";
 import { EccChannel } from "../transport/ecc_channel";
 import { errorFromResult } from "../transport/status";
 import { EccClusterConfig } from "./config";
@@ -41,6 +47,7 @@ import { Layout, blobBytes } from "./layout";
 import { EcReadCoordinator } from "./read_coordinator";
 import { decodeValue, encodeBlobs } from "./shard_coding";
 import { TX_ID_BYTES } from "./shard_replica";
+import { View, writeTargets } from "./view";
 
 const READ_ATTEMPTS_MAX = 20;
 
@@ -59,6 +66,13 @@ export interface WriteResult {
   attempts: number;
 }
 
+/** A read with its version: what a recovering node rebuilds from. */
+export type VersionedRead = { kind: "value"; version: number; value: Buffer } | { kind: "absent"; version: number };
+
+export function viewFromWire(view: EcView): View {
+  return { epoch: view.epoch, members: [...view.members], recovering: [...view.recovering] };
+}
+
 export class EcClient {
   private readonly config: EccClusterConfig;
   private readonly codec: ErasureCodec;
@@ -67,6 +81,8 @@ export class EcClient {
   private readonly shardCount: number;
   private readonly txPrefix = randomBytes(8);
   private txCounter = 0;
+  private view: View | null = null;
+  private viewRefresh: Promise<View> | null = null;
 
   constructor(private readonly options: EcClientOptions) {
     this.config = options.config;
@@ -96,25 +112,70 @@ export class EcClient {
 
   /** The value, or null when the key is absent or deleted. */
   async get(key: KeyInput): Promise<Buffer | null> {
+    const read = await this.getVersioned(key);
+    return read.kind === "value" ? read.value : null;
+  }
+
+  /** The value with its version (absent: version 0, or a tombstone's version). */
+  async getVersioned(key: KeyInput): Promise<VersionedRead> {
     const keyBytes = checkKey(key);
     let lastReason = "";
     for (let attempt = 0; attempt < READ_ATTEMPTS_MAX; attempt++) {
-      const outcome = await this.readOnce(keyBytes);
-      if (outcome.kind === "value") return outcome.value;
-      if (outcome.kind === "absent") return null;
-      if (outcome.kind === "fail") throw new UnavailableError(`read failed: ${outcome.reason}`);
+      const view = await this.currentView();
+      const outcome = await this.readOnce(keyBytes, view);
+      if (outcome.kind === "value" || outcome.kind === "absent") return outcome;
+      if (outcome.kind === "fail") {
+        // A view change seen during the attempt may have made it fail: try the new view.
+        // Nodes still at an older epoch than ours catch up within moments: try again.
+        const latest = await this.refreshView().catch(() => view);
+        const lagging = outcome.reason.includes("RESULT_CODE_STALE_EPOCH") && attempt < READ_ATTEMPTS_MAX / 2;
+        if (latest.epoch === view.epoch && !lagging) throw new UnavailableError(`read failed: ${outcome.reason}`);
+      }
       lastReason = outcome.reason;
       await sleep(this.backoffMs(attempt));
     }
     throw new UnavailableError(`read did not settle after ${READ_ATTEMPTS_MAX} attempts: ${lastReason}`);
   }
 
+  /** The cached view, fetched from the servers the first time. */
+  async currentView(): Promise<View> {
+    return this.view ?? this.refreshView();
+  }
+
+  /** Asks every server for its view and keeps the newest (one refresh at a time). */
+  refreshView(): Promise<View> {
+    if (this.viewRefresh !== null) return this.viewRefresh;
+    const refresh = (async (): Promise<View> => {
+      const replies = await Promise.allSettled(
+        this.channels.map((channel) => channel.send({ $case: "getView", value: {} }, Math.min(this.config.rpcTimeoutMs, 1_000), 0)),
+      );
+      for (const reply of replies) {
+        if (reply.status === "fulfilled" && reply.value.body?.$case === "view") this.adoptView(reply.value.body.value);
+      }
+      if (this.view === null) {
+        throw new UnavailableError(`no server answered with its view (${this.config.servers.join(", ")})`);
+      }
+      return this.view;
+    })();
+    this.viewRefresh = refresh;
+    const clear = (): void => {
+      this.viewRefresh = null;
+    };
+    refresh.then(clear, clear);
+    return refresh;
+  }
+
+  private adoptView(wire: EcView | undefined): void {
+    if (wire === undefined || wire.epoch === 0) return;
+    if (this.view === null || wire.epoch > this.view.epoch) this.view = viewFromWire(wire);
+  }
+
   /** Per-node stats (exact logical bytes), null for a node that did not answer. */
-  async stats(): Promise<Array<import("../gen/ecc").EcStatsReply | null>> {
+  async stats(): Promise<Array<EcStatsReply | null>> {
     return Promise.all(
       this.channels.map(async (channel) => {
         try {
-          const result = await channel.send({ $case: "stats", value: {} }, this.config.rpcTimeoutMs);
+          const result = await channel.send({ $case: "stats", value: {} }, this.config.rpcTimeoutMs, 0);
           return result.body?.$case === "stats" ? result.body.value : null;
         } catch {
           return null; // an unreachable node is reported as null, by design
@@ -134,20 +195,42 @@ export class EcClient {
     const valueCrc32 = crc32(value);
     const shardCrcs = blobs === null ? null : blobs.map((blob) => crc32(blob));
     let lastError: KvError | null = null;
+    let unavailableSinceMs: number | null = null;
     for (let attempt = 1; attempt <= EC_WRITE_ATTEMPTS_MAX; attempt++) {
+      const view = await this.currentView();
+      const targets = writeTargets(view);
       const txId = this.newTxId();
       const prepared = await Promise.allSettled(
-        this.channels.map((_, index) =>
-          this.prepareNode(index, key, txId, layout, valueCrc32, tombstone, blobs?.[index] ?? null, shardCrcs?.[index] ?? 0),
+        targets.map((index) =>
+          this.prepareNode(index, view.epoch, key, txId, layout, valueCrc32, tombstone, blobs?.[index] ?? null, shardCrcs?.[index] ?? 0),
         ),
       );
       const failures = prepared.filter((p): p is PromiseRejectedResult => p.status === "rejected");
       if (failures.length > 0) {
-        await this.abortAll(key, txId);
+        await this.abortAll(targets, view.epoch, key, txId);
         const errors = failures.map((f) => toKvError(f.reason));
         lastError = pickError(errors);
         if (lastError instanceof LockedError || lastError instanceof WriteAbortedError) {
           await sleep(this.backoffMs(attempt));
+          continue;
+        }
+        if (lastError instanceof UnavailableError || lastError instanceof TimeoutError) {
+          // Nodes that answered at all (any reply, even a refusal) count as alive.
+          const alive = prepared.length - errors.filter((e) => e instanceof UnavailableError || e instanceof TimeoutError).length;
+          const latest = await this.refreshView().catch(() => view);
+          if (latest.epoch !== view.epoch) continue; // the view changed: try the new one
+          if (alive < this.config.dataShards) {
+            throw new UnavailableError(
+              `write needs every node of view ${view.epoch} (${targets.join(",")}); only ${alive} answered, fewer than k=${this.config.dataShards}: ${lastError.message}`,
+              { cause: lastError },
+            );
+          }
+          // At least k answered: the failure detector will drop the silent node; wait, bounded.
+          unavailableSinceMs ??= performance.now();
+          if (performance.now() - unavailableSinceMs > this.unavailableWaitMs()) {
+            throw new UnavailableError(`write: view ${view.epoch} did not change within ${this.unavailableWaitMs()} ms: ${lastError.message}`, { cause: lastError });
+          }
+          await sleep(Math.min(100, this.backoffMs(attempt)));
           continue;
         }
         throw lastError;
@@ -157,24 +240,28 @@ export class EcClient {
       version += 1;
       if (this.options.afterPrepare !== undefined) await this.options.afterPrepare();
       const committed = await Promise.allSettled(
-        this.channels.map((channel) =>
-          channel.send({ $case: "commit", value: { key, txId, version, resolution: false } }, this.config.rpcTimeoutMs),
+        targets.map((index) =>
+          this.channels[index].send({ $case: "commit", value: { key, txId, version, resolution: false } }, this.config.rpcTimeoutMs, view.epoch),
         ),
       );
       let acknowledged = 0;
-      for (const c of committed) if (c.status === "fulfilled" && c.value.code === ResultCode.RESULT_CODE_OK) acknowledged++;
-      if (acknowledged === this.shardCount) return { version, attempts: attempt };
+      for (const c of committed) {
+        if (c.status !== "fulfilled") continue;
+        if (c.value.code === ResultCode.RESULT_CODE_OK) acknowledged++;
+        else this.adoptView(c.value.currentView);
+      }
+      if (acknowledged === targets.length) return { version, attempts: attempt };
       if (acknowledged === 0) {
-        // Nobody took EcCommit (fenced by a resolver, or unreachable): participants abort it.
-        lastError = new WriteAbortedError(`EcCommit refused by every member (version ${version})`);
-        await this.abortAll(key, txId);
+        // Nobody took EcCommit (fenced by a resolver, a new epoch, or unreachable): abort it.
+        lastError = new WriteAbortedError(`EcCommit refused by every node (version ${version})`);
+        await this.abortAll(targets, view.epoch, key, txId);
         await sleep(this.backoffMs(attempt));
         continue;
       }
       // Some members committed: the write will complete through resolution, but this client
       // cannot promise it: report an unknown outcome rather than success.
       throw new TimeoutError(
-        `write outcome unknown: ${acknowledged} of ${this.shardCount} members acknowledged EcCommit of version ${version}`,
+        `write outcome unknown: ${acknowledged} of ${targets.length} nodes acknowledged EcCommit of version ${version}`,
       );
     }
     throw new WriteAbortedError(
@@ -183,9 +270,15 @@ export class EcClient {
     );
   }
 
+  /** How long a write waits for a view change when a node stops answering. */
+  private unavailableWaitMs(): number {
+    return 4 * this.config.heartbeatTimeoutMs + this.config.rpcTimeoutMs;
+  }
+
   /** Sends every chunk of node `index`'s shard; resolves with its committed version. */
   private async prepareNode(
     index: number,
+    epoch: number,
     key: Buffer,
     txId: Buffer,
     layout: Layout,
@@ -196,7 +289,7 @@ export class EcClient {
   ): Promise<number> {
     const channel = this.channels[index];
     const total = blob === null ? 0 : blob.length;
-    const sends: Array<Promise<import("../gen/ecc").Result>> = [];
+    const sends: Array<Promise<Result>> = [];
     let offset = 0;
     do {
       const end = Math.min(total, offset + CHUNK_BYTES_MAX);
@@ -219,6 +312,7 @@ export class EcClient {
             },
           },
           this.config.rpcTimeoutMs,
+          epoch,
         ),
       );
       offset = end;
@@ -226,27 +320,37 @@ export class EcClient {
     const results = await Promise.all(sends);
     let committedVersion = 0;
     for (const result of results) {
-      if (result.code !== ResultCode.RESULT_CODE_OK) throw errorFromResult(result.code, result.message, channel.address);
+      if (result.code !== ResultCode.RESULT_CODE_OK) {
+        this.adoptView(result.currentView);
+        throw errorFromResult(result.code, result.message, channel.address);
+      }
       if (result.body?.$case === "prepare") committedVersion = result.body.value.committedVersion;
     }
     return committedVersion;
   }
 
-  private async abortAll(key: Buffer, txId: Buffer): Promise<void> {
+  private async abortAll(targets: number[], epoch: number, key: Buffer, txId: Buffer): Promise<void> {
     // Best effort: a member that misses EcAbort resolves the tx itself when its lease ends.
     await Promise.allSettled(
-      this.channels.map((channel) => channel.send({ $case: "abort", value: { key, txId } }, this.config.rpcTimeoutMs)),
+      targets.map((index) => this.channels[index].send({ $case: "abort", value: { key, txId } }, this.config.rpcTimeoutMs, epoch)),
     );
   }
 
   private async readOnce(
     key: Buffer,
-  ): Promise<{ kind: "value"; value: Buffer } | { kind: "absent" } | { kind: "retry"; reason: string } | { kind: "fail"; reason: string }> {
+    view: View,
+  ): Promise<VersionedRead | { kind: "retry"; reason: string } | { kind: "fail"; reason: string }> {
     const coordinator = new EcReadCoordinator(this.shardCount, this.config.dataShards);
     const nowMs = performance.now();
-    // First choice: k healthy nodes, data shards first (decode is then a copy).
-    const order = this.channels
-      .map((channel, index) => ({ index, healthy: channel.healthy(nowMs) }))
+    // Only members serve reads: the others count as failed from the start.
+    for (let index = 0; index < this.shardCount; index++) {
+      if (view.members.includes(index)) continue;
+      coordinator.markAsked(index);
+      coordinator.onFailure(index, `not a member of view ${view.epoch}`);
+    }
+    // First choice: k healthy members, data shards first (decode is then a copy).
+    const order = view.members
+      .map((index) => ({ index, healthy: this.channels[index].healthy(nowMs) }))
       .sort((a, b) => Number(b.healthy) - Number(a.healthy) || a.index - b.index)
       .map((entry) => entry.index);
     const decision = await new Promise<ReturnType<EcReadCoordinator["decide"]>>((resolve) => {
@@ -254,12 +358,13 @@ export class EcClient {
       const ask = (index: number): void => {
         coordinator.markAsked(index);
         this.channels[index]
-          .send({ $case: "get", value: { key, wantVersion: 0, offset: 0, lengthMax: CHUNK_BYTES_MAX } }, this.config.rpcTimeoutMs)
+          .send({ $case: "get", value: { key, wantVersion: 0, offset: 0, lengthMax: CHUNK_BYTES_MAX } }, this.config.rpcTimeoutMs, view.epoch)
           .then(
             (result) => {
               if (result.code === ResultCode.RESULT_CODE_OK && result.body?.$case === "get") {
                 coordinator.onReply(index, result.body.value);
               } else {
+                this.adoptView(result.currentView);
                 coordinator.onFailure(index, `${ResultCode[result.code]}: ${result.message}`);
               }
               step();
@@ -285,13 +390,13 @@ export class EcClient {
     });
     switch (decision.kind) {
       case "absent":
-        return { kind: "absent" };
+        return { kind: "absent", version: decision.version };
       case "retry":
         return { kind: "retry", reason: decision.reason };
       case "fail":
         return { kind: "fail", reason: decision.reason };
       case "decode":
-        return this.finishDecode(key, coordinator, decision.version, decision.nodes);
+        return this.finishDecode(key, view.epoch, coordinator, decision.version, decision.nodes);
       default:
         throw new Error(`unexpected read decision ${decision.kind}`);
     }
@@ -299,10 +404,11 @@ export class EcClient {
 
   private async finishDecode(
     key: Buffer,
+    epoch: number,
     coordinator: EcReadCoordinator,
     version: number,
     nodes: number[],
-  ): Promise<{ kind: "value"; value: Buffer } | { kind: "retry"; reason: string }> {
+  ): Promise<VersionedRead | { kind: "retry"; reason: string }> {
     const first = coordinator.reply(nodes[0])!;
     const layoutReply = first.layout!;
     const layout: Layout = {
@@ -323,7 +429,7 @@ export class EcClient {
           if (reply.shardBytes !== size || reply.layout?.valueCrc32 !== layoutReply.valueCrc32) {
             throw new CorruptShardError(`node ${index}: shard metadata disagrees with the other shards of version ${version}`);
           }
-          blobs[index] = await this.fetchBlob(index, key, version, reply);
+          blobs[index] = await this.fetchBlob(index, epoch, key, version, reply);
         }),
       );
     } catch (error) {
@@ -334,11 +440,11 @@ export class EcClient {
     if (crc32(value) !== layoutReply.valueCrc32 >>> 0) {
       return { kind: "retry", reason: `decoded value of version ${version} failed its checksum` };
     }
-    return { kind: "value", value };
+    return { kind: "value", version, value };
   }
 
   /** The rest of a large blob, chunk by chunk, pinned to `version`. */
-  private async fetchBlob(index: number, key: Buffer, version: number, first: EcGetReply): Promise<Buffer> {
+  private async fetchBlob(index: number, epoch: number, key: Buffer, version: number, first: EcGetReply): Promise<Buffer> {
     if (first.data.length === first.shardBytes) return first.data;
     const blob = Buffer.allocUnsafe(first.shardBytes);
     first.data.copy(blob, 0);
@@ -347,6 +453,7 @@ export class EcClient {
       const result = await this.channels[index].send(
         { $case: "get", value: { key, wantVersion: version, offset, lengthMax: CHUNK_BYTES_MAX } },
         this.config.rpcTimeoutMs,
+        epoch,
       );
       if (result.code !== ResultCode.RESULT_CODE_OK || result.body?.$case !== "get") {
         throw errorFromResult(result.code, result.message, this.channels[index].address);

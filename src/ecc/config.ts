@@ -22,6 +22,8 @@ export interface EccClusterConfig {
   heartbeatTimeoutMs: number;
   lockLeaseMs: number;
   rpcTimeoutMs: number;
+  /** Where each node keeps its view control plane's Raft state (not shards: those are memory). */
+  dataDir: string;
 }
 
 export const ECC_DEFAULT_FILE = {
@@ -32,6 +34,7 @@ export const ECC_DEFAULT_FILE = {
   heartbeat_timeout_ms: 1_000,
   lock_lease_ms: EC_LOCK_LEASE_MS_DEFAULT,
   rpc_timeout_ms: RPC_TIMEOUT_MS,
+  data_dir: ".ecc-data/ecc",
 };
 
 export type EccConfigFile = typeof ECC_DEFAULT_FILE;
@@ -47,6 +50,7 @@ const schema = z
     heartbeat_timeout_ms: integer(10, 600_000),
     lock_lease_ms: integer(10, 600_000),
     rpc_timeout_ms: integer(10, 600_000),
+    data_dir: z.string().min(1),
   })
   .strict();
 
@@ -88,6 +92,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
     heartbeatTimeoutMs: file.heartbeat_timeout_ms,
     lockLeaseMs: file.lock_lease_ms,
     rpcTimeoutMs: file.rpc_timeout_ms,
+    dataDir: file.data_dir,
   };
 }
 
@@ -100,5 +105,6 @@ export function eccConfigToFile(config: EccClusterConfig): EccConfigFile {
     heartbeat_timeout_ms: config.heartbeatTimeoutMs,
     lock_lease_ms: config.lockLeaseMs,
     rpc_timeout_ms: config.rpcTimeoutMs,
+    data_dir: config.dataDir,
   };
 }

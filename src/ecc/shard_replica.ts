@@ -356,6 +356,48 @@ export class EcShardReplica {
     lock.expiresAtMs = nowMs + retryMs;
   }
 
+  /**
+   * A view changed: every staged tx is from the old epoch. Fence them all and make them due
+   * for resolution now, among the new view's nodes, before new-epoch writes of those keys
+   * can proceed (they meet LOCKED until then).
+   */
+  fenceAllForViewChange(nowMs: number): number {
+    for (const lock of this.locks.values()) {
+      lock.fenced = true;
+      if (!lock.resolving) lock.expiresAtMs = nowMs;
+    }
+    return this.locks.size;
+  }
+
+  /** Every key held, committed or staged (a recovering node rebuilds from this list). */
+  keysForListing(): string[] {
+    const keys = new Set<string>(this.store.keys());
+    for (const key of this.locks.keys()) keys.add(key);
+    return [...keys].sort();
+  }
+
+  /**
+   * Installs a shard rebuilt from other nodes, unless this node already holds that version
+   * or a newer one (a write that reached it while it was recovering wins). Returns whether
+   * it installed.
+   */
+  installRebuilt(
+    key: string,
+    entry: { version: number; tombstone: boolean; valueBytes: number; valueCrc32: number; shardCrc32: number },
+    shard: Uint8Array,
+  ): boolean {
+    if (this.store.version(key) >= entry.version) return false;
+    this.store.put(key, { ...entry, txTag: 0 }, shard);
+    return true;
+  }
+
+  /** Forgets every shard and staged tx (the node was removed from the view). */
+  reset(): void {
+    this.store.clear();
+    this.locks.clear();
+    this.stagedBytes = 0;
+  }
+
   isLocked(key: string): boolean {
     return this.locks.has(key);
   }
@@ -375,6 +417,14 @@ export class EcShardReplica {
       stagedBytes: this.stagedBytes,
       rssBytes: 0,
       heapUsedBytes: 0,
+      // Filled in by the node runtime, which knows the view and recovery progress.
+      view: undefined,
+      state: "",
+      rebuiltKeys: 0,
+      rebuiltBytes: 0,
+      rebuildTotalKeys: 0,
+      rebuildBytesPerSecond: 0,
+      controlLeader: false,
     };
   }
 

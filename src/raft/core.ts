@@ -195,6 +195,9 @@ class Progress {
   recentActive = true;
   /** Highest ReadIndex round this follower has acknowledged in the current term. */
   readRoundAcked = 0;
+  /** Where the last go-back-N resend (replicate state) started, and when. */
+  resendIndex = 0;
+  resendTick = 0;
 
   constructor(nextIndex: number) {
     assert(nextIndex >= 1);
@@ -312,7 +315,9 @@ export class RaftCore {
     this.id = config.id;
     this.config = config;
     this.logger = config.logger ?? silentLogger;
-    this.appendRetryTicks = config.electionTicks;
+    // Long enough for a round trip on a healthy network, short enough that a lost append
+    // costs well under an election timeout.
+    this.appendRetryTicks = Math.max(2 * config.heartbeatTicks, Math.ceil(config.electionTicks / 2));
 
     const snapshot = storage.snapshot;
     const snapshotIndex = snapshot === null ? 0 : snapshot.meta.lastIndex;
@@ -1183,6 +1188,21 @@ export class RaftCore {
     // Replies to appends sent before the last back-off are stale.
     if (progress.state === "replicate" && message.rejectedLogIndex <= progress.matchIndex) return;
     if (progress.state === "probe" && message.rejectedLogIndex !== progress.nextIndex - 1) return;
+    if (progress.state === "replicate" && message.conflictTerm === 0) {
+      // The follower's log merely ends before this append (nothing diverges): an earlier
+      // append was lost or overtaken by this one, and the follower dropped this one. Go back
+      // to the gap and resend from there, still pipelined, instead of probing one append per
+      // round trip. Rejects of the other appends of the same window report the same gap;
+      // they are ignored while that resend is young.
+      const gapIndex = Math.max(message.conflictIndex, progress.matchIndex + 1);
+      if (gapIndex === progress.resendIndex && this.tickCount - progress.resendTick < this.appendRetryTicks) return;
+      progress.resendIndex = gapIndex;
+      progress.resendTick = this.tickCount;
+      progress.nextIndex = gapIndex;
+      progress.inflights = progress.inflights.filter((inflight) => inflight.lastIndex < gapIndex);
+      this.sendAppendsWhileAllowed(message.from, progress);
+      return;
+    }
     let nextIndex = message.conflictIndex;
     if (message.conflictTerm > 0) {
       // If we hold entries of the follower's conflicting term, our logs agree up to our last
@@ -1232,8 +1252,8 @@ export class RaftCore {
       progress.inflights.length > 0 &&
       this.tickCount - progress.inflights[0].sentTick >= this.appendRetryTicks
     ) {
-      // The oldest pipelined append went unanswered for an election timeout although the
-      // follower is alive: assume it (and its answer) was lost and probe again from matchIndex.
+      // The oldest pipelined append went unanswered for appendRetryTicks although the
+      // follower is alive: assume it (or its answer) was lost and probe again from matchIndex.
       this.becomeProbe(progress);
     }
     if (progress.state === "snapshot" && this.tickCount - progress.snapshotSentTick >= this.config.electionTicks) {

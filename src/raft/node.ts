@@ -14,52 +14,23 @@
 // - get: linearizable through ReadIndex; all gets of one turn share one ReadIndex round.
 // - a follower answers NOT_LEADER with the leader's address.
 import assert from "node:assert/strict";
-import { Server, ServerDuplexStream, ServerReadableStream, credentials, sendUnaryData } from "@grpc/grpc-js";
-import {
-  DeliverSummary,
-  KvBatch,
-  KvCode,
-  KvOp,
-  KvResult,
-  KvResultBatch,
-  PeerBatch,
-  PeerMessage,
-  RaftKvService,
-  RaftPeerClient,
-  RaftPeerService,
-} from "../gen/raft";
-import { ClientWritableStream } from "@grpc/grpc-js";
+import { Server, ServerDuplexStream } from "@grpc/grpc-js";
+import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, RaftKvService } from "../gen/raft";
 import { SeededRandom } from "../core/env";
 import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { Logger } from "../core/logger";
-import { CHANNEL_OPTIONS, SERVER_OPTIONS } from "../transport/grpc_options";
 import { bindServer } from "../transport/bind";
 import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady } from "./core";
 import { DiskRaftStorage } from "./disk_storage";
 import { KvState, decodeCommand, encodeCommand } from "./kv_state";
 import { RaftClusterConfig } from "./config";
-import { LogEntry, RaftMessage } from "./types";
-import { SnapshotAssembler, toWire } from "./wire";
+import { LogEntry } from "./types";
+import { RAFT_SERVER_OPTIONS, RaftPeerTransport } from "./peer_transport";
 import path from "node:path";
 
-/** Bytes queued on one peer stream beyond which messages are dropped (Raft resends). */
-const PEER_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
 const JOIN_ATTEMPTS_MAX = 600;
 const JOIN_RETRY_MS = 200;
-/** gRPC messages here may carry a whole entry (a value up to VALUE_BYTES_MAX). */
-const RAFT_MESSAGE_BYTES_MAX = VALUE_BYTES_MAX + 4 * 1024 * 1024;
-
-const RAFT_CHANNEL_OPTIONS = {
-  ...CHANNEL_OPTIONS,
-  "grpc.max_send_message_length": RAFT_MESSAGE_BYTES_MAX,
-  "grpc.max_receive_message_length": RAFT_MESSAGE_BYTES_MAX,
-};
-const RAFT_SERVER_OPTIONS = {
-  ...SERVER_OPTIONS,
-  "grpc.max_send_message_length": RAFT_MESSAGE_BYTES_MAX,
-  "grpc.max_receive_message_length": RAFT_MESSAGE_BYTES_MAX,
-};
 
 export interface RaftNodeOptions {
   config: RaftClusterConfig;
@@ -87,49 +58,13 @@ interface QueuedRead {
   resolve: (result: Omit<KvResult, "id">) => void;
 }
 
-class PeerSender {
-  private stream: ClientWritableStream<PeerBatch> | null = null;
-  private readonly client: InstanceType<typeof RaftPeerClient>;
-  constructor(
-    readonly address: string,
-    private readonly logger: Logger,
-  ) {
-    this.client = new RaftPeerClient(address, credentials.createInsecure(), RAFT_CHANNEL_OPTIONS);
-  }
-
-  send(messages: PeerMessage[]): void {
-    if (this.stream === null) {
-      const stream = this.client.deliver((error: unknown) => {
-        if (this.stream === stream) this.stream = null;
-        if (error !== null) this.logger.debug("raft.peer_stream_closed", { peer: this.address, message: errorMessage(error) });
-      });
-      stream.on("error", () => {
-        if (this.stream === stream) this.stream = null;
-      });
-      this.stream = stream;
-    }
-    if (this.stream.writableLength > PEER_QUEUE_BYTES_MAX) {
-      // The peer is not keeping up (or is gone): drop; Raft retransmits what matters.
-      return;
-    }
-    this.stream.write({ messages });
-  }
-
-  close(): void {
-    this.stream?.end();
-    this.stream = null;
-    this.client.close();
-  }
-}
-
 export class RaftNodeRuntime {
   readonly id: string;
   private core!: RaftCore;
   private storage!: DiskRaftStorage;
   private readonly kv = new KvState();
   private readonly server = new Server(RAFT_SERVER_OPTIONS);
-  private readonly peers = new Map<string, PeerSender>();
-  private readonly assembler = new SnapshotAssembler();
+  private transport!: RaftPeerTransport;
   private readonly logger: Logger;
   private tickTimer: NodeJS.Timeout | null = null;
   private scheduled = false;
@@ -170,9 +105,11 @@ export class RaftNodeRuntime {
       },
       view,
     );
-    this.server.addService(RaftPeerService, {
-      deliver: (call: ServerReadableStream<PeerBatch, DeliverSummary>, callback: sendUnaryData<DeliverSummary>) =>
-        this.onPeerStream(call, callback),
+    this.transport = new RaftPeerTransport(this.id, this.logger);
+    this.transport.register(this.server, (messages) => {
+      if (this.stopped) return;
+      for (const message of messages) this.core.step(message);
+      this.schedule();
     });
     this.server.addService(RaftKvService, {
       exchange: (stream: ServerDuplexStream<KvBatch, KvResultBatch>) => this.onClientStream(stream),
@@ -199,28 +136,13 @@ export class RaftNodeRuntime {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
-    for (const peer of this.peers.values()) peer.close();
+    this.transport.close();
     for (const stream of this.clientStreams) stream.end();
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.storage.close();
   }
 
   // ---------------------------------------------------------------------------- inputs
-
-  private onPeerStream(call: ServerReadableStream<PeerBatch, DeliverSummary>, callback: sendUnaryData<DeliverSummary>): void {
-    call.on("data", (batch: PeerBatch) => {
-      if (this.stopped) return;
-      for (const wire of batch.messages) {
-        if (wire.to !== this.id || wire.from === "" || wire.from === this.id) continue; // not for us
-        const message = this.assembler.fromWire(wire);
-        if (message === null) continue;
-        this.core.step(message);
-      }
-      this.schedule();
-    });
-    call.on("end", () => callback(null, {}));
-    call.on("error", () => undefined); // the sender went away; it reconnects when it can
-  }
 
   private onClientStream(stream: ServerDuplexStream<KvBatch, KvResultBatch>): void {
     this.clientStreams.add(stream);
@@ -354,7 +276,7 @@ export class RaftNodeRuntime {
 
   private handleReady(ready: RaftReady): void {
     this.storage.persist(ready);
-    this.send(ready.messagesToSend);
+    this.transport.send(ready.messagesToSend);
     if (ready.snapshotToPersist !== null) {
       this.kv.restore(ready.snapshotToPersist.data);
       this.snapshotIndex = ready.snapshotToPersist.meta.lastIndex;
@@ -395,27 +317,6 @@ export class RaftNodeRuntime {
     this.pendingWrites.delete(entry.index);
     if (pending.term === entry.term) pending.resolve(ok());
     else pending.resolve({ ...fail(KvCode.KV_CODE_NOT_LEADER, "the proposal was replaced by a new leader's entry"), leaderHint: this.core.status().leaderId ?? "" });
-  }
-
-  private send(messages: readonly RaftMessage[]): void {
-    if (messages.length === 0) return;
-    const byPeer = new Map<string, PeerMessage[]>();
-    for (const message of messages) {
-      let list = byPeer.get(message.to);
-      if (list === undefined) {
-        list = [];
-        byPeer.set(message.to, list);
-      }
-      for (const wire of toWire(message)) list.push(wire);
-    }
-    for (const [to, list] of byPeer) {
-      let peer = this.peers.get(to);
-      if (peer === undefined) {
-        peer = new PeerSender(to, this.logger);
-        this.peers.set(to, peer);
-      }
-      peer.send(list);
-    }
   }
 
   private maybeCompact(): void {

@@ -92,6 +92,13 @@ export class ShardStore {
     this.entries.set(key, raw);
   }
 
+  clear(): void {
+    this.entries.clear();
+    this.payloadBytes = 0;
+    this.keyBytes = 0;
+    this.tombstoneCount = 0;
+  }
+
   keys(): IterableIterator<string> {
     return this.entries.keys();
   }

@@ -12,19 +12,19 @@ export type OpBody = NonNullable<Op["body"]>;
 export class EccChannel {
   readonly address: string;
   private readonly client: EccNodeClient;
-  private readonly batching: BatchingChannel<OpBody, Op, Result, OpBatch, ResultBatch>;
+  private readonly batching: BatchingChannel<{ body: OpBody; epoch: number }, Op, Result, OpBatch, ResultBatch>;
 
   constructor(address: string) {
     this.address = address;
     const client = new EccNodeClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
     this.client = client;
-    this.batching = new BatchingChannel<OpBody, Op, Result, OpBatch, ResultBatch>(address, {
+    this.batching = new BatchingChannel<{ body: OpBody; epoch: number }, Op, Result, OpBatch, ResultBatch>(address, {
       openStream: () => client.exchange(),
-      makeOp: (id, body) => ({ id, body }),
+      makeOp: (id, { body, epoch }) => ({ id, epoch, body }),
       makeBatch: (ops) => ({ ops }),
       results: (batch) => batch.results,
       resultId: (result) => result.id,
-      bodyBytes: (body) => (body.$case === "prepare" ? body.value.data.length + body.value.key.length + 64 : 64 + keyBytes(body)),
+      bodyBytes: ({ body }) => (body.$case === "prepare" ? body.value.data.length + body.value.key.length + 64 : 64 + keyBytes(body)),
     });
   }
 
@@ -37,15 +37,15 @@ export class EccChannel {
   }
 
   /** Sends one operation on the batched stream; resolves with its Result (any code). */
-  send(body: OpBody, timeoutMs: number = RPC_TIMEOUT_MS): Promise<Result> {
-    return this.batching.send(body, timeoutMs);
+  send(body: OpBody, timeoutMs: number = RPC_TIMEOUT_MS, epoch = 0): Promise<Result> {
+    return this.batching.send({ body, epoch }, timeoutMs);
   }
 
   /** One operation as a unary call (node-to-node resolution, tools). */
-  call(body: OpBody, timeoutMs: number = RPC_TIMEOUT_MS): Promise<Result> {
+  call(body: OpBody, timeoutMs: number = RPC_TIMEOUT_MS, epoch = 0): Promise<Result> {
     return new Promise<Result>((resolve, reject) => {
       const deadline = new Date(Date.now() + timeoutMs);
-      this.client.call({ id: 0, body }, new Metadata(), { deadline }, (error, result) => {
+      this.client.call({ id: 0, epoch, body }, new Metadata(), { deadline }, (error, result) => {
         if (error !== null) {
           this.batching.markFailed();
           reject(errorFromGrpc(error, this.address));

@@ -1,16 +1,17 @@
 // Server side of the ecc data path: binds a gRPC server and hands every Op to a handler.
 // Batches are processed in arrival order; results go back in batches of bounded size.
-import { Server, ServerCredentials, ServerDuplexStream, ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
+import { Server, ServerDuplexStream, ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { EccNodeService, Op, OpBatch, Result, ResultBatch } from "../gen/ecc";
 import { CHUNK_BYTES_MAX } from "../core/limits";
 import { Logger } from "../core/logger";
-import { SERVER_OPTIONS } from "./grpc_options";
+import { RAFT_SERVER_OPTIONS } from "../raft/peer_transport";
 import { bindServer } from "./bind";
 
 export type OpHandler = (op: Op) => Result;
 
 export class EccServer {
-  private readonly server = new Server(SERVER_OPTIONS);
+  // Raft's limits: the control plane's peer messages share this server.
+  private readonly server = new Server(RAFT_SERVER_OPTIONS);
   private readonly streams = new Set<ServerDuplexStream<OpBatch, ResultBatch>>();
 
   constructor(
@@ -23,6 +24,11 @@ export class EccServer {
         callback(null, this.handler(call.request));
       },
     });
+  }
+
+  /** The underlying server, so other services (the view control plane) can share its port. */
+  get grpcServer(): Server {
+    return this.server;
   }
 
   async listen(address: string): Promise<number> {

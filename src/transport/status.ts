@@ -85,7 +85,11 @@ export function errorFromResult(code: ResultCode, message: string, what: string)
     case ResultCode.RESULT_CODE_TX_ABORTED:
     case ResultCode.RESULT_CODE_STALE_VERSION:
     case ResultCode.RESULT_CODE_VERSION_GONE:
+    case ResultCode.RESULT_CODE_STALE_EPOCH:
       return new WriteAbortedError(text);
+    case ResultCode.RESULT_CODE_NOT_SERVING:
+    case ResultCode.RESULT_CODE_NOT_LEADER:
+      return new UnavailableError(text);
     case ResultCode.RESULT_CODE_LIMIT:
       return new UnavailableError(text);
     case ResultCode.RESULT_CODE_CORRUPT:

@@ -1,6 +1,9 @@
 // An ecc cluster of real node processes on loopback for tests.
 import { EccClusterConfig, parseEccConfig, eccConfigToFile } from "../../src/ecc/config";
 import { RESOLVED_CONFIG_ENV } from "../../src/cli/ecc_config_loader";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { StartedProcess, freePorts, startCli, stopProcess } from "./processes";
 
 export interface EccTestCluster {
@@ -12,18 +15,22 @@ export interface EccTestCluster {
   stop(): Promise<void>;
 }
 
-export async function startEccCluster(options: { k?: number; n?: number; blockSize?: number; lockLeaseMs?: number; rpcTimeoutMs?: number } = {}): Promise<EccTestCluster> {
+export async function startEccCluster(
+  options: { k?: number; n?: number; blockSize?: number; lockLeaseMs?: number; rpcTimeoutMs?: number; heartbeatTimeoutMs?: number } = {},
+): Promise<EccTestCluster> {
   const n = options.n ?? 5;
   const ports = await freePorts(n);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ecc-test-"));
   const config = parseEccConfig(
     {
       servers: ports.map((port) => `127.0.0.1:${port}`),
       k: options.k ?? 3,
       n,
       block_size: options.blockSize ?? 256 * 1024,
-      heartbeat_timeout_ms: 1_000,
+      heartbeat_timeout_ms: options.heartbeatTimeoutMs ?? 1_000,
       lock_lease_ms: options.lockLeaseMs ?? 500,
       rpc_timeout_ms: options.rpcTimeoutMs ?? 2_000,
+      data_dir: dataDir,
     },
     "test",
   );
@@ -46,6 +53,7 @@ export async function startEccCluster(options: { k?: number; n?: number; blockSi
     async stop() {
       await Promise.all(nodes.map((node) => (node === null ? Promise.resolve() : stopProcess(node, "SIGKILL", 500))));
       nodes.fill(null);
+      fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
   try {

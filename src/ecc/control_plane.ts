@@ -1,0 +1,225 @@
+// ViewControlPlane: the ecc servers' agreement on views. All n configured servers run the
+// project's own RaftCore as a small control plane whose log holds only views (view.ts);
+// each server applies committed views in order, so every server sees the same sequence of
+// epochs. A view is proposed only by the Raft leader (failure detector, join, promote),
+// one at a time, each with epoch = current + 1; an entry whose epoch is not current + 1 (a
+// stale proposal from an old leader) is skipped on apply, the same way everywhere.
+//
+// Why Raft and not heartbeats each node judges alone (the original's way): under a
+// partition two sides could each decide the other is dead and serve diverging data; a
+// view needs a majority of the n servers, and because k > n/2 any view's members
+// intersect every majority.
+//
+// The control log is persisted (DiskRaftStorage, fsync always: views are rare) under
+// data_dir, so a restarted server keeps its term and vote, which Raft's safety needs, even
+// though its shards (memory) are gone.
+import path from "node:path";
+import { Server } from "@grpc/grpc-js";
+import { SeededRandom } from "../core/env";
+import { NotLeaderError, UnavailableError, errorMessage } from "../core/errors";
+import { Logger } from "../core/logger";
+import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady } from "../raft/core";
+import { DiskRaftStorage } from "../raft/disk_storage";
+import { RaftPeerTransport } from "../raft/peer_transport";
+import { LogEntry } from "../raft/types";
+import { View, checkView, decodeView, encodeView, initialView } from "./view";
+
+/** Compact the control log after this many views (each entry is a few dozen bytes). */
+const CONTROL_SNAPSHOT_ENTRIES = 1_000;
+const PROPOSAL_TIMEOUT_MS = 5_000;
+
+export interface ControlPlaneOptions {
+  id: string;
+  servers: readonly string[];
+  dataShards: number;
+  dataDir: string;
+  heartbeatTimeoutMs: number;
+  logger: Logger;
+  onView: (view: View, previous: View) => void;
+}
+
+interface PendingProposal {
+  term: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class ViewControlPlane {
+  readonly hadPersistedState: boolean;
+  private readonly core: RaftCore;
+  private readonly storage: DiskRaftStorage;
+  private readonly transport: RaftPeerTransport;
+  private currentView: View;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private scheduled = false;
+  private stopped = false;
+  private snapshotIndex = 0;
+  private readonly pending = new Map<number, PendingProposal>();
+  private proposing: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: ControlPlaneOptions) {
+    this.storage = new DiskRaftStorage(path.join(options.dataDir, options.id.replace(/[^A-Za-z0-9._-]/g, "_"), "control"), "always");
+    const stored = this.storage.view();
+    this.hadPersistedState = stored.hardState !== null || stored.snapshot !== null || stored.entries.length > 0;
+    this.currentView = stored.snapshot !== null && stored.snapshot.data.byteLength > 0 ? decodeView(stored.snapshot.data) : initialView(options.servers.length);
+    this.snapshotIndex = stored.snapshot?.meta.lastIndex ?? 0;
+    // Ticks scale with the failure-detection timeout so elections fit inside it.
+    const tickMs = Math.max(5, Math.min(50, Math.floor(options.heartbeatTimeoutMs / 20)));
+    this.tickMs = tickMs;
+    this.core = new RaftCore(
+      {
+        ...RAFT_CONFIG_DEFAULTS,
+        id: options.id,
+        voters: [...options.servers],
+        electionTicks: 10,
+        heartbeatTicks: 2,
+        random: new SeededRandom(Date.now() ^ (process.pid << 8)),
+        logger: options.logger,
+      },
+      stored,
+    );
+    this.transport = new RaftPeerTransport(options.id, options.logger);
+  }
+
+  private readonly tickMs: number;
+
+  register(server: Server): void {
+    this.transport.register(server, (messages) => {
+      if (this.stopped) return;
+      for (const message of messages) this.core.step(message);
+      this.schedule();
+    });
+  }
+
+  start(): void {
+    this.tickTimer = setInterval(() => {
+      this.core.tick();
+      this.schedule();
+    }, this.tickMs);
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    this.transport.close();
+    for (const proposal of this.pending.values()) {
+      clearTimeout(proposal.timer);
+      proposal.reject(new UnavailableError("node stopping"));
+    }
+    this.pending.clear();
+    this.storage.close();
+  }
+
+  view(): View {
+    return this.currentView;
+  }
+
+  isLeader(): boolean {
+    return this.core.status().role === "leader";
+  }
+
+  leaderAddress(): string {
+    return this.core.status().leaderId ?? "";
+  }
+
+  /**
+   * Proposes the view `make(current)` (null: nothing to change) and resolves with the view
+   * in force once it is applied here. Proposals are serialised on this node, so each is
+   * computed from the view left by the previous one.
+   */
+  change(make: (current: View) => View | null): Promise<View> {
+    const run = async (): Promise<View> => {
+      const next = make(this.currentView);
+      if (next === null) return this.currentView;
+      checkView(next, this.options.servers.length, this.options.dataShards);
+      if (next.epoch !== this.currentView.epoch + 1) return this.currentView;
+      if (!this.isLeader()) throw new NotLeaderError(this.leaderAddress() || null);
+      const proposed = this.core.propose(encodeView(next));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.pending.delete(proposed.index);
+          reject(new UnavailableError(`view ${next.epoch} not committed within ${PROPOSAL_TIMEOUT_MS} ms`));
+        }, PROPOSAL_TIMEOUT_MS);
+        this.pending.set(proposed.index, { term: proposed.term, resolve, reject, timer });
+        this.schedule();
+      });
+      return this.currentView;
+    };
+    const result = this.proposing.then(run, run);
+    this.proposing = result.catch(() => undefined);
+    return result;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (this.stopped) return;
+      try {
+        this.process();
+      } catch (error) {
+        this.options.logger.error("ec.control_plane_failed", { message: errorMessage(error) });
+        throw error;
+      }
+    });
+  }
+
+  private process(): void {
+    for (let rounds = 0; this.core.hasReady() && rounds < 10_000; rounds++) {
+      const ready: RaftReady = this.core.ready();
+      this.storage.persist(ready);
+      this.transport.send(ready.messagesToSend);
+      if (ready.snapshotToPersist !== null && ready.snapshotToPersist.data.byteLength > 0) {
+        this.install(decodeView(ready.snapshotToPersist.data));
+        this.snapshotIndex = ready.snapshotToPersist.meta.lastIndex;
+      }
+      for (const entry of ready.committedEntries) this.apply(entry);
+      this.core.advance(ready);
+    }
+    const status = this.core.status();
+    if (status.appliedIndex - this.snapshotIndex >= CONTROL_SNAPSHOT_ENTRIES) {
+      const snapshot = this.core.compact(status.appliedIndex, encodeView(this.currentView));
+      const log = this.core.logView();
+      const remaining: LogEntry[] = [];
+      for (let i = status.appliedIndex + 1; i <= log.lastIndex(); i++) remaining.push(log.entry(i));
+      this.storage.compact(snapshot, remaining);
+      this.snapshotIndex = status.appliedIndex;
+    }
+    // A node that lost leadership fails its proposals; callers retry through the new leader.
+    if (status.role !== "leader" && this.pending.size > 0) {
+      for (const proposal of this.pending.values()) {
+        clearTimeout(proposal.timer);
+        proposal.reject(new NotLeaderError(status.leaderId));
+      }
+      this.pending.clear();
+    }
+  }
+
+  private apply(entry: LogEntry): void {
+    if (entry.type === "command") {
+      let view: View | null = null;
+      try {
+        view = decodeView(entry.data);
+      } catch (error) {
+        this.options.logger.error("ec.bad_view_entry", { index: entry.index, message: errorMessage(error) });
+      }
+      if (view !== null && view.epoch === this.currentView.epoch + 1) this.install(view);
+    }
+    const proposal = this.pending.get(entry.index);
+    if (proposal === undefined) return;
+    this.pending.delete(entry.index);
+    clearTimeout(proposal.timer);
+    if (proposal.term === entry.term) proposal.resolve();
+    else proposal.reject(new NotLeaderError(this.core.status().leaderId, "the proposal was replaced by a new leader's entry"));
+  }
+
+  private install(view: View): void {
+    const previous = this.currentView;
+    this.currentView = view;
+    this.options.logger.info("ec.view_changed", { epoch: view.epoch, members: view.members, recovering: view.recovering });
+    this.options.onView(view, previous);
+  }
+}

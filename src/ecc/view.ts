@@ -1,0 +1,82 @@
+// Views: which servers hold shards now (DESIGN.md section 3).
+//
+// A view is {epoch, members, recovering} over shard indexes 0..n-1 (node i stores shard
+// i). Members serve reads and take writes; recovering nodes take writes (so they miss
+// nothing new) while they rebuild older shards, and serve no reads. Epochs only grow; the
+// servers agree on each view through a small Raft group (control_plane.ts) whose log holds
+// only views. Invariants: members and recovering are disjoint; |members| >= k.
+//
+// This file is pure: the next-view decisions of the failure detector and of join/promote
+// requests, so they can be tested and simulated without processes.
+import assert from "node:assert/strict";
+
+export interface View {
+  readonly epoch: number;
+  readonly members: readonly number[];
+  readonly recovering: readonly number[];
+}
+
+export function initialView(shardCount: number): View {
+  return { epoch: 1, members: Array.from({ length: shardCount }, (_, i) => i), recovering: [] };
+}
+
+export function encodeView(view: View): Buffer {
+  return Buffer.from(JSON.stringify({ epoch: view.epoch, members: view.members, recovering: view.recovering }), "utf8");
+}
+
+export function decodeView(data: Uint8Array): View {
+  const parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8")) as View;
+  assert(Number.isSafeInteger(parsed.epoch) && parsed.epoch >= 1);
+  assert(Array.isArray(parsed.members) && Array.isArray(parsed.recovering));
+  return { epoch: parsed.epoch, members: [...parsed.members], recovering: [...parsed.recovering] };
+}
+
+export function checkView(view: View, shardCount: number, dataShards: number): void {
+  assert(view.members.length >= dataShards, `view ${view.epoch} has fewer than k members`);
+  const seen = new Set<number>();
+  for (const index of [...view.members, ...view.recovering]) {
+    assert(Number.isInteger(index) && index >= 0 && index < shardCount);
+    assert(!seen.has(index), `shard ${index} twice in view ${view.epoch}`);
+    seen.add(index);
+  }
+}
+
+/** Nodes a write must reach in this view: members and recovering, in index order. */
+export function writeTargets(view: View): number[] {
+  return [...view.members, ...view.recovering].sort((a, b) => a - b);
+}
+
+/**
+ * The failure detector's decision: remove silent nodes, one per view change. A silent
+ * member is removed only while k members remain; a silent recovering node always.
+ * `silent` holds the shard indexes not heard from within heartbeat_timeout_ms.
+ */
+export function nextViewForSilence(view: View, silent: ReadonlySet<number>, dataShards: number): View | null {
+  const recovering = view.recovering.find((index) => silent.has(index));
+  if (recovering !== undefined) {
+    return { epoch: view.epoch + 1, members: view.members, recovering: view.recovering.filter((index) => index !== recovering) };
+  }
+  if (view.members.length - 1 < dataShards) return null;
+  const member = view.members.find((index) => silent.has(index));
+  if (member === undefined) return null;
+  return { epoch: view.epoch + 1, members: view.members.filter((index) => index !== member), recovering: view.recovering };
+}
+
+/** A restarted, empty node asks to rebuild: it leaves members (if still there) and recovers. */
+export function nextViewForJoin(view: View, shardIndex: number, dataShards: number): View | "unchanged" | "refused" {
+  if (view.recovering.includes(shardIndex)) return "unchanged";
+  const members = view.members.filter((index) => index !== shardIndex);
+  if (members.length < dataShards) return "refused";
+  return { epoch: view.epoch + 1, members, recovering: [...view.recovering, shardIndex].sort((a, b) => a - b) };
+}
+
+/** A recovering node finished its rebuild: it becomes a member. */
+export function nextViewForPromote(view: View, shardIndex: number): View | "unchanged" | "refused" {
+  if (view.members.includes(shardIndex)) return "unchanged";
+  if (!view.recovering.includes(shardIndex)) return "refused";
+  return {
+    epoch: view.epoch + 1,
+    members: [...view.members, shardIndex].sort((a, b) => a - b),
+    recovering: view.recovering.filter((index) => index !== shardIndex),
+  };
+}
