@@ -34,7 +34,7 @@ import { encodeBlobs } from "./shard_coding";
 const RESOLVE_SCAN_MS = 50;
 const RESOLVE_RETRY_MS = 300;
 const RESOLVE_PER_SCAN_MAX = 64;
-const REBUILD_CONCURRENCY = 16;
+const REBUILD_CONCURRENCY = 64;
 const LIST_PAGE_KEYS = 1_000;
 const LISTING_TTL_MS = 120_000;
 const JOIN_RETRY_MS = 200;
@@ -405,7 +405,7 @@ export class EccNodeRuntime {
       this.rebuildComplete = true;
       await this.finishRebuild(generation);
     } catch (error) {
-      this.logger.warn("ec.rebuild_failed", { message: errorMessage(error) });
+      this.logger.warn("ec.rebuild_failed", { message: errorMessage(error), progress: this.progress === null ? null : this.progressFields(this.progress) });
       setTimeout(() => {
         if (!this.stopped && this.control.view().recovering.includes(this.shardIndex)) void this.rebuild();
       }, JOIN_RETRY_MS).unref();
@@ -460,7 +460,10 @@ export class EccNodeRuntime {
     return null;
   }
 
-  /** Rebuilds one key's shard; returns the shard bytes installed (0 when skipped). */
+  /**
+   * Rebuilds one key's shard; returns its shard bytes (also when a newer write had already
+   * put a shard here: the work of fetching and decoding was done either way).
+   */
   private async rebuildKey(client: EcClient, key: string): Promise<number> {
     const keyBytes = Buffer.from(key, "latin1");
     for (let attempt = 0; attempt < 50; attempt++) {
@@ -474,12 +477,12 @@ export class EccNodeRuntime {
         }
         const layout: Layout = { valueBytes: read.value.length, blockBytes: config.blockBytes, dataShards: config.dataShards, parityShards: config.parityShards };
         const shard = encodeBlobs(this.options.codec, layout, read.value)[this.shardIndex];
-        const installed = this.replica.installRebuilt(
+        this.replica.installRebuilt(
           key,
           { version: read.version, tombstone: false, valueBytes: read.value.length, valueCrc32: crc32(read.value), shardCrc32: crc32(shard) },
           shard,
         );
-        return installed ? shard.length : 0;
+        return shard.length;
       } catch (error) {
         if (isKvError(error) && !error.retryable) throw error;
         await sleep(50 + attempt * 20);
