@@ -1,0 +1,405 @@
+// ecc mode in containers: 5 nodes of the real image (ecc-cache:dev, built by
+// scripts/ci_docker.sh), k=3, on a private Docker network where they know each other by
+// name (ecc0:3000 ... ecc4:3000). The test drives them from the host with the client library
+// through ports published on 127.0.0.1, and injects faults with the Docker API. Every test
+// gets a fresh cluster, so no test inherits another's emptied or recovering nodes.
+//
+// Properties checked, each on values written just before the fault, byte for byte:
+// - docker stop (SIGTERM): the node exits cleanly (code 0); reads are exact; a write fails
+//   with a retryable "unavailable"/timeout error naming the node; a replacement container
+//   started with `recover` joins empty and writes succeed again;
+// - docker kill (SIGKILL) of n-k = 2 nodes at once: reads are exact (parity rebuild);
+//   writes fail; both come back with `recover` and writes succeed;
+// - docker pause (the node stops answering but its connections stay open): reads are exact;
+//   writes time out; after unpause writes succeed;
+// - docker network disconnect (a real partition: the node loses its interface on the
+//   cluster network and its published port), then reconnect: same as pause.
+// Also: the image's CLI, run inside the network, reads what the host wrote (service-name
+// addresses work), and the image's HEALTHCHECK reports healthy.
+//
+// Writes continue while up to n-k nodes are down: the view drops a silent member after
+// heartbeat_timeout_ms and 2PC then needs only the remaining members.
+//
+// Without a Docker engine or without the image the whole suite is skipped and says why;
+// with ECC_CACHE_REQUIRE_DOCKER=1 (CI) it fails instead. Every container carries a per-run
+// label; afterEach() removes all of them (whatever their state) and the network, also when
+// a test or a hook failed, and after() sweeps once more.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import {
+  GenericContainer,
+  ImageName,
+  type ImagePullPolicy,
+  Network,
+  type StartedNetwork,
+  type StartedTestContainer,
+  Wait,
+  getContainerRuntimeClient,
+} from "testcontainers";
+import { createCodec } from "../../src/codec";
+import { SeededRandom } from "../../src/core/env";
+import { isKvError } from "../../src/core/errors";
+import { EcClient } from "../../src/ecc/client";
+import { ECC_DEFAULT_FILE, EccClusterConfig, parseEccConfig } from "../../src/ecc/config";
+import { freePorts, sleep } from "../support/processes";
+
+/** The Docker API client testcontainers uses (dockerode), typed without a direct dependency. */
+type Dockerode = Awaited<ReturnType<typeof getContainerRuntimeClient>>["container"]["dockerode"];
+
+// testcontainers starts its reaper container (Ryuk) unless this is "true"; the reaper image
+// cannot be pulled here (no registry), and after() removes everything this suite creates.
+process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
+
+const IMAGE = process.env.ECC_CACHE_IMAGE ?? "ecc-cache:dev";
+const REQUIRE_DOCKER = process.env.ECC_CACHE_REQUIRE_DOCKER === "1";
+const NODE_COUNT = 5;
+const DATA_SHARDS = 3;
+const NODE_PORT = 3000;
+const BLOCK_BYTES = 4096; // small stripes, so modest values already span several stripes
+const RPC_TIMEOUT_MS = 1_000; // the client's deadline: bounds how long a paused node stalls
+const WRITES_WHILE_DOWN = "writes continue";
+const RUN_LABEL = "ecc-cache.test-run";
+const RUN_ID = randomUUID();
+
+/** Never pull: the image is local by construction, and no registry is reachable. */
+const NEVER_PULL: ImagePullPolicy = { shouldPull: () => false };
+
+/**
+ * A container on exactly one network, found there by one alias, with its ports published on
+ * 127.0.0.1 only. Plain testcontainers does neither: it publishes on every interface, and
+ * withNetworkAliases() creates the container on Docker's default bridge and then connects it
+ * to the named network as well, so a `docker network disconnect` would leave the node
+ * reachable through the default bridge (its published port lives there) and would not be a
+ * partition at all.
+ */
+class ClusterNodeContainer extends GenericContainer {
+  constructor(
+    image: string,
+    private readonly clusterNetwork: StartedNetwork,
+    private readonly alias: string,
+  ) {
+    super(image);
+    this.withNetwork(clusterNetwork); // no aliases: NetworkMode is this network, nothing else
+  }
+
+  protected override async beforeContainerCreated(): Promise<void> {
+    this.createOpts.NetworkingConfig = { EndpointsConfig: { [this.clusterNetwork.getName()]: { Aliases: [this.alias] } } };
+    for (const bindings of Object.values(this.hostConfig.PortBindings ?? {}) as Array<Array<{ HostIp?: string }>>) {
+      for (const binding of bindings) binding.HostIp = "127.0.0.1";
+    }
+  }
+}
+
+interface NodeSlot {
+  index: number;
+  alias: string; // name inside the network: ecc<i>
+  hostPort: number; // published on 127.0.0.1, fixed so a replacement keeps the address
+  container: StartedTestContainer | null;
+}
+
+describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", function () {
+  this.timeout(240_000);
+
+  let docker: Dockerode | null = null;
+  // One fresh cluster per test (beforeEach/afterEach): a fault test then never inherits
+  // another test's emptied or still-recovering nodes, and one failure cannot cascade.
+  let network: StartedNetwork | null = null;
+  let client: EcClient | null = null;
+  let config: EccClusterConfig;
+  let slots: NodeSlot[] = [];
+  const random = new SeededRandom(2026_11);
+  let keySet = 0;
+
+  before(async function () {
+    this.timeout(60_000);
+    const reason = await dockerUnavailableReason();
+    if (reason !== null) {
+      if (REQUIRE_DOCKER) throw new Error(`ECC_CACHE_REQUIRE_DOCKER=1 but ${reason}`);
+      console.log(`      skipping the container suite: ${reason}`);
+      this.skip();
+    }
+    docker = (await getContainerRuntimeClient()).container.dockerode;
+  });
+
+  beforeEach(async function () {
+    this.timeout(120_000);
+    network = await new Network().start();
+    const hostPorts = await freePorts(NODE_COUNT);
+    slots = hostPorts.map((hostPort, index) => ({ index, alias: `ecc${index}`, hostPort, container: null }));
+    await Promise.all(slots.map((slot) => startNode(slot, false)));
+    // The client reaches node i at its published port; servers must be in shard order.
+    config = parseEccConfig(
+      {
+        ...ECC_DEFAULT_FILE, // fields this test does not care about keep their defaults
+        servers: slots.map((slot) => `127.0.0.1:${slot.hostPort}`),
+        k: DATA_SHARDS,
+        n: NODE_COUNT,
+        block_size: BLOCK_BYTES,
+        heartbeat_timeout_ms: 1_000,
+        lock_lease_ms: 500,
+        rpc_timeout_ms: RPC_TIMEOUT_MS,
+      },
+      "container test client",
+    );
+    client = new EcClient({ config, codec: await createCodec("auto", DATA_SHARDS, NODE_COUNT - DATA_SHARDS) });
+  });
+
+  // Runs after every test, passed or failed, and after a failed beforeEach; after() repeats
+  // the sweep in case a hook was interrupted.
+  afterEach(async function () {
+    this.timeout(60_000);
+    await removeEverything();
+  });
+  after(async function () {
+    this.timeout(60_000);
+    await removeEverything();
+  });
+
+  async function removeEverything(): Promise<void> {
+    client?.close();
+    client = null;
+    const problems: string[] = [];
+    if (docker !== null) {
+      // Every container of this run, whatever its state (paused, stopped, half started).
+      const leftovers = await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${RUN_ID}`] } });
+      await Promise.all(
+        leftovers.map((info) =>
+          docker!
+            .getContainer(info.Id)
+            .remove({ force: true, v: true })
+            .catch((error: unknown) => problems.push(`container ${info.Id.slice(0, 12)}: ${String(error)}`)),
+        ),
+      );
+    }
+    if (network !== null) {
+      const stopping = network;
+      network = null;
+      await stopping.stop().catch((error: unknown) => problems.push(`network ${stopping.getName()}: ${String(error)}`));
+    }
+    // Reported, not thrown over a test failure: the failure is the more useful message.
+    if (problems.length > 0) console.error(`      container cleanup problems:\n        ${problems.join("\n        ")}`);
+  }
+
+  it("writes and reads values byte for byte; the image's CLI reads them by service name; healthy", async () => {
+    const values = await writeKeySet();
+    await verifyKeySet(values);
+    await client!.set("fruit", Buffer.from("cherry"));
+    // The CLI inside the network: its config (from the container's environment) names the
+    // nodes ecc0:3000 ... ecc4:3000, so this read goes node name -> Docker DNS -> node.
+    const read = await slots[4].container!.exec(["node", "/app/dist/src/cli/main.js", "ecc", "client", "get", "fruit"]);
+    assert.equal(read.exitCode, 0, `CLI in the container failed: ${read.stderr}`);
+    assert.equal(read.stdout, "cherry");
+    await waitHealthy(slots[0], 20_000);
+  });
+
+  it(`docker stop: clean exit; reads exact; ${WRITES_WHILE_DOWN}; a replacement started with \`recover\` takes writes`, async () => {
+    const values = await writeKeySet();
+    const slot = slots[2];
+    const id = slot.container!.getId();
+    // Docker sends SIGTERM and, after t seconds, SIGKILL (exit code 137).
+    await docker!.getContainer(id).stop({ t: 15 });
+    const state = await docker!.getContainer(id).inspect();
+    assert.equal(state.State.ExitCode, 0, "SIGTERM must stop the node cleanly within 15 s (exit code 0, not 137)");
+    await removeNode(slot);
+    await verifyKeySet(values);
+    await assertWriteWhileDown(addressOf(slot));
+    await startNode(slot, true);
+    await assertWriteRecovers();
+    // The replacement holds nothing older; reads of older values come from the other four.
+    await verifyKeySet(values);
+  });
+
+  it(`docker kill of n-k nodes at once: reads exact from parity; ${WRITES_WHILE_DOWN}; both replaced with \`recover\``, async () => {
+    const values = await writeKeySet();
+    const killed = [slots[0], slots[3]]; // a data-shard node and a parity-shard node
+    await Promise.all(killed.map((slot) => docker!.getContainer(slot.container!.getId()).kill({ signal: "SIGKILL" })));
+    await Promise.all(killed.map((slot) => removeNode(slot)));
+    await verifyKeySet(values);
+    await assertWriteWhileDown(...killed.map(addressOf));
+    await Promise.all(killed.map((slot) => startNode(slot, true)));
+    await assertWriteRecovers();
+    await verifyKeySet(values);
+  });
+
+  it(`docker pause: reads exact; ${WRITES_WHILE_DOWN}; after unpause writes succeed`, async () => {
+    const values = await writeKeySet();
+    const slot = slots[1];
+    const container = docker!.getContainer(slot.container!.getId());
+    await container.pause();
+    try {
+      await verifyKeySet(values);
+      await assertWriteWhileDown(addressOf(slot));
+    } finally {
+      await container.unpause();
+    }
+    await assertWriteRecovers();
+    await verifyKeySet(values);
+  });
+
+  it(`network disconnect (a real partition): reads exact; ${WRITES_WHILE_DOWN}; after reconnect writes succeed`, async () => {
+    const values = await writeKeySet();
+    const slot = slots[4];
+    const dockerNetwork = docker!.getNetwork(network!.getId());
+    const id = slot.container!.getId();
+    await dockerNetwork.disconnect({ Container: id, Force: true });
+    try {
+      // The node is alive but unreachable: no interface on the cluster network, and Docker
+      // withdrew its published port with the endpoint.
+      await verifyKeySet(values);
+      await assertWriteWhileDown(addressOf(slot));
+    } finally {
+      await dockerNetwork.connect({ Container: id, EndpointConfig: { Aliases: [slot.alias] } });
+    }
+    await assertWriteRecovers();
+    await verifyKeySet(values);
+  });
+
+  // ---- helpers ---------------------------------------------------------------------------
+
+  async function startNode(slot: NodeSlot, recover: boolean): Promise<void> {
+    const servers = Array.from({ length: NODE_COUNT }, (_, index) => `ecc${index}:${NODE_PORT}`);
+    slot.container = await new ClusterNodeContainer(IMAGE, network!, slot.alias)
+      .withPullPolicy(NEVER_PULL)
+      // The node listens on the host part of its own address. Mapped to 0.0.0.0 in its own
+      // /etc/hosts it listens on every interface, so it is still listening after a network
+      // reconnect hands it a new IP (see docker/compose.ecc.yml). Peers resolve the name
+      // through Docker's DNS as usual.
+      .withExtraHosts([{ host: slot.alias, ipAddress: "0.0.0.0" }])
+      .withExposedPorts({ container: NODE_PORT, host: slot.hostPort })
+      .withEnvironment({
+        ECC_SERVERS: servers.join(","),
+        ECC_K: String(DATA_SHARDS),
+        ECC_N: String(NODE_COUNT),
+        ECC_BLOCK_SIZE: String(BLOCK_BYTES),
+        ECC_LOCK_LEASE_MS: "500",
+        ECC_LOG_LEVEL: "info",
+      })
+      .withCommand(["ecc", "server", "startOne", `${slot.alias}:${NODE_PORT}`, ...(recover ? ["recover"] : [])])
+      .withLabels({ [RUN_LABEL]: RUN_ID })
+      .withWaitStrategy(Wait.forLogMessage(/ecc\.node_started/))
+      .withStartupTimeout(30_000)
+      .start();
+  }
+
+  async function removeNode(slot: NodeSlot): Promise<void> {
+    const id = slot.container!.getId();
+    slot.container = null;
+    await docker!.getContainer(id).remove({ force: true, v: true });
+  }
+
+  async function logsOf(slot: NodeSlot): Promise<string> {
+    const output = await docker!.getContainer(slot.container!.getId()).logs({ stdout: true, stderr: true });
+    return output.toString("utf8");
+  }
+
+  function addressOf(slot: NodeSlot): string {
+    return config.servers[slot.index];
+  }
+
+  /** Writes a fresh set of keys (sizes around the stripe edges, empty, multi-stripe). */
+  async function writeKeySet(): Promise<Map<string, Buffer>> {
+    const stripeBytes = DATA_SHARDS * BLOCK_BYTES;
+    const sizes = [0, 1, 2, 3, 4, stripeBytes - 1, stripeBytes, stripeBytes + 1, 5 * stripeBytes + 7, 256 * 1024 + 3];
+    while (sizes.length < 40) sizes.push(random.int(4 * stripeBytes));
+    const set = keySet++;
+    const values = new Map<string, Buffer>();
+    await Promise.all(
+      sizes.map(async (size, i) => {
+        const key = `set${set}-key${i}`;
+        const value = randomBytesSeeded(random, size);
+        values.set(key, value);
+        await client!.set(key, value);
+      }),
+    );
+    return values;
+  }
+
+  async function verifyKeySet(values: Map<string, Buffer>): Promise<void> {
+    await Promise.all(
+      [...values].map(async ([key, value]) => {
+        const read = await client!.get(key);
+        assert.ok(read !== null, `${key}: missing`);
+        assert.ok(read.equals(value), `${key}: ${read.length} bytes read differ from the ${value.length} written`);
+      }),
+    );
+  }
+
+  /**
+   * A write while members are unreachable succeeds once the view has dropped them (bounded
+   * wait inside the client and here); the nodes named must have left the view's members.
+   */
+  async function assertWriteWhileDown(...downAddresses: string[]): Promise<void> {
+    await assertWriteRecovers();
+    const view = await client!.refreshView();
+    for (const address of downAddresses) {
+      const index = slots.findIndex((slot) => addressOf(slot) === address);
+      assert.ok(index >= 0 && !view.members.includes(index), `${address} should have left the view's members (view ${view.epoch}: ${view.members.join(",")})`);
+    }
+  }
+
+  /** Once every member is back, a write succeeds within a bounded time (channels reconnect). */
+  async function assertWriteRecovers(): Promise<void> {
+    const deadlineMs = Date.now() + 20_000;
+    const key = `back-${keySet}`;
+    const value = randomBytesSeeded(random, 3 * BLOCK_BYTES + 5);
+    let lastError: unknown = null;
+    while (Date.now() < deadlineMs) {
+      try {
+        await client!.set(key, value);
+        const read = await client!.get(key);
+        assert.ok(read !== null && read.equals(value), `${key}: read back differs right after the write`);
+        return;
+      } catch (error) {
+        if (error instanceof assert.AssertionError) throw error;
+        lastError = error; // a channel still reconnecting: try again until the deadline
+        await sleep(250);
+      }
+    }
+    assert.fail(`writes did not recover within 20 s after every member was back: ${String(lastError)}`);
+  }
+
+  async function waitHealthy(slot: NodeSlot, timeoutMs: number): Promise<void> {
+    const deadlineMs = Date.now() + timeoutMs;
+    let status = "none";
+    while (Date.now() < deadlineMs) {
+      const state = await docker!.getContainer(slot.container!.getId()).inspect();
+      status = state.State.Health?.Status ?? "none";
+      if (status === "healthy") return;
+      await sleep(500);
+    }
+    assert.fail(`container ${slot.alias} not healthy after ${timeoutMs} ms (status ${status})`);
+  }
+});
+
+/** Why the suite cannot run here, or null when a Docker engine answers and the image exists. */
+async function dockerUnavailableReason(): Promise<string | null> {
+  let runtime;
+  try {
+    runtime = await withTimeout(getContainerRuntimeClient(), 15_000, "no answer from a Docker engine within 15 s");
+  } catch (error) {
+    return `no Docker engine (${error instanceof Error ? error.message : String(error)}); run bash scripts/ci_docker.sh as root`;
+  }
+  if (!(await runtime.image.exists(ImageName.fromString(IMAGE)))) {
+    return `image ${IMAGE} is not built; run bash scripts/ci_docker.sh`;
+  }
+  return null;
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
+  const timeout = new Error(message); // created when the wait starts, so its stack shows the waiter
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(timeout), timeoutMs);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function randomBytesSeeded(random: SeededRandom, size: number): Buffer {
+  const bytes = Buffer.allocUnsafe(size);
+  let i = 0;
+  for (; i + 4 <= size; i += 4) bytes.writeUInt32LE(Math.floor(random.next() * 2 ** 32), i);
+  for (; i < size; i++) bytes[i] = random.int(256);
+  return bytes;
+}
