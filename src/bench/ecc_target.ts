@@ -1,53 +1,204 @@
-// Bench target: an ecc cluster through the EcClient library.
+// Bench target `ecc`: an ecc cluster of n node processes (`ecc-cache ecc server startOne`,
+// one per shard), driven through the EcClient library. Parameters: k, n, block (shard bytes
+// per stripe), codec, lease_ms. Logical bytes are each node's exact store accounting
+// (EcStats: shard payload + key bytes + per-entry metadata).
 import { createCodec } from "../codec";
 import { CodecBackend } from "../codec/codec";
 import { EcClient } from "../ecc/client";
-import { EccClusterConfig, eccConfigToFile } from "../ecc/config";
+import path from "node:path";
+import { ECC_DEFAULT_FILE, EccClusterConfig, eccConfigToFile, parseEccConfig } from "../ecc/config";
 import { RESOLVED_CONFIG_ENV } from "../cli/ecc_config_loader";
-import { BenchTarget } from "./target";
-import { LaunchedNode, launchNodes, stopNodes } from "./launcher";
+import { InvalidArgumentError } from "../core/errors";
+import { BLOCK_BYTES_DEFAULT, EC_LOCK_LEASE_MS_DEFAULT, RPC_TIMEOUT_MS } from "../core/limits";
+import { CLI_MAIN, LocalCluster } from "./local_cluster";
+import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
-export class EccTarget implements BenchTarget {
-  readonly name: string;
-  private constructor(
-    private readonly client: EcClient,
-    readonly config: EccClusterConfig,
-    readonly nodes: LaunchedNode[],
-  ) {
-    this.name = `ecc(${config.dataShards + config.parityShards},${config.dataShards})`;
-  }
+const PARAMS = ["k", "n", "block", "codec", "lease_ms"] as const;
+const CODECS = ["auto", "table", "wasm"];
 
-  static async open(config: EccClusterConfig, codecBackend: CodecBackend | "auto", launch: boolean): Promise<EccTarget> {
-    let nodes: LaunchedNode[] = [];
-    if (launch) {
-      const env = { ...process.env, [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(config)), ECC_LOG_LEVEL: "warn" };
-      nodes = await launchNodes(
-        config.servers.map((address, index) => ({
-          name: `ecc node ${index}`,
-          args: ["ecc", "server", "startOne", address, "--log-level", "info"],
-          env,
-        })),
-        /ecc\.node_started/,
-      );
+function shape(params: TargetParams): { k: number; n: number } {
+  const n = intParam(params, "n", 5, 2, 64);
+  const k = intParam(params, "k", n === 5 ? 3 : Math.floor(n / 2) + 1, 1, 63);
+  return { k, n };
+}
+
+export const eccTarget: BenchTarget = {
+  kind: "ecc",
+  description: "ecc-cache in ecc mode: Reed–Solomon shards, one per node, 2PC writes (params k, n, block, codec, lease_ms)",
+
+  async unavailableReason(): Promise<string | null> {
+    return null; // this repository's own nodes: always buildable here
+  },
+
+  label(params: TargetParams): string {
+    const { k, n } = shape(params);
+    return `ecc(n=${n},k=${k})`;
+  },
+
+  validate(params: TargetParams): void {
+    checkParamNames("ecc", params, PARAMS);
+    const { k, n } = shape(params);
+    if (!(k < n) || !(2 * k > n)) throw new InvalidArgumentError(`ecc: need n/2 < k < n (got k=${k}, n=${n})`);
+    intParam(params, "block", BLOCK_BYTES_DEFAULT, 64, 4 * 1024 * 1024);
+    intParam(params, "lease_ms", EC_LOCK_LEASE_MS_DEFAULT, 10, 600_000);
+    if (params.codec !== undefined && !CODECS.includes(params.codec)) {
+      throw new InvalidArgumentError(`ecc: codec=${params.codec} (one of ${CODECS.join(", ")})`);
     }
-    const codec = await createCodec(codecBackend, config.dataShards, config.parityShards);
-    return new EccTarget(new EcClient({ config, codec }), config, nodes);
+  },
+
+  async start(context: TargetContext): Promise<ClusterHandle> {
+    const { params } = context;
+    this.validate(params);
+    const { k, n } = shape(params);
+    const attached = context.servers !== null;
+    if (attached && context.servers!.length !== n) {
+      throw new InvalidArgumentError(`ecc: ${context.servers!.length} servers given but n=${n}`);
+    }
+    const servers = attached ? context.servers! : (await context.ports(n)).map((port) => `127.0.0.1:${port}`);
+    // Defaults first, so fields added to the config later get their default here too; the
+    // nodes' on-disk state (view control plane), if this version has any, goes into the
+    // run's temporary directory, never into the working directory.
+    const file: Record<string, unknown> = { ...ECC_DEFAULT_FILE };
+    if ("data_dir" in file) file.data_dir = path.join(context.workDir, "ecc-data");
+    const config = parseEccConfig(
+      {
+        ...file,
+        servers,
+        k,
+        n,
+        block_size: intParam(params, "block", BLOCK_BYTES_DEFAULT, 64, 4 * 1024 * 1024),
+        heartbeat_timeout_ms: 1_000,
+        lock_lease_ms: intParam(params, "lease_ms", EC_LOCK_LEASE_MS_DEFAULT, 10, 600_000),
+        rpc_timeout_ms: RPC_TIMEOUT_MS,
+      },
+      "bench target ecc",
+    );
+    const codecBackend = (params.codec ?? "auto") as CodecBackend | "auto";
+    let cluster: LocalCluster | null = null;
+    if (!attached) {
+      const env = { [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(config)), ECC_LOG_LEVEL: "warn" };
+      cluster = new LocalCluster(
+        servers.map((address, index) => {
+          const args = [CLI_MAIN, "ecc", "server", "startOne", address, "--log-level", "info"];
+          return {
+            name: `node${index}`,
+            address,
+            role: `shard ${index}`,
+            command: process.execPath,
+            args,
+            restartArgs: [...args.slice(0, 5), "recover", ...args.slice(5)],
+            env,
+            readyLine: /ecc\.node_started/,
+          };
+        }),
+        context.launcher,
+        {
+          onUnexpectedExit: (node, code, signal) => context.log(`ecc ${node} exited unexpectedly (${signal ?? code})`),
+        },
+      );
+      await cluster.startAll();
+    }
+    const statsClient = new EcClient({ config, codec: await createCodec(codecBackend, k, n - k) });
+    return new EccCluster(config, codecBackend, cluster, statsClient, attached);
+  },
+};
+
+class EccCluster implements ClusterHandle {
+  readonly kind = "ecc";
+  readonly label: string;
+  readonly idealOverhead: number;
+  readonly logicalSource = "EcStats logical_bytes: shard payload + key bytes + per-entry metadata (exact)";
+  readonly params: Record<string, string | number | boolean>;
+  private readonly clients: EcClient[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly config: EccClusterConfig,
+    private readonly codecBackend: CodecBackend | "auto",
+    private readonly cluster: LocalCluster | null,
+    private readonly statsClient: EcClient,
+    readonly attached: boolean,
+  ) {
+    const n = config.dataShards + config.parityShards;
+    this.label = `ecc(n=${n},k=${config.dataShards})`;
+    this.idealOverhead = n / config.dataShards;
+    this.params = { k: config.dataShards, n, blockBytes: config.blockBytes, codec: codecBackend, lockLeaseMs: config.lockLeaseMs };
   }
 
-  get(key: string): Promise<Buffer | null> {
-    return this.client.get(key);
+  nodes(): NodeInfo[] {
+    if (this.cluster !== null) return this.cluster.nodes();
+    return this.config.servers.map((address, index) => ({ name: `node${index}`, address, pid: null, running: true, paused: false, role: `shard ${index}` }));
   }
-  async set(key: string, value: Buffer): Promise<void> {
-    await this.client.set(key, value);
+
+  async connect(): Promise<BenchClient> {
+    const codec = await createCodec(this.codecBackend, this.config.dataShards, this.config.parityShards);
+    const client = new EcClient({ config: this.config, codec });
+    this.clients.push(client);
+    return {
+      get: (key) => client.get(key),
+      set: async (key, value) => {
+        await client.set(key, value);
+      },
+      del: async (key) => {
+        await client.del(key);
+      },
+      close: async () => client.close(),
+    };
   }
-  async del(key: string): Promise<void> {
-    await this.client.del(key);
+
+  async stats(): Promise<Array<NodeStats | null>> {
+    const replies = await this.statsClient.stats();
+    return replies.map((reply) =>
+      reply === null
+        ? null
+        : {
+            logicalBytes: reply.logicalBytes,
+            keyCount: reply.keyCount,
+            rssBytes: reply.rssBytes,
+            extra: {
+              payloadBytes: reply.payloadBytes,
+              keyBytes: reply.keyBytes,
+              metaBytes: reply.metaBytes,
+              stagedBytes: reply.stagedBytes,
+              tombstones: reply.tombstoneCount,
+              heapUsedBytes: reply.heapUsedBytes,
+              // Views and recovery: the epoch this node is in, whether it is a member (1) or
+              // recovering (0), and its rebuild progress.
+              viewEpoch: reply.view?.epoch ?? 0,
+              member: reply.state === "member" ? 1 : 0,
+              rebuiltKeys: reply.rebuiltKeys,
+              rebuiltBytes: reply.rebuiltBytes,
+            },
+          },
+    );
   }
-  stats() {
-    return this.client.stats();
+
+  kill(node: string): Promise<void> {
+    return this.local().kill(node);
   }
-  async close(): Promise<void> {
-    this.client.close();
-    await stopNodes(this.nodes);
+  stopNode(node: string): Promise<void> {
+    return this.local().stopNode(node);
+  }
+  pause(node: string): Promise<void> {
+    return this.local().pause(node);
+  }
+  resume(node: string): Promise<void> {
+    return this.local().resume(node);
+  }
+  restart(node: string): Promise<void> {
+    return this.local().restart(node);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const client of this.clients) client.close();
+    this.statsClient.close();
+    if (this.cluster !== null) await this.cluster.stop();
+  }
+
+  private local(): LocalCluster {
+    if (this.cluster === null) throw new InvalidArgumentError("faults need a cluster the bench started (not --servers)");
+    return this.cluster;
   }
 }

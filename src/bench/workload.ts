@@ -1,11 +1,20 @@
 // YCSB-style workloads (DESIGN.md section 5), deterministic by seed.
 //   A: 50% reads / 50% updates   B: 95% reads / 5% updates   C: 100% inserts of new keys
 //   S: 100% updates (set) of existing keys   custom: any read/update/insert/delete mix
-// Keys are `key0`, `key1`, ... as in the original study.
+// Keys are `key0`, `key1`, ... as in the original study; keys below `keyCount` are preloaded,
+// inserts continue at `keyCount`.
+//
+// Determinism: the same spec (seed included) yields the same sequence of operations, keys
+// and value sizes on every platform. Kinds and keys come from one seeded stream, value sizes
+// from a second one, so changing the value size distribution does not change which keys are
+// touched. With concurrency > 1 the sequence is the order in which operations are *issued*;
+// which worker issues which one, and the completion order, depend on timing.
 import { InvalidArgumentError } from "../core/errors";
+import { VALUE_BYTES_MAX } from "../core/limits";
 import { Random, SeededRandom } from "../core/env";
 
 export type OpKind = "read" | "update" | "insert" | "delete";
+export const OP_KINDS: readonly OpKind[] = ["read", "update", "insert", "delete"];
 
 export interface Mix {
   read: number;
@@ -23,12 +32,15 @@ export const WORKLOADS: Record<string, Mix> = {
 
 export type KeyDistribution = "uniform" | "zipfian";
 
+/** Value sizes: one fixed size, or uniform over [minBytes, maxBytes] (both inclusive). */
+export type ValueSize = { kind: "fixed"; bytes: number } | { kind: "uniform"; minBytes: number; maxBytes: number };
+
 export interface WorkloadSpec {
   name: string;
   mix: Mix;
   keyCount: number;
   distribution: KeyDistribution;
-  valueBytes: number;
+  valueSize: ValueSize;
   seed: number;
 }
 
@@ -36,10 +48,14 @@ export interface WorkloadSpec {
 export function parseMix(text: string): Mix {
   const mix: Mix = { read: 0, update: 0, insert: 0, delete: 0 };
   for (const part of text.split(",")) {
-    const [name, value] = part.split("=");
-    if (!(name in mix)) throw new InvalidArgumentError(`unknown operation '${name}' in mix (read, update, insert, delete)`);
+    const [name, value] = part.split("=").map((s) => s.trim());
+    if (!(OP_KINDS as readonly string[]).includes(name)) {
+      throw new InvalidArgumentError(`unknown operation '${name}' in mix (read, update, insert, delete)`);
+    }
     const share = Number(value);
-    if (!Number.isFinite(share) || share < 0) throw new InvalidArgumentError(`bad share '${value}' for ${name}`);
+    if (value === undefined || value === "" || !Number.isFinite(share) || share < 0) {
+      throw new InvalidArgumentError(`bad share '${value}' for ${name}`);
+    }
     mix[name as OpKind] = share;
   }
   const total = mix.read + mix.update + mix.insert + mix.delete;
@@ -47,11 +63,65 @@ export function parseMix(text: string): Mix {
   return mix;
 }
 
+/** "A" | "b" | ... → its mix; throws a usage error naming the known workloads otherwise. */
+export function workloadMix(name: string): Mix {
+  const mix = WORKLOADS[name.trim().toUpperCase()];
+  if (mix === undefined) throw new InvalidArgumentError(`unknown workload '${name}' (${Object.keys(WORKLOADS).join(", ")}, or --mix)`);
+  return mix;
+}
+
+/** Parses a byte count: "100", "1KiB", "4 MiB", "2kb" (binary units). */
+export function parseBytes(text: string): number {
+  const match = /^\s*(\d+)\s*(b|kib|kb|k|mib|mb|m)?\s*$/i.exec(text);
+  if (match === null) throw new InvalidArgumentError(`'${text}' is not a byte count (e.g. 100, 1KiB, 4MiB)`);
+  const unit = (match[2] ?? "b").toLowerCase();
+  const scale = unit.startsWith("k") ? 1024 : unit.startsWith("m") ? 1024 * 1024 : 1;
+  const bytes = Number(match[1]) * scale;
+  if (!Number.isSafeInteger(bytes) || bytes > VALUE_BYTES_MAX) {
+    throw new InvalidArgumentError(`value size ${text} is above the limit of ${VALUE_BYTES_MAX} bytes`);
+  }
+  return bytes;
+}
+
+/** Parses "1024", "1KiB" or "uniform:100-4096". */
+export function parseValueSize(text: string): ValueSize {
+  const trimmed = text.trim();
+  const uniform = /^uniform:([^-]+)-(.+)$/i.exec(trimmed);
+  if (uniform !== null) {
+    const minBytes = parseBytes(uniform[1]);
+    const maxBytes = parseBytes(uniform[2]);
+    if (minBytes > maxBytes) throw new InvalidArgumentError(`value size ${text}: minimum above maximum`);
+    return { kind: "uniform", minBytes, maxBytes };
+  }
+  if (/^fixed:/i.test(trimmed)) return { kind: "fixed", bytes: parseBytes(trimmed.slice(6)) };
+  return { kind: "fixed", bytes: parseBytes(trimmed) };
+}
+
+export function formatBytesLabel(bytes: number): string {
+  if (bytes > 0 && bytes % (1024 * 1024) === 0) return `${bytes / 1024 / 1024}MiB`;
+  if (bytes > 0 && bytes % 1024 === 0) return `${bytes / 1024}KiB`;
+  return `${bytes}B`;
+}
+
+/** Short label used in run names: "1KiB", "u100B-4KiB". */
+export function valueSizeLabel(size: ValueSize): string {
+  return size.kind === "fixed" ? formatBytesLabel(size.bytes) : `u${formatBytesLabel(size.minBytes)}-${formatBytesLabel(size.maxBytes)}`;
+}
+
+/** The text form parseValueSize accepts (stored in results). */
+export function valueSizeText(size: ValueSize): string {
+  return size.kind === "fixed" ? String(size.bytes) : `uniform:${size.minBytes}-${size.maxBytes}`;
+}
+
+export function valueSizeMax(size: ValueSize): number {
+  return size.kind === "fixed" ? size.bytes : size.maxBytes;
+}
+
 export function keyName(index: number): string {
   return `key${index}`;
 }
 
-/** Zipfian over [0, n) with theta 0.99 (YCSB's constant), Gray et al.'s method. */
+/** Zipfian over [0, n) with theta 0.99 (YCSB's constant), Gray et al.'s method. Rank 0 is hottest. */
 export class ZipfianGenerator {
   private readonly zetan: number;
   private readonly alpha: number;
@@ -68,6 +138,10 @@ export class ZipfianGenerator {
     this.alpha = 1 / (1 - this.theta);
     this.eta = (1 - Math.pow(2 / n, 1 - this.theta)) / (1 - zeta2 / zetan);
   }
+  /** Probability of rank 0 (the hottest key): 1 / zeta(n). */
+  get hottestShare(): number {
+    return 1 / this.zetan;
+  }
   next(): number {
     const u = this.random.next();
     const uz = u * this.zetan;
@@ -80,46 +154,126 @@ export class ZipfianGenerator {
 export interface Operation {
   kind: OpKind;
   key: string;
+  /** Bytes of the value written (update, insert); 0 for read and delete. */
+  valueBytes: number;
 }
+
+/** Seed of the value-size stream, derived so it never equals the operation stream's. */
+const VALUE_SEED_SALT = 0x9e3779b9;
 
 /** An endless deterministic stream of operations. */
 export class OperationGenerator {
   private readonly random: Random;
+  private readonly sizeRandom: Random;
   private readonly zipf: ZipfianGenerator | null;
   private nextInsert: number;
+  private readonly cumulative: [number, number, number];
 
   constructor(private readonly spec: WorkloadSpec) {
-    if (spec.keyCount < 1) throw new InvalidArgumentError("key count must be at least 1");
+    if (!Number.isSafeInteger(spec.keyCount) || spec.keyCount < 1) throw new InvalidArgumentError("key count must be at least 1");
+    const { mix } = spec;
+    const total = mix.read + mix.update + mix.insert + mix.delete;
+    if (Math.abs(total - 1) > 1e-9) throw new InvalidArgumentError(`mix shares sum to ${total}, not 1`);
+    this.cumulative = [mix.read, mix.read + mix.update, mix.read + mix.update + mix.insert];
     this.random = new SeededRandom(spec.seed);
+    this.sizeRandom = new SeededRandom((spec.seed ^ VALUE_SEED_SALT) >>> 0);
     this.zipf = spec.distribution === "zipfian" ? new ZipfianGenerator(spec.keyCount, this.random) : null;
     this.nextInsert = spec.keyCount;
   }
 
   next(): Operation {
     const r = this.random.next();
-    const { mix } = this.spec;
     let kind: OpKind;
-    if (r < mix.read) kind = "read";
-    else if (r < mix.read + mix.update) kind = "update";
-    else if (r < mix.read + mix.update + mix.insert) kind = "insert";
+    if (r < this.cumulative[0]) kind = "read";
+    else if (r < this.cumulative[1]) kind = "update";
+    else if (r < this.cumulative[2]) kind = "insert";
     else kind = "delete";
-    if (kind === "insert") return { kind, key: keyName(this.nextInsert++) };
+    const valueBytes = kind === "update" || kind === "insert" ? this.nextValueBytes() : 0;
+    if (kind === "insert") return { kind, key: keyName(this.nextInsert++), valueBytes };
     const index = this.zipf !== null ? this.zipf.next() : this.random.int(this.spec.keyCount);
-    return { kind, key: keyName(index) };
+    return { kind, key: keyName(index), valueBytes };
+  }
+
+  /** The size of the next value written (also used by the preload, in key order). */
+  nextValueBytes(): number {
+    const size = this.spec.valueSize;
+    if (size.kind === "fixed") return size.bytes;
+    return size.minBytes + this.sizeRandom.int(size.maxBytes - size.minBytes + 1);
   }
 }
 
-/** Deterministic value bytes for a key (cheap; not compressible by accident of zeros). */
-export function valueFor(valueBytes: number, seed: number): Buffer {
-  const value = Buffer.allocUnsafe(valueBytes);
-  let x = (seed * 2654435761) >>> 0;
-  for (let i = 0; i < valueBytes; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    value[i] = x & 255;
+/**
+ * Value bytes without a per-operation fill loop: one seeded pseudo-random pool, values are
+ * slices of it at offsets that vary with the operation (so consecutive values differ and
+ * none is all zeros, which some stores would compress).
+ */
+export class ValuePool {
+  private static readonly OFFSETS = 4096;
+  private readonly pool: Buffer;
+  constructor(maxValueBytes: number, seed: number) {
+    this.pool = Buffer.allocUnsafe(maxValueBytes + ValuePool.OFFSETS);
+    let x = ((seed * 2654435761) >>> 0) || 1;
+    for (let i = 0; i < this.pool.length; i++) {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      this.pool[i] = x & 255;
+    }
   }
-  return value;
+  /** A value of `bytes` bytes for operation number `sequence` (a view: do not modify). */
+  value(bytes: number, sequence: number): Buffer {
+    const offset = sequence % ValuePool.OFFSETS;
+    return this.pool.subarray(offset, offset + bytes);
+  }
+}
+
+/**
+ * User payload live in the store: key bytes + value bytes of every key whose last
+ * acknowledged write was a set. The denominator of the memory overhead ratio.
+ */
+export class LivePayload {
+  private readonly sizes = new Map<string, number>();
+  private keyBytesTotal = 0;
+  private valueBytesTotal = 0;
+  /** Value bytes of every acknowledged write, overwritten or not. */
+  writtenBytes = 0;
+
+  set(key: string, valueBytes: number): void {
+    const previous = this.sizes.get(key);
+    if (previous === undefined) this.keyBytesTotal += Buffer.byteLength(key);
+    else this.valueBytesTotal -= previous;
+    this.sizes.set(key, valueBytes);
+    this.valueBytesTotal += valueBytes;
+    this.writtenBytes += valueBytes;
+  }
+  delete(key: string): void {
+    const previous = this.sizes.get(key);
+    if (previous === undefined) return;
+    this.sizes.delete(key);
+    this.keyBytesTotal -= Buffer.byteLength(key);
+    this.valueBytesTotal -= previous;
+  }
+  get keys(): number {
+    return this.sizes.size;
+  }
+  get keyBytes(): number {
+    return this.keyBytesTotal;
+  }
+  get valueBytes(): number {
+    return this.valueBytesTotal;
+  }
+}
+
+const PRELOAD_SEED_SALT = 0x85ebca6b;
+
+/** Keys key0..key{keyCount-1} with their value sizes, in order, deterministic by seed. */
+export function* preloadPlan(spec: WorkloadSpec): Generator<{ key: string; valueBytes: number; index: number }> {
+  const random = new SeededRandom((spec.seed ^ PRELOAD_SEED_SALT) >>> 0);
+  const size = spec.valueSize;
+  for (let index = 0; index < spec.keyCount; index++) {
+    const valueBytes = size.kind === "fixed" ? size.bytes : size.minBytes + random.int(size.maxBytes - size.minBytes + 1);
+    yield { key: keyName(index), valueBytes, index };
+  }
 }

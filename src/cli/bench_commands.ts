@@ -1,164 +1,288 @@
-// `ecc-cache bench`: drive a cluster with YCSB-style workloads and write one JSON result
-// file per run (versioned schema). Starts and stops the local cluster it measures unless
-// given the addresses of a running one (--servers).
-import { execFileSync } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
+// `ecc-cache bench`: the comparison runner. Drives ecc, etcd, redis (and raft once its
+// target exists) with YCSB-style workloads, injects failures, samples memory per node, and
+// writes one JSON result file per invocation (schema ecc-cache.bench/2, src/bench/results.ts).
+// Starts and stops the clusters it measures unless given a running one (--servers).
+// Parsing and output only; the work is in src/bench.
 import path from "node:path";
 import { Command, Option } from "commander";
 import { InvalidArgumentError } from "../core/errors";
-import { EcStatsReply } from "../gen/ecc";
-import { parseEccConfig } from "../ecc/config";
-import { EccTarget } from "../bench/ecc_target";
-import { RunSummary, preload, runWorkload } from "../bench/runner";
-import { KeyDistribution, WORKLOADS, parseMix } from "../bench/workload";
-import { CodecBackend } from "../codec/codec";
-import { EC_LOCK_LEASE_MS_DEFAULT, RPC_TIMEOUT_MS } from "../core/limits";
-import { freeLoopbackPorts } from "./ports";
-
-export const BENCH_SCHEMA = "ecc-cache.bench/1";
+import { BenchOptions, executeBench, parseSamplerList, removeWorkDirsSync } from "../bench/bench";
+import { FailureSpec, failureLabel, parseFailure } from "../bench/failures";
+import { killLocalNodesSync, liveNodeCount } from "../bench/local_cluster";
+import { cleanupAllCgroupsSync } from "../bench/memory/cgroup";
+import { DOCKER_SOCKET_DEFAULT } from "../bench/memory/docker";
+import { knownTargetKinds, lookupTarget } from "../bench/registry";
+import { BenchRun, writeResults } from "../bench/results";
+import { RunPlan, WorkloadChoice, expandMatrix, loadScenario } from "../bench/scenario";
+import { parseTargetSpec } from "../bench/target";
+import { KeyDistribution, parseMix, parseValueSize, workloadMix } from "../bench/workload";
+import { formatBytes, formatRatio, formatUs, summarizeRun } from "../report/analysis";
+import { EXIT_UNAVAILABLE } from "./exit_codes";
 
 interface BenchFlags {
-  target: string;
+  scenario?: string;
+  only?: string;
+  target: string[];
   workloads: string;
   mix?: string;
-  concurrency: string;
   ops: string;
+  warmupOps?: string;
   keys: string;
   valueBytes: string;
   distribution: KeyDistribution;
+  concurrency: string;
   seed: string;
-  k: string;
-  n: string;
-  blockSize: string;
+  fail: string[];
+  memory: string;
+  memoryPeriodMs: string;
+  cadvisor?: string;
+  containers?: string;
+  dockerSocket: string;
+  settleMs: string;
+  errorBackoffMs: string;
+  preloadConcurrency: string;
+  timelineMs: string;
+  k?: string;
+  n?: string;
+  blockSize?: string;
+  codec?: string;
   servers?: string;
-  codec: string;
   out?: string;
+  report?: string;
+  progress: boolean;
 }
 
-function positiveInt(text: string, flag: string): number {
+function wholeNumber(text: string, flag: string, min = 0): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${flag}: '${text}' is not a positive whole number`);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidArgumentError(`${flag}: '${text}' is not a whole number >= ${min}`);
   }
   return value;
 }
 
-function sizeLabel(bytes: number): string {
-  if (bytes % (1024 * 1024) === 0) return `${bytes / 1024 / 1024}MiB`;
-  if (bytes % 1024 === 0) return `${bytes / 1024}KiB`;
-  return `${bytes}B`;
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
-function gitCommit(): string {
-  try {
-    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: path.resolve(__dirname, "..", "..", ".."), stdio: ["ignore", "pipe", "ignore"] })
-      .toString()
-      .trim();
-  } catch {
-    return "unknown"; // not a git checkout (a container image, a tarball)
+function parseContainers(text: string | undefined): Record<string, string> {
+  const map: Record<string, string> = {};
+  if (text === undefined) return map;
+  for (const part of text.split(",")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw new InvalidArgumentError(`--containers: '${part}' is not NODE=CONTAINER`);
+    map[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
   }
+  return map;
+}
+
+/** --k/--n/--block-size/--codec are the ecc defaults of the first bench: they fill in ecc targets' params. */
+function withEccDefaults(spec: string, flags: BenchFlags): string {
+  const { kind, params } = parseTargetSpec(spec);
+  if (kind !== "ecc") return spec;
+  const extra: string[] = [];
+  if (flags.k !== undefined && params.k === undefined) extra.push(`k=${flags.k}`);
+  if (flags.n !== undefined && params.n === undefined) extra.push(`n=${flags.n}`);
+  if (flags.blockSize !== undefined && params.block === undefined) extra.push(`block=${flags.blockSize}`);
+  if (flags.codec !== undefined && params.codec === undefined) extra.push(`codec=${flags.codec}`);
+  if (extra.length === 0) return spec;
+  return spec.includes(":") ? `${spec},${extra.join(",")}` : `${spec}:${extra.join(",")}`;
+}
+
+interface Plan {
+  runs: RunPlan[];
+  scenario: BenchOptions["scenario"];
+  settleMs: number;
+  memory: string;
+  periodMs: number;
+  timelineMs: number;
+  seed: number;
+}
+
+function planFromFlags(flags: BenchFlags, command: Command): Plan {
+  const fromCli = (name: string): boolean => command.getOptionValueSource(name) === "cli";
+  const settleFlag = wholeNumber(flags.settleMs, "--settle-ms");
+  const periodFlag = wholeNumber(flags.memoryPeriodMs, "--memory-period-ms", 50);
+  const timelineFlag = wholeNumber(flags.timelineMs, "--timeline-ms", 10);
+  if (flags.scenario !== undefined) {
+    for (const name of ["target", "workloads", "mix", "valueBytes", "fail", "distribution", "servers"]) {
+      if (fromCli(name)) throw new InvalidArgumentError(`--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot be combined with --scenario (the scenario defines it)`);
+    }
+    const scenario = loadScenario(flags.scenario);
+    const matrix = { ...scenario.matrix };
+    // Sizes may be scaled down from the command line (a quick pass over a big scenario).
+    if (fromCli("ops")) matrix.ops = wholeNumber(flags.ops, "--ops", 1);
+    if (flags.warmupOps !== undefined) matrix.warmupOps = wholeNumber(flags.warmupOps, "--warmup-ops");
+    if (fromCli("keys")) matrix.keyCount = wholeNumber(flags.keys, "--keys", 1);
+    if (fromCli("seed")) matrix.seed = wholeNumber(flags.seed, "--seed");
+    if (fromCli("concurrency")) matrix.concurrencies = flags.concurrency.split(",").map((c) => wholeNumber(c, "--concurrency", 1));
+    matrix.targets = matrix.targets.map((spec) => withEccDefaults(spec, flags));
+    return {
+      runs: expandMatrix(matrix),
+      scenario: { name: scenario.file.name, file: path.basename(flags.scenario), description: scenario.file.description },
+      settleMs: fromCli("settleMs") ? settleFlag : scenario.file.settleMs,
+      memory: fromCli("memory") ? flags.memory : scenario.file.memory.samplers,
+      periodMs: fromCli("memoryPeriodMs") ? periodFlag : scenario.file.memory.periodMs,
+      timelineMs: fromCli("timelineMs") ? timelineFlag : scenario.file.timelineMs,
+      seed: matrix.seed,
+    };
+  }
+  const ops = wholeNumber(flags.ops, "--ops", 1);
+  const seed = wholeNumber(flags.seed, "--seed");
+  const workloads: WorkloadChoice[] =
+    flags.mix !== undefined ? [{ name: "custom", mix: parseMix(flags.mix) }] : flags.workloads.split(",").map((w) => ({ name: w.trim().toUpperCase(), mix: workloadMix(w) }));
+  const failures: FailureSpec[] = flags.fail.map(parseFailure);
+  const targets = (flags.target.length > 0 ? flags.target : ["ecc"]).map((spec) => withEccDefaults(spec, flags));
+  return {
+    runs: expandMatrix({
+      targets,
+      workloads,
+      valueSizes: flags.valueBytes.split(",").map(parseValueSize),
+      concurrencies: flags.concurrency.split(",").map((c) => wholeNumber(c, "--concurrency", 1)),
+      variants: [{ name: failures.length === 0 ? "steady" : failureLabel(failures), failures }],
+      keyCount: wholeNumber(flags.keys, "--keys", 1),
+      distribution: flags.distribution,
+      ops,
+      warmupOps: flags.warmupOps !== undefined ? wholeNumber(flags.warmupOps, "--warmup-ops") : Math.min(1_000, Math.floor(ops / 10)),
+      seed,
+    }),
+    scenario: null,
+    settleMs: settleFlag,
+    memory: flags.memory,
+    periodMs: periodFlag,
+    timelineMs: timelineFlag,
+    seed,
+  };
+}
+
+function runLine(run: BenchRun): string {
+  if (run.status !== "ok") return `${run.name}: ${run.status}: ${run.reason ?? ""}`;
+  const row = summarizeRun(run);
+  return (
+    `${run.name.padEnd(34)} ${String(row.opsPerSecond).padStart(7)} ops/s` +
+    `  p50 ${formatUs(row.p50Us)} p99 ${formatUs(row.p99Us)}` +
+    (row.readP50Us !== null ? `  read p50/p99 ${formatUs(row.readP50Us)}/${formatUs(row.readP99Us)}` : "") +
+    (row.writeP50Us !== null ? `  write p50/p99 ${formatUs(row.writeP50Us)}/${formatUs(row.writeP99Us)}` : "") +
+    `  errors ${row.errors}` +
+    `  mem Δ ${formatBytes(row.memoryDeltaBytes)}${row.memoryPartial ? " (partial)" : ""} [${row.sampler ?? "none"}]` +
+    ` = ${formatRatio(row.overheadRatio)} payload ${formatBytes(row.payloadBytes)} (ideal ${formatRatio(row.idealOverhead)})`
+  );
 }
 
 export function benchCommand(): Command {
-  return new Command("bench")
-    .description("run YCSB-style workloads against a cluster and record latency and throughput")
-    .addOption(new Option("--target <name>", "system under test").choices(["ecc"]).default("ecc"))
-    .option("--workloads <list>", "comma list of A (50/50), B (95/5 read/update), C (inserts), S (100% update)", "B,S")
+  const command = new Command("bench");
+  return command
+    .description("run YCSB-style workloads against ecc, etcd, redis (raft when built); record latency, throughput, errors and memory per node")
+    .option("--scenario <file>", "run a scenario file (bench/*.json): a matrix of targets, workloads, sizes, concurrencies, failure variants")
+    .option("--only <patterns>", "run only runs whose name contains one of these comma-separated texts")
+    .option("--target <spec>", `system under test, repeatable: ${knownTargetKinds().join(", ")}; parameters after ':' e.g. ecc:n=3,k=2  etcd:nodes=3  redis:replicas=2,wait=1`, collect, [])
+    .option("--workloads <list>", "comma list of A (50/50 read/update), B (95/5), C (inserts), S (100% update)", "B,S")
     .option("--mix <shares>", "custom mix instead of --workloads, e.g. read=0.7,update=0.2,delete=0.1")
-    .option("--concurrency <list>", "comma list of client concurrencies", "1,64")
-    .option("--ops <count>", "operations per run", "10000")
+    .option("--ops <count>", "measured operations per run", "10000")
+    .option("--warmup-ops <count>", "operations before measuring (default: 10% of --ops, at most 1000)")
     .option("--keys <count>", "keys preloaded and addressed (key0...)", "10000")
-    .option("--value-bytes <bytes>", "value size", "1024")
+    .option("--value-bytes <list>", "comma list of value sizes: bytes (1024, 1KiB) or uniform:MIN-MAX", "1024")
     .addOption(new Option("--distribution <name>", "key distribution").choices(["uniform", "zipfian"]).default("uniform"))
-    .option("--seed <n>", "workload seed", "1")
-    .option("--k <count>", "ecc data shards", "3")
-    .option("--n <count>", "ecc total shards (= nodes)", "5")
-    .option("--block-size <bytes>", "ecc shard bytes per stripe", "262144")
-    .option("--servers <list>", "use a running cluster at these addresses instead of starting one")
-    .addOption(new Option("--codec <backend>", "ecc codec").choices(["auto", "wasm", "table"]).default("auto"))
-    .option("--out <file>", "result JSON path (default results/bench-<target>-<time>.json)")
+    .option("--concurrency <list>", "comma list of client concurrencies", "1,64")
+    .option("--seed <n>", "workload seed (same seed, same operation sequence)", "1")
+    .option("--fail <spec>", "failure, repeatable: ACTION:NODE@op=N|t=DURATION[+DURATION], ACTION kill|stop|pause|resume|restart, e.g. kill:node1@op=5000, pause:node2@t=3s+2s", collect, [])
+    .option("--memory <samplers>", "memory samplers: auto, none, or a list of cgroup,proc,smaps,docker,cadvisor,reported", "auto")
+    .option("--memory-period-ms <ms>", "memory sampling period", "500")
+    .option("--cadvisor <url>", "cAdvisor REST endpoint to read container memory from (with --containers)")
+    .option("--containers <map>", "node to container mapping for docker/cadvisor sampling: node0=ID,node1=ID")
+    .option("--docker-socket <path>", "Docker engine socket", DOCKER_SOCKET_DEFAULT)
+    .option("--settle-ms <ms>", "wait after the cluster starts and after the load, before each memory snapshot", "1000")
+    .option("--error-backoff-ms <ms>", "a worker's pause after a failed operation", "10")
+    .option("--preload-concurrency <n>", "concurrency of the preload", "64")
+    .option("--timeline-ms <ms>", "bucket of the throughput/latency timeline", "1000")
+    .option("--k <count>", "ecc data shards (default for ecc targets without k=)")
+    .option("--n <count>", "ecc total shards (default for ecc targets without n=)")
+    .option("--block-size <bytes>", "ecc shard bytes per stripe")
+    .addOption(new Option("--codec <backend>", "ecc codec").choices(["auto", "wasm", "table"]))
+    .option("--servers <list>", "use a running cluster at these addresses instead of starting one (one target only)")
+    .option("--out <file>", "result JSON path (default results/bench-<time>.json)")
+    .option("--report <dir>", "also render the report into this directory")
+    .option("--no-progress", "no live progress bar (it is shown only when stderr is a terminal anyway)")
     .action(async (flags: BenchFlags) => {
-      const ops = positiveInt(flags.ops, "--ops");
-      const keyCount = positiveInt(flags.keys, "--keys");
-      const valueBytes = positiveInt(flags.valueBytes, "--value-bytes");
-      const seed = positiveInt(flags.seed, "--seed");
-      const concurrencies = flags.concurrency.split(",").map((c) => positiveInt(c.trim(), "--concurrency"));
-      const workloads = flags.mix !== undefined ? [["custom", parseMix(flags.mix)] as const] : flags.workloads.split(",").map((w) => {
-        const name = w.trim().toUpperCase();
-        const mix = WORKLOADS[name];
-        if (mix === undefined) throw new InvalidArgumentError(`unknown workload '${w}' (A, B, C, S)`);
-        return [name, mix] as const;
-      });
-      const k = positiveInt(flags.k, "--k");
-      const n = positiveInt(flags.n, "--n");
-      const launch = flags.servers === undefined;
-      const servers = launch ? (await freeLoopbackPorts(n)).map((port) => `127.0.0.1:${port}`) : flags.servers!.split(",");
-      const config = parseEccConfig(
-        {
-          servers,
-          k,
-          n,
-          block_size: positiveInt(flags.blockSize, "--block-size"),
-          heartbeat_timeout_ms: 1_000,
-          lock_lease_ms: EC_LOCK_LEASE_MS_DEFAULT,
-          rpc_timeout_ms: RPC_TIMEOUT_MS,
-        },
-        "bench flags",
-      );
-      const runs: Array<RunSummary & { name: string; target: string; valueBytes: number; keyCount: number }> = [];
-      const startedAt = new Date().toISOString();
-      let preloadStats: Array<{ address: string; stats: EcStatsReply | null }> = [];
-      const target = await EccTarget.open(config, flags.codec as CodecBackend | "auto", launch);
-      try {
-        process.stderr.write(`bench: ${target.name} on ${servers.join(",")}; preloading ${keyCount} keys of ${valueBytes} B...\n`);
-        await preload(target, keyCount, valueBytes, 64);
-        const nodeStats = await target.stats();
-        preloadStats = nodeStats.map((stats, index) => ({ address: servers[index], stats }));
-        const keyBytes = Array.from({ length: keyCount }, (_, i) => `key${i}`.length).reduce((a, b) => a + b, 0);
-        const idealPerNode = keyCount * Math.ceil(valueBytes / k) + keyBytes;
-        for (const entry of preloadStats) {
-          if (entry.stats === null) continue;
-          process.stdout.write(
-            `node ${entry.address}: ${entry.stats.keyCount} keys, logical ${entry.stats.logicalBytes} B ` +
-              `(ideal shard+key bytes ${idealPerNode} B, +${(((entry.stats.logicalBytes - idealPerNode) / idealPerNode) * 100).toFixed(1)}%), rss ${entry.stats.rssBytes} B\n`,
-          );
-        }
-        for (const [name, mix] of workloads) {
-          for (const concurrency of concurrencies) {
-            const runName = `ecc-k${k}m${n - k}-${name}-${sizeLabel(valueBytes)}-c${concurrency}`;
-            const summary = await runWorkload(
-              target,
-              { name, mix, keyCount, distribution: flags.distribution, valueBytes, seed },
-              ops,
-              concurrency,
-            );
-            runs.push({ name: runName, target: target.name, valueBytes, keyCount, ...summary });
-            const read = summary.latency.read;
-            const update = summary.latency.update ?? summary.latency.insert;
-            process.stdout.write(
-              `${runName.padEnd(28)} ${String(summary.opsPerSecond).padStart(7)} ops/s` +
-                (read ? `  get p50 ${read.p50Us} us p99 ${read.p99Us} us` : "") +
-                (update ? `  set p50 ${update.p50Us} us p99 ${update.p99Us} us` : "") +
-                `  errors ${summary.errors}\n`,
-            );
-          }
-        }
-      } finally {
-        await target.close();
+      const plan = planFromFlags(flags, command);
+      let runs = plan.runs;
+      if (flags.only !== undefined) {
+        const patterns = flags.only.split(",").map((p) => p.trim()).filter((p) => p !== "");
+        runs = runs.filter((run) => patterns.some((pattern) => run.name.includes(pattern)));
+        if (runs.length === 0) throw new InvalidArgumentError(`--only ${flags.only}: no run matches (runs: ${plan.runs.map((r) => r.name).slice(0, 10).join(", ")}...)`);
       }
-      const result = {
-        schema: BENCH_SCHEMA,
-        startedAt,
-        commit: gitCommit(),
-        environment: { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "" },
-        config: { target: flags.target, k, n, blockBytes: config.blockBytes, ops, keyCount, valueBytes, seed, distribution: flags.distribution, codec: flags.codec },
-        preloadStats,
-        runs,
+      for (const run of runs) {
+        const lookup = lookupTarget(run.kind);
+        if ("target" in lookup) lookup.target.validate(run.params);
+        else if (lookup.missing.startsWith("unknown target")) throw new InvalidArgumentError(lookup.missing);
+      }
+      parseSamplerList(plan.memory);
+      const servers = flags.servers === undefined ? null : flags.servers.split(",").map((s) => s.trim());
+      if (servers !== null && new Set(runs.map((run) => run.targetSpec)).size > 1) {
+        throw new InvalidArgumentError("--servers attaches to one running cluster: give exactly one --target");
+      }
+      const startedAt = new Date();
+      const out = flags.out ?? path.join("results", `bench-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
+
+      // Ctrl-C: the first stops issuing operations and cleans up (results are still written);
+      // the second kills every node process at once and exits.
+      let interruptedFlag = false;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (!interruptedFlag) {
+          interruptedFlag = true;
+          process.stderr.write(`\nbench: ${signal}: finishing the current run's cleanup (again to abort at once)\n`);
+          return;
+        }
+        const killed = killLocalNodesSync();
+        const leftovers = cleanupAllCgroupsSync();
+        removeWorkDirsSync();
+        process.stderr.write(
+          `bench: killed ${killed} node processes, removed their data directories` +
+            (leftovers.length > 0 ? `; cgroups not removed: ${leftovers.join(", ")}` : "") +
+            "\n",
+        );
+        process.exit(130);
       };
-      const out = flags.out ?? path.join("results", `bench-${flags.target}-${startedAt.replace(/[:.]/g, "-")}.json`);
-      fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-      fs.writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      let results;
+      try {
+        results = await executeBench(
+          {
+            runs,
+            argv: process.argv.slice(2),
+            seed: plan.seed,
+            scenario: plan.scenario,
+            memory: {
+              samplers: plan.memory,
+              periodMs: plan.periodMs,
+              cadvisor: flags.cadvisor ?? null,
+              containers: parseContainers(flags.containers),
+              dockerSocket: flags.dockerSocket,
+            },
+            settleMs: plan.settleMs,
+            errorBackoffMs: wholeNumber(flags.errorBackoffMs, "--error-backoff-ms"),
+            preloadConcurrency: wholeNumber(flags.preloadConcurrency, "--preload-concurrency", 1),
+            timelineBucketMs: plan.timelineMs,
+            servers,
+            progress: flags.progress,
+            log: (line) => process.stderr.write(`${line}\n`),
+            onRunDone: (run) => process.stdout.write(`${runLine(run)}\n`),
+          },
+          () => interruptedFlag,
+        );
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        if (liveNodeCount() > 0) killLocalNodesSync(); // nothing may outlive the bench
+      }
+      writeResults(out, results);
       process.stderr.write(`bench: results written to ${out}\n`);
+      if (flags.report !== undefined) {
+        const { writeReport } = await import("../report/report");
+        const report = await writeReport([{ file: out, results }], flags.report);
+        process.stderr.write(`bench: report written to ${report.markdownPath} (${report.charts.length} charts)\n`);
+      }
+      if (interruptedFlag) process.exitCode = 130;
+      else if (results.runs.some((run) => run.status === "failed")) process.exitCode = EXIT_UNAVAILABLE;
     });
 }

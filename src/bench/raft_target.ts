@@ -1,0 +1,150 @@
+// Bench target `raft`: a raft-mode cluster of node processes (`ecc-cache raft server
+// startOne <index>`), driven through the RaftClient library. Parameters: nodes (default 3),
+// fsync (default never: the comparison peers run without fsync too, etcd with
+// --unsafe-no-fsync), snapshot_entries. Logical bytes are each node's exact accounting
+// (state machine keys + values + per-entry metadata + log entries not yet compacted).
+import path from "node:path";
+import { InvalidArgumentError } from "../core/errors";
+import { RaftClient } from "../raft/client";
+import { RAFT_DEFAULT_FILE, RaftClusterConfig, parseRaftConfig, raftConfigToFile } from "../raft/config";
+import { RAFT_RESOLVED_CONFIG_ENV } from "../cli/raft_config_loader";
+import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../raft/types";
+import { CLI_MAIN, LocalCluster } from "./local_cluster";
+import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
+
+const PARAMS = ["nodes", "fsync", "snapshot_entries"] as const;
+
+export const raftTarget: BenchTarget = {
+  kind: "raft",
+  description: "ecc-cache in raft mode: full values replicated by our own Raft (params nodes, fsync, snapshot_entries)",
+
+  async unavailableReason(): Promise<string | null> {
+    return null; // this repository's own nodes: always buildable here
+  },
+
+  label(params: TargetParams): string {
+    return `raft(${intParam(params, "nodes", 3, 1, 64)})`;
+  },
+
+  validate(params: TargetParams): void {
+    checkParamNames("raft", params, PARAMS);
+    intParam(params, "nodes", 3, 1, 64);
+    intParam(params, "snapshot_entries", RAFT_SNAPSHOT_ENTRIES_DEFAULT, 10, 10_000_000);
+    if (params.fsync !== undefined && params.fsync !== "always" && params.fsync !== "never") {
+      throw new InvalidArgumentError(`raft: fsync=${params.fsync} (always or never)`);
+    }
+  },
+
+  async start(context: TargetContext): Promise<ClusterHandle> {
+    const { params } = context;
+    this.validate(params);
+    const count = intParam(params, "nodes", 3, 1, 64);
+    const attached = context.servers !== null;
+    const servers = attached ? context.servers! : (await context.ports(count)).map((port) => `127.0.0.1:${port}`);
+    const config = parseRaftConfig(
+      {
+        ...RAFT_DEFAULT_FILE,
+        servers,
+        fsync: params.fsync ?? "never",
+        snapshot_entries: intParam(params, "snapshot_entries", RAFT_SNAPSHOT_ENTRIES_DEFAULT, 10, 10_000_000),
+        data_dir: path.join(context.workDir, "raft-data"),
+      },
+      "bench target raft",
+    );
+    let cluster: LocalCluster | null = null;
+    if (!attached) {
+      const env = { [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "warn" };
+      cluster = new LocalCluster(
+        servers.map((address, index) => {
+          const args = [CLI_MAIN, "raft", "server", "startOne", String(index), "--log-level", "info"];
+          return { name: `node${index}`, address, role: "voter", command: process.execPath, args, restartArgs: args, env, readyLine: /raft\.node_started/ };
+        }),
+        context.launcher,
+        { onUnexpectedExit: (node, code, signal) => context.log(`raft ${node} exited unexpectedly (${signal ?? code})`) },
+      );
+      await cluster.startAll();
+    }
+    const statsClient = new RaftClient({ servers, rpcTimeoutMs: config.rpcTimeoutMs });
+    return new RaftCluster(config, cluster, statsClient, attached);
+  },
+};
+
+class RaftCluster implements ClusterHandle {
+  readonly kind = "raft";
+  readonly label: string;
+  readonly idealOverhead: number;
+  readonly logicalSource = "KvStats logical_bytes: values + keys + per-entry metadata + log entries not yet compacted (exact)";
+  readonly params: Record<string, string | number | boolean>;
+  private readonly clients: RaftClient[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly config: RaftClusterConfig,
+    private readonly cluster: LocalCluster | null,
+    private readonly statsClient: RaftClient,
+    readonly attached: boolean,
+  ) {
+    this.label = `raft(${config.servers.length})`;
+    this.idealOverhead = config.servers.length;
+    this.params = { nodes: config.servers.length, fsync: config.fsync, snapshotEntries: config.snapshotEntries, tickMs: config.tickMs };
+  }
+
+  nodes(): NodeInfo[] {
+    if (this.cluster !== null) return this.cluster.nodes();
+    return this.config.servers.map((address, index) => ({ name: `node${index}`, address, pid: null, running: true, paused: false, role: "voter" }));
+  }
+
+  async connect(): Promise<BenchClient> {
+    const client = new RaftClient({ servers: this.config.servers, rpcTimeoutMs: this.config.rpcTimeoutMs });
+    this.clients.push(client);
+    return {
+      get: (key) => client.get(key),
+      set: (key, value) => client.set(key, value),
+      del: (key) => client.del(key),
+      close: async () => client.close(),
+    };
+  }
+
+  async stats(): Promise<Array<NodeStats | null>> {
+    const replies = await this.statsClient.statsAll(this.config.servers);
+    return replies.map((reply) =>
+      reply === null
+        ? null
+        : {
+            logicalBytes: reply.logicalBytes,
+            keyCount: reply.keyCount,
+            rssBytes: reply.rssBytes,
+            extra: { valueBytes: reply.valueBytes, keyBytes: reply.keyBytes, metaBytes: reply.metaBytes, logBytes: reply.logBytes, term: reply.term, heapUsedBytes: reply.heapUsedBytes },
+          },
+    );
+  }
+
+  kill(node: string): Promise<void> {
+    return this.local().kill(node);
+  }
+  stopNode(node: string): Promise<void> {
+    return this.local().stopNode(node);
+  }
+  pause(node: string): Promise<void> {
+    return this.local().pause(node);
+  }
+  resume(node: string): Promise<void> {
+    return this.local().resume(node);
+  }
+  restart(node: string): Promise<void> {
+    return this.local().restart(node);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const client of this.clients) client.close();
+    this.statsClient.close();
+    if (this.cluster !== null) await this.cluster.stop();
+  }
+
+  private local(): LocalCluster {
+    if (this.cluster === null) throw new InvalidArgumentError("faults need a cluster the bench started (not --servers)");
+    return this.cluster;
+  }
+}

@@ -1,0 +1,236 @@
+// Bench target `redis`: Debian's redis-server as a single node (replicas=0) or a primary
+// with asynchronous replicas (replicas=2: node0 primary, node1..2 replicas), on loopback,
+// with persistence off (--save "" --appendonly no), as an in-memory cache runs it.
+//
+// The client (redis/resp.ts) pipelines every command on one connection to the primary;
+// reads and writes go to the primary. Replication is asynchronous: a write is acknowledged
+// when the primary has it; with wait=1 every write is followed by WAIT <replicas> so it is
+// acknowledged only once every replica has it (closer to what ecc and Raft promise). There is
+// no automatic failover (that needs Sentinel): a killed primary means errors until it is back,
+// and a restarted primary comes back empty and its replicas resynchronise to empty.
+//
+// Logical bytes: redis's own INFO memory used_memory_dataset (allocator bytes of the
+// dataset: keys, values and their per-entry overhead), not an exact count of user bytes.
+//
+// Parameters: replicas (0..4), wait (0|1), binary (path of redis-server).
+import path from "node:path";
+import fs from "node:fs";
+import { InvalidArgumentError } from "../core/errors";
+import { RPC_TIMEOUT_MS } from "../core/limits";
+import { binaryVersion } from "./etcd_target";
+import { LocalCluster, sleep } from "./local_cluster";
+import { RedisConnection, RedisReplyError, parseInfo } from "./redis/resp";
+import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
+
+const PARAMS = ["replicas", "wait", "binary"] as const;
+const CLUSTER_READY_TIMEOUT_MS = 30_000;
+
+export const redisTarget: BenchTarget = {
+  kind: "redis",
+  description: "redis-server (Debian), single node or primary + async replicas, persistence off (params replicas, wait, binary)",
+
+  async unavailableReason(params: TargetParams): Promise<string | null> {
+    const binary = params.binary ?? "redis-server";
+    return binaryVersion(binary, ["--version"], /v=(\S+)/) === null
+      ? `redis binary '${binary}' not found or not runnable (Debian: apt-get install -y redis-server)`
+      : null;
+  },
+
+  label(params: TargetParams): string {
+    const replicas = intParam(params, "replicas", 0, 0, 4);
+    const wait = intParam(params, "wait", 0, 0, 1);
+    return replicas === 0 ? "redis(1)" : `redis(1+${replicas}${wait === 1 ? ",wait" : ""})`;
+  },
+
+  validate(params: TargetParams): void {
+    checkParamNames("redis", params, PARAMS);
+    intParam(params, "replicas", 0, 0, 4);
+    intParam(params, "wait", 0, 0, 1);
+  },
+
+  async start(context: TargetContext): Promise<ClusterHandle> {
+    const { params } = context;
+    this.validate(params);
+    const replicas = intParam(params, "replicas", 0, 0, 4);
+    const wait = intParam(params, "wait", 0, 0, 1) === 1;
+    const binary = params.binary ?? "redis-server";
+    const version = binaryVersion(binary, ["--version"], /v=(\S+)/) ?? "unknown";
+    const label = this.label(params);
+    if (context.servers !== null) {
+      if (context.servers.length !== replicas + 1) throw new InvalidArgumentError(`redis: ${context.servers.length} servers given but replicas=${replicas}`);
+      return new RedisCluster(label, context.servers, null, replicas, wait, true, version);
+    }
+    const ports = await context.ports(replicas + 1);
+    const addresses = ports.map((port) => `127.0.0.1:${port}`);
+    const cluster = new LocalCluster(
+      ports.map((port, index) => {
+        const dir = path.join(context.workDir, `redis-node${index}`);
+        fs.mkdirSync(dir, { recursive: true });
+        const args = [
+          "--port", String(port),
+          "--bind", "127.0.0.1",
+          "--save", "",
+          "--appendonly", "no",
+          "--daemonize", "no",
+          "--dir", dir,
+          "--loglevel", "notice",
+          "--logfile", "",
+        ];
+        if (index > 0) args.push("--replicaof", "127.0.0.1", String(ports[0]));
+        return {
+          name: `node${index}`,
+          address: addresses[index],
+          role: index === 0 ? "primary" : "replica",
+          command: binary,
+          args,
+          readyLine: /Ready to accept connections/,
+        };
+      }),
+      context.launcher,
+      { onUnexpectedExit: (node, code, signal) => context.log(`redis ${node} exited unexpectedly (${signal ?? code})`) },
+    );
+    await cluster.startAll();
+    const handle = new RedisCluster(label, addresses, cluster, replicas, wait, false, version);
+    try {
+      await handle.waitForReplicas(CLUSTER_READY_TIMEOUT_MS);
+    } catch (error) {
+      await handle.stop();
+      throw error;
+    }
+    return handle;
+  },
+};
+
+function connection(address: string): RedisConnection {
+  const colon = address.lastIndexOf(":");
+  return new RedisConnection({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)), timeoutMs: RPC_TIMEOUT_MS });
+}
+
+class RedisCluster implements ClusterHandle {
+  readonly kind = "redis";
+  readonly idealOverhead: number;
+  readonly logicalSource = "redis INFO used_memory_dataset: allocator bytes of keys, values and per-entry overhead";
+  readonly params: Record<string, string | number | boolean>;
+  private readonly statsConnections: RedisConnection[];
+  private readonly clients: RedisConnection[] = [];
+  private stopped = false;
+
+  constructor(
+    readonly label: string,
+    private readonly addresses: string[],
+    private readonly cluster: LocalCluster | null,
+    private readonly replicas: number,
+    private readonly wait: boolean,
+    readonly attached: boolean,
+    version: string,
+  ) {
+    this.idealOverhead = replicas + 1;
+    this.params = { replicas, wait, version, persistence: "off" };
+    this.statsConnections = addresses.map(connection);
+  }
+
+  nodes(): NodeInfo[] {
+    if (this.cluster !== null) return this.cluster.nodes();
+    return this.addresses.map((address, index) => ({
+      name: `node${index}`,
+      address,
+      pid: null,
+      running: true,
+      paused: false,
+      role: index === 0 ? "primary" : "replica",
+    }));
+  }
+
+  async waitForReplicas(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    let last = "";
+    while (performance.now() < deadline) {
+      try {
+        const info = parseInfo(String(await this.statsConnections[0].command(["INFO", "replication"])));
+        const online = Object.keys(info).filter((field) => /^slave\d+$/.test(field) && info[field].includes("state=online")).length;
+        if (online >= this.replicas) return;
+        last = `${online} of ${this.replicas} replicas online`;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      await sleep(100);
+    }
+    throw new Error(`redis replicas not in sync after ${timeoutMs} ms (${last})`);
+  }
+
+  async connect(): Promise<BenchClient> {
+    const primary = connection(this.addresses[0]);
+    this.clients.push(primary);
+    const replicas = this.replicas;
+    const wait = this.wait;
+    return {
+      get: async (key) => {
+        const value = await primary.command(["GET", key]);
+        return value === null ? null : (value as Buffer);
+      },
+      set: async (key, value) => {
+        if (!wait) {
+          await primary.command(["SET", key, value]);
+          return;
+        }
+        const [, acknowledged] = await Promise.all([primary.command(["SET", key, value]), primary.command(["WAIT", replicas, RPC_TIMEOUT_MS])]);
+        if (typeof acknowledged === "number" && acknowledged < replicas) {
+          throw new RedisReplyError(`WAIT: only ${acknowledged} of ${replicas} replicas acknowledged the write`);
+        }
+      },
+      del: async (key) => {
+        await primary.command(["DEL", key]);
+        if (wait) await primary.command(["WAIT", replicas, RPC_TIMEOUT_MS]);
+      },
+      close: async () => primary.close(),
+    };
+  }
+
+  async stats(): Promise<Array<NodeStats | null>> {
+    return Promise.all(
+      this.statsConnections.map(async (stats) => {
+        try {
+          const [memory, keys] = await Promise.all([stats.command(["INFO", "memory"]), stats.command(["DBSIZE"])]);
+          const info = parseInfo(String(memory));
+          return {
+            logicalBytes: Number(info.used_memory_dataset),
+            keyCount: Number(keys),
+            rssBytes: Number(info.used_memory_rss),
+            extra: { usedMemoryBytes: Number(info.used_memory), usedMemoryOverheadBytes: Number(info.used_memory_overhead) },
+          };
+        } catch {
+          return null; // unreachable (killed, paused)
+        }
+      }),
+    );
+  }
+
+  kill(node: string): Promise<void> {
+    return this.local().kill(node);
+  }
+  stopNode(node: string): Promise<void> {
+    return this.local().stopNode(node);
+  }
+  pause(node: string): Promise<void> {
+    return this.local().pause(node);
+  }
+  resume(node: string): Promise<void> {
+    return this.local().resume(node);
+  }
+  restart(node: string): Promise<void> {
+    return this.local().restart(node);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const client of this.clients) client.close();
+    for (const stats of this.statsConnections) stats.close();
+    if (this.cluster !== null) await this.cluster.stop();
+  }
+
+  private local(): LocalCluster {
+    if (this.cluster === null) throw new InvalidArgumentError("faults need a cluster the bench started (not --servers)");
+    return this.cluster;
+  }
+}

@@ -1,0 +1,239 @@
+// The bench result file: one JSON document per `ecc-cache bench` invocation, the only input
+// of `ecc-cache report`. Schema `ecc-cache.bench/2` (zod, strict: an unknown or missing
+// field is an error on write and on read, so the two sides cannot drift).
+//
+// Top level: schema, startedAt/finishedAt, commit, seed, argv, scenario, environment,
+// config (what was asked), runs. A run is one (target, workload, value size, concurrency,
+// failure variant) combination on a fresh cluster, with status ok | skipped | failed (and
+// the reason). An ok run carries: the cluster (label, nodes, PIDs, ideal overhead), the
+// preload, the measured phase (latency summaries + HDR histograms per op kind, per-second
+// timeline, error classes, error samples with times, unavailability windows), the live
+// payload at the end, memory (time series per node and sampler, logical bytes per node,
+// before/after-load snapshots) and the event log. Times inside a run are milliseconds since
+// the run's origin (its cluster start) unless the field says otherwise.
+//
+// /1 (the first bench: summaries only) is not readable by the report; re-run the bench.
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { InvalidArgumentError } from "../core/errors";
+import { SAMPLER_KINDS } from "./memory/recorder";
+
+export const BENCH_SCHEMA = "ecc-cache.bench/2";
+
+const count = z.number().int().min(0);
+const nonNegative = z.number().min(0);
+const finite = z.number().refine(Number.isFinite, "must be a finite number");
+const samplerKind = z.enum(SAMPLER_KINDS as unknown as [string, ...string[]]);
+const opKind = z.enum(["read", "update", "insert", "delete"]);
+
+const latencyEntry = z.strictObject({
+  count,
+  minUs: nonNegative,
+  meanUs: nonNegative,
+  p50Us: nonNegative,
+  p90Us: nonNegative,
+  p99Us: nonNegative,
+  p999Us: nonNegative,
+  maxUs: nonNegative,
+  /** HDR histogram, compressed base64 (hdr-histogram-js encodeIntoCompressedBase64). */
+  hdr: z.string(),
+});
+
+const timelineBucket = z.strictObject({
+  startMs: nonNegative,
+  durationMs: z.number().positive(),
+  ops: count,
+  errors: count,
+  reads: count,
+  writes: count,
+  p50Us: nonNegative,
+  p99Us: nonNegative,
+  maxUs: nonNegative,
+});
+
+const runEvent = z.strictObject({ tMs: finite, type: z.string(), node: z.string().optional(), detail: z.string().optional() });
+
+const measured = z.strictObject({
+  startMs: finite,
+  endMs: finite,
+  durationMs: nonNegative,
+  ops: count,
+  okOps: count,
+  errors: count,
+  warmupOps: count,
+  warmupErrors: count,
+  opsPerSecond: nonNegative,
+  latency: z.record(z.string(), latencyEntry),
+  timeline: z.array(timelineBucket),
+  errorClasses: z.array(z.strictObject({ kind: opKind, message: z.string(), count, firstMs: finite, lastMs: finite })),
+  errorSamples: z.array(z.strictObject({ tMs: finite, kind: opKind, key: z.string(), message: z.string() })),
+  unavailability: z.array(
+    z.strictObject({ kind: z.enum(["read", "write"]), startMs: finite, endMs: finite, errors: count, ongoing: z.boolean() }),
+  ),
+  longestGaps: z.array(z.strictObject({ kind: z.enum(["read", "write"]), startMs: finite, endMs: finite })),
+});
+
+const nodeSnapshot = z.strictObject({
+  memory: z.record(z.string(), nonNegative),
+  detail: z.record(z.string(), z.record(z.string(), finite)),
+  logicalBytes: nonNegative.nullable(),
+  keyCount: nonNegative.nullable(),
+  stats: z.record(z.string(), finite),
+});
+
+const snapshot = z.strictObject({ label: z.string(), tMs: finite, nodes: z.record(z.string(), nodeSnapshot) });
+
+const memory = z.strictObject({
+  samplers: z.array(samplerKind),
+  /** The sampler whose numbers are "memory" in the report (working set first). */
+  primary: samplerKind.nullable(),
+  periodMs: z.number().int().positive(),
+  notes: z.array(z.string()),
+  truncated: z.boolean(),
+  samples: z.array(z.strictObject({ tMs: finite, node: z.string(), sampler: samplerKind, bytes: nonNegative })),
+  logical: z.array(z.strictObject({ tMs: finite, node: z.string(), logicalBytes: nonNegative.nullable(), keyCount: nonNegative.nullable() })),
+  before: snapshot.nullable(),
+  after: snapshot.nullable(),
+});
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+const target = z.strictObject({
+  kind: z.string(),
+  label: z.string(),
+  spec: z.string(),
+  params: z.record(z.string(), scalar),
+  idealOverhead: nonNegative.nullable(),
+  logicalSource: z.string().nullable(),
+  attached: z.boolean(),
+  nodes: z.array(z.strictObject({ name: z.string(), address: z.string(), pid: z.number().int().nullable(), role: z.string().optional() })),
+});
+
+const workload = z.strictObject({
+  name: z.string(),
+  mix: z.strictObject({ read: nonNegative, update: nonNegative, insert: nonNegative, delete: nonNegative }),
+  keyCount: count,
+  distribution: z.enum(["uniform", "zipfian"]),
+  valueSize: z.string(),
+  ops: count,
+  warmupOps: count,
+  concurrency: z.number().int().positive(),
+  seed: z.number().int(),
+});
+
+const failure = z.strictObject({
+  text: z.string(),
+  action: z.enum(["kill", "stop", "pause", "resume", "restart"]),
+  node: z.string(),
+  at: z.union([z.strictObject({ op: count }), z.strictObject({ ms: nonNegative })]),
+  forMs: nonNegative.optional(),
+});
+
+const payload = z.strictObject({ keys: count, keyBytes: count, valueBytes: count, totalBytes: count, writtenBytes: count });
+
+const run = z.strictObject({
+  name: z.string(),
+  /** Runs with the same group differ only in target: the report compares them side by side. */
+  group: z.string(),
+  variant: z.string(),
+  status: z.enum(["ok", "skipped", "failed"]),
+  reason: z.string().optional(),
+  startedAt: z.string(),
+  target,
+  workload,
+  failures: z.array(failure),
+  preload: z.strictObject({ keys: count, errors: count, durationMs: nonNegative, firstError: z.string().nullable() }).nullable(),
+  measured: measured.nullable(),
+  payload: payload.nullable(),
+  memory: memory.nullable(),
+  events: z.array(runEvent),
+});
+
+export const benchResultsSchema = z.strictObject({
+  schema: z.literal(BENCH_SCHEMA),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  commit: z.strictObject({ id: z.string(), dirty: z.boolean().nullable() }),
+  seed: z.number().int(),
+  argv: z.array(z.string()),
+  scenario: z.strictObject({ name: z.string(), file: z.string(), description: z.string() }).nullable(),
+  environment: z.strictObject({
+    node: z.string(),
+    platform: z.string(),
+    kernel: z.string(),
+    arch: z.string(),
+    cpus: count,
+    cpuModel: z.string(),
+    memoryBytes: count,
+    root: z.boolean(),
+    cgroup: z.string(),
+    loadAverage: z.array(finite),
+    tools: z.record(z.string(), z.string()),
+  }),
+  config: z.strictObject({
+    memorySamplers: z.string(),
+    memoryPeriodMs: z.number().int().positive(),
+    settleMs: count,
+    errorBackoffMs: count,
+    preloadConcurrency: z.number().int().positive(),
+    timelineBucketMs: z.number().int().positive(),
+    cadvisor: z.string().nullable(),
+    containers: z.record(z.string(), z.string()),
+  }),
+  runs: z.array(run),
+});
+
+export type BenchResults = z.infer<typeof benchResultsSchema>;
+export type BenchRun = z.infer<typeof run>;
+export type RunMemory = z.infer<typeof memory>;
+export type RunTarget = z.infer<typeof target>;
+export type RunWorkload = z.infer<typeof workload>;
+export type RunMeasured = z.infer<typeof measured>;
+export type NodeSnapshotRecord = z.infer<typeof nodeSnapshot>;
+
+function describeIssues(error: z.ZodError, limit = 10): string {
+  const lines = error.issues.slice(0, limit).map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(top level)"}: ${issue.message}`);
+  if (error.issues.length > limit) lines.push(`... and ${error.issues.length - limit} more`);
+  return lines.join("\n  ");
+}
+
+/** Validates parsed JSON as a result document; throws a usage error naming the fields. */
+export function validateResults(data: unknown, source: string): BenchResults {
+  const schema = (data as { schema?: unknown } | null)?.schema;
+  if (schema !== BENCH_SCHEMA) {
+    throw new InvalidArgumentError(
+      `${source}: schema is ${JSON.stringify(schema)}, expected "${BENCH_SCHEMA}"` +
+        (schema === "ecc-cache.bench/1" ? " (files of the first bench carry summaries only; re-run `ecc-cache bench`)" : ""),
+    );
+  }
+  const parsed = benchResultsSchema.safeParse(data);
+  if (!parsed.success) throw new InvalidArgumentError(`${source}: not a valid ${BENCH_SCHEMA} document:\n  ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+/** Validates, then writes (a document that does not validate is never written). */
+export function writeResults(file: string, results: BenchResults): void {
+  const parsed = benchResultsSchema.safeParse(results);
+  if (!parsed.success) throw new Error(`internal: results do not match ${BENCH_SCHEMA}:\n  ${describeIssues(parsed.error)}`);
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const temporary = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(temporary, JSON.stringify(results) + "\n");
+  fs.renameSync(temporary, file);
+}
+
+export function readResults(file: string): BenchResults {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`${file}: not JSON: ${(error as Error).message}`);
+  }
+  return validateResults(data, file);
+}

@@ -1,0 +1,175 @@
+// Scenario files (bench/*.json): a named matrix of runs. Every combination of
+// targets × variants × workloads × value sizes × concurrencies is one run on a fresh cluster;
+// runs that differ only in target form one comparison group in the report.
+//
+// {
+//   "name": "reference",
+//   "description": "...",
+//   "targets": ["ecc:n=3,k=2", "etcd:nodes=3", "redis", "redis:replicas=2", "raft:nodes=3"],
+//   "workloads": ["A", "B", "C"],            // or {"name": "mostly-reads", "mix": "read=0.9,update=0.1"}
+//   "valueBytes": ["1KiB", "100"],           // each: bytes, 1KiB, or uniform:100-4096
+//   "concurrency": [64],
+//   "ops": 10000, "warmupOps": 1000, "keys": 10000, "distribution": "uniform", "seed": 1,
+//   "variants": [{ "name": "steady", "failures": [] },
+//                { "name": "kill-node1", "failures": ["kill:node1@op=5000"] }],
+//   "memory": { "samplers": "auto", "periodMs": 500 }, "settleMs": 1000, "timelineMs": 1000
+// }
+import fs from "node:fs";
+import { z } from "zod";
+import { InvalidArgumentError } from "../core/errors";
+import { FailureSpec, parseFailure } from "./failures";
+import { parseTargetSpec } from "./target";
+import { KeyDistribution, Mix, ValueSize, parseMix, parseValueSize, valueSizeLabel, workloadMix } from "./workload";
+
+const scenarioSchema = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().default(""),
+  targets: z.array(z.string().min(1)).min(1),
+  workloads: z.array(z.union([z.string().min(1), z.strictObject({ name: z.string().min(1), mix: z.string().min(1) })])).min(1),
+  valueBytes: z.array(z.union([z.string(), z.number().int().min(0)])).min(1),
+  concurrency: z.array(z.number().int().min(1).max(4096)).min(1),
+  ops: z.number().int().min(1),
+  warmupOps: z.number().int().min(0).default(0),
+  keys: z.number().int().min(1),
+  distribution: z.enum(["uniform", "zipfian"]).default("uniform"),
+  seed: z.number().int().default(1),
+  variants: z.array(z.strictObject({ name: z.string().min(1), failures: z.array(z.string()) })).default([{ name: "steady", failures: [] }]),
+  memory: z.strictObject({ samplers: z.string().default("auto"), periodMs: z.number().int().min(50).default(500) }).default({ samplers: "auto", periodMs: 500 }),
+  settleMs: z.number().int().min(0).default(1_000),
+  /** Bucket of the throughput/latency timeline. */
+  timelineMs: z.number().int().min(10).default(1_000),
+});
+
+export type ScenarioFile = z.infer<typeof scenarioSchema>;
+
+export interface WorkloadChoice {
+  name: string;
+  mix: Mix;
+}
+
+export interface RunPlan {
+  name: string;
+  group: string;
+  variant: string;
+  targetSpec: string;
+  kind: string;
+  params: Record<string, string>;
+  workload: WorkloadChoice;
+  valueSize: ValueSize;
+  keyCount: number;
+  distribution: KeyDistribution;
+  ops: number;
+  warmupOps: number;
+  concurrency: number;
+  seed: number;
+  failures: FailureSpec[];
+}
+
+export interface MatrixInput {
+  targets: string[];
+  workloads: WorkloadChoice[];
+  valueSizes: ValueSize[];
+  concurrencies: number[];
+  variants: Array<{ name: string; failures: FailureSpec[] }>;
+  keyCount: number;
+  distribution: KeyDistribution;
+  ops: number;
+  warmupOps: number;
+  seed: number;
+}
+
+/**
+ * "ecc:n=3,k=2" → "ecc-k2n3"; "redis:replicas=2" → "redis-replicas2": safe in file and run
+ * names, parameters sorted so their order in the spec does not matter.
+ */
+export function targetSlug(spec: string): string {
+  const { kind, params } = parseTargetSpec(spec);
+  const parts = Object.entries(params)
+    .filter(([name]) => name !== "binary")
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => `${name}${value}`.replace(/[^A-Za-z0-9]/g, ""));
+  return parts.length === 0 ? kind : `${kind}-${parts.join("")}`;
+}
+
+export function expandMatrix(input: MatrixInput): RunPlan[] {
+  const runs: RunPlan[] = [];
+  for (const variant of input.variants) {
+    for (const workload of input.workloads) {
+      for (const valueSize of input.valueSizes) {
+        for (const concurrency of input.concurrencies) {
+          const variantSuffix = variant.failures.length === 0 && input.variants.length === 1 ? "" : `-${variant.name}`;
+          const group = `${workload.name}-${valueSizeLabel(valueSize)}-c${concurrency}${input.distribution === "zipfian" ? "-zipf" : ""}${variantSuffix}`;
+          for (const targetSpec of input.targets) {
+            const { kind, params } = parseTargetSpec(targetSpec);
+            runs.push({
+              name: `${targetSlug(targetSpec)}-${group}`,
+              group,
+              variant: variant.name,
+              targetSpec,
+              kind,
+              params,
+              workload,
+              valueSize,
+              keyCount: input.keyCount,
+              distribution: input.distribution,
+              ops: input.ops,
+              warmupOps: input.warmupOps,
+              concurrency,
+              seed: input.seed,
+              failures: variant.failures,
+            });
+          }
+        }
+      }
+    }
+  }
+  return runs;
+}
+
+export function parseWorkloadChoice(entry: string | { name: string; mix: string }): WorkloadChoice {
+  if (typeof entry === "string") return { name: entry.trim().toUpperCase(), mix: workloadMix(entry) };
+  return { name: entry.name, mix: parseMix(entry.mix) };
+}
+
+export interface LoadedScenario {
+  file: ScenarioFile;
+  path: string;
+  matrix: MatrixInput;
+}
+
+export function parseScenario(data: unknown, source: string): LoadedScenario {
+  const parsed = scenarioSchema.safeParse(data);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".") || "(top level)"}: ${issue.message}`);
+    throw new InvalidArgumentError(`scenario ${source}:\n  ${problems.join("\n  ")}`);
+  }
+  const file = parsed.data;
+  try {
+    const matrix: MatrixInput = {
+      targets: file.targets,
+      workloads: file.workloads.map(parseWorkloadChoice),
+      valueSizes: file.valueBytes.map((value) => parseValueSize(String(value))),
+      concurrencies: file.concurrency,
+      variants: file.variants.map((variant) => ({ name: variant.name, failures: variant.failures.map(parseFailure) })),
+      keyCount: file.keys,
+      distribution: file.distribution,
+      ops: file.ops,
+      warmupOps: file.warmupOps,
+      seed: file.seed,
+    };
+    for (const target of file.targets) parseTargetSpec(target);
+    return { file, path: source, matrix };
+  } catch (error) {
+    throw new InvalidArgumentError(`scenario ${source}: ${(error as Error).message}`);
+  }
+}
+
+export function loadScenario(file: string): LoadedScenario {
+  let data: unknown;
+  try {
+    data = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new InvalidArgumentError(`scenario ${file}: ${(error as Error).message}`);
+  }
+  return parseScenario(data, file);
+}

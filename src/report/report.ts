@@ -1,0 +1,184 @@
+// Result files → report/: README-style Markdown (report.md) and SVG charts (charts/*.svg).
+// The report reads only result documents (schema ecc-cache.bench/2); it never talks to a
+// cluster. Runs from several files are merged; runs with the same group (same workload,
+// value size, concurrency, failure variant) are compared side by side.
+import fs from "node:fs";
+import path from "node:path";
+import { BenchResults, BenchRun } from "../bench/results";
+import { NodeMemoryRow, RunSummaryRow, formatBytes, formatRatio, formatUs, nodeMemoryRows, summarizeRun } from "./analysis";
+import { latencySpec, memorySpec, overheadSpec, renderSvg, throughputSpec } from "./charts";
+
+export interface ReportInput {
+  file: string;
+  results: BenchResults;
+}
+
+export interface ReportOutput {
+  markdownPath: string;
+  charts: string[];
+}
+
+function slug(text: string): string {
+  return text.replace(/[^A-Za-z0-9_.-]+/g, "_");
+}
+
+function table(header: string[], rows: string[][]): string {
+  const escape = (cell: string): string => cell.replace(/\|/g, "\\|").replace(/\n/g, " ");
+  return [
+    `| ${header.map(escape).join(" | ")} |`,
+    `| ${header.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,
+    ...rows.map((row) => `| ${row.map(escape).join(" | ")} |`),
+  ].join("\n");
+}
+
+function summaryTable(rows: RunSummaryRow[]): string {
+  return table(
+    ["target", "payload", "memory Δ", "overhead (ideal)", "logical Δ ÷ payload", "ops/s", "p50", "p99", "read p50 / p99", "write p50 / p99", "errors", "unavailable r / w", "longest gap r / w"],
+    rows.map((row) => [
+      row.target,
+      formatBytes(row.payloadBytes),
+      `${formatBytes(row.memoryDeltaBytes)}${row.memoryPartial ? " (partial)" : ""}`,
+      `${formatRatio(row.overheadRatio)} (${row.idealOverhead === null ? "–" : formatRatio(row.idealOverhead)})`,
+      formatRatio(row.logicalRatio),
+      row.opsPerSecond === null ? "–" : String(row.opsPerSecond),
+      formatUs(row.p50Us),
+      formatUs(row.p99Us),
+      `${formatUs(row.readP50Us)} / ${formatUs(row.readP99Us)}`,
+      `${formatUs(row.writeP50Us)} / ${formatUs(row.writeP99Us)}`,
+      row.errors === null ? "–" : String(row.errors),
+      `${row.readUnavailableMs} / ${row.writeUnavailableMs} ms`,
+      `${row.readLongestGapMs ?? "–"} / ${row.writeLongestGapMs ?? "–"} ms`,
+    ]),
+  );
+}
+
+function nodeTable(run: BenchRun, rows: NodeMemoryRow[]): string {
+  return table(
+    ["node", "role", `memory before`, "after", "Δ", "logical before", "after", "Δ", "keys"],
+    rows.map((row) => [
+      row.node,
+      row.role ?? "",
+      formatBytes(row.beforeBytes),
+      formatBytes(row.afterBytes),
+      formatBytes(row.deltaBytes),
+      formatBytes(row.logicalBeforeBytes),
+      formatBytes(row.logicalAfterBytes),
+      formatBytes(row.logicalDeltaBytes),
+      row.keysAfter === null ? "–" : String(row.keysAfter),
+    ]),
+  ) + `\n\n<sub>${run.target.label}: memory = ${run.memory?.primary ?? "no sampler"}; logical = ${run.target.logicalSource ?? "not reported"}</sub>`;
+}
+
+function eventsSection(run: BenchRun): string {
+  const lines: string[] = [];
+  const measured = run.measured;
+  const interesting = run.events.filter((event) => event.type.startsWith("failure.") || event.type === "cluster.log" || event.type === "sampler.error" || event.type === "run.failed");
+  for (const event of interesting) {
+    const since = measured === null ? "" : ` (${((event.tMs - measured.startMs) / 1000).toFixed(2)} s into the measured phase)`;
+    lines.push(`- ${(event.tMs / 1000).toFixed(2)} s${since}: \`${event.type}\` ${event.node ?? ""} ${event.detail ?? ""}`.trimEnd());
+  }
+  if (measured !== null) {
+    for (const window of measured.unavailability) {
+      lines.push(
+        `- ${window.kind}s unavailable from ${(window.startMs / 1000).toFixed(2)} s to ${(window.endMs / 1000).toFixed(2)} s ` +
+          `(${Math.round(window.endMs - window.startMs)} ms, ${window.errors} errors${window.ongoing ? ", still failing at the end" : ""})`,
+      );
+    }
+    for (const error of measured.errorClasses.slice(0, 8)) {
+      lines.push(`- ${error.count} × ${error.kind}: ${error.message} (first ${(error.firstMs / 1000).toFixed(2)} s, last ${(error.lastMs / 1000).toFixed(2)} s)`);
+    }
+    if (measured.warmupErrors > 0) lines.push(`- ${measured.warmupErrors} errors during warm-up`);
+  }
+  if (run.preload !== null && run.preload.errors > 0) lines.push(`- ${run.preload.errors} preload writes failed (first: ${run.preload.firstError})`);
+  for (const note of run.memory?.notes ?? []) lines.push(`- memory: ${note}`);
+  return lines.length === 0 ? "" : `**${run.target.label}**\n\n${lines.join("\n")}\n`;
+}
+
+function environmentSection(inputs: ReportInput[]): string {
+  const rows = inputs.map(({ file, results }) => {
+    const env = results.environment;
+    return [
+      path.basename(file),
+      `${results.commit.id}${results.commit.dirty ? " (modified)" : ""}`,
+      results.startedAt.replace("T", " ").replace(/\.\d+Z$/, "Z"),
+      String(results.seed),
+      `${env.node}, ${env.platform}, ${env.cpus} × ${env.cpuModel}, ${formatBytes(env.memoryBytes)}`,
+      Object.entries(env.tools).map(([tool, version]) => `${tool} ${version}`).join(", ") || "–",
+      `${results.config.memorySamplers} every ${results.config.memoryPeriodMs} ms; cgroup ${env.cgroup}`,
+    ];
+  });
+  return table(["results", "commit", "started", "seed", "machine", "peers", "memory sampling"], rows);
+}
+
+/** Writes report.md and charts/*.svg into outDir; returns the paths. */
+export async function writeReport(inputs: ReportInput[], outDir: string): Promise<ReportOutput> {
+  const chartsDir = path.join(outDir, "charts");
+  fs.mkdirSync(chartsDir, { recursive: true });
+  const charts: string[] = [];
+  const runs = inputs.flatMap((input) => input.results.runs);
+  const okRuns = runs.filter((run) => run.status === "ok");
+  const summaries = okRuns.map(summarizeRun);
+  const groups = [...new Set(okRuns.map((run) => run.group))];
+  const out: string[] = [];
+
+  const saveChart = async (name: string, spec: Record<string, unknown> | null): Promise<string | null> => {
+    if (spec === null) return null;
+    const file = path.join(chartsDir, `${slug(name)}.svg`);
+    fs.writeFileSync(file, await renderSvg(spec));
+    charts.push(file);
+    return path.relative(outDir, file).split(path.sep).join("/");
+  };
+
+  out.push("# ecc-cache benchmark report", "");
+  out.push(`Generated by \`ecc-cache report\` from ${inputs.length} result file(s): ${inputs.map((i) => `\`${path.basename(i.file)}\``).join(", ")}.`, "");
+  const scenarios = [...new Set(inputs.map((i) => i.results.scenario?.name).filter((n): n is string => n !== undefined))];
+  if (scenarios.length > 0) out.push(`Scenario: ${scenarios.join(", ")}. ${inputs.map((i) => i.results.scenario?.description ?? "").filter((d) => d !== "").join(" ")}`, "");
+  out.push(environmentSection(inputs), "");
+  out.push(
+    "**Definitions.** *Payload*: key + value bytes live at the end of a run (acknowledged writes only). " +
+      "*Memory*: per node, the run's primary sampler — the cgroup working set as cAdvisor computes it (usage − inactive_file) when the bench could place each node in its own cgroup, else the process RSS; " +
+      "*memory Δ* is the after-load snapshot minus the before-load snapshot (taken after the cluster started and settled, before the preload), summed over the nodes. " +
+      "*Overhead* = memory Δ ÷ payload, next to the layout's ideal (n/k for ecc, the replica count for Raft/etcd/redis replicas). " +
+      "*Logical Δ ÷ payload* uses each store's own byte count (exact for ecc; etcd: bbolt bytes in use including old revisions; redis: used_memory_dataset). " +
+      "Latency is per completed operation (errors are counted apart, never in the percentiles); *unavailable* sums the windows from a failing operation to the next success of the same class (read / write); " +
+      "*longest gap* is the longest time without any successful completion of that class (it also catches stalls where operations wait instead of failing).",
+    "",
+  );
+
+  const overview = await saveChart("overhead", overheadSpec(summaries, "memory overhead ratio (bars) vs ideal (ticks)"));
+  if (overview !== null) out.push("## Memory overhead", "", `![memory overhead ratio per target](${overview})`, "");
+
+  for (const group of groups) {
+    const groupRuns = okRuns.filter((run) => run.group === group);
+    const first = groupRuns[0];
+    out.push(`## ${group}`, "");
+    out.push(
+      `Workload ${first.workload.name} (read ${first.workload.mix.read}, update ${first.workload.mix.update}, insert ${first.workload.mix.insert}, delete ${first.workload.mix.delete}), ` +
+        `${first.workload.ops} ops after ${first.workload.warmupOps} warm-up, ${first.workload.keyCount} keys (${first.workload.distribution}), values ${first.workload.valueSize} B, concurrency ${first.workload.concurrency}` +
+        (first.failures.length > 0 ? `, failures: ${first.failures.map((f) => `\`${f.text}\``).join(", ")}` : "") +
+        ".",
+      "",
+    );
+    out.push(summaryTable(groupRuns.map(summarizeRun)), "");
+    const memoryChart = await saveChart(`memory-${group}`, memorySpec(groupRuns, `memory per node — ${group}`));
+    if (memoryChart !== null) out.push(`![memory over time, ${group}](${memoryChart})`, "");
+    const latencyChart = await saveChart(`latency-${group}`, latencySpec(groupRuns, `latency CDF — ${group}`));
+    if (latencyChart !== null) out.push(`![latency CDF, ${group}](${latencyChart})`, "");
+    const throughputChart = await saveChart(`throughput-${group}`, throughputSpec(groupRuns, `throughput — ${group}`));
+    if (throughputChart !== null) out.push(`![throughput over time, ${group}](${throughputChart})`, "");
+    out.push("<details><summary>per node</summary>", "");
+    for (const run of groupRuns) out.push(nodeTable(run, nodeMemoryRows(run)), "");
+    out.push("</details>", "");
+    const events = groupRuns.map(eventsSection).filter((text) => text !== "");
+    if (events.length > 0) out.push("**Failures, errors and unavailability**", "", ...events, "");
+  }
+
+  const notOk = runs.filter((run) => run.status !== "ok");
+  if (notOk.length > 0) {
+    out.push("## Runs not measured", "");
+    out.push(table(["run", "target", "status", "reason"], notOk.map((run) => [run.name, run.target.label, run.status, run.reason ?? ""])), "");
+  }
+  const markdownPath = path.join(outDir, "report.md");
+  fs.writeFileSync(markdownPath, out.join("\n") + "\n");
+  return { markdownPath, charts };
+}

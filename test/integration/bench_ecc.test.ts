@@ -1,0 +1,117 @@
+// A short real benchmark of a local ecc cluster (n=3, k=2: three node processes on loopback)
+// through the CLI, then the report of its result file.
+// Checks: `ecc-cache bench` exits 0; its JSON validates against ecc-cache.bench/2 and holds
+// an ok run with every measured operation accounted for (ok + errors), latency per kind,
+// a memory time series for each of the 3 nodes (cgroup working set when running as root with
+// a cgroup memory controller, else RSS) and each node's exact logical bytes (every node holds
+// every key: one shard each); a run with `--fail kill:node2@...+...` records the kill and the
+// restart as events and accounts every error in error classes and unavailability windows;
+// `ecc-cache report` renders report.md and SVG charts; afterwards no node process, cgroup
+// or temporary directory of the bench is left.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { BenchResults, readResults } from "../../src/bench/results";
+import { runCli } from "../support/processes";
+import { leftoverCgroups, processAlive, runBench } from "../fixtures/bench/run_cli";
+
+describe("bench: real ecc cluster (n=3, k=2)", function () {
+  this.timeout(240_000);
+  let dir: string;
+  let results: BenchResults;
+  let benchPid = 0;
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecc-cache-bench-ecc-"));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("runs workload B and writes a result file that validates", async () => {
+    const out = path.join(dir, "ecc.json");
+    const run = await runBench([
+      "--target", "ecc:n=3,k=2",
+      "--workloads", "B",
+      "--ops", "400",
+      "--warmup-ops", "40",
+      "--keys", "100",
+      "--value-bytes", "1KiB",
+      "--concurrency", "8",
+      "--settle-ms", "300",
+      "--memory-period-ms", "100",
+      "--out", out,
+    ]);
+    benchPid = run.pid;
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(fs.readdirSync(run.tmpDir), [], "the bench removed its temporary directories");
+    fs.rmSync(run.tmpDir, { recursive: true, force: true });
+    assert.match(run.stdout, /ecc-k2n3-B-1KiB-c8 +\d+ ops\/s/);
+    results = readResults(out);
+    assert.equal(results.runs.length, 1);
+    const bench = results.runs[0];
+    assert.equal(bench.status, "ok", bench.reason);
+    assert.equal(bench.target.label, "ecc(n=3,k=2)");
+    assert.equal(bench.target.idealOverhead, 1.5);
+    assert.equal(bench.target.nodes.length, 3);
+    const measured = bench.measured!;
+    assert.equal(measured.okOps + measured.errors, 400);
+    assert.equal(measured.errors, 0, JSON.stringify(measured.errorSamples.slice(0, 3)));
+    assert.ok(measured.latency.read.count > 300 && measured.latency.update.count > 0);
+    assert.ok(measured.latency.read.p50Us > 0 && measured.latency.read.p99Us >= measured.latency.read.p50Us);
+    const memory = bench.memory!;
+    const expectedPrimary = results.environment.root && results.environment.cgroup !== "none" ? "cgroup" : "proc";
+    assert.equal(memory.primary, expectedPrimary, memory.notes.join("; "));
+    for (const node of ["node0", "node1", "node2"]) {
+      assert.ok(memory.samples.filter((s) => s.node === node && s.sampler === memory.primary).length >= 3, `${node}: memory series`);
+      const after = memory.after!.nodes[node];
+      assert.ok((after.memory[memory.primary!] ?? 0) > 1024 * 1024, `${node}: memory after load`);
+      assert.equal(after.keyCount, 100, `${node} holds one shard of every key`);
+      assert.ok(after.logicalBytes! > 100 * 512, `${node}: logical bytes ≥ its shard bytes (${after.logicalBytes})`);
+    }
+    assert.equal(bench.payload!.keys, 100);
+    assert.equal(bench.payload!.valueBytes, 100 * 1024);
+    for (const node of bench.target.nodes) assert.equal(processAlive(node.pid!), false, `${node.name} (pid ${node.pid}) was stopped`);
+    assert.deepEqual(leftoverCgroups(benchPid), []);
+  });
+
+  it("records a kill and restart, and accounts for every error", async () => {
+    const out = path.join(dir, "ecc-fail.json");
+    const run = await runBench([
+      "--target", "ecc:n=3,k=2",
+      "--workloads", "A",
+      "--ops", "600",
+      "--warmup-ops", "0",
+      "--keys", "100",
+      "--concurrency", "8",
+      "--settle-ms", "200",
+      "--fail", "kill:node2@op=150+700ms",
+      "--out", out,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    fs.rmSync(run.tmpDir, { recursive: true, force: true });
+    const bench = readResults(out).runs[0];
+    assert.equal(bench.status, "ok", bench.reason);
+    assert.equal(bench.name, "ecc-k2n3-A-1KiB-c8-kill-node2");
+    const types = bench.events.map((event) => event.type);
+    assert.ok(types.includes("failure.kill") && types.includes("failure.kill.done"), types.join(", "));
+    const measured = bench.measured!;
+    assert.equal(measured.okOps + measured.errors, 600);
+    assert.equal(measured.errorClasses.reduce((total, error) => total + error.count, 0), measured.errors);
+    assert.equal(measured.unavailability.reduce((total, window) => total + window.errors, 0), measured.errors);
+    assert.ok(measured.latency.read.count > 0, "reads keep working with one of three nodes down (k=2)");
+    for (const node of bench.target.nodes) assert.equal(processAlive(node.pid!), false);
+    assert.deepEqual(leftoverCgroups(run.pid), []);
+  });
+
+  it("`ecc-cache report` renders Markdown and SVG charts from the result files", async () => {
+    const out = path.join(dir, "report");
+    const result = await runCli(["report", path.join(dir, "ecc.json"), path.join(dir, "ecc-fail.json"), "--out", out], { timeoutMs: 60_000 });
+    assert.equal(result.code, 0, result.stderr);
+    const markdown = fs.readFileSync(path.join(out, "report.md"), "utf8");
+    assert.match(markdown, /\| ecc\(n=3,k=2\) \|/);
+    assert.match(markdown, /failure\.kill` node2/);
+    const charts = fs.readdirSync(path.join(out, "charts"));
+    for (const prefix of ["memory-", "latency-", "throughput-", "overhead"]) assert.ok(charts.some((name) => name.startsWith(prefix)), `${prefix} chart in ${charts.join(", ")}`);
+    for (const chart of charts) assert.match(fs.readFileSync(path.join(out, "charts", chart), "utf8"), /^<svg[\s\S]*<\/svg>\s*$/);
+  });
+});

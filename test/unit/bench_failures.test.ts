@@ -1,0 +1,106 @@
+// Failure schedules and scenario files (src/bench/failures.ts, runner.ts, scenario.ts).
+// Checks: failure specs parse (op and time triggers, +duration follow-ups) and bad ones are
+// refused with a reason; run against an in-process fake cluster whose writes fail while a
+// node is down, a `kill:node1@op=300+40ms` kills before the 300th measured operation and
+// restarts 40 ms later, the errors are counted (not hidden) with timestamps and folded into
+// a write-unavailability window between the kill and the restart (and the longest write gap
+// covers it), reads stay available, and
+// a trigger beyond the run is reported as not reached; failures naming a node the target
+// lacks skip the run with the reason. bench/reference.json parses and expands to the
+// documented matrix, with raft runs skipped (its target is not built yet) and the reason kept.
+import assert from "node:assert/strict";
+import path from "node:path";
+import { followUpOf, parseDurationMs, parseFailure } from "../../src/bench/failures";
+import { lookupTarget } from "../../src/bench/registry";
+import { expandMatrix, loadScenario, targetSlug } from "../../src/bench/scenario";
+import { parseTargetSpec } from "../../src/bench/target";
+import { sampleResults } from "../fixtures/bench/sample_results";
+
+const REFERENCE = path.resolve(__dirname, "..", "..", "..", "bench", "reference.json");
+
+describe("bench failures and scenarios", function () {
+  this.timeout(30_000);
+
+  it("parses failure specs", () => {
+    assert.deepEqual(parseFailure("kill:node1@op=5000"), { action: "kill", node: "node1", at: { op: 5000 }, text: "kill:node1@op=5000" });
+    assert.deepEqual(parseFailure("pause:node2@t=3s+1.5s"), { action: "pause", node: "node2", at: { ms: 3000 }, forMs: 1500, text: "pause:node2@t=3s+1.5s" });
+    assert.deepEqual(parseFailure("restart:node0@t=250ms").at, { ms: 250 });
+    assert.equal(parseDurationMs("1m"), 60_000);
+    assert.equal(followUpOf("kill"), "restart");
+    assert.equal(followUpOf("pause"), "resume");
+    assert.throws(() => parseFailure("explode:node1@op=5"), /unknown action/);
+    assert.throws(() => parseFailure("kill:node1@op=x"), /not a whole number|expected/);
+    assert.throws(() => parseFailure("kill:node1"), /expected ACTION:NODE/);
+    assert.throws(() => parseFailure("resume:node1@op=5+2s"), /applies to kill, stop and pause/);
+  });
+
+  it("kills and restarts on schedule; errors are counted with times and folded into unavailability", async () => {
+    const results = await sampleResults({ targets: ["fake:nodes=3,replicas=3"], workloads: ["A"], failures: ["kill:node1@op=300+40ms", "pause:node2@op=100000"], ops: 2_000, delayMs: 1 });
+    const run = results.runs[0];
+    assert.equal(run.status, "ok", run.reason);
+    const types = run.events.map((event) => event.type);
+    const kill = run.events.find((event) => event.type === "failure.kill")!;
+    const restart = run.events.find((event) => event.type === "failure.restart")!;
+    assert.ok(kill !== undefined && restart !== undefined, types.join(", "));
+    assert.equal(kill.node, "node1");
+    assert.ok(restart.tMs - kill.tMs >= 35, `restart ${restart.tMs - kill.tMs} ms after the kill`);
+    assert.ok(types.includes("failure.kill.done") && types.includes("failure.restart.done"));
+    assert.ok(run.events.some((event) => event.type === "failure.not_reached" && event.detail === "pause:node2@op=100000"));
+    const measured = run.measured!;
+    assert.ok(measured.errors > 0, "writes failed while node1 was down");
+    assert.equal(measured.okOps + measured.errors, 2_000);
+    assert.ok(measured.errorClasses.every((error) => error.kind === "update"), "only writes fail");
+    assert.match(measured.errorClasses[0].message, /node down: nodeN \(write of keyN refused\)/, "messages grouped into classes");
+    assert.match(measured.errorSamples[0].message, /node down: node1 \(write of key\d+ refused\)/, "samples keep the exact message");
+    assert.ok(measured.errorSamples[0].tMs >= kill.tMs - 1);
+    const windows = measured.unavailability;
+    assert.ok(windows.length >= 1 && windows.every((window) => window.kind === "write"), JSON.stringify(windows));
+    assert.equal(windows.reduce((total, window) => total + window.errors, 0), measured.errors);
+    assert.ok(windows[0].startMs >= kill.tMs - 1 && windows[windows.length - 1].endMs >= restart.tMs - 1);
+    assert.ok(measured.timeline.some((bucket) => bucket.errors > 0));
+    const writeGap = measured.longestGaps.find((gap) => gap.kind === "write")!;
+    assert.ok(writeGap.endMs - writeGap.startMs >= 30, `longest write gap ${JSON.stringify(writeGap)} covers the 40 ms outage`);
+    assert.deepEqual(measured.longestGaps.map((gap) => gap.kind), ["read", "write"]);
+  });
+
+  it("skips a run whose failures name a node the target does not have", async () => {
+    const results = await sampleResults({ targets: ["other:nodes=2"], failures: ["kill:node5@op=10"] });
+    assert.equal(results.runs[0].status, "skipped");
+    assert.match(results.runs[0].reason!, /no node node5/);
+  });
+
+  it("reports unavailable and unknown targets as skipped with the reason", async () => {
+    const results = await sampleResults({ targets: ["fake:unavailable=1", "raft:nodes=3"] });
+    assert.deepEqual(
+      results.runs.map((run) => [run.status, run.reason]),
+      [
+        ["skipped", "fake binary not installed"],
+        ["skipped", "target 'raft' is not built in this version"],
+      ],
+    );
+  });
+
+  it("bench/reference.json expands to targets × variants × workloads × sizes", () => {
+    const scenario = loadScenario(REFERENCE);
+    const runs = expandMatrix(scenario.matrix);
+    const { matrix } = scenario;
+    assert.equal(runs.length, matrix.targets.length * matrix.variants.length * matrix.workloads.length * matrix.valueSizes.length * matrix.concurrencies.length);
+    assert.deepEqual(
+      matrix.targets.map((spec) => parseTargetSpec(spec).kind),
+      ["ecc", "ecc", "raft", "raft", "etcd", "redis", "redis"],
+    );
+    assert.deepEqual(matrix.workloads.map((w) => w.name), ["A", "B", "C"]);
+    assert.equal(matrix.ops, 10_000);
+    assert.deepEqual(matrix.valueSizes, [{ kind: "fixed", bytes: 1024 }, { kind: "fixed", bytes: 100 }]);
+    assert.ok(matrix.variants.some((variant) => variant.failures.length === 1));
+    assert.equal(new Set(runs.map((run) => run.name)).size, runs.length, "run names are unique");
+    assert.equal(targetSlug("ecc:n=3,k=2"), "ecc-k2n3");
+    assert.equal(targetSlug("ecc:k=2,n=3"), "ecc-k2n3");
+    const raft = lookupTarget("raft");
+    if ("missing" in raft) assert.match(raft.missing, /raft_target/);
+    // Every group compares every target.
+    const groups = new Map<string, number>();
+    for (const run of runs) groups.set(run.group, (groups.get(run.group) ?? 0) + 1);
+    for (const count of groups.values()) assert.equal(count, matrix.targets.length);
+  });
+});

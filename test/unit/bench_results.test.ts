@@ -1,0 +1,84 @@
+// The result file schema (src/bench/results.ts, ecc-cache.bench/2).
+// Method: run the real bench orchestration against in-process fake targets
+// (test/fixtures/bench/sample_results.ts), write the document, validate and read it back.
+// Checks: write → read round-trips exactly; the document carries config, environment,
+// commit, seed, every sample and event; a missing or extra field and a wrong schema
+// version are rejected with the field's path; a document that does not validate is never
+// written; files of the first bench (/1) get a message saying to re-run.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { BENCH_SCHEMA, BenchResults, readResults, validateResults, writeResults } from "../../src/bench/results";
+import { sampleResults } from "../fixtures/bench/sample_results";
+
+describe("bench results schema", function () {
+  this.timeout(30_000);
+  let results: BenchResults;
+  let dir: string;
+
+  before(async () => {
+    results = await sampleResults();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecc-cache-results-test-"));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("a run document carries config, environment, seed, samples and events", () => {
+    assert.equal(results.schema, BENCH_SCHEMA);
+    assert.equal(results.seed, 11);
+    assert.equal(results.runs.length, 2);
+    for (const run of results.runs) {
+      assert.equal(run.status, "ok", run.reason);
+      assert.equal(run.measured?.ops, 600);
+      assert.equal(run.measured?.errors, 0);
+      assert.equal(run.measured?.latency.all.count, 600);
+      assert.ok(run.memory!.samples.length > 0, "memory samples");
+      assert.ok(run.memory!.samples.every((sample) => sample.sampler === "reported"));
+      assert.equal(run.memory!.primary, "reported");
+      assert.ok(run.memory!.logical.length > 0, "logical samples");
+      assert.ok(run.memory!.before !== null && run.memory!.after !== null);
+      assert.deepEqual(
+        run.events.filter((e) => e.type.startsWith("phase.")).map((e) => e.type),
+        ["phase.preload.begin", "phase.preload.end", "phase.warmup.begin", "phase.measure.begin", "phase.measure.end", "phase.after_snapshot"],
+      );
+      assert.equal(run.payload?.keys, 200);
+      assert.equal(run.payload?.valueBytes, 200 * 100);
+    }
+    assert.ok(results.environment.cpus > 0);
+    assert.equal(results.config.memorySamplers, "reported");
+  });
+
+  it("write → validate → read round-trips exactly", () => {
+    const file = path.join(dir, "results.json");
+    writeResults(file, results);
+    const read = readResults(file);
+    assert.deepEqual(read, results);
+    assert.deepEqual(fs.readdirSync(dir), ["results.json"], "no temporary file left behind");
+  });
+
+  it("rejects missing and unknown fields, naming the path", () => {
+    const copy = JSON.parse(JSON.stringify(results));
+    delete copy.runs[0].measured.opsPerSecond;
+    assert.throws(() => validateResults(copy, "broken.json"), /runs\.0\.measured\.opsPerSecond/);
+    const extra = JSON.parse(JSON.stringify(results));
+    extra.runs[1].target.colour = "blue";
+    assert.throws(() => validateResults(extra, "extra.json"), /runs\.1\.target/);
+    const badSampler = JSON.parse(JSON.stringify(results));
+    badSampler.runs[0].memory.samples[0].sampler = "guess";
+    assert.throws(() => validateResults(badSampler, "sampler.json"), /runs\.0\.memory\.samples\.0\.sampler/);
+  });
+
+  it("rejects other schema versions; /1 with a hint to re-run", () => {
+    assert.throws(() => validateResults({ ...results, schema: "ecc-cache.bench/1" }, "old.json"), /re-run/);
+    assert.throws(() => validateResults({ schema: "something/9" }, "other.json"), /expected "ecc-cache\.bench\/2"/);
+    assert.throws(() => readResults(path.join(dir, "absent.json")), /cannot read/);
+  });
+
+  it("never writes a document that does not validate", () => {
+    const file = path.join(dir, "invalid.json");
+    const broken = JSON.parse(JSON.stringify(results));
+    broken.runs[0].status = "maybe";
+    assert.throws(() => writeResults(file, broken), /do not match/);
+    assert.equal(fs.existsSync(file), false);
+  });
+});

@@ -1,0 +1,122 @@
+// The report (src/report): result documents → report.md + SVG charts.
+// Method: results from the real bench orchestration against in-process fake targets
+// (test/fixtures/bench/sample_results.ts), one steady and one with a kill, rendered into a
+// temporary directory; plus hand-made runs for the arithmetic.
+// Checks: report.md has the comparison table with one row per target, the overhead ratio
+// next to its ideal, the failure events and unavailability, and the skipped runs with their
+// reasons; every chart (overhead, memory per node, latency CDF, throughput) is a real SVG
+// document; the summary arithmetic (memory delta = Σ after − before of the primary sampler,
+// overhead = delta ÷ payload, partial when a node was down) is exact; the `report` CLI
+// command reads files and writes the same.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { BenchResults, BenchRun, writeResults } from "../../src/bench/results";
+import { nodeMemoryRows, summarizeRun, formatBytes } from "../../src/report/analysis";
+import { memorySpec, throughputSpec, renderSvg } from "../../src/report/charts";
+import { writeReport } from "../../src/report/report";
+import { reportCommand } from "../../src/cli/report_commands";
+import { sampleResults } from "../fixtures/bench/sample_results";
+
+describe("report rendering", function () {
+  this.timeout(60_000);
+  let steady: BenchResults;
+  let failing: BenchResults;
+  let dir: string;
+
+  before(async () => {
+    steady = await sampleResults({ targets: ["fake:nodes=3,replicas=3", "other:nodes=2,replicas=1", "raft:nodes=3"] });
+    failing = await sampleResults({ targets: ["fake:nodes=3,replicas=3"], workloads: ["A"], failures: ["kill:node1@op=200+30ms"], ops: 1_000, delayMs: 1 });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecc-cache-report-test-"));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it("summarizes a run: memory delta, overhead vs ideal, logical ratio", () => {
+    const run = steady.runs[0];
+    const rows = nodeMemoryRows(run);
+    assert.deepEqual(rows.map((row) => row.node), ["node0", "node1", "node2"]);
+    const summary = summarizeRun(run);
+    const expectedDelta = rows.reduce((total, row) => total + row.deltaBytes!, 0);
+    assert.equal(summary.memoryDeltaBytes, expectedDelta);
+    assert.equal(summary.payloadBytes, run.payload!.totalBytes);
+    assert.equal(summary.overheadRatio, expectedDelta / run.payload!.totalBytes);
+    assert.equal(summary.idealOverhead, 3);
+    // The fake reports logical bytes = payload × replicas ÷ nodes per node: exactly 3× in all.
+    assert.ok(Math.abs(summary.logicalRatio! - 3) < 0.01, `logical ratio ${summary.logicalRatio}`);
+    assert.equal(summary.errors, 0);
+    assert.equal(formatBytes(1536), "1.5 KiB");
+  });
+
+  it("marks the cluster delta partial when a node has no after-load reading", () => {
+    const run: BenchRun = JSON.parse(JSON.stringify(steady.runs[0]));
+    delete run.memory!.after!.nodes.node2;
+    const summary = summarizeRun(run);
+    assert.equal(summary.memoryPartial, true);
+    assert.equal(summary.memoryDeltaBytes, nodeMemoryRows(run).filter((row) => row.node !== "node2").reduce((t, row) => t + row.deltaBytes!, 0));
+  });
+
+  it("writes report.md and SVG charts for every comparison group", async () => {
+    const out = path.join(dir, "report");
+    const report = await writeReport(
+      [
+        { file: "steady.json", results: steady },
+        { file: "failing.json", results: failing },
+      ],
+      out,
+    );
+    const markdown = fs.readFileSync(report.markdownPath, "utf8");
+    assert.match(markdown, /^# ecc-cache benchmark report/);
+    assert.match(markdown, /## B-100B-c4\n/);
+    assert.match(markdown, /\| fake\(3\) \| [^|]+ \| [^|]+ \| \d+\.\d\d× \(3\.00×\) \|/, "overhead next to its ideal");
+    assert.match(markdown, /\| other\(2\) \|/);
+    assert.match(markdown, /failure\.kill` node1/);
+    assert.match(markdown, /writes unavailable from/);
+    assert.match(markdown, /\| raft-nodes3-B-100B-c4 \| raft:nodes=3 \| skipped \| target 'raft' is not built in this version \|/);
+    const names = report.charts.map((file) => path.basename(file)).sort();
+    assert.deepEqual(names, [
+      "latency-A-100B-c4-failure.svg",
+      "latency-B-100B-c4.svg",
+      "memory-A-100B-c4-failure.svg",
+      "memory-B-100B-c4.svg",
+      "overhead.svg",
+      "throughput-A-100B-c4-failure.svg",
+      "throughput-B-100B-c4.svg",
+    ]);
+    for (const chart of report.charts) {
+      const svg = fs.readFileSync(chart, "utf8");
+      assert.match(svg, /^<svg[^>]*width="\d+(\.\d+)?"/, `${path.basename(chart)} is an SVG with a finite width`);
+      assert.match(svg, /<\/svg>\s*$/);
+      assert.ok(markdown.includes(`charts/${path.basename(chart)}`), `${path.basename(chart)} is linked from report.md`);
+    }
+  });
+
+  it("draws every node as its own line and failure events as rules", async () => {
+    const spec = memorySpec(failing.runs, "memory") as { data: { values: Array<Record<string, unknown>> } };
+    const nodes = new Set(spec.data.values.filter((row) => row.layer === "line").map((row) => row.node));
+    assert.deepEqual([...nodes].sort(), ["node0", "node1", "node2"]);
+    assert.ok(spec.data.values.some((row) => row.layer === "event" && row.label === "kill node1"));
+    const throughput = throughputSpec(failing.runs, "throughput") as { data: { values: Array<Record<string, unknown>> } };
+    assert.ok(throughput.data.values.some((row) => row.layer === "errors"));
+    assert.match(await renderSvg(throughputSpec(failing.runs, "t")!), /<svg/);
+  });
+
+  it("the report command reads result files and writes the report", async () => {
+    const file = path.join(dir, "steady.json");
+    writeResults(file, steady);
+    const out = path.join(dir, "cli-report");
+    const written: string[] = [];
+    const original = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      await reportCommand().exitOverride().parseAsync([file, "--out", out], { from: "user" });
+    } finally {
+      process.stdout.write = original;
+    }
+    assert.ok(fs.existsSync(path.join(out, "report.md")));
+    assert.ok(written.join("").includes(path.join(out, "charts", "overhead.svg")));
+  });
+});
