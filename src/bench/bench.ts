@@ -388,6 +388,7 @@ async function runOne(
     recorder.start();
     client = await cluster.connect();
     await sleep(options.settleMs);
+    await cluster.settle?.();
     before = await recorder.snapshot("before-load");
     events.record("phase.preload.begin", undefined, `${plan.keyCount} keys`);
     const spec: WorkloadSpec = {
@@ -435,6 +436,7 @@ async function runOne(
     else (measureBar as ReturnType<ProgressDisplay["phase"]>).finish();
     run.measured = measured;
     await sleep(options.settleMs);
+    await cluster.settle?.();
     after = await recorder.snapshot("after-load");
     events.record("phase.after_snapshot");
     if (interrupted()) {

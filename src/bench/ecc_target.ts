@@ -11,6 +11,7 @@ import { RESOLVED_CONFIG_ENV } from "../cli/ecc_config_loader";
 import { InvalidArgumentError } from "../core/errors";
 import { BLOCK_BYTES_DEFAULT, EC_LOCK_LEASE_MS_DEFAULT, RPC_TIMEOUT_MS } from "../core/limits";
 import { CLI_MAIN, LocalCluster } from "./local_cluster";
+import { NODE_PROCESS_ARGS } from "../core/limits";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
 const PARAMS = ["k", "n", "block", "codec", "lease_ms"] as const;
@@ -79,14 +80,14 @@ export const eccTarget: BenchTarget = {
       const env = { [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(config)), ECC_LOG_LEVEL: "warn" };
       cluster = new LocalCluster(
         servers.map((address, index) => {
-          const args = [CLI_MAIN, "ecc", "server", "startOne", address, "--log-level", "info"];
+          const args = [...NODE_PROCESS_ARGS, CLI_MAIN, "ecc", "server", "startOne", address, "--log-level", "info"];
           return {
             name: `node${index}`,
             address,
             role: `shard ${index}`,
             command: process.execPath,
             args,
-            restartArgs: [...args.slice(0, 5), "recover", ...args.slice(5)],
+            restartArgs: [...args.slice(0, args.indexOf(address) + 1), "recover", ...args.slice(args.indexOf(address) + 1)],
             env,
             readyLine: /ecc\.node_started/,
           };
@@ -144,6 +145,11 @@ class EccCluster implements ClusterHandle {
       },
       close: async () => client.close(),
     };
+  }
+
+  /** Our nodes run a full GC (rate-limited) so the next memory snapshot shows live data. */
+  async settle(): Promise<void> {
+    await this.statsClient.stats(true);
   }
 
   async stats(): Promise<Array<NodeStats | null>> {

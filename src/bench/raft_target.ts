@@ -10,6 +10,7 @@ import { RAFT_DEFAULT_FILE, RaftClusterConfig, parseRaftConfig, raftConfigToFile
 import { RAFT_RESOLVED_CONFIG_ENV } from "../cli/raft_config_loader";
 import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../raft/types";
 import { CLI_MAIN, LocalCluster } from "./local_cluster";
+import { NODE_PROCESS_ARGS } from "../core/limits";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
 const PARAMS = ["nodes", "fsync", "snapshot_entries"] as const;
@@ -56,7 +57,7 @@ export const raftTarget: BenchTarget = {
       const env = { [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "warn" };
       cluster = new LocalCluster(
         servers.map((address, index) => {
-          const args = [CLI_MAIN, "raft", "server", "startOne", String(index), "--log-level", "info"];
+          const args = [...NODE_PROCESS_ARGS, CLI_MAIN, "raft", "server", "startOne", String(index), "--log-level", "info"];
           return { name: `node${index}`, address, role: "voter", command: process.execPath, args, restartArgs: args, env, readyLine: /raft\.node_started/ };
         }),
         context.launcher,
@@ -103,6 +104,11 @@ class RaftCluster implements ClusterHandle {
       del: (key) => client.del(key),
       close: async () => client.close(),
     };
+  }
+
+  /** Our nodes run a full GC (rate-limited) so the next memory snapshot shows live data. */
+  async settle(): Promise<void> {
+    await this.statsClient.statsAll(this.config.servers, true);
   }
 
   async stats(): Promise<Array<NodeStats | null>> {

@@ -78,6 +78,12 @@ export interface ClusterHandle {
   connect(): Promise<BenchClient>;
   /** One entry per node, in nodes() order; null for a node that did not answer. */
   stats(): Promise<Array<NodeStats | null>>;
+  /**
+   * Called before each memory snapshot, after the settle wait: a target whose nodes can
+   * collect garbage on request does so, so the snapshot shows live data. Optional: the
+   * peers (etcd, Redis) have no such call and are measured as they are.
+   */
+  settle?(): Promise<void>;
   kill(node: string): Promise<void>;
   /** SIGTERM and wait for exit. */
   stopNode(node: string): Promise<void>;

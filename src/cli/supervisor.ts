@@ -3,6 +3,7 @@
 // where, forwards node logs to stderr, and stops every node on Ctrl-C (SIGINT/SIGTERM).
 import { ChildProcess, spawn } from "node:child_process";
 import readline from "node:readline";
+import { NODE_PROCESS_ARGS } from "../core/limits";
 
 export interface NodeSpec {
   name: string;
@@ -19,7 +20,7 @@ export async function superviseNodes(nodes: NodeSpec[], readyEvent: string, titl
   let stopping = false;
   const ready = nodes.map((spec) => {
     // ECC_CACHE_NODE_ARGS passes extra flags to each node's node binary (e.g. --cpu-prof).
-    const nodeArgs = (process.env.ECC_CACHE_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
+    const nodeArgs = [...NODE_PROCESS_ARGS, ...(process.env.ECC_CACHE_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "")];
     const child = spawn(process.execPath, [...nodeArgs, process.argv[1], ...spec.args], {
       env: spec.env,
       stdio: ["ignore", "pipe", "pipe"],

@@ -170,12 +170,15 @@ export class EcClient {
     if (this.view === null || wire.epoch > this.view.epoch) this.view = viewFromWire(wire);
   }
 
-  /** Per-node stats (exact logical bytes), null for a node that did not answer. */
-  async stats(): Promise<Array<EcStatsReply | null>> {
+  /**
+   * Per-node stats (exact logical bytes), null for a node that did not answer.
+   * collectGarbage asks each node for a full GC first (see proto EcStats).
+   */
+  async stats(collectGarbage = false): Promise<Array<EcStatsReply | null>> {
     return Promise.all(
       this.channels.map(async (channel) => {
         try {
-          const result = await channel.send({ $case: "stats", value: {} }, this.config.rpcTimeoutMs, 0);
+          const result = await channel.send({ $case: "stats", value: { collectGarbage } }, this.config.rpcTimeoutMs, 0);
           return result.body?.$case === "stats" ? result.body.value : null;
         } catch {
           return null; // an unreachable node is reported as null, by design

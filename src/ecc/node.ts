@@ -15,6 +15,7 @@
 // epoch) is fenced and resolved among the new view's nodes before its key takes new writes.
 import { Op, Result, ResultCode, TxState, EcView, EcStatsReply } from "../gen/ecc";
 import { Clock, systemClock } from "../core/env";
+import { collectGarbage } from "../core/gc";
 import { Logger } from "../core/logger";
 import { errorMessage, isKvError } from "../core/errors";
 import { Server } from "@grpc/grpc-js";
@@ -180,6 +181,7 @@ export class EccNodeRuntime {
         case "txStatus":
           return wrap(op.id, this.replica.txStatus(body.value), (reply) => ({ $case: "txStatus", value: reply }));
         case "stats":
+          if (body.value.collectGarbage) collectGarbage();
           return ok(op.id, { $case: "stats", value: this.stats() });
         case "getView":
           return ok(op.id, { $case: "view", value: this.wireView() });

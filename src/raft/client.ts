@@ -89,17 +89,17 @@ export class RaftClient {
   }
 
   /** Stats of one node (any role), or of every configured node with statsAll(). */
-  async stats(address: string): Promise<KvStatsReply> {
-    const result = await this.channel(address).send({ $case: "stats", value: {} }, this.options.rpcTimeoutMs);
+  async stats(address: string, collectGarbage = false): Promise<KvStatsReply> {
+    const result = await this.channel(address).send({ $case: "stats", value: { collectGarbage } }, this.options.rpcTimeoutMs);
     if (result.code !== KvCode.KV_CODE_OK || result.stats === undefined) throw new UnavailableError(`${address}: ${result.message}`);
     return result.stats;
   }
 
-  async statsAll(addresses: string[] = this.options.servers): Promise<Array<KvStatsReply | null>> {
+  async statsAll(addresses: string[] = this.options.servers, collectGarbage = false): Promise<Array<KvStatsReply | null>> {
     return Promise.all(
       addresses.map(async (address) => {
         try {
-          return await this.stats(address);
+          return await this.stats(address, collectGarbage);
         } catch {
           return null; // unreachable nodes are reported as null, by design
         }

@@ -17,6 +17,7 @@ import assert from "node:assert/strict";
 import { Server, ServerDuplexStream } from "@grpc/grpc-js";
 import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, RaftKvService } from "../gen/raft";
 import { SeededRandom } from "../core/env";
+import { collectGarbage } from "../core/gc";
 import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { Logger } from "../core/logger";
@@ -174,7 +175,10 @@ export class RaftNodeRuntime {
   private handleOp(op: KvOp, resolve: (result: Omit<KvResult, "id">) => void): void {
     const body = op.body;
     if (body === undefined) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, "operation without a body"));
-    if (body.$case === "stats") return resolve({ ...ok(), stats: this.stats() });
+    if (body.$case === "stats") {
+      if (body.value.collectGarbage) collectGarbage();
+      return resolve({ ...ok(), stats: this.stats() });
+    }
     const status = this.core.status();
     if (status.role !== "leader") {
       return resolve({ ...fail(KvCode.KV_CODE_NOT_LEADER, "not the leader"), leaderHint: status.leaderId ?? "" });
