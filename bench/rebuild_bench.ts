@@ -21,6 +21,8 @@ import { eccConfigToFile, parseEccConfig } from "../src/ecc/config";
 import { RESOLVED_CONFIG_ENV } from "../src/cli/ecc_config_loader";
 
 const CLI = path.resolve(__dirname, "..", "src", "cli", "main.js");
+/** The recovering node's rebuild events, printed with the result. */
+const rebuildLog: string[] = [];
 
 function arg(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -43,6 +45,7 @@ function startNode(address: string, env: NodeJS.ProcessEnv, recover: boolean): P
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${address} not ready`)), 20_000);
     readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (/ec\.rebuild_(started|finished|failed)|ec\.promoted/.test(line)) rebuildLog.push(line);
       if (line.includes('"event":"ecc.node_started"')) {
         clearTimeout(timer);
         resolve(child);
@@ -173,6 +176,7 @@ async function main(): Promise<void> {
         `| write errors | ${errors} |`,
       ].join("\n") + "\n",
     );
+    process.stderr.write(rebuildLog.join("\n") + "\n");
     if (jsonIndex >= 0) fs.writeFileSync(process.argv[jsonIndex + 1], JSON.stringify(result, null, 2) + "\n");
   } finally {
     client.close();

@@ -393,7 +393,10 @@ export class EccNodeRuntime {
       const worker = async (): Promise<void> => {
         while (next < keys.length && current()) {
           const key = keys[next++];
-          progress.rebuiltBytes += await this.rebuildKey(client, key);
+          // Not `rebuiltBytes += await ...`: that reads the sum before the await and loses
+          // the other workers' additions.
+          const bytes = await this.rebuildKey(client, key);
+          progress.rebuiltBytes += bytes;
           progress.rebuiltKeys++;
           if (this.clock.nowMs() - lastLogMs > 1_000) {
             lastLogMs = this.clock.nowMs();
