@@ -113,6 +113,11 @@ describe("ecc views and recovery (5 processes, k=3)", function () {
         const latest = await client.refreshView();
         return latest.members.length === 5 && latest.recovering.length === 0;
       });
+      // Each node applies the promoting view on its own schedule (Raft commit, then apply).
+      await waitFor("both nodes to see themselves promoted", 10_000, async () => {
+        const stats = await client.stats();
+        return stats[1]?.state === "member" && stats[3]?.state === "member";
+      });
       const stats = await client.stats();
       for (const index of [1, 3]) {
         assert.equal(stats[index]?.state, "member");
