@@ -7,7 +7,7 @@
 // adopts the newer one and retries.
 // Write: EcPrepare(shard i) to every member and recovering node of the view (chunked for
 // large values), then version = max(committed) + 1 and EcCommit to the same nodes; success
-// only after all of them acknowledged EcCommit. A refusal -> EcAbort everywhere and a retry
+// once k members acknowledged EcCommit (commitAll says why that is enough). A refusal -> EcAbort everywhere and a retry
 // with jittered, capped backoff (a LOCKED key is another writer's; a new tx id each time).
 // A node that does not answer: if at least k answered, the view will change (the failure
 // detector removes it after heartbeat_timeout_ms), so the write waits for that, bounded;
@@ -242,18 +242,9 @@ export class EcClient {
       for (const p of prepared) version = Math.max(version, (p as PromiseFulfilledResult<number>).value);
       version += 1;
       if (this.options.afterPrepare !== undefined) await this.options.afterPrepare();
-      const committed = await Promise.allSettled(
-        targets.map((index) =>
-          this.channels[index].send({ $case: "commit", value: { key, txId, version, resolution: false } }, this.config.rpcTimeoutMs, view.epoch),
-        ),
-      );
-      let acknowledged = 0;
-      for (const c of committed) {
-        if (c.status !== "fulfilled") continue;
-        if (c.value.code === ResultCode.RESULT_CODE_OK) acknowledged++;
-        else this.adoptView(c.value.currentView);
-      }
-      if (acknowledged === targets.length) return { version, attempts: attempt };
+      const outcome = await this.commitAll(targets, view, key, txId, version);
+      const acknowledged = outcome.acknowledged;
+      if (outcome.decided) return { version, attempts: attempt };
       if (acknowledged === 0) {
         // Nobody took EcCommit (fenced by a resolver, a new epoch, or unreachable): abort it.
         lastError = new WriteAbortedError(`EcCommit refused by every node (version ${version})`);
@@ -271,6 +262,48 @@ export class EcClient {
       `write gave up after ${EC_WRITE_ATTEMPTS_MAX} attempts: ${lastError?.message ?? "contention"}`,
       { cause: lastError },
     );
+  }
+
+  /**
+   * EcCommit to every target; decided once k members acknowledged it. Why k suffices: every
+   * target staged the shard, so each one still missing commits it (this EcCommit in flight,
+   * or resolution, which commits once any node committed); and with k of the members at the
+   * new version, the members still at the old one are fewer than k (members <= n < 2k), so
+   * no read can decode the old version any more. Waiting for the slowest node as well would
+   * only add its latency, and turn a node that dies mid-commit into an "unknown" outcome.
+   */
+  private commitAll(targets: number[], view: View, key: Buffer, txId: Buffer, version: number): Promise<{ decided: boolean; acknowledged: number }> {
+    return new Promise((resolve) => {
+      let acknowledged = 0;
+      let membersAcknowledged = 0;
+      let answered = 0;
+      let settled = false;
+      const finish = (decided: boolean): void => {
+        if (settled) return;
+        settled = true;
+        resolve({ decided, acknowledged });
+      };
+      for (const index of targets) {
+        this.channels[index]
+          .send({ $case: "commit", value: { key, txId, version, resolution: false } }, this.config.rpcTimeoutMs, view.epoch)
+          .then(
+            (result) => {
+              if (result.code === ResultCode.RESULT_CODE_OK) {
+                acknowledged++;
+                if (view.members.includes(index)) membersAcknowledged++;
+              } else {
+                this.adoptView(result.currentView);
+              }
+            },
+            () => undefined, // counted below as an answer without an acknowledgement
+          )
+          .finally(() => {
+            answered++;
+            if (membersAcknowledged >= this.config.dataShards) finish(true);
+            else if (answered === targets.length) finish(false);
+          });
+      }
+    });
   }
 
   /** How long a write waits for a view change when a node stops answering. */

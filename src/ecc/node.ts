@@ -243,16 +243,26 @@ export class EccNodeRuntime {
       this.rebuildComplete = false;
       this.progress = null;
     }
-    const promoted = view.members.includes(this.shardIndex) && !view.recovering.includes(this.shardIndex);
+    const recovering = view.recovering.includes(this.shardIndex);
+    const wasRecovering = previous.recovering.includes(this.shardIndex);
+    if (recovering && !wasRecovering) {
+      // (Re)entered recovering: whatever was rebuilt before counts for nothing now.
+      this.rebuildNeeded = true;
+      this.rebuildComplete = false;
+    }
+    // rebuildComplete is cleared only by the two transitions above (removal,
+    // re-entering recovering), never by unrelated view changes: clearing it on any view that
+    // was not our promotion made a node miss its promotion, ask to join again, and be sent
+    // back to recovering for good (found by the jepsen runner).
+    const promoted = view.members.includes(this.shardIndex) && !recovering;
     if (promoted && this.rebuildNeeded && this.rebuildComplete) {
       this.rebuildNeeded = false;
       this.logger.info("ec.promoted", { epoch: view.epoch });
     }
-    if (!promoted) this.rebuildComplete = false;
-    // Only a finished rebuild clears rebuildNeeded (finishRebuild); a member that still
-    // needs one (restarted before anyone noticed) asks to be listed as recovering.
-    if (this.rebuildNeeded && !view.recovering.includes(this.shardIndex) && !this.stopped) void this.requestJoin();
-    if (view.recovering.includes(this.shardIndex) && this.rebuildNeeded && !this.rebuildRunning) void this.rebuild();
+    // A member that still needs a rebuild (restarted before anyone noticed) asks to be
+    // listed as recovering; a recovering node rebuilds.
+    if (this.rebuildNeeded && !recovering && !this.stopped) void this.requestJoin();
+    if (recovering && this.rebuildNeeded && !this.rebuildRunning) void this.rebuild();
   }
 
   private handleJoin(id: number, shardIndex: number, promote: boolean, requesterEpoch: number): Result {

@@ -70,12 +70,16 @@ export class JepsenCluster {
   readonly childEnv: NodeJS.ProcessEnv;
   readonly network: NamespaceNetwork | null;
   readonly nodes: Array<NodeProcess | null>;
+  /** Every PID this cluster ever started (nodes, restarts, CLI clients), in start order. */
+  readonly startedPids: number[] = [];
   private readonly dataDir: string;
   /** CLI clients (client crashes) still running: stopped with the cluster. */
   private readonly extraProcesses = new Set<ChildProcess>();
   private probeEcc: EcClient | null = null;
   private probeRaft: RaftClient | null = null;
   private readonly logDir: string | null;
+  /** Set by stop(): nothing starts after it (a nemesis still running must not leak a process). */
+  private stopped = false;
 
   private constructor(options: ClusterOptions, servers: string[], dataDir: string) {
     this.mode = options.mode;
@@ -150,6 +154,7 @@ export class JepsenCluster {
 
   /** Starts node `index`; `restart` means it ran before (ecc: starts with `recover`). */
   async startNode(index: number, restart: boolean): Promise<void> {
+    if (this.stopped) throw new Error("the cluster was stopped");
     if (this.nodes[index] !== null) throw new Error(`node ${index} is already running`);
     const args =
       this.mode === "ecc"
@@ -170,6 +175,7 @@ export class JepsenCluster {
     };
     child.once("error", () => undefined); // a spawn failure also ends in "exit" or the ready timeout
     this.nodes[index] = node;
+    if (child.pid !== undefined) this.startedPids.push(child.pid);
     if (this.logDir !== null) {
       const file = fs.createWriteStream(path.join(this.logDir, `node${index}.log`), { flags: "a" });
       file.write(`--- ${new Date().toISOString()} ${args.join(" ")} pid ${node.pid}\n`);
@@ -214,12 +220,14 @@ export class JepsenCluster {
    * The caller kills it with killProcess(); stop() kills it too.
    */
   async startPausingWriter(key: string, value: string, timeoutMs: number): Promise<{ child: ChildProcess; exited: Promise<unknown>; outcome: "paused" | "exited" | "timeout"; output: string[] }> {
+    if (this.stopped) throw new Error("the cluster was stopped");
     const child = spawn(process.execPath, [CLI_PATH, "ecc", "client", "set", key, value], {
       env: { ...process.env, ...this.childEnv, ECC_CACHE_FAULT: "pause-after-prepare" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.once("error", () => undefined);
     this.extraProcesses.add(child);
+    if (child.pid !== undefined) this.startedPids.push(child.pid);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.once("exit", (code, signal) => {
         this.extraProcesses.delete(child);
@@ -305,6 +313,7 @@ export class JepsenCluster {
 
   /** Stops everything by PID (SIGCONT first so a paused node can die), removes the data dir. */
   async stop(): Promise<void> {
+    this.stopped = true;
     this.probeEcc?.close();
     this.probeRaft?.close();
     this.probeEcc = null;

@@ -101,9 +101,8 @@ export class Nemesis {
    * then, as a backstop, heals every rule and starts any node that is down.
    */
   async healAll(): Promise<void> {
-    const windows = [...this.active.values()].sort((a, b) => a.windowIndex - b.windowIndex);
     // Network and SIGCONT first: restarts then find a connected, running cluster.
-    windows.sort((a, b) => rank(a) - rank(b));
+    const windows = [...this.active.values()].sort((a, b) => rank(a) - rank(b) || a.windowIndex - b.windowIndex);
     for (const window of windows) await this.end(window, "heal-all");
     if (this.cluster.network !== null && this.cluster.network.activeRuleCount > 0) {
       await this.cluster.network.healAll();

@@ -70,6 +70,20 @@ export async function namespaceSupport(): Promise<{ ok: true } | { ok: false; re
       return { ok: false, reason: `${command} is not usable (${errorMessage(error)}); install iproute2 and iptables` };
     }
   }
+  // Being root is not enough inside some containers (no CAP_SYS_ADMIN): try it for real.
+  const probe = `${NETNS_PREFIX}${process.pid}-probe`;
+  try {
+    await runCommand("ip", ["netns", "add", probe]);
+  } catch (error) {
+    return { ok: false, reason: `cannot create a network namespace (${errorMessage(error)})` };
+  }
+  try {
+    await runCommand("ip", ["netns", "exec", probe, "iptables", "-w", "5", "-S", "INPUT"]);
+  } catch (error) {
+    return { ok: false, reason: `iptables does not work inside a network namespace (${errorMessage(error)})` };
+  } finally {
+    await runCommand("ip", ["netns", "delete", probe]).catch(() => undefined); // best effort; named after our PID
+  }
   return { ok: true };
 }
 
@@ -253,7 +267,7 @@ export async function staleNamespaces(): Promise<string[]> {
   const stale: string[] = [];
   for (const line of listing.split("\n")) {
     const name = line.trim().split(/\s+/)[0];
-    const match = /^jepsen-(\d+)-(hub|n\d+)$/.exec(name ?? "");
+    const match = /^jepsen-(\d+)-(hub|probe|n\d+)$/.exec(name ?? "");
     if (match === null) continue;
     const pid = Number(match[1]);
     if (pid === process.pid) continue;

@@ -23,7 +23,7 @@ import { NamespaceNetwork, namespaceSupport } from "./netns";
 import { NemesisEvent, Nemesis, formatEvent } from "./nemesis";
 import { FaultKind, FaultWindow, SCHEDULE_DEFAULTS, nemesisSchedule } from "./schedule";
 import { eccTargets, raftTargets } from "./targets";
-import { ClientStats, TargetFactory, WORKLOAD_DEFAULTS, recordedOperation, startWorkload } from "./workload";
+import { ClientStats, TargetFactory, WORKLOAD_DEFAULTS, recordedOperation, startWorkload, withDeadline } from "./workload";
 
 export const RESULT_SCHEMA = "ecc-cache.jepsen/1";
 
@@ -81,8 +81,17 @@ export interface JepsenResult {
   };
   counts: Record<OperationKind, OperationCounts> & { total: OperationCounts };
   clientCrashes: number;
+  /**
+   * Writes recorded as unknown, by the error that ended them (DeadlineError: the runner's
+   * per-operation deadline; CrashedClient: a CLI writer killed between EcPrepare and
+   * EcCommit), and how many of those sets were later seen by a successful read, i.e. took
+   * effect although the client reported an error.
+   */
+  unknownWrites: Record<string, { count: number; setsSeenLater: number }>;
   clients: ClientStats[];
   events: NemesisEvent[];
+  /** Every PID the run started (all stopped by the time the result is returned). */
+  pids: number[];
   health: { healthy: boolean; summary: string; waitedMs: number };
   finalReads: Array<{ key: string; result: string | null | "failed" }>;
   verdict: Verdict;
@@ -94,6 +103,8 @@ export interface JepsenResult {
 }
 
 const FINAL_READ_ATTEMPTS_MAX = 8;
+/** A one-hour run at ~400 operations per second stays below this. */
+const RECORDED_OPERATIONS_MAX = 4_000_000;
 const WORKLOAD_STOP_SLACK_MS = 5_000;
 
 /** Cleanups of runs in progress, for signal handlers: stop PIDs, delete namespaces. */
@@ -169,7 +180,8 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
 
     const baseMs = performance.now();
     const clock: Clock = { nowMs: () => performance.now() - baseMs };
-    const recorder = new HistoryRecorder(clock);
+    const recorder = new HistoryRecorder(clock, { operationsMax: RECORDED_OPERATIONS_MAX });
+    const unknownErrors = new Map<number, string>();
     const openTarget: TargetFactory =
       options.mode === "ecc" ? await eccTargets(cluster.eccConfig!) : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs);
     const nemesis = new Nemesis({ cluster, schedule, recorder, keys, nowMs: clock.nowMs, log });
@@ -184,6 +196,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         thinkMsMax: options.thinkMsMax ?? WORKLOAD_DEFAULTS.thinkMsMax,
         getFraction: WORKLOAD_DEFAULTS.getFraction,
         setFraction: WORKLOAD_DEFAULTS.setFraction,
+        onUnknown: (operationId, errorName) => unknownErrors.set(operationId, errorName),
       },
       sleep,
     );
@@ -191,12 +204,8 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     await sleep(options.timeMs);
     const workloadMs = clock.nowMs();
     await nemesis.stop();
-    const clients = await Promise.race([
-      workload.stop(),
-      sleep(operationTimeoutMs + WORKLOAD_STOP_SLACK_MS).then(() => {
-        throw new Error("clients did not stop within their operation deadline");
-      }),
-    ]);
+    // Each client finishes its current operation, which its deadline bounds.
+    const clients = await withDeadline(workload.stop(), operationTimeoutMs + WORKLOAD_STOP_SLACK_MS);
 
     const healStartMs = performance.now();
     log("healing: partitions, paused and killed nodes");
@@ -252,9 +261,11 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         schedule,
       },
       counts: countOperations(history),
+      unknownWrites: unknownWriteSummary(history, unknownErrors),
       clientCrashes: new Set(history.filter((operation) => operation.clientId.startsWith("x")).map((operation) => operation.clientId)).size,
       clients,
       events: nemesis.events,
+      pids: cluster.startedPids,
       health,
       finalReads,
       verdict,
@@ -307,6 +318,21 @@ export function judge(
   };
 }
 
+/** Unknown writes grouped by the error that ended them, and which sets took effect anyway. */
+export function unknownWriteSummary(history: History, errorNames: ReadonlyMap<number, string>): JepsenResult["unknownWrites"] {
+  const valuesRead = new Set<string | null>();
+  for (const operation of history) if (operation.kind === "get" && operation.status === "ok") valuesRead.add(operation.result);
+  const summary: JepsenResult["unknownWrites"] = {};
+  for (const operation of history) {
+    if (operation.kind === "get" || operation.status !== "unknown") continue;
+    const errorName = errorNames.get(operation.id) ?? (operation.clientId.startsWith("x") ? "CrashedClient" : "StillPending");
+    const entry = (summary[errorName] ??= { count: 0, setsSeenLater: 0 });
+    entry.count++;
+    if (operation.kind === "set" && valuesRead.has(operation.value)) entry.setsSeenLater++;
+  }
+  return summary;
+}
+
 export function countOperations(history: History): JepsenResult["counts"] {
   const empty = (): OperationCounts => ({ ok: 0, fail: 0, unknown: 0 });
   const counts = { get: empty(), set: empty(), del: empty(), total: empty() };
@@ -328,6 +354,13 @@ export function formatReport(result: JepsenResult): string {
     lines.push(`  ${kind.padEnd(8)} ${String(c.ok).padStart(7)} ${String(c.fail).padStart(7)} ${String(c.unknown).padStart(8)}`);
   }
   lines.push(`client crashes between EcPrepare and EcCommit: ${result.clientCrashes}`);
+  const unknownKinds = Object.entries(result.unknownWrites);
+  if (unknownKinds.length > 0) {
+    lines.push(
+      "unknown writes by cause (sets later read back = took effect): " +
+        unknownKinds.map(([name, entry]) => `${name} ${entry.count} (${entry.setsSeenLater} seen)`).join(", "),
+    );
+  }
   lines.push(`nemesis events (${result.events.length}):`);
   for (const event of result.events) lines.push("  " + formatEvent(event));
   lines.push(`after healing: ${result.health.healthy ? "healthy" : "NOT healthy"} in ${result.health.waitedMs} ms (${result.health.summary})`);

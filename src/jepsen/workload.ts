@@ -40,6 +40,8 @@ export interface WorkloadOptions {
   /** Fractions of get and set; the rest are del. */
   getFraction: number;
   setFraction: number;
+  /** Told of every operation recorded as unknown, with the error class that made it so. */
+  onUnknown?: (operationId: number, errorName: string) => void;
 }
 
 export const WORKLOAD_DEFAULTS = {
@@ -51,7 +53,11 @@ export const WORKLOAD_DEFAULTS = {
   setFraction: 0.35,
 } as const;
 
-export type OperationOutcome = { status: "ok"; result?: string | null } | { status: "fail"; reason: string } | { status: "unknown"; reason: string };
+export type OperationOutcome = { operationId: number } & (
+  | { status: "ok"; result?: string | null }
+  | { status: "fail"; reason: string }
+  | { status: "unknown"; reason: string; errorName: string }
+);
 
 /** Write errors that mean "never sent": the only write errors recorded as fail. */
 export function isDefiniteWriteFailure(error: unknown): boolean {
@@ -101,19 +107,20 @@ export async function recordedOperation(
     if (kind === "get") {
       const result = await withDeadline(target.get(key), timeoutMs);
       recorder.ok(handle, result);
-      return { status: "ok", result };
+      return { operationId: handle, status: "ok", result };
     }
     await withDeadline(kind === "set" ? target.set(key, value as string) : target.del(key), timeoutMs);
     recorder.ok(handle);
-    return { status: "ok" };
+    return { operationId: handle, status: "ok" };
   } catch (error) {
-    const reason = `${error instanceof Error ? error.name : "Error"}: ${errorMessage(error)}`;
+    const errorName = error instanceof Error ? error.name : "Error";
+    const reason = `${errorName}: ${errorMessage(error)}`;
     if (kind === "get" || isDefiniteWriteFailure(error)) {
       recorder.fail(handle);
-      return { status: "fail", reason };
+      return { operationId: handle, status: "fail", reason };
     }
     recorder.unknown(handle);
-    return { status: "unknown", reason };
+    return { operationId: handle, status: "unknown", reason, errorName };
   }
 }
 
@@ -184,6 +191,7 @@ async function clientLoop(
     stats.operations++;
     if (outcome.status !== "ok") noteError(outcome.reason.slice(0, 200));
     if (outcome.status === "unknown") {
+      options.onUnknown?.(outcome.operationId, outcome.errorName);
       // A fresh connection object: nothing of the abandoned operation can retry behind us.
       target.close();
       target = null;
