@@ -10,7 +10,7 @@ import { ECC_DEFAULT_FILE, EccClusterConfig, eccConfigToFile, parseEccConfig } f
 import { RESOLVED_CONFIG_ENV } from "../cli/ecc_config_loader";
 import { InvalidArgumentError } from "../core/errors";
 import { BLOCK_BYTES_DEFAULT, EC_LOCK_LEASE_MS_DEFAULT, RPC_TIMEOUT_MS } from "../core/limits";
-import { CLI_MAIN, LocalCluster } from "./local_cluster";
+import { CLI_MAIN, LocalCluster, LocalFaults } from "./local_cluster";
 import { NODE_PROCESS_ARGS } from "../core/limits";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
@@ -104,7 +104,7 @@ export const eccTarget: BenchTarget = {
   },
 };
 
-class EccCluster implements ClusterHandle {
+class EccCluster extends LocalFaults implements ClusterHandle {
   readonly kind = "ecc";
   readonly label: string;
   readonly idealOverhead: number;
@@ -116,10 +116,11 @@ class EccCluster implements ClusterHandle {
   constructor(
     private readonly config: EccClusterConfig,
     private readonly codecBackend: CodecBackend | "auto",
-    private readonly cluster: LocalCluster | null,
+    cluster: LocalCluster | null,
     private readonly statsClient: EcClient,
     readonly attached: boolean,
   ) {
+    super(cluster);
     const n = config.dataShards + config.parityShards;
     this.label = `ecc(n=${n},k=${config.dataShards})`;
     this.idealOverhead = n / config.dataShards;
@@ -179,21 +180,6 @@ class EccCluster implements ClusterHandle {
     );
   }
 
-  kill(node: string): Promise<void> {
-    return this.local().kill(node);
-  }
-  stopNode(node: string): Promise<void> {
-    return this.local().stopNode(node);
-  }
-  pause(node: string): Promise<void> {
-    return this.local().pause(node);
-  }
-  resume(node: string): Promise<void> {
-    return this.local().resume(node);
-  }
-  restart(node: string): Promise<void> {
-    return this.local().restart(node);
-  }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -203,8 +189,4 @@ class EccCluster implements ClusterHandle {
     if (this.cluster !== null) await this.cluster.stop();
   }
 
-  private local(): LocalCluster {
-    if (this.cluster === null) throw new InvalidArgumentError("faults need a cluster the bench started (not --servers)");
-    return this.cluster;
-  }
 }

@@ -16,7 +16,7 @@ import net from "node:net";
 import path from "node:path";
 import { InvalidArgumentError } from "../core/errors";
 import { EtcdClient } from "./etcd/client";
-import { LocalCluster, sleep } from "./local_cluster";
+import { LocalCluster, LocalFaults, sleep } from "./local_cluster";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
 const PARAMS = ["nodes", "binary"] as const;
@@ -125,7 +125,7 @@ export const etcdTarget: BenchTarget = {
   },
 };
 
-class EtcdCluster implements ClusterHandle {
+class EtcdCluster extends LocalFaults implements ClusterHandle {
   readonly kind = "etcd";
   readonly label: string;
   readonly idealOverhead: number;
@@ -136,11 +136,12 @@ class EtcdCluster implements ClusterHandle {
 
   constructor(
     private readonly members: Array<{ name: string; address: string }>,
-    private readonly cluster: LocalCluster | null,
+    cluster: LocalCluster | null,
     private readonly statsClient: EtcdClient,
     readonly attached: boolean,
     version: string,
   ) {
+    super(cluster);
     this.label = `etcd(${members.length})`;
     this.idealOverhead = members.length;
     this.params = { nodes: members.length, version, unsafeNoFsync: !attached };
@@ -191,22 +192,6 @@ class EtcdCluster implements ClusterHandle {
     );
   }
 
-  kill(node: string): Promise<void> {
-    return this.local().kill(node);
-  }
-  stopNode(node: string): Promise<void> {
-    return this.local().stopNode(node);
-  }
-  pause(node: string): Promise<void> {
-    return this.local().pause(node);
-  }
-  resume(node: string): Promise<void> {
-    return this.local().resume(node);
-  }
-  restart(node: string): Promise<void> {
-    // Same arguments: the member finds its data directory and rejoins (--initial-cluster-state is then ignored).
-    return this.local().restart(node);
-  }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -216,8 +201,4 @@ class EtcdCluster implements ClusterHandle {
     if (this.cluster !== null) await this.cluster.stop();
   }
 
-  private local(): LocalCluster {
-    if (this.cluster === null) throw new InvalidArgumentError("faults need a cluster the bench started (not --servers)");
-    return this.cluster;
-  }
 }

@@ -6,6 +6,7 @@
 // is charged for every page from its first instruction and keeps the PID we were given.
 // LocalCluster keeps the processes of one cluster: readiness (a log line or a probe),
 // signals by node name, restart, and a bounded stop. Every wait has a deadline.
+import { InvalidArgumentError } from "../core/errors";
 import { ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import readline from "node:readline";
@@ -281,4 +282,35 @@ export class LocalCluster {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The fault half of a ClusterHandle whose nodes a LocalCluster started (kill, stop, pause,
+ * resume, restart by node name). Targets extend it; attached clusters (--servers) have no
+ * processes of ours, so faults on them are refused.
+ */
+export abstract class LocalFaults {
+  constructor(protected readonly cluster: LocalCluster | null) {}
+
+  kill(node: string): Promise<void> {
+    return this.local().kill(node);
+  }
+  stopNode(node: string): Promise<void> {
+    return this.local().stopNode(node);
+  }
+  pause(node: string): Promise<void> {
+    return this.local().pause(node);
+  }
+  resume(node: string): Promise<void> {
+    return this.local().resume(node);
+  }
+  /** Starts a node that is down again with its restart arguments (ecc: `recover`). */
+  restart(node: string): Promise<void> {
+    return this.local().restart(node);
+  }
+
+  protected local(): LocalCluster {
+    if (this.cluster === null) throw new InvalidArgumentError("faults need a cluster the bench started (not --servers)");
+    return this.cluster;
+  }
 }

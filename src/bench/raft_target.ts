@@ -9,7 +9,7 @@ import { RaftClient } from "../raft/client";
 import { RAFT_DEFAULT_FILE, RaftClusterConfig, parseRaftConfig, raftConfigToFile } from "../raft/config";
 import { RAFT_RESOLVED_CONFIG_ENV } from "../cli/raft_config_loader";
 import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../raft/types";
-import { CLI_MAIN, LocalCluster } from "./local_cluster";
+import { CLI_MAIN, LocalCluster, LocalFaults } from "./local_cluster";
 import { NODE_PROCESS_ARGS } from "../core/limits";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
@@ -70,7 +70,7 @@ export const raftTarget: BenchTarget = {
   },
 };
 
-class RaftCluster implements ClusterHandle {
+class RaftCluster extends LocalFaults implements ClusterHandle {
   readonly kind = "raft";
   readonly label: string;
   readonly idealOverhead: number;
@@ -81,10 +81,11 @@ class RaftCluster implements ClusterHandle {
 
   constructor(
     private readonly config: RaftClusterConfig,
-    private readonly cluster: LocalCluster | null,
+    cluster: LocalCluster | null,
     private readonly statsClient: RaftClient,
     readonly attached: boolean,
   ) {
+    super(cluster);
     this.label = `raft(${config.servers.length})`;
     this.idealOverhead = config.servers.length;
     this.params = { nodes: config.servers.length, fsync: config.fsync, snapshotEntries: config.snapshotEntries, tickMs: config.tickMs };
@@ -125,21 +126,6 @@ class RaftCluster implements ClusterHandle {
     );
   }
 
-  kill(node: string): Promise<void> {
-    return this.local().kill(node);
-  }
-  stopNode(node: string): Promise<void> {
-    return this.local().stopNode(node);
-  }
-  pause(node: string): Promise<void> {
-    return this.local().pause(node);
-  }
-  resume(node: string): Promise<void> {
-    return this.local().resume(node);
-  }
-  restart(node: string): Promise<void> {
-    return this.local().restart(node);
-  }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -149,8 +135,4 @@ class RaftCluster implements ClusterHandle {
     if (this.cluster !== null) await this.cluster.stop();
   }
 
-  private local(): LocalCluster {
-    if (this.cluster === null) throw new InvalidArgumentError("faults need a cluster the bench started (not --servers)");
-    return this.cluster;
-  }
 }

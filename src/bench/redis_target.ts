@@ -18,7 +18,7 @@ import fs from "node:fs";
 import { InvalidArgumentError } from "../core/errors";
 import { RPC_TIMEOUT_MS } from "../core/limits";
 import { binaryVersion } from "./etcd_target";
-import { LocalCluster, sleep } from "./local_cluster";
+import { LocalCluster, LocalFaults, sleep } from "./local_cluster";
 import { RedisConnection, RedisReplyError, parseInfo } from "./redis/resp";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
@@ -106,7 +106,7 @@ function connection(address: string): RedisConnection {
   return new RedisConnection({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)), timeoutMs: RPC_TIMEOUT_MS });
 }
 
-class RedisCluster implements ClusterHandle {
+class RedisCluster extends LocalFaults implements ClusterHandle {
   readonly kind = "redis";
   readonly idealOverhead: number;
   readonly logicalSource = "redis INFO used_memory_dataset: allocator bytes of keys, values and per-entry overhead";
@@ -118,12 +118,13 @@ class RedisCluster implements ClusterHandle {
   constructor(
     readonly label: string,
     private readonly addresses: string[],
-    private readonly cluster: LocalCluster | null,
+    cluster: LocalCluster | null,
     private readonly replicas: number,
     private readonly wait: boolean,
     readonly attached: boolean,
     version: string,
   ) {
+    super(cluster);
     this.idealOverhead = replicas + 1;
     this.params = { replicas, wait, version, persistence: "off" };
     this.statsConnections = addresses.map(connection);
@@ -205,21 +206,6 @@ class RedisCluster implements ClusterHandle {
     );
   }
 
-  kill(node: string): Promise<void> {
-    return this.local().kill(node);
-  }
-  stopNode(node: string): Promise<void> {
-    return this.local().stopNode(node);
-  }
-  pause(node: string): Promise<void> {
-    return this.local().pause(node);
-  }
-  resume(node: string): Promise<void> {
-    return this.local().resume(node);
-  }
-  restart(node: string): Promise<void> {
-    return this.local().restart(node);
-  }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -229,8 +215,4 @@ class RedisCluster implements ClusterHandle {
     if (this.cluster !== null) await this.cluster.stop();
   }
 
-  private local(): LocalCluster {
-    if (this.cluster === null) throw new InvalidArgumentError("faults need a cluster the bench started (not --servers)");
-    return this.cluster;
-  }
 }

@@ -6,6 +6,7 @@
 // Nodes listen on loopback, or, with a NamespaceNetwork, each in its own network namespace
 // on its own address so the nemesis can partition them for real.
 import { ChildProcess, spawn } from "node:child_process";
+import { freeLoopbackPorts } from "../cli/ports";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -393,20 +394,6 @@ async function killAndWait(child: ChildProcess, exited: Promise<unknown>): Promi
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, NODE_EXIT_MS_MAX)))]);
   clearTimeout(timer);
-}
-
-/** Distinct free loopback ports. */
-async function freeLoopbackPorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-    ports.push((server.address() as net.AddressInfo).port);
-    servers.push(server);
-  }
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
 }
 
 export function sleep(ms: number): Promise<void> {

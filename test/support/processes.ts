@@ -1,5 +1,6 @@
 // Real OS processes for integration tests: the CLI started the real way (node + the
 // compiled main.js), stopped by PID, every wait bounded.
+import { freeLoopbackPorts } from "../../src/cli/ports";
 import { ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
@@ -100,18 +101,7 @@ export async function stopProcess(started: StartedProcess, signal: NodeJS.Signal
 }
 
 /** Free loopback ports, distinct from each other. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-    ports.push((server.address() as net.AddressInfo).port);
-    servers.push(server);
-  }
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
+export const freePorts = freeLoopbackPorts;
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
