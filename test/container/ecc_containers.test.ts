@@ -25,70 +25,28 @@
 // label; afterEach() removes all of them (whatever their state) and the network, also when
 // a test or a hook failed, and after() sweeps once more.
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
-import {
-  GenericContainer,
-  ImageName,
-  type ImagePullPolicy,
-  Network,
-  type StartedNetwork,
-  type StartedTestContainer,
-  Wait,
-  getContainerRuntimeClient,
-} from "testcontainers";
+import { Network, type StartedNetwork, type StartedTestContainer, Wait, getContainerRuntimeClient } from "testcontainers";
 import { createCodec } from "../../src/codec";
 import { SeededRandom } from "../../src/core/env";
 import { isKvError } from "../../src/core/errors";
 import { EcClient } from "../../src/ecc/client";
 import { ECC_DEFAULT_FILE, EccClusterConfig, parseEccConfig } from "../../src/ecc/config";
-import { freePorts, sleep } from "../support/processes";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { readResults } from "../../src/bench/results";
+import { freePorts, runCli, sleep } from "../support/processes";
+import { ClusterNodeContainer, Dockerode, IMAGE, NEVER_PULL, REQUIRE_DOCKER, RUN_ID, RUN_LABEL, dockerUnavailableReason } from "./docker_support";
 
-/** The Docker API client testcontainers uses (dockerode), typed without a direct dependency. */
-type Dockerode = Awaited<ReturnType<typeof getContainerRuntimeClient>>["container"]["dockerode"];
 
-// testcontainers starts its reaper container (Ryuk) unless this is "true"; the reaper image
-// cannot be pulled here (no registry), and after() removes everything this suite creates.
-process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
 
-const IMAGE = process.env.ECC_CACHE_IMAGE ?? "ecc-cache:dev";
-const REQUIRE_DOCKER = process.env.ECC_CACHE_REQUIRE_DOCKER === "1";
 const NODE_COUNT = 5;
 const DATA_SHARDS = 3;
 const NODE_PORT = 3000;
 const BLOCK_BYTES = 4096; // small stripes, so modest values already span several stripes
 const RPC_TIMEOUT_MS = 1_000; // the client's deadline: bounds how long a paused node stalls
 const WRITES_WHILE_DOWN = "writes continue";
-const RUN_LABEL = "ecc-cache.test-run";
-const RUN_ID = randomUUID();
 
-/** Never pull: the image is local by construction, and no registry is reachable. */
-const NEVER_PULL: ImagePullPolicy = { shouldPull: () => false };
-
-/**
- * A container on exactly one network, found there by one alias, with its ports published on
- * 127.0.0.1 only. Plain testcontainers does neither: it publishes on every interface, and
- * withNetworkAliases() creates the container on Docker's default bridge and then connects it
- * to the named network as well, so a `docker network disconnect` would leave the node
- * reachable through the default bridge (its published port lives there) and would not be a
- * partition at all.
- */
-class ClusterNodeContainer extends GenericContainer {
-  constructor(
-    image: string,
-    private readonly clusterNetwork: StartedNetwork,
-    private readonly alias: string,
-  ) {
-    super(image);
-    this.withNetwork(clusterNetwork); // no aliases: NetworkMode is this network, nothing else
-  }
-
-  protected override async beforeContainerCreated(): Promise<void> {
-    this.createOpts.NetworkingConfig = { EndpointsConfig: { [this.clusterNetwork.getName()]: { Aliases: [this.alias] } } };
-    for (const bindings of Object.values(this.hostConfig.PortBindings ?? {}) as Array<Array<{ HostIp?: string }>>) {
-      for (const binding of bindings) binding.HostIp = "127.0.0.1";
-    }
-  }
-}
 
 interface NodeSlot {
   index: number;
@@ -254,6 +212,49 @@ describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", f
     await verifyKeySet(values);
   });
 
+  it("the bench runs against the container cluster and reads each container's memory from Docker's stats", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecc-bench-docker-"));
+    try {
+      const out = path.join(dir, "bench.json");
+      const containers = slots.map((slot) => `node${slot.index}=${slot.container!.getId()}`).join(",");
+      const bench = await runCli(
+        [
+          "bench",
+          "--target", `ecc:k=${DATA_SHARDS},n=${NODE_COUNT},block=${BLOCK_BYTES}`,
+          "--servers", config.servers.join(","),
+          "--containers", containers,
+          "--memory", "docker",
+          "--memory-period-ms", "250",
+          "--settle-ms", "300",
+          "--workloads", "B",
+          "--concurrency", "8",
+          "--ops", "600",
+          "--keys", "300",
+          "--no-progress",
+          "--out", out,
+          "--report", path.join(dir, "report"),
+        ],
+        { timeoutMs: 120_000 },
+      );
+      assert.equal(bench.code, 0, bench.stderr);
+      const results = readResults(out); // validates the schema
+      assert.equal(results.runs.length, 1);
+      const run = results.runs[0];
+      assert.equal(run.status, "ok", run.reason ?? "");
+      assert.ok(run.memory !== undefined && run.memory !== null);
+      assert.equal(run.memory.primary, "docker");
+      for (let index = 0; index < NODE_COUNT; index++) {
+        const samples = run.memory.samples.filter((sample) => sample.node === `node${index}` && sample.sampler === "docker");
+        assert.ok(samples.length >= 2, `node${index}: ${samples.length} docker samples`);
+        assert.ok(samples.every((sample) => sample.bytes > 1024 * 1024), `node${index}: a container uses more than 1 MiB`);
+      }
+      const reportText = fs.readFileSync(path.join(dir, "report", "report.md"), "utf8");
+      assert.match(reportText, /ecc\(n=5,k=3\)/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   // ---- helpers ---------------------------------------------------------------------------
 
   async function startNode(slot: NodeSlot, recover: boolean): Promise<void> {
@@ -372,30 +373,6 @@ describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", f
 });
 
 /** Why the suite cannot run here, or null when a Docker engine answers and the image exists. */
-async function dockerUnavailableReason(): Promise<string | null> {
-  let runtime;
-  try {
-    runtime = await withTimeout(getContainerRuntimeClient(), 15_000, "no answer from a Docker engine within 15 s");
-  } catch (error) {
-    return `no Docker engine (${error instanceof Error ? error.message : String(error)}); run bash scripts/ci_docker.sh as root`;
-  }
-  if (!(await runtime.image.exists(ImageName.fromString(IMAGE)))) {
-    return `image ${IMAGE} is not built; run bash scripts/ci_docker.sh`;
-  }
-  return null;
-}
-
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
-  const timeout = new Error(message); // created when the wait starts, so its stack shows the waiter
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(timeout), timeoutMs);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 function randomBytesSeeded(random: SeededRandom, size: number): Buffer {
   const bytes = Buffer.allocUnsafe(size);
   let i = 0;
