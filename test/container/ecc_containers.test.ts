@@ -212,6 +212,29 @@ describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", f
     await verifyKeySet(values);
   });
 
+  it("beyond the fault budget (3 of 5 paused): operations fail with 'unavailable'; after unpause nothing is lost", async () => {
+    const values = await writeKeySet();
+    const paused = [slots[0], slots[1], slots[2]];
+    try {
+      for (const slot of paused) await docker!.getContainer(slot.container!.getId()).pause();
+      await sleep(200);
+      const failure = await client!.get([...values.keys()][5]).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      assert.ok(isKvError(failure) && failure.code === "UNAVAILABLE", `expected UNAVAILABLE, got ${String(failure)}`);
+      const writeFailure = await client!.set(`beyond-${keySet}`, Buffer.from("x")).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      assert.ok(isKvError(writeFailure) && writeFailure.code === "UNAVAILABLE", `expected UNAVAILABLE, got ${String(writeFailure)}`);
+    } finally {
+      for (const slot of paused) await docker!.getContainer(slot.container!.getId()).unpause().catch(() => undefined);
+    }
+    await assertWriteRecovers();
+    await verifyKeySet(values);
+  });
+
   it("the bench runs against the container cluster and reads each container's memory from Docker's stats", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecc-bench-docker-"));
     try {
