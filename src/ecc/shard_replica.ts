@@ -14,11 +14,11 @@
 //   can abort without racing a slow coordinator.
 //
 // Resolution of an abandoned tx (the coordinator died between phases): the participant
-// whose lease ran out asks every other member for the tx's status (which fences it there).
-// Any member committed -> EcCommit(resolution) everywhere at that version. Every member
-// answered and none committed -> EcAbort everywhere. Someone did not answer -> keep the
-// lock and ask again later (with fixed membership there is no safe way to decide without
-// them; views, a later issue, decide in the new view instead).
+// whose lease ran out asks every other node of the view for the tx's status (which fences
+// it there). Any node committed -> EcCommit(resolution) everywhere at that version. Every
+// node answered and none committed -> EcAbort everywhere. Someone did not answer -> keep
+// the lock and ask again later; a view change that drops the silent node lets it decide
+// (the driver, src/ecc/node.ts, asks the current view's nodes).
 import assert from "node:assert/strict";
 import {
   EcAbort,
