@@ -1,17 +1,21 @@
 // `ecc-cache report <results...> [--out DIR]`: bench result files (schema ecc-cache.bench/2)
+// and jepsen result files (ecc-cache.jepsen/1, the "consistency under faults" section)
 // → DIR/report.md + DIR/charts/*.svg. Reads files only; never talks to a cluster.
 import { Command } from "commander";
 import { readResults } from "../bench/results";
 import { writeReport } from "../report/report";
+import { consistencySection, isJepsenFile, readJepsenResult } from "../report/consistency";
 
 export function reportCommand(): Command {
   return new Command("report")
     .description("render bench result files as Markdown with SVG charts (memory per node, overhead ratio, latency CDFs, throughput with failures)")
-    .argument("<results...>", "result JSON files written by `ecc-cache bench`")
+    .argument("<results...>", "result JSON files written by `ecc-cache bench` or `npm run jepsen -- --out FILE`")
     .option("--out <dir>", "output directory", "report")
     .action(async (files: string[], flags: { out: string }) => {
-      const inputs = files.map((file) => ({ file, results: readResults(file) }));
-      const output = await writeReport(inputs, flags.out);
+      const jepsenFiles = files.filter(isJepsenFile);
+      const inputs = files.filter((file) => !jepsenFiles.includes(file)).map((file) => ({ file, results: readResults(file) }));
+      const consistency = consistencySection(jepsenFiles.map((file) => ({ file, result: readJepsenResult(file) })));
+      const output = await writeReport(inputs, flags.out, consistency);
       process.stdout.write(`${output.markdownPath}\n`);
       for (const chart of output.charts) process.stdout.write(`${chart}\n`);
     });

@@ -111,7 +111,7 @@ function environmentSection(inputs: ReportInput[]): string {
 }
 
 /** Writes report.md and charts/*.svg into outDir; returns the paths. */
-export async function writeReport(inputs: ReportInput[], outDir: string): Promise<ReportOutput> {
+export async function writeReport(inputs: ReportInput[], outDir: string, consistency = ""): Promise<ReportOutput> {
   const chartsDir = path.join(outDir, "charts");
   fs.mkdirSync(chartsDir, { recursive: true });
   const charts: string[] = [];
@@ -172,6 +172,8 @@ export async function writeReport(inputs: ReportInput[], outDir: string): Promis
     const events = groupRuns.map(eventsSection).filter((text) => text !== "");
     if (events.length > 0) out.push("**Failures, errors and unavailability**", "", ...events, "");
   }
+
+  if (consistency !== "") out.push(consistency, "");
 
   const notOk = runs.filter((run) => run.status !== "ok");
   if (notOk.length > 0) {
