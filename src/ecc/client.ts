@@ -245,15 +245,18 @@ export class EcClient {
       const outcome = await this.commitAll(targets, view, key, txId, version);
       const acknowledged = outcome.acknowledged;
       if (outcome.decided) return { version, attempts: attempt };
-      if (acknowledged === 0) {
-        // Nobody took EcCommit (fenced by a resolver, a new epoch, or unreachable): abort it.
+      if (outcome.refused === targets.length) {
+        // Every node refused EcCommit outright (fenced by a resolver, or a new epoch): none
+        // committed, so retrying is safe. A node that did not answer at all may have
+        // committed with its reply lost; retrying then could apply the value twice around
+        // another writer's (X, Y, X), so that case is an unknown outcome below.
         lastError = new WriteAbortedError(`EcCommit refused by every node (version ${version})`);
         await this.abortAll(targets, view.epoch, key, txId);
         await sleep(this.backoffMs(attempt));
         continue;
       }
-      // Some members committed: the write will complete through resolution, but this client
-      // cannot promise it: report an unknown outcome rather than success.
+      // Some node committed or may have: the write may complete through resolution, but this
+      // client cannot promise it: report an unknown outcome rather than success.
       throw new TimeoutError(
         `write outcome unknown: ${acknowledged} of ${targets.length} nodes acknowledged EcCommit of version ${version}`,
       );
@@ -272,16 +275,23 @@ export class EcClient {
    * no read can decode the old version any more. Waiting for the slowest node as well would
    * only add its latency, and turn a node that dies mid-commit into an "unknown" outcome.
    */
-  private commitAll(targets: number[], view: View, key: Buffer, txId: Buffer, version: number): Promise<{ decided: boolean; acknowledged: number }> {
+  private commitAll(
+    targets: number[],
+    view: View,
+    key: Buffer,
+    txId: Buffer,
+    version: number,
+  ): Promise<{ decided: boolean; acknowledged: number; refused: number }> {
     return new Promise((resolve) => {
       let acknowledged = 0;
       let membersAcknowledged = 0;
+      let refused = 0;
       let answered = 0;
       let settled = false;
       const finish = (decided: boolean): void => {
         if (settled) return;
         settled = true;
-        resolve({ decided, acknowledged });
+        resolve({ decided, acknowledged, refused });
       };
       for (const index of targets) {
         this.channels[index]
@@ -292,10 +302,11 @@ export class EcClient {
                 acknowledged++;
                 if (view.members.includes(index)) membersAcknowledged++;
               } else {
+                refused++;
                 this.adoptView(result.currentView);
               }
             },
-            () => undefined, // counted below as an answer without an acknowledgement
+            () => undefined, // no answer: the node may have committed (its reply was lost)
           )
           .finally(() => {
             answered++;
