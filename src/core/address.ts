@@ -13,3 +13,19 @@ export function parseAddress(text: string): HostPort {
   if (port < 1 || port > 65535) throw new InvalidArgumentError(`'${text}': port ${port} is outside 1..65535`);
   return { host: match[1], port };
 }
+
+/** Problems with a configured server list: addresses that do not parse, duplicates. */
+export function serverListProblems(servers: readonly string[]): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const server of servers) {
+    try {
+      parseAddress(server);
+    } catch (error) {
+      problems.push(`servers: ${(error as Error).message}`);
+    }
+    if (seen.has(server)) problems.push(`servers: ${server} is listed twice`);
+    seen.add(server);
+  }
+  return problems;
+}

@@ -4,7 +4,7 @@
 // dataShards (k) and parityShards (n - k).
 import { z } from "zod";
 import { ConfigError } from "../core/errors";
-import { parseAddress } from "../core/address";
+import { serverListProblems } from "../core/address";
 import {
   BLOCK_BYTES_DEFAULT,
   BLOCK_BYTES_MAX,
@@ -73,16 +73,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
   if (!(2 * file.k > file.n)) {
     problems.push(`k (${file.k}) must be more than n/2 (${file.n / 2}) so any k nodes are a majority`);
   }
-  const seen = new Set<string>();
-  for (const server of file.servers) {
-    try {
-      parseAddress(server);
-    } catch (error) {
-      problems.push(`servers: ${(error as Error).message}`);
-    }
-    if (seen.has(server)) problems.push(`servers: ${server} is listed twice`);
-    seen.add(server);
-  }
+  problems.push(...serverListProblems(file.servers));
   if (problems.length > 0) throw new ConfigError(`invalid ecc config (${source}):\n  ${problems.join("\n  ")}`);
   return {
     servers: file.servers,

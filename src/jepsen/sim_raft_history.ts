@@ -15,6 +15,7 @@
 // Storage model: a node persists everything ready() hands it before it sends (fsync
 // "always"), so a crash loses only volatile state: the RaftCore, the KvState (rebuilt by
 // re-applying the persisted committed log) and pending client requests.
+import { EventQueue } from "../core/event_queue";
 import { HistoryRecorder, History } from "../check/history";
 import { CheckResult, checkHistory } from "../check/linearizability";
 import { Clock, SeededRandom } from "../core/env";
@@ -77,60 +78,6 @@ type Request =
   | { kind: "del"; key: string; clientId: number; seq: number; floor: number };
 
 type Reply = { code: "ok"; value?: string | null } | { code: "not-leader"; leaderHint: number | null } | { code: "unavailable" };
-
-interface Event {
-  atMs: number;
-  order: number;
-  run: () => void;
-}
-
-/** Binary min-heap of events by (atMs, order): deterministic for equal times. */
-class EventQueue {
-  private readonly heap: Event[] = [];
-  private nextOrder = 0;
-
-  get size(): number {
-    return this.heap.length;
-  }
-
-  push(atMs: number, run: () => void): void {
-    const event = { atMs, order: this.nextOrder++, run };
-    const heap = this.heap;
-    heap.push(event);
-    let position = heap.length - 1;
-    while (position > 0) {
-      const parent = (position - 1) >> 1;
-      if (before(heap[parent], event)) break;
-      heap[position] = heap[parent];
-      position = parent;
-    }
-    heap[position] = event;
-  }
-
-  pop(): Event | undefined {
-    const heap = this.heap;
-    const top = heap[0];
-    const last = heap.pop();
-    if (heap.length > 0 && last !== undefined) {
-      let position = 0;
-      for (;;) {
-        const left = 2 * position + 1;
-        if (left >= heap.length) break;
-        const right = left + 1;
-        const child = right < heap.length && before(heap[right], heap[left]) ? right : left;
-        if (before(last, heap[child])) break;
-        heap[position] = heap[child];
-        position = child;
-      }
-      heap[position] = last;
-    }
-    return top;
-  }
-}
-
-function before(a: Event, b: Event): boolean {
-  return a.atMs < b.atMs || (a.atMs === b.atMs && a.order < b.order);
-}
 
 interface SimNode {
   index: number;

@@ -2,7 +2,7 @@
 // optional knobs, validated once before anything runs.
 import { z } from "zod";
 import { ConfigError } from "../core/errors";
-import { parseAddress } from "../core/address";
+import { serverListProblems } from "../core/address";
 import { SERVERS_MAX } from "../core/limits";
 import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "./types";
 import { FsyncPolicy } from "./disk_storage";
@@ -58,16 +58,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
   if (!(file.election_ticks > 2 * file.heartbeat_ticks)) {
     problems.push(`election_ticks (${file.election_ticks}) must be more than twice heartbeat_ticks (${file.heartbeat_ticks})`);
   }
-  const seen = new Set<string>();
-  for (const server of file.servers) {
-    try {
-      parseAddress(server);
-    } catch (error) {
-      problems.push(`servers: ${(error as Error).message}`);
-    }
-    if (seen.has(server)) problems.push(`servers: ${server} is listed twice`);
-    seen.add(server);
-  }
+  problems.push(...serverListProblems(file.servers));
   if (problems.length > 0) throw new ConfigError(`invalid raft config (${source}):\n  ${problems.join("\n  ")}`);
   return {
     servers: file.servers,

@@ -16,6 +16,7 @@
 // checked with checkHistory after a settle phase and a final read of every key. Invariants
 // are checked after every event; any failure throws SimCheckError with the seed and the
 // transcript tail.
+import { EventQueue } from "../../src/core/event_queue";
 import { createHash } from "node:crypto";
 import { HistoryRecorder, History } from "../../src/check/history";
 import { CheckResult, checkHistory } from "../../src/check/linearizability";
@@ -91,55 +92,6 @@ export interface EccSimResult {
 }
 
 export class SimCheckError extends Error {}
-
-interface Event {
-  atMs: number;
-  order: number;
-  run: () => void;
-}
-
-class EventQueue {
-  private readonly heap: Event[] = [];
-  private nextOrder = 0;
-  get size(): number {
-    return this.heap.length;
-  }
-  push(atMs: number, run: () => void): void {
-    const heap = this.heap;
-    const event = { atMs, order: this.nextOrder++, run };
-    heap.push(event);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (before(heap[p], event)) break;
-      heap[i] = heap[p];
-      i = p;
-    }
-    heap[i] = event;
-  }
-  pop(): Event | undefined {
-    const heap = this.heap;
-    const top = heap[0];
-    const last = heap.pop();
-    if (heap.length > 0 && last !== undefined) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= heap.length) break;
-        const r = l + 1;
-        const c = r < heap.length && before(heap[r], heap[l]) ? r : l;
-        if (before(last, heap[c])) break;
-        heap[i] = heap[c];
-        i = c;
-      }
-      heap[i] = last;
-    }
-    return top;
-  }
-}
-function before(a: Event, b: Event): boolean {
-  return a.atMs < b.atMs || (a.atMs === b.atMs && a.order < b.order);
-}
 
 type Request =
   | { kind: "prepare"; key: Buffer; txId: Buffer; shardIndex: number; layout: Layout & { valueCrc32: number }; tombstone: boolean; shardCrc32: number; data: Buffer }
