@@ -1,12 +1,14 @@
 // In-memory store of one node's committed shards (ecc mode) with exact byte accounting.
 //
 // One entry = one key's newest committed version: a fixed header plus the shard blob, kept
-// in a single Buffer so an entry costs one allocation besides its map slot. Keys are byte
-// strings held as latin1 JS strings (one char per byte, binary safe).
+// as one block of a ByteArena (byte_arena.ts), so an entry costs its bytes, a 4-byte block
+// header and a number in the index map — no Buffer object, no pinned 8 KiB pool slab. Keys
+// are byte strings held as latin1 JS strings (one char per byte, binary safe).
 //
 // Logical bytes (DESIGN.md section 5) = payload (shard blob bytes) + key bytes +
 // ENTRY_META_BYTES per entry; they are what this node holds, counted exactly.
 import assert from "node:assert/strict";
+import { ByteArena, LARGE_BYTES } from "./byte_arena";
 
 /**
  * version f64 (integers up to 2^53) | valueBytes u32 | valueCrc32 u32 | shardCrc32 u32 |
@@ -25,7 +27,8 @@ export interface ShardEntry {
   valueCrc32: number;
   shardCrc32: number;
   txTag: number;
-  /** The shard blob; a view into the entry's buffer, never copied on read. */
+  /** The shard blob: a copy (the arena block is reused by later writes), or for shards
+   * above the arena's LARGE_BYTES a view of their own buffer, which is never rewritten. */
   shard: Buffer;
 }
 
@@ -39,7 +42,9 @@ export interface StoreStats {
 }
 
 export class ShardStore {
-  private readonly entries = new Map<string, Buffer>();
+  private readonly arena = new ByteArena();
+  /** key → arena handle of its entry. */
+  private readonly entries = new Map<string, number>();
   private payloadBytes = 0;
   private keyBytes = 0;
   private tombstoneCount = 0;
@@ -50,21 +55,24 @@ export class ShardStore {
 
   /** The committed version of `key`, 0 when absent. */
   version(key: string): number {
-    const raw = this.entries.get(key);
-    return raw === undefined ? 0 : raw.readDoubleLE(0);
+    const handle = this.entries.get(key);
+    return handle === undefined ? 0 : this.arena.view(handle).readDoubleLE(0);
   }
 
   /** The (version, txTag) of `key` without decoding the entry; null when absent. */
   versionAndTag(key: string): { version: number; txTag: number } | null {
-    const raw = this.entries.get(key);
-    if (raw === undefined) return null;
+    const handle = this.entries.get(key);
+    if (handle === undefined) return null;
+    const raw = this.arena.view(handle);
     return { version: raw.readDoubleLE(0), txTag: raw.readUInt32LE(20) };
   }
 
   get(key: string): ShardEntry | null {
-    const raw = this.entries.get(key);
-    if (raw === undefined) return null;
-    return decodeEntry(raw);
+    const handle = this.entries.get(key);
+    if (handle === undefined) return null;
+    const raw = this.arena.view(handle);
+    const shard = raw.subarray(ENTRY_META_BYTES);
+    return decodeEntry(raw, raw.length > LARGE_BYTES ? shard : Buffer.from(shard));
   }
 
   /** Installs a committed version; versions only increase (the caller checked). */
@@ -72,7 +80,8 @@ export class ShardStore {
     assert(Number.isSafeInteger(entry.version) && entry.version > 0);
     assert(entry.version > this.version(key), "versions on a node only increase");
     assert(!entry.tombstone || shard.length === 0);
-    const raw = Buffer.allocUnsafe(ENTRY_META_BYTES + shard.length);
+    const handle = this.arena.alloc(ENTRY_META_BYTES + shard.length);
+    const raw = this.arena.view(handle);
     raw.writeDoubleLE(entry.version, 0);
     raw.writeUInt32LE(entry.valueBytes, 8);
     raw.writeUInt32LE(entry.valueCrc32 >>> 0, 12);
@@ -84,16 +93,19 @@ export class ShardStore {
     if (previous === undefined) {
       this.keyBytes += key.length;
     } else {
-      this.payloadBytes -= previous.length - ENTRY_META_BYTES;
-      if ((previous[24] & FLAG_TOMBSTONE) !== 0) this.tombstoneCount -= 1;
+      const old = this.arena.view(previous);
+      this.payloadBytes -= old.length - ENTRY_META_BYTES;
+      if ((old[24] & FLAG_TOMBSTONE) !== 0) this.tombstoneCount -= 1;
+      this.arena.release(previous);
     }
     this.payloadBytes += shard.length;
     if (entry.tombstone) this.tombstoneCount += 1;
-    this.entries.set(key, raw);
+    this.entries.set(key, handle);
   }
 
   clear(): void {
     this.entries.clear();
+    this.arena.clear();
     this.payloadBytes = 0;
     this.keyBytes = 0;
     this.tombstoneCount = 0;
@@ -116,7 +128,7 @@ export class ShardStore {
   }
 }
 
-function decodeEntry(raw: Buffer): ShardEntry {
+function decodeEntry(raw: Buffer, shard: Buffer): ShardEntry {
   return {
     version: raw.readDoubleLE(0),
     valueBytes: raw.readUInt32LE(8),
@@ -124,6 +136,6 @@ function decodeEntry(raw: Buffer): ShardEntry {
     shardCrc32: raw.readUInt32LE(16),
     txTag: raw.readUInt32LE(20),
     tombstone: (raw[24] & FLAG_TOMBSTONE) !== 0,
-    shard: raw.subarray(ENTRY_META_BYTES),
+    shard,
   };
 }
