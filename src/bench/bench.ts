@@ -387,8 +387,7 @@ async function runOne(
     });
     recorder.start();
     client = await cluster.connect();
-    await sleep(options.settleMs);
-    await cluster.settle?.();
+    await settle(cluster, options.settleMs);
     before = await recorder.snapshot("before-load");
     events.record("phase.preload.begin", undefined, `${plan.keyCount} keys`);
     const spec: WorkloadSpec = {
@@ -435,8 +434,7 @@ async function runOne(
     if (measureBar === null) warmupBar?.finish();
     else (measureBar as ReturnType<ProgressDisplay["phase"]>).finish();
     run.measured = measured;
-    await sleep(options.settleMs);
-    await cluster.settle?.();
+    await settle(cluster, options.settleMs);
     after = await recorder.snapshot("after-load");
     events.record("phase.after_snapshot");
     if (interrupted()) {
@@ -487,4 +485,15 @@ async function runOne(
   run.events = events.events;
   if (events.dropped > 0) notes.push(`${events.dropped} events dropped (limit reached)`);
   return run;
+}
+
+/**
+ * Before a memory snapshot: let in-flight work finish, ask the nodes to collect their
+ * garbage, then wait again so what the collection and the allocators free (jemalloc and
+ * Go return pages after a decay time; see core/allocator.ts) has left the working set.
+ */
+async function settle(cluster: ClusterHandle, settleMs: number): Promise<void> {
+  await sleep(settleMs / 2);
+  await cluster.settle?.();
+  await sleep(settleMs / 2);
 }

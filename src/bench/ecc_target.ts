@@ -11,6 +11,7 @@ import { RESOLVED_CONFIG_ENV } from "../cli/ecc_config_loader";
 import { InvalidArgumentError } from "../core/errors";
 import { BLOCK_BYTES_DEFAULT, EC_LOCK_LEASE_MS_DEFAULT, RPC_TIMEOUT_MS } from "../core/limits";
 import { CLI_MAIN, LocalCluster, LocalFaults } from "./local_cluster";
+import { allocatorEnv } from "../core/allocator";
 import { NODE_PROCESS_ARGS } from "../core/limits";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
@@ -77,7 +78,7 @@ export const eccTarget: BenchTarget = {
     const codecBackend = (params.codec ?? "auto") as CodecBackend | "auto";
     let cluster: LocalCluster | null = null;
     if (!attached) {
-      const env = { [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(config)), ECC_LOG_LEVEL: "warn" };
+      const env = { [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(config)), ECC_LOG_LEVEL: "warn", ...allocatorEnv() };
       cluster = new LocalCluster(
         servers.map((address, index) => {
           const args = [...NODE_PROCESS_ARGS, CLI_MAIN, "ecc", "server", "startOne", address, "--log-level", "info"];

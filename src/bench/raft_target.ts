@@ -10,6 +10,7 @@ import { RAFT_DEFAULT_FILE, RaftClusterConfig, parseRaftConfig, raftConfigToFile
 import { RAFT_RESOLVED_CONFIG_ENV } from "../cli/raft_config_loader";
 import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../raft/types";
 import { CLI_MAIN, LocalCluster, LocalFaults } from "./local_cluster";
+import { allocatorEnv } from "../core/allocator";
 import { NODE_PROCESS_ARGS } from "../core/limits";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
@@ -54,7 +55,7 @@ export const raftTarget: BenchTarget = {
     );
     let cluster: LocalCluster | null = null;
     if (!attached) {
-      const env = { [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "warn" };
+      const env = { [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "warn", ...allocatorEnv() };
       cluster = new LocalCluster(
         servers.map((address, index) => {
           const args = [...NODE_PROCESS_ARGS, CLI_MAIN, "raft", "server", "startOne", String(index), "--log-level", "info"];

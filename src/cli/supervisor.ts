@@ -3,6 +3,7 @@
 // where, forwards node logs to stderr, and stops every node on Ctrl-C (SIGINT/SIGTERM).
 import { ChildProcess, spawn } from "node:child_process";
 import readline from "node:readline";
+import { allocatorEnv } from "../core/allocator";
 import { NODE_PROCESS_ARGS } from "../core/limits";
 
 export interface NodeSpec {
@@ -22,7 +23,7 @@ export async function superviseNodes(nodes: NodeSpec[], readyEvent: string, titl
     // ECC_CACHE_NODE_ARGS passes extra flags to each node's node binary (e.g. --cpu-prof).
     const nodeArgs = [...NODE_PROCESS_ARGS, ...(process.env.ECC_CACHE_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "")];
     const child = spawn(process.execPath, [...nodeArgs, process.argv[1], ...spec.args], {
-      env: spec.env,
+      env: { ...spec.env, ...allocatorEnv(spec.env) },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const entry = { spec, child, exited: false };

@@ -1,0 +1,173 @@
+// ByteArena (packed blocks for per-key blobs), the ShardStore built on it, and the choice
+// of the node processes' C allocator.
+// Properties: every live block reads back exactly what was written to it, whatever the
+// interleaving of allocations and releases (checked against a plain Map model over seeded
+// random sequences); a released block's space is reused by the next block of its size
+// class instead of growing the slabs; large blocks live apart; the store copies shards out
+// of the arena so a later write cannot change a reply already handed out.
+import assert from "node:assert/strict";
+import { allocatorEnv, chooseAllocator, JEMALLOC_CONF, JEMALLOC_PATHS } from "../../src/core/allocator";
+import { SeededRandom } from "../../src/core/env";
+import { blockCapacity, ByteArena, LARGE_BYTES, SLAB_BYTES } from "../../src/storage/byte_arena";
+import { ENTRY_META_BYTES, ShardStore } from "../../src/storage/shard_store";
+
+function filled(bytes: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  for (let i = 0; i < bytes; i++) out[i] = (seed * 31 + i * 7) & 0xff;
+  return out;
+}
+
+describe("ByteArena", () => {
+  it("size classes: 8-byte steps up to 1 KiB, then at most ~3% slack", () => {
+    assert.equal(blockCapacity(0), 8);
+    assert.equal(blockCapacity(4), 8);
+    assert.equal(blockCapacity(5), 16);
+    assert.equal(blockCapacity(367), 376);
+    for (let bytes = 0; bytes <= LARGE_BYTES; bytes += 97) {
+      const capacity = blockCapacity(bytes);
+      assert.ok(capacity >= bytes + 4, `capacity ${capacity} holds ${bytes} + header`);
+      if (bytes > 1024) assert.ok(capacity <= (bytes + 4) * 1.032, `slack of ${bytes}: ${capacity}`);
+    }
+  });
+
+  it("reads back what was written, including 0-byte blocks", () => {
+    const arena = new ByteArena();
+    const empty = arena.alloc(0);
+    const small = arena.alloc(5);
+    arena.view(small).set([1, 2, 3, 4, 5]);
+    assert.equal(arena.view(empty).length, 0);
+    assert.deepEqual([...arena.view(small)], [1, 2, 3, 4, 5]);
+    assert.equal(arena.size(small), 5);
+    assert.deepEqual(arena.stats(), { liveBytes: 5, liveBlocks: 2, slabBytes: SLAB_BYTES, freeBytes: 0, largeBlocks: 0 });
+  });
+
+  it("reuses a released block for the next block of its class instead of growing", () => {
+    const arena = new ByteArena();
+    const handles = Array.from({ length: 5000 }, (_, i) => {
+      const handle = arena.alloc(367);
+      arena.view(handle).set(filled(367, i));
+      return handle;
+    });
+    const slabs = arena.stats().slabBytes;
+    // Rewrite every entry 3 times, like updates of same-size values.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < handles.length; i++) {
+        const next = arena.alloc(367);
+        arena.view(next).set(filled(367, i + round));
+        arena.release(handles[i]);
+        handles[i] = next;
+      }
+    }
+    assert.equal(arena.stats().slabBytes, slabs, "no slab added by updates");
+    assert.ok(arena.stats().freeBytes <= 376, "at most one block of the class waits on the free list");
+    for (let i = 0; i < handles.length; i++) assert.deepEqual(arena.view(handles[i]), filled(367, i + 2));
+  });
+
+  it("keeps blocks above LARGE_BYTES apart and reuses their slots", () => {
+    const arena = new ByteArena();
+    const big = arena.alloc(LARGE_BYTES + 1);
+    assert.ok(big < 0);
+    arena.view(big).fill(9);
+    assert.equal(arena.stats().largeBlocks, 1);
+    assert.equal(arena.stats().slabBytes, 0, "no slab for a large block");
+    arena.release(big);
+    assert.equal(arena.stats().largeBlocks, 0);
+    assert.throws(() => arena.view(big), /freed arena block/);
+    const again = arena.alloc(2 * LARGE_BYTES);
+    assert.equal(again, big, "the slot is reused");
+    assert.equal(arena.view(again).length, 2 * LARGE_BYTES);
+  });
+
+  for (const seed of [1, 2, 3, 4, 5]) {
+    it(`matches a Map model over a random sequence (seed ${seed})`, () => {
+      const random = new SeededRandom(seed);
+      const arena = new ByteArena();
+      const model = new Map<number, Buffer>();
+      const sizes = [0, 1, 7, 8, 100, 367, 1020, 1021, 4000, 20_000, LARGE_BYTES, LARGE_BYTES + 1, 200_000];
+      for (let step = 0; step < 3000; step++) {
+        const live = [...model.keys()];
+        if (live.length > 0 && random.next() < 0.45) {
+          const handle = live[random.int(live.length)];
+          assert.deepEqual(arena.view(handle), model.get(handle), `block ${handle} at step ${step}`);
+          arena.release(handle);
+          model.delete(handle);
+        } else {
+          const bytes = sizes[random.int(sizes.length)];
+          const handle = arena.alloc(bytes);
+          assert.ok(!model.has(handle), "a live handle is never handed out twice");
+          const data = filled(bytes, step);
+          arena.view(handle).set(data);
+          model.set(handle, data);
+        }
+      }
+      for (const [handle, data] of model) assert.deepEqual(arena.view(handle), data);
+      const stats = arena.stats();
+      assert.equal(stats.liveBlocks, model.size);
+      assert.equal(stats.liveBytes, [...model.values()].reduce((sum, data) => sum + data.length, 0));
+      arena.clear();
+      assert.deepEqual(arena.stats(), { liveBytes: 0, liveBlocks: 0, slabBytes: 0, freeBytes: 0, largeBlocks: 0 });
+    });
+  }
+});
+
+describe("ShardStore on the arena", () => {
+  const meta = (version: number) => ({ version, tombstone: false, valueBytes: 1000, valueCrc32: 1, shardCrc32: 2, txTag: 3 });
+
+  it("hands out shard copies that a later write of the same key does not change", () => {
+    const store = new ShardStore();
+    store.put("k", meta(1), filled(342, 1));
+    const first = store.get("k");
+    assert.ok(first !== null);
+    store.put("k", meta(2), filled(342, 2)); // reuses the released block
+    store.put("other", meta(1), filled(342, 3));
+    assert.deepEqual(first.shard, filled(342, 1));
+    assert.deepEqual(store.get("k")?.shard, filled(342, 2));
+    assert.equal(store.get("k")?.version, 2);
+  });
+
+  it("counts logical bytes exactly through updates, tombstones and clear", () => {
+    const store = new ShardStore();
+    store.put("ab", meta(1), filled(100, 1));
+    store.put("ab", meta(2), filled(50, 2));
+    store.put("cde", { ...meta(1), tombstone: true }, Buffer.alloc(0));
+    assert.deepEqual(store.stats(), {
+      keyCount: 2,
+      tombstoneCount: 1,
+      payloadBytes: 50,
+      keyBytes: 5,
+      metaBytes: 2 * ENTRY_META_BYTES,
+      logicalBytes: 50 + 5 + 2 * ENTRY_META_BYTES,
+    });
+    store.clear();
+    assert.equal(store.stats().logicalBytes, 0);
+    assert.equal(store.get("ab"), null);
+  });
+
+  it("stores shards above the arena's large size", () => {
+    const store = new ShardStore();
+    store.put("big", meta(1), filled(LARGE_BYTES * 2, 5));
+    assert.deepEqual(store.get("big")?.shard, filled(LARGE_BYTES * 2, 5));
+  });
+});
+
+describe("node process allocator", () => {
+  const present = (path: string) => path === JEMALLOC_PATHS[0];
+  const absent = () => false;
+
+  it("preloads jemalloc with the decay setting when it is installed", () => {
+    assert.deepEqual(chooseAllocator({}, present), { kind: "jemalloc", path: JEMALLOC_PATHS[0] });
+    assert.equal(JEMALLOC_CONF.includes("background_thread:true"), true);
+  });
+
+  it("keeps the system allocator when asked, when missing, or when the caller set LD_PRELOAD", () => {
+    assert.equal(chooseAllocator({ ECC_CACHE_ALLOCATOR: "system" }, present).kind, "system");
+    assert.match((chooseAllocator({}, absent) as { reason: string }).reason, /libjemalloc2/);
+    assert.equal(chooseAllocator({ LD_PRELOAD: "/x.so" }, present).kind, "system");
+    assert.deepEqual(allocatorEnv({ ECC_CACHE_ALLOCATOR: "system" }), {});
+  });
+
+  it("refuses an unknown choice, and jemalloc demanded but missing, with a clear error", () => {
+    assert.throws(() => chooseAllocator({ ECC_CACHE_ALLOCATOR: "tcmalloc" }, present), /auto, jemalloc or system/);
+    assert.throws(() => chooseAllocator({ ECC_CACHE_ALLOCATOR: "jemalloc" }, absent), /libjemalloc\.so\.2 is in none of/);
+  });
+});
