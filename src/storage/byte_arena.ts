@@ -104,6 +104,18 @@ export class ByteArena {
     return slab.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + bytes);
   }
 
+  /**
+   * The buffer holding a block's data and where in it the data starts: for reading a few
+   * fields without creating a view object (hot paths such as index probes).
+   */
+  bufferOf(handle: number): Buffer {
+    return handle < 0 ? this.view(handle) : this.slabs[Math.floor(handle / SLAB_BYTES)];
+  }
+
+  dataOffset(handle: number): number {
+    return handle < 0 ? 0 : (handle % SLAB_BYTES) + HEADER_BYTES;
+  }
+
   /** Data bytes of a block. */
   size(handle: number): number {
     if (handle < 0) return this.view(handle).length;

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { allocatorEnv, chooseAllocator, JEMALLOC_CONF, JEMALLOC_PATHS } from "../../src/core/allocator";
 import { SeededRandom } from "../../src/core/env";
 import { blockCapacity, ByteArena, LARGE_BYTES, SLAB_BYTES } from "../../src/storage/byte_arena";
+import { KeyIndex, keyHash } from "../../src/storage/key_index";
 import { ENTRY_META_BYTES, ShardStore } from "../../src/storage/shard_store";
 
 function filled(bytes: number, seed: number): Buffer {
@@ -110,6 +111,46 @@ describe("ByteArena", () => {
   }
 });
 
+describe("KeyIndex", () => {
+  it("finds every key through growth, updates and colliding hashes, and forgets all on clear", () => {
+    // The "entries": handle i holds keys[i]; keys differ only in a suffix, and the table
+    // starts small so it grows many times.
+    const keys: string[] = [];
+    const index = new KeyIndex({ matches: (handle, key) => keys[handle] === key }, 2);
+    const model = new Map<string, number>();
+    const random = new SeededRandom(7);
+    for (let step = 0; step < 20_000; step++) {
+      const key = `key${random.int(8000)}`;
+      const handle = keys.length;
+      keys.push(key);
+      index.set(key, handle);
+      model.set(key, handle);
+    }
+    assert.equal(index.size, model.size);
+    for (const [key, handle] of model) assert.equal(index.get(key), handle);
+    assert.equal(index.get("key8000"), undefined);
+    assert.equal(index.get(""), undefined);
+    assert.deepEqual([...index.values()].sort((a, b) => a - b), [...model.values()].sort((a, b) => a - b));
+    assert.ok(index.tableBytes() <= 12 * 16384, `table of ${index.tableBytes()} bytes for ${index.size} keys`);
+    index.clear();
+    assert.equal(index.size, 0);
+    assert.equal(index.get("key1"), undefined);
+  });
+
+  it("stores negative handles (large arena blocks) and handle 0", () => {
+    const index = new KeyIndex({ matches: () => true });
+    index.set("a", -1);
+    assert.equal(index.get("a"), -1);
+    index.set("a", 0);
+    assert.equal(index.get("a"), 0);
+  });
+
+  it("hashes bytes, not string objects: equal keys hash equal, byte 0 counts", () => {
+    assert.equal(keyHash("abc"), keyHash(Buffer.from("abc").toString("latin1")));
+    assert.notEqual(keyHash("a\u0000"), keyHash("a"));
+  });
+});
+
 describe("ShardStore on the arena", () => {
   const meta = (version: number) => ({ version, tombstone: false, valueBytes: 1000, valueCrc32: 1, shardCrc32: 2, txTag: 3 });
 
@@ -123,6 +164,15 @@ describe("ShardStore on the arena", () => {
     assert.deepEqual(first.shard, filled(342, 1));
     assert.deepEqual(store.get("k")?.shard, filled(342, 2));
     assert.equal(store.get("k")?.version, 2);
+    assert.deepEqual([...store.keys()].sort(), ["k", "other"]);
+  });
+
+  it("keeps binary keys (every byte value) apart and lists them back", () => {
+    const store = new ShardStore();
+    const keys = Array.from({ length: 256 }, (_, byte) => Buffer.from([byte, 255 - byte]).toString("latin1"));
+    keys.forEach((key, i) => store.put(key, meta(1), filled(10, i)));
+    keys.forEach((key, i) => assert.deepEqual(store.get(key)?.shard, filled(10, i)));
+    assert.deepEqual([...store.keys()].sort(), [...keys].sort());
   });
 
   it("counts logical bytes exactly through updates, tombstones and clear", () => {
