@@ -12,7 +12,7 @@
 //   "ops": 10000, "warmupOps": 1000, "keys": 10000, "distribution": "uniform", "seed": 1,
 //   "variants": [{ "name": "steady", "failures": [] },
 //                { "name": "kill-node1", "failures": ["kill:node1@op=5000"] }],
-//   "memory": { "samplers": "auto", "periodMs": 500 }, "settleMs": 1000, "timelineMs": 1000
+//   "memory": { "samplers": "auto", "periodMs": 500 }, "settleMs": 2000, "timelineMs": 1000
 // }
 import fs from "node:fs";
 import { z } from "zod";
@@ -35,7 +35,7 @@ const scenarioSchema = z.strictObject({
   seed: z.number().int().default(1),
   variants: z.array(z.strictObject({ name: z.string().min(1), failures: z.array(z.string()) })).default([{ name: "steady", failures: [] }]),
   memory: z.strictObject({ samplers: z.string().default("auto"), periodMs: z.number().int().min(50).default(500) }).default({ samplers: "auto", periodMs: 500 }),
-  settleMs: z.number().int().min(0).default(1_000),
+  settleMs: z.number().int().min(0).default(2_000),
   /** Bucket of the throughput/latency timeline. */
   timelineMs: z.number().int().min(10).default(1_000),
 });

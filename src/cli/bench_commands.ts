@@ -190,7 +190,7 @@ export function benchCommand(): Command {
     .option("--cadvisor <url>", "cAdvisor REST endpoint to read container memory from (with --containers)")
     .option("--containers <map>", "node to container mapping for docker/cadvisor sampling: node0=ID,node1=ID")
     .option("--docker-socket <path>", "Docker engine socket", DOCKER_SOCKET_DEFAULT)
-    .option("--settle-ms <ms>", "wait after the cluster starts and after the load, before each memory snapshot", "1000")
+    .option("--settle-ms <ms>", "wait after the cluster starts and after the load, before each memory snapshot (half before the nodes collect garbage, half after, for the allocators to return freed pages)", "2000")
     .option("--error-backoff-ms <ms>", "a worker's pause after a failed operation", "10")
     .option("--preload-concurrency <n>", "concurrency of the preload", "64")
     .option("--timeline-ms <ms>", "bucket of the throughput/latency timeline", "1000")
