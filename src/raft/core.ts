@@ -56,6 +56,7 @@ import {
   PreVote,
   Snapshot,
   SnapshotMeta,
+  snapshotLoadedOnUse,
 } from "./types";
 
 export interface RaftConfig {
@@ -564,9 +565,11 @@ export class RaftCore {
    * entries up to index are dropped from the in-memory log and followers that need them get
    * InstallSnapshot instead. Returns the snapshot (with the voters in effect at index) for the
    * driver to persist; it then drops persisted entries <= index. The driver decides when,
-   * by default every RAFT_SNAPSHOT_ENTRIES_DEFAULT applied entries.
+   * by default every RAFT_SNAPSHOT_ENTRIES_DEFAULT applied entries. `snapshotData` may be a
+   * loader instead of the bytes (see snapshotLoadedOnUse); the core never reads the data
+   * itself, it only hands the snapshot to InstallSnapshot messages.
    */
-  compact(index: number, snapshotData: Uint8Array): Snapshot {
+  compact(index: number, snapshotData: Uint8Array | (() => Uint8Array)): Snapshot {
     assert(Number.isInteger(index));
     assert(index <= this.appliedIndex, `compact(${index}) beyond appliedIndex ${this.appliedIndex}`);
     assert(index >= this.log.firstIndex(), `compact(${index}) at or below the current snapshot`);
@@ -574,7 +577,7 @@ export class RaftCore {
     assert(lastTerm !== null);
     const meta: SnapshotMeta = { lastIndex: index, lastTerm, voters: this.votersAt(index) };
     this.log.compact(index);
-    this.snapshot = { meta, data: snapshotData };
+    this.snapshot = typeof snapshotData === "function" ? snapshotLoadedOnUse(meta, snapshotData) : { meta, data: snapshotData };
     this.snapshotVoters = [...meta.voters];
     assert(this.log.firstIndex() === index + 1);
     return this.snapshot;

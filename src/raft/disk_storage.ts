@@ -37,7 +37,8 @@ export class DiskRaftStorage {
   private offsets: number[] = [];
   private firstFileIndex = 1;
   private logFileBytes = 0;
-  private readonly loaded: RaftStorageView;
+  /** What load() found; handed out once by view() and then not retained (it may hold a whole snapshot). */
+  private loaded: RaftStorageView | null;
 
   constructor(
     private readonly dir: string,
@@ -49,9 +50,12 @@ export class DiskRaftStorage {
     this.loaded = this.load();
   }
 
-  /** What was on disk when the node started. */
+  /** What was on disk when the node started. Call once: storage forgets it afterwards. */
   view(): RaftStorageView {
-    return this.loaded;
+    const loaded = this.loaded;
+    assert(loaded !== null, "view() is handed out once");
+    this.loaded = null;
+    return loaded;
   }
 
   /** Bytes of log entries on disk not yet compacted into the snapshot. */
@@ -77,8 +81,30 @@ export class DiskRaftStorage {
 
   /** After the driver snapshotted its state machine: save it and drop entries it covers. */
   compact(snapshot: Snapshot, remaining: readonly LogEntry[]): void {
-    this.writeSnapshot(snapshot);
-    this.resetLog(snapshot.meta.lastIndex + 1, remaining);
+    this.compactStreaming(snapshot.meta, (write) => write(snapshot.data), remaining);
+  }
+
+  /**
+   * compact() with the snapshot data produced piece by piece: `writeData` calls `write` with
+   * each chunk in order (written before write returns, so a chunk buffer may be reused), so
+   * the driver never builds its whole state machine image in memory. Returns the data bytes.
+   */
+  compactStreaming(meta: SnapshotMeta, writeData: (write: (chunk: Uint8Array) => void) => void, remaining: readonly LogEntry[]): number {
+    const dataBytes = this.writeSnapshotFile(meta, writeData);
+    this.resetLog(meta.lastIndex + 1, remaining);
+    return dataBytes;
+  }
+
+  /**
+   * The data of the snapshot on disk, read back for an InstallSnapshot. `lastIndex` names
+   * the snapshot the caller expects; another one on disk means the caller holds a stale
+   * snapshot, and sending it with the wrong data would corrupt the follower: fail instead.
+   */
+  readSnapshotData(lastIndex: number): Uint8Array {
+    const snapshot = this.readSnapshot();
+    assert(snapshot !== null, "no snapshot on disk");
+    assert.equal(snapshot.meta.lastIndex, lastIndex, "the snapshot on disk is not the one asked for");
+    return snapshot.data;
   }
 
   close(): void {
@@ -142,21 +168,31 @@ export class DiskRaftStorage {
   }
 
   private writeSnapshot(snapshot: Snapshot): void {
-    const meta = Buffer.from(JSON.stringify(snapshot.meta), "utf8");
+    this.writeSnapshotFile(snapshot.meta, (write) => write(snapshot.data));
+  }
+
+  /** Writes snapshot.bin (via a tmp file and a rename); returns the data bytes written. */
+  private writeSnapshotFile(snapshotMeta: SnapshotMeta, writeData: (write: (chunk: Uint8Array) => void) => void): number {
+    const meta = Buffer.from(JSON.stringify(snapshotMeta), "utf8");
     const header = Buffer.alloc(8);
     header.writeUInt32LE(SNAPSHOT_MAGIC, 0);
     header.writeUInt32LE(meta.length, 4);
     const tmp = path.join(this.dir, "snapshot.bin.tmp");
     const fd = fs.openSync(tmp, "w");
+    let dataBytes = 0;
     try {
-      fs.writeSync(fd, header);
-      fs.writeSync(fd, meta);
-      fs.writeSync(fd, snapshot.data);
+      writeAll(fd, header);
+      writeAll(fd, meta);
+      writeData((chunk) => {
+        writeAll(fd, chunk);
+        dataBytes += chunk.byteLength;
+      });
       if (this.fsync === "always") fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, path.join(this.dir, "snapshot.bin"));
+    return dataBytes;
   }
 
   private readLog(snapshotIndex: number): LogEntry[] {
@@ -248,4 +284,10 @@ export class DiskRaftStorage {
     if (this.fsync === "always") fs.fdatasyncSync(fd);
     fs.renameSync(tmp, file);
   }
+}
+
+/** Appends all of `data` at the file's current position (writeSync may write less than asked). */
+function writeAll(fd: number, data: Uint8Array): void {
+  let offset = 0;
+  while (offset < data.byteLength) offset += fs.writeSync(fd, data, offset, data.byteLength - offset);
 }

@@ -22,11 +22,11 @@ import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { Logger } from "../core/logger";
 import { bindServer } from "../transport/bind";
-import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady } from "./core";
+import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady, RaftStorageView } from "./core";
 import { DiskRaftStorage } from "./disk_storage";
 import { KvState, decodeCommand, encodeCommand } from "./kv_state";
 import { RaftClusterConfig } from "./config";
-import { LogEntry } from "./types";
+import { LogEntry, snapshotLoadedOnUse } from "./types";
 import { RAFT_SERVER_OPTIONS, RaftPeerTransport } from "./peer_transport";
 import path from "node:path";
 
@@ -88,10 +88,14 @@ export class RaftNodeRuntime {
     const { config } = this.options;
     const dataDir = path.join(config.dataDir, this.id.replace(/[^A-Za-z0-9._-]/g, "_"));
     this.storage = new DiskRaftStorage(dataDir, config.fsync);
-    const view = this.storage.view();
-    if (view.snapshot !== null) {
-      this.kv.restore(view.snapshot.data);
-      this.snapshotIndex = view.snapshot.meta.lastIndex;
+    const loaded = this.storage.view();
+    let view: RaftStorageView = loaded;
+    if (loaded.snapshot !== null) {
+      this.kv.restore(loaded.snapshot.data);
+      const snapshotIndex = loaded.snapshot.meta.lastIndex;
+      this.snapshotIndex = snapshotIndex;
+      // The core holds the snapshot only for InstallSnapshot; it reads the file when it sends one.
+      view = { ...loaded, snapshot: snapshotLoadedOnUse(loaded.snapshot.meta, () => this.storage.readSnapshotData(snapshotIndex)) };
     }
     const bootstrapVoters = this.options.join ? [] : config.servers;
     this.core = new RaftCore(
@@ -327,13 +331,17 @@ export class RaftNodeRuntime {
     const status = this.core.status();
     if (status.appliedIndex - this.snapshotIndex < this.options.config.snapshotEntries) return;
     const index = status.appliedIndex;
-    const snapshot = this.core.compact(index, this.kv.snapshot());
+    // The state machine image goes straight to disk in chunks and the core gets a loader
+    // instead of the bytes: no buffer of the whole state (about the size of all values) is
+    // built or kept; it is read back only to send InstallSnapshot to a lagging follower.
+    // The file is written below, before anything can ask the core to send a snapshot.
+    const snapshot = this.core.compact(index, () => this.storage.readSnapshotData(index));
     const log = this.core.logView();
     const remaining: LogEntry[] = [];
     for (let i = index + 1; i <= log.lastIndex(); i++) remaining.push(log.entry(i));
-    this.storage.compact(snapshot, remaining);
+    const snapshotBytes = this.storage.compactStreaming(snapshot.meta, (write) => this.kv.writeSnapshot(write), remaining);
     this.snapshotIndex = index;
-    this.logger.info("raft.compacted", { index, snapshotBytes: snapshot.data.byteLength });
+    this.logger.info("raft.compacted", { index, snapshotBytes });
   }
 
   /** A node that stopped leading fails its waiting writes: clients retry at the leader. */

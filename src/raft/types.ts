@@ -60,6 +60,22 @@ export interface Snapshot {
   readonly data: Uint8Array;
 }
 
+/**
+ * A snapshot whose data is produced by `load` each time it is read. Why: a leader keeps its
+ * latest snapshot only to send InstallSnapshot to a follower that fell behind the log, which
+ * is rare, while holding the image costs about the size of the whole state machine. A driver
+ * that saved the image to disk passes a loader that reads it back. `load` must return the
+ * image of exactly `meta` (or throw), and reading `data` may cost I/O: read it once per use.
+ */
+export function snapshotLoadedOnUse(meta: SnapshotMeta, load: () => Uint8Array): Snapshot {
+  return {
+    meta,
+    get data(): Uint8Array {
+      return load();
+    },
+  };
+}
+
 /** A single-server membership change (Raft thesis §4.1). */
 export interface ConfChange {
   readonly type: "add" | "remove";

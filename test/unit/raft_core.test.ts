@@ -517,6 +517,30 @@ describe("RaftCore (hand-stepped, tied to the Raft paper)", () => {
     assert.equal(new TextDecoder().decode(n3.applied.at(-1)?.data), "after-snapshot");
   });
 
+  it("§7 InstallSnapshot from a loader: the data is produced only when a snapshot is sent", () => {
+    // A driver that saved its snapshot to disk hands compact() a loader instead of the bytes.
+    const harness = new Harness(["n1", "n2", "n3"]);
+    harness.campaign("n1");
+    harness.isolated.add("n3");
+    for (let command = 0; command < 20; command++) propose(harness, "n1", `c${command}`);
+    harness.tickAll(2);
+    const leader = harness.core("n1");
+    let loads = 0;
+    const snapshot = leader.compact(leader.status().appliedIndex, () => {
+      loads++;
+      return new TextEncoder().encode("state@21");
+    });
+    assert.equal(snapshot.meta.lastIndex, 21);
+    assert.equal(loads, 0, "compacting alone reads nothing");
+    propose(harness, "n1", "after-snapshot");
+    harness.isolated.delete("n3");
+    harness.tickAll(5);
+    const installed = harness.node("n3").readies.find((ready) => ready.snapshotToPersist !== null);
+    assert(installed !== undefined, "n3 persisted the snapshot");
+    assert.equal(new TextDecoder().decode(installed.snapshotToPersist?.data), "state@21");
+    assert(loads >= 1);
+  });
+
   it("pipelining: a replicating follower gets up to maxInflightAppends appends before any answer", () => {
     const harness = new Harness(["n1", "n2", "n3"], { maxEntriesPerAppend: 2, maxInflightAppends: 3 });
     harness.campaign("n1");

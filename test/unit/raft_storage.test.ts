@@ -97,6 +97,30 @@ describe("raft DiskRaftStorage", () => {
     assert.deepEqual(view.entries.map((e) => e.index), [4, 5, 6]);
   });
 
+  it("streams a snapshot to disk and reads back exactly the one asked for", () => {
+    const storage = new DiskRaftStorage(dir, "never");
+    storage.persist(ready({ entriesToPersist: [1, 2, 3, 4].map((i) => entry(i, 1)) }));
+    const meta = { lastIndex: 3, lastTerm: 1, voters: ["a", "b", "c"] };
+    const chunk = Buffer.from("part");
+    // The same buffer is reused for every chunk: each must be written before write() returns.
+    const dataBytes = storage.compactStreaming(meta, (write) => {
+      write(chunk);
+      chunk.write("PART");
+      write(chunk);
+    }, [entry(4, 1)]);
+    assert.equal(dataBytes, 8);
+    assert.equal(Buffer.from(storage.readSnapshotData(3)).toString(), "partPART");
+    assert.throws(() => storage.readSnapshotData(2), /not the one asked for/);
+    storage.close();
+    const reopened = new DiskRaftStorage(dir, "never");
+    const view = reopened.view();
+    assert.deepEqual(view.snapshot?.meta, meta);
+    assert.equal(Buffer.from(view.snapshot!.data).toString(), "partPART");
+    assert.deepEqual(view.entries.map((e) => e.index), [4]);
+    assert.throws(() => reopened.view(), /handed out once/);
+    reopened.close();
+  });
+
   it("cuts a torn tail frame and keeps the entries before it", () => {
     const storage = new DiskRaftStorage(dir, "never");
     storage.persist(ready({ entriesToPersist: [entry(1, 1), entry(2, 1)] }));
