@@ -66,8 +66,7 @@ export class DiskRaftStorage {
   /** Step 1 of the ready contract (see RaftReady in core.ts). */
   persist(ready: RaftReady): void {
     if (ready.snapshotToPersist !== null) {
-      this.writeSnapshot(ready.snapshotToPersist);
-      this.resetLog(ready.snapshotToPersist.meta.lastIndex + 1, []);
+      this.compact(ready.snapshotToPersist, []);
     } else if (ready.truncateFrom !== null) {
       this.truncateFrom(ready.truncateFrom);
     }
@@ -165,10 +164,6 @@ export class DiskRaftStorage {
     const metaBytes = raw.readUInt32LE(4);
     const meta = JSON.parse(raw.toString("utf8", 8, 8 + metaBytes)) as SnapshotMeta;
     return { meta, data: raw.subarray(8 + metaBytes) };
-  }
-
-  private writeSnapshot(snapshot: Snapshot): void {
-    this.writeSnapshotFile(snapshot.meta, (write) => write(snapshot.data));
   }
 
   /** Writes snapshot.bin (via a tmp file and a rename); returns the data bytes written. */

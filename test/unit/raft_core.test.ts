@@ -492,13 +492,18 @@ describe("RaftCore (hand-stepped, tied to the Raft paper)", () => {
     assert(harness.core(leaders[0]).status().commitIndex >= next.index);
   });
 
-  it("§7 InstallSnapshot: a follower that lags past the compaction point gets the snapshot", () => {
+  /** n1 leads and commits 20 commands while n3 is cut off (compact next to make it lag past the log). */
+  function laggingFollower(): { harness: Harness; leader: ReturnType<Harness["core"]> } {
     const harness = new Harness(["n1", "n2", "n3"]);
     harness.campaign("n1");
     harness.isolated.add("n3");
     for (let command = 0; command < 20; command++) propose(harness, "n1", `c${command}`);
     harness.tickAll(2);
-    const leader = harness.core("n1");
+    return { harness, leader: harness.core("n1") };
+  }
+
+  it("§7 InstallSnapshot: a follower that lags past the compaction point gets the snapshot", () => {
+    const { harness, leader } = laggingFollower();
     const appliedIndex = leader.status().appliedIndex;
     assert.equal(appliedIndex, 21);
     const snapshot = leader.compact(appliedIndex, new TextEncoder().encode("state@21"));
@@ -519,12 +524,7 @@ describe("RaftCore (hand-stepped, tied to the Raft paper)", () => {
 
   it("§7 InstallSnapshot from a loader: the data is produced only when a snapshot is sent", () => {
     // A driver that saved its snapshot to disk hands compact() a loader instead of the bytes.
-    const harness = new Harness(["n1", "n2", "n3"]);
-    harness.campaign("n1");
-    harness.isolated.add("n3");
-    for (let command = 0; command < 20; command++) propose(harness, "n1", `c${command}`);
-    harness.tickAll(2);
-    const leader = harness.core("n1");
+    const { harness, leader } = laggingFollower();
     let loads = 0;
     const snapshot = leader.compact(leader.status().appliedIndex, () => {
       loads++;
