@@ -6,6 +6,8 @@
 // class instead of growing the slabs; large blocks live apart; the store copies shards out
 // of the arena so a later write cannot change a reply already handed out.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import { allocatorEnv, chooseAllocator, JEMALLOC_CONF, JEMALLOC_PATHS } from "../../src/core/allocator";
 import { SeededRandom } from "../../src/core/env";
 import { blockCapacity, ByteArena, LARGE_BYTES, SLAB_BYTES } from "../../src/storage/byte_arena";
@@ -219,5 +221,16 @@ describe("node process allocator", () => {
   it("refuses an unknown choice, and jemalloc demanded but missing, with a clear error", () => {
     assert.throws(() => chooseAllocator({ ECC_CACHE_ALLOCATOR: "tcmalloc" }, present), /auto, jemalloc or system/);
     assert.throws(() => chooseAllocator({ ECC_CACHE_ALLOCATOR: "jemalloc" }, absent), /libjemalloc\.so\.2 is in none of/);
+  });
+
+  const installed = JEMALLOC_PATHS.find((path) => fs.existsSync(path));
+  it(installed === undefined ? "jemalloc accepts every option we pass (skipped: libjemalloc2 not installed)" : "jemalloc accepts every option we pass", function () {
+    if (installed === undefined) this.skip();
+    // jemalloc reports an option it does not know, or a bad value, on stderr and ignores it.
+    const env = { ...process.env, ...allocatorEnv({ ...process.env, LD_PRELOAD: "", MALLOC_CONF: "", ECC_CACHE_ALLOCATOR: "jemalloc" }) };
+    const run = spawnSync(process.execPath, ["-e", "Buffer.alloc(1 << 20)"], { env, encoding: "utf8", timeout: 10_000 });
+    assert.equal(run.status, 0);
+    assert.equal(run.stderr, "");
+    assert.equal(env.MALLOC_CONF, JEMALLOC_CONF);
   });
 });
