@@ -3,6 +3,7 @@
 // of order; the floor forgets settled seqs; snapshot/restore reproduces state and sessions.
 // DiskRaftStorage: what was persisted comes back after reopening (hard state, entries,
 // truncation, snapshot + compaction); a torn tail frame (a crash mid-append) is cut off.
+// MemoryLog: appended data is the log's own exact-size copy (no pooled slab kept alive).
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -10,6 +11,7 @@ import path from "node:path";
 import { KvState, decodeCommand, encodeCommand } from "../../src/raft/kv_state";
 import { DiskRaftStorage } from "../../src/raft/disk_storage";
 import { RaftReady } from "../../src/raft/core";
+import { MemoryLog } from "../../src/raft/memory_log";
 import { LogEntry } from "../../src/raft/types";
 
 function set(key: string, value: string, clientId: number, seq: number, floor: number) {
@@ -143,5 +145,27 @@ describe("raft DiskRaftStorage", () => {
     fs.writeFileSync(file, bytes);
     const view = new DiskRaftStorage(dir, "always").view();
     assert.deepEqual(view.hardState, { term: 5, votedFor: "x", commitIndex: 0 });
+  });
+});
+
+describe("MemoryLog", () => {
+  it("keeps its own exact copy of appended data, not the views it was handed", () => {
+    const log = new MemoryLog(0, 0);
+    const pool = Buffer.alloc(8192, 7);
+    const first = pool.subarray(100, 110);
+    const second = pool.subarray(300, 303);
+    log.append([
+      { term: 1, index: 1, type: "command", data: first },
+      { term: 1, index: 2, type: "command", data: second },
+    ]);
+    pool.fill(0);
+    assert.deepEqual(Buffer.from(log.entry(1).data), Buffer.alloc(10, 7));
+    assert.deepEqual(Buffer.from(log.entry(2).data), Buffer.alloc(3, 7));
+    // One buffer per append call, exactly the data's size: nothing larger is kept alive.
+    assert.equal(log.entry(1).data.buffer, log.entry(2).data.buffer);
+    assert.equal(log.entry(1).data.buffer.byteLength, 13);
+    log.append([{ term: 2, index: 3, type: "noop", data: new Uint8Array(0) }]);
+    assert.equal(log.entry(3).data.byteLength, 0);
+    assert.deepEqual(log.slice(1, 4, 10, 1 << 20).map((entry) => entry.index), [1, 2, 3]);
   });
 });
