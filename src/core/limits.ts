@@ -47,8 +47,12 @@ export const SERVERS_MAX = 64;
  * by tens of MiB of short-lived garbage (measured: +202 MiB over 5 ecc nodes holding
  * 18 MiB of shards, against +62 MiB with 1 MiB semi-spaces), which would drown the
  * memory comparison this project exists for. Costs a few more scavenges under load.
+ * No Sparkplug: V8's baseline compiler keeps machine code for every function that ran a
+ * few times, ~0.35 MiB per node after a load (ecc(5,3), B, 1 KiB: cluster growth 26.7 ->
+ * 24.9 MiB) for no throughput we could measure; hot functions are still optimized.
+ * docker/Dockerfile repeats these in its ENTRYPOINT.
  */
-export const NODE_PROCESS_ARGS: readonly string[] = ["--max-semi-space-size=1"];
+export const NODE_PROCESS_ARGS: readonly string[] = ["--max-semi-space-size=1", "--no-sparkplug"];
 
 assert(VALUE_BYTES_MAX >= 64 * 1024 * 1024, "the product promises values of at least 64 MiB");
 assert(CHUNK_BYTES_MAX + ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX);

@@ -1,5 +1,5 @@
 // ByteArena (packed blocks for per-key blobs), the ShardStore built on it, and the choice
-// of the node processes' C allocator.
+// of the node processes' C allocator and node flags.
 // Properties: every live block reads back exactly what was written to it, whatever the
 // interleaving of allocations and releases (checked against a plain Map model over seeded
 // random sequences); a released block's space is reused by the next block of its size
@@ -8,8 +8,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import path from "node:path";
 import { allocatorEnv, chooseAllocator, JEMALLOC_CONF, JEMALLOC_PATHS } from "../../src/core/allocator";
 import { SeededRandom } from "../../src/core/env";
+import { NODE_PROCESS_ARGS } from "../../src/core/limits";
 import { blockCapacity, ByteArena, LARGE_BYTES, SLAB_BYTES } from "../../src/storage/byte_arena";
 import { KeyIndex, keyHash } from "../../src/storage/key_index";
 import { ENTRY_META_BYTES, ShardStore } from "../../src/storage/shard_store";
@@ -232,5 +234,21 @@ describe("node process allocator", () => {
     assert.equal(run.status, 0);
     assert.equal(run.stderr, "");
     assert.equal(env.MALLOC_CONF, JEMALLOC_CONF);
+  });
+});
+
+describe("node process flags", () => {
+  it("are accepted by this node binary", () => {
+    const run = spawnSync(process.execPath, [...NODE_PROCESS_ARGS, "-e", "0"], { encoding: "utf8", timeout: 10_000 });
+    assert.equal(run.stderr, "");
+    assert.equal(run.status, 0);
+  });
+
+  it("are the ones the container image starts node with", () => {
+    const dockerfile = fs.readFileSync(path.join(__dirname, "..", "..", "..", "docker", "Dockerfile"), "utf8");
+    const entrypoint = dockerfile.split("\n").find((line) => line.startsWith("ENTRYPOINT "));
+    assert.notEqual(entrypoint, undefined);
+    const words = JSON.parse(entrypoint!.slice("ENTRYPOINT ".length)) as string[];
+    assert.deepEqual(words.slice(1, 1 + NODE_PROCESS_ARGS.length), [...NODE_PROCESS_ARGS]);
   });
 });
