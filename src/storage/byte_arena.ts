@@ -13,14 +13,16 @@
 // its size class's free list and is reused by the next block of that class. Classes are
 // 8-byte steps up to 1 KiB and 1/32 of a power of two above (at most ~3% slack), so a
 // workload whose values keep their size reuses freed blocks exactly. Slabs are allocated
-// without zero-fill, so a fresh slab costs memory only as its pages are written. Blocks
+// without zero-fill, but the allocator may hand out pages a burst of requests just freed,
+// which are resident already: the unused tail of the newest slab costs memory, so slabs
+// are 256 KiB (a node's 4-slab 1 MiB arena had up to 0.4 MiB of such tail). Blocks
 // larger than LARGE_BYTES get a Buffer of their own (handle = index into `large`).
 //
 // Handles: a slab block's handle is slab * SLAB_BYTES + offset of its header (a safe
 // integer). Large blocks get negative handles: -(1 + slot).
 import assert from "node:assert/strict";
 
-export const SLAB_BYTES = 1 << 20;
+export const SLAB_BYTES = 256 << 10;
 /** Blocks above this size are not packed into slabs. */
 export const LARGE_BYTES = 64 * 1024;
 const HEADER_BYTES = 4;
