@@ -7,6 +7,12 @@
 // writes of 1 KiB). jemalloc — the allocator Redis ships with — returns freed pages after a
 // decay time, from a background thread, so an idle node's working set is what it holds.
 //
+// The price is throughput. perf on an ecc node under load (B, c64): a quarter of its CPU
+// samples are in madvise() returning pages, most of it TLB shootdowns across the process's
+// threads (costly IPIs in a VM); with purging switched off jemalloc was still slower than
+// glibc here (7.4-9.3k against 12k ops/s for ecc(5,3)). We take the memory: it is what
+// this project compares. README "Allocator" has the measured trade.
+//
 // When libjemalloc.so.2 is installed (Debian: libjemalloc2), node processes get it through
 // LD_PRELOAD with the decay below, unless ECC_CACHE_ALLOCATOR=system or the caller already
 // set LD_PRELOAD / MALLOC_CONF. Without it they run on the system allocator.
