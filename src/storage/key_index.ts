@@ -6,8 +6,9 @@
 // Here the key bytes live in the entry's own arena block (the caller's layout) and the
 // table costs 12 bytes per slot (a handle and the key's 32-bit hash), at most 2/3 full.
 //
-// Linear probing. The table never removes single keys (the ecc store keeps tombstones as
-// entries); it only grows, or is cleared whole. Keys are latin1 strings (one char per byte).
+// Linear probing; a removed key's slot is refilled by shifting later entries of its probe
+// run back (no tombstones), so lookups stay as short as the live keys make them. The table
+// grows, and is freed only whole (clear). Keys are latin1 strings (one char per byte).
 import assert from "node:assert/strict";
 
 const CAPACITY_MIN = 1024;
@@ -24,6 +25,14 @@ export function keyHash(key: string): number {
     hash = Math.imul(hash, 0x01000193);
   }
   return hash >>> 0;
+}
+
+/** Whether `buffer` holds the latin1 chars of `key` from `offset` on. */
+export function latin1Equals(buffer: Buffer, offset: number, key: string): boolean {
+  for (let i = 0; i < key.length; i++) {
+    if (buffer[offset + i] !== key.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 export interface KeyLookup {
@@ -64,6 +73,26 @@ export class KeyIndex {
     if (this.count + 1 > this.handles.length * LOAD_MAX) this.grow();
     this.place(hash, handle);
     this.count += 1;
+  }
+
+  /** Removes `key`; false when it was not there. */
+  delete(key: string): boolean {
+    let hole = this.find(key, keyHash(key));
+    if (hole < 0) return false;
+    const mask = this.handles.length - 1;
+    // Backward shift: an entry further along the run moves into the hole when the hole lies
+    // between its home slot and where it sits (it was pushed past the hole when inserted).
+    for (let slot = (hole + 1) & mask; this.handles[slot] !== EMPTY; slot = (slot + 1) & mask) {
+      const home = this.hashes[slot] & mask;
+      if (((slot - home) & mask) >= ((slot - hole) & mask)) {
+        this.handles[hole] = this.handles[slot];
+        this.hashes[hole] = this.hashes[slot];
+        hole = slot;
+      }
+    }
+    this.handles[hole] = EMPTY;
+    this.count -= 1;
+    return true;
   }
 
   clear(): void {

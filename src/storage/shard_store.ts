@@ -10,7 +10,7 @@
 // ENTRY_META_BYTES per entry; they are what this node holds, counted exactly.
 import assert from "node:assert/strict";
 import { ByteArena, LARGE_BYTES } from "./byte_arena";
-import { KeyIndex } from "./key_index";
+import { KeyIndex, latin1Equals } from "./key_index";
 
 /**
  * version f64 (integers up to 2^53) | valueBytes u32 | valueCrc32 u32 | shardCrc32 u32 |
@@ -158,10 +158,6 @@ export class ShardStore {
     const buffer = this.arena.bufferOf(handle);
     const offset = this.arena.dataOffset(handle);
     if ((buffer.readUInt16LE(offset + OFFSET_FLAGS_KEY) & KEY_LENGTH_MASK) !== key.length) return false;
-    const start = offset + ENTRY_META_BYTES;
-    for (let i = 0; i < key.length; i++) {
-      if (buffer[start + i] !== key.charCodeAt(i)) return false;
-    }
-    return true;
+    return latin1Equals(buffer, offset + ENTRY_META_BYTES, key);
   }
 }

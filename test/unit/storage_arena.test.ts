@@ -141,6 +141,33 @@ describe("KeyIndex", () => {
     assert.equal(index.get("key1"), undefined);
   });
 
+  for (const seed of [1, 2, 3]) {
+    it(`matches a Map model over random sets and deletes in a crowded table (seed ${seed})`, () => {
+      // Few distinct keys in a table kept near its load limit: long probe runs that wrap
+      // around the end, so a delete must shift later entries of a run back into its hole.
+      const keys: string[] = [];
+      const index = new KeyIndex({ matches: (handle, key) => keys[handle] === key });
+      const model = new Map<string, number>();
+      const random = new SeededRandom(seed);
+      for (let step = 0; step < 30_000; step++) {
+        const key = `k${random.int(900)}`;
+        if (random.int(3) === 0) {
+          assert.equal(index.delete(key), model.delete(key), `delete ${key} at step ${step}`);
+        } else {
+          const handle = keys.length;
+          keys.push(key);
+          index.set(key, handle);
+          model.set(key, handle);
+        }
+        if (step % 1000 === 999) {
+          assert.equal(index.size, model.size);
+          for (let k = 0; k < 900; k++) assert.equal(index.get(`k${k}`), model.get(`k${k}`), `k${k} at step ${step}`);
+        }
+      }
+      assert.deepEqual([...index.values()].sort((x, y) => x - y), [...model.values()].sort((x, y) => x - y));
+    });
+  }
+
   it("stores negative handles (large arena blocks) and handle 0", () => {
     const index = new KeyIndex({ matches: () => true });
     index.set("a", -1);
