@@ -117,6 +117,19 @@ for library in librt.so.1 libresolv.so.2 libutil.so.1 libanl.so.1 libdl.so.2 lib
   fi
 done
 
+# jemalloc, when the host has it (Debian: libjemalloc2), with any library it links that node
+# does not: docker/entrypoint.sh preloads it the way local clusters get it
+# (src/core/allocator.ts), so a container's memory behaves like a local node's.
+for jemalloc in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/aarch64-linux-gnu/libjemalloc.so.2; do
+  [[ -e "$jemalloc" ]] || continue
+  while read -r library; do
+    [[ -n "$library" && ! -e "$rootfs$library" ]] || continue
+    mkdir -p "$rootfs$(dirname "$library")"
+    cp -L "$library" "$rootfs$library"
+  done < <(printf '%s\n' "$jemalloc"; ldd "$jemalloc" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+  log "carrying $jemalloc"
+done
+
 install -m 0755 "$busybox_bin" "$rootfs/bin/busybox"
 # One symlink per busybox applet in /bin (sh, env, wget, grep, ...), plus /usr/bin/env for
 # shebangs. Existing names (none expected) are left alone.

@@ -148,6 +148,14 @@ describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", f
     assert.equal(read.exitCode, 0, `CLI in the container failed: ${read.stderr}`);
     assert.equal(read.stdout, "cherry");
     await waitHealthy(slots[0], 20_000);
+    // The node (PID 1, exec'd by docker/entrypoint.sh) runs with our node flags, and on
+    // jemalloc whenever the image carries it (the base image copies the host's).
+    const node = slots[0].container!;
+    const cmdline = await node.exec(["cat", "/proc/1/cmdline"]);
+    assert.ok(cmdline.stdout.split("\0").includes("--no-sparkplug"), `node flags: ${cmdline.stdout}`);
+    const carried = await node.exec(["sh", "-c", "ls /usr/lib/*-linux-gnu/libjemalloc.so.2 2>/dev/null || true"]);
+    const maps = await node.exec(["cat", "/proc/1/maps"]);
+    assert.equal(maps.stdout.includes("libjemalloc.so.2"), carried.stdout.trim() !== "", `jemalloc in the image: ${carried.stdout.trim() || "no"}`);
   });
 
   it(`docker stop: clean exit; reads exact; ${WRITES_WHILE_DOWN}; a replacement started with \`recover\` takes writes`, async () => {

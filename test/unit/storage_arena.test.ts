@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { allocatorEnv, chooseAllocator, JEMALLOC_CONF, JEMALLOC_PATHS } from "../../src/core/allocator";
 import { SeededRandom } from "../../src/core/env";
@@ -264,6 +265,8 @@ describe("node process allocator", () => {
   });
 });
 
+const REPO = path.join(__dirname, "..", "..", "..");
+
 describe("node process flags", () => {
   it("are accepted by this node binary", () => {
     const run = spawnSync(process.execPath, [...NODE_PROCESS_ARGS, "-e", "0"], { encoding: "utf8", timeout: 10_000 });
@@ -271,11 +274,34 @@ describe("node process flags", () => {
     assert.equal(run.status, 0);
   });
 
-  it("are the ones the container image starts node with", () => {
-    const dockerfile = fs.readFileSync(path.join(__dirname, "..", "..", "..", "docker", "Dockerfile"), "utf8");
-    const entrypoint = dockerfile.split("\n").find((line) => line.startsWith("ENTRYPOINT "));
-    assert.notEqual(entrypoint, undefined);
-    const words = JSON.parse(entrypoint!.slice("ENTRYPOINT ".length)) as string[];
-    assert.deepEqual(words.slice(1, 1 + NODE_PROCESS_ARGS.length), [...NODE_PROCESS_ARGS]);
+  it("are the ones the container image starts node with, on the same allocator", function () {
+    const dockerfile = fs.readFileSync(path.join(REPO, "docker", "Dockerfile"), "utf8");
+    assert.ok(dockerfile.split("\n").includes('ENTRYPOINT ["/usr/local/bin/ecc-cache-entrypoint"]'));
+    assert.ok(dockerfile.includes("COPY docker/entrypoint.sh /usr/local/bin/ecc-cache-entrypoint"));
+    // Run the entrypoint script with a stand-in `node` that prints what it was given.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ecc-entrypoint-"));
+    try {
+      fs.writeFileSync(path.join(dir, "node"), '#!/bin/sh\necho "LD_PRELOAD=${LD_PRELOAD:-}"\necho "MALLOC_CONF=${MALLOC_CONF:-}"\necho "ARGS=$*"\n', { mode: 0o755 });
+      const run = (extra: NodeJS.ProcessEnv) => {
+        const env: NodeJS.ProcessEnv = { PATH: `${dir}:${process.env.PATH ?? "/usr/bin:/bin"}`, ...extra };
+        const result = spawnSync("/bin/sh", [path.join(REPO, "docker", "entrypoint.sh"), "ecc", "server", "startOne", "x"], { env, encoding: "utf8", timeout: 10_000 });
+        assert.equal(result.status, 0, result.stderr);
+        return result.stdout;
+      };
+      const args = `ARGS=${[...NODE_PROCESS_ARGS, "/app/dist/src/cli/main.js", "ecc", "server", "startOne", "x"].join(" ")}`;
+      const host = chooseAllocator();
+      const auto = run({});
+      assert.ok(auto.includes(args), auto);
+      if (host.kind === "jemalloc") {
+        assert.ok(auto.includes(`LD_PRELOAD=${host.path}\n`), auto);
+        assert.ok(auto.includes(`MALLOC_CONF=${JEMALLOC_CONF}\n`), auto);
+      } else {
+        assert.ok(auto.includes("LD_PRELOAD=\n"), auto);
+      }
+      const system = run({ ECC_CACHE_ALLOCATOR: "system" });
+      assert.ok(system.includes("LD_PRELOAD=\nMALLOC_CONF=\n") && system.includes(args), system);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
