@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Reproduces report/ end to end: runs the reference scenario (bench/reference.json: every
-// target, workloads A/B/C, 1 KiB and 100 B, steady and with a node killed), writes the raw
-// results to report/reference.json and renders report/README.md + report/charts/. Prints
-// how long it took. Run from a checkout after `npm ci` (as root for per-node cgroups; etcd
-// and Redis from Debian's packages).
+// target, workloads A/B/C, 1 KiB and 100 B, steady and with a node killed; the headline
+// group B 1 KiB steady three times), writes the raw results to report/reference.json and
+// renders report/README.md + report/charts/. Prints how long it took. Run from a checkout
+// after `npm ci` (as root for per-node cgroups; etcd and Redis from Debian's packages).
 "use strict";
 const { spawnSync } = require("node:child_process");
 const path = require("node:path");

@@ -212,6 +212,7 @@ function skeleton(plan: RunPlan, status: BenchRun["status"], reason: string | un
     name: plan.name,
     group: plan.group,
     variant: plan.variant,
+    repeat: plan.repeat,
     status,
     startedAt: new Date().toISOString(),
     target: { kind: plan.kind, label, spec: plan.targetSpec, params: { ...plan.params }, idealOverhead: null, logicalSource: null, attached: false, nodes: [] },

@@ -1,10 +1,11 @@
 // The bench result file: one JSON document per `ecc-cache bench` invocation, the only input
 // of `ecc-cache report`. Schema `ecc-cache.bench/2` (zod, strict: an unknown or missing
-// field is an error on write and on read, so the two sides cannot drift).
+// field is an error on write and on read, so the two sides cannot drift; the one exception is
+// a run's `repeat`, added later within /2, which reads as 1 when absent).
 //
 // Top level: schema, startedAt/finishedAt, commit, seed, argv, scenario, environment,
 // config (what was asked), runs. A run is one (target, workload, value size, concurrency,
-// failure variant) combination on a fresh cluster, with status ok | skipped | failed (and
+// failure variant, repeat) combination on a fresh cluster, with status ok | skipped | failed (and
 // the reason). An ok run carries: the cluster (label, nodes, PIDs, ideal overhead), the
 // preload, the measured phase (latency summaries + HDR histograms per op kind, per-second
 // timeline, error classes, error samples with times, unavailability windows), the live
@@ -137,6 +138,12 @@ const run = z.strictObject({
   /** Runs with the same group differ only in target: the report compares them side by side. */
   group: z.string(),
   variant: z.string(),
+  /**
+   * 1-based round of a repeated group (scenario `repeat`, `--repeat`): runs of one group and
+   * target with different repeats are the same measurement taken again. Files written
+   * before repeats existed have none: they parse as round 1.
+   */
+  repeat: z.number().int().min(1).default(1),
   status: z.enum(["ok", "skipped", "failed"]),
   reason: z.string().optional(),
   startedAt: z.string(),

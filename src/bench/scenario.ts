@@ -12,14 +12,27 @@
 //   "ops": 10000, "warmupOps": 1000, "keys": 10000, "distribution": "uniform", "seed": 1,
 //   "variants": [{ "name": "steady", "failures": [] },
 //                { "name": "kill-node1", "failures": ["kill:node1@op=5000"] }],
-//   "memory": { "samplers": "auto", "periodMs": 500 }, "settleMs": 2000, "timelineMs": 1000
+//   "memory": { "samplers": "auto", "periodMs": 500 }, "settleMs": 2000, "timelineMs": 1000,
+//   "repeat": { "groups": ["B-1KiB-c64-steady"], "times": 3 }   // optional
 // }
+//
+// repeat: every run of the listed groups runs `times` times (2..20), in interleaved rounds:
+// all of the group's targets once, then all of them again, so slow drift of the machine
+// (memory, load) touches every target alike. Group names are the report's section names,
+// WORKLOAD-SIZE-cCONCURRENCY[-zipf][-VARIANT]; a name the matrix does not produce is an
+// error that lists the groups it does. Repeat 1 keeps the plain run name, repeat i >= 2 adds
+// `-r<i>`. `ecc-cache bench --repeat N` sets `times` (or repeats every group when the
+// scenario lists none).
+import assert from "node:assert/strict";
 import fs from "node:fs";
 import { z } from "zod";
 import { InvalidArgumentError } from "../core/errors";
 import { FailureSpec, parseFailure } from "./failures";
 import { parseTargetSpec } from "./target";
 import { KeyDistribution, Mix, ValueSize, parseMix, parseValueSize, valueSizeLabel, workloadMix } from "./workload";
+
+/** Most rounds of a repeated group: beyond this, run a longer scenario instead. */
+export const REPEAT_TIMES_MAX = 20;
 
 const scenarioSchema = z.strictObject({
   name: z.string().min(1),
@@ -38,6 +51,9 @@ const scenarioSchema = z.strictObject({
   settleMs: z.number().int().min(0).default(2_000),
   /** Bucket of the throughput/latency timeline. */
   timelineMs: z.number().int().min(10).default(1_000),
+  repeat: z
+    .strictObject({ groups: z.array(z.string().min(1)).min(1), times: z.number().int().min(2).max(REPEAT_TIMES_MAX) })
+    .optional(),
 });
 
 export type ScenarioFile = z.infer<typeof scenarioSchema>;
@@ -63,7 +79,18 @@ export interface RunPlan {
   concurrency: number;
   seed: number;
   failures: FailureSpec[];
+  /** 1-based round of a repeated group (1 when the group is not repeated). */
+  repeat: number;
 }
+
+/** Which groups run more than once, and how often (times 1: every run once). */
+export interface RepeatSpec {
+  /** Group names, or "all" (the --repeat flag without a scenario). */
+  groups: string[] | "all";
+  times: number;
+}
+
+export const REPEAT_NONE: RepeatSpec = Object.freeze({ groups: "all", times: 1 });
 
 export interface MatrixInput {
   targets: string[];
@@ -76,6 +103,7 @@ export interface MatrixInput {
   ops: number;
   warmupOps: number;
   seed: number;
+  repeat: RepeatSpec;
 }
 
 /**
@@ -91,35 +119,61 @@ export function targetSlug(spec: string): string {
   return parts.length === 0 ? kind : `${kind}-${parts.join("")}`;
 }
 
+/** The run name of a plan: target, group, and `-r<i>` from the second round on. */
+export function runName(targetSpec: string, group: string, repeat: number): string {
+  return `${targetSlug(targetSpec)}-${group}${repeat === 1 ? "" : `-r${repeat}`}`;
+}
+
+/**
+ * The runs of a matrix, in order: variants, workloads, value sizes, concurrencies; within
+ * one group, every target for round 1, then every target for round 2, and so on.
+ */
 export function expandMatrix(input: MatrixInput): RunPlan[] {
-  const runs: RunPlan[] = [];
+  const { times } = input.repeat;
+  assert(Number.isInteger(times) && times >= 1, `repeat times ${times} is not a whole number >= 1`);
+  assert(times <= REPEAT_TIMES_MAX, `repeat times ${times} is above ${REPEAT_TIMES_MAX}`);
+  const cells: Array<{ group: string; variant: MatrixInput["variants"][number]; workload: WorkloadChoice; valueSize: ValueSize; concurrency: number }> = [];
   for (const variant of input.variants) {
     for (const workload of input.workloads) {
       for (const valueSize of input.valueSizes) {
         for (const concurrency of input.concurrencies) {
           const variantSuffix = variant.failures.length === 0 && input.variants.length === 1 ? "" : `-${variant.name}`;
           const group = `${workload.name}-${valueSizeLabel(valueSize)}-c${concurrency}${input.distribution === "zipfian" ? "-zipf" : ""}${variantSuffix}`;
-          for (const targetSpec of input.targets) {
-            const { kind, params } = parseTargetSpec(targetSpec);
-            runs.push({
-              name: `${targetSlug(targetSpec)}-${group}`,
-              group,
-              variant: variant.name,
-              targetSpec,
-              kind,
-              params,
-              workload,
-              valueSize,
-              keyCount: input.keyCount,
-              distribution: input.distribution,
-              ops: input.ops,
-              warmupOps: input.warmupOps,
-              concurrency,
-              seed: input.seed,
-              failures: variant.failures,
-            });
-          }
+          cells.push({ group, variant, workload, valueSize, concurrency });
         }
+      }
+    }
+  }
+  const groups = cells.map((cell) => cell.group);
+  const repeated = new Set(input.repeat.groups === "all" ? groups : input.repeat.groups);
+  const unknown = [...repeated].filter((group) => !groups.includes(group));
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(`repeat: ${unknown.map((group) => `'${group}'`).join(", ")} ${unknown.length === 1 ? "is not a group" : "are not groups"} of this matrix; its groups are ${[...new Set(groups)].join(", ")}`);
+  }
+  const runs: RunPlan[] = [];
+  for (const { group, variant, workload, valueSize, concurrency } of cells) {
+    const rounds = repeated.has(group) ? times : 1;
+    for (let repeat = 1; repeat <= rounds; repeat++) {
+      for (const targetSpec of input.targets) {
+        const { kind, params } = parseTargetSpec(targetSpec);
+        runs.push({
+          name: runName(targetSpec, group, repeat),
+          group,
+          variant: variant.name,
+          targetSpec,
+          kind,
+          params,
+          workload,
+          valueSize,
+          keyCount: input.keyCount,
+          distribution: input.distribution,
+          ops: input.ops,
+          warmupOps: input.warmupOps,
+          concurrency,
+          seed: input.seed,
+          failures: variant.failures,
+          repeat,
+        });
       }
     }
   }
@@ -156,8 +210,10 @@ export function parseScenario(data: unknown, source: string): LoadedScenario {
       ops: file.ops,
       warmupOps: file.warmupOps,
       seed: file.seed,
+      repeat: file.repeat === undefined ? REPEAT_NONE : { groups: file.repeat.groups, times: file.repeat.times },
     };
     for (const target of file.targets) parseTargetSpec(target);
+    expandMatrix(matrix); // checks the repeat groups against the groups the matrix has
     return { file, path: source, matrix };
   } catch (error) {
     throw new InvalidArgumentError(`scenario ${source}: ${(error as Error).message}`);

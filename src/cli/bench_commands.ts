@@ -13,7 +13,7 @@ import { cleanupAllCgroupsSync } from "../bench/memory/cgroup";
 import { DOCKER_SOCKET_DEFAULT } from "../bench/memory/docker";
 import { knownTargetKinds, lookupTarget } from "../bench/registry";
 import { BenchRun, writeResults } from "../bench/results";
-import { RunPlan, WorkloadChoice, expandMatrix, loadScenario } from "../bench/scenario";
+import { REPEAT_NONE, REPEAT_TIMES_MAX, RunPlan, WorkloadChoice, expandMatrix, loadScenario } from "../bench/scenario";
 import { parseTargetSpec } from "../bench/target";
 import { KeyDistribution, parseMix, parseValueSize, workloadMix } from "../bench/workload";
 import { formatBytes, formatRatio, formatUs, summarizeRun } from "../report/analysis";
@@ -32,6 +32,7 @@ interface BenchFlags {
   distribution: KeyDistribution;
   concurrency: string;
   seed: string;
+  repeat: string;
   fail: string[];
   memory: string;
   memoryPeriodMs: string;
@@ -52,10 +53,11 @@ interface BenchFlags {
   progress: boolean;
 }
 
-function wholeNumber(text: string, flag: string, min = 0): number {
+function wholeNumber(text: string, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(`${flag}: '${text}' is not a whole number >= ${min}`);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    const bounds = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new InvalidArgumentError(`${flag}: '${text}' is not a whole number ${bounds}`);
   }
   return value;
 }
@@ -103,6 +105,7 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
   const settleFlag = wholeNumber(flags.settleMs, "--settle-ms");
   const periodFlag = wholeNumber(flags.memoryPeriodMs, "--memory-period-ms", 50);
   const timelineFlag = wholeNumber(flags.timelineMs, "--timeline-ms", 10);
+  const repeatFlag = wholeNumber(flags.repeat, "--repeat", 1, REPEAT_TIMES_MAX);
   if (flags.scenario !== undefined) {
     for (const name of ["target", "workloads", "mix", "valueBytes", "fail", "distribution", "servers"]) {
       if (fromCli(name)) throw new InvalidArgumentError(`--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot be combined with --scenario (the scenario defines it)`);
@@ -116,8 +119,20 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
     if (fromCli("seed")) matrix.seed = wholeNumber(flags.seed, "--seed");
     if (fromCli("concurrency")) matrix.concurrencies = flags.concurrency.split(",").map((c) => wholeNumber(c, "--concurrency", 1));
     matrix.targets = matrix.targets.map((spec) => withEccDefaults(spec, flags));
+    // --repeat sets the rounds of the scenario's repeat groups, or of every group when it
+    // lists none; --repeat 1 turns the scenario's repeats off.
+    if (fromCli("repeat")) matrix.repeat = repeatFlag === 1 ? REPEAT_NONE : { groups: scenario.file.repeat?.groups ?? "all", times: repeatFlag };
+    let runs: RunPlan[];
+    try {
+      runs = expandMatrix(matrix);
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+      // --concurrency renames the groups, so the scenario's repeat groups may be gone.
+      const hint = fromCli("concurrency") ? " (--concurrency changes the group names; --repeat 1 runs each group once)" : "";
+      throw new InvalidArgumentError(`scenario ${flags.scenario}: ${error.message}${hint}`, { cause: error });
+    }
     return {
-      runs: expandMatrix(matrix),
+      runs,
       scenario: { name: scenario.file.name, file: path.basename(flags.scenario), description: scenario.file.description },
       settleMs: fromCli("settleMs") ? settleFlag : scenario.file.settleMs,
       memory: fromCli("memory") ? flags.memory : scenario.file.memory.samplers,
@@ -144,6 +159,7 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
       ops,
       warmupOps: flags.warmupOps !== undefined ? wholeNumber(flags.warmupOps, "--warmup-ops") : Math.min(1_000, Math.floor(ops / 10)),
       seed,
+      repeat: { groups: "all", times: repeatFlag },
     }),
     scenario: null,
     settleMs: settleFlag,
@@ -173,7 +189,7 @@ export function benchCommand(): Command {
   return command
     .description("run YCSB-style workloads against ecc, etcd, redis (raft when built); record latency, throughput, errors and memory per node")
     .option("--scenario <file>", "run a scenario file (bench/*.json): a matrix of targets, workloads, sizes, concurrencies, failure variants")
-    .option("--only <patterns>", "run only runs whose name contains one of these comma-separated texts")
+    .option("--only <patterns>", "run only runs whose name contains one of these comma-separated texts (rounds after the first of a repeated run end in -r2, -r3, ...)")
     .option("--target <spec>", `system under test, repeatable: ${knownTargetKinds().join(", ")}; parameters after ':' e.g. ecc:n=3,k=2  etcd:nodes=3  redis:replicas=2,wait=1`, collect, [])
     .option("--workloads <list>", "comma list of A (50/50 read/update), B (95/5), C (inserts), S (100% update)", "B,S")
     .option("--mix <shares>", "custom mix instead of --workloads, e.g. read=0.7,update=0.2,delete=0.1")
@@ -184,6 +200,11 @@ export function benchCommand(): Command {
     .addOption(new Option("--distribution <name>", "key distribution").choices(["uniform", "zipfian"]).default("uniform"))
     .option("--concurrency <list>", "comma list of client concurrencies", "1,64")
     .option("--seed <n>", "workload seed (same seed, same operation sequence)", "1")
+    .option(
+      "--repeat <times>",
+      `run every run this many times (1 to ${REPEAT_TIMES_MAX}), in interleaved rounds over the targets; with --scenario: the rounds of its repeat groups (every group if it lists none; 1 turns its repeats off)`,
+      "1",
+    )
     .option("--fail <spec>", "failure, repeatable: ACTION:NODE@op=N|t=DURATION[+DURATION], ACTION kill|stop|pause|resume|restart, e.g. kill:node1@op=5000, pause:node2@t=3s+2s", collect, [])
     .option("--memory <samplers>", "memory samplers: auto, none, or a list of cgroup,proc,smaps,docker,cadvisor,reported", "auto")
     .option("--memory-period-ms <ms>", "memory sampling period", "500")

@@ -7,12 +7,15 @@
 // covers it), reads stay available, and
 // a trigger beyond the run is reported as not reached; failures naming a node the target
 // lacks skip the run with the reason. bench/reference.json parses and expands to the
-// documented matrix, with raft runs skipped (its target is not built yet) and the reason kept.
+// documented matrix, with raft runs skipped (its target is not built yet) and the reason kept,
+// and its headline group three times. Repeats: a repeated group runs all its targets for
+// round 1, then all for round 2 (interleaved), names gain -r<i> from round 2 on and stay
+// unique; a repeat group the matrix does not produce is refused with the groups it has.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { followUpOf, parseDurationMs, parseFailure } from "../../src/bench/failures";
 import { lookupTarget } from "../../src/bench/registry";
-import { expandMatrix, loadScenario, targetSlug } from "../../src/bench/scenario";
+import { MatrixInput, REPEAT_NONE, expandMatrix, loadScenario, parseScenario, targetSlug } from "../../src/bench/scenario";
 import { parseTargetSpec } from "../../src/bench/target";
 import { sampleResults } from "../fixtures/bench/sample_results";
 
@@ -80,11 +83,13 @@ describe("bench failures and scenarios", function () {
     );
   });
 
-  it("bench/reference.json expands to targets × variants × workloads × sizes", () => {
+  it("bench/reference.json expands to targets × variants × workloads × sizes, its headline group 3 times", () => {
     const scenario = loadScenario(REFERENCE);
     const runs = expandMatrix(scenario.matrix);
     const { matrix } = scenario;
-    assert.equal(runs.length, matrix.targets.length * matrix.variants.length * matrix.workloads.length * matrix.valueSizes.length * matrix.concurrencies.length);
+    const cells = matrix.variants.length * matrix.workloads.length * matrix.valueSizes.length * matrix.concurrencies.length;
+    assert.deepEqual(matrix.repeat, { groups: ["B-1KiB-c64-steady"], times: 3 });
+    assert.equal(runs.length, matrix.targets.length * (cells + 2), "one group runs twice more");
     assert.deepEqual(
       matrix.targets.map((spec) => parseTargetSpec(spec).kind),
       ["ecc", "ecc", "raft", "raft", "etcd", "redis", "redis"],
@@ -98,9 +103,71 @@ describe("bench failures and scenarios", function () {
     assert.equal(targetSlug("ecc:k=2,n=3"), "ecc-k2n3");
     const raft = lookupTarget("raft");
     if ("missing" in raft) assert.match(raft.missing, /raft_target/);
-    // Every group compares every target.
-    const groups = new Map<string, number>();
-    for (const run of runs) groups.set(run.group, (groups.get(run.group) ?? 0) + 1);
-    for (const count of groups.values()) assert.equal(count, matrix.targets.length);
+    // Every round of every group compares every target.
+    const rounds = new Map<string, number>();
+    for (const run of runs) rounds.set(`${run.group} r${run.repeat}`, (rounds.get(`${run.group} r${run.repeat}`) ?? 0) + 1);
+    assert.equal(rounds.size, cells + 2);
+    for (const count of rounds.values()) assert.equal(count, matrix.targets.length);
+  });
+
+  const small: MatrixInput = {
+    targets: ["ecc:n=3,k=2", "raft:nodes=3"],
+    workloads: [{ name: "A", mix: { read: 0.5, update: 0.5, insert: 0, delete: 0 } }, { name: "B", mix: { read: 0.95, update: 0.05, insert: 0, delete: 0 } }],
+    valueSizes: [{ kind: "fixed", bytes: 1024 }],
+    concurrencies: [64],
+    variants: [{ name: "steady", failures: [] }],
+    keyCount: 100,
+    distribution: "uniform",
+    ops: 100,
+    warmupOps: 0,
+    seed: 1,
+    repeat: REPEAT_NONE,
+  };
+
+  it("repeats a group in interleaved rounds: every target, then every target again", () => {
+    const runs = expandMatrix({ ...small, repeat: { groups: ["B-1KiB-c64"], times: 3 } });
+    assert.deepEqual(
+      runs.map((run) => [run.name, run.group, run.repeat]),
+      [
+        ["ecc-k2n3-A-1KiB-c64", "A-1KiB-c64", 1],
+        ["raft-nodes3-A-1KiB-c64", "A-1KiB-c64", 1],
+        ["ecc-k2n3-B-1KiB-c64", "B-1KiB-c64", 1],
+        ["raft-nodes3-B-1KiB-c64", "B-1KiB-c64", 1],
+        ["ecc-k2n3-B-1KiB-c64-r2", "B-1KiB-c64", 2],
+        ["raft-nodes3-B-1KiB-c64-r2", "B-1KiB-c64", 2],
+        ["ecc-k2n3-B-1KiB-c64-r3", "B-1KiB-c64", 3],
+        ["raft-nodes3-B-1KiB-c64-r3", "B-1KiB-c64", 3],
+      ],
+    );
+    // Rounds repeat the same measurement: nothing but the name and the round differs.
+    const { name: _first, repeat: _one, ...round1 } = runs[2];
+    const { name: _third, repeat: _three, ...round3 } = runs[6];
+    assert.deepEqual(round3, round1);
+    const all = expandMatrix({ ...small, repeat: { groups: "all", times: 2 } });
+    assert.equal(all.length, 8);
+    assert.equal(new Set(all.map((run) => run.name)).size, 8, "run names are unique");
+    assert.deepEqual(expandMatrix(small).map((run) => run.repeat), [1, 1, 1, 1]);
+  });
+
+  it("refuses a repeat group the scenario does not have, listing the ones it has", () => {
+    const file = {
+      name: "t",
+      targets: ["ecc:n=3,k=2"],
+      workloads: ["A", "B"],
+      valueBytes: ["1KiB"],
+      concurrency: [64],
+      ops: 100,
+      keys: 100,
+      repeat: { groups: ["B-1KiB-c64"], times: 2 },
+    };
+    assert.deepEqual(parseScenario(file, "t.json").matrix.repeat, { groups: ["B-1KiB-c64"], times: 2 });
+    assert.throws(
+      () => parseScenario({ ...file, repeat: { groups: ["B-1KiB-c64-steady"], times: 2 } }, "t.json"),
+      (error: Error) =>
+        error.name === "InvalidArgumentError" && /^scenario t\.json: repeat: 'B-1KiB-c64-steady' is not a group of this matrix; its groups are A-1KiB-c64, B-1KiB-c64$/.test(error.message),
+    );
+    assert.throws(() => parseScenario({ ...file, repeat: { groups: ["B-1KiB-c64"], times: 1 } }, "t.json"), /repeat\.times/);
+    assert.throws(() => parseScenario({ ...file, repeat: { groups: ["B-1KiB-c64"], times: 21 } }, "t.json"), /repeat\.times/);
+    assert.throws(() => parseScenario({ ...file, repeat: { groups: [], times: 2 } }, "t.json"), /repeat\.groups/);
   });
 });

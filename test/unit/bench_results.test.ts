@@ -4,7 +4,9 @@
 // Checks: write → read round-trips exactly; the document carries config, environment,
 // commit, seed, every sample and event; a missing or extra field and a wrong schema
 // version are rejected with the field's path; a document that does not validate is never
-// written; files of the first bench (/1) get a message saying to re-run.
+// written; files of the first bench (/1) get a message saying to re-run; a run without
+// `repeat` (written before repeats existed, like the committed report/reference.json) reads
+// as repeat 1.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -66,6 +68,18 @@ describe("bench results schema", function () {
     const badSampler = JSON.parse(JSON.stringify(results));
     badSampler.runs[0].memory.samples[0].sampler = "guess";
     assert.throws(() => validateResults(badSampler, "sampler.json"), /runs\.0\.memory\.samples\.0\.sampler/);
+  });
+
+  it("reads a run without repeat as repeat 1, and refuses repeat 0", () => {
+    assert.deepEqual(results.runs.map((run) => run.repeat), [1, 1]);
+    const old = JSON.parse(JSON.stringify(results));
+    for (const run of old.runs) delete run.repeat;
+    assert.deepEqual(validateResults(old, "old.json").runs.map((run) => run.repeat), [1, 1]);
+    const zero = JSON.parse(JSON.stringify(results));
+    zero.runs[0].repeat = 0;
+    assert.throws(() => validateResults(zero, "zero.json"), /runs\.0\.repeat/);
+    const committed = readResults(path.resolve(__dirname, "..", "..", "..", "report", "reference.json"));
+    assert.ok(committed.runs.length > 0 && committed.runs.every((run) => run.repeat === 1));
   });
 
   it("rejects other schema versions; /1 with a hint to re-run", () => {
