@@ -7,6 +7,9 @@
 //                    the row is marked partial)
 //   overhead ratio   cluster delta ÷ payload; ideal = n/k (ecc) or the replica count
 //   logical ratio    (Σ logical bytes after − before) ÷ payload: the store's own count
+//   aggregate        the runs of one (group, target) repeated (scenario `repeat`): the median
+//                    of every figure over the runs, min–max of the noisy ones, the run count
+import assert from "node:assert/strict";
 import { BenchRun } from "../bench/results";
 
 export interface NodeMemoryRow {
@@ -24,7 +27,11 @@ export interface NodeMemoryRow {
 export interface RunSummaryRow {
   run: string;
   group: string;
+  /** 1-based round of a repeated group. */
+  repeat: number;
+  /** Display name; two specs may share it (ecc with two codecs), so rows are folded by targetSpec. */
   target: string;
+  targetSpec: string;
   kind: string;
   status: string;
   sampler: string | null;
@@ -102,7 +109,9 @@ export function summarizeRun(run: BenchRun): RunSummaryRow {
   return {
     run: run.name,
     group: run.group,
+    repeat: run.repeat,
     target: run.target.label,
+    targetSpec: run.target.spec,
     kind: run.target.kind,
     status: run.status,
     sampler: run.memory?.primary ?? null,
@@ -128,6 +137,103 @@ export function summarizeRun(run: BenchRun): RunSummaryRow {
   };
 }
 
+/** Figures shown with their min–max next to the median when a target ran more than once. */
+export const RANGED_FIGURES = ["memoryDeltaBytes", "overheadRatio", "logicalRatio", "opsPerSecond", "p99Us"] as const;
+export type RangedFigure = (typeof RANGED_FIGURES)[number];
+
+export interface FigureRange {
+  min: number;
+  max: number;
+}
+
+/**
+ * One (group, target) over its runs. The figures of RunSummaryRow are medians over the runs
+ * (each run's own ratio, not a ratio of medians), except `errors` (the sum: every error any
+ * run saw is counted once, none is hidden by a quieter run) and `memoryPartial` (set when
+ * any run's delta was partial). `run` and `repeat` name the first round, the run the charts
+ * show. With one run every RunSummaryRow field is that run's, unchanged.
+ */
+export interface AggregateRow extends RunSummaryRow {
+  runCount: number;
+  /** min–max over the runs; null when no run has the figure. */
+  ranges: Record<RangedFigure, FigureRange | null>;
+}
+
+/** Median of the known values (nulls ignored): the middle one, or the mean of the middle two; null if none. */
+export function median(values: Array<number | null>): number | null {
+  const known = values.filter((value): value is number => value !== null).sort((a, b) => a - b);
+  if (known.length === 0) return null;
+  const middle = Math.floor(known.length / 2);
+  return known.length % 2 === 1 ? known[middle] : (known[middle - 1] + known[middle]) / 2;
+}
+
+/** min–max of the known values (nulls ignored); null if none. */
+export function range(values: Array<number | null>): FigureRange | null {
+  const known = values.filter((value): value is number => value !== null);
+  if (known.length === 0) return null;
+  return { min: Math.min(...known), max: Math.max(...known) };
+}
+
+/** Folds the rows of one (group, target), in any order, into one row (see AggregateRow). */
+export function aggregateRuns(rows: RunSummaryRow[]): AggregateRow {
+  assert(rows.length > 0, "aggregateRuns: no rows");
+  const sorted = [...rows].sort((a, b) => a.repeat - b.repeat);
+  const first = sorted[0];
+  for (const row of sorted) {
+    assert.equal(row.group, first.group, "aggregateRuns: rows of two groups");
+    assert.equal(row.targetSpec, first.targetSpec, "aggregateRuns: rows of two targets");
+  }
+  const mid = (pick: (row: RunSummaryRow) => number | null): number | null => median(sorted.map(pick));
+  const errors = sorted.map((row) => row.errors).filter((value): value is number => value !== null);
+  const samplers = [...new Set(sorted.map((row) => row.sampler))];
+  const ranges = {} as Record<RangedFigure, FigureRange | null>;
+  for (const figure of RANGED_FIGURES) ranges[figure] = range(sorted.map((row) => row[figure]));
+  return {
+    run: first.run,
+    group: first.group,
+    repeat: first.repeat,
+    target: first.target,
+    targetSpec: first.targetSpec,
+    kind: first.kind,
+    status: first.status,
+    // Runs whose samplers differ should not be folded silently: the name shows both.
+    sampler: samplers.length === 1 ? first.sampler : samplers.map((sampler) => sampler ?? "none").join("+"),
+    payloadBytes: mid((row) => row.payloadBytes),
+    memoryDeltaBytes: mid((row) => row.memoryDeltaBytes),
+    memoryPartial: sorted.some((row) => row.memoryPartial),
+    overheadRatio: mid((row) => row.overheadRatio),
+    idealOverhead: first.idealOverhead,
+    logicalDeltaBytes: mid((row) => row.logicalDeltaBytes),
+    logicalRatio: mid((row) => row.logicalRatio),
+    opsPerSecond: mid((row) => row.opsPerSecond),
+    p50Us: mid((row) => row.p50Us),
+    p99Us: mid((row) => row.p99Us),
+    readP50Us: mid((row) => row.readP50Us),
+    readP99Us: mid((row) => row.readP99Us),
+    writeP50Us: mid((row) => row.writeP50Us),
+    writeP99Us: mid((row) => row.writeP99Us),
+    errors: errors.length === 0 ? null : errors.reduce((a, b) => a + b, 0),
+    readUnavailableMs: mid((row) => row.readUnavailableMs)!,
+    writeUnavailableMs: mid((row) => row.writeUnavailableMs)!,
+    readLongestGapMs: mid((row) => row.readLongestGapMs),
+    writeLongestGapMs: mid((row) => row.writeLongestGapMs),
+    runCount: sorted.length,
+    ranges,
+  };
+}
+
+/** One AggregateRow per (group, target spec), in the order the rows first name them. */
+export function aggregateRows(rows: RunSummaryRow[]): AggregateRow[] {
+  const byKey = new Map<string, RunSummaryRow[]>();
+  for (const row of rows) {
+    const key = JSON.stringify([row.group, row.targetSpec]);
+    const list = byKey.get(key);
+    if (list === undefined) byKey.set(key, [row]);
+    else list.push(row);
+  }
+  return [...byKey.values()].map(aggregateRuns);
+}
+
 export function formatBytes(bytes: number | null): string {
   if (bytes === null) return "–";
   const sign = bytes < 0 ? "−" : "";
@@ -142,9 +248,30 @@ export function formatUs(us: number | null): string {
   if (us === null) return "–";
   if (us >= 1_000_000) return `${(us / 1_000_000).toFixed(2)} s`;
   if (us >= 1_000) return `${(us / 1_000).toFixed(2)} ms`;
-  return `${us} µs`;
+  return `${Math.round(us)} µs`; // a median of two runs may end in .5
 }
 
 export function formatRatio(ratio: number | null): string {
   return ratio === null ? "–" : `${ratio.toFixed(2)}×`;
+}
+
+/** ops/s as a whole number (a median of two runs may end in .5). */
+export function formatOps(opsPerSecond: number | null): string {
+  return opsPerSecond === null ? "–" : String(Math.round(opsPerSecond));
+}
+
+/**
+ * "25.3 MiB (24.1–26.0)": a median with its min–max, the unit written once when all three
+ * share it ("1.1 MiB (900.0 KiB–1.2 MiB)" when not). Just the median without a range.
+ */
+export function formatWithRange(format: (value: number | null) => string, value: number | null, spread: FigureRange | null): string {
+  const text = format(value);
+  if (spread === null || value === null) return text;
+  const low = format(spread.min);
+  const high = format(spread.max);
+  const unit = (formatted: string): string => formatted.replace(/^[−-]?[\d.]+/, "");
+  const shared = unit(text);
+  if (unit(low) !== shared || unit(high) !== shared) return `${text} (${low}–${high})`;
+  const bare = (formatted: string): string => formatted.slice(0, formatted.length - shared.length);
+  return `${text} (${bare(low)}–${bare(high)})`;
 }

@@ -3,12 +3,15 @@
 // (k-of-n coding vs full replicas: 0.5 and 0.33) and the original study's 0.58, from the
 // cgroup memory delta and from the exact logical bytes; and ecc and raft throughput and
 // p99 against etcd's. Computed from one comparison group (the first steady 1 KiB workload B
-// group when there is one), averaged over nothing: every figure is one run's.
-import { RunSummaryRow, formatRatio, formatUs } from "./analysis";
+// group when there is one). A target that ran several times (scenario `repeat`) counts with
+// its medians (analysis.ts aggregateRuns); when both sides of a ratio ran several times, the
+// ratio's min–max over the runs paired by repeat (ecc round i ÷ raft round i) follows it:
+// the rounds are interleaved, so a pair shares the machine's state of the moment.
+import { AggregateRow, RunSummaryRow, aggregateRows, formatOps, formatRatio, formatUs, range } from "./analysis";
 
 const ORIGINAL_STUDY_RATIO = 0.58;
 
-function pick(rows: RunSummaryRow[], target: string): RunSummaryRow | undefined {
+function pick(rows: AggregateRow[], target: string): AggregateRow | undefined {
   return rows.find((row) => row.target === target);
 }
 
@@ -17,36 +20,59 @@ function ratio(a: number | null | undefined, b: number | null | undefined): numb
   return a / b;
 }
 
+/** " (0.50–0.54 over 3 runs)": the ratio per repeat round both sides ran; "" unless both ran several times. */
+function pairedRange(rows: RunSummaryRow[], top: AggregateRow, bottom: AggregateRow, figure: "memoryDeltaBytes" | "logicalDeltaBytes"): string {
+  if (top.runCount < 2 || bottom.runCount < 2) return "";
+  const bottoms = new Map(rows.filter((row) => row.targetSpec === bottom.targetSpec).map((row) => [row.repeat, row[figure]]));
+  const ratios = rows
+    .filter((row) => row.targetSpec === top.targetSpec && bottoms.has(row.repeat))
+    .map((row) => ratio(row[figure], bottoms.get(row.repeat)))
+    .filter((value): value is number => value !== null);
+  const spread = range(ratios);
+  if (spread === null || ratios.length < 2) return "";
+  return ` (${spread.min.toFixed(2)}–${spread.max.toFixed(2)} over ${ratios.length} runs)`;
+}
+
+/** ", medians of 3 runs each" when either side ran more than once. */
+function mediansNote(a: AggregateRow, b: AggregateRow): string {
+  if (a.runCount === 1 && b.runCount === 1) return "";
+  return a.runCount === b.runCount ? `, medians of ${a.runCount} runs each` : `, medians of ${a.runCount} and ${b.runCount} runs`;
+}
+
 export function headline(summaries: RunSummaryRow[]): string {
   const groups = [...new Set(summaries.map((row) => row.group))];
   const group =
     groups.find((name) => name.startsWith("B-1KiB") && name.includes("steady")) ?? groups.find((name) => name.startsWith("B-")) ?? groups[0];
   if (group === undefined) return "";
   const rows = summaries.filter((row) => row.group === group);
+  const aggregates = aggregateRows(rows);
   const lines: string[] = [`**Headline** (group \`${group}\`):`, ""];
   const pairs: Array<[string, string, number]> = [
     ["ecc(n=3,k=2)", "raft(3)", 0.5],
     ["ecc(n=5,k=3)", "raft(5)", 1 / 3],
   ];
   for (const [eccTarget, raftTarget, ideal] of pairs) {
-    const ecc = pick(rows, eccTarget);
-    const raft = pick(rows, raftTarget);
+    const ecc = pick(aggregates, eccTarget);
+    const raft = pick(aggregates, raftTarget);
     if (ecc === undefined || raft === undefined) continue;
     const memory = ratio(ecc.memoryDeltaBytes, raft.memoryDeltaBytes);
     const logical = ratio(ecc.logicalDeltaBytes, raft.logicalDeltaBytes);
+    const note = mediansNote(ecc, raft);
     lines.push(
-      `- memory ${eccTarget} ÷ ${raftTarget}: **${memory === null ? "–" : memory.toFixed(2)}** measured (cgroup working-set delta), ` +
-        `${logical === null ? "–" : logical.toFixed(2)} in exact logical bytes; ideal ${ideal.toFixed(2)}, the original study measured ${ORIGINAL_STUDY_RATIO}.`,
+      `- memory ${eccTarget} ÷ ${raftTarget}: **${memory === null ? "–" : memory.toFixed(2)}**${pairedRange(rows, ecc, raft, "memoryDeltaBytes")} ` +
+        `measured (cgroup working-set delta${note}), ` +
+        `${logical === null ? "–" : logical.toFixed(2)}${pairedRange(rows, ecc, raft, "logicalDeltaBytes")} in exact logical bytes; ` +
+        `ideal ${ideal.toFixed(2)}, the original study measured ${ORIGINAL_STUDY_RATIO}.`,
     );
   }
-  const etcd = pick(rows, "etcd(3)");
+  const etcd = pick(aggregates, "etcd(3)");
   if (etcd !== undefined) {
     for (const name of ["ecc(n=5,k=3)", "ecc(n=3,k=2)", "raft(3)"]) {
-      const row = pick(rows, name);
+      const row = pick(aggregates, name);
       if (row === undefined) continue;
       const speed = ratio(row.opsPerSecond, etcd.opsPerSecond);
       lines.push(
-        `- ${name} vs etcd(3): ${speed === null ? "–" : formatRatio(speed)} the ops/s (${row.opsPerSecond ?? "–"} vs ${etcd.opsPerSecond ?? "–"}), ` +
+        `- ${name} vs etcd(3): ${speed === null ? "–" : formatRatio(speed)} the ops/s (${formatOps(row.opsPerSecond)} vs ${formatOps(etcd.opsPerSecond)}${mediansNote(row, etcd)}), ` +
           `p99 ${formatUs(row.p99Us)} vs ${formatUs(etcd.p99Us)}.`,
       );
     }

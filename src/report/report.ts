@@ -1,11 +1,25 @@
 // Result files → report/: README-style Markdown (report.md) and SVG charts (charts/*.svg).
 // The report reads only result documents (schema ecc-cache.bench/2); it never talks to a
 // cluster. Runs from several files are merged; runs with the same group (same workload,
-// value size, concurrency, failure variant) are compared side by side.
+// value size, concurrency, failure variant) are compared side by side. A target that ran a
+// group several times (scenario `repeat`) gets one table row of medians with min–max
+// (analysis.ts aggregateRuns); its charts and per-node table show one run, the first round,
+// because overlaid repeats would hide the differences between targets the charts are for.
 import fs from "node:fs";
 import path from "node:path";
 import { BenchResults, BenchRun } from "../bench/results";
-import { NodeMemoryRow, RunSummaryRow, formatBytes, formatRatio, formatUs, nodeMemoryRows, summarizeRun } from "./analysis";
+import {
+  AggregateRow,
+  NodeMemoryRow,
+  aggregateRows,
+  formatBytes,
+  formatOps,
+  formatRatio,
+  formatUs,
+  formatWithRange,
+  nodeMemoryRows,
+  summarizeRun,
+} from "./analysis";
 import { latencySpec, memorySpec, overheadSpec, renderSvg, throughputSpec } from "./charts";
 import { headline } from "./headline";
 
@@ -32,25 +46,59 @@ function table(header: string[], rows: string[][]): string {
   ].join("\n");
 }
 
-function summaryTable(rows: RunSummaryRow[]): string {
+function summaryTable(rows: AggregateRow[]): string {
+  // The runs column only where some target ran more than once: single-run reports stay as they were.
+  const repeated = rows.some((row) => row.runCount > 1);
+  const ranged = (row: AggregateRow, format: (value: number | null) => string, figure: keyof AggregateRow["ranges"]): string =>
+    row.runCount > 1 ? formatWithRange(format, row[figure], row.ranges[figure]) : format(row[figure]);
   return table(
-    ["target", "payload", "memory Δ", "overhead (ideal)", "logical Δ ÷ payload", "ops/s", "p50", "p99", "read p50 / p99", "write p50 / p99", "errors", "unavailable r / w", "longest gap r / w"],
+    [
+      "target",
+      ...(repeated ? ["runs"] : []),
+      "payload",
+      "memory Δ",
+      "overhead (ideal)",
+      "logical Δ ÷ payload",
+      "ops/s",
+      "p50",
+      "p99",
+      "read p50 / p99",
+      "write p50 / p99",
+      "errors",
+      "unavailable r / w",
+      "longest gap r / w",
+    ],
     rows.map((row) => [
       row.target,
+      ...(repeated ? [String(row.runCount)] : []),
       formatBytes(row.payloadBytes),
-      `${formatBytes(row.memoryDeltaBytes)}${row.memoryPartial ? " (partial)" : ""}`,
-      `${formatRatio(row.overheadRatio)} (${row.idealOverhead === null ? "–" : formatRatio(row.idealOverhead)})`,
-      formatRatio(row.logicalRatio),
-      row.opsPerSecond === null ? "–" : String(row.opsPerSecond),
+      `${ranged(row, formatBytes, "memoryDeltaBytes")}${row.memoryPartial ? " (partial)" : ""}`,
+      `${ranged(row, formatRatio, "overheadRatio")} (${row.idealOverhead === null ? "–" : formatRatio(row.idealOverhead)})`,
+      ranged(row, formatRatio, "logicalRatio"),
+      ranged(row, formatOps, "opsPerSecond"),
       formatUs(row.p50Us),
-      formatUs(row.p99Us),
+      ranged(row, formatUs, "p99Us"),
       `${formatUs(row.readP50Us)} / ${formatUs(row.readP99Us)}`,
       `${formatUs(row.writeP50Us)} / ${formatUs(row.writeP99Us)}`,
       row.errors === null ? "–" : String(row.errors),
-      `${row.readUnavailableMs} / ${row.writeUnavailableMs} ms`,
-      `${row.readLongestGapMs ?? "–"} / ${row.writeLongestGapMs ?? "–"} ms`,
+      `${Math.round(row.readUnavailableMs)} / ${Math.round(row.writeUnavailableMs)} ms`,
+      `${formatMs(row.readLongestGapMs)} / ${formatMs(row.writeLongestGapMs)} ms`,
     ]),
   );
+}
+
+function formatMs(ms: number | null): string {
+  return ms === null ? "–" : String(Math.round(ms));
+}
+
+/** The run each target shows in the charts and per-node table: its first round that ran. */
+function firstRoundPerTarget(runs: BenchRun[]): BenchRun[] {
+  const first = new Map<string, BenchRun>();
+  for (const run of runs) {
+    const shown = first.get(run.target.spec);
+    if (shown === undefined || run.repeat < shown.repeat) first.set(run.target.spec, run);
+  }
+  return [...first.values()];
 }
 
 function nodeTable(run: BenchRun, rows: NodeMemoryRow[]): string {
@@ -70,7 +118,7 @@ function nodeTable(run: BenchRun, rows: NodeMemoryRow[]): string {
   ) + `\n\n<sub>${run.target.label}: memory = ${run.memory?.primary ?? "no sampler"}; logical = ${run.target.logicalSource ?? "not reported"}</sub>`;
 }
 
-function eventsSection(run: BenchRun): string {
+function eventsSection(run: BenchRun, labelRepeat: boolean): string {
   const lines: string[] = [];
   const measured = run.measured;
   const interesting = run.events.filter((event) => event.type.startsWith("failure.") || event.type === "cluster.log" || event.type === "sampler.error" || event.type === "run.failed");
@@ -92,7 +140,8 @@ function eventsSection(run: BenchRun): string {
   }
   if (run.preload !== null && run.preload.errors > 0) lines.push(`- ${run.preload.errors} preload writes failed (first: ${run.preload.firstError})`);
   for (const note of run.memory?.notes ?? []) lines.push(`- memory: ${note}`);
-  return lines.length === 0 ? "" : `**${run.target.label}**\n\n${lines.join("\n")}\n`;
+  const title = labelRepeat ? `${run.target.label}, repeat ${run.repeat}` : run.target.label;
+  return lines.length === 0 ? "" : `**${title}**\n\n${lines.join("\n")}\n`;
 }
 
 function environmentSection(inputs: ReportInput[]): string {
@@ -144,11 +193,15 @@ export async function writeReport(inputs: ReportInput[], outDir: string, consist
       "*Overhead* = memory Δ ÷ payload, next to the layout's ideal (n/k for ecc, the replica count for Raft/etcd/redis replicas). " +
       "*Logical Δ ÷ payload* uses each store's own byte count (exact for ecc; etcd: bbolt bytes in use including old revisions; redis: used_memory_dataset). " +
       "Latency is per completed operation (errors are counted apart, never in the percentiles); *unavailable* sums the windows from a failing operation to the next success of the same class (read / write); " +
-      "*longest gap* is the longest time without any successful completion of that class (it also catches stalls where operations wait instead of failing).",
+      "*longest gap* is the longest time without any successful completion of that class (it also catches stalls where operations wait instead of failing). " +
+      "*Repeats*: a group listed in the scenario's `repeat` (or run with `--repeat`) ran each target several times, in interleaved rounds; its table has a *runs* column, " +
+      "every figure is the median over the runs (a ratio is the median of the runs' ratios), memory Δ, overhead, logical ratio, ops/s and p99 are followed by their (min–max), " +
+      "and *errors* is the total over the runs; the headline divides medians and gives the ratio's (min–max) over runs paired by round.",
     "",
   );
 
-  const overview = await saveChart("overhead", overheadSpec(summaries, "memory overhead ratio (bars) vs ideal (ticks)"));
+  // One bar per (group, target): the median of a repeated target.
+  const overview = await saveChart("overhead", overheadSpec(aggregateRows(summaries), "memory overhead ratio (bars) vs ideal (ticks)"));
   if (overview !== null) out.push("## Memory overhead", "", `![memory overhead ratio per target](${overview})`, "");
 
   for (const group of groups) {
@@ -162,17 +215,28 @@ export async function writeReport(inputs: ReportInput[], outDir: string, consist
         ".",
       "",
     );
-    out.push(summaryTable(groupRuns.map(summarizeRun)), "");
-    const memoryChart = await saveChart(`memory-${group}`, memorySpec(groupRuns, `memory per node — ${group}`));
+    const rows = aggregateRows(groupRuns.map(summarizeRun));
+    out.push(summaryTable(rows), "");
+    const repeated = groupRuns.some((run) => run.repeat > 1);
+    const shownRuns = firstRoundPerTarget(groupRuns);
+    if (repeated) {
+      const others = shownRuns.filter((run) => run.repeat !== 1).map((run) => `${run.target.label} repeat ${run.repeat}`);
+      out.push(
+        `Repeated: up to ${Math.max(...rows.map((row) => row.runCount))} runs per target (medians, with min–max in parentheses). ` +
+          `The charts and the per-node tables below show repeat 1 only${others.length > 0 ? ` (${others.join(", ")}: their first run that was measured)` : ""}; the failures and errors list every run.`,
+        "",
+      );
+    }
+    const memoryChart = await saveChart(`memory-${group}`, memorySpec(shownRuns, `memory per node — ${group}`));
     if (memoryChart !== null) out.push(`![memory over time, ${group}](${memoryChart})`, "");
-    const latencyChart = await saveChart(`latency-${group}`, latencySpec(groupRuns, `latency CDF — ${group}`));
+    const latencyChart = await saveChart(`latency-${group}`, latencySpec(shownRuns, `latency CDF — ${group}`));
     if (latencyChart !== null) out.push(`![latency CDF, ${group}](${latencyChart})`, "");
-    const throughputChart = await saveChart(`throughput-${group}`, throughputSpec(groupRuns, `throughput — ${group}`));
+    const throughputChart = await saveChart(`throughput-${group}`, throughputSpec(shownRuns, `throughput — ${group}`));
     if (throughputChart !== null) out.push(`![throughput over time, ${group}](${throughputChart})`, "");
     out.push("<details><summary>per node</summary>", "");
-    for (const run of groupRuns) out.push(nodeTable(run, nodeMemoryRows(run)), "");
+    for (const run of shownRuns) out.push(nodeTable(run, nodeMemoryRows(run)), "");
     out.push("</details>", "");
-    const events = groupRuns.map(eventsSection).filter((text) => text !== "");
+    const events = groupRuns.map((run) => eventsSection(run, repeated)).filter((text) => text !== "");
     if (events.length > 0) out.push("**Failures, errors and unavailability**", "", ...events, "");
   }
 
