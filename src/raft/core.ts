@@ -22,7 +22,7 @@ import assert from "node:assert/strict";
 import { Random } from "../core/env";
 import { ConfigError, InvalidArgumentError, NotLeaderError, UnavailableError, ValueTooLargeError } from "../core/errors";
 import { Logger, silentLogger } from "../core/logger";
-import { entryBytes, LogView, MemoryLog } from "./memory_log";
+import { EntryDataLoader, entryBytes, LogView, MemoryLog } from "./memory_log";
 import {
   AppendEntries,
   AppendEntriesResponse,
@@ -107,6 +107,13 @@ export interface RaftStorageView {
    * handed out again by the first ready().
    */
   readonly appliedIndex?: number;
+  /**
+   * Reads a persisted entry's data back. Given it, the core releases the in-memory data of
+   * entries once they are applied and persisted (MemoryLog.releaseData) and reads them back
+   * through this when it must send them again; without it every entry stays in memory until
+   * compaction.
+   */
+  readonly readEntryData?: EntryDataLoader;
 }
 
 /**
@@ -322,7 +329,7 @@ export class RaftCore {
 
     const snapshot = storage.snapshot;
     const snapshotIndex = snapshot === null ? 0 : snapshot.meta.lastIndex;
-    this.log = new MemoryLog(snapshotIndex, snapshot === null ? 0 : snapshot.meta.lastTerm);
+    this.log = new MemoryLog(snapshotIndex, snapshot === null ? 0 : snapshot.meta.lastTerm, storage.readEntryData ?? null);
     this.snapshot = snapshot;
     this.snapshotVoters = sortedVoters(snapshot === null ? config.voters : snapshot.meta.voters);
     this.log.append(storage.entries);
@@ -679,6 +686,8 @@ export class RaftCore {
     assert(this.persistedIndex <= this.log.lastIndex());
     assert(this.appliedIndex <= this.commitIndex);
     assert(this.appliedIndex <= this.applyHandedIndex);
+    // Applied and persisted: the state machine has it and storage can read it back.
+    if (this.log.releasesData) this.log.releaseData(Math.min(this.appliedIndex, this.persistedIndex, this.commitIndex));
     // The leader counts itself towards a quorum only for persisted entries (thesis §10.2.1),
     // so its own fsync can be what completes a commit.
     if (this.role === "leader") this.maybeCommit();
@@ -1437,9 +1446,8 @@ export class RaftCore {
   /** Recomputes voters from the latest config entry in the log, else the snapshot's. */
   private refreshConfig(): void {
     for (let index = this.log.lastIndex(); index >= this.log.firstIndex(); index--) {
-      const entry = this.log.entry(index);
-      if (entry.type === "config") {
-        this.voters = sortedVoters(decodeConfChange(entry.data).voters);
+      if (this.log.typeOf(index) === "config") {
+        this.voters = sortedVoters(decodeConfChange(this.log.entry(index).data).voters);
         this.configIndex = index;
         return;
       }
@@ -1451,8 +1459,7 @@ export class RaftCore {
   /** The voters in effect at `index` (for a snapshot taken there). */
   private votersAt(index: number): NodeId[] {
     for (let entryIndex = index; entryIndex >= this.log.firstIndex(); entryIndex--) {
-      const entry = this.log.entry(entryIndex);
-      if (entry.type === "config") return sortedVoters(decodeConfChange(entry.data).voters);
+      if (this.log.typeOf(entryIndex) === "config") return sortedVoters(decodeConfChange(this.log.entry(entryIndex).data).voters);
     }
     return [...this.snapshotVoters];
   }

@@ -111,11 +111,33 @@ export class DiskRaftStorage {
     fs.closeSync(this.logFd);
   }
 
+  /**
+   * The data of a persisted entry, read back from log.bin (the core releases the in-memory
+   * copy of applied entries and asks for it again only to resend it). The frame's checksum,
+   * index and term are checked: a mismatch means the log file is not what this process wrote,
+   * and sending wrong data would corrupt a follower, so it throws.
+   */
+  readEntryData(index: number, term: number): Uint8Array {
+    const position = index - this.firstFileIndex;
+    assert(position >= 0 && position < this.offsets.length, `entry ${index} is not in log.bin (it holds ${this.firstFileIndex}..${this.firstFileIndex + this.offsets.length - 1})`);
+    const offset = this.offsets[position];
+    const header = Buffer.alloc(FRAME_HEADER_BYTES);
+    readExactly(this.logFd, header, offset);
+    const length = header.readUInt32LE(0);
+    assert(length >= FRAME_FIXED_BYTES && offset + FRAME_HEADER_BYTES + length <= this.logFileBytes, `log.bin: bad frame length at offset ${offset}`);
+    const body = Buffer.allocUnsafeSlow(length);
+    readExactly(this.logFd, body, offset + FRAME_HEADER_BYTES);
+    assert.equal(crc32(body), header.readUInt32LE(4), `log.bin: checksum mismatch in entry ${index}`);
+    assert.equal(body.readDoubleLE(8), index, `log.bin: frame at offset ${offset} is not entry ${index}`);
+    assert.equal(body.readDoubleLE(0), term, `log.bin: entry ${index} has another term than the log's`);
+    return body.subarray(FRAME_FIXED_BYTES);
+  }
+
   private load(): RaftStorageView {
     const hardState = this.readHardState();
     const snapshot = this.readSnapshot();
     const entries = this.readLog(snapshot?.meta.lastIndex ?? 0);
-    return { hardState, snapshot, entries };
+    return { hardState, snapshot, entries, readEntryData: (index, term) => this.readEntryData(index, term) };
   }
 
   private readHardState(): HardState | null {
@@ -278,6 +300,16 @@ export class DiskRaftStorage {
     if (entries.length > 0) this.append(entries);
     if (this.fsync === "always") fs.fdatasyncSync(fd);
     fs.renameSync(tmp, file);
+  }
+}
+
+/** Fills `into` from the file at `position` (readSync may read less than asked). */
+function readExactly(fd: number, into: Buffer, position: number): void {
+  let done = 0;
+  while (done < into.length) {
+    const bytes = fs.readSync(fd, into, done, into.length - done, position + done);
+    assert(bytes > 0, `log.bin ends at ${position + done}, inside a frame`);
+    done += bytes;
   }
 }
 

@@ -1,8 +1,21 @@
 // The Raft log as the core sees it: an in-memory array of entries after a snapshot point.
 // The driver persists what RaftCore.ready() tells it to; this class is the core's working
-// copy and never does I/O. Compaction replaces a prefix with (snapshotIndex, snapshotTerm).
+// copy and never does I/O itself. Compaction replaces a prefix with (snapshotIndex, snapshotTerm).
+//
+// With a data loader (the driver's stable storage can read an entry back), the data of
+// entries that are applied and persisted is released: the log keeps their term, index and
+// type and reads the data back through the loader in the rare case it is needed again (a
+// follower that lags, a restart of the replication to a new member). Without it, entries
+// applied since the last snapshot — up to a whole compaction interval of values — would be
+// held twice in memory, once in the state machine and once here.
 import assert from "node:assert/strict";
-import { LogEntry, RAFT_ENTRY_OVERHEAD_BYTES } from "./types";
+import { EntryType, LogEntry, RAFT_ENTRY_OVERHEAD_BYTES } from "./types";
+
+/** Reads the data of entry `index` (of term `term`) back from stable storage. */
+export type EntryDataLoader = (index: number, term: number) => Uint8Array;
+
+/** Stands for the data of a released entry (compared by identity, never handed out). */
+const RELEASED_DATA = new Uint8Array(0);
 
 /** Read-only view for drivers and checkers (the simulator verifies logs through it). */
 export interface LogView {
@@ -12,6 +25,10 @@ export interface LogView {
   /** Term at index, or null when index is compacted away (below the snapshot point) or past the end. */
   term(index: number): number | null;
   entry(index: number): LogEntry;
+  /** Type of the entry at index (without reading back released data). */
+  typeOf(index: number): EntryType;
+  /** Bytes of entry data held in memory (released entries hold none). */
+  readonly dataBytesHeld: number;
   /**
    * Incremented whenever entries are removed other than by compaction (a conflicting suffix
    * dropped, or the log replaced by a snapshot). While it is unchanged, the log only grew or
@@ -30,13 +47,26 @@ export class MemoryLog implements LogView {
   /** entries[i].index === snapshotIndex + 1 + i. */
   private entries: LogEntry[] = [];
   rewriteCount = 0;
+  dataBytesHeld = 0;
+  /** Entries at or below this index have had their data released (config entries keep it). */
+  private releasedIndex: number;
 
-  constructor(snapshotIndex: number, snapshotTerm: number) {
+  constructor(
+    snapshotIndex: number,
+    snapshotTerm: number,
+    private readonly loader: EntryDataLoader | null = null,
+  ) {
     assert(snapshotIndex >= 0);
     assert(snapshotTerm >= 0);
     assert(snapshotIndex > 0 || snapshotTerm === 0, "the empty prefix has term 0");
     this.snapshotIndex = snapshotIndex;
     this.snapshotTerm = snapshotTerm;
+    this.releasedIndex = snapshotIndex;
+  }
+
+  /** Whether releaseData() does anything (the log was given a loader). */
+  get releasesData(): boolean {
+    return this.loader !== null;
   }
 
   firstIndex(): number {
@@ -62,9 +92,38 @@ export class MemoryLog implements LogView {
   entry(index: number): LogEntry {
     assert(index > this.snapshotIndex, `entry ${index} is compacted (snapshot at ${this.snapshotIndex})`);
     assert(index <= this.lastIndex(), `entry ${index} is past the last index ${this.lastIndex()}`);
-    const entry = this.entries[index - this.snapshotIndex - 1];
+    const entry = this.materialize(index - this.snapshotIndex - 1);
     assert.equal(entry.index, index);
     return entry;
+  }
+
+  typeOf(index: number): EntryType {
+    assert(index > this.snapshotIndex && index <= this.lastIndex(), `no entry ${index} in the log`);
+    return this.entries[index - this.snapshotIndex - 1].type;
+  }
+
+  /**
+   * Drops the in-memory data of entries up to `index` (the caller guarantees they are
+   * applied and persisted, so storage can read them back and no truncation reaches them).
+   * Config entries keep their data: the core scans them to find the voters.
+   */
+  releaseData(index: number): void {
+    if (this.loader === null) return;
+    const last = Math.min(index, this.lastIndex());
+    for (let i = this.releasedIndex + 1; i <= last; i++) {
+      const position = i - this.snapshotIndex - 1;
+      const entry = this.entries[position];
+      if (entry.data.byteLength === 0) continue;
+      if (entry.type === "config") {
+        // Kept, but as its own copy: a view would keep the whole append batch's buffer alive.
+        this.entries[position] = { ...entry, data: Buffer.from(entry.data) };
+        continue;
+      }
+      this.dataBytesHeld -= entry.data.byteLength;
+      // A new object: the old one may still be referenced by a ready or a message in flight.
+      this.entries[position] = { term: entry.term, index: entry.index, type: entry.type, data: RELEASED_DATA };
+    }
+    if (last > this.releasedIndex) this.releasedIndex = last;
   }
 
   /**
@@ -79,7 +138,7 @@ export class MemoryLog implements LogView {
     const result: LogEntry[] = [];
     let bytes = 0;
     for (let index = indexLow; index < indexHigh && result.length < entryCountMax; index++) {
-      const entry = this.entries[index - this.snapshotIndex - 1];
+      const entry = this.materialize(index - this.snapshotIndex - 1);
       bytes += entryBytes(entry);
       if (result.length > 0 && bytes > bytesMax) break;
       result.push(entry);
@@ -114,13 +173,17 @@ export class MemoryLog implements LogView {
       this.entries.push({ ...entry, data: owned.subarray(offset, offset + entry.data.byteLength) });
       offset += entry.data.byteLength;
     }
+    this.dataBytesHeld += bytes;
   }
 
   /** Drops entries at index and above (a conflicting suffix). */
   truncateFrom(index: number): void {
     assert(index > this.snapshotIndex, "a snapshot (committed state) is never truncated");
     assert(index <= this.lastIndex(), "nothing to truncate");
-    this.entries.length = index - this.snapshotIndex - 1;
+    assert(index > this.releasedIndex, "released entries are committed and never truncated");
+    const keep = index - this.snapshotIndex - 1;
+    for (let position = keep; position < this.entries.length; position++) this.dataBytesHeld -= this.entries[position].data.byteLength;
+    this.entries.length = keep;
     this.rewriteCount++;
   }
 
@@ -130,8 +193,10 @@ export class MemoryLog implements LogView {
     assert(index <= this.lastIndex(), "cannot compact past the last index");
     const term = this.term(index);
     assert(term !== null);
-    this.entries.splice(0, index - this.snapshotIndex);
+    const dropped = this.entries.splice(0, index - this.snapshotIndex);
+    for (const entry of dropped) this.dataBytesHeld -= entry.data.byteLength;
     this.snapshotIndex = index;
+    if (this.releasedIndex < index) this.releasedIndex = index;
     this.snapshotTerm = term;
     assert.equal(this.firstIndex(), index + 1);
   }
@@ -141,9 +206,20 @@ export class MemoryLog implements LogView {
     assert(snapshotIndex >= this.snapshotIndex, "a restore never moves the snapshot point back");
     assert(snapshotTerm >= 1);
     this.entries = [];
+    this.dataBytesHeld = 0;
     this.snapshotIndex = snapshotIndex;
     this.snapshotTerm = snapshotTerm;
+    this.releasedIndex = snapshotIndex;
     this.rewriteCount++;
+  }
+
+  /** The entry at array position `position`, its data read back if it was released. */
+  private materialize(position: number): LogEntry {
+    const entry = this.entries[position];
+    if (entry.data !== RELEASED_DATA) return entry;
+    assert(this.loader !== null);
+    const data = this.loader(entry.index, entry.term);
+    return { term: entry.term, index: entry.index, type: entry.type, data };
   }
 
   /**

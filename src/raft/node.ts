@@ -363,9 +363,9 @@ export class RaftNodeRuntime {
   private stats() {
     const status = this.core.status();
     const kv = this.kv.stats();
-    const log = this.core.logView();
-    let logBytes = 0;
-    for (let i = log.firstIndex(); i <= log.lastIndex(); i++) logBytes += log.entry(i).data.byteLength;
+    // Entry data the log holds in memory: entries not yet applied and persisted (applied
+    // ones are read back from log.bin when a follower needs them again).
+    const logBytes = this.core.logView().dataBytesHeld;
     const memory = process.memoryUsage();
     return {
       nodeId: this.id,

@@ -154,6 +154,15 @@ describe("raft cluster (real processes)", function () {
       await sleep(300);
       const acknowledged = await writer.stop();
       await verify(client, acknowledged);
+      // Applied entries live in the state machine and on disk, not twice in memory: every
+      // node released their data from its in-memory log (the leader read them back from disk
+      // to bring the new node up to date). Only config entries keep theirs.
+      for (const address of [...cluster.nodes.keys()].filter((a) => a !== victim)) {
+        const stats = await client.stats(address);
+        const entries = stats.lastIndex - stats.firstIndex + 1;
+        assert.ok(entries >= 100, `${address}: only ${entries} entries in the log`);
+        assert.ok(stats.logBytes <= 1024, `${address}: ${stats.logBytes} bytes of log data held for ${entries} applied entries`);
+      }
       // The new node holds every acknowledged value: kill another original voter so the
       // remaining majority must include it.
       const remaining = [...cluster.nodes.keys()].filter((address) => address !== fourth && address !== victim);

@@ -1,7 +1,8 @@
 // Property: RaftCore keeps Raft's safety guarantees under any mix of message loss,
 // duplication, delay and reordering, partitions (isolate one, random split, asymmetric links),
-// crashes that lose unpersisted state, log compaction with InstallSnapshot, and single-server
-// membership changes: at most one leader per term; committed entries are never lost or
+// crashes that lose unpersisted state, log compaction with InstallSnapshot, single-server
+// membership changes, and (half the runs) entry data released once applied and read back from
+// storage: at most one leader per term; committed entries are never lost or
 // changed and every node's committed prefix agrees; applied sequences are prefixes of one
 // another; ReadIndex reads are never stale; and after healing the group elects a leader,
 // commits a new command and brings every voter up to date within a bounded number of ticks.
@@ -59,6 +60,7 @@ describe("raft simulation (seeded)", function () {
           assert(total(results, "snapshotInstallCount") > 0, "no InstallSnapshot happened");
         }
         if (scenario === "membership") assert(total(results, "configChangeCount") > 0, "no membership change was applied");
+        assert(total(results, "dataReadBackCount") > 0, "no released log entry was read back from storage");
         // Loss alone rarely costs a leader its followers (it takes electionTicks lost heartbeats in a row).
         if (scenario !== "calm" && scenario !== "lossy") {
           assert(results.some((result) => result.leaderTermCount > 1), "no leader change happened");

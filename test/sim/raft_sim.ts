@@ -69,6 +69,8 @@ export interface SimResult {
   readonly crashCount: number;
   readonly snapshotInstallCount: number;
   readonly compactionCount: number;
+  /** Entry data the cores read back from persisted storage after releasing it (releaseData runs). */
+  readonly dataReadBackCount: number;
   readonly configChangeCount: number;
 }
 
@@ -116,6 +118,11 @@ interface ScenarioParams {
   /** Replication limits, small and varied so batching, byte caps and the in-flight window bind. */
   maxEntriesPerAppend: number;
   maxInflightAppends: number;
+  /**
+   * The storage can read entries back (as DiskRaftStorage does): cores release the data of
+   * applied, persisted entries and read it back to resend. Half the runs, so both paths run.
+   */
+  releaseData: boolean;
 }
 
 function scenarioParams(scenario: SimScenario, random: SeededRandom): ScenarioParams {
@@ -135,10 +142,12 @@ function scenarioParams(scenario: SimScenario, random: SeededRandom): ScenarioPa
     checkQuorum: random.next() >= 0.25,
     maxEntriesPerAppend: 0,
     maxInflightAppends: 0,
+    releaseData: false,
   };
   base.maxEntriesPerAppend = [1, 2, 4, 16][random.int(4)];
   // Keep at least 4 entries per round trip so catching up after healing stays well inside the bound.
   base.maxInflightAppends = base.maxEntriesPerAppend <= 2 ? [4, 8][random.int(2)] : [1, 2, 4, 8][random.int(4)];
+  base.releaseData = random.next() < 0.5;
   switch (scenario) {
     case "calm":
       return base;
@@ -346,6 +355,7 @@ class Simulation {
   private crashCount = 0;
   private snapshotInstallCount = 0;
   private compactionCount = 0;
+  private dataReadBackCount = 0;
   private configChangeCount = 0;
   private healTickCount = 0;
 
@@ -416,6 +426,7 @@ class Simulation {
       crashCount: this.crashCount,
       snapshotInstallCount: this.snapshotInstallCount,
       compactionCount: this.compactionCount,
+      dataReadBackCount: this.dataReadBackCount,
       configChangeCount: this.configChangeCount,
     };
   }
@@ -659,6 +670,7 @@ class Simulation {
       hardState: persisted.hardState,
       snapshot: persisted.snapshot,
       entries: [...persisted.entries],
+      ...(this.params.releaseData ? { readEntryData: (index: number, term: number) => this.readBack(node, index, term) } : {}),
     });
     node.stateMachine = { appliedIndex: 0, hash: HASH_SEED };
     if (persisted.snapshot !== null) this.restoreStateMachine(node, persisted.snapshot);
@@ -668,6 +680,17 @@ class Simulation {
     node.checkedRewriteCount = node.core.logView().rewriteCount;
     node.commitIndexSeen = 0;
     node.roleSeen = "";
+  }
+
+  /** Stable storage read back: the entry must be persisted, with the term the core expects. */
+  private readBack(node: SimNode, index: number, term: number): Uint8Array {
+    const entries = node.persisted.entries;
+    const position = entries.length === 0 ? -1 : index - entries[0].index;
+    if (position < 0 || position >= entries.length) this.fail(`${node.id} reads back entry ${index}, which is not persisted`);
+    const entry = entries[position];
+    if (entry.index !== index || entry.term !== term) this.fail(`${node.id} reads back ${index}/${term} but storage holds ${entry.index}/${entry.term}`);
+    this.dataReadBackCount++;
+    return entry.data;
   }
 
   private crash(node: SimNode, downTicks: number): void {

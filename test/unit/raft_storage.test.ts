@@ -3,7 +3,9 @@
 // of order; the floor forgets settled seqs; snapshot/restore reproduces state and sessions.
 // DiskRaftStorage: what was persisted comes back after reopening (hard state, entries,
 // truncation, snapshot + compaction); a torn tail frame (a crash mid-append) is cut off.
-// MemoryLog: appended data is the log's own exact-size copy (no pooled slab kept alive).
+// MemoryLog: appended data is the log's own exact-size copy (no pooled slab kept alive);
+// with a loader, applied data is released and read back through it, and bytes held stay exact.
+// DiskRaftStorage reads an entry back by offset, checked against index, term and checksum.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -134,6 +136,28 @@ describe("raft DiskRaftStorage", () => {
     assert.deepEqual(view.entries.map((e) => e.index), [1]);
   });
 
+  it("reads an entry's data back from log.bin, checked against its index, term and checksum", () => {
+    const storage = new DiskRaftStorage(dir, "never");
+    const readBack = storage.view().readEntryData;
+    assert(readBack !== undefined, "the storage offers read-back");
+    storage.persist(ready({ entriesToPersist: [entry(1, 1), entry(2, 1, "x".repeat(5000)), entry(3, 2)] }));
+    assert.equal(Buffer.from(readBack(2, 1)).toString(), "x".repeat(5000));
+    assert.equal(Buffer.from(readBack(3, 2)).toString(), "e3");
+    assert.throws(() => readBack(3, 1), /another term/);
+    assert.throws(() => readBack(4, 2), /not in log\.bin/);
+    // After a compaction the remaining entries are found in the new file.
+    storage.compact({ meta: { lastIndex: 1, lastTerm: 1, voters: ["a"] }, data: Buffer.from("s") }, [entry(2, 1, "x".repeat(5000)), entry(3, 2)]);
+    assert.equal(Buffer.from(readBack(3, 2)).toString(), "e3");
+    assert.throws(() => readBack(1, 1), /not in log\.bin/);
+    // A flipped byte on disk is reported, not handed to a follower.
+    const file = path.join(dir, "log.bin");
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 1] ^= 0xff;
+    fs.writeFileSync(file, bytes);
+    assert.throws(() => readBack(3, 2), /checksum mismatch in entry 3/);
+    storage.close();
+  });
+
   it("survives a torn hard-state slot by falling back to the other slot", () => {
     const storage = new DiskRaftStorage(dir, "always");
     storage.persist(ready({ hardState: { term: 5, votedFor: "x", commitIndex: 0 } }));
@@ -167,5 +191,53 @@ describe("MemoryLog", () => {
     log.append([{ term: 2, index: 3, type: "noop", data: new Uint8Array(0) }]);
     assert.equal(log.entry(3).data.byteLength, 0);
     assert.deepEqual(log.slice(1, 4, 10, 1 << 20).map((entry) => entry.index), [1, 2, 3]);
+  });
+
+  it("releases applied data to a loader: reads come back through it, bytes held are exact", () => {
+    const disk = new Map<number, Uint8Array>();
+    const loads: number[] = [];
+    const log = new MemoryLog(0, 0, (index, term) => {
+      loads.push(index);
+      assert.equal(term, index <= 3 ? 1 : 2);
+      return disk.get(index)!;
+    });
+    const entries: LogEntry[] = [
+      entry(1, 1, "aaaa"),
+      { term: 1, index: 2, type: "config", data: Buffer.from("cfg") },
+      { term: 1, index: 3, type: "noop", data: new Uint8Array(0) },
+      entry(4, 2, "bbbbbb"),
+      entry(5, 2, "cc"),
+    ];
+    for (const e of entries) disk.set(e.index, Buffer.from(e.data));
+    log.append(entries);
+    assert.equal(log.dataBytesHeld, 4 + 3 + 6 + 2);
+    const handedOut = log.entry(4);
+    log.releaseData(4);
+    // Config entries keep their data (the core scans them for voters); the rest is released.
+    assert.equal(log.dataBytesHeld, 3 + 2);
+    assert.equal(Buffer.from(handedOut.data).toString(), "bbbbbb", "an entry handed out earlier keeps its data");
+    assert.equal(Buffer.from(log.entry(4).data).toString(), "bbbbbb");
+    assert.equal(Buffer.from(log.entry(2).data).toString(), "cfg");
+    assert.equal(log.typeOf(4), "command");
+    assert.deepEqual(loads, [4]);
+    assert.deepEqual(log.slice(1, 6, 10, 1 << 20).map((e) => Buffer.from(e.data).toString()), ["aaaa", "cfg", "", "bbbbbb", "cc"]);
+    assert.deepEqual(loads, [4, 1, 4]);
+    assert.throws(() => log.truncateFrom(4), /never truncated/);
+    log.truncateFrom(5);
+    assert.equal(log.dataBytesHeld, 3);
+    log.append([entry(5, 3, "ddd")]);
+    assert.equal(log.dataBytesHeld, 6);
+    log.compact(2);
+    assert.equal(log.dataBytesHeld, 3);
+    log.restore(9, 3);
+    assert.equal(log.dataBytesHeld, 0);
+  });
+
+  it("without a loader keeps every entry's data", () => {
+    const log = new MemoryLog(0, 0);
+    log.append([entry(1, 1, "aaaa")]);
+    log.releaseData(1);
+    assert.equal(log.dataBytesHeld, 4);
+    assert.equal(Buffer.from(log.entry(1).data).toString(), "aaaa");
   });
 });
