@@ -128,7 +128,7 @@ export class EcClient {
         // A view change seen during the attempt may have made it fail: try the new view.
         // Nodes still at an older epoch than ours catch up within moments: try again.
         const latest = await this.refreshView().catch(() => view);
-        const lagging = outcome.reason.includes("RESULT_CODE_STALE_EPOCH") && attempt < READ_ATTEMPTS_MAX / 2;
+        const lagging = outcome.staleEpoch && attempt < READ_ATTEMPTS_MAX / 2;
         if (latest.epoch === view.epoch && !lagging) throw new UnavailableError(`read failed: ${outcome.reason}`);
       }
       lastReason = outcome.reason;
@@ -386,7 +386,7 @@ export class EcClient {
   private async readOnce(
     key: Buffer,
     view: View,
-  ): Promise<VersionedRead | { kind: "retry"; reason: string } | { kind: "fail"; reason: string }> {
+  ): Promise<VersionedRead | { kind: "retry"; reason: string } | { kind: "fail"; reason: string; staleEpoch: boolean }> {
     const coordinator = new EcReadCoordinator(this.shardCount, this.config.dataShards);
     const nowMs = performance.now();
     // Only members serve reads: the others count as failed from the start.
@@ -412,7 +412,7 @@ export class EcClient {
                 coordinator.onReply(index, result.body.value);
               } else {
                 this.adoptView(result.currentView);
-                coordinator.onFailure(index, `${ResultCode[result.code]}: ${result.message}`);
+                coordinator.onFailure(index, `${ResultCode[result.code]}: ${result.message}`, result.code === ResultCode.RESULT_CODE_STALE_EPOCH);
               }
               step();
             },
@@ -441,7 +441,7 @@ export class EcClient {
       case "retry":
         return { kind: "retry", reason: decision.reason };
       case "fail":
-        return { kind: "fail", reason: decision.reason };
+        return { kind: "fail", reason: decision.reason, staleEpoch: decision.staleEpoch };
       case "decode":
         return this.finishDecode(key, view.epoch, coordinator, decision.version, decision.nodes);
       default:

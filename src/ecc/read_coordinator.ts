@@ -18,8 +18,11 @@ export type ReadDecision =
   | { kind: "absent"; version: number }
   /** Versions disagree and none can reach k now: a write is committing; read again. */
   | { kind: "retry"; reason: string }
-  /** Too many nodes failed to answer. */
-  | { kind: "fail"; reason: string };
+  /**
+   * Too many nodes failed to answer. staleEpoch: some of them refused because they are at
+   * another view epoch (they catch up within moments, so the caller may read again).
+   */
+  | { kind: "fail"; reason: string; staleEpoch: boolean };
 
 interface Group {
   version: number;
@@ -30,6 +33,7 @@ export class EcReadCoordinator {
   private readonly asked = new Set<number>();
   private readonly replies = new Map<number, EcGetReply>();
   private readonly failures = new Map<number, string>();
+  private staleEpochFailures = 0;
   private readonly groups = new Map<number, Group>();
 
   constructor(
@@ -76,10 +80,12 @@ export class EcReadCoordinator {
     group.nodes.push(nodeIndex);
   }
 
-  onFailure(nodeIndex: number, reason: string): void {
+  /** `staleEpoch`: the node refused because it is at another view epoch than the request. */
+  onFailure(nodeIndex: number, reason: string, staleEpoch = false): void {
     assert(this.asked.has(nodeIndex));
     if (this.replies.has(nodeIndex) || this.failures.has(nodeIndex)) return;
     this.failures.set(nodeIndex, reason);
+    if (staleEpoch) this.staleEpochFailures++;
   }
 
   decide(): ReadDecision {
@@ -109,6 +115,7 @@ export class EcReadCoordinator {
       kind: "fail",
       reason: `only ${this.replies.size} of ${this.shardCount} nodes answered, ${this.dataShards} needed` +
         (reasons.length > 0 ? ` (${reasons.join("; ")})` : ""),
+      staleEpoch: this.staleEpochFailures > 0,
     };
   }
 }

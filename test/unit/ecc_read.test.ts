@@ -104,6 +104,18 @@ describe("EcReadCoordinator", () => {
     const decision = c.decide();
     assert.equal(decision.kind, "fail");
     assert.match((decision as { reason: string }).reason, /only 2 of 5 nodes answered, 3 needed/);
+    assert.equal((decision as { staleEpoch: boolean }).staleEpoch, false, "no node refused for its epoch");
+  });
+
+  it("says when a failed read met nodes at another epoch (the client reads again: they catch up)", () => {
+    const c = new EcReadCoordinator(5, 3);
+    ask(c, 0, 1, 2, 3, 4);
+    c.onReply(0, reply(0, 4));
+    c.onFailure(1, "RESULT_CODE_STALE_EPOCH: node is at epoch 3, request at 2", true);
+    for (const i of [2, 3, 4]) c.onFailure(i, "connection refused");
+    const decision = c.decide();
+    assert.equal(decision.kind, "fail");
+    assert.equal((decision as { staleEpoch: boolean }).staleEpoch, true);
   });
 });
 
