@@ -255,6 +255,9 @@ export async function executeBench(options: BenchOptions, interrupted: () => boo
   const display = ProgressDisplay.forStderr(options.progress);
   // Taken before any run, so the load average says how busy the machine was without us.
   const machine = environment(layout, new Set(options.runs.map((plan) => plan.kind)));
+  // The code that runs is the checkout as it is now: edits made while a long bench runs must
+  // not mark (or unmark) its results as coming from a modified tree.
+  const commit = gitCommit();
   const runs: BenchRun[] = [];
   for (const [index, plan] of options.runs.entries()) {
     if (interrupted()) {
@@ -271,7 +274,7 @@ export async function executeBench(options: BenchOptions, interrupted: () => boo
     schema: BENCH_SCHEMA,
     startedAt,
     finishedAt: new Date().toISOString(),
-    commit: gitCommit(),
+    commit,
     seed: options.seed,
     argv: options.argv,
     scenario: options.scenario,

@@ -2,7 +2,8 @@
 // startOne <index>`), driven through the RaftClient library. Parameters: nodes (default 3),
 // fsync (default never: the comparison peers run without fsync too, etcd with
 // --unsafe-no-fsync), snapshot_entries. Logical bytes are each node's exact accounting
-// (state machine keys + values + per-entry metadata + log entries not yet compacted).
+// (state machine keys + values + per-entry metadata + the data of log entries not yet applied
+// and persisted: applied ones are released from memory and read back from disk when needed).
 import path from "node:path";
 import { InvalidArgumentError } from "../core/errors";
 import { RaftClient } from "../raft/client";
@@ -75,7 +76,7 @@ class RaftCluster extends LocalFaults implements ClusterHandle {
   readonly kind = "raft";
   readonly label: string;
   readonly idealOverhead: number;
-  readonly logicalSource = "KvStats logical_bytes: values + keys + per-entry metadata + log entries not yet compacted (exact)";
+  readonly logicalSource = "KvStats logical_bytes: values + keys + per-entry metadata + log entry data held in memory (entries not yet applied and persisted; exact)";
   readonly params: Record<string, string | number | boolean>;
   private readonly clients: RaftClient[] = [];
   private stopped = false;

@@ -79,7 +79,8 @@ describe("bench results schema", function () {
     zero.runs[0].repeat = 0;
     assert.throws(() => validateResults(zero, "zero.json"), /runs\.0\.repeat/);
     const committed = readResults(path.resolve(__dirname, "..", "..", "..", "report", "reference.json"));
-    assert.ok(committed.runs.length > 0 && committed.runs.every((run) => run.repeat === 1));
+    // The committed reference results load under the current schema, rounds and all.
+    assert.ok(committed.runs.length > 0 && committed.runs.every((run) => Number.isInteger(run.repeat) && run.repeat >= 1));
   });
 
   it("rejects other schema versions; /1 with a hint to re-run", () => {
