@@ -177,6 +177,19 @@ export function expandMatrix(input: MatrixInput): RunPlan[] {
       }
     }
   }
+  // Two runs with one name would be one row, one result and one chart line in the report.
+  const seen = new Map<string, RunPlan>();
+  for (const run of runs) {
+    const earlier = seen.get(run.name);
+    if (earlier !== undefined) {
+      throw new InvalidArgumentError(
+        earlier.targetSpec === run.targetSpec
+          ? `target '${run.targetSpec}' is listed twice (to run it several times, use repeat / --repeat)`
+          : `targets '${earlier.targetSpec}' and '${run.targetSpec}' are the same target (run name ${run.name})`,
+      );
+    }
+    seen.set(run.name, run);
+  }
   return runs;
 }
 

@@ -149,6 +149,17 @@ describe("bench failures and scenarios", function () {
     assert.deepEqual(expandMatrix(small).map((run) => run.repeat), [1, 1, 1, 1]);
   });
 
+  it("refuses a target listed twice, or two specs of one target (they would share a run name)", () => {
+    assert.throws(
+      () => expandMatrix({ ...small, targets: ["ecc:n=3,k=2", "raft:nodes=3", "ecc:n=3,k=2"] }),
+      (error: Error) => error.name === "InvalidArgumentError" && /target 'ecc:n=3,k=2' is listed twice \(to run it several times, use repeat/.test(error.message),
+    );
+    assert.throws(
+      () => expandMatrix({ ...small, targets: ["ecc:n=3,k=2", "ecc:k=2,n=3"] }),
+      /targets 'ecc:n=3,k=2' and 'ecc:k=2,n=3' are the same target/,
+    );
+  });
+
   it("refuses a repeat group the scenario does not have, listing the ones it has", () => {
     const file = {
       name: "t",
