@@ -687,7 +687,7 @@ export class RaftCore {
     assert(this.appliedIndex <= this.commitIndex);
     assert(this.appliedIndex <= this.applyHandedIndex);
     // Applied and persisted: the state machine has it and storage can read it back.
-    if (this.log.releasesData) this.log.releaseData(Math.min(this.appliedIndex, this.persistedIndex, this.commitIndex));
+    this.log.releaseData(Math.min(this.appliedIndex, this.persistedIndex));
     // The leader counts itself towards a quorum only for persisted entries (thesis §10.2.1),
     // so its own fsync can be what completes a commit.
     if (this.role === "leader") this.maybeCommit();

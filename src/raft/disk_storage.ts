@@ -128,9 +128,10 @@ export class DiskRaftStorage {
     const body = Buffer.allocUnsafeSlow(length);
     readExactly(this.logFd, body, offset + FRAME_HEADER_BYTES);
     assert.equal(crc32(body), header.readUInt32LE(4), `log.bin: checksum mismatch in entry ${index}`);
-    assert.equal(body.readDoubleLE(8), index, `log.bin: frame at offset ${offset} is not entry ${index}`);
-    assert.equal(body.readDoubleLE(0), term, `log.bin: entry ${index} has another term than the log's`);
-    return body.subarray(FRAME_FIXED_BYTES);
+    const entry = entryOfFrame(body);
+    assert.equal(entry.index, index, `log.bin: frame at offset ${offset} is not entry ${index}`);
+    assert.equal(entry.term, term, `log.bin: entry ${index} has another term than the log's`);
+    return entry.data;
   }
 
   private load(): RaftStorageView {
@@ -225,12 +226,8 @@ export class DiskRaftStorage {
       if (length < FRAME_FIXED_BYTES || end > size) break; // torn tail
       const body = raw.subarray(offset + FRAME_HEADER_BYTES, end);
       if (crc32(body) !== raw.readUInt32LE(offset + 4)) break; // corrupt tail
-      const entry: LogEntry = {
-        term: body.readDoubleLE(0),
-        index: body.readDoubleLE(8),
-        type: TYPE_NAMES[body[16]] ?? "noop",
-        data: Buffer.from(body.subarray(FRAME_FIXED_BYTES)),
-      };
+      const framed = entryOfFrame(body);
+      const entry: LogEntry = { ...framed, data: Buffer.from(framed.data) };
       if (entries.length > 0 && entry.index !== entries[entries.length - 1].index + 1) break;
       entries.push(entry);
       offsets.push(offset);
@@ -301,6 +298,11 @@ export class DiskRaftStorage {
     if (this.fsync === "always") fs.fdatasyncSync(fd);
     fs.renameSync(tmp, file);
   }
+}
+
+/** The entry a frame's body {term, index, type, data} holds; its data is a view of `body`. */
+function entryOfFrame(body: Buffer): LogEntry {
+  return { term: body.readDoubleLE(0), index: body.readDoubleLE(8), type: TYPE_NAMES[body[16]] ?? "noop", data: body.subarray(FRAME_FIXED_BYTES) };
 }
 
 /** Fills `into` from the file at `position` (readSync may read less than asked). */

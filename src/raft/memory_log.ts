@@ -64,10 +64,6 @@ export class MemoryLog implements LogView {
     this.releasedIndex = snapshotIndex;
   }
 
-  /** Whether releaseData() does anything (the log was given a loader). */
-  get releasesData(): boolean {
-    return this.loader !== null;
-  }
 
   firstIndex(): number {
     return this.snapshotIndex + 1;
@@ -105,7 +101,8 @@ export class MemoryLog implements LogView {
   /**
    * Drops the in-memory data of entries up to `index` (the caller guarantees they are
    * applied and persisted, so storage can read them back and no truncation reaches them).
-   * Config entries keep their data: the core scans them to find the voters.
+   * Config entries keep their data: the core scans them to find the voters. Without a
+   * loader it does nothing.
    */
   releaseData(index: number): void {
     if (this.loader === null) return;

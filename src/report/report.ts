@@ -217,7 +217,7 @@ export async function writeReport(inputs: ReportInput[], outDir: string, consist
         ".",
       "",
     );
-    const rows = aggregateRows(groupRuns.map(summarizeRun));
+    const rows = aggregateRows(summaries.filter((row) => row.group === group));
     out.push(summaryTable(rows), "");
     const repeated = groupRuns.some((run) => run.repeat > 1);
     const shownRuns = firstRoundPerTarget(groupRuns);
