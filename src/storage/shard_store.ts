@@ -6,29 +6,83 @@
 // of index table — no JS object, no Buffer, no pinned 8 KiB pool slab. Keys are byte
 // strings handled as latin1 JS strings (one char per byte, binary safe).
 //
-// Logical bytes (DESIGN.md section 5) = payload (shard blob bytes) + key bytes +
-// ENTRY_META_BYTES per entry; they are what this node holds, counted exactly.
+// Logical bytes (DESIGN.md section 5) = payload (shard blob bytes) + key bytes + each
+// entry's header bytes (12-27, typically 16); they are what this node holds, counted exactly.
 import assert from "node:assert/strict";
+import { KEY_BYTES_MAX } from "../core/limits";
 import { ByteArena, LARGE_BYTES } from "./byte_arena";
 import { KeyIndex, latin1Equals } from "./key_index";
 
 /**
- * version f64 (integers up to 2^53) | valueBytes u32 | valueCrc32 u32 | shardCrc32 u32 |
- * txTag u32 | flags and key length u16 (bit 15 tombstone, bits 0-14 key bytes). The shard
- * layout (k, n-k, block size) is the node's own config, which every EcPrepare is checked
- * against, so it is not repeated per entry. txTag is a 32-bit hash of the transaction that
- * wrote this version: a resolver asking "did tx T commit here?" is answered from the entry
- * itself, with no per-write record to keep.
+ * An entry's header: valueCrc32 u32 | shardCrc32 u32 | txTag u32 | then three LEB128
+ * varints: key length × 2 + tombstone bit, version, value bytes. Versions are per-key
+ * counters (max committed + 1) and values mostly under 16 KiB, so a typical header is
+ * 12 + 1 + 1-2 + 2 = 16-17 bytes where fixed-width fields took 26; the header is held n
+ * times per value (once per node), so on 1 KiB values in ecc(5,3) it was 7% of a shard.
+ * The shard layout (k, n-k, block size) is the node's own config, which every EcPrepare
+ * is checked against, so it is not repeated per entry. txTag is a 32-bit hash of the
+ * transaction that wrote this version: a resolver asking "did tx T commit here?" is
+ * answered from the entry itself, with no per-write record to keep.
  */
-export const ENTRY_META_BYTES = 26;
-const OFFSET_VERSION = 0;
-const OFFSET_VALUE_BYTES = 8;
-const OFFSET_VALUE_CRC = 12;
-const OFFSET_SHARD_CRC = 16;
-const OFFSET_TX_TAG = 20;
-const OFFSET_FLAGS_KEY = 24;
-const FLAG_TOMBSTONE = 0x8000;
-const KEY_LENGTH_MASK = 0x7fff;
+const OFFSET_VALUE_CRC = 0;
+const OFFSET_SHARD_CRC = 4;
+const OFFSET_TX_TAG = 8;
+const OFFSET_VARINTS = 12;
+
+/** LEB128 length of a non-negative safe integer. */
+function varintBytes(value: number): number {
+  let bytes = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) bytes += 1;
+  return bytes;
+}
+
+function writeVarint(buffer: Buffer, offset: number, value: number): number {
+  let rest = value;
+  while (rest >= 0x80) {
+    buffer[offset++] = (rest % 0x80) | 0x80;
+    rest = Math.floor(rest / 0x80);
+  }
+  buffer[offset++] = rest;
+  return offset;
+}
+
+/** A decoded header; one scratch instance, so index probes allocate nothing. */
+interface Header {
+  keyLength: number;
+  tombstone: boolean;
+  version: number;
+  valueBytes: number;
+  /** Offset of the key (the header's end) in the buffer. */
+  keyOffset: number;
+}
+const scratch: Header = { keyLength: 0, tombstone: false, version: 0, valueBytes: 0, keyOffset: 0 };
+
+/** Reads a varint at scratch.keyOffset and advances it past. */
+function nextVarint(buffer: Buffer): number {
+  let value = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = buffer[scratch.keyOffset++];
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return value;
+    scale *= 0x80;
+  }
+}
+
+function readHeader(buffer: Buffer, offset: number): Header {
+  scratch.keyOffset = offset + OFFSET_VARINTS;
+  const keyField = nextVarint(buffer);
+  scratch.keyLength = keyField >>> 1;
+  scratch.tombstone = (keyField & 1) !== 0;
+  scratch.version = nextVarint(buffer);
+  scratch.valueBytes = nextVarint(buffer);
+  return scratch;
+}
+
+/** Header bytes of an entry (what stats() counts as metadata). */
+export function entryMetaBytes(entry: { version: number; valueBytes: number; tombstone: boolean }, keyLength: number): number {
+  return OFFSET_VARINTS + varintBytes(keyLength * 2 + (entry.tombstone ? 1 : 0)) + varintBytes(entry.version) + varintBytes(entry.valueBytes);
+}
 
 export interface ShardEntry {
   version: number;
@@ -56,6 +110,7 @@ export class ShardStore {
   private readonly index = new KeyIndex({ matches: (handle, key) => this.keyMatches(handle, key) });
   private payloadBytes = 0;
   private keyBytes = 0;
+  private metaBytes = 0;
   private tombstoneCount = 0;
 
   get size(): number {
@@ -65,31 +120,31 @@ export class ShardStore {
   /** The committed version of `key`, 0 when absent. */
   version(key: string): number {
     const handle = this.index.get(key);
-    return handle === undefined ? 0 : this.arena.bufferOf(handle).readDoubleLE(this.arena.dataOffset(handle) + OFFSET_VERSION);
+    return handle === undefined ? 0 : readHeader(this.arena.bufferOf(handle), this.arena.dataOffset(handle)).version;
   }
 
-  /** The (version, txTag) of `key` without decoding the entry; null when absent. */
+  /** The (version, txTag) of `key` without copying the shard; null when absent. */
   versionAndTag(key: string): { version: number; txTag: number } | null {
     const handle = this.index.get(key);
     if (handle === undefined) return null;
     const buffer = this.arena.bufferOf(handle);
     const offset = this.arena.dataOffset(handle);
-    return { version: buffer.readDoubleLE(offset + OFFSET_VERSION), txTag: buffer.readUInt32LE(offset + OFFSET_TX_TAG) };
+    return { version: readHeader(buffer, offset).version, txTag: buffer.readUInt32LE(offset + OFFSET_TX_TAG) };
   }
 
   get(key: string): ShardEntry | null {
     const handle = this.index.get(key);
     if (handle === undefined) return null;
     const raw = this.arena.view(handle);
-    const flagsKey = raw.readUInt16LE(OFFSET_FLAGS_KEY);
-    const shard = raw.subarray(ENTRY_META_BYTES + (flagsKey & KEY_LENGTH_MASK));
+    const header = readHeader(raw, 0);
+    const shard = raw.subarray(header.keyOffset + header.keyLength);
     return {
-      version: raw.readDoubleLE(OFFSET_VERSION),
-      valueBytes: raw.readUInt32LE(OFFSET_VALUE_BYTES),
+      version: header.version,
+      valueBytes: header.valueBytes,
       valueCrc32: raw.readUInt32LE(OFFSET_VALUE_CRC),
       shardCrc32: raw.readUInt32LE(OFFSET_SHARD_CRC),
       txTag: raw.readUInt32LE(OFFSET_TX_TAG),
-      tombstone: (flagsKey & FLAG_TOMBSTONE) !== 0,
+      tombstone: header.tombstone,
       shard: raw.length > LARGE_BYTES ? shard : Buffer.from(shard),
     };
   }
@@ -97,28 +152,38 @@ export class ShardStore {
   /** Installs a committed version; versions only increase (the caller checked). */
   put(key: string, entry: Omit<ShardEntry, "shard">, shard: Uint8Array): void {
     assert(Number.isSafeInteger(entry.version) && entry.version > 0);
-    assert(key.length > 0 && key.length <= KEY_LENGTH_MASK);
-    const previous = this.index.get(key);
-    const previousRaw = previous === undefined ? null : this.arena.view(previous);
-    assert(previousRaw === null || entry.version > previousRaw.readDoubleLE(OFFSET_VERSION), "versions on a node only increase");
+    assert(Number.isSafeInteger(entry.valueBytes) && entry.valueBytes >= 0);
+    assert(key.length > 0 && key.length <= KEY_BYTES_MAX);
     assert(!entry.tombstone || shard.length === 0);
-    const handle = this.arena.alloc(ENTRY_META_BYTES + key.length + shard.length);
+    const previous = this.index.get(key);
+    let previousTombstone = false;
+    if (previous !== undefined) {
+      const header = readHeader(this.arena.bufferOf(previous), this.arena.dataOffset(previous));
+      assert(entry.version > header.version, "versions on a node only increase");
+      previousTombstone = header.tombstone;
+      const metaBytes = header.keyOffset - this.arena.dataOffset(previous);
+      this.metaBytes -= metaBytes;
+      this.payloadBytes -= this.arena.size(previous) - metaBytes - key.length;
+    }
+    const metaBytes = entryMetaBytes(entry, key.length);
+    const handle = this.arena.alloc(metaBytes + key.length + shard.length);
     const raw = this.arena.view(handle);
-    raw.writeDoubleLE(entry.version, OFFSET_VERSION);
-    raw.writeUInt32LE(entry.valueBytes, OFFSET_VALUE_BYTES);
     raw.writeUInt32LE(entry.valueCrc32 >>> 0, OFFSET_VALUE_CRC);
     raw.writeUInt32LE(entry.shardCrc32 >>> 0, OFFSET_SHARD_CRC);
     raw.writeUInt32LE(entry.txTag >>> 0, OFFSET_TX_TAG);
-    raw.writeUInt16LE((entry.tombstone ? FLAG_TOMBSTONE : 0) | key.length, OFFSET_FLAGS_KEY);
-    raw.write(key, ENTRY_META_BYTES, "latin1");
-    raw.set(shard, ENTRY_META_BYTES + key.length);
-    if (previousRaw === null) {
+    let offset = writeVarint(raw, OFFSET_VARINTS, key.length * 2 + (entry.tombstone ? 1 : 0));
+    offset = writeVarint(raw, offset, entry.version);
+    offset = writeVarint(raw, offset, entry.valueBytes);
+    assert.equal(offset, metaBytes);
+    raw.write(key, offset, "latin1");
+    raw.set(shard, offset + key.length);
+    if (previous === undefined) {
       this.keyBytes += key.length;
     } else {
-      this.payloadBytes -= previousRaw.length - ENTRY_META_BYTES - key.length;
-      if ((previousRaw.readUInt16LE(OFFSET_FLAGS_KEY) & FLAG_TOMBSTONE) !== 0) this.tombstoneCount -= 1;
-      this.arena.release(previous as number);
+      if (previousTombstone) this.tombstoneCount -= 1;
+      this.arena.release(previous);
     }
+    this.metaBytes += metaBytes;
     this.payloadBytes += shard.length;
     if (entry.tombstone) this.tombstoneCount += 1;
     this.index.set(key, handle);
@@ -129,6 +194,7 @@ export class ShardStore {
     this.arena.clear();
     this.payloadBytes = 0;
     this.keyBytes = 0;
+    this.metaBytes = 0;
     this.tombstoneCount = 0;
   }
 
@@ -136,28 +202,25 @@ export class ShardStore {
   *keys(): IterableIterator<string> {
     for (const handle of this.index.values()) {
       const buffer = this.arena.bufferOf(handle);
-      const offset = this.arena.dataOffset(handle);
-      const keyLength = buffer.readUInt16LE(offset + OFFSET_FLAGS_KEY) & KEY_LENGTH_MASK;
-      yield buffer.toString("latin1", offset + ENTRY_META_BYTES, offset + ENTRY_META_BYTES + keyLength);
+      const header = readHeader(buffer, this.arena.dataOffset(handle));
+      yield buffer.toString("latin1", header.keyOffset, header.keyOffset + header.keyLength);
     }
   }
 
   stats(): StoreStats {
-    const metaBytes = this.index.size * ENTRY_META_BYTES;
     return {
       keyCount: this.index.size,
       tombstoneCount: this.tombstoneCount,
       payloadBytes: this.payloadBytes,
       keyBytes: this.keyBytes,
-      metaBytes,
-      logicalBytes: this.payloadBytes + this.keyBytes + metaBytes,
+      metaBytes: this.metaBytes,
+      logicalBytes: this.payloadBytes + this.keyBytes + this.metaBytes,
     };
   }
 
   private keyMatches(handle: number, key: string): boolean {
     const buffer = this.arena.bufferOf(handle);
-    const offset = this.arena.dataOffset(handle);
-    if ((buffer.readUInt16LE(offset + OFFSET_FLAGS_KEY) & KEY_LENGTH_MASK) !== key.length) return false;
-    return latin1Equals(buffer, offset + ENTRY_META_BYTES, key);
+    const header = readHeader(buffer, this.arena.dataOffset(handle));
+    return header.keyLength === key.length && latin1Equals(buffer, header.keyOffset, key);
   }
 }

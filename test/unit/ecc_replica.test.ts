@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { crc32 } from "../../src/codec/checksum";
 import { EcPrepare, ResultCode, TxState } from "../../src/gen/ecc";
 import { EcShardReplica } from "../../src/ecc/shard_replica";
-import { ENTRY_META_BYTES } from "../../src/storage/shard_store";
 import { KEY_BYTES_MAX } from "../../src/core/limits";
 
 const K = 3;
@@ -157,7 +156,7 @@ describe("EcShardReplica", () => {
     assert.equal(r.takeExpiredLocks(5_500, 10).length, 1);
   });
 
-  it("counts logical bytes exactly: payload + key + fixed metadata per entry", () => {
+  it("counts logical bytes exactly: payload + key + a 16-byte header per entry (1 KiB values, version 1)", () => {
     const r = replica();
     for (let i = 0; i < 10; i++) {
       const key = `key${i}`;
@@ -168,7 +167,7 @@ describe("EcShardReplica", () => {
     assert.equal(stats.keyCount, 10);
     assert.equal(stats.payloadBytes, 10 * Math.ceil(1024 / K));
     assert.equal(stats.keyBytes, 10 * 4);
-    assert.equal(stats.metaBytes, 10 * ENTRY_META_BYTES);
+    assert.equal(stats.metaBytes, 10 * 16);
     assert.equal(stats.logicalBytes, stats.payloadBytes + stats.keyBytes + stats.metaBytes);
     // Overwrite with a smaller value: payload shrinks, key bytes stay.
     assert.equal(r.prepare(prepare("key0", tx(200), 3), 0).code, ResultCode.RESULT_CODE_OK);

@@ -12,10 +12,10 @@ import os from "node:os";
 import path from "node:path";
 import { allocatorEnv, chooseAllocator, JEMALLOC_CONF, JEMALLOC_PATHS } from "../../src/core/allocator";
 import { SeededRandom } from "../../src/core/env";
-import { NODE_PROCESS_ARGS } from "../../src/core/limits";
+import { KEY_BYTES_MAX, NODE_PROCESS_ARGS } from "../../src/core/limits";
 import { blockCapacity, ByteArena, LARGE_BYTES, SLAB_BYTES } from "../../src/storage/byte_arena";
 import { KeyIndex, keyHash } from "../../src/storage/key_index";
-import { ENTRY_META_BYTES, ShardStore } from "../../src/storage/shard_store";
+import { entryMetaBytes, ShardEntry, ShardStore } from "../../src/storage/shard_store";
 
 function filled(bytes: number, seed: number): Buffer {
   const out = Buffer.allocUnsafe(bytes);
@@ -217,12 +217,66 @@ describe("ShardStore on the arena", () => {
       tombstoneCount: 1,
       payloadBytes: 50,
       keyBytes: 5,
-      metaBytes: 2 * ENTRY_META_BYTES,
-      logicalBytes: 50 + 5 + 2 * ENTRY_META_BYTES,
+      metaBytes: 2 * 16, // 12 fixed bytes + varints of key length, version, value bytes (1 + 1 + 2)
+      logicalBytes: 50 + 5 + 2 * 16,
     });
     store.clear();
     assert.equal(store.stats().logicalBytes, 0);
     assert.equal(store.get("ab"), null);
+  });
+
+  it("reads back every header field at the varint boundaries and counts their bytes exactly", () => {
+    const versions = [1, 127, 128, 16_383, 16_384, 2 ** 31, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER];
+    const valueSizes = [0, 1, 127, 128, 1024, 16_384, 2 ** 32 - 1];
+    const keyLengths = [1, 63, 64, 127, 128, KEY_BYTES_MAX];
+    const random = new SeededRandom(7);
+    const store = new ShardStore();
+    const model = new Map<string, Omit<ShardEntry, "shard"> & { shard: Buffer }>();
+    for (let step = 0; step < 400; step++) {
+      const keyLength = keyLengths[random.int(keyLengths.length)];
+      const key = String.fromCharCode(random.int(256)).repeat(keyLength);
+      const previous = model.get(key);
+      // Versions only increase per key: pick the next listed one above the held version.
+      const version = versions.find((v) => v > (previous?.version ?? 0));
+      if (version === undefined) continue;
+      const tombstone = random.int(4) === 0;
+      const shard = tombstone ? Buffer.alloc(0) : filled(random.int(600), step);
+      const entry = {
+        version,
+        tombstone,
+        valueBytes: valueSizes[random.int(valueSizes.length)],
+        valueCrc32: random.int(2 ** 32),
+        shardCrc32: random.int(2 ** 32),
+        txTag: random.int(2 ** 32),
+      };
+      store.put(key, entry, shard);
+      model.set(key, { ...entry, shard });
+    }
+    let payloadBytes = 0;
+    let keyBytes = 0;
+    let metaBytes = 0;
+    for (const [key, entry] of model) {
+      assert.deepEqual(store.get(key), entry);
+      assert.equal(store.version(key), entry.version);
+      assert.deepEqual(store.versionAndTag(key), { version: entry.version, txTag: entry.txTag });
+      payloadBytes += entry.shard.length;
+      keyBytes += key.length;
+      metaBytes += entryMetaBytes(entry, key.length);
+    }
+    const tombstoneCount = [...model.values()].filter((entry) => entry.tombstone).length;
+    assert.deepEqual(store.stats(), {
+      keyCount: model.size,
+      tombstoneCount,
+      payloadBytes,
+      keyBytes,
+      metaBytes,
+      logicalBytes: payloadBytes + keyBytes + metaBytes,
+    });
+    assert.deepEqual([...store.keys()].sort(), [...model.keys()].sort());
+    // The header sizes the accounting relies on: 12 fixed bytes + three LEB128 varints.
+    assert.equal(entryMetaBytes({ version: 1, valueBytes: 127, tombstone: false }, 63), 15);
+    assert.equal(entryMetaBytes({ version: 128, valueBytes: 1024, tombstone: true }, 64), 12 + 2 + 2 + 2);
+    assert.equal(entryMetaBytes({ version: Number.MAX_SAFE_INTEGER, valueBytes: 2 ** 32 - 1, tombstone: true }, KEY_BYTES_MAX), 12 + 2 + 8 + 5);
   });
 
   it("stores shards above the arena's large size", () => {
