@@ -128,6 +128,9 @@ export function runName(targetSpec: string, group: string, repeat: number): stri
  * The runs of a matrix, in order: variants, workloads, value sizes, concurrencies; within
  * one group, every target for round 1, then every target for round 2, and so on.
  */
+/** A repeat group the matrix does not have (an InvalidArgumentError; callers add hints). */
+export class UnknownRepeatGroupError extends InvalidArgumentError {}
+
 export function expandMatrix(input: MatrixInput): RunPlan[] {
   const { times } = input.repeat;
   assert(Number.isInteger(times) && times >= 1, `repeat times ${times} is not a whole number >= 1`);
@@ -148,7 +151,7 @@ export function expandMatrix(input: MatrixInput): RunPlan[] {
   const repeated = new Set(input.repeat.groups === "all" ? groups : input.repeat.groups);
   const unknown = [...repeated].filter((group) => !groups.includes(group));
   if (unknown.length > 0) {
-    throw new InvalidArgumentError(`repeat: ${unknown.map((group) => `'${group}'`).join(", ")} ${unknown.length === 1 ? "is not a group" : "are not groups"} of this matrix; its groups are ${[...new Set(groups)].join(", ")}`);
+    throw new UnknownRepeatGroupError(`repeat: ${unknown.map((group) => `'${group}'`).join(", ")} ${unknown.length === 1 ? "is not a group" : "are not groups"} of this matrix; its groups are ${[...new Set(groups)].join(", ")}`);
   }
   const runs: RunPlan[] = [];
   for (const { group, variant, workload, valueSize, concurrency } of cells) {

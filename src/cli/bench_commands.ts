@@ -13,7 +13,7 @@ import { cleanupAllCgroupsSync } from "../bench/memory/cgroup";
 import { DOCKER_SOCKET_DEFAULT } from "../bench/memory/docker";
 import { knownTargetKinds, lookupTarget } from "../bench/registry";
 import { BenchRun, writeResults } from "../bench/results";
-import { REPEAT_NONE, REPEAT_TIMES_MAX, RunPlan, WorkloadChoice, expandMatrix, loadScenario } from "../bench/scenario";
+import { REPEAT_NONE, REPEAT_TIMES_MAX, RunPlan, UnknownRepeatGroupError, WorkloadChoice, expandMatrix, loadScenario } from "../bench/scenario";
 import { parseTargetSpec } from "../bench/target";
 import { KeyDistribution, parseMix, parseValueSize, workloadMix } from "../bench/workload";
 import { formatBytes, formatRatio, formatUs, summarizeRun } from "../report/analysis";
@@ -128,7 +128,7 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
     } catch (error) {
       if (!(error instanceof InvalidArgumentError)) throw error;
       // --concurrency renames the groups, so the scenario's repeat groups may be gone.
-      const hint = fromCli("concurrency") ? " (--concurrency changes the group names; --repeat 1 runs each group once)" : "";
+      const hint = error instanceof UnknownRepeatGroupError && fromCli("concurrency") ? " (--concurrency changes the group names; --repeat 1 runs each group once)" : "";
       throw new InvalidArgumentError(`scenario ${flags.scenario}: ${error.message}${hint}`, { cause: error });
     }
     return {

@@ -7,7 +7,9 @@
 // every key: one shard each); a run with `--fail kill:node2@...+...` records the kill and the
 // restart as events and accounts every error in error classes and unavailability windows;
 // `ecc-cache report` renders report.md and SVG charts; afterwards no node process, cgroup
-// or temporary directory of the bench is left.
+// or temporary directory of the bench is left. A bad scenario (a target twice once the
+// CLI's --n/--k apply; a repeat group --concurrency renamed) fails before any cluster
+// starts, and only the second error carries the hint about --concurrency.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -101,6 +103,23 @@ describe("bench: real ecc cluster (n=3, k=2)", function () {
     assert.ok(measured.latency.read.count > 0, "reads keep working with one of three nodes down (k=2)");
     for (const node of bench.target.nodes) assert.equal(processAlive(node.pid!), false);
     assert.deepEqual(leftoverCgroups(run.pid), []);
+  });
+
+  it("refuses a bad scenario before starting anything, with the --concurrency hint only where it applies", async () => {
+    const scenario = path.join(dir, "bad-scenario.json");
+    const base = { name: "bad", workloads: ["B"], valueBytes: ["1KiB"], concurrency: [64], ops: 100, keys: 100 };
+    // Distinct in the file; --n/--k make "ecc" the same target as the other one.
+    fs.writeFileSync(scenario, JSON.stringify({ ...base, targets: ["ecc", "ecc:n=5,k=3"] }));
+    const twice = await runBench(["--scenario", scenario, "--n", "5", "--k", "3", "--concurrency", "8"], 30_000);
+    fs.rmSync(twice.tmpDir, { recursive: true, force: true });
+    assert.notEqual(twice.code, 0);
+    assert.match(twice.stderr, /targets 'ecc:k=3,n=5' and 'ecc:n=5,k=3' are the same target/);
+    assert.doesNotMatch(twice.stderr, /group names/, "the hint is about repeat groups, not duplicate targets");
+    fs.writeFileSync(scenario, JSON.stringify({ ...base, targets: ["ecc:n=3,k=2"], repeat: { groups: ["B-1KiB-c64"], times: 2 } }));
+    const renamed = await runBench(["--scenario", scenario, "--concurrency", "8"], 30_000);
+    fs.rmSync(renamed.tmpDir, { recursive: true, force: true });
+    assert.notEqual(renamed.code, 0);
+    assert.match(renamed.stderr, /'B-1KiB-c64' is not a group of this matrix; its groups are B-1KiB-c8 \(--concurrency changes the group names/);
   });
 
   it("`ecc-cache report` renders Markdown and SVG charts from the result files", async () => {

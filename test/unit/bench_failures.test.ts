@@ -17,6 +17,7 @@ import { followUpOf, parseDurationMs, parseFailure } from "../../src/bench/failu
 import { lookupTarget } from "../../src/bench/registry";
 import { MatrixInput, REPEAT_NONE, expandMatrix, loadScenario, parseScenario, targetSlug } from "../../src/bench/scenario";
 import { parseTargetSpec } from "../../src/bench/target";
+import { InvalidArgumentError } from "../../src/core/errors";
 import { sampleResults } from "../fixtures/bench/sample_results";
 
 const REFERENCE = path.resolve(__dirname, "..", "..", "..", "bench", "reference.json");
@@ -175,7 +176,7 @@ describe("bench failures and scenarios", function () {
     assert.throws(
       () => parseScenario({ ...file, repeat: { groups: ["B-1KiB-c64-steady"], times: 2 } }, "t.json"),
       (error: Error) =>
-        error.name === "InvalidArgumentError" && /^scenario t\.json: repeat: 'B-1KiB-c64-steady' is not a group of this matrix; its groups are A-1KiB-c64, B-1KiB-c64$/.test(error.message),
+        error instanceof InvalidArgumentError && /^scenario t\.json: repeat: 'B-1KiB-c64-steady' is not a group of this matrix; its groups are A-1KiB-c64, B-1KiB-c64$/.test(error.message),
     );
     assert.throws(() => parseScenario({ ...file, repeat: { groups: ["B-1KiB-c64"], times: 1 } }, "t.json"), /repeat\.times/);
     assert.throws(() => parseScenario({ ...file, repeat: { groups: ["B-1KiB-c64"], times: 21 } }, "t.json"), /repeat\.times/);
