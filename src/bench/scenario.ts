@@ -124,13 +124,13 @@ export function runName(targetSpec: string, group: string, repeat: number): stri
   return `${targetSlug(targetSpec)}-${group}${repeat === 1 ? "" : `-r${repeat}`}`;
 }
 
+/** A repeat group the matrix does not have (an InvalidArgumentError; callers add hints). */
+export class UnknownRepeatGroupError extends InvalidArgumentError {}
+
 /**
  * The runs of a matrix, in order: variants, workloads, value sizes, concurrencies; within
  * one group, every target for round 1, then every target for round 2, and so on.
  */
-/** A repeat group the matrix does not have (an InvalidArgumentError; callers add hints). */
-export class UnknownRepeatGroupError extends InvalidArgumentError {}
-
 export function expandMatrix(input: MatrixInput): RunPlan[] {
   const { times } = input.repeat;
   assert(Number.isInteger(times) && times >= 1, `repeat times ${times} is not a whole number >= 1`);

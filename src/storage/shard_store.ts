@@ -1,13 +1,14 @@
 // In-memory store of one node's committed shards (ecc mode) with exact byte accounting.
 //
-// One entry = one key's newest committed version: a fixed header, the key and the shard
+// One entry = one key's newest committed version: a header, the key and the shard
 // blob, kept together as one block of a ByteArena (byte_arena.ts), found through a
 // KeyIndex (key_index.ts). An entry costs its bytes, a 4-byte block header and 12-18 bytes
 // of index table — no JS object, no Buffer, no pinned 8 KiB pool slab. Keys are byte
 // strings handled as latin1 JS strings (one char per byte, binary safe).
 //
 // Logical bytes (DESIGN.md section 5) = payload (shard blob bytes) + key bytes + each
-// entry's header bytes (12-27, typically 16); they are what this node holds, counted exactly.
+// entry's header bytes (15-26 within the limits of core/limits.ts, typically 16); they are
+// what this node holds, counted exactly.
 import assert from "node:assert/strict";
 import { KEY_BYTES_MAX } from "../core/limits";
 import { ByteArena, LARGE_BYTES } from "./byte_arena";
