@@ -2,6 +2,7 @@
 // logical) against the ideals, and ops/s and p99 against etcd; nothing when the pairs are
 // missing. With repeats: the ratio of the medians, followed by the min–max of the ratios of
 // runs paired by round; a single run's headline has no range and says nothing of medians.
+// A B 1 KiB group's headline ends with the memory targets, each met or missed.
 import assert from "node:assert/strict";
 import { RunSummaryRow } from "../../src/report/analysis";
 import { headline } from "../../src/report/headline";
@@ -38,7 +39,36 @@ function row(target: string, group: string, memoryMiB: number, logicalMiB: numbe
   };
 }
 
+/** A row with the ratios summarizeRun computes (payload 10 MiB). */
+function measured(target: string, group: string, ideal: number, memoryMiB: number, logicalMiB: number): RunSummaryRow {
+  return { ...row(target, group, memoryMiB, logicalMiB, 10_000), idealOverhead: ideal, overheadRatio: memoryMiB / 10, logicalRatio: logicalMiB / 10 };
+}
+
 describe("report headline", () => {
+  it("marks each memory target met or missed, for a B 1 KiB group only", () => {
+    const group = "B-1KiB-c64-steady";
+    const rows = [
+      measured("ecc(n=3,k=2)", group, 1.5, 16.4, 15.9), // memory 1.093× the ideal: met; logical 1.06×: missed
+      measured("raft(3)", group, 3, 34, 30.1), // memory 1.133×: missed; logical 1.003×: met
+      measured("ecc(n=5,k=3)", group, 5 / 3, 18.4, 17.4), // 1.104×: missed; 1.044×: met
+      measured("raft(5)", group, 5, 51, 50.1), // 1.02×: met
+    ];
+    const text = headline(rows);
+    assert.match(text, /\| ecc\(n=3,k=2\) memory Δ \| 16\.4 MiB = 1\.093× the ideal \| ≤ 1\.10× the ideal 1\.50×: 16\.5 MiB \| met \|/);
+    assert.match(text, /\| ecc\(n=3,k=2\) exact logical bytes \| 1\.59× the payload = 1\.060× the ideal \| ≤ 1\.05× the ideal \| \*\*missed\*\* \|/);
+    assert.match(text, /\| raft\(3\) memory Δ \| .* \| \*\*missed\*\* \|/);
+    assert.match(text, /\| raft\(3\) exact logical bytes \| .* \| met \|/);
+    assert.match(text, /\| ecc\(n=5,k=3\) memory Δ \| 18\.4 MiB = 1\.104× the ideal \| .* \| \*\*missed\*\* \|/);
+    assert.match(text, /\| raft\(5\) memory Δ \| .* \| met \|/);
+    // 16.4 / 34 = 0.482 ≤ 0.52; 18.4 / 51 = 0.361 > 0.36 (missed, though it shows as 0.36 at two decimals).
+    assert.match(text, /\| memory ecc\(n=3,k=2\) ÷ raft\(3\) \| 0\.482 \(0\.528 in exact logical bytes\) \| ≤ 0\.52 \| met \|/);
+    assert.match(text, /\| memory ecc\(n=5,k=3\) ÷ raft\(5\) \| 0\.361 \(0\.347 in exact logical bytes\) \| ≤ 0\.36 \| \*\*missed\*\* \|/);
+    // Another group: the headline, but no targets (they are set for 1 KiB values).
+    const other = headline(rows.map((r) => ({ ...r, group: "B-100B-c64-steady" })));
+    assert.match(other, /Headline/);
+    assert.doesNotMatch(other, /Memory targets/);
+  });
+
   it("gives ecc/raft memory ratios against their ideals and speed against etcd, from the B 1 KiB steady group", () => {
     const group = "B-1KiB-c64-steady";
     const rows = [
