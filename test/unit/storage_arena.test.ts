@@ -169,6 +169,20 @@ describe("KeyIndex", () => {
     });
   }
 
+  it("fills its table up to 4/5 before it doubles", () => {
+    const keys: string[] = [];
+    const index = new KeyIndex({ matches: (handle, key) => keys[handle] === key });
+    for (let i = 0; i < 6_553; i++) {
+      keys.push(`key${i}`);
+      index.set(`key${i}`, i);
+    }
+    assert.equal(index.tableBytes(), 12 * 8192, "6,553 keys fit 8,192 slots (80%)");
+    keys.push("one more");
+    index.set("one more", 6_553);
+    assert.equal(index.tableBytes(), 12 * 16_384);
+    for (let i = 0; i <= 6_553; i++) assert.equal(index.get(keys[i]), i);
+  });
+
   it("stores negative handles (large arena blocks) and handle 0", () => {
     const index = new KeyIndex({ matches: () => true });
     index.set("a", -1);
