@@ -170,6 +170,8 @@ class EccCluster extends LocalFaults implements ClusterHandle {
               stagedBytes: reply.stagedBytes,
               tombstones: reply.tombstoneCount,
               heapUsedBytes: reply.heapUsedBytes,
+              v8HeapBytes: reply.v8HeapBytes,
+              arrayBuffersBytes: reply.arrayBuffersBytes,
               // Views and recovery: the epoch this node is in, whether it is a member (1) or
               // recovering (0), and its rebuild progress.
               viewEpoch: reply.view?.epoch ?? 0,

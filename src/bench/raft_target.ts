@@ -123,7 +123,16 @@ class RaftCluster extends LocalFaults implements ClusterHandle {
             logicalBytes: reply.logicalBytes,
             keyCount: reply.keyCount,
             rssBytes: reply.rssBytes,
-            extra: { valueBytes: reply.valueBytes, keyBytes: reply.keyBytes, metaBytes: reply.metaBytes, logBytes: reply.logBytes, term: reply.term, heapUsedBytes: reply.heapUsedBytes },
+            extra: {
+              valueBytes: reply.valueBytes,
+              keyBytes: reply.keyBytes,
+              metaBytes: reply.metaBytes,
+              logBytes: reply.logBytes,
+              term: reply.term,
+              heapUsedBytes: reply.heapUsedBytes,
+              v8HeapBytes: reply.v8HeapBytes,
+              arrayBuffersBytes: reply.arrayBuffersBytes,
+            },
           },
     );
   }

@@ -16,6 +16,7 @@
 import { Op, Result, ResultCode, TxState, EcView, EcStatsReply } from "../gen/ecc";
 import { Clock, systemClock } from "../core/env";
 import { collectGarbage } from "../core/gc";
+import { processMemory } from "../core/process_memory";
 import { Logger } from "../core/logger";
 import { errorMessage, isKvError } from "../core/errors";
 import { Server } from "@grpc/grpc-js";
@@ -201,13 +202,11 @@ export class EccNodeRuntime {
 
   stats(): EcStatsReply {
     const stats = this.replica.stats();
-    const memory = process.memoryUsage();
     const progress = this.progress;
     const elapsedS = progress === null ? 0 : Math.max(0.001, (this.clock.nowMs() - progress.startedAtMs) / 1000);
     return {
       ...stats,
-      rssBytes: memory.rss,
-      heapUsedBytes: memory.heapUsed,
+      ...processMemory(),
       view: this.wireView(),
       state: this.state(),
       rebuiltKeys: progress?.rebuiltKeys ?? 0,

@@ -417,6 +417,8 @@ export class EcShardReplica {
       stagedBytes: this.stagedBytes,
       rssBytes: 0,
       heapUsedBytes: 0,
+      v8HeapBytes: 0,
+      arrayBuffersBytes: 0,
       // Filled in by the node runtime, which knows the view and recovery progress.
       view: undefined,
       state: "",

@@ -18,6 +18,7 @@ import { Server, ServerDuplexStream } from "@grpc/grpc-js";
 import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, RaftKvService } from "../gen/raft";
 import { SeededRandom } from "../core/env";
 import { collectGarbage } from "../core/gc";
+import { processMemory } from "../core/process_memory";
 import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { Logger } from "../core/logger";
@@ -366,7 +367,6 @@ export class RaftNodeRuntime {
     // Entry data the log holds in memory: entries not yet applied and persisted (applied
     // ones are read back from log.bin when a follower needs them again).
     const logBytes = this.core.logView().dataBytesHeld;
-    const memory = process.memoryUsage();
     return {
       nodeId: this.id,
       role: status.role,
@@ -383,8 +383,7 @@ export class RaftNodeRuntime {
       metaBytes: kv.metaBytes,
       logBytes,
       logicalBytes: kv.valueBytes + kv.keyBytes + kv.metaBytes + logBytes,
-      rssBytes: memory.rss,
-      heapUsedBytes: memory.heapUsed,
+      ...processMemory(),
       snapshotIndex: this.snapshotIndex,
     };
   }

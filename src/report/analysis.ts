@@ -7,6 +7,9 @@
 //                    the row is marked partial)
 //   overhead ratio   cluster delta ÷ payload; ideal = n/k (ecc) or the replica count
 //   logical ratio    (Σ logical bytes after − before) ÷ payload: the store's own count
+//   breakdown        our nodes only (their stats replies): Σ delta of the V8 heap's resident
+//                    pages and of ArrayBuffer memory over the nodes counted in the memory
+//                    delta; "other" = memory delta − the two (allocator, native runtime, kernel)
 //   aggregate        the runs of one (group, target) repeated (scenario `repeat`): the median
 //                    of every figure over the runs, min–max of the noisy ones, the run count
 import assert from "node:assert/strict";
@@ -22,6 +25,9 @@ export interface NodeMemoryRow {
   logicalAfterBytes: number | null;
   logicalDeltaBytes: number | null;
   keysAfter: number | null;
+  /** Delta of the node's V8 heap pages / ArrayBuffer memory (stats v8HeapBytes, arrayBuffersBytes). */
+  v8HeapDeltaBytes: number | null;
+  arrayBuffersDeltaBytes: number | null;
 }
 
 export interface RunSummaryRow {
@@ -42,6 +48,10 @@ export interface RunSummaryRow {
   idealOverhead: number | null;
   logicalDeltaBytes: number | null;
   logicalRatio: number | null;
+  /** Memory delta split (see "breakdown" above); null unless every counted node reported it. */
+  v8HeapDeltaBytes: number | null;
+  arrayBuffersDeltaBytes: number | null;
+  otherDeltaBytes: number | null;
   opsPerSecond: number | null;
   p50Us: number | null;
   p99Us: number | null;
@@ -69,6 +79,11 @@ export function nodeMemoryRows(run: BenchRun): NodeMemoryRow[] {
     const afterBytes = primary === null ? null : (after?.memory[primary] ?? null);
     const logicalBefore = before?.logicalBytes ?? null;
     const logicalAfter = after?.logicalBytes ?? null;
+    const statDelta = (stat: string): number | null => {
+      const from = before?.stats[stat];
+      const to = after?.stats[stat];
+      return from === undefined || to === undefined ? null : to - from;
+    };
     return {
       node: name,
       role: run.target.nodes.find((node) => node.name === name)?.role ?? null,
@@ -79,6 +94,8 @@ export function nodeMemoryRows(run: BenchRun): NodeMemoryRow[] {
       logicalAfterBytes: logicalAfter,
       logicalDeltaBytes: logicalBefore !== null && logicalAfter !== null ? logicalAfter - logicalBefore : null,
       keysAfter: after?.keyCount ?? null,
+      v8HeapDeltaBytes: statDelta("v8HeapBytes"),
+      arrayBuffersDeltaBytes: statDelta("arrayBuffersBytes"),
     };
   });
 }
@@ -87,6 +104,19 @@ function sumKnown(values: Array<number | null>): { sum: number | null; partial: 
   const known = values.filter((value): value is number => value !== null);
   if (known.length === 0) return { sum: null, partial: values.length > 0 };
   return { sum: known.reduce((a, b) => a + b, 0), partial: known.length < values.length };
+}
+
+/** Σ of one figure over the nodes counted in the memory delta; null if any of them lacks it. */
+function sumOverCounted(rows: NodeMemoryRow[], figure: (row: NodeMemoryRow) => number | null): number | null {
+  const counted = rows.filter((row) => row.deltaBytes !== null);
+  if (counted.length === 0) return null;
+  let sum = 0;
+  for (const row of counted) {
+    const value = figure(row);
+    if (value === null) return null;
+    sum += value;
+  }
+  return sum;
 }
 
 function unavailableMs(run: BenchRun, kind: "read" | "write"): number {
@@ -102,6 +132,8 @@ export function summarizeRun(run: BenchRun): RunSummaryRow {
   const rows = nodeMemoryRows(run);
   const memory = sumKnown(rows.map((row) => row.deltaBytes));
   const logical = sumKnown(rows.map((row) => row.logicalDeltaBytes));
+  const v8Heap = sumOverCounted(rows, (row) => row.v8HeapDeltaBytes);
+  const arrayBuffers = sumOverCounted(rows, (row) => row.arrayBuffersDeltaBytes);
   const payloadBytes = run.payload?.totalBytes ?? null;
   const ratio = (bytes: number | null): number | null => (bytes === null || payloadBytes === null || payloadBytes === 0 ? null : bytes / payloadBytes);
   const latency = run.measured?.latency ?? {};
@@ -122,6 +154,9 @@ export function summarizeRun(run: BenchRun): RunSummaryRow {
     idealOverhead: run.target.idealOverhead,
     logicalDeltaBytes: logical.sum,
     logicalRatio: ratio(logical.sum),
+    v8HeapDeltaBytes: v8Heap,
+    arrayBuffersDeltaBytes: arrayBuffers,
+    otherDeltaBytes: memory.sum === null || v8Heap === null || arrayBuffers === null ? null : memory.sum - v8Heap - arrayBuffers,
     opsPerSecond: run.measured?.opsPerSecond ?? null,
     p50Us: latency.all?.count ? latency.all.p50Us : null,
     p99Us: latency.all?.count ? latency.all.p99Us : null,
@@ -205,6 +240,9 @@ export function aggregateRuns(rows: RunSummaryRow[]): AggregateRow {
     idealOverhead: first.idealOverhead,
     logicalDeltaBytes: mid((row) => row.logicalDeltaBytes),
     logicalRatio: mid((row) => row.logicalRatio),
+    v8HeapDeltaBytes: mid((row) => row.v8HeapDeltaBytes),
+    arrayBuffersDeltaBytes: mid((row) => row.arrayBuffersDeltaBytes),
+    otherDeltaBytes: mid((row) => row.otherDeltaBytes),
     opsPerSecond: mid((row) => row.opsPerSecond),
     p50Us: mid((row) => row.p50Us),
     p99Us: mid((row) => row.p99Us),

@@ -8,6 +8,8 @@
 // ratio's min–max over the runs paired by repeat (ecc round i ÷ raft round i) follows it:
 // the rounds are interleaved, so a pair shares the machine's state of the moment.
 // For a B 1 KiB group it ends with the issue's memory targets, each marked met or missed.
+// memoryBreakdown() follows it: for the same group, where each of our clusters' memory
+// delta went, from what the nodes report of themselves.
 import { AggregateRow, RunSummaryRow, aggregateRows, formatBytes, formatOps, formatRatio, formatUs, range } from "./analysis";
 
 const ORIGINAL_STUDY_RATIO = 0.58;
@@ -52,10 +54,14 @@ function mediansNote(a: AggregateRow, b: AggregateRow): string {
   return a.runCount === b.runCount ? `, medians of ${a.runCount} runs each` : `, medians of ${a.runCount} and ${b.runCount} runs`;
 }
 
-export function headline(summaries: RunSummaryRow[]): string {
+/** The group the headline speaks of: the first steady B 1 KiB group, else the first B group, else the first. */
+function headlineGroup(summaries: RunSummaryRow[]): string | undefined {
   const groups = [...new Set(summaries.map((row) => row.group))];
-  const group =
-    groups.find((name) => name.startsWith("B-1KiB") && name.includes("steady")) ?? groups.find((name) => name.startsWith("B-")) ?? groups[0];
+  return groups.find((name) => name.startsWith("B-1KiB") && name.includes("steady")) ?? groups.find((name) => name.startsWith("B-")) ?? groups[0];
+}
+
+export function headline(summaries: RunSummaryRow[]): string {
+  const group = headlineGroup(summaries);
   if (group === undefined) return "";
   const rows = summaries.filter((row) => row.group === group);
   const aggregates = aggregateRows(rows);
@@ -136,4 +142,28 @@ function targetLines(aggregates: AggregateRow[]): string[] {
     "| --- | ---: | ---: | --- |",
     ...rows,
   ];
+}
+
+/** The headline group's memory deltas split by what our nodes report (analysis.ts "breakdown"); "" when none did. */
+export function memoryBreakdown(summaries: RunSummaryRow[]): string {
+  const group = headlineGroup(summaries);
+  if (group === undefined) return "";
+  const rows = aggregateRows(summaries.filter((row) => row.group === group))
+    .filter((row) => row.memoryDeltaBytes !== null && row.v8HeapDeltaBytes !== null && row.arrayBuffersDeltaBytes !== null)
+    .map(
+      (row) =>
+        `| ${row.target} | ${formatBytes(row.memoryDeltaBytes)} | ${formatBytes(row.logicalDeltaBytes)} | ` +
+        `${formatBytes(row.arrayBuffersDeltaBytes)} | ${formatBytes(row.v8HeapDeltaBytes)} | ${formatBytes(row.otherDeltaBytes)} |`,
+    );
+  if (rows.length === 0) return "";
+  return [
+    `**Where the memory went** (group \`${group}\`: what our nodes report of themselves at the two snapshots, summed over the nodes; medians, column by column, ` +
+      "so a row need not add up exactly): *array buffers* is ArrayBuffer memory as allocated — the stores' 256 KiB slabs, which hold the logical bytes, " +
+      "their key index and Buffers in flight; *V8 heap* is the heap's resident pages, compiled code included; " +
+      "*other* is memory Δ minus the two: allocator slack and metadata, the native runtime, kernel memory charged to the cgroup.",
+    "",
+    "| target | memory Δ | logical Δ | array buffers Δ | V8 heap Δ | other |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...rows,
+  ].join("\n");
 }

@@ -69,6 +69,9 @@ describe("bench: real ecc cluster (n=3, k=2)", function () {
       assert.ok((after.memory[memory.primary!] ?? 0) > 1024 * 1024, `${node}: memory after load`);
       assert.equal(after.keyCount, 100, `${node} holds one shard of every key`);
       assert.ok(after.logicalBytes! > 100 * 512, `${node}: logical bytes ≥ its shard bytes (${after.logicalBytes})`);
+      // The node's own memory figures, which the report's breakdown subtracts.
+      assert.ok(after.stats.v8HeapBytes > 1024 * 1024, `${node}: V8 heap pages (${after.stats.v8HeapBytes})`);
+      assert.ok(after.stats.arrayBuffersBytes >= after.logicalBytes!, `${node}: array buffers hold the store (${after.stats.arrayBuffersBytes})`);
     }
     assert.equal(bench.payload!.keys, 100);
     assert.equal(bench.payload!.valueBytes, 100 * 1024);

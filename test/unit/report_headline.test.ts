@@ -3,9 +3,11 @@
 // missing. With repeats: the ratio of the medians, followed by the min–max of the ratios of
 // runs paired by round; a single run's headline has no range and says nothing of medians.
 // A B 1 KiB group's headline ends with the issue's memory targets, each met or missed.
+// The memory breakdown of the same group: one row per target whose nodes reported their V8
+// heap and array buffers, with "other" the rest of the delta, medians column by column.
 import assert from "node:assert/strict";
 import { RunSummaryRow } from "../../src/report/analysis";
-import { headline } from "../../src/report/headline";
+import { headline, memoryBreakdown } from "../../src/report/headline";
 
 function row(target: string, group: string, memoryMiB: number, logicalMiB: number, opsPerSecond: number, repeat = 1): RunSummaryRow {
   return {
@@ -24,6 +26,9 @@ function row(target: string, group: string, memoryMiB: number, logicalMiB: numbe
     idealOverhead: null,
     logicalDeltaBytes: logicalMiB * 2 ** 20,
     logicalRatio: null,
+    v8HeapDeltaBytes: null,
+    arrayBuffersDeltaBytes: null,
+    otherDeltaBytes: null,
     opsPerSecond,
     p50Us: 1000,
     p99Us: 20_000,
@@ -109,6 +114,33 @@ describe("report headline", () => {
     // Only one round of raft: medians, but no paired range.
     const single = headline(rows.filter((r) => !(r.target === "raft(3)" && r.repeat > 1)));
     assert.match(single, /ecc\(n=3,k=2\) ÷ raft\(3\): \*\*0\.50\*\* measured \(cgroup working-set delta, medians of 3 and 1 runs\)/);
+  });
+
+  it("splits the headline group's memory deltas into array buffers, V8 heap and the rest", () => {
+    const group = "B-1KiB-c64-steady";
+    const MiB = 2 ** 20;
+    const split = (r: RunSummaryRow, arrayBuffersMiB: number, v8HeapMiB: number): RunSummaryRow => ({
+      ...r,
+      arrayBuffersDeltaBytes: arrayBuffersMiB * MiB,
+      v8HeapDeltaBytes: v8HeapMiB * MiB,
+      otherDeltaBytes: r.memoryDeltaBytes! - (arrayBuffersMiB + v8HeapMiB) * MiB,
+    });
+    const rows = [
+      split(row("ecc(n=3,k=2)", group, 20, 15.5, 8_000, 1), 17, 1.5),
+      split(row("ecc(n=3,k=2)", group, 22, 15.5, 8_000, 2), 17.5, 2.5),
+      split(row("ecc(n=3,k=2)", group, 19, 15.5, 8_000, 3), 17, 1),
+      split(row("raft(3)", group, 36, 30, 9_000), 31, 2.5),
+      row("etcd(3)", group, 160, 60, 3_500), // no breakdown: no row
+      split(row("raft(5)", "A-1KiB-c64-steady", 60, 50, 4_000), 52, 4), // another group
+    ];
+    const text = memoryBreakdown(rows);
+    assert.match(text, /^\*\*Where the memory went\*\* \(group `B-1KiB-c64-steady`/);
+    const table = text.split("\n").filter((line) => line.startsWith("| ") && !line.startsWith("| target") && !line.startsWith("| ---"));
+    // ecc: medians 20 MiB memory, 17 array buffers, 1.5 V8 heap, other 1.5 (runs: 1.5, 2, 1.5).
+    assert.deepEqual(table, ["| ecc(n=3,k=2) | 20.0 MiB | 15.5 MiB | 17.0 MiB | 1.5 MiB | 1.5 MiB |", "| raft(3) | 36.0 MiB | 30.0 MiB | 31.0 MiB | 2.5 MiB | 2.5 MiB |"]);
+    // Nobody reported a breakdown (peers only, or results from before these figures): nothing.
+    assert.equal(memoryBreakdown(rows.filter((r) => r.kind === "etcd")), "");
+    assert.equal(memoryBreakdown([]), "");
   });
 
   it("says nothing without an ecc/raft pair or etcd", () => {

@@ -6,7 +6,8 @@
 // next to its ideal, the failure events and unavailability, and the skipped runs with their
 // reasons; every chart (overhead, memory per node, latency CDF, throughput) is a real SVG
 // document; the summary arithmetic (memory delta = Σ after − before of the primary sampler,
-// overhead = delta ÷ payload, partial when a node was down) is exact; the `report` CLI
+// overhead = delta ÷ payload, partial when a node was down; the split into the nodes' V8 heap,
+// array buffers and the rest) is exact; the `report` CLI
 // command reads files and writes the same.
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -54,6 +55,31 @@ describe("report rendering", function () {
     const summary = summarizeRun(run);
     assert.equal(summary.memoryPartial, true);
     assert.equal(summary.memoryDeltaBytes, nodeMemoryRows(run).filter((row) => row.node !== "node2").reduce((t, row) => t + row.deltaBytes!, 0));
+  });
+
+  it("splits the delta by the nodes' own V8 heap and array-buffer figures, only when every counted node gave them", () => {
+    const run: BenchRun = JSON.parse(JSON.stringify(steady.runs[0]));
+    const { before, after } = run.memory!;
+    ["node0", "node1", "node2"].forEach((node, i) => {
+      before!.nodes[node].stats = { ...before!.nodes[node].stats, v8HeapBytes: 4_000_000, arrayBuffersBytes: 1_000_000 };
+      after!.nodes[node].stats = { ...after!.nodes[node].stats, v8HeapBytes: 4_000_000 + 100_000 * (i + 1), arrayBuffersBytes: 3_000_000 + i };
+    });
+    const summary = summarizeRun(run);
+    assert.equal(summary.v8HeapDeltaBytes, 600_000);
+    assert.equal(summary.arrayBuffersDeltaBytes, 6_000_003);
+    assert.equal(summary.otherDeltaBytes, summary.memoryDeltaBytes! - 6_600_003);
+    assert.equal(nodeMemoryRows(run)[2].v8HeapDeltaBytes, 300_000);
+    // A node without the figures: no breakdown rather than a sum over part of the cluster.
+    delete after!.nodes.node1.stats.v8HeapBytes;
+    const partial = summarizeRun(run);
+    assert.equal(partial.v8HeapDeltaBytes, null);
+    assert.equal(partial.otherDeltaBytes, null);
+    assert.equal(partial.arrayBuffersDeltaBytes, 6_000_003);
+    // A node left out of the memory delta (no after-load reading) is left out here too.
+    delete after!.nodes.node1;
+    const twoNodes = summarizeRun(run);
+    assert.equal(twoNodes.v8HeapDeltaBytes, 400_000);
+    assert.equal(twoNodes.otherDeltaBytes, twoNodes.memoryDeltaBytes! - 400_000 - 4_000_002);
   });
 
   it("writes report.md and SVG charts for every comparison group", async () => {
