@@ -22,6 +22,12 @@ try {
   process.exit(2);
 }
 
+/** Bad arguments: one line on stderr, exit 2 (no stack trace). */
+function usageError(message) {
+  console.error(message);
+  process.exit(2);
+}
+
 function parseArgs(argv) {
   const options = { seconds: 60, nodes: null, scenario: null, seed: null, faultTicks: undefined };
   for (let i = 0; i < argv.length; i++) {
@@ -42,16 +48,16 @@ function parseArgs(argv) {
     }
     i++;
   }
-  if (!Number.isFinite(options.seconds) || options.seconds <= 0) throw new Error("--seconds must be a positive number");
+  if (!Number.isFinite(options.seconds) || options.seconds <= 0) usageError("--seconds must be a positive number");
   if (options.nodes !== null && (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9)) {
-    throw new Error("--nodes must be an integer in [1, 9]");
+    usageError("--nodes must be an integer in [1, 9]");
   }
   if (options.scenario !== null && !sim.SIM_SCENARIOS.includes(options.scenario)) {
-    throw new Error(`--scenario must be one of ${sim.SIM_SCENARIOS.join(", ")}`);
+    usageError(`--scenario must be one of ${sim.SIM_SCENARIOS.join(", ")}`);
   }
-  if (options.seed !== null && !Number.isInteger(options.seed)) throw new Error("--seed must be an integer");
+  if (options.seed !== null && !Number.isInteger(options.seed)) usageError("--seed must be an integer");
   if (options.faultTicks !== undefined && (!Number.isInteger(options.faultTicks) || options.faultTicks < 1)) {
-    throw new Error("--fault-ticks must be a positive integer");
+    usageError("--fault-ticks must be a positive integer");
   }
   return options;
 }
