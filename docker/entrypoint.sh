@@ -14,4 +14,4 @@ if [ "${ECC_CACHE_ALLOCATOR:-auto}" != "system" ] && [ -z "${LD_PRELOAD:-}" ] &&
     fi
   done
 fi
-exec node --max-semi-space-size=1 --no-sparkplug /app/dist/src/cli/main.js "$@"
+exec node --max-semi-space-size=1 --no-sparkplug --optimize-for-size /app/dist/src/cli/main.js "$@"
