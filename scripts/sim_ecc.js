@@ -9,17 +9,9 @@
 //   --seed      replay one seed once (with --profile, default "default") and print its summary
 // Build first: npx tsc -p tsconfig.json
 "use strict";
-const path = require("node:path");
-const crypto = require("node:crypto");
+const { loadSim, parseFlags, sweep, usageError } = require("./sim_sweep");
 
-const simPath = path.resolve(__dirname, "..", "dist", "test", "sim", "ecc_sim.js");
-let sim;
-try {
-  sim = require(simPath);
-} catch (error) {
-  console.error(`cannot load ${simPath} (${error.message}); build first: npx tsc -p tsconfig.json`);
-  process.exit(2);
-}
+const sim = loadSim("ecc_sim");
 
 // The test suite's four configurations, and two harsher ones.
 const PROFILES = {
@@ -32,30 +24,18 @@ const PROFILES = {
 };
 const NAMES = Object.keys(PROFILES);
 
-/** Bad arguments: one line on stderr, exit 2 (no stack trace). */
-function usageError(message) {
-  console.error(message);
-  process.exit(2);
-}
-
 function parseArgs(argv) {
-  const options = { seconds: 60, profile: null, seed: null };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = argv[i + 1];
-    if (flag === "--seconds") options.seconds = Number(value);
-    else if (flag === "--profile") options.profile = value;
-    else if (flag === "--seed") options.seed = Number(value);
-    else if (flag === "--help" || flag === "-h") {
-      console.log("usage: node scripts/sim_ecc.js [--seconds 60] [--profile name] [--seed N]");
-      for (const name of NAMES) console.log(`  ${name.padEnd(11)} ${JSON.stringify(PROFILES[name])}`);
-      process.exit(0);
-    } else {
-      console.error(`unknown argument ${flag}`);
-      process.exit(2);
-    }
-    i++;
-  }
+  const flags = parseFlags(argv, ["seconds", "profile", "seed"], () =>
+    [
+      "usage: node scripts/sim_ecc.js [--seconds 60] [--profile name] [--seed N]",
+      ...NAMES.map((name) => `  ${name.padEnd(11)} ${JSON.stringify(PROFILES[name])}`),
+    ].join("\n"),
+  );
+  const options = {
+    seconds: flags.seconds === undefined ? 60 : Number(flags.seconds),
+    profile: flags.profile ?? null,
+    seed: flags.seed === undefined ? null : Number(flags.seed),
+  };
   if (!Number.isFinite(options.seconds) || options.seconds <= 0) usageError("--seconds must be a positive number");
   if (options.profile !== null && !NAMES.includes(options.profile)) usageError(`--profile must be one of ${NAMES.join(", ")}`);
   if (options.seed !== null && !Number.isInteger(options.seed)) usageError("--seed must be an integer");
@@ -75,27 +55,14 @@ function main() {
       return 1;
     }
   }
-  const deadline = Date.now() + options.seconds * 1000;
-  const failures = [];
-  let runCount = 0;
-  let eventCount = 0;
-  // Bounded by the wall-clock budget; each run is bounded in events by the simulator.
-  while (Date.now() < deadline) {
-    const profile = options.profile ?? NAMES[runCount % NAMES.length];
-    const seed = crypto.randomInt(1, 2 ** 31 - 1);
-    runCount++;
-    try {
-      eventCount += sim.runEccSimulation({ seed, ...PROFILES[profile] }).eventCount;
-    } catch (error) {
-      failures.push({ seed, profile });
-      console.log(`FAILED seed=${seed} profile=${profile}`);
-      console.log(error.message);
-      console.log(`replay: node scripts/sim_ecc.js --seed ${seed} --profile ${profile}\n`);
-    }
-  }
-  console.log(`${runCount} runs, ${eventCount} events, ${failures.length} failed in ${options.seconds} s`);
-  for (const failure of failures) console.log(`failing seed=${failure.seed} profile=${failure.profile}`);
-  return failures.length > 0 ? 1 : 0;
+  return sweep(options.seconds, (runIndex) => {
+    const profile = options.profile ?? NAMES[runIndex % NAMES.length];
+    return {
+      label: `profile=${profile}`,
+      replay: (seed) => `node scripts/sim_ecc.js --seed ${seed} --profile ${profile}`,
+      run: (seed) => sim.runEccSimulation({ seed, ...PROFILES[profile] }).eventCount,
+    };
+  });
 }
 
 process.exitCode = main();
