@@ -104,8 +104,10 @@ function firstRoundPerTarget(runs: BenchRun[]): BenchRun[] {
 }
 
 function nodeTable(run: BenchRun, rows: NodeMemoryRow[]): string {
+  // The split of the memory delta (see the headline group's breakdown), for nodes that report it.
+  const split = rows.some((row) => row.arrayBuffersDeltaBytes !== null || row.v8HeapDeltaBytes !== null);
   return table(
-    ["node", "role", `memory before`, "after", "Δ", "logical before", "after", "Δ", "keys"],
+    ["node", "role", `memory before`, "after", "Δ", "logical before", "after", "Δ", "keys", ...(split ? ["array buffers Δ", "V8 heap Δ"] : [])],
     rows.map((row) => [
       row.node,
       row.role ?? "",
@@ -116,6 +118,7 @@ function nodeTable(run: BenchRun, rows: NodeMemoryRow[]): string {
       formatBytes(row.logicalAfterBytes),
       formatBytes(row.logicalDeltaBytes),
       row.keysAfter === null ? "–" : String(row.keysAfter),
+      ...(split ? [formatBytes(row.arrayBuffersDeltaBytes), formatBytes(row.v8HeapDeltaBytes)] : []),
     ]),
   ) + `\n\n<sub>${run.target.label}: memory = ${run.memory?.primary ?? "no sampler"}; logical = ${run.target.logicalSource ?? "not reported"}</sub>`;
 }

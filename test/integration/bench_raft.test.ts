@@ -4,8 +4,8 @@
 // run with every measured operation accounted for and no errors; each node has a memory
 // series, holds every key (full replicas: logical bytes at least the values), and reported
 // its V8 heap and array-buffer memory at the after-load snapshot; the report renders the
-// comparison row and the memory breakdown of the run; afterwards no node process or cgroup
-// of the bench is left.
+// comparison row and the memory breakdown of the run, per cluster and per node; afterwards
+// no node process or cgroup of the bench is left.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -67,6 +67,13 @@ describe("bench: real raft cluster (3 nodes)", function () {
     const markdown = fs.readFileSync(path.join(report, "report.md"), "utf8");
     assert.match(markdown, /\| raft\(3\) \| [\d.]+ KiB \|/, "comparison row");
     assert.match(markdown, /\*\*Where the memory went\*\* \(group `B-1KiB-c8`/);
-    assert.match(markdown, /\| raft\(3\) \| −?[\d.]+ [KM]iB \| [\d.]+ KiB \| −?[\d.]+ [KM]iB \| −?[\d.]+ [KM]iB \| −?[\d.]+ [KM]iB \|/, "breakdown row");
+    // Any size, signed: a short run's V8 heap may not grow at all, or shrink.
+    const size = String.raw`−?[\d.]+ (?:B|KiB|MiB)`;
+    assert.match(markdown, new RegExp(String.raw`\| raft\(3\) \| ${size} \| [\d.]+ KiB \| ${size} \| ${size} \| ${size} \|`), "breakdown row");
+    // Per node too: every node's row ends with its array buffers Δ and V8 heap Δ.
+    assert.match(markdown, /\| keys \| array buffers Δ \| V8 heap Δ \|/);
+    for (const node of ["node0", "node1", "node2"]) {
+      assert.match(markdown, new RegExp(String.raw`\| ${node} \|.*\| 100 \| ${size} \| ${size} \|`), `${node}: per-node split`);
+    }
   });
 });
