@@ -272,6 +272,16 @@ export function aggregateRows(rows: RunSummaryRow[]): AggregateRow[] {
   return [...byKey.values()].map(aggregateRuns);
 }
 
+/** A Markdown table: the first column left-aligned, the others right-aligned; `|` in cells escaped. */
+export function table(header: string[], rows: string[][]): string {
+  const escape = (cell: string): string => cell.replace(/\|/g, "\\|").replace(/\n/g, " ");
+  return [
+    `| ${header.map(escape).join(" | ")} |`,
+    `| ${header.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,
+    ...rows.map((row) => `| ${row.map(escape).join(" | ")} |`),
+  ].join("\n");
+}
+
 export function formatBytes(bytes: number | null): string {
   if (bytes === null) return "–";
   const sign = bytes < 0 ? "−" : "";

@@ -10,7 +10,7 @@
 // For a B 1 KiB group it ends with the issue's memory targets, each marked met or missed.
 // memoryBreakdown() follows it: for the same group, where each of our clusters' memory
 // delta went, from what the nodes report of themselves.
-import { AggregateRow, RunSummaryRow, aggregateRows, formatBytes, formatOps, formatRatio, formatUs, range } from "./analysis";
+import { AggregateRow, RunSummaryRow, aggregateRows, formatBytes, formatOps, formatRatio, formatUs, range, table } from "./analysis";
 
 const ORIGINAL_STUDY_RATIO = 0.58;
 /**
@@ -150,11 +150,7 @@ export function memoryBreakdown(summaries: RunSummaryRow[]): string {
   if (group === undefined) return "";
   const rows = aggregateRows(summaries.filter((row) => row.group === group))
     .filter((row) => row.memoryDeltaBytes !== null && row.v8HeapDeltaBytes !== null && row.arrayBuffersDeltaBytes !== null)
-    .map(
-      (row) =>
-        `| ${row.target} | ${formatBytes(row.memoryDeltaBytes)} | ${formatBytes(row.logicalDeltaBytes)} | ` +
-        `${formatBytes(row.arrayBuffersDeltaBytes)} | ${formatBytes(row.v8HeapDeltaBytes)} | ${formatBytes(row.otherDeltaBytes)} |`,
-    );
+    .map((row) => [row.target, ...[row.memoryDeltaBytes, row.logicalDeltaBytes, row.arrayBuffersDeltaBytes, row.v8HeapDeltaBytes, row.otherDeltaBytes].map(formatBytes)]);
   if (rows.length === 0) return "";
   return [
     `**Where the memory went** (group \`${group}\`: what our nodes report of themselves at the two snapshots, summed over the nodes; medians, column by column, ` +
@@ -162,8 +158,6 @@ export function memoryBreakdown(summaries: RunSummaryRow[]): string {
       "their key index and Buffers in flight; *V8 heap* is the heap's resident pages, compiled code included; " +
       "*other* is memory Δ minus the two: allocator slack and metadata, the native runtime, kernel memory charged to the cgroup.",
     "",
-    "| target | memory Δ | logical Δ | array buffers Δ | V8 heap Δ | other |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ...rows,
+    table(["target", "memory Δ", "logical Δ", "array buffers Δ", "V8 heap Δ", "other"], rows),
   ].join("\n");
 }

@@ -19,6 +19,7 @@ import {
   formatWithRange,
   nodeMemoryRows,
   summarizeRun,
+  table,
 } from "./analysis";
 import { latencySpec, memorySpec, overheadSpec, renderSvg, throughputSpec } from "./charts";
 import { headline, memoryBreakdown } from "./headline";
@@ -35,15 +36,6 @@ export interface ReportOutput {
 
 function slug(text: string): string {
   return text.replace(/[^A-Za-z0-9_.-]+/g, "_");
-}
-
-function table(header: string[], rows: string[][]): string {
-  const escape = (cell: string): string => cell.replace(/\|/g, "\\|").replace(/\n/g, " ");
-  return [
-    `| ${header.map(escape).join(" | ")} |`,
-    `| ${header.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,
-    ...rows.map((row) => `| ${row.map(escape).join(" | ")} |`),
-  ].join("\n");
 }
 
 function summaryTable(rows: AggregateRow[]): string {
