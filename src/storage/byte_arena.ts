@@ -11,12 +11,15 @@
 //
 // Blocks are carved from slabs of SLAB_BYTES by bumping an offset; a freed block goes on
 // its size class's free list and is reused by the next block of that class. Classes are
-// 8-byte steps up to 1 KiB and 1/32 of a power of two above (at most ~3% slack), so a
-// workload whose values keep their size reuses freed blocks exactly. Slabs are allocated
-// without zero-fill, but the allocator may hand out pages a burst of requests just freed,
-// which are resident already: the unused tail of the newest slab costs memory, so slabs
-// are 256 KiB (a node's 4-slab 1 MiB arena had up to 0.4 MiB of such tail). Blocks
-// larger than LARGE_BYTES get a Buffer of their own (handle = index into `large`).
+// 8-byte steps up to 1 KiB and 1/64 of a power of two above (at most ~1.6% slack: a raft
+// entry of a 1 KiB value and a short key, 1,037 bytes with its header, takes 1,040, where
+// 1/32 steps gave it 1,056 — 1.5% of a raft node's data), so a workload whose values keep
+// their size reuses freed blocks exactly (finer classes leave more kinds of freed blocks
+// waiting when sizes vary). Slabs are allocated without zero-fill, but the allocator may
+// hand out pages a burst of requests just freed, which are resident already: the unused
+// tail of the newest slab costs memory, so slabs are 256 KiB (a node's 4-slab 1 MiB arena
+// had up to 0.4 MiB of such tail). Blocks larger than LARGE_BYTES get a Buffer of their
+// own (handle = index into `large`).
 //
 // Handles: a slab block's handle is slab * SLAB_BYTES + offset of its header (a safe
 // integer). Large blocks get negative handles: -(1 + slot).
@@ -43,7 +46,7 @@ export interface ArenaStats {
 export function blockCapacity(bytes: number): number {
   const need = bytes + HEADER_BYTES;
   if (need <= 1024) return Math.ceil(need / ALIGN) * ALIGN;
-  const step = 2 ** (Math.floor(Math.log2(need)) - 5);
+  const step = 2 ** (Math.floor(Math.log2(need)) - 6);
   return Math.ceil(need / step) * step;
 }
 
