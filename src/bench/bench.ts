@@ -146,6 +146,7 @@ function memorySources(handle: ClusterHandle, wanted: SamplerKind[] | null, cgro
           const detail: Record<string, number> = { usageBytes: memory.usageBytes, inactiveFileBytes: memory.inactiveFileBytes };
           if (memory.anonBytes !== null) detail.anonBytes = memory.anonBytes;
           if (memory.fileBytes !== null) detail.fileBytes = memory.fileBytes;
+          if (memory.kernelBytes !== null) detail.kernelBytes = memory.kernelBytes;
           return { bytes: memory.workingSetBytes, detail };
         },
       });

@@ -28,6 +28,8 @@ export interface NodeMemoryRow {
   /** Delta of the node's V8 heap pages / ArrayBuffer memory (stats v8HeapBytes, arrayBuffersBytes). */
   v8HeapDeltaBytes: number | null;
   arrayBuffersDeltaBytes: number | null;
+  /** Delta of the kernel memory charged to the node's cgroup (the primary sampler's detail kernelBytes). */
+  kernelDeltaBytes: number | null;
 }
 
 export interface RunSummaryRow {
@@ -52,6 +54,8 @@ export interface RunSummaryRow {
   v8HeapDeltaBytes: number | null;
   arrayBuffersDeltaBytes: number | null;
   otherDeltaBytes: number | null;
+  /** The part of "other" that is kernel memory charged to the nodes' cgroups. */
+  kernelDeltaBytes: number | null;
   opsPerSecond: number | null;
   p50Us: number | null;
   p99Us: number | null;
@@ -84,6 +88,8 @@ export function nodeMemoryRows(run: BenchRun): NodeMemoryRow[] {
       const to = after?.stats[stat];
       return from === undefined || to === undefined ? null : to - from;
     };
+    const kernelBefore = primary === null ? undefined : before?.detail[primary]?.kernelBytes;
+    const kernelAfter = primary === null ? undefined : after?.detail[primary]?.kernelBytes;
     return {
       node: name,
       role: run.target.nodes.find((node) => node.name === name)?.role ?? null,
@@ -96,6 +102,7 @@ export function nodeMemoryRows(run: BenchRun): NodeMemoryRow[] {
       keysAfter: after?.keyCount ?? null,
       v8HeapDeltaBytes: statDelta("v8HeapBytes"),
       arrayBuffersDeltaBytes: statDelta("arrayBuffersBytes"),
+      kernelDeltaBytes: kernelBefore === undefined || kernelAfter === undefined ? null : kernelAfter - kernelBefore,
     };
   });
 }
@@ -157,6 +164,7 @@ export function summarizeRun(run: BenchRun): RunSummaryRow {
     v8HeapDeltaBytes: v8Heap,
     arrayBuffersDeltaBytes: arrayBuffers,
     otherDeltaBytes: memory.sum === null || v8Heap === null || arrayBuffers === null ? null : memory.sum - v8Heap - arrayBuffers,
+    kernelDeltaBytes: sumOverCounted(rows, (row) => row.kernelDeltaBytes),
     opsPerSecond: run.measured?.opsPerSecond ?? null,
     p50Us: latency.all?.count ? latency.all.p50Us : null,
     p99Us: latency.all?.count ? latency.all.p99Us : null,
@@ -243,6 +251,7 @@ export function aggregateRuns(rows: RunSummaryRow[]): AggregateRow {
     v8HeapDeltaBytes: mid((row) => row.v8HeapDeltaBytes),
     arrayBuffersDeltaBytes: mid((row) => row.arrayBuffersDeltaBytes),
     otherDeltaBytes: mid((row) => row.otherDeltaBytes),
+    kernelDeltaBytes: mid((row) => row.kernelDeltaBytes),
     opsPerSecond: mid((row) => row.opsPerSecond),
     p50Us: mid((row) => row.p50Us),
     p99Us: mid((row) => row.p99Us),

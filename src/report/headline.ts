@@ -148,16 +148,25 @@ function targetLines(aggregates: AggregateRow[]): string[] {
 export function memoryBreakdown(summaries: RunSummaryRow[]): string {
   const group = headlineGroup(summaries);
   if (group === undefined) return "";
-  const rows = aggregateRows(summaries.filter((row) => row.group === group))
-    .filter((row) => row.memoryDeltaBytes !== null && row.v8HeapDeltaBytes !== null && row.arrayBuffersDeltaBytes !== null)
-    .map((row) => [row.target, ...[row.memoryDeltaBytes, row.logicalDeltaBytes, row.arrayBuffersDeltaBytes, row.v8HeapDeltaBytes, row.otherDeltaBytes].map(formatBytes)]);
-  if (rows.length === 0) return "";
+  const aggregates = aggregateRows(summaries.filter((row) => row.group === group)).filter(
+    (row) => row.memoryDeltaBytes !== null && row.v8HeapDeltaBytes !== null && row.arrayBuffersDeltaBytes !== null,
+  );
+  if (aggregates.length === 0) return "";
+  const kernel = aggregates.some((row) => row.kernelDeltaBytes !== null);
+  const rows = aggregates.map((row) => [
+    row.target,
+    ...[row.memoryDeltaBytes, row.logicalDeltaBytes, row.arrayBuffersDeltaBytes, row.v8HeapDeltaBytes, row.otherDeltaBytes, ...(kernel ? [row.kernelDeltaBytes] : [])].map(formatBytes),
+  ]);
   return [
     `**Where the memory went** (group \`${group}\`: what our nodes report of themselves at the two snapshots, summed over the nodes; medians, column by column, ` +
       "so a row need not add up exactly): *array buffers* is ArrayBuffer memory as allocated — the stores' 256 KiB slabs, which hold the logical bytes, " +
       "their key index and Buffers in flight; *V8 heap* is the heap's resident pages, compiled code included; " +
-      "*other* is memory Δ minus the two: allocator slack and metadata, the native runtime, kernel memory charged to the cgroup.",
+      "*other* is memory Δ minus the two: allocator slack and metadata, the native runtime, kernel memory charged to the cgroup" +
+      (kernel
+        ? "; *of which kernel* is that last part as the cgroup counts it (v1 memory.kmem.usage_in_bytes, v2 memory.stat kernel): " +
+          "slab objects such as the page cache's bookkeeping for a file the node writes (raft's log), socket buffers, page tables."
+        : "."),
     "",
-    table(["target", "memory Δ", "logical Δ", "array buffers Δ", "V8 heap Δ", "other"], rows),
+    table(["target", "memory Δ", "logical Δ", "array buffers Δ", "V8 heap Δ", "other", ...(kernel ? ["of which kernel"] : [])], rows),
   ].join("\n");
 }

@@ -98,8 +98,21 @@ function firstRoundPerTarget(runs: BenchRun[]): BenchRun[] {
 function nodeTable(run: BenchRun, rows: NodeMemoryRow[]): string {
   // The split of the memory delta (see the headline group's breakdown), for nodes that report it.
   const split = rows.some((row) => row.arrayBuffersDeltaBytes !== null || row.v8HeapDeltaBytes !== null);
+  const kernel = rows.some((row) => row.kernelDeltaBytes !== null);
   return table(
-    ["node", "role", `memory before`, "after", "Δ", "logical before", "after", "Δ", "keys", ...(split ? ["array buffers Δ", "V8 heap Δ"] : [])],
+    [
+      "node",
+      "role",
+      `memory before`,
+      "after",
+      "Δ",
+      "logical before",
+      "after",
+      "Δ",
+      "keys",
+      ...(split ? ["array buffers Δ", "V8 heap Δ"] : []),
+      ...(kernel ? ["kernel Δ"] : []),
+    ],
     rows.map((row) => [
       row.node,
       row.role ?? "",
@@ -111,6 +124,7 @@ function nodeTable(run: BenchRun, rows: NodeMemoryRow[]): string {
       formatBytes(row.logicalDeltaBytes),
       row.keysAfter === null ? "–" : String(row.keysAfter),
       ...(split ? [formatBytes(row.arrayBuffersDeltaBytes), formatBytes(row.v8HeapDeltaBytes)] : []),
+      ...(kernel ? [formatBytes(row.kernelDeltaBytes)] : []),
     ]),
   ) + `\n\n<sub>${run.target.label}: memory = ${run.memory?.primary ?? "no sampler"}; logical = ${run.target.logicalSource ?? "not reported"}</sub>`;
 }

@@ -4,8 +4,9 @@
 // run with every measured operation accounted for and no errors; each node has a memory
 // series, holds every key (full replicas: logical bytes at least the values), and reported
 // its V8 heap and array-buffer memory at the after-load snapshot; the report renders the
-// comparison row and the memory breakdown of the run, per cluster and per node; afterwards
-// no node process or cgroup of the bench is left.
+// comparison row and the memory breakdown of the run (kernel memory too where the node
+// cgroups report it), per cluster and per node; afterwards no node process or cgroup of the
+// bench is left.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -74,6 +75,17 @@ describe("bench: real raft cluster (3 nodes)", function () {
     assert.match(markdown, /\| keys \| array buffers Δ \| V8 heap Δ \|/);
     for (const node of ["node0", "node1", "node2"]) {
       assert.match(markdown, new RegExp(String.raw`\| ${node} \|.*\| 100 \| ${size} \| ${size} \|`), `${node}: per-node split`);
+    }
+    // Where the node cgroups report kernel memory (as root: v1 memory.kmem.usage_in_bytes, v2
+    // memory.stat kernel on Linux 5.18+), both tables get one more column; elsewhere neither does.
+    const nodes = ["node0", "node1", "node2"];
+    const kernel = memory.primary === "cgroup" && nodes.every((node) => memory.after!.nodes[node].detail.cgroup?.kernelBytes !== undefined);
+    if (kernel) {
+      assert.match(markdown, new RegExp(String.raw`^\| raft\(3\) \| ${size} \| [\d.]+ KiB \| ${size} \| ${size} \| ${size} \| ${size} \|$`, "m"), "breakdown row with kernel");
+      assert.match(markdown, /\| V8 heap Δ \| kernel Δ \|$/m);
+      for (const node of nodes) assert.match(markdown, new RegExp(String.raw`^\| ${node} \|.*\| 100 \| ${size} \| ${size} \| ${size} \|$`, "m"), `${node}: kernel Δ`);
+    } else {
+      assert.doesNotMatch(markdown, /of which kernel|kernel Δ/);
     }
   });
 });

@@ -53,7 +53,12 @@ describe("bench memory samplers", () => {
     assert.equal(memory.workingSetBytes, 11_055_104);
     assert.equal(memory.anonBytes, 9_732_096);
     assert.equal(memory.fileBytes, 25_407_488);
-    assert.deepEqual(await readCgroupMemory(path.join(FIXTURES, "cgroup_v1"), "v1"), memory);
+    assert.equal(memory.kernelBytes, null, "no memory.kmem.usage_in_bytes given");
+    // Kernel memory (part of usage) from memory.kmem.usage_in_bytes, which the fixture has.
+    const withKernel = cgroupMemoryV1(fixture("cgroup_v1/memory.usage_in_bytes"), fixture("cgroup_v1/memory.stat"), fixture("cgroup_v1/memory.kmem.usage_in_bytes"));
+    assert.equal(withKernel.kernelBytes, 1_163_264);
+    assert.equal(cgroupMemoryV1("100\n", "", "not a number\n").kernelBytes, null);
+    assert.deepEqual(await readCgroupMemory(path.join(FIXTURES, "cgroup_v1"), "v1"), withKernel);
   });
 
   it("cgroup v2: working set = memory.current − inactive_file", async () => {
@@ -62,6 +67,8 @@ describe("bench memory samplers", () => {
     assert.equal(memory.inactiveFileBytes, 20_480_000);
     assert.equal(memory.workingSetBytes, 27_754_496);
     assert.equal(memory.anonBytes, 21_970_944);
+    assert.equal(memory.kernelBytes, 1_269_760, "memory.stat kernel");
+    assert.equal(cgroupMemoryV2("5000\n", "anon 5000\n").kernelBytes, null, "kernels before 5.18 have no kernel line");
     assert.deepEqual(await readCgroupMemory(path.join(FIXTURES, "cgroup_v2"), "v2"), memory);
     assert.equal(await readCgroupMemory(path.join(FIXTURES, "missing"), "v2"), null);
   });

@@ -4,7 +4,8 @@
 // runs paired by round; a single run's headline has no range and says nothing of medians.
 // A B 1 KiB group's headline ends with the issue's memory targets, each met or missed.
 // The memory breakdown of the same group: one row per target whose nodes reported their V8
-// heap and array buffers, with "other" the rest of the delta, medians column by column.
+// heap and array buffers, with "other" the rest of the delta, medians column by column, and
+// the kernel's part of "other" when the nodes' cgroups reported it.
 import assert from "node:assert/strict";
 import { RunSummaryRow } from "../../src/report/analysis";
 import { headline, memoryBreakdown } from "../../src/report/headline";
@@ -29,6 +30,7 @@ function row(target: string, group: string, memoryMiB: number, logicalMiB: numbe
     v8HeapDeltaBytes: null,
     arrayBuffersDeltaBytes: null,
     otherDeltaBytes: null,
+    kernelDeltaBytes: null,
     opsPerSecond,
     p50Us: 1000,
     p99Us: 20_000,
@@ -138,6 +140,19 @@ describe("report headline", () => {
     const table = text.split("\n").filter((line) => line.startsWith("| ") && !line.startsWith("| target") && !line.startsWith("| ---"));
     // ecc: medians 20 MiB memory, 17 array buffers, 1.5 V8 heap, other 1.5 (runs: 1.5, 2, 1.5).
     assert.deepEqual(table, ["| ecc(n=3,k=2) | 20.0 MiB | 15.5 MiB | 17.0 MiB | 1.5 MiB | 1.5 MiB |", "| raft(3) | 36.0 MiB | 30.0 MiB | 31.0 MiB | 2.5 MiB | 2.5 MiB |"]);
+    assert.doesNotMatch(text, /of which kernel/, "no kernel column when no cgroup reported kernel memory");
+    // With the cgroups' kernel memory: one more column, its median too ("–" where unknown).
+    const withKernel = rows.map((r, i) => (r.kind === "etcd" || r.target === "raft(3)" ? r : { ...r, kernelDeltaBytes: [0.25, 0.5, 0.75, 9, 9, 9][i] * MiB }));
+    const kernelText = memoryBreakdown(withKernel);
+    assert.match(kernelText, /\*of which kernel\* is that last part as the cgroup counts it/);
+    assert.deepEqual(
+      kernelText.split("\n").filter((line) => line.startsWith("| ") && !line.startsWith("| ---")),
+      [
+        "| target | memory Δ | logical Δ | array buffers Δ | V8 heap Δ | other | of which kernel |",
+        "| ecc(n=3,k=2) | 20.0 MiB | 15.5 MiB | 17.0 MiB | 1.5 MiB | 1.5 MiB | 512.0 KiB |",
+        "| raft(3) | 36.0 MiB | 30.0 MiB | 31.0 MiB | 2.5 MiB | 2.5 MiB | – |",
+      ],
+    );
     // Nobody reported a breakdown (peers only, or results from before these figures): nothing.
     assert.equal(memoryBreakdown(rows.filter((r) => r.kind === "etcd")), "");
     assert.equal(memoryBreakdown([]), "");

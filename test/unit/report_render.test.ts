@@ -57,14 +57,23 @@ describe("report rendering", function () {
     assert.equal(summary.memoryDeltaBytes, nodeMemoryRows(run).filter((row) => row.node !== "node2").reduce((t, row) => t + row.deltaBytes!, 0));
   });
 
-  it("splits the delta by the nodes' own V8 heap and array-buffer figures, only when every counted node gave them", () => {
+  it("splits the delta by the nodes' own V8 heap and array-buffer figures and their cgroups' kernel memory, only when every counted node gave them", () => {
     const run: BenchRun = JSON.parse(JSON.stringify(steady.runs[0]));
     const { before, after } = run.memory!;
     ["node0", "node1", "node2"].forEach((node, i) => {
       before!.nodes[node].stats = { ...before!.nodes[node].stats, v8HeapBytes: 4_000_000, arrayBuffersBytes: 1_000_000 };
       after!.nodes[node].stats = { ...after!.nodes[node].stats, v8HeapBytes: 4_000_000 + 100_000 * (i + 1), arrayBuffersBytes: 3_000_000 + i };
     });
+    // Kernel memory comes from the primary sampler's detail (cgroups report it; this fixture's sampler does not yet).
+    assert.equal(summarizeRun(run).kernelDeltaBytes, null);
+    const primary = run.memory!.primary!;
+    ["node0", "node1", "node2"].forEach((node, i) => {
+      before!.nodes[node].detail[primary] = { kernelBytes: 1_000_000 };
+      after!.nodes[node].detail[primary] = { kernelBytes: 1_000_000 + 10_000 * (i + 1) };
+    });
     const summary = summarizeRun(run);
+    assert.equal(summary.kernelDeltaBytes, 60_000);
+    assert.equal(nodeMemoryRows(run)[2].kernelDeltaBytes, 30_000);
     assert.equal(summary.v8HeapDeltaBytes, 600_000);
     assert.equal(summary.arrayBuffersDeltaBytes, 6_000_003);
     assert.equal(summary.otherDeltaBytes, summary.memoryDeltaBytes! - 6_600_003);
@@ -79,6 +88,7 @@ describe("report rendering", function () {
     delete after!.nodes.node1;
     const twoNodes = summarizeRun(run);
     assert.equal(twoNodes.v8HeapDeltaBytes, 400_000);
+    assert.equal(twoNodes.kernelDeltaBytes, 40_000);
     assert.equal(twoNodes.otherDeltaBytes, twoNodes.memoryDeltaBytes! - 400_000 - 4_000_002);
   });
 

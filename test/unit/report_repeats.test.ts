@@ -39,6 +39,7 @@ function row(repeat: number, figures: Partial<RunSummaryRow> = {}): RunSummaryRo
     v8HeapDeltaBytes: 200,
     arrayBuffersDeltaBytes: 1700,
     otherDeltaBytes: 100,
+    kernelDeltaBytes: 40,
     opsPerSecond: 10_000,
     p50Us: 800,
     p99Us: 5_000,

@@ -2,6 +2,9 @@
 // (DESIGN.md section 5): usage minus inactive file pages, never below zero.
 //   cgroup v1: memory.usage_in_bytes − total_inactive_file (memory.stat)
 //   cgroup v2: memory.current        − inactive_file       (memory.stat)
+// Also read: the kernel memory charged to the cgroup (slab objects such as the page cache's
+// bookkeeping for files the node writes, socket buffers, page tables, kernel stacks), part of
+// usage: v1 memory.kmem.usage_in_bytes, v2 the "kernel" line of memory.stat (Linux 5.18+).
 //
 // Where the bench puts its cgroups (as root only):
 //   v1: under the bench's own memory cgroup: <mount>/<own path>/ecc-cache-bench-<pid>-<n>/<node>.
@@ -30,6 +33,8 @@ export interface CgroupMemory {
   inactiveFileBytes: number;
   anonBytes: number | null;
   fileBytes: number | null;
+  /** Kernel memory charged to the cgroup (included in usage); null where not reported. */
+  kernelBytes: number | null;
 }
 
 /** memory.stat ("name value" lines) → numbers. */
@@ -48,8 +53,10 @@ function workingSet(usageBytes: number, inactiveFileBytes: number | undefined): 
   return usageBytes < inactiveFileBytes ? 0 : usageBytes - inactiveFileBytes;
 }
 
-export function cgroupMemoryV1(usageInBytesText: string, memoryStatText: string): CgroupMemory {
+/** `kmemUsageText`: memory.kmem.usage_in_bytes, null when the kernel has no such file. */
+export function cgroupMemoryV1(usageInBytesText: string, memoryStatText: string, kmemUsageText: string | null = null): CgroupMemory {
   const usage = Number(usageInBytesText.trim());
+  const kmem = kmemUsageText?.trim() ?? "";
   const stat = parseMemoryStat(memoryStatText);
   return {
     workingSetBytes: workingSet(usage, stat.total_inactive_file),
@@ -57,6 +64,7 @@ export function cgroupMemoryV1(usageInBytesText: string, memoryStatText: string)
     inactiveFileBytes: stat.total_inactive_file ?? 0,
     anonBytes: stat.total_rss ?? null,
     fileBytes: stat.total_cache ?? null,
+    kernelBytes: /^\d+$/.test(kmem) ? Number(kmem) : null,
   };
 }
 
@@ -69,17 +77,19 @@ export function cgroupMemoryV2(memoryCurrentText: string, memoryStatText: string
     inactiveFileBytes: stat.inactive_file ?? 0,
     anonBytes: stat.anon ?? null,
     fileBytes: stat.file ?? null,
+    kernelBytes: stat.kernel ?? null,
   };
 }
 
 export async function readCgroupMemory(dir: string, version: CgroupVersion): Promise<CgroupMemory | null> {
   try {
     if (version === "v1") {
-      const [usage, stat] = await Promise.all([
+      const [usage, stat, kmem] = await Promise.all([
         fs.promises.readFile(path.join(dir, "memory.usage_in_bytes"), "utf8"),
         fs.promises.readFile(path.join(dir, "memory.stat"), "utf8"),
+        fs.promises.readFile(path.join(dir, "memory.kmem.usage_in_bytes"), "utf8").catch(() => null),
       ]);
-      return cgroupMemoryV1(usage, stat);
+      return cgroupMemoryV1(usage, stat, kmem);
     }
     const [current, stat] = await Promise.all([
       fs.promises.readFile(path.join(dir, "memory.current"), "utf8"),
