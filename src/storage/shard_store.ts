@@ -178,6 +178,9 @@ export class ShardStore {
     assert.equal(offset, metaBytes);
     raw.write(key, offset, "latin1");
     raw.set(shard, offset + key.length);
+    // The index first: finding the key's slot reads the key from the previous block, which
+    // must still be live (a released large block's buffer is gone at once).
+    this.index.set(key, handle);
     if (previous === undefined) {
       this.keyBytes += key.length;
     } else {
@@ -187,7 +190,6 @@ export class ShardStore {
     this.metaBytes += metaBytes;
     this.payloadBytes += shard.length;
     if (entry.tombstone) this.tombstoneCount += 1;
-    this.index.set(key, handle);
   }
 
   clear(): void {

@@ -258,7 +258,9 @@ describe("ShardStore on the arena", () => {
       const version = versions.find((v) => v > (previous?.version ?? 0));
       if (version === undefined) continue;
       const tombstone = random.int(4) === 0;
-      const shard = tombstone ? Buffer.alloc(0) : filled(random.int(600), step);
+      // Some shards above LARGE_BYTES: a key moves between slab blocks and blocks of its own.
+      const shardBytes = random.int(8) === 0 ? LARGE_BYTES + 1 + random.int(1000) : random.int(600);
+      const shard = tombstone ? Buffer.alloc(0) : filled(shardBytes, step);
       const entry = {
         version,
         tombstone,
@@ -297,10 +299,23 @@ describe("ShardStore on the arena", () => {
     assert.equal(entryMetaBytes({ version: Number.MAX_SAFE_INTEGER, valueBytes: 2 ** 32 - 1, tombstone: true }, KEY_BYTES_MAX), 12 + 2 + 8 + 5);
   });
 
-  it("stores shards above the arena's large size", () => {
+  it("stores shards above the arena's large size, and overwrites them with any size", () => {
     const store = new ShardStore();
     store.put("big", meta(1), filled(LARGE_BYTES * 2, 5));
     assert.deepEqual(store.get("big")?.shard, filled(LARGE_BYTES * 2, 5));
+    // Each write finds the key through the previous block, which must still be readable then
+    // (it failed with "freed arena block" when a large one was released first).
+    store.put("big", meta(2), filled(LARGE_BYTES + 1, 6));
+    assert.deepEqual(store.get("big")?.shard, filled(LARGE_BYTES + 1, 6));
+    store.put("big", meta(3), filled(100, 7));
+    store.put("big", meta(4), filled(LARGE_BYTES * 3, 8));
+    store.put("big", { ...meta(5), tombstone: true }, Buffer.alloc(0));
+    assert.equal(store.get("big")?.tombstone, true);
+    store.put("big", meta(6), filled(LARGE_BYTES * 2, 9));
+    assert.deepEqual(store.get("big")?.shard, filled(LARGE_BYTES * 2, 9));
+    assert.equal(store.version("big"), 6);
+    assert.deepEqual([...store.keys()], ["big"]);
+    assert.equal(store.stats().payloadBytes, LARGE_BYTES * 2);
   });
 });
 
