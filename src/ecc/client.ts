@@ -322,7 +322,15 @@ export class EcClient {
     return 4 * this.config.heartbeatTimeoutMs + this.config.rpcTimeoutMs;
   }
 
-  /** Sends every chunk of node `index`'s shard; resolves with its committed version. */
+  /**
+   * Sends node `index`'s shard chunk by chunk, each after the previous one was answered, so
+   * each chunk's deadline runs from when it is sent; resolves with the node's committed
+   * version. (With every chunk of a 64 MiB value sent at once, 28 messages of 4 MiB to 5
+   * nodes, the last ones queued behind the rest for longer than the 2 s deadline: the first
+   * such write on a fresh cluster failed every time. One chunk in flight per node, the
+   * slowest chunk of a 64 MiB write here took 0.55-0.7 s; two in flight, 0.8-1.1 s for 10%
+   * less time per write.)
+   */
   private async prepareNode(
     index: number,
     epoch: number,
@@ -336,43 +344,37 @@ export class EcClient {
   ): Promise<number> {
     const channel = this.channels[index];
     const total = blob === null ? 0 : blob.length;
-    const sends: Array<Promise<Result>> = [];
+    let committedVersion = 0;
     let offset = 0;
     do {
       const end = Math.min(total, offset + CHUNK_BYTES_MAX);
       const data = blob === null ? Buffer.alloc(0) : blob.subarray(offset, end);
-      sends.push(
-        channel.send(
-          {
-            $case: "prepare",
-            value: {
-              key,
-              txId,
-              shardIndex: index,
-              layout: { ...layout, valueCrc32 },
-              tombstone,
-              shardCrc32,
-              offset,
-              data,
-              last: end === total,
-              leaseMs: this.config.lockLeaseMs,
-            },
+      const result = await channel.send(
+        {
+          $case: "prepare",
+          value: {
+            key,
+            txId,
+            shardIndex: index,
+            layout: { ...layout, valueCrc32 },
+            tombstone,
+            shardCrc32,
+            offset,
+            data,
+            last: end === total,
+            leaseMs: this.config.lockLeaseMs,
           },
-          this.config.rpcTimeoutMs,
-          epoch,
-        ),
+        },
+        this.config.rpcTimeoutMs,
+        epoch,
       );
-      offset = end;
-    } while (offset < total);
-    const results = await Promise.all(sends);
-    let committedVersion = 0;
-    for (const result of results) {
       if (result.code !== ResultCode.RESULT_CODE_OK) {
         this.adoptView(result.currentView);
         throw errorFromResult(result.code, result.message, channel.address);
       }
       if (result.body?.$case === "prepare") committedVersion = result.body.value.committedVersion;
-    }
+      offset = end;
+    } while (offset < total);
     return committedVersion;
   }
 

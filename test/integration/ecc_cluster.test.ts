@@ -5,6 +5,8 @@
 //   exactly at a stripe boundary) read back exactly, also after overwrites that change a
 //   value's size both ways (MiB over MiB, bytes over MiB, MiB over bytes), and again after
 //   SIGKILL of any n-k nodes (degraded reads rebuild from parity);
+// - a 64 MiB value is written and read back on a fresh cluster within a per-message deadline
+//   that the whole value could not cross at once;
 // - 8 writers and 8 readers on one key: every read is a value some writer wrote (never a
 //   mix of versions), and after the writers stop all readers agree on one final value;
 // - a client SIGKILLed between EcPrepare and EcCommit leaves the key locked no longer than
@@ -101,6 +103,28 @@ describe("ecc cluster (5 processes, k=3)", function () {
       const view = await client.refreshView();
       assert.deepEqual([...view.members].sort(), [1, 3, 4]);
       assert.deepEqual(await client.get("key1"), expected.get("key1"));
+    });
+  });
+
+  describe("a 64 MiB value (3 processes, k=2, 700 ms per-message deadline)", () => {
+    let cluster: EccTestCluster;
+    before(async () => {
+      cluster = await startEccCluster({ k: 2, n: 3, rpcTimeoutMs: 700, lockLeaseMs: 2_000 });
+    });
+    after(async () => cluster?.stop());
+
+    it("is written and read back on a fresh cluster: each 4 MiB chunk's deadline starts when it is sent", async () => {
+      // 32 MiB per node in 8 chunks. Sent all at once (as before), the 24 chunks had to cross
+      // within one deadline: the write failed with "no answer within 700 ms" (and at 400 ms;
+      // it passed at 1.5 s). One chunk in flight per node passed at 400 ms too.
+      const client = await openClient(cluster);
+      try {
+        const value = randomBytesSeeded(new SeededRandom(64), 64 * 1024 * 1024);
+        await client.set("huge", value);
+        assert.ok((await client.get("huge"))?.equals(value), "64 MiB read back exactly");
+      } finally {
+        client.close();
+      }
     });
   });
 
