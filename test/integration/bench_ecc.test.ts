@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { BenchResults, readResults } from "../../src/bench/results";
 import { runCli } from "../support/processes";
-import { leftoverCgroups, processAlive, runBench } from "../fixtures/bench/run_cli";
+import { SHORT_B_RUN_ARGS, leftoverCgroups, processAlive, runBench } from "../fixtures/bench/run_cli";
 
 describe("bench: real ecc cluster (n=3, k=2)", function () {
   this.timeout(240_000);
@@ -31,18 +31,7 @@ describe("bench: real ecc cluster (n=3, k=2)", function () {
 
   it("runs workload B and writes a result file that validates", async () => {
     const out = path.join(dir, "ecc.json");
-    const run = await runBench([
-      "--target", "ecc:n=3,k=2",
-      "--workloads", "B",
-      "--ops", "400",
-      "--warmup-ops", "40",
-      "--keys", "100",
-      "--value-bytes", "1KiB",
-      "--concurrency", "8",
-      "--settle-ms", "300",
-      "--memory-period-ms", "100",
-      "--out", out,
-    ]);
+    const run = await runBench(["--target", "ecc:n=3,k=2", ...SHORT_B_RUN_ARGS, "--warmup-ops", "40", "--out", out]);
     benchPid = run.pid;
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(fs.readdirSync(run.tmpDir), [], "the bench removed its temporary directories");

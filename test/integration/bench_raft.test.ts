@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { readResults } from "../../src/bench/results";
 import { runCli } from "../support/processes";
-import { leftoverCgroups, processAlive, runBench } from "../fixtures/bench/run_cli";
+import { SHORT_B_RUN_ARGS, leftoverCgroups, processAlive, runBench } from "../fixtures/bench/run_cli";
 
 describe("bench: real raft cluster (3 nodes)", function () {
   this.timeout(240_000);
@@ -26,18 +26,7 @@ describe("bench: real raft cluster (3 nodes)", function () {
 
   it("runs workload B, writes a result file that validates, and its report shows where the memory went", async () => {
     const out = path.join(dir, "raft.json");
-    const run = await runBench([
-      "--target", "raft:nodes=3",
-      "--workloads", "B",
-      "--ops", "400",
-      "--warmup-ops", "50",
-      "--keys", "100",
-      "--value-bytes", "1KiB",
-      "--concurrency", "8",
-      "--settle-ms", "300",
-      "--memory-period-ms", "100",
-      "--out", out,
-    ]);
+    const run = await runBench(["--target", "raft:nodes=3", ...SHORT_B_RUN_ARGS, "--warmup-ops", "50", "--out", out]);
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(fs.readdirSync(run.tmpDir), [], "the bench removed its temporary directories");
     fs.rmSync(run.tmpDir, { recursive: true, force: true });
