@@ -5,6 +5,7 @@ import path from "node:path";
 import { Command, Option } from "commander";
 import { createCodec } from "../codec";
 import { CodecBackend } from "../codec/codec";
+import { nodeDataDir } from "../core/data_dir";
 import { ConfigError, NotFoundError, InvalidArgumentError } from "../core/errors";
 import { createJsonLogger, parseLogLevel } from "../core/logger";
 import { EcClient } from "../ecc/client";
@@ -102,7 +103,7 @@ export function eccCommand(): Command {
       });
       if (flags.fresh === true) {
         if (recover !== undefined) throw new InvalidArgumentError("--fresh and recover contradict each other");
-        fs.rmSync(path.join(config.dataDir, address.replace(/[^A-Za-z0-9._-]/g, "_")), { recursive: true, force: true });
+        fs.rmSync(nodeDataDir(config.dataDir, address), { recursive: true, force: true });
       }
       const codec = await createCodec((process.env.ECC_CODEC ?? "auto") as CodecBackend | "auto", config.dataShards, config.parityShards);
       const node = new EccNodeRuntime({ config, address, logger, codec, recover: recover !== undefined });

@@ -19,10 +19,12 @@ import { SeededRandom } from "../core/env";
 import { NotLeaderError, UnavailableError, errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
 import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady } from "../raft/core";
+import { RaftDriver, RaftHost } from "../raft/driver";
 import { DiskRaftStorage } from "../raft/disk_storage";
 import { RaftPeerTransport } from "../raft/peer_transport";
-import { LogEntry } from "../raft/types";
-import { View, checkView, decodeView, encodeView, initialView } from "./view";
+import { LogEntry, RaftMessage, Snapshot } from "../raft/types";
+import { nodeDataDir } from "../core/data_dir";
+import { View, checkView, decodeView, encodeView, initialView, viewOfEntry } from "./view";
 
 /** Compact the control log after this many views (each entry is a few dozen bytes). */
 const CONTROL_SNAPSHOT_ENTRIES = 1_000;
@@ -38,35 +40,26 @@ export interface ControlPlaneOptions {
   onView: (view: View, previous: View) => void;
 }
 
-interface PendingProposal {
-  term: number;
-  resolve: () => void;
-  reject: (error: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-export class ViewControlPlane {
+export class ViewControlPlane implements RaftHost {
   readonly hadPersistedState: boolean;
   private readonly core: RaftCore;
+  private readonly driver: RaftDriver;
   private readonly storage: DiskRaftStorage;
   private readonly transport: RaftPeerTransport;
+  private readonly tickMs: number;
   private currentView: View;
   private tickTimer: NodeJS.Timeout | null = null;
   private scheduled = false;
   private stopped = false;
-  private snapshotIndex = 0;
-  private readonly pending = new Map<number, PendingProposal>();
   private proposing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: ControlPlaneOptions) {
-    this.storage = new DiskRaftStorage(path.join(options.dataDir, options.id.replace(/[^A-Za-z0-9._-]/g, "_"), "control"), "always");
+    this.storage = new DiskRaftStorage(path.join(nodeDataDir(options.dataDir, options.id), "control"), "always");
     const stored = this.storage.view();
     this.hadPersistedState = stored.hardState !== null || stored.snapshot !== null || stored.entries.length > 0;
     this.currentView = stored.snapshot !== null && stored.snapshot.data.byteLength > 0 ? decodeView(stored.snapshot.data) : initialView(options.servers.length);
-    this.snapshotIndex = stored.snapshot?.meta.lastIndex ?? 0;
     // Ticks scale with the failure-detection timeout so elections fit inside it.
-    const tickMs = Math.max(5, Math.min(50, Math.floor(options.heartbeatTimeoutMs / 20)));
-    this.tickMs = tickMs;
+    this.tickMs = Math.max(5, Math.min(50, Math.floor(options.heartbeatTimeoutMs / 20)));
     this.core = new RaftCore(
       {
         ...RAFT_CONFIG_DEFAULTS,
@@ -79,10 +72,12 @@ export class ViewControlPlane {
       },
       stored,
     );
+    this.driver = new RaftDriver(this.core, this, {
+      snapshotEntries: CONTROL_SNAPSHOT_ENTRIES,
+      appliedIndex: stored.snapshot?.meta.lastIndex ?? 0,
+    });
     this.transport = new RaftPeerTransport(options.id, options.logger);
   }
-
-  private readonly tickMs: number;
 
   register(server: Server): void {
     this.transport.register(server, (messages) => {
@@ -104,11 +99,7 @@ export class ViewControlPlane {
     this.stopped = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.transport.close();
-    for (const proposal of this.pending.values()) {
-      clearTimeout(proposal.timer);
-      proposal.reject(new UnavailableError("node stopping"));
-    }
-    this.pending.clear();
+    this.driver.failAll("node stopping");
     this.storage.close();
   }
 
@@ -136,13 +127,19 @@ export class ViewControlPlane {
       checkView(next, this.options.servers.length, this.options.dataShards);
       if (next.epoch !== this.currentView.epoch + 1) return this.currentView;
       if (!this.isLeader()) throw new NotLeaderError(this.leaderAddress() || null);
-      const proposed = this.core.propose(encodeView(next));
       await new Promise<void>((resolve, reject) => {
+        let settled = false;
         const timer = setTimeout(() => {
-          this.pending.delete(proposed.index);
+          settled = true;
           reject(new UnavailableError(`view ${next.epoch} not committed within ${PROPOSAL_TIMEOUT_MS} ms`));
         }, PROPOSAL_TIMEOUT_MS);
-        this.pending.set(proposed.index, { term: proposed.term, resolve, reject, timer });
+        this.driver.propose(encodeView(next), (outcome) => {
+          clearTimeout(timer);
+          if (settled) return;
+          settled = true;
+          if (outcome.ok) resolve();
+          else reject(new NotLeaderError(outcome.leaderHint, outcome.reason));
+        });
         this.schedule();
       });
       return this.currentView;
@@ -159,7 +156,7 @@ export class ViewControlPlane {
       this.scheduled = false;
       if (this.stopped) return;
       try {
-        this.process();
+        this.driver.process();
       } catch (error) {
         this.options.logger.error("ec.control_plane_failed", { message: errorMessage(error) });
         throw error;
@@ -167,53 +164,36 @@ export class ViewControlPlane {
     });
   }
 
-  private process(): void {
-    for (let rounds = 0; this.core.hasReady() && rounds < 10_000; rounds++) {
-      const ready: RaftReady = this.core.ready();
-      this.storage.persist(ready);
-      this.transport.send(ready.messagesToSend);
-      if (ready.snapshotToPersist !== null && ready.snapshotToPersist.data.byteLength > 0) {
-        this.install(decodeView(ready.snapshotToPersist.data));
-        this.snapshotIndex = ready.snapshotToPersist.meta.lastIndex;
-      }
-      for (const entry of ready.committedEntries) this.apply(entry);
-      this.core.advance(ready);
-    }
-    const status = this.core.status();
-    if (status.appliedIndex - this.snapshotIndex >= CONTROL_SNAPSHOT_ENTRIES) {
-      const snapshot = this.core.compact(status.appliedIndex, encodeView(this.currentView));
-      const log = this.core.logView();
-      const remaining: LogEntry[] = [];
-      for (let i = status.appliedIndex + 1; i <= log.lastIndex(); i++) remaining.push(log.entry(i));
-      this.storage.compact(snapshot, remaining);
-      this.snapshotIndex = status.appliedIndex;
-    }
-    // A node that lost leadership fails its proposals; callers retry through the new leader.
-    if (status.role !== "leader" && this.pending.size > 0) {
-      for (const proposal of this.pending.values()) {
-        clearTimeout(proposal.timer);
-        proposal.reject(new NotLeaderError(status.leaderId));
-      }
-      this.pending.clear();
-    }
+  // ------------------------------------------------- RaftHost: called by the driver only
+
+  persist(ready: RaftReady): void {
+    this.storage.persist(ready);
   }
 
-  private apply(entry: LogEntry): void {
-    if (entry.type === "command") {
-      let view: View | null = null;
-      try {
-        view = decodeView(entry.data);
-      } catch (error) {
-        this.options.logger.error("ec.bad_view_entry", { index: entry.index, message: errorMessage(error) });
-      }
-      if (view !== null && view.epoch === this.currentView.epoch + 1) this.install(view);
+  send(messages: readonly RaftMessage[]): void {
+    this.transport.send(messages);
+  }
+
+  restore(snapshot: Snapshot): void {
+    if (snapshot.data.byteLength > 0) this.install(decodeView(snapshot.data));
+  }
+
+  apply(entry: LogEntry): void {
+    if (entry.type !== "command") return;
+    const view = viewOfEntry(entry, this.currentView);
+    if (view === null) {
+      this.options.logger.info("ec.view_entry_skipped", { index: entry.index });
+      return;
     }
-    const proposal = this.pending.get(entry.index);
-    if (proposal === undefined) return;
-    this.pending.delete(entry.index);
-    clearTimeout(proposal.timer);
-    if (proposal.term === entry.term) proposal.resolve();
-    else proposal.reject(new NotLeaderError(this.core.status().leaderId, "the proposal was replaced by a new leader's entry"));
+    this.install(view);
+  }
+
+  compact(appliedIndex: number): void {
+    const snapshot = this.core.compact(appliedIndex, encodeView(this.currentView));
+    const log = this.core.logView();
+    const remaining: LogEntry[] = [];
+    for (let i = appliedIndex + 1; i <= log.lastIndex(); i++) remaining.push(log.entry(i));
+    this.storage.compact(snapshot, remaining);
   }
 
   private install(view: View): void {

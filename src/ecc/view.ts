@@ -31,6 +31,21 @@ export function decodeView(data: Uint8Array): View {
   return { epoch: parsed.epoch, members: [...parsed.members], recovering: [...parsed.recovering] };
 }
 
+/**
+ * The view a committed control-log entry installs: the entry's view when its epoch is the
+ * current one + 1, else null (a stale proposal of an old leader, or unreadable bytes). Every
+ * server applies the same entries to the same view, so all skip the same ones.
+ */
+export function viewOfEntry(entry: { data: Uint8Array }, current: View): View | null {
+  let view: View;
+  try {
+    view = decodeView(entry.data);
+  } catch {
+    return null; // not a view: skipped the same way everywhere
+  }
+  return view.epoch === current.epoch + 1 ? view : null;
+}
+
 export function checkView(view: View, shardCount: number, dataShards: number): void {
   assert(view.members.length >= dataShards, `view ${view.epoch} has fewer than k members`);
   const seen = new Set<number>();

@@ -1,10 +1,10 @@
 // RaftNodeRuntime: one raft-mode node process. The thin async shell around the pure
 // RaftCore (core.ts): a tick timer, gRPC in and out, the disk, and the KV state machine.
 //
-// The loop follows RaftReady's ordering contract: persist (disk_storage.ts, fsync when the
-// core says so and --fsync always), then send, then apply, then serve released reads, then
-// advance(). Everything runs on the event loop synchronously inside process(), so the core
-// never sees a call between ready() and advance().
+// The ready loop is the shared RaftDriver (driver.ts); this runtime is its host: it persists
+// to disk_storage.ts (fsync when the core says so and --fsync always), sends through
+// peer_transport.ts and applies to the KV state machine. Everything runs on the event loop
+// synchronously inside process(), so the core never sees a call between ready() and advance().
 //
 // Client requests (RaftKv service, batched streams like ecc mode):
 // - set/del: queued and proposed together with proposeBatch() once per event-loop turn
@@ -13,7 +13,6 @@
 //   with the same (clientId, seq), which the state machine deduplicates (kv_state.ts).
 // - get: linearizable through ReadIndex; all gets of one turn share one ReadIndex round.
 // - a follower answers NOT_LEADER with the leader's address.
-import assert from "node:assert/strict";
 import { Server, ServerDuplexStream } from "@grpc/grpc-js";
 import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, RaftKvService } from "../gen/raft";
 import { SeededRandom } from "../core/env";
@@ -23,13 +22,14 @@ import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { Logger } from "../core/logger";
 import { bindServer } from "../transport/bind";
-import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady, RaftStorageView } from "./core";
+import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady, RaftStatus, RaftStorageView } from "./core";
+import { RaftDriver, RaftHost, RaftOutcome } from "./driver";
 import { DiskRaftStorage } from "./disk_storage";
 import { KvState, decodeCommand, encodeCommand } from "./kv_state";
 import { RaftClusterConfig } from "./config";
-import { LogEntry, snapshotLoadedOnUse } from "./types";
+import { LogEntry, RaftMessage, Snapshot, snapshotLoadedOnUse } from "./types";
 import { RAFT_SERVER_OPTIONS, RaftPeerTransport } from "./peer_transport";
-import path from "node:path";
+import { nodeDataDir } from "../core/data_dir";
 
 const JOIN_ATTEMPTS_MAX = 600;
 const JOIN_RETRY_MS = 200;
@@ -45,11 +45,6 @@ export interface RaftNodeOptions {
   seed?: number;
 }
 
-interface PendingWrite {
-  term: number;
-  resolve: (result: Omit<KvResult, "id">) => void;
-}
-
 interface QueuedWrite {
   data: Buffer;
   resolve: (result: Omit<KvResult, "id">) => void;
@@ -60,7 +55,7 @@ interface QueuedRead {
   resolve: (result: Omit<KvResult, "id">) => void;
 }
 
-export class RaftNodeRuntime {
+export class RaftNodeRuntime implements RaftHost {
   readonly id: string;
   private core!: RaftCore;
   private storage!: DiskRaftStorage;
@@ -72,11 +67,7 @@ export class RaftNodeRuntime {
   private scheduled = false;
   private writeQueue: QueuedWrite[] = [];
   private readQueue: QueuedRead[] = [];
-  private readonly pendingWrites = new Map<number, PendingWrite>();
-  private readonly pendingReads = new Map<string, QueuedRead[]>();
-  private nextReadId = 1;
-  private snapshotIndex = 0;
-  private wasLeader = false;
+  private driver!: RaftDriver;
   private stopped = false;
   private readonly clientStreams = new Set<ServerDuplexStream<KvBatch, KvResultBatch>>();
 
@@ -87,16 +78,17 @@ export class RaftNodeRuntime {
 
   async start(): Promise<number> {
     const { config } = this.options;
-    const dataDir = path.join(config.dataDir, this.id.replace(/[^A-Za-z0-9._-]/g, "_"));
+    const dataDir = nodeDataDir(config.dataDir, this.id);
     this.storage = new DiskRaftStorage(dataDir, config.fsync);
     const loaded = this.storage.view();
     let view: RaftStorageView = loaded;
+    let snapshotIndex = 0;
     if (loaded.snapshot !== null) {
       this.kv.restore(loaded.snapshot.data);
-      const snapshotIndex = loaded.snapshot.meta.lastIndex;
-      this.snapshotIndex = snapshotIndex;
+      snapshotIndex = loaded.snapshot.meta.lastIndex;
       // The core holds the snapshot only for InstallSnapshot; it reads the file when it sends one.
-      view = { ...loaded, snapshot: snapshotLoadedOnUse(loaded.snapshot.meta, () => this.storage.readSnapshotData(snapshotIndex)) };
+      const loadedIndex = snapshotIndex;
+      view = { ...loaded, snapshot: snapshotLoadedOnUse(loaded.snapshot.meta, () => this.storage.readSnapshotData(loadedIndex)) };
     }
     const bootstrapVoters = this.options.join ? [] : config.servers;
     this.core = new RaftCore(
@@ -111,6 +103,7 @@ export class RaftNodeRuntime {
       },
       view,
     );
+    this.driver = new RaftDriver(this.core, this, { snapshotEntries: config.snapshotEntries, appliedIndex: snapshotIndex });
     this.transport = new RaftPeerTransport(this.id, this.logger);
     this.transport.register(this.server, (messages) => {
       if (this.stopped) return;
@@ -130,7 +123,7 @@ export class RaftNodeRuntime {
       dataDir,
       term: view.hardState?.term ?? 0,
       entries: view.entries.length,
-      snapshotIndex: this.snapshotIndex,
+      snapshotIndex,
       join: this.options.join,
       fsync: config.fsync,
     });
@@ -217,8 +210,9 @@ export class RaftNodeRuntime {
       case "addMember":
       case "removeMember": {
         try {
-          const proposed = this.core.proposeConfChange({ type: body.$case === "addMember" ? "add" : "remove", nodeId: body.value.address });
-          this.pendingWrites.set(proposed.index, { term: proposed.term, resolve });
+          this.driver.proposeConfChange({ type: body.$case === "addMember" ? "add" : "remove", nodeId: body.value.address }, (outcome) =>
+            resolve(resultOfOutcome(outcome)),
+          );
           this.schedule();
         } catch (error) {
           resolve(resultOfError(error));
@@ -241,16 +235,7 @@ export class RaftNodeRuntime {
     if (this.stopped) return;
     this.proposeQueued();
     this.startQueuedReads();
-    let readyCount = 0;
-    while (this.core.hasReady()) {
-      const ready = this.core.ready();
-      this.handleReady(ready);
-      this.core.advance(ready);
-      readyCount++;
-      assert(readyCount < 10_000, "ready loop does not settle");
-    }
-    this.maybeCompact();
-    this.noticeLeadershipLoss();
+    this.driver.process();
   }
 
   private proposeQueued(): void {
@@ -260,8 +245,10 @@ export class RaftNodeRuntime {
     for (let start = 0; start < queued.length; start += 4_096) {
       const group = queued.slice(start, start + 4_096);
       try {
-        const result = this.core.proposeBatch(group.map((write) => write.data));
-        group.forEach((write, offset) => this.pendingWrites.set(result.firstIndex + offset, { term: result.term, resolve: write.resolve }));
+        this.driver.proposeBatch(
+          group.map((write) => write.data),
+          group.map((write) => (outcome: RaftOutcome) => write.resolve(resultOfOutcome(outcome))),
+        );
       } catch (error) {
         const failure = resultOfError(error);
         for (const write of group) write.resolve(failure);
@@ -269,48 +256,44 @@ export class RaftNodeRuntime {
     }
   }
 
+  /** Every get of this event-loop turn shares one ReadIndex round. */
   private startQueuedReads(): void {
     if (this.readQueue.length === 0) return;
     const reads = this.readQueue;
     this.readQueue = [];
-    const requestId = `read-${this.nextReadId++}`;
     try {
-      this.core.readIndex(requestId);
-      this.pendingReads.set(requestId, reads);
+      this.driver.readIndex((outcome) => {
+        for (const read of reads) {
+          if (!outcome.ok) {
+            read.resolve(resultOfOutcome(outcome));
+            continue;
+          }
+          const value = this.kv.get(read.key);
+          read.resolve(value === null ? { ...ok(), found: false } : { ...ok(), found: true, value });
+        }
+      });
     } catch (error) {
       const failure = resultOfError(error);
       for (const read of reads) read.resolve(failure);
     }
   }
 
-  private handleReady(ready: RaftReady): void {
+  // ------------------------------------------------- RaftHost: called by the driver only
+
+  persist(ready: RaftReady): void {
     this.storage.persist(ready);
-    this.transport.send(ready.messagesToSend);
-    if (ready.snapshotToPersist !== null) {
-      this.kv.restore(ready.snapshotToPersist.data);
-      this.snapshotIndex = ready.snapshotToPersist.meta.lastIndex;
-      this.logger.info("raft.snapshot_installed", { index: this.snapshotIndex });
-    }
-    for (const entry of ready.committedEntries) this.apply(entry);
-    for (const readState of ready.readStates) {
-      const reads = this.pendingReads.get(readState.requestId);
-      if (reads === undefined) continue;
-      this.pendingReads.delete(readState.requestId);
-      for (const read of reads) {
-        const value = this.kv.get(read.key);
-        read.resolve(value === null ? { ...ok(), found: false } : { ...ok(), found: true, value });
-      }
-    }
-    for (const requestId of ready.readsFailed) {
-      const reads = this.pendingReads.get(requestId);
-      if (reads === undefined) continue;
-      this.pendingReads.delete(requestId);
-      const status = this.core.status();
-      for (const read of reads) read.resolve({ ...fail(KvCode.KV_CODE_NOT_LEADER, "leadership lost"), leaderHint: status.leaderId ?? "" });
-    }
   }
 
-  private apply(entry: LogEntry): void {
+  send(messages: readonly RaftMessage[]): void {
+    this.transport.send(messages);
+  }
+
+  restore(snapshot: Snapshot): void {
+    this.kv.restore(snapshot.data);
+    this.logger.info("raft.snapshot_installed", { index: snapshot.meta.lastIndex });
+  }
+
+  apply(entry: LogEntry): void {
     if (entry.type === "command") {
       try {
         this.kv.apply(decodeCommand(entry.data));
@@ -321,17 +304,9 @@ export class RaftNodeRuntime {
     } else if (entry.type === "config") {
       this.logger.info("raft.config_applied", { index: entry.index, voters: this.core.status().voters });
     }
-    const pending = this.pendingWrites.get(entry.index);
-    if (pending === undefined) return;
-    this.pendingWrites.delete(entry.index);
-    if (pending.term === entry.term) pending.resolve(ok());
-    else pending.resolve({ ...fail(KvCode.KV_CODE_NOT_LEADER, "the proposal was replaced by a new leader's entry"), leaderHint: this.core.status().leaderId ?? "" });
   }
 
-  private maybeCompact(): void {
-    const status = this.core.status();
-    if (status.appliedIndex - this.snapshotIndex < this.options.config.snapshotEntries) return;
-    const index = status.appliedIndex;
+  compact(index: number): void {
     // The state machine image goes straight to disk in chunks and the core gets a loader
     // instead of the bytes: no buffer of the whole state (about the size of all values) is
     // built or kept; it is read back only to send InstallSnapshot to a lagging follower.
@@ -341,24 +316,19 @@ export class RaftNodeRuntime {
     const remaining: LogEntry[] = [];
     for (let i = index + 1; i <= log.lastIndex(); i++) remaining.push(log.entry(i));
     const snapshotBytes = this.storage.compactStreaming(snapshot.meta, (write) => this.kv.writeSnapshot(write), remaining);
-    this.snapshotIndex = index;
     this.logger.info("raft.compacted", { index, snapshotBytes });
   }
 
-  /** A node that stopped leading fails its waiting writes: clients retry at the leader. */
-  private noticeLeadershipLoss(): void {
-    const status = this.core.status();
-    const leading = status.role === "leader";
-    if (this.wasLeader && !leading) {
-      this.logger.info("raft.leadership_lost", { term: status.term, leader: status.leaderId });
-      const failure = { ...fail(KvCode.KV_CODE_NOT_LEADER, "leadership lost"), leaderHint: status.leaderId ?? "" };
-      for (const pending of this.pendingWrites.values()) pending.resolve(failure);
-      this.pendingWrites.clear();
-      for (const write of this.writeQueue) write.resolve(failure);
-      this.writeQueue = [];
+  /** A node that stopped leading also fails the writes it had not proposed yet. */
+  onLeadership(leading: boolean, status: RaftStatus): void {
+    if (leading) {
+      this.logger.info("raft.leader_elected", { term: status.term });
+      return;
     }
-    if (!this.wasLeader && leading) this.logger.info("raft.leader_elected", { term: status.term });
-    this.wasLeader = leading;
+    this.logger.info("raft.leadership_lost", { term: status.term, leader: status.leaderId });
+    const failure = { ...fail(KvCode.KV_CODE_NOT_LEADER, "leadership lost"), leaderHint: status.leaderId ?? "" };
+    for (const write of this.writeQueue) write.resolve(failure);
+    this.writeQueue = [];
   }
 
   private stats() {
@@ -384,7 +354,7 @@ export class RaftNodeRuntime {
       logBytes,
       logicalBytes: kv.valueBytes + kv.keyBytes + kv.metaBytes + logBytes,
       ...processMemory(),
-      snapshotIndex: this.snapshotIndex,
+      snapshotIndex: this.driver.snapshotIndex,
     };
   }
 
@@ -401,7 +371,8 @@ export class RaftNodeRuntime {
         try {
           await client.addMember(this.id);
         } catch (error) {
-          if (isKvError(error) && /already a voter/.test(error.message)) continue;
+          // Also "already a voter": the config entry is committed but not yet applied here;
+          // the check at the top of the loop sees it once it is.
           this.logger.debug("raft.join_retry", { message: errorMessage(error) });
         }
         await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS));
@@ -419,6 +390,11 @@ function ok(): Omit<KvResult, "id"> {
 
 function fail(code: KvCode, message: string): Omit<KvResult, "id"> {
   return { code, message, leaderHint: "", value: Buffer.alloc(0), found: false, stats: undefined };
+}
+
+function resultOfOutcome(outcome: RaftOutcome): Omit<KvResult, "id"> {
+  if (outcome.ok) return ok();
+  return { ...fail(KvCode.KV_CODE_NOT_LEADER, outcome.reason), leaderHint: outcome.leaderHint ?? "" };
 }
 
 function resultOfError(error: unknown): Omit<KvResult, "id"> {

@@ -16,7 +16,7 @@
 // checked with checkHistory after a settle phase and a final read of every key. Invariants
 // are checked after every event; any failure throws SimCheckError with the seed and the
 // transcript tail.
-import { EventQueue } from "../../src/core/event_queue";
+import { EventQueue } from "./event_queue";
 import { createHash } from "node:crypto";
 import { HistoryRecorder, History } from "../../src/check/history";
 import { CheckResult, checkHistory } from "../../src/check/linearizability";

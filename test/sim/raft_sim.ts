@@ -27,6 +27,7 @@ import { createHash, Hash } from "node:crypto";
 import { SeededRandom } from "../../src/core/env";
 import { InvalidArgumentError, NotLeaderError, UnavailableError } from "../../src/core/errors";
 import { RAFT_CONFIG_DEFAULTS, RaftConfig, RaftCore, RaftReady } from "../../src/raft/core";
+import { RaftDriver, RaftHost } from "../../src/raft/driver";
 import { HardState, LogEntry, NodeId, RaftMessage, Snapshot } from "../../src/raft/types";
 
 export const SIM_SCENARIOS = [
@@ -205,6 +206,8 @@ interface SimNode {
   readonly id: NodeId;
   readonly bootstrapVoters: readonly NodeId[];
   core: RaftCore | null;
+  /** The shared RaftDriver (src/raft/driver.ts) around the current core; null while down. */
+  driver: RaftDriver | null;
   persisted: PersistedState;
   inflightReady: { ready: RaftReady; completeTick: number } | null;
   stateMachine: StateMachine;
@@ -505,7 +508,9 @@ class Simulation {
   }
 
   // -------------------------------------------------------------------------------------
-  // The driver: ready() -> persist -> send -> apply -> advance().
+  // The driver: the shared RaftDriver carries out each ready (persist -> send -> apply ->
+  // reads -> advance -> compact); this simulator is its host, and decides only when a
+  // ready's persistence completes (a slow fsync completes 1-2 ticks later).
   // -------------------------------------------------------------------------------------
 
   private pump(node: SimNode): void {
@@ -524,10 +529,24 @@ class Simulation {
   }
 
   private complete(node: SimNode, ready: RaftReady): void {
-    const core = node.core;
-    assert(core !== null);
+    assert(node.driver !== null);
+    node.driver.carryOut(ready);
+  }
+
+  private hostFor(node: SimNode): RaftHost {
+    return {
+      persist: (ready) => this.persist(node, ready),
+      send: (messages) => {
+        for (const message of messages) this.send(message);
+      },
+      restore: (snapshot) => this.restoreStateMachine(node, snapshot),
+      apply: (entry) => this.apply(node, entry),
+      compact: (appliedIndex) => this.compact(node, appliedIndex),
+    };
+  }
+
+  private persist(node: SimNode, ready: RaftReady): void {
     const persisted = node.persisted;
-    // 1. Persist.
     if (ready.snapshotToPersist !== null) {
       persisted.snapshot = ready.snapshotToPersist;
       persisted.entries = [];
@@ -545,20 +564,6 @@ class Simulation {
       persisted.entries.push(entry);
     }
     if (ready.hardState !== null) persisted.hardState = ready.hardState;
-    // 2. Send.
-    for (const message of ready.messagesToSend) this.send(message);
-    // 3. Apply.
-    if (ready.snapshotToPersist !== null) this.restoreStateMachine(node, ready.snapshotToPersist);
-    for (const entry of ready.committedEntries) this.apply(node, entry);
-    // 4. Reads.
-    for (const readState of ready.readStates) this.onReadReleased(node, readState.requestId, readState.index);
-    for (const requestId of ready.readsFailed) {
-      this.reads.delete(requestId);
-      this.event(`read-failed ${requestId} at ${node.id}`);
-    }
-    // 5. Advance.
-    core.advance(ready);
-    this.maybeCompact(node);
   }
 
   private apply(node: SimNode, entry: LogEntry): void {
@@ -610,13 +615,10 @@ class Simulation {
     }
   }
 
-  private maybeCompact(node: SimNode): void {
+  private compact(node: SimNode, appliedIndex: number): void {
     const core = node.core;
     assert(core !== null);
-    if (this.params.compactEntries === 0) return;
-    const appliedIndex = node.stateMachine.appliedIndex;
-    const snapshotIndex = core.status().firstIndex - 1;
-    if (appliedIndex - snapshotIndex < this.params.compactEntries) return;
+    assert.equal(appliedIndex, node.stateMachine.appliedIndex);
     const snapshot = core.compact(appliedIndex, encodeStateMachine(node.stateMachine));
     node.persisted.snapshot = snapshot;
     node.persisted.entries = node.persisted.entries.filter((entry) => entry.index > appliedIndex);
@@ -650,6 +652,7 @@ class Simulation {
       id,
       bootstrapVoters: [...bootstrapVoters],
       core: null,
+      driver: null,
       persisted: { hardState: null, snapshot: null, entries: [] },
       inflightReady: null,
       stateMachine: { appliedIndex: 0, hash: HASH_SEED },
@@ -671,6 +674,10 @@ class Simulation {
       snapshot: persisted.snapshot,
       entries: [...persisted.entries],
       ...(this.params.releaseData ? { readEntryData: (index: number, term: number) => this.readBack(node, index, term) } : {}),
+    });
+    node.driver = new RaftDriver(node.core, this.hostFor(node), {
+      snapshotEntries: this.params.compactEntries,
+      appliedIndex: persisted.snapshot?.meta.lastIndex ?? 0,
     });
     node.stateMachine = { appliedIndex: 0, hash: HASH_SEED };
     if (persisted.snapshot !== null) this.restoreStateMachine(node, persisted.snapshot);
@@ -696,6 +703,7 @@ class Simulation {
   private crash(node: SimNode, downTicks: number): void {
     assert(node.core !== null);
     node.core = null;
+    node.driver = null;
     // Whatever the driver had not finished persisting is gone.
     node.inflightReady = null;
     node.restartTick = this.now + downTicks;
@@ -948,11 +956,18 @@ class Simulation {
     // not answer (ReadIndex confirms leadership with a quorum first).
     const live = this.liveNodes();
     const target = live.length > 0 && this.random.next() < 0.5 ? this.pick(live) : this.clientTarget();
-    if (target === null || target.core === null) return;
+    if (target === null || target.core === null || target.driver === null) return;
     const requestId = `r${this.readIdNext}`;
     this.readIdNext++;
     try {
-      target.core.readIndex(requestId);
+      target.driver.readIndex((outcome) => {
+        if (outcome.ok) {
+          this.onReadReleased(target, requestId, outcome.index);
+        } else {
+          this.reads.delete(requestId);
+          this.event(`read-failed ${requestId} at ${target.id}`);
+        }
+      });
       this.reads.set(requestId, { nodeId: target.id, ackIndexMin: this.ackIndexMax });
       this.believedLeader = target.id;
       this.event(`read ${requestId} at ${target.id} min=${this.ackIndexMax}`);

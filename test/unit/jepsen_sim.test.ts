@@ -10,7 +10,7 @@
 //    own state machine, no ReadIndex) the checker reports definite violations.
 import assert from "node:assert/strict";
 import { formatOperations } from "../../src/check/linearizability";
-import { runSimRaftHistory } from "../../src/jepsen/sim_raft_history";
+import { runSimRaftHistory } from "../sim/raft_history_sim";
 
 const SEEDS = Array.from({ length: 30 }, (_, index) => index + 1);
 

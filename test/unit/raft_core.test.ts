@@ -1,13 +1,14 @@
 // Hand-stepped tests of RaftCore, each tied to a claim of the Raft paper (Ongaro & Ousterhout,
 // "In Search of an Understandable Consensus Algorithm", section numbers §x) or Ongaro's thesis
 // ("Consensus: Bridging Theory and Practice", thesis §x), in the spirit of etcd's
-// raft_paper_test.go. Method: a tiny synchronous harness plays the driver (persist, then
-// send, then apply, then advance) and delivers messages only when a test says so, so each
+// raft_paper_test.go. Method: a tiny synchronous harness hosts the shared RaftDriver (persist,
+// then send, then apply, then advance) and delivers messages only when a test says so, so each
 // test controls exactly which messages arrive, are dropped, or wait.
 import assert from "node:assert/strict";
 import { SeededRandom } from "../../src/core/env";
 import { ConfigError, NotLeaderError, UnavailableError } from "../../src/core/errors";
 import { RAFT_CONFIG_DEFAULTS, RaftConfig, RaftCore, RaftReady, RaftStorageView } from "../../src/raft/core";
+import { RaftDriver, RaftHost } from "../../src/raft/driver";
 import { HardState, LogEntry, NodeId, RaftMessage, RequestVote, Snapshot } from "../../src/raft/types";
 
 const ELECTION_TICKS = 10;
@@ -15,6 +16,7 @@ const ELECTION_TICKS = 10;
 interface TestNode {
   readonly id: NodeId;
   core: RaftCore;
+  driver: RaftDriver;
   persisted: { hardState: HardState | null; snapshot: Snapshot | null; entries: LogEntry[] };
   applied: LogEntry[];
   readies: RaftReady[];
@@ -56,13 +58,16 @@ class Harness {
       ...this.overrides,
       ...overrides,
     };
+    const core = new RaftCore(config, view);
     const node: TestNode = {
       id,
-      core: new RaftCore(config, view),
+      core,
+      driver: null as unknown as RaftDriver,
       persisted: { hardState: view.hardState, snapshot: view.snapshot, entries: [...view.entries] },
       applied: [],
       readies: [],
     };
+    node.driver = new RaftDriver(core, this.hostFor(node), { snapshotEntries: 0 });
     this.nodes.set(id, node);
     return node;
   }
@@ -77,23 +82,36 @@ class Harness {
     return this.node(id).core;
   }
 
-  /** Plays the driver for one ready: persist, send (into the inbox), apply, advance. */
+  /** The shared RaftDriver's host: persist into `persisted`, send into the inbox, apply into `applied`. */
+  private hostFor(node: TestNode): RaftHost {
+    return {
+      persist: (ready) => {
+        if (ready.snapshotToPersist !== null) {
+          node.persisted.snapshot = ready.snapshotToPersist;
+          node.persisted.entries = [];
+        } else if (ready.truncateFrom !== null) {
+          node.persisted.entries = node.persisted.entries.filter((e) => e.index < (ready.truncateFrom as number));
+        }
+        node.persisted.entries.push(...ready.entriesToPersist);
+        if (ready.hardState !== null) node.persisted.hardState = ready.hardState;
+      },
+      send: (messages) => {
+        this.inbox.push(...messages);
+      },
+      restore: () => undefined,
+      apply: (entry) => {
+        node.applied.push(entry);
+      },
+    };
+  }
+
+  /** One ready, carried out by the driver (persist, send into the inbox, apply, advance); kept for inspection. */
   process(id: NodeId): RaftReady | null {
     const node = this.node(id);
     if (!node.core.hasReady()) return null;
     const ready = node.core.ready();
-    if (ready.snapshotToPersist !== null) {
-      node.persisted.snapshot = ready.snapshotToPersist;
-      node.persisted.entries = [];
-    } else if (ready.truncateFrom !== null) {
-      node.persisted.entries = node.persisted.entries.filter((e) => e.index < (ready.truncateFrom as number));
-    }
-    node.persisted.entries.push(...ready.entriesToPersist);
-    if (ready.hardState !== null) node.persisted.hardState = ready.hardState;
-    this.inbox.push(...ready.messagesToSend);
-    node.applied.push(...ready.committedEntries);
     node.readies.push(ready);
-    node.core.advance(ready);
+    node.driver.carryOut(ready);
     return ready;
   }
 

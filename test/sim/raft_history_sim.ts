@@ -1,5 +1,5 @@
 // In-process, deterministic Jepsen-style run of raft mode: three RaftCore + KvState nodes
-// driven the way src/raft/node.ts drives them, clients that behave like src/raft/client.ts
+// driven by the same RaftDriver as src/raft/node.ts, clients that behave like src/raft/client.ts
 // (leader hints, retries with the same (clientId, seq), a per-attempt deadline, give-up after
 // a bounded number of attempts), a simulated network (delay, reordering, loss), and a
 // nemesis that crashes and restarts nodes and cuts one node off from the others (a minority:
@@ -15,14 +15,16 @@
 // Storage model: a node persists everything ready() hands it before it sends (fsync
 // "always"), so a crash loses only volatile state: the RaftCore, the KvState (rebuilt by
 // re-applying the persisted committed log) and pending client requests.
-import { EventQueue } from "../core/event_queue";
-import { HistoryRecorder, History } from "../check/history";
-import { CheckResult, checkHistory } from "../check/linearizability";
-import { Clock, SeededRandom } from "../core/env";
-import { NotLeaderError } from "../core/errors";
-import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady } from "../raft/core";
-import { KvState, decodeCommand, encodeCommand } from "../raft/kv_state";
-import { HardState, LogEntry, NodeId, RaftMessage } from "../raft/types";
+import { EventQueue } from "./event_queue";
+import { HistoryRecorder, History } from "../../src/check/history";
+import { CheckResult, checkHistory } from "../../src/check/linearizability";
+import { Clock, SeededRandom } from "../../src/core/env";
+import { NotLeaderError } from "../../src/core/errors";
+import assert from "node:assert/strict";
+import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady } from "../../src/raft/core";
+import { RaftDriver, RaftHost, RaftOutcome } from "../../src/raft/driver";
+import { KvState, decodeCommand, encodeCommand } from "../../src/raft/kv_state";
+import { HardState, LogEntry, NodeId, RaftMessage } from "../../src/raft/types";
 
 export interface SimHistoryOptions {
   seed: number;
@@ -83,14 +85,12 @@ interface SimNode {
   index: number;
   id: NodeId;
   core: RaftCore | null;
+  /** The shared RaftDriver around the current core (src/raft/driver.ts), as node.ts uses it. */
+  driver: RaftDriver | null;
   kv: KvState;
   /** Durable across crashes. */
   hardState: HardState | null;
   entries: LogEntry[];
-  pendingWrites: Map<number, { term: number; reply: (reply: Reply) => void }>;
-  pendingReads: Map<string, { key: string; reply: (reply: Reply) => void }>;
-  wasLeader: boolean;
-  nextReadId: number;
   /** Crash generation: events scheduled for an earlier life are dropped. */
   life: number;
 }
@@ -123,13 +123,10 @@ class Simulation {
       index,
       id,
       core: null,
+      driver: null,
       kv: new KvState(),
       hardState: null,
       entries: [],
-      pendingWrites: new Map(),
-      pendingReads: new Map(),
-      wasLeader: false,
-      nextReadId: 0,
       life: 0,
     }));
     for (const node of this.nodes) this.boot(node);
@@ -179,9 +176,7 @@ class Simulation {
     );
     // The state machine is memory: rebuilt by re-applying the committed log from ready().
     node.kv = new KvState();
-    node.pendingWrites.clear();
-    node.pendingReads.clear();
-    node.wasLeader = false;
+    node.driver = new RaftDriver(node.core, this.hostFor(node), { snapshotEntries: 0 });
     const life = node.life;
     const tick = (): void => {
       if (node.life !== life || node.core === null) return;
@@ -196,6 +191,7 @@ class Simulation {
 
   crash(node: SimNode): void {
     node.core = null;
+    node.driver = null;
     node.life++; // drops its timers and in-flight deliveries
   }
 
@@ -215,52 +211,32 @@ class Simulation {
   }
 
   process(node: SimNode): void {
-    const core = node.core;
-    if (core === null) return;
-    let rounds = 0;
-    while (core.hasReady()) {
-      const ready = core.ready();
-      this.carryOut(node, ready);
-      core.advance(ready);
-      if (++rounds > 10_000) throw new Error(`seed ${this.seed}: ready loop does not settle on ${node.id}`);
-    }
-    const status = core.status();
+    if (node.driver === null) return;
+    node.driver.process();
+    const status = node.driver.core.status();
     if (status.role === "leader") this.leaderTermsSeen.add(status.term);
-    const leading = status.role === "leader";
-    if (node.wasLeader && !leading) {
-      const hint = status.leaderId === null ? null : this.ids.indexOf(status.leaderId);
-      for (const pending of node.pendingWrites.values()) pending.reply({ code: "not-leader", leaderHint: hint });
-      node.pendingWrites.clear();
-    }
-    node.wasLeader = leading;
   }
 
-  /** The ready() contract: persist, send, apply, serve reads (node.ts handleReady). */
-  private carryOut(node: SimNode, ready: RaftReady): void {
-    if (ready.truncateFrom !== null) node.entries = node.entries.filter((entry) => entry.index < ready.truncateFrom!);
-    for (const entry of ready.entriesToPersist) node.entries.push(entry);
-    if (ready.hardState !== null) node.hardState = ready.hardState;
-    for (const message of ready.messagesToSend) this.deliver(message);
-    for (const entry of ready.committedEntries) {
-      if (entry.type === "command") node.kv.apply(decodeCommand(entry.data));
-      const pending = node.pendingWrites.get(entry.index);
-      if (pending === undefined) continue;
-      node.pendingWrites.delete(entry.index);
-      if (pending.term === entry.term) pending.reply({ code: "ok" });
-      else pending.reply({ code: "not-leader", leaderHint: null });
-    }
-    for (const readState of ready.readStates) {
-      const read = node.pendingReads.get(readState.requestId);
-      if (read === undefined) continue;
-      node.pendingReads.delete(readState.requestId);
-      read.reply({ code: "ok", value: node.kv.get(Buffer.from(read.key))?.toString("utf8") ?? null });
-    }
-    for (const requestId of ready.readsFailed) {
-      const read = node.pendingReads.get(requestId);
-      if (read === undefined) continue;
-      node.pendingReads.delete(requestId);
-      read.reply({ code: "not-leader", leaderHint: null });
-    }
+  /** The RaftHost of node.ts: persist, send, apply to the KV state machine. */
+  private hostFor(node: SimNode): RaftHost {
+    return {
+      persist: (ready: RaftReady) => {
+        if (ready.truncateFrom !== null) node.entries = node.entries.filter((entry) => entry.index < ready.truncateFrom!);
+        for (const entry of ready.entriesToPersist) node.entries.push(entry);
+        if (ready.hardState !== null) node.hardState = ready.hardState;
+      },
+      send: (messages) => {
+        for (const message of messages) this.deliver(message);
+      },
+      restore: () => assert.fail("this simulation never compacts, so no snapshot is sent"),
+      apply: (entry) => {
+        if (entry.type === "command") node.kv.apply(decodeCommand(entry.data));
+      },
+    };
+  }
+
+  private hintOf(leaderId: NodeId | null): number | null {
+    return leaderId === null ? null : this.ids.indexOf(leaderId);
   }
 
   /** A client request arriving at a node (node.ts handleOp). */
@@ -276,11 +252,12 @@ class Simulation {
       reply({ code: "not-leader", leaderHint: status.leaderId === null ? null : this.ids.indexOf(status.leaderId) });
       return;
     }
+    const driver = node.driver!;
+    const answer = (outcome: RaftOutcome, value?: () => string | null): void =>
+      reply(outcome.ok ? { code: "ok", value: value?.() } : { code: "not-leader", leaderHint: this.hintOf(outcome.leaderHint) });
     try {
       if (request.kind === "get") {
-        const requestId = `r${node.nextReadId++}`;
-        node.pendingReads.set(requestId, { key: request.key, reply });
-        core.readIndex(requestId);
+        driver.readIndex((outcome) => answer(outcome, () => node.kv.get(Buffer.from(request.key))?.toString("utf8") ?? null));
       } else {
         const data = encodeCommand({
           op: request.kind,
@@ -290,13 +267,9 @@ class Simulation {
           key: Buffer.from(request.key),
           value: request.kind === "set" ? Buffer.from(request.value) : Buffer.alloc(0),
         });
-        const proposed = core.propose(data);
-        node.pendingWrites.set(proposed.index, { term: proposed.term, reply });
+        driver.propose(data, (outcome) => answer(outcome));
       }
     } catch (error) {
-      if (request.kind === "get") {
-        for (const [requestId, read] of node.pendingReads) if (read.reply === reply) node.pendingReads.delete(requestId);
-      }
       reply(error instanceof NotLeaderError ? { code: "not-leader", leaderHint: null } : { code: "unavailable" });
     }
     this.process(node);
