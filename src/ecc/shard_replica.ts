@@ -236,11 +236,17 @@ export class EcShardReplica {
     if (lock.fenced && !request.resolution) {
       return refuse(ResultCode.RESULT_CODE_TX_ABORTED, "transaction was fenced by a resolver");
     }
-    if (!Number.isSafeInteger(request.version) || request.version <= this.store.version(key)) {
-      return refuse(
-        ResultCode.RESULT_CODE_STALE_VERSION,
-        `version ${request.version} is not above the committed version ${this.store.version(key)}`,
-      );
+    if (!Number.isSafeInteger(request.version)) {
+      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `version ${request.version} is not an integer`);
+    }
+    const committed = this.store.version(key);
+    if (request.version <= committed) {
+      // This node already holds that version or a newer one (a recovering node rebuilt it, or
+      // a later write won): the staged shard can never become visible here. Drop it, or the
+      // lock would block every later write of the key on this node.
+      this.dropLock(key, lock);
+      if (request.resolution && request.version === committed) return ok({});
+      return refuse(ResultCode.RESULT_CODE_STALE_VERSION, `version ${request.version} is not above the committed version ${committed}`);
     }
     this.store.put(
       key,
