@@ -8,6 +8,7 @@ export const EXIT_UNAVAILABLE = 3; // cluster cannot serve now (too few nodes, t
 export const EXIT_CONFIG = 4;
 export const EXIT_INTERNAL = 5;
 export const EXIT_CORRUPT = 6;
+export const EXIT_OUTCOME_UNKNOWN = 7; // a write may or may not have been applied
 
 export function exitCodeOf(error: unknown): number {
   if (!isKvError(error)) return EXIT_INTERNAL;
@@ -35,6 +36,8 @@ function exitCodeOfKvError(error: KvError): number {
       return EXIT_UNAVAILABLE;
     case "CORRUPT_SHARD":
       return EXIT_CORRUPT;
+    case "OUTCOME_UNKNOWN":
+      return EXIT_OUTCOME_UNKNOWN;
     case "INTERNAL":
       return EXIT_INTERNAL;
   }

@@ -19,6 +19,7 @@ export type KvErrorCode =
   | "LOCKED"
   | "CORRUPT_SHARD"
   | "CONFIG"
+  | "OUTCOME_UNKNOWN"
   | "INTERNAL";
 
 export class KvError extends Error {
@@ -97,6 +98,16 @@ export class LockedError extends KvError {
 export class CorruptShardError extends KvError {
   constructor(message: string) {
     super("CORRUPT_SHARD", message, true);
+  }
+}
+/**
+ * A write whose effect cannot be known: an earlier attempt may have been applied (or may
+ * still be, through resolution or a log entry already replicated). Not retryable blindly:
+ * a failed write never happened, this one may have.
+ */
+export class OutcomeUnknownError extends KvError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("OUTCOME_UNKNOWN", message, false, options);
   }
 }
 export class ConfigError extends KvError {

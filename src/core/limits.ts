@@ -35,6 +35,8 @@ export const BLOCK_BYTES_MIN = 64;
 export const BLOCK_BYTES_MAX = CHUNK_BYTES_MAX;
 /** Most attempts of a write that keeps meeting a locked key. */
 export const EC_WRITE_ATTEMPTS_MAX = 60;
+/** How often a write that waits on a node that has not answered asks for the current view. */
+export const EC_VIEW_POLL_MS = 100;
 export const EC_BACKOFF_MS_MIN = 1;
 export const EC_BACKOFF_MS_MAX = 100;
 /** GF(2^8) Reed–Solomon: at most 256 shards in all. */

@@ -24,7 +24,7 @@ import { DiskRaftStorage } from "../raft/disk_storage";
 import { RaftPeerTransport } from "../raft/peer_transport";
 import { LogEntry, RaftMessage, Snapshot } from "../raft/types";
 import { nodeDataDir } from "../core/data_dir";
-import { View, checkView, decodeView, encodeView, initialView, viewOfEntry } from "./view";
+import { View, ViewStateMachine, decodeView, initialView } from "./view";
 
 /** Compact the control log after this many views (each entry is a few dozen bytes). */
 const CONTROL_SNAPSHOT_ENTRIES = 1_000;
@@ -47,7 +47,7 @@ export class ViewControlPlane implements RaftHost {
   private readonly storage: DiskRaftStorage;
   private readonly transport: RaftPeerTransport;
   private readonly tickMs: number;
-  private currentView: View;
+  private readonly views: ViewStateMachine;
   private tickTimer: NodeJS.Timeout | null = null;
   private scheduled = false;
   private stopped = false;
@@ -57,7 +57,11 @@ export class ViewControlPlane implements RaftHost {
     this.storage = new DiskRaftStorage(path.join(nodeDataDir(options.dataDir, options.id), "control"), "always");
     const stored = this.storage.view();
     this.hadPersistedState = stored.hardState !== null || stored.snapshot !== null || stored.entries.length > 0;
-    this.currentView = stored.snapshot !== null && stored.snapshot.data.byteLength > 0 ? decodeView(stored.snapshot.data) : initialView(options.servers.length);
+    const initial = stored.snapshot !== null && stored.snapshot.data.byteLength > 0 ? decodeView(stored.snapshot.data) : initialView(options.servers.length);
+    this.views = new ViewStateMachine(initial, options.servers.length, options.dataShards, (view, previous) => {
+      options.logger.info("ec.view_changed", { epoch: view.epoch, members: view.members, recovering: view.recovering });
+      options.onView(view, previous);
+    });
     // Ticks scale with the failure-detection timeout so elections fit inside it.
     this.tickMs = Math.max(5, Math.min(50, Math.floor(options.heartbeatTimeoutMs / 20)));
     this.core = new RaftCore(
@@ -104,7 +108,7 @@ export class ViewControlPlane implements RaftHost {
   }
 
   view(): View {
-    return this.currentView;
+    return this.views.view();
   }
 
   isLeader(): boolean {
@@ -122,10 +126,9 @@ export class ViewControlPlane implements RaftHost {
    */
   change(make: (current: View) => View | null): Promise<View> {
     const run = async (): Promise<View> => {
-      const next = make(this.currentView);
-      if (next === null) return this.currentView;
-      checkView(next, this.options.servers.length, this.options.dataShards);
-      if (next.epoch !== this.currentView.epoch + 1) return this.currentView;
+      const proposal = this.views.proposal(make);
+      if (proposal === null) return this.views.view();
+      const next = proposal.view;
       if (!this.isLeader()) throw new NotLeaderError(this.leaderAddress() || null);
       await new Promise<void>((resolve, reject) => {
         let settled = false;
@@ -133,7 +136,7 @@ export class ViewControlPlane implements RaftHost {
           settled = true;
           reject(new UnavailableError(`view ${next.epoch} not committed within ${PROPOSAL_TIMEOUT_MS} ms`));
         }, PROPOSAL_TIMEOUT_MS);
-        this.driver.propose(encodeView(next), (outcome) => {
+        this.driver.propose(proposal.data, (outcome) => {
           clearTimeout(timer);
           if (settled) return;
           settled = true;
@@ -142,7 +145,7 @@ export class ViewControlPlane implements RaftHost {
         });
         this.schedule();
       });
-      return this.currentView;
+      return this.views.view();
     };
     const result = this.proposing.then(run, run);
     this.proposing = result.catch(() => undefined);
@@ -175,31 +178,20 @@ export class ViewControlPlane implements RaftHost {
   }
 
   restore(snapshot: Snapshot): void {
-    if (snapshot.data.byteLength > 0) this.install(decodeView(snapshot.data));
+    this.views.restore(snapshot.data);
   }
 
   apply(entry: LogEntry): void {
     if (entry.type !== "command") return;
-    const view = viewOfEntry(entry, this.currentView);
-    if (view === null) {
-      this.options.logger.info("ec.view_entry_skipped", { index: entry.index });
-      return;
-    }
-    this.install(view);
+    if (!this.views.apply(entry)) this.options.logger.info("ec.view_entry_skipped", { index: entry.index });
   }
 
   compact(appliedIndex: number): void {
-    const snapshot = this.core.compact(appliedIndex, encodeView(this.currentView));
+    const snapshot = this.core.compact(appliedIndex, this.views.snapshot());
     const log = this.core.logView();
     const remaining: LogEntry[] = [];
     for (let i = appliedIndex + 1; i <= log.lastIndex(); i++) remaining.push(log.entry(i));
     this.storage.compact(snapshot, remaining);
   }
 
-  private install(view: View): void {
-    const previous = this.currentView;
-    this.currentView = view;
-    this.options.logger.info("ec.view_changed", { epoch: view.epoch, members: view.members, recovering: view.recovering });
-    this.options.onView(view, previous);
-  }
 }

@@ -1,121 +1,445 @@
-// EcReadCoordinator: decides a read from shard replies. Pure: it is told which node
-// answered what, and says what to do next. One instance per read attempt.
+// EcReadCoordinator: every decision of one ecc read, as a pure state machine (one instance
+// per read, across its attempts). The driver (EcClient, the simulator) feeds it the view,
+// each node's EcGet reply or silence, and time as a value; it answers with effects: which
+// node to ask for which bytes, when to refresh the view or wait, and the result.
 //
-// Rules (DESIGN.md section 3): replies are grouped by committed version; a value is decoded
-// only from k replies of the same version (never across versions); version 0 (absent) and
-// tombstones count like any version, so "not found" also needs k agreeing nodes. A reply
-// whose shard fails its checksum is treated as that node failing. Because k > n/2, once a
-// read returns version v no later read can assemble k replies of an older version.
+// Rules (DESIGN.md section 3):
+// - Only members of the view serve reads. The first ask goes to k + extraNodes members
+//   (late binding: the first k that agree win), healthy nodes first, data shards first (with
+//   all k data shards the decode is a copy).
+// - Replies are grouped by committed version. A value is decoded only from k shards of one
+//   version, never across versions; version 0 (absent) and tombstones count like any version,
+//   so "not found" also needs k agreeing nodes. Because k > n/2, once a read returns version v
+//   no later read can assemble k replies of an older version.
+// - A node whose shard fails its checksum, whose metadata disagrees with the rest of its
+//   version, or that stops answering while its blob is fetched counts as failed, and more
+//   nodes are asked; nothing here throws for bad data from a node.
+// - A node that answers with a newer version than the one being fetched (VERSION_GONE) or
+//   versions that cannot reach k means a write is committing: read again after a backoff.
+// - Too few answers: refresh the view; a new view or nodes still catching up to our epoch
+//   mean reading again; otherwise fail with UnavailableError.
+// - hedgeAfterMs: when no decision came that long after the attempt started, ask one more
+//   member (and again after as long), so one slow node does not hold the read up.
 import assert from "node:assert/strict";
-import { EcGetReply } from "../gen/ecc";
+import { ErasureCodec } from "../codec/codec";
 import { crc32 } from "../codec/checksum";
+import { Random } from "../core/env";
+import { ConfigError, KvError, UnavailableError } from "../core/errors";
+import { EcGet, EcGetReply, ResultCode } from "../gen/ecc";
+import { Layout, blobBytes } from "./layout";
+import { decodeValue } from "./shard_coding";
+import { View } from "./view";
+import { NodeReply } from "./write_coordinator";
 
-export type ReadDecision =
+/** A read with its version: absent is version 0 or a tombstone's version. */
+export type VersionedRead = { kind: "value"; version: number; value: Buffer } | { kind: "absent"; version: number };
+
+export type ReadEffect =
+  | { kind: "get"; attempt: number; node: number; epoch: number; request: EcGet }
+  /** Ask the servers for their view; answer with onViewRefreshed (null: nobody answered). */
+  | { kind: "refreshView" }
+  /** Call onTimer(timer) after `ms`; only the newest timer matters. */
+  | { kind: "wait"; timer: number; ms: number }
+  | { kind: "succeed"; result: VersionedRead }
+  | { kind: "fail"; error: KvError };
+
+export interface ReadCoordinatorOptions {
+  key: Buffer;
+  codec: ErasureCodec;
+  dataShards: number;
+  shardCount: number;
+  /** Largest payload one EcGet reply may carry. */
+  chunkBytesMax: number;
+  attemptsMax: number;
+  backoffMsMin: number;
+  backoffMsMax: number;
+  /** Members asked beyond k in the first round (late binding); 0 asks exactly k. */
+  extraNodes: number;
+  /** Ask one more member when an attempt has no decision after this long; null: never. */
+  hedgeAfterMs: number | null;
+  random: Random;
+  /** Whether the driver considers a node healthy now (healthy nodes are asked first). */
+  isHealthy?: (node: number) => boolean;
+}
+
+/** What the decision step found. */
+type Verdict =
   | { kind: "wait" }
-  /** Ask the nodes not asked yet: a node failed or versions disagree. */
   | { kind: "expand" }
-  | { kind: "decode"; version: number; nodes: number[] }
   | { kind: "absent"; version: number }
-  /** Versions disagree and none can reach k now: a write is committing; read again. */
+  | { kind: "value"; version: number; value: Buffer }
   | { kind: "retry"; reason: string }
-  /**
-   * Too many nodes failed to answer. staleEpoch: some of them refused because they are at
-   * another view epoch (they catch up within moments, so the caller may read again).
-   */
-  | { kind: "fail"; reason: string; staleEpoch: boolean };
+  | { kind: "fail"; reason: string; staleEpoch: boolean }
+  | { kind: "mismatch"; error: KvError };
 
-interface Group {
+interface Fetch {
   version: number;
-  nodes: number[];
+  blob: Buffer;
+  offset: number;
 }
 
 export class EcReadCoordinator {
-  private readonly asked = new Set<number>();
-  private readonly replies = new Map<number, EcGetReply>();
-  private readonly failures = new Map<number, string>();
+  private readonly options: ReadCoordinatorOptions;
+  /** The view of the current attempt (fixed for its duration). */
+  private view!: View;
+  /** The newest view seen, used by the next attempt. */
+  private latest!: View;
+  private attempt = 0;
+  private phase: "idle" | "reading" | "backoff" | "refreshing" | "done" = "idle";
+  private timer = 0;
+  private timerFor: "backoff" | "hedge" | null = null;
+  // Per attempt:
+  private asked = new Set<number>();
+  private replies = new Map<number, EcGetReply>();
+  private failures = new Map<number, string>();
   private staleEpochFailures = 0;
-  private readonly groups = new Map<number, Group>();
+  private fetches = new Map<number, Fetch>();
+  private blobs = new Map<number, Buffer>();
+  private lastReason = "";
 
-  constructor(
-    readonly shardCount: number,
-    readonly dataShards: number,
-  ) {
-    assert(dataShards >= 1 && dataShards < shardCount);
+  constructor(options: ReadCoordinatorOptions) {
+    assert(options.dataShards >= 1 && options.dataShards < options.shardCount);
+    assert(options.codec.dataShards === options.dataShards && options.codec.parityShards === options.shardCount - options.dataShards);
+    assert(options.extraNodes >= 0);
+    this.options = options;
   }
 
-  markAsked(nodeIndex: number): void {
-    this.asked.add(nodeIndex);
+  get done(): boolean {
+    return this.phase === "done";
   }
 
-  notAsked(): number[] {
-    const result: number[] = [];
-    for (let i = 0; i < this.shardCount; i++) if (!this.asked.has(i)) result.push(i);
-    return result;
+  start(view: View, nowMs: number): ReadEffect[] {
+    assert.equal(this.phase, "idle");
+    this.latest = view;
+    return this.beginAttempt();
   }
 
-  reply(nodeIndex: number): EcGetReply | undefined {
-    return this.replies.get(nodeIndex);
-  }
-
-  onReply(nodeIndex: number, reply: EcGetReply): void {
-    assert(this.asked.has(nodeIndex));
-    assert(!this.replies.has(nodeIndex) && !this.failures.has(nodeIndex));
-    if (reply.version !== 0 && !reply.tombstone && reply.data.length === reply.shardBytes) {
-      // The whole blob is here: check it now; a corrupt shard is never decoded.
-      if (reply.offset !== 0 || crc32(reply.data) !== reply.shardCrc32 >>> 0) {
-        this.failures.set(nodeIndex, "shard failed its checksum");
-        return;
-      }
+  onGetReply(attempt: number, node: number, reply: NodeReply<EcGetReply>, nowMs: number): ReadEffect[] {
+    if (this.phase !== "reading" || attempt !== this.attempt || !this.asked.has(node) || this.failures.has(node)) return [];
+    const fetch = this.fetches.get(node);
+    if (fetch !== undefined) return this.onChunk(node, fetch, reply);
+    if (this.replies.has(node)) return []; // a duplicate
+    if (reply.kind === "ok") {
+      this.acceptFirstReply(node, reply.body);
+    } else if (reply.kind === "refused") {
+      this.adopt(reply.view);
+      this.fail(node, `${ResultCode[reply.code]}: ${reply.message}`, reply.code === ResultCode.RESULT_CODE_STALE_EPOCH);
+    } else {
+      this.fail(node, reply.message, false);
     }
-    if (reply.version !== 0 && reply.shardIndex !== nodeIndex) {
-      this.failures.set(nodeIndex, `node answered for shard ${reply.shardIndex}`);
+    return this.step();
+  }
+
+  onViewRefreshed(view: View | null, nowMs: number): ReadEffect[] {
+    if (this.phase !== "refreshing") return [];
+    this.adopt(view);
+    const lagging = this.staleEpochFailures > 0 && this.attempt < this.options.attemptsMax / 2;
+    if (this.latest.epoch !== this.view.epoch) return this.beginAttempt(); // a newer view: read in it now
+    if (!lagging) return this.finish({ kind: "fail", error: new UnavailableError(`read failed: ${this.lastReason}`) });
+    return this.backoff(); // nodes still at an older epoch than ours catch up within moments
+  }
+
+  onTimer(timer: number, nowMs: number): ReadEffect[] {
+    if (timer !== this.timer || this.timerFor === null) return [];
+    const reason = this.timerFor;
+    this.timerFor = null;
+    if (reason === "backoff") return this.phase === "backoff" ? this.beginAttempt() : [];
+    if (this.phase !== "reading") return [];
+    // Hedge: still undecided; one more member, and the next hedge after as long again.
+    const next = this.nextToAsk(1);
+    if (next.length === 0) return [];
+    return [...next.map((node) => this.askEffect(node)), ...this.armHedge()];
+  }
+
+  // ------------------------------------------------------------------ attempts
+
+  private beginAttempt(): ReadEffect[] {
+    if (this.attempt >= this.options.attemptsMax) {
+      return this.finish({
+        kind: "fail",
+        error: new UnavailableError(`read did not settle after ${this.options.attemptsMax} attempts: ${this.lastReason}`),
+      });
+    }
+    this.attempt++;
+    this.phase = "reading";
+    this.view = this.latest;
+    this.asked = new Set();
+    this.replies = new Map();
+    this.failures = new Map();
+    this.staleEpochFailures = 0;
+    this.fetches = new Map();
+    this.blobs = new Map();
+    // Only members serve reads: the others count as failed from the start.
+    for (let node = 0; node < this.options.shardCount; node++) {
+      if (this.view.members.includes(node)) continue;
+      this.asked.add(node);
+      this.failures.set(node, `not a member of view ${this.view.epoch}`);
+    }
+    const first = this.nextToAsk(this.options.dataShards + this.options.extraNodes);
+    return [...first.map((node) => this.askEffect(node)), ...this.armHedge()];
+  }
+
+  /** Up to `count` members not asked yet: healthy first, then by index (data shards first). */
+  private nextToAsk(count: number): number[] {
+    const healthy = this.options.isHealthy ?? (() => true);
+    return this.view.members
+      .filter((node) => !this.asked.has(node))
+      .map((node) => ({ node, healthy: healthy(node) }))
+      .sort((a, b) => Number(b.healthy) - Number(a.healthy) || a.node - b.node)
+      .slice(0, count)
+      .map((entry) => entry.node);
+  }
+
+  private askEffect(node: number): ReadEffect {
+    this.asked.add(node);
+    return {
+      kind: "get",
+      attempt: this.attempt,
+      node,
+      epoch: this.view.epoch,
+      request: { key: this.options.key, wantVersion: 0, offset: 0, lengthMax: this.options.chunkBytesMax },
+    };
+  }
+
+  private acceptFirstReply(node: number, reply: EcGetReply): void {
+    if (reply.version !== 0 && reply.shardIndex !== node) {
+      this.fail(node, `node answered for shard ${reply.shardIndex}`, false);
       return;
     }
-    this.replies.set(nodeIndex, reply);
-    let group = this.groups.get(reply.version);
-    if (group === undefined) {
-      group = { version: reply.version, nodes: [] };
-      this.groups.set(reply.version, group);
+    if (reply.version !== 0 && !reply.tombstone) {
+      if (reply.offset !== 0 || reply.data.length > reply.shardBytes) {
+        this.fail(node, `reply holds bytes ${reply.offset}..${reply.offset + reply.data.length} of a ${reply.shardBytes}-byte shard`, false);
+        return;
+      }
+      if (reply.data.length === reply.shardBytes) {
+        // The whole blob is here: check it now; a corrupt shard is never decoded.
+        if (crc32(reply.data) !== reply.shardCrc32 >>> 0) {
+          this.fail(node, "shard failed its checksum", false);
+          return;
+        }
+        this.blobs.set(node, reply.data);
+      }
     }
-    group.nodes.push(nodeIndex);
+    this.replies.set(node, reply);
   }
 
-  /** `staleEpoch`: the node refused because it is at another view epoch than the request. */
-  onFailure(nodeIndex: number, reason: string, staleEpoch = false): void {
-    assert(this.asked.has(nodeIndex));
-    if (this.replies.has(nodeIndex) || this.failures.has(nodeIndex)) return;
-    this.failures.set(nodeIndex, reason);
+  private onChunk(node: number, fetch: Fetch, reply: NodeReply<EcGetReply>): ReadEffect[] {
+    if (reply.kind !== "ok") {
+      this.fetches.delete(node);
+      if (reply.kind === "refused" && reply.code === ResultCode.RESULT_CODE_VERSION_GONE) {
+        // A newer write replaced the version being read: read again.
+        return this.backoffWith(`node ${node}: version ${fetch.version} was replaced while it was read`);
+      }
+      this.fail(node, reply.kind === "refused" ? `${ResultCode[reply.code]}: ${reply.message}` : reply.message, false);
+      return this.step();
+    }
+    const data = reply.body.data;
+    if (reply.body.version !== fetch.version || reply.body.offset !== fetch.offset || data.length === 0 || fetch.offset + data.length > fetch.blob.length) {
+      this.fetches.delete(node);
+      this.fail(node, `chunk at ${reply.body.offset} (${data.length} bytes, version ${reply.body.version}) does not continue the shard`, false);
+      return this.step();
+    }
+    data.copy(fetch.blob, fetch.offset);
+    fetch.offset += data.length;
+    if (fetch.offset < fetch.blob.length) return [this.chunkEffect(node, fetch)];
+    this.fetches.delete(node);
+    if (crc32(fetch.blob) !== this.replies.get(node)!.shardCrc32 >>> 0) {
+      this.fail(node, `shard of version ${fetch.version} failed its checksum`, false);
+    } else {
+      this.blobs.set(node, fetch.blob);
+    }
+    return this.step();
+  }
+
+  private chunkEffect(node: number, fetch: Fetch): ReadEffect {
+    return {
+      kind: "get",
+      attempt: this.attempt,
+      node,
+      epoch: this.view.epoch,
+      request: { key: this.options.key, wantVersion: fetch.version, offset: fetch.offset, lengthMax: this.options.chunkBytesMax },
+    };
+  }
+
+  private fail(node: number, reason: string, staleEpoch: boolean): void {
+    this.failures.set(node, reason);
+    this.replies.delete(node);
+    this.blobs.delete(node);
+    this.fetches.delete(node);
     if (staleEpoch) this.staleEpochFailures++;
   }
 
-  decide(): ReadDecision {
-    let best: Group | null = null;
-    for (const group of this.groups.values()) {
-      if (group.nodes.length >= this.dataShards && (best === null || group.version > best.version)) best = group;
+  // ------------------------------------------------------------------ deciding
+
+  private step(): ReadEffect[] {
+    const verdict = this.decide();
+    switch (verdict.kind) {
+      case "wait":
+        return this.fetchNeeded();
+      case "expand":
+        return [...this.nextToAsk(this.options.shardCount).map((node) => this.askEffect(node)), ...this.fetchNeeded()];
+      case "absent":
+        return this.finish({ kind: "succeed", result: { kind: "absent", version: verdict.version } });
+      case "value":
+        return this.finish({ kind: "succeed", result: { kind: "value", version: verdict.version, value: verdict.value } });
+      case "mismatch":
+        return this.finish({ kind: "fail", error: verdict.error });
+      case "retry":
+        return this.backoffWith(verdict.reason);
+      case "fail":
+        this.lastReason = verdict.reason;
+        this.phase = "refreshing";
+        this.cancelTimer();
+        return [{ kind: "refreshView" }];
+    }
+  }
+
+  private decide(): Verdict {
+    const groups = new Map<number, number[]>();
+    for (const [node, reply] of this.replies) {
+      const group = groups.get(reply.version);
+      if (group === undefined) groups.set(reply.version, [node]);
+      else group.push(node);
+    }
+    let best: { version: number; nodes: number[] } | null = null;
+    for (const [version, nodes] of groups) {
+      if (nodes.length >= this.options.dataShards && (best === null || version > best.version)) best = { version, nodes };
     }
     if (best !== null) {
       const first = this.replies.get(best.nodes[0])!;
       if (best.version === 0 || first.tombstone) return { kind: "absent", version: best.version };
-      // Prefer data shards: with all k of them the decode is a plain copy.
-      const nodes = best.nodes.slice().sort((a, b) => a - b).slice(0, this.dataShards);
-      return { kind: "decode", version: best.version, nodes };
+      const decoded = this.tryDecode(best.version, best.nodes);
+      if (decoded !== null) return decoded;
+      return { kind: "wait" };
     }
-    const outstanding = this.asked.size - this.replies.size - this.failures.size;
-    const unasked = this.shardCount - this.asked.size;
-    const mixed = this.groups.size > 1;
+    const outstanding = [...this.asked].filter((node) => !this.replies.has(node) && !this.failures.has(node)).length;
+    const unasked = this.options.shardCount - this.asked.size;
+    const mixed = groups.size > 1;
     if ((this.failures.size > 0 || mixed) && unasked > 0) return { kind: "expand" };
     let largest = 0;
-    for (const group of this.groups.values()) largest = Math.max(largest, group.nodes.length);
-    if (outstanding > 0 && largest + outstanding >= this.dataShards) return { kind: "wait" };
-    if (mixed && this.replies.size + outstanding >= this.dataShards) {
-      return { kind: "retry", reason: `versions ${[...this.groups.keys()].join(", ")} disagree` };
+    for (const nodes of groups.values()) largest = Math.max(largest, nodes.length);
+    if (outstanding > 0 && largest + outstanding >= this.options.dataShards) return { kind: "wait" };
+    if (mixed && this.replies.size + outstanding >= this.options.dataShards) {
+      return { kind: "retry", reason: `versions ${[...groups.keys()].join(", ")} disagree` };
     }
     const reasons = [...this.failures.entries()].map(([node, reason]) => `node ${node}: ${reason}`);
     return {
       kind: "fail",
-      reason: `only ${this.replies.size} of ${this.shardCount} nodes answered, ${this.dataShards} needed` +
+      reason:
+        `only ${this.replies.size} of ${this.options.shardCount} nodes answered, ${this.options.dataShards} needed` +
         (reasons.length > 0 ? ` (${reasons.join("; ")})` : ""),
       staleEpoch: this.staleEpochFailures > 0,
     };
+  }
+
+  /**
+   * With k replies of `version` in hand: the value once k checked blobs are here, a mismatch
+   * verdict for a layout this client cannot read, or null while blobs are still being fetched
+   * (fetchNeeded starts them). Nodes whose metadata disagrees are failed here.
+   */
+  private tryDecode(version: number, nodes: number[]): Verdict | null {
+    const sorted = nodes.slice().sort((a, b) => a - b);
+    const reference = this.replies.get(sorted[0])!;
+    const wire = reference.layout;
+    if (wire === undefined) {
+      this.fail(sorted[0], `version ${version} without a layout`, false);
+      return this.decide();
+    }
+    if (wire.dataShards !== this.options.dataShards || wire.dataShards + wire.parityShards !== this.options.shardCount) {
+      return {
+        kind: "mismatch",
+        error: new ConfigError(
+          `the cluster stores this key as ${wire.dataShards} data + ${wire.parityShards} parity shards; this client is configured for ` +
+            `k=${this.options.dataShards}, n=${this.options.shardCount}: use the cluster's ecc_config`,
+        ),
+      };
+    }
+    const layout: Layout = { valueBytes: wire.valueBytes, blockBytes: wire.blockBytes, dataShards: wire.dataShards, parityShards: wire.parityShards };
+    const size = blobBytes(layout);
+    for (const node of sorted) {
+      const reply = this.replies.get(node)!;
+      if (reply.shardBytes !== size || reply.layout?.valueCrc32 !== wire.valueCrc32 || reply.layout?.valueBytes !== wire.valueBytes) {
+        this.fail(node, `shard metadata disagrees with the other shards of version ${version}`, false);
+        return this.decide();
+      }
+    }
+    const ready = sorted.filter((node) => this.blobs.has(node));
+    if (ready.length < this.options.dataShards) return null;
+    const chosen = ready.slice(0, this.options.dataShards);
+    const blobs: Array<Buffer | null> = new Array(this.options.shardCount).fill(null);
+    for (const node of chosen) blobs[node] = this.blobs.get(node)!;
+    const value = decodeValue(this.options.codec, layout, blobs);
+    if (crc32(value) !== wire.valueCrc32 >>> 0) {
+      return { kind: "retry", reason: `decoded value of version ${version} failed its checksum` };
+    }
+    return { kind: "value", version, value };
+  }
+
+  /** Starts fetching the rest of the blobs the best version still needs (k of them). */
+  private fetchNeeded(): ReadEffect[] {
+    let best: { version: number; nodes: number[] } | null = null;
+    const groups = new Map<number, number[]>();
+    for (const [node, reply] of this.replies) {
+      if (reply.version === 0 || reply.tombstone) continue;
+      const group = groups.get(reply.version) ?? [];
+      group.push(node);
+      groups.set(reply.version, group);
+    }
+    for (const [version, nodes] of groups) {
+      if (nodes.length >= this.options.dataShards && (best === null || version > best.version)) best = { version, nodes };
+    }
+    if (best === null) return [];
+    const sorted = best.nodes.slice().sort((a, b) => a - b);
+    const have = sorted.filter((node) => this.blobs.has(node) || this.fetches.has(node)).length;
+    const effects: ReadEffect[] = [];
+    let needed = this.options.dataShards - have;
+    for (const node of sorted) {
+      if (needed <= 0) break;
+      if (this.blobs.has(node) || this.fetches.has(node)) continue;
+      const reply = this.replies.get(node)!;
+      const blob = Buffer.allocUnsafe(reply.shardBytes);
+      reply.data.copy(blob, 0);
+      const fetch: Fetch = { version: best.version, blob, offset: reply.data.length };
+      this.fetches.set(node, fetch);
+      effects.push(this.chunkEffect(node, fetch));
+      needed--;
+    }
+    return effects;
+  }
+
+  private backoffWith(reason: string): ReadEffect[] {
+    this.lastReason = reason;
+    return this.backoff();
+  }
+
+  private backoff(): ReadEffect[] {
+    const ceiling = Math.min(this.options.backoffMsMax, this.options.backoffMsMin * 2 ** Math.min(this.attempt, 10));
+    this.timer++;
+    this.timerFor = "backoff";
+    this.phase = "backoff"; // replies to this attempt are ignored from now on
+    return [{ kind: "wait", timer: this.timer, ms: this.options.backoffMsMin + this.options.random.next() * ceiling }];
+  }
+
+  private armHedge(): ReadEffect[] {
+    if (this.options.hedgeAfterMs === null) return [];
+    this.timer++;
+    this.timerFor = "hedge";
+    return [{ kind: "wait", timer: this.timer, ms: this.options.hedgeAfterMs }];
+  }
+
+  private cancelTimer(): void {
+    this.timer++;
+    this.timerFor = null;
+  }
+
+  /** Keeps a newer view for the next attempt; the current attempt keeps its own. */
+  private adopt(view: View | null): void {
+    if (view !== null && view.epoch > this.latest.epoch) this.latest = view;
+  }
+
+  private finish(effect: Extract<ReadEffect, { kind: "succeed" | "fail" }>): ReadEffect[] {
+    this.phase = "done";
+    this.cancelTimer();
+    return [effect];
   }
 }

@@ -95,3 +95,87 @@ export function nextViewForPromote(view: View, shardIndex: number): View | "unch
     recovering: view.recovering.filter((index) => index !== shardIndex),
   };
 }
+
+/**
+ * A view change as data: what the failure detector or a join/promote request asks the
+ * control-plane leader to propose. `expectedEpoch`: the view the request was made in; a
+ * change made in an older view is dropped (it must not undo what happened since).
+ */
+export type ViewChange =
+  | { kind: "silence"; silent: readonly number[]; expectedEpoch: number }
+  | { kind: "join"; shardIndex: number; expectedEpoch: number }
+  | { kind: "promote"; shardIndex: number; expectedEpoch: number };
+
+/** The view `change` makes of `view`, or null when it changes nothing (or no longer applies). */
+export function applyViewChange(view: View, change: ViewChange, dataShards: number): View | null {
+  if (view.epoch !== change.expectedEpoch) return null;
+  switch (change.kind) {
+    case "silence":
+      return nextViewForSilence(view, new Set(change.silent), dataShards);
+    case "join": {
+      const next = nextViewForJoin(view, change.shardIndex, dataShards);
+      return typeof next === "string" ? null : next;
+    }
+    case "promote": {
+      const next = nextViewForPromote(view, change.shardIndex);
+      return typeof next === "string" ? null : next;
+    }
+  }
+}
+
+/**
+ * The control plane's state machine: the log holds only views, applied in order; each server
+ * applies the same entries, so every server sees the same sequence of epochs. Used by the
+ * real control plane (control_plane.ts) and the simulator alike.
+ */
+export class ViewStateMachine {
+  private current: View;
+
+  constructor(
+    initial: View,
+    private readonly shardCount: number,
+    private readonly dataShards: number,
+    private readonly onView: (view: View, previous: View) => void,
+  ) {
+    this.current = initial;
+  }
+
+  view(): View {
+    return this.current;
+  }
+
+  /** A committed entry: installs its view when its epoch is current + 1; says whether it did. */
+  apply(entry: { data: Uint8Array }): boolean {
+    const view = viewOfEntry(entry, this.current);
+    if (view === null) return false;
+    this.install(view);
+    return true;
+  }
+
+  /** A snapshot of the log (the view at its index). */
+  restore(data: Uint8Array): void {
+    if (data.byteLength > 0) this.install(decodeView(data));
+  }
+
+  snapshot(): Uint8Array {
+    return encodeView(this.current);
+  }
+
+  /**
+   * The entry to propose for `change` (made from the current view), or null when there is
+   * nothing to change. A proposal whose epoch is not current + 1 when it commits is skipped.
+   */
+  proposal(change: ViewChange | ((current: View) => View | null)): { view: View; data: Uint8Array } | null {
+    const next = typeof change === "function" ? change(this.current) : applyViewChange(this.current, change, this.dataShards);
+    if (next === null) return null;
+    checkView(next, this.shardCount, this.dataShards);
+    if (next.epoch !== this.current.epoch + 1) return null;
+    return { view: next, data: encodeView(next) };
+  }
+
+  private install(view: View): void {
+    const previous = this.current;
+    this.current = view;
+    this.onView(view, previous);
+  }
+}

@@ -39,6 +39,8 @@ export function grpcStatusOf(error: KvError): GrpcStatus {
       return GrpcStatus.RESOURCE_EXHAUSTED;
     case "CORRUPT_SHARD":
       return GrpcStatus.DATA_LOSS;
+    case "OUTCOME_UNKNOWN":
+      return GrpcStatus.UNKNOWN;
     case "INTERNAL":
       return GrpcStatus.INTERNAL;
   }

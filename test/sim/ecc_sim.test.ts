@@ -1,19 +1,25 @@
-// Property: ecc mode's protocol cores (EcShardReplica participants, the client-coordinated
-// 2PC write and k-of-n read of src/ecc/client.ts, and node-side lease resolution of
-// src/ecc/node.ts) give linearizable single-key registers under message loss, duplication,
+// Property: ecc mode, run through its real protocol cores (EcWriteCoordinator and
+// EcReadCoordinator as the client drives them; EccNodeCore with its EcShardReplica and its
+// view control plane, RaftCore + the shared RaftDriver + ViewStateMachine, as each node
+// drives them), gives linearizable single-key registers under message loss, duplication,
 // delay and reordering, client crashes at any point (between EcPrepare and EcCommit, in the
-// middle of sending EcCommits) and node pauses; on every step, per-node versions never go
-// back, no two different values are committed at one (key, version), and reads only return
-// bytes some write wrote; after faults stop, every lock is resolved and every key is readable.
+// middle of the EcCommits), node pauses, and node crashes followed by a restart that joins as
+// recovering, rebuilds and is promoted. On every step: per-node versions never go back
+// (except when a node's shards are dropped), no two different values are committed at one
+// (key, version), a write is acknowledged only after k nodes committed it, no node answers a
+// read unless it is a member with complete shards, a promoted node holds every version
+// acknowledged before its rebuild began, and reads only return bytes some write wrote. After
+// the faults stop: every node is a member again, no lock is left, all nodes hold the same
+// version of every key, and a final read of every key is part of the checked history.
 //
-// Method: the seeded simulator in ecc_sim.ts (virtual clock, seeded network, coordinator
-// state machines mirroring client.ts), run for a fixed set of seeds in a few configurations,
-// each history checked with checkHistory. A failure message carries the seed and the
-// transcript tail; the same seed replays identically (checked by hashing the transcript).
-// The harness is shown able to fail: a coordinator that reports success after one EcCommit
-// acknowledgement instead of k is caught on some seeds.
+// Method: the seeded simulator in ecc_sim.ts, run for a fixed set of seeds in a few
+// configurations. A failure message carries the seed and the transcript tail; the same seed
+// replays identically (checked by hashing the transcript). The harness is shown able to fail:
+// three bugs planted in the real cores (a coordinator that acknowledges after one EcCommit; a
+// restarted member that serves reads before its rebuild; a rebuild that takes results of an
+// abandoned rebuild generation) are each caught. scripts/sim_ecc.js sweeps random seeds.
 import assert from "node:assert/strict";
-import { EccSimOptions, EccSimResult, SimCheckError, runEccSimulation } from "./ecc_sim";
+import { EccSimOptions, EccSimResult, PlantedBug, SimCheckError, runEccSimulation } from "./ecc_sim";
 
 interface Config {
   name: string;
@@ -23,12 +29,12 @@ interface Config {
 
 const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
 
-/** 120 + 100 + 80 + 60 = 360 runs of about 2.5-3.5 virtual seconds each (~4 s wall on one core). */
+/** 100 + 60 + 60 + 40 = 260 runs of about 2.5 virtual seconds each plus healing. */
 const CONFIGS: Config[] = [
-  { name: "default faults (5 clients, 2 keys)", seeds: range(1, 120), options: {} },
-  { name: "slow tail, read-heavy (6 clients)", seeds: range(1_001, 100), options: { clientCount: 6, readRatio: 0.6, slowRate: 0.3 } },
-  { name: "lossy network (12% loss)", seeds: range(2_001, 80), options: { lossRate: 0.12, slowRate: 0.2 } },
-  { name: "3 keys, 4 clients", seeds: range(3_001, 60), options: { clientCount: 4, keyCount: 3 } },
+  { name: "default faults (5 clients, 2 keys, pauses, node and client crashes)", seeds: range(1, 100), options: {} },
+  { name: "slow tail, read-heavy (6 clients)", seeds: range(1_001, 60), options: { clientCount: 6, readRatio: 0.6, slowRate: 0.3 } },
+  { name: "lossy network (12% loss)", seeds: range(2_001, 60), options: { lossRate: 0.12, slowRate: 0.2 } },
+  { name: "3 keys, 4 clients, more node crashes", seeds: range(3_001, 40), options: { clientCount: 4, keyCount: 3, nodeCrashRate: 0.3 } },
 ];
 
 function runSeeds(config: Config): EccSimResult[] {
@@ -49,8 +55,8 @@ function runSeeds(config: Config): EccSimResult[] {
   return results;
 }
 
-describe("ecc simulation (seeded)", function () {
-  this.timeout(60_000);
+describe("ecc simulation of the real cores (seeded)", function () {
+  this.timeout(120_000);
 
   for (const config of CONFIGS) {
     it(`${config.name}: ${config.seeds.length} seeds are linearizable and keep the invariants`, () => {
@@ -59,10 +65,17 @@ describe("ecc simulation (seeded)", function () {
       // Guard against a simulator that silently stopped exercising anything.
       assert(sum((r) => r.history.filter((op) => op.status === "ok" && op.kind === "set").length) > 0, "no set succeeded");
       assert(sum((r) => r.history.filter((op) => op.status === "ok" && op.kind === "get" && op.result !== null).length) > 0, "no read returned a value");
-      assert(sum((r) => r.crashes) > 0, "no client crashed");
+      assert(sum((r) => r.clientCrashes) > 0, "no client crashed");
+      assert(sum((r) => r.nodeCrashes) > 0, "no node crashed");
+      assert(sum((r) => r.pauses) > 0, "no node paused");
+      assert(sum((r) => r.promotions) > 0, "no recovering node was promoted");
+      assert(sum((r) => r.viewChanges) > 0, "no view changed");
       assert(sum((r) => r.resolutions.abort) > 0, "no lease resolution aborted");
       assert(sum((r) => r.resolutions.commit) > 0, "no lease resolution committed");
       assert(sum((r) => r.counts.unknown) > 0, "no unknown outcome");
+      // Runs that lost more than n-k nodes' shards at once check safety only; they must stay rare.
+      const beyond = results.filter((r) => r.beyondBudget).length;
+      assert(beyond <= results.length / 20, `${beyond} of ${results.length} runs went beyond the fault budget`);
     });
   }
 
@@ -76,32 +89,44 @@ describe("ecc simulation (seeded)", function () {
     assert.notEqual(runEccSimulation({ seed: 7 }).transcriptHash, runEccSimulation({ seed: 8 }).transcriptHash);
   });
 
-  it("can fail: a coordinator that reports success after one EcCommit ack is caught", () => {
-    const options: Omit<EccSimOptions, "seed"> = {
-      brokenCommitAfterOneAck: true,
-      clientCount: 6,
-      readRatio: 0.6,
-      slowRate: 0.3,
-      lossRate: 0,
-      duplicateRate: 0,
-      crashRate: 0,
-      pauses: false,
-    };
-    const caught: number[] = [];
-    for (const seed of range(1, 60)) {
-      try {
-        runEccSimulation({ seed, ...options });
-      } catch (error) {
-        if (!(error instanceof SimCheckError)) throw error;
-        assert.match(error.message, new RegExp(`seed=${seed}\\b`));
-        assert.match(error.message, /transcript tail/);
-        caught.push(seed);
+  const planted: Array<{ bug: PlantedBug; what: string; options: Omit<EccSimOptions, "seed" | "plantedBug">; message: RegExp }> = [
+    {
+      bug: "acknowledge-after-one-commit",
+      what: "a coordinator that reports success after one EcCommit acknowledgement",
+      options: {},
+      message: /acknowledged when only \d node\(s\) had committed it|not linearizable/,
+    },
+    {
+      bug: "restarted-member-serves-reads",
+      what: "a restarted member that serves reads before its rebuild",
+      options: {},
+      message: /answered a read while needs-rebuild|not linearizable/,
+    },
+    {
+      bug: "rebuild-skips-generation-check",
+      what: "a rebuild that counts results of an abandoned rebuild generation",
+      options: { keyCount: 4, pauseRate: 0.4 },
+      message: /was promoted holding|not linearizable|disagree/,
+    },
+  ];
+  for (const { bug, what, options, message } of planted) {
+    it(`can fail: ${what} is caught`, () => {
+      const caught: number[] = [];
+      for (const seed of range(1, 80)) {
+        try {
+          runEccSimulation({ seed, ...options, plantedBug: bug });
+        } catch (error) {
+          if (!(error instanceof SimCheckError)) throw error;
+          assert.match(error.message, new RegExp(`seed=${seed}\\b`));
+          assert.match(error.message, message);
+          caught.push(seed);
+          if (caught.length >= 2) break;
+        }
       }
-    }
-    assert(caught.length > 0, "the broken coordinator passed every seed: the harness cannot see the bug");
-    // A caught seed replays: it fails again the same way.
-    assert.throws(() => runEccSimulation({ seed: caught[0], ...options }), SimCheckError);
-    // The same seeds pass with the correct coordinator.
-    for (const seed of caught) runEccSimulation({ seed, ...options, brokenCommitAfterOneAck: false });
-  });
+      assert(caught.length > 0, `the planted bug passed every seed: the harness cannot see ${bug}`);
+      // A caught seed replays: it fails again the same way; and it passes without the bug.
+      assert.throws(() => runEccSimulation({ seed: caught[0], ...options, plantedBug: bug }), SimCheckError);
+      for (const seed of caught) runEccSimulation({ seed, ...options });
+    });
+  }
 });

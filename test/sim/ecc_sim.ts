@@ -1,52 +1,86 @@
-// Seeded, deterministic simulator of ecc mode's protocol cores: n=5 EcShardReplica
-// participants (k=3, m=2, fixed membership, blockBytes 16 so values span stripes), simulated
-// clients whose coordinator state machines mirror src/ecc/client.ts (write: EcPrepare to all
-// -> version = max committed + 1 -> EcCommit to all -> success at k acks; read: EcGet to the k
-// data nodes, expand on failure/mismatch, decide with EcReadCoordinator, decode with
-// decodeValue), and node-side lease resolution mirroring src/ecc/node.ts resolve() (txStatus
-// to the other nodes, which fences; commit everywhere if any committed; abort everywhere if
-// all answered and none committed; else resolutionFailed and retry later).
+// Seeded, deterministic simulator of ecc mode that runs the real protocol cores: n=5 nodes
+// (k=3), each an EccNodeCore (src/ecc/node_core.ts, owning its EcShardReplica) plus its view
+// control plane: a RaftCore carried out by the shared RaftDriver with a ViewStateMachine
+// (src/ecc/view.ts), exactly the pieces src/ecc/control_plane.ts and src/ecc/node.ts drive;
+// clients whose writes are EcWriteCoordinators and whose reads are EcReadCoordinators, the
+// cores src/ecc/client.ts drives. Nothing here decides what the protocol does: the simulator
+// is the network, the clock, the disk and the nemesis.
 //
 // Everything runs on one event queue with a virtual clock (integer ms) and one SeededRandom:
-// the same seed gives the same transcript (hashed by the tests). The network delays, loses
-// (a loss is a timeout at the sender) and duplicates messages; clients crash at random
-// points (after the EcPrepare phase, in the middle of sending EcCommits, or at any time) and
-// restart under a new client id; nodes pause (process nothing for a while, then catch up).
-// Every client operation goes into a HistoryRecorder on the virtual clock and the history is
-// checked with checkHistory after a settle phase and a final read of every key. Invariants
-// are checked after every event; any failure throws SimCheckError with the seed and the
-// transcript tail.
-import { EventQueue } from "./event_queue";
+// the same seed gives the same transcript (hashed by the tests). Faults:
+// - network: delay, a slow tail (reordering), loss (a timeout at the sender), duplicates;
+// - nodes: pauses (process nothing, then catch up), crashes (memory gone: shards, staged
+//   transactions, the cores; the control plane's Raft state survives, as it is fsynced), and
+//   restarts that join as recovering, rebuild from k members and are promoted;
+// - clients: crash between EcPrepare and EcCommit, in the middle of the EcCommits, or at any
+//   time; the crashed write's outcome is unknown.
+// At most n-k nodes are faulty (down, paused, or not yet promoted) when a node fault starts.
+//
+// Checked after every event: a node's version of a key never goes back except when its
+// shards are thrown away (removed from the view, or a crash); no two different values are
+// committed at one (key, version); no node answers a read while it is not a member with
+// complete shards; a node promoted to member holds, for every key, at least the version
+// acknowledged to a client before its rebuild began; reads return only bytes some write
+// wrote. After the faults stop: every node is promoted to member, no lock is left, every
+// node holds the same version of every key, and the history, with a final read of every
+// key, is linearizable (src/check).
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { HistoryRecorder, History } from "../../src/check/history";
+import { HistoryRecorder, History, OperationHandle } from "../../src/check/history";
 import { CheckResult, checkHistory } from "../../src/check/linearizability";
 import { crc32 } from "../../src/codec/checksum";
 import { TableCodec } from "../../src/codec/table_codec";
 import { SeededRandom } from "../../src/core/env";
 import { EC_BACKOFF_MS_MAX, EC_BACKOFF_MS_MIN } from "../../src/core/limits";
-import { EcGetReply, ResultCode, TxState } from "../../src/gen/ecc";
-import { Layout, blobBytes } from "../../src/ecc/layout";
-import { EcReadCoordinator, ReadDecision } from "../../src/ecc/read_coordinator";
+import { Op, Result, ResultCode } from "../../src/gen/ecc";
+import { Layout } from "../../src/ecc/layout";
+import { EccNodeCore, NODE_TIMING, NodeEffect, OpBody } from "../../src/ecc/node_core";
+import { EcReadCoordinator, ReadEffect, VersionedRead } from "../../src/ecc/read_coordinator";
 import { EcShardReplica } from "../../src/ecc/shard_replica";
-import { decodeValue, encodeBlobs } from "../../src/ecc/shard_coding";
+import { encodeBlobs } from "../../src/ecc/shard_coding";
+import { View, ViewStateMachine, initialView } from "../../src/ecc/view";
+import { EcWriteCoordinator, NodeReply, WriteEffect } from "../../src/ecc/write_coordinator";
+import { RAFT_CONFIG_DEFAULTS, RaftCore } from "../../src/raft/core";
+import { RaftDriver } from "../../src/raft/driver";
+import { HardState, LogEntry, RaftMessage } from "../../src/raft/types";
+import { EventQueue } from "./event_queue";
 
 export const N = 5;
 export const K = 3;
-export const M = N - K;
+const M = N - K;
 const BLOCK_BYTES = 16;
+/** Small chunks, so most shards take several EcPrepare messages and several EcGet replies. */
+const CHUNK_BYTES = 24;
 const LEASE_MS = 100;
 const RPC_TIMEOUT_MS = 60;
-const RESOLVE_RPC_TIMEOUT_MS = 60;
-const RESOLVE_RETRY_MS = 50;
-const SCAN_MS = 10;
+const HEARTBEAT_TIMEOUT_MS = 120;
+const NODE_TICK_MS = 10;
+const CONTROL_ELECTION_TICKS = 10;
+const CONTROL_HEARTBEAT_TICKS = 2;
 const DELAY_MS_MIN = 1;
-const DELAY_MS_MAX = 12;
+const DELAY_MS_MAX = 8;
 const SLOW_MS_MAX = 40;
 const WRITE_ATTEMPTS_MAX = 12;
 const READ_ATTEMPTS_MAX = 20;
+const VIEW_POLL_MS = 20;
 const THINK_MS_MAX = 10;
+const REBUILD_READ_DELAY_MS_MAX = 80;
 const TRANSCRIPT_TAIL = 80;
-const EVENTS_MAX = 2_000_000;
+const EVENTS_MAX = 3_000_000;
+const SETTLE_MS_MAX = 30_000;
+/** The node core's timing, scaled to the simulated cluster. */
+const SIM_NODE_TIMING = {
+  ...NODE_TIMING,
+  lockScanMs: 10,
+  resolveRetryMs: 40,
+  joinRetryMs: 30,
+  rebuildRetryMs: 30,
+  peerTimeoutMs: 60,
+  listPageKeys: 1,
+  rebuildReadsInFlightMax: 1,
+};
+
+export type PlantedBug = "acknowledge-after-one-commit" | "restarted-member-serves-reads" | "rebuild-skips-generation-check";
 
 export interface EccSimOptions {
   seed: number;
@@ -56,22 +90,20 @@ export interface EccSimOptions {
   keyCount?: number;
   lossRate?: number;
   duplicateRate?: number;
-  /** Client crash probabilities (after the EcPrepare phase / mid-EcCommit / per op start). */
+  /** Client crash probabilities (after the EcPrepare phase / mid-EcCommit / per nemesis step). */
   crashRate?: number;
   /** Share of messages that take up to SLOW_MS_MAX extra ms (default 0.08). */
   slowRate?: number;
   /** Share of operations that are gets (the rest: 5/6 sets, 1/6 dels). */
   readRatio?: number;
-  /** Share of nemesis steps that pause a node (default 0.25; crashes take the next 0.25). */
-  pauseRate?: number;
-  /** Node pauses on or off. */
+  /** Node pauses on or off, and the share of nemesis steps that pause a node. */
   pauses?: boolean;
-  /**
-   * Self-test of the harness: the coordinator reports success once ONE member acknowledged
-   * EcCommit instead of k. Unsafe: k-1 or fewer nodes hold the new version, so a read can
-   * still decode the old one after the write returned.
-   */
-  brokenCommitAfterOneAck?: boolean;
+  pauseRate?: number;
+  /** Node crashes (with restart and recovery) on or off, and their share of nemesis steps. */
+  nodeCrashes?: boolean;
+  nodeCrashRate?: number;
+  /** Test-only: a bug planted in a real core; the checks must catch it. */
+  plantedBug?: PlantedBug;
   /** Keep the whole transcript in the result (for debugging). */
   keepTranscript?: boolean;
 }
@@ -82,593 +114,919 @@ export interface EccSimResult {
   check: CheckResult;
   transcriptHash: string;
   counts: { ok: number; fail: number; unknown: number };
-  crashes: number;
+  clientCrashes: number;
+  nodeCrashes: number;
   pauses: number;
-  resolutions: { commit: number; abort: number; retry: number };
+  viewChanges: number;
+  promotions: number;
+  /**
+   * A false failure detection on top of n-k real faults left more than n-k nodes without
+   * their shards at once: data may be lost, so the run checks safety only (no final reads,
+   * no liveness).
+   */
+  beyondBudget: boolean;
+  resolutions: { commit: number; abort: number };
   eventCount: number;
   simulatedMs: number;
-  lockedAtEnd: number;
   transcript?: string[];
 }
 
-export class SimCheckError extends Error {}
+export class SimCheckError extends Error {
+  /** The whole transcript, when the run kept it (keepTranscript). */
+  transcript?: string[];
+}
 
-type Request =
-  | { kind: "prepare"; key: Buffer; txId: Buffer; shardIndex: number; layout: Layout & { valueCrc32: number }; tombstone: boolean; shardCrc32: number; data: Buffer }
-  | { kind: "commit"; key: Buffer; txId: Buffer; version: number; resolution: boolean }
-  | { kind: "abort"; key: Buffer; txId: Buffer }
-  | { kind: "get"; key: Buffer }
-  | { kind: "txStatus"; key: Buffer; txId: Buffer };
-
-/** A reply as the sender sees it: OK with a body, a refusal, or a timeout. */
-type Reply = { code: ResultCode; message: string; body?: unknown } | { code: "timeout" };
+interface Disk {
+  hardState: HardState | null;
+  entries: LogEntry[];
+}
 
 interface SimNode {
   index: number;
-  replica: EcShardReplica;
+  id: string;
+  /** Bumped at every crash: events scheduled for an earlier life are dropped. */
+  life: number;
+  alive: boolean;
   pausedUntilMs: number;
+  disk: Disk;
+  core: EccNodeCore | null;
+  raft: RaftCore | null;
+  driver: RaftDriver | null;
+  views: ViewStateMachine | null;
+  /** The node's own client, for rebuild reads. */
+  rebuildClient: SimClient | null;
+  restartAtMs: number | null;
+  /** Checker state: versions seen per key in this life/generation of the store. */
   lastVersion: Map<string, number>;
+  /** Versions acknowledged to clients when the node's current rebuild generation began. */
+  ackedAtGenerationStart: Map<string, number> | null;
+  generationSeen: string;
 }
 
-interface Client {
+type Outcome = { kind: "ok"; value?: string | null } | { kind: "fail"; reason: string } | { kind: "unknown"; reason: string };
+
+/** A client: the workload's, or a node's own (rebuild reads). It drives the real coordinators. */
+interface SimClient {
+  label: string;
   slot: number;
   incarnation: number;
-  id: string;
+  alive: () => boolean;
+  view: View | null;
+  refreshWaiters: Array<(view: View | null) => void> | null;
   txCounter: number;
-  busy: boolean;
-  /** Current op; the crash hook records it as unknown. */
-  op: { handle: number; kind: "get" | "set" | "del"; key: string } | null;
-  alive: boolean;
+  op: { handle: OperationHandle; kind: "get" | "set" | "del"; key: string } | null;
 }
 
-function asReply(outcome: { code: ResultCode; message: string; reply?: unknown }): Reply {
-  return { code: outcome.code, message: outcome.message, body: outcome.reply };
+const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex").slice(0, 12);
+
+function describeBody(body: OpBody): string {
+  switch (body.$case) {
+    case "prepare":
+      return `prepare ${body.value.key.toString()} tx=${hex(body.value.txId)} @${body.value.offset}+${body.value.data.length}${body.value.last ? " last" : ""}${body.value.tombstone ? " tomb" : ""}`;
+    case "commit":
+      return `commit ${body.value.key.toString()} tx=${hex(body.value.txId)} v=${body.value.version}${body.value.resolution ? " res" : ""}`;
+    case "abort":
+      return `abort ${body.value.key.toString()} tx=${hex(body.value.txId)}`;
+    case "get":
+      return `get ${body.value.key.toString()} v=${body.value.wantVersion} @${body.value.offset}`;
+    case "txStatus":
+      return `txStatus ${body.value.key.toString()} tx=${hex(body.value.txId)}`;
+    case "join":
+      return `join ${body.value.shardIndex}${body.value.promote ? " promote" : ""} e=${body.value.epoch}`;
+    case "listKeys":
+      return `listKeys @${body.value.offset}`;
+    default:
+      return body.$case;
+  }
 }
 
-const hex = (b: Buffer): string => b.toString("hex").slice(0, 12);
-
-export function runEccSimulation(options: EccSimOptions): EccSimResult {
-  const seed = options.seed;
-  const durationMs = options.durationMs ?? 2_000;
-  const clientCount = options.clientCount ?? 5;
-  const keyCount = options.keyCount ?? 2;
-  const lossRate = options.lossRate ?? 0.03;
-  const duplicateRate = options.duplicateRate ?? 0.03;
-  const crashRate = options.crashRate ?? 0.04;
-  const pausesOn = options.pauses ?? true;
-  const broken = options.brokenCommitAfterOneAck === true;
-  const readRatio = options.readRatio ?? 0.45;
-  const slowRate = options.slowRate ?? 0.08;
-  const pauseRate = options.pauseRate ?? 0.25;
-
-  const random = new SeededRandom(seed);
-  const queue = new EventQueue();
-  const codec = new TableCodec(K, M);
-  let now = 0;
-  let faults = true;
-  let workload = true;
-  const transcript: string[] = [];
-  const hash = createHash("sha256");
-  const log = (line: string): void => {
-    const text = `${now} ${line}`;
-    hash.update(text + "\n");
-    transcript.push(text);
-    if (!options.keepTranscript && transcript.length > TRANSCRIPT_TAIL * 4) transcript.splice(0, transcript.length - TRANSCRIPT_TAIL);
-  };
-  const fail = (message: string): never => {
-    throw new SimCheckError(
-      `ecc sim seed=${seed}${broken ? " (brokenCommitAfterOneAck)" : ""}: ${message}\n--- transcript tail ---\n` +
-        transcript.slice(-TRANSCRIPT_TAIL).join("\n"),
-    );
-  };
-  const recorder = new HistoryRecorder({ nowMs: () => now });
-  const keys = Array.from({ length: keyCount }, (_, i) => `k${i}`);
+class EccSimulation {
+  readonly random: SeededRandom;
+  readonly queue = new EventQueue();
+  readonly codec = new TableCodec(K, M);
+  now = 0;
+  faults = true;
+  workload = true;
+  eventCount = 0;
+  readonly transcript: string[] = [];
+  readonly hash = createHash("sha256");
+  readonly recorder: HistoryRecorder;
+  readonly nodes: SimNode[];
+  readonly keys: string[];
   /** Every value some client tried to write, by key: reads must return one of these. */
-  const written = new Map<string, Set<string>>(keys.map((k) => [k, new Set<string>()]));
-  /** (key, version) -> identity of what was committed there (tx tag + value crc + tombstone). */
-  const committedAt = new Map<string, string>();
-  const counts = { crashes: 0, pauses: 0 };
-  const resolutions = { commit: 0, abort: 0, retry: 0 };
-
-  const nodes: SimNode[] = Array.from({ length: N }, (_, index) => ({
-    index,
-    replica: new EcShardReplica({ shardIndex: index, dataShards: K, parityShards: M, blockBytes: BLOCK_BYTES, address: `n${index}` }),
-    pausedUntilMs: 0,
-    lastVersion: new Map(),
-  }));
-
-  const at = (delayMs: number, run: () => void): void => queue.push(now + delayMs, run);
-  // Mostly short delays, with a tail of slow messages (reordering across phases).
-  const delay = (): number =>
-    DELAY_MS_MIN + random.int(DELAY_MS_MAX - DELAY_MS_MIN + 1) + (faults && random.next() < slowRate ? random.int(SLOW_MS_MAX) : 0);
-
-  // ------------------------------------------------------------------ network
-
-  function describe(req: Request): string {
-    switch (req.kind) {
-      case "prepare":
-        return `prepare ${req.key.toString()} tx=${hex(req.txId)}${req.tombstone ? " tomb" : ""} crc=${req.layout.valueCrc32}`;
-      case "commit":
-        return `commit ${req.key.toString()} tx=${hex(req.txId)} v=${req.version}${req.resolution ? " res" : ""}`;
-      case "abort":
-        return `abort ${req.key.toString()} tx=${hex(req.txId)}`;
-      case "get":
-        return `get ${req.key.toString()}`;
-      case "txStatus":
-        return `txStatus ${req.key.toString()} tx=${hex(req.txId)}`;
-    }
-  }
-
-  function handle(node: SimNode, req: Request): Reply {
-    const r = node.replica;
-    switch (req.kind) {
-      case "prepare":
-        return asReply(r.prepare(
-          {
-            key: req.key,
-            txId: req.txId,
-            shardIndex: req.shardIndex,
-            layout: req.layout,
-            tombstone: req.tombstone,
-            shardCrc32: req.shardCrc32,
-            offset: 0,
-            data: req.data,
-            last: true,
-            leaseMs: LEASE_MS,
-          },
-          now,
-        ));
-      case "commit":
-        return asReply(r.commit({ key: req.key, txId: req.txId, version: req.version, resolution: req.resolution }));
-      case "abort":
-        return asReply(r.abort({ key: req.key, txId: req.txId }));
-      case "get": {
-        const out = r.get({ key: req.key, wantVersion: 0, offset: 0, lengthMax: 0 });
-        // Copy: the replica hands out a view of its store.
-        if (out.reply !== undefined) out.reply = { ...out.reply, data: Buffer.from(out.reply.data) };
-        return asReply(out);
-      }
-      case "txStatus":
-        return asReply(r.txStatus({ key: req.key, txId: req.txId }));
-    }
-  }
-
-  let rpcCounter = 0;
+  readonly written: Map<string, Set<string>>;
   /**
-   * One request/response exchange; `onReply` runs exactly once (reply or timeout) unless
-   * `alive()` turned false first (a crashed client drops everything it was waiting for).
+   * (key, version) -> what was committed there and which nodes hold it. A node that crashes
+   * or drops its shards stops holding; a version no live node holds may be used again (no
+   * read could ever have decoded it from fewer than k shards).
    */
-  function rpc(from: string, to: number, req: Request, timeoutMs: number, alive: () => boolean, onReply: (reply: Reply) => void): void {
-    const id = ++rpcCounter;
+  readonly committedAt = new Map<string, { identity: string; holders: Set<number> }>();
+  /** (key, version) -> every node that ever committed it (kept across crashes). */
+  readonly everHeld = new Map<string, Set<number>>();
+  /** More than n-k nodes were without their shards at once: data may be lost; no liveness owed. */
+  beyondBudget = false;
+  /** Highest version acknowledged to a client, per key. */
+  readonly ackedVersion = new Map<string, number>();
+  readonly clients: SimClient[] = [];
+  readonly stats = { clientCrashes: 0, nodeCrashes: 0, pauses: 0, viewChanges: 0, promotions: 0, commit: 0, abort: 0 };
+  private rpcCounter = 0;
+  private readonly lossRate: number;
+  private readonly duplicateRate: number;
+  private readonly slowRate: number;
+  private readonly crashRate: number;
+
+  constructor(readonly options: EccSimOptions) {
+    this.random = new SeededRandom(options.seed);
+    this.lossRate = options.lossRate ?? 0.03;
+    this.duplicateRate = options.duplicateRate ?? 0.03;
+    this.slowRate = options.slowRate ?? 0.08;
+    this.crashRate = options.crashRate ?? 0.04;
+    this.recorder = new HistoryRecorder({ nowMs: () => this.now });
+    this.keys = Array.from({ length: options.keyCount ?? 2 }, (_, i) => `k${i}`);
+    this.written = new Map(this.keys.map((key) => [key, new Set<string>()]));
+    this.nodes = Array.from({ length: N }, (_, index) => ({
+      index,
+      id: `n${index}`,
+      life: 0,
+      alive: false,
+      pausedUntilMs: 0,
+      disk: { hardState: null, entries: [] },
+      core: null,
+      raft: null,
+      driver: null,
+      views: null,
+      rebuildClient: null,
+      restartAtMs: null,
+      lastVersion: new Map(),
+      ackedAtGenerationStart: null,
+      generationSeen: "",
+    }));
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  log(line: string): void {
+    const text = `${this.now} ${line}`;
+    this.hash.update(text + "\n");
+    this.transcript.push(text);
+    if (!this.options.keepTranscript && this.transcript.length > TRANSCRIPT_TAIL * 4) this.transcript.splice(0, this.transcript.length - TRANSCRIPT_TAIL);
+  }
+
+  fail(message: string): never {
+    const planted = this.options.plantedBug === undefined ? "" : ` (planted bug: ${this.options.plantedBug})`;
+    const error = new SimCheckError(
+      `ecc sim seed=${this.options.seed}${planted}: ${message}\n--- transcript tail ---\n` + this.transcript.slice(-TRANSCRIPT_TAIL).join("\n"),
+    );
+    if (this.options.keepTranscript) error.transcript = this.transcript;
+    throw error;
+  }
+
+  at(delayMs: number, run: () => void): void {
+    this.queue.push(this.now + Math.max(0, Math.floor(delayMs)), run);
+  }
+
+  delay(): number {
+    return DELAY_MS_MIN + this.random.int(DELAY_MS_MAX - DELAY_MS_MIN + 1) + (this.faults && this.random.next() < this.slowRate ? this.random.int(SLOW_MS_MAX) : 0);
+  }
+
+  lost(): boolean {
+    return this.faults && this.random.next() < this.lossRate;
+  }
+
+  /** Runs events until `untilMs` or until `stop()` holds. */
+  runUntil(untilMs: number, stop?: () => boolean): void {
+    for (;;) {
+      if (stop !== undefined && stop()) return;
+      const event = this.queue.pop();
+      if (event === undefined) return;
+      if (event.atMs > untilMs) {
+        this.queue.push(event.atMs, event.run);
+        this.now = untilMs;
+        return;
+      }
+      this.now = event.atMs;
+      event.run();
+      if (++this.eventCount > EVENTS_MAX) this.fail(`more than ${EVENTS_MAX} events`);
+    }
+  }
+
+  /**
+   * One request/response exchange with node `to`. `onReply` runs exactly once, with the
+   * node's Result or null (no answer within timeoutMs), unless `alive()` turned false first.
+   */
+  rpc(from: string, to: number, body: OpBody, epoch: number, timeoutMs: number, alive: () => boolean, onReply: (result: Result | null) => void): void {
+    const id = ++this.rpcCounter;
     let done = false;
-    const settle = (reply: Reply): void => {
+    const settle = (result: Result | null): void => {
       if (done) return;
       done = true;
-      if (!alive()) return;
-      onReply(reply);
+      if (alive()) onReply(result);
     };
-    const lost = (): boolean => faults && random.next() < lossRate;
+    const op: Op = { id, epoch, body };
     const deliver = (copy: number): void => {
-      const node = nodes[to];
-      if (node.pausedUntilMs > now) {
-        queue.push(node.pausedUntilMs + random.int(3), () => deliver(copy));
+      const node = this.nodes[to];
+      if (!node.alive || node.core === null) {
+        this.log(`#${id} ${from}->n${to} ${describeBody(body)} to a dead node`);
         return;
       }
-      const reply = handle(node, req);
-      log(`#${id}${copy > 0 ? "'" : ""} ${from}->n${to} ${describe(req)} => ${reply.code === ResultCode.RESULT_CODE_OK ? "OK" : ResultCode[reply.code as ResultCode]}`);
-      checkInvariants(node);
-      if (lost()) {
-        log(`#${id} reply lost`);
+      if (node.pausedUntilMs > this.now) {
+        const life = node.life;
+        this.queue.push(node.pausedUntilMs + this.random.int(3), () => {
+          if (node.life === life) deliver(copy);
+        });
         return;
       }
-      at(delay(), () => settle(reply));
+      const result = this.handle(node, op);
+      this.log(`#${id}${copy > 0 ? "'" : ""} ${from}->n${to} ${describeBody(body)} => ${ResultCode[result.code]}`);
+      if (this.lost()) {
+        this.log(`#${id} reply lost`);
+        return;
+      }
+      this.at(this.delay(), () => settle(result));
     };
-    if (lost()) {
-      log(`#${id} ${from}->n${to} ${describe(req)} lost`);
+    if (this.lost()) {
+      this.log(`#${id} ${from}->n${to} ${describeBody(body)} lost`);
     } else {
-      at(delay(), () => deliver(0));
-      if (faults && random.next() < duplicateRate) at(delay() + random.int(20), () => deliver(1));
+      this.at(this.delay(), () => deliver(0));
+      if (this.faults && this.random.next() < this.duplicateRate) this.at(this.delay() + this.random.int(20), () => deliver(1));
     }
-    at(timeoutMs, () => settle({ code: "timeout" }));
+    this.at(timeoutMs, () => settle(null));
+  }
+
+  // ------------------------------------------------------------------ nodes
+
+  /** A node answers one request through its core; the simulator checks what it answered. */
+  handle(node: SimNode, op: Op): Result {
+    const core = node.core!;
+    const raft = node.raft!;
+    const status = raft.status();
+    const { result, effects } = core.handle(op, this.now, status.role === "leader", status.leaderId ?? "");
+    if (op.body?.$case === "get" && result.code === ResultCode.RESULT_CODE_OK) {
+      const view = core.view();
+      if (!(view.members.includes(node.index) && core.state.kind === "member")) {
+        this.fail(`n${node.index} answered a read while ${core.state.kind} in view ${view.epoch} (members ${view.members.join(",")})`);
+      }
+    }
+    this.carryOutNode(node, effects);
+    this.checkNode(node);
+    // Copy: the replica hands out views of its store, which later writes may reuse.
+    if (result.body?.$case === "get") return { ...result, body: { $case: "get", value: { ...result.body.value, data: Buffer.from(result.body.value.data) } } };
+    return result;
+  }
+
+  boot(node: SimNode): void {
+    node.life++;
+    node.alive = true;
+    node.restartAtMs = null;
+    const hadState = node.disk.hardState !== null || node.disk.entries.length > 0;
+    const raft = new RaftCore(
+      {
+        ...RAFT_CONFIG_DEFAULTS,
+        id: node.id,
+        voters: this.nodes.map((other) => other.id),
+        electionTicks: CONTROL_ELECTION_TICKS,
+        heartbeatTicks: CONTROL_HEARTBEAT_TICKS,
+        random: new SeededRandom(this.random.int(0x7fffffff)),
+      },
+      { hardState: node.disk.hardState, snapshot: null, entries: node.disk.entries.slice() },
+    );
+    node.raft = raft;
+    const replica = new EcShardReplica({ shardIndex: node.index, dataShards: K, parityShards: M, blockBytes: BLOCK_BYTES, address: node.id });
+    const reset = replica.reset.bind(replica);
+    replica.reset = (): void => {
+      reset();
+      node.lastVersion = new Map(); // the store was emptied on purpose: versions start over
+      this.forgetHoldings(node);
+    };
+    node.lastVersion = new Map();
+    let core: EccNodeCore | null = null;
+    node.views = new ViewStateMachine(initialView(N), N, K, (view) => {
+      this.stats.viewChanges++;
+      this.log(`n${node.index} view ${view.epoch} members=${view.members.join(",")} recovering=${view.recovering.join(",")}`);
+      if (core !== null) this.carryOutNode(node, core.onView(view, this.now));
+    });
+    core = new EccNodeCore({
+      shardIndex: node.index,
+      shardCount: N,
+      dataShards: K,
+      blockBytes: BLOCK_BYTES,
+      address: node.id,
+      heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
+      needsRebuild: hadState,
+      initialView: node.views.view(),
+      shardOf: (layout, value) => encodeBlobs(this.codec, layout, value)[node.index],
+      replica,
+      timing: SIM_NODE_TIMING,
+      plantedBug: this.options.plantedBug === "acknowledge-after-one-commit" ? undefined : this.options.plantedBug,
+    });
+    node.core = core;
+    node.driver = new RaftDriver(raft, {
+      persist: (ready) => {
+        if (ready.truncateFrom !== null) node.disk.entries = node.disk.entries.filter((entry) => entry.index < ready.truncateFrom!);
+        for (const entry of ready.entriesToPersist) node.disk.entries.push(entry);
+        if (ready.hardState !== null) node.disk.hardState = ready.hardState;
+      },
+      send: (messages) => {
+        for (const message of messages) this.sendRaft(message);
+      },
+      restore: () => assert.fail("the simulated control plane never compacts"),
+      apply: (entry) => {
+        if (entry.type === "command" && !node.views!.apply(entry)) this.log(`n${node.index} skips stale view entry ${entry.index}`);
+      },
+    }, { snapshotEntries: 0 });
+    node.rebuildClient = this.newClient(`n${node.index}.rebuild`, -1, 0, () => node.alive && node.life === life);
+    const life = node.life;
+    this.log(`n${node.index} BOOT life=${life}${hadState ? " (control state on disk: rebuilds)" : ""}`);
+    const tick = (): void => {
+      if (node.life !== life || !node.alive) return;
+      if (node.pausedUntilMs <= this.now) {
+        raft.tick();
+        node.driver!.process();
+        const status = raft.status();
+        const leaderIndex = status.leaderId === null ? null : this.nodes.findIndex((other) => other.id === status.leaderId);
+        this.carryOutNode(node, core!.tick(this.now, status.role === "leader", leaderIndex));
+        this.checkNode(node);
+      }
+      this.at(NODE_TICK_MS, tick);
+    };
+    this.at(1 + this.random.int(NODE_TICK_MS), tick);
+    node.driver.process();
+  }
+
+  crashNode(node: SimNode): void {
+    node.life++;
+    node.alive = false;
+    node.core = null;
+    node.raft = null;
+    node.driver = null;
+    node.views = null;
+    node.rebuildClient = null;
+    node.ackedAtGenerationStart = null;
+    node.generationSeen = "";
+    node.lastVersion = new Map();
+    this.forgetHoldings(node);
+    node.restartAtMs = this.now + 50 + this.random.int(350);
+    this.stats.nodeCrashes++;
+    this.log(`n${node.index} CRASH (restarts at ${node.restartAtMs})`);
+    const life = node.life;
+    this.queue.push(node.restartAtMs, () => {
+      if (node.life === life && !node.alive) this.boot(node);
+    });
+  }
+
+  sendRaft(message: RaftMessage): void {
+    if (this.lost()) return;
+    const copies = this.faults && this.random.next() < this.duplicateRate ? 2 : 1;
+    for (let copy = 0; copy < copies; copy++) {
+      this.at(this.delay(), () => this.deliverRaft(message));
+    }
+  }
+
+  deliverRaft(message: RaftMessage): void {
+    const target = this.nodes.find((node) => node.id === message.to);
+    if (target === undefined || !target.alive || target.raft === null) return;
+    if (target.pausedUntilMs > this.now) {
+      const life = target.life;
+      this.queue.push(target.pausedUntilMs + this.random.int(3), () => {
+        if (target.life === life) this.deliverRaft(message);
+      });
+      return;
+    }
+    target.raft.step(message);
+    target.driver!.process();
+  }
+
+  /**
+   * Runs `run` on `node` as its process would: not at all if it crashed since (another life),
+   * and only after a pause ends if it is paused (a stopped process handles nothing).
+   */
+  onNode(node: SimNode, life: number, run: () => void): void {
+    if (!node.alive || node.life !== life) return;
+    if (node.pausedUntilMs > this.now) {
+      this.queue.push(node.pausedUntilMs + this.random.int(3), () => this.onNode(node, life, run));
+      return;
+    }
+    run();
+  }
+
+  carryOutNode(node: SimNode, effects: NodeEffect[]): void {
+    const life = node.life;
+    const alive = (): boolean => node.alive && node.life === life;
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case "send":
+          this.rpc(`n${node.index}`, effect.node, effect.body, 0, effect.timeoutMs, alive, (result) =>
+            this.onNode(node, life, () => {
+              const reply = result === null ? ({ kind: "silent", message: "no answer" } as const) : ({ kind: "ok", result } as const);
+              this.carryOutNode(node, node.core!.onPeerReply(effect.purpose, reply, this.now));
+            }),
+          );
+          break;
+        case "proposeView": {
+          const raft = node.raft!;
+          if (raft.status().role !== "leader") break;
+          const proposal = node.views!.proposal(effect.change);
+          if (proposal === null) break;
+          this.log(`n${node.index} proposes view ${proposal.view.epoch} (${effect.change.kind}) members=${proposal.view.members.join(",")} recovering=${proposal.view.recovering.join(",")}`);
+          try {
+            node.driver!.propose(proposal.data, () => undefined);
+            node.driver!.process();
+          } catch (error) {
+            this.log(`n${node.index} proposal refused: ${(error as Error).message}`);
+          }
+          break;
+        }
+        case "rebuildRead":
+          // Random delays before and after the read: rebuilds take long enough here for a view
+          // change (removal, rejoin, a new rebuild) to overtake one.
+          this.at(effect.delayMs + this.random.int(REBUILD_READ_DELAY_MS_MAX), () =>
+            this.onNode(node, life, () =>
+              this.read(node.rebuildClient!, effect.key, (read) =>
+                this.at(this.random.int(REBUILD_READ_DELAY_MS_MAX), () =>
+                  this.onNode(node, life, () => this.carryOutNode(node, node.core!.onRebuildRead(effect.generation, effect.key, read, this.now))),
+                ),
+              ),
+            ),
+          );
+          break;
+        case "log":
+          if (effect.event === "ec.tx_resolved") {
+            if (effect.fields.decision === "commit") this.stats.commit++;
+            else this.stats.abort++;
+          }
+          if (effect.level !== "debug") this.log(`n${node.index} ${effect.event} ${JSON.stringify(effect.fields)}`);
+          break;
+      }
+    }
   }
 
   // ------------------------------------------------------------------ invariants
 
-  function checkInvariants(node: SimNode): void {
-    for (const key of keys) {
-      const entry = node.replica.store.get(key);
+  checkNode(node: SimNode): void {
+    const core = node.core;
+    if (core === null) return;
+    const state = core.state;
+    const generationKey = state.kind === "member" ? "member" : `${state.kind}:${state.generation}`;
+    if (state.kind === "recovering" && !node.generationSeen.startsWith(`recovering:${state.generation}`)) {
+      // A rebuild generation begins: remember what clients were told was written by now.
+      node.ackedAtGenerationStart = new Map(this.ackedVersion);
+    }
+    if (state.kind === "member" && node.generationSeen !== "member" && node.generationSeen !== "") {
+      this.stats.promotions++;
+      const before = node.ackedAtGenerationStart;
+      if (before !== null) {
+        for (const [key, version] of before) {
+          const held = core.replica.store.version(key);
+          if (held < version) this.fail(`n${node.index} was promoted holding ${key}@${held}, below version ${version} acknowledged before its rebuild began`);
+        }
+      }
+      node.ackedAtGenerationStart = null;
+    }
+    node.generationSeen = generationKey;
+    for (const key of this.keys) {
+      const entry = core.replica.store.get(key);
       const version = entry?.version ?? 0;
       const last = node.lastVersion.get(key) ?? 0;
-      if (version < last) fail(`n${node.index}: version of ${key} went back from ${last} to ${version}`);
+      if (version < last) this.fail(`n${node.index}: version of ${key} went back from ${last} to ${version}`);
       node.lastVersion.set(key, version);
       if (entry === null) continue;
-      const identity = `tag=${entry.txTag} crc=${entry.valueCrc32} tomb=${entry.tombstone} bytes=${entry.valueBytes}`;
+      const identity = `crc=${entry.valueCrc32} tomb=${entry.tombstone} bytes=${entry.valueBytes}`;
       const slot = `${key}@${version}`;
-      const seen = committedAt.get(slot);
-      if (seen === undefined) committedAt.set(slot, identity);
-      else if (seen !== identity) fail(`two different values committed at ${slot}: ${seen} vs ${identity} (n${node.index})`);
+      const ever = this.everHeld.get(slot);
+      if (ever === undefined) this.everHeld.set(slot, new Set([node.index]));
+      else ever.add(node.index);
+      const seen = this.committedAt.get(slot);
+      if (seen === undefined || seen.holders.size === 0) this.committedAt.set(slot, { identity, holders: new Set([node.index]) });
+      else if (seen.identity !== identity) {
+        this.fail(`two different values committed at ${slot}: ${seen.identity} (held by ${[...seen.holders].map((i) => `n${i}`).join(",")}) vs ${identity} (n${node.index})`);
+      } else seen.holders.add(node.index);
     }
+    this.checkBudget();
   }
 
-  // ------------------------------------------------------------------ node-side resolution
-
-  function scan(node: SimNode): void {
-    if (node.pausedUntilMs <= now) {
-      const expired = node.replica.takeExpiredLocks(now, 8);
-      for (const lock of expired) resolve(node, lock.key, lock.txId);
-    }
-    at(SCAN_MS, () => scan(node));
+  /** The node no longer holds what it committed (crash, or its shards were dropped). */
+  forgetHoldings(node: SimNode): void {
+    for (const slot of this.committedAt.values()) slot.holders.delete(node.index);
   }
 
-  function resolve(node: SimNode, key: Buffer, txId: Buffer): void {
-    const others = nodes.filter((n) => n.index !== node.index).map((n) => n.index);
-    const name = `n${node.index}`;
-    log(`${name} resolving ${key.toString()} tx=${hex(txId)}`);
-    let pending = others.length;
-    let answered = 0;
-    let committedVersion = 0;
-    for (const index of others) {
-      rpc(name, index, { kind: "txStatus", key, txId }, RESOLVE_RPC_TIMEOUT_MS, () => true, (reply) => {
-        if (reply.code === ResultCode.RESULT_CODE_OK) {
-          answered++;
-          const body = reply.body as { state: TxState; version: number };
-          if (body.state === TxState.TX_STATE_COMMITTED) committedVersion = body.version;
-        }
-        if (--pending > 0) return;
-        if (committedVersion > 0) {
-          const local = node.replica.commit({ key, txId, version: committedVersion, resolution: true });
-          resolutions.commit++;
-          log(`${name} resolved ${key.toString()} tx=${hex(txId)} commit v=${committedVersion} local=${ResultCode[local.code]}`);
-          checkInvariants(node);
-          for (const o of others) rpc(name, o, { kind: "commit", key, txId, version: committedVersion, resolution: true }, RESOLVE_RPC_TIMEOUT_MS, () => true, () => undefined);
-          return;
-        }
-        if (answered < others.length) {
-          resolutions.retry++;
-          log(`${name} resolution of tx=${hex(txId)} undecided (${answered}/${others.length} answered)`);
-          node.replica.resolutionFailed(key, txId, now, RESOLVE_RETRY_MS);
-          return;
-        }
-        resolutions.abort++;
-        node.replica.abort({ key, txId });
-        log(`${name} resolved ${key.toString()} tx=${hex(txId)} abort`);
-        for (const o of others) rpc(name, o, { kind: "abort", key, txId }, RESOLVE_RPC_TIMEOUT_MS, () => true, () => undefined);
-      });
+  checkBudget(): void {
+    if (this.beyondBudget) return;
+    const shardless = this.nodes.filter((node) => !node.alive || node.core === null || node.core.state.kind !== "member").length;
+    if (shardless > M) {
+      this.beyondBudget = true;
+      this.log(`BEYOND BUDGET: ${shardless} nodes without complete shards at once`);
     }
   }
 
   // ------------------------------------------------------------------ clients
 
-  const clients: Client[] = [];
-  const backoffMs = (attempt: number): number => {
-    const ceiling = Math.min(EC_BACKOFF_MS_MAX, EC_BACKOFF_MS_MIN * 2 ** Math.min(attempt, 10));
-    return EC_BACKOFF_MS_MIN + Math.floor(random.next() * ceiling);
-  };
+  newClient(label: string, slot: number, incarnation: number, alive: () => boolean): SimClient {
+    return { label, slot, incarnation, alive, view: null, refreshWaiters: null, txCounter: 0, op: null };
+  }
 
-  function newClient(slot: number, incarnation: number): Client {
-    const client: Client = { slot, incarnation, id: `c${slot}.${incarnation}`, txCounter: 0, busy: false, op: null, alive: true };
-    clients[slot] = client;
+  /** EcClient.refreshView: ask every node for its view, keep the newest; one refresh at a time. */
+  refreshView(client: SimClient, done: (view: View | null) => void): void {
+    if (client.refreshWaiters !== null) {
+      client.refreshWaiters.push(done);
+      return;
+    }
+    const waiters = [done];
+    client.refreshWaiters = waiters;
+    let pending = N;
+    for (let index = 0; index < N; index++) {
+      this.rpc(client.label, index, { $case: "getView", value: {} }, 0, RPC_TIMEOUT_MS, client.alive, (result) => {
+        if (result !== null && result.body?.$case === "view") this.adoptView(client, result.body.value);
+        if (--pending > 0) return;
+        client.refreshWaiters = null;
+        for (const waiter of waiters) waiter(client.view);
+      });
+    }
+  }
+
+  adoptView(client: SimClient, wire: { epoch: number; members: number[]; recovering: number[] } | undefined): void {
+    if (wire === undefined || wire.epoch === 0) return;
+    if (client.view === null || wire.epoch > client.view.epoch) client.view = { epoch: wire.epoch, members: [...wire.members], recovering: [...wire.recovering] };
+  }
+
+  /** A node's Result as the coordinators see it (EcClient.nodeReply). */
+  nodeReply<T>(client: SimClient, result: Result | null, expected: "prepare" | "commit" | "get"): NodeReply<T> {
+    if (result === null) return { kind: "silent", message: "no answer" };
+    if (result.code === ResultCode.RESULT_CODE_OK && result.body?.$case === expected) {
+      return { kind: "ok", body: result.body.value as unknown as T };
+    }
+    this.adoptView(client, result.currentView);
+    const wire = result.currentView;
+    return {
+      kind: "refused",
+      code: result.code === ResultCode.RESULT_CODE_OK ? ResultCode.RESULT_CODE_INTERNAL : result.code,
+      message: result.message,
+      view: wire === undefined || wire.epoch === 0 ? null : { epoch: wire.epoch, members: [...wire.members], recovering: [...wire.recovering] },
+    };
+  }
+
+  /** Carries out a core's shared effects (EcClient.drive); node effects go to `send`. */
+  drive<E extends { kind: string }>(
+    client: SimClient,
+    start: (view: View) => E[],
+    send: (effect: E, carryOut: (effects: E[]) => void) => boolean | "stop",
+    onViewRefreshed: (view: View | null) => E[],
+    onTimer: (timer: number) => E[],
+    done: (effect: E) => void,
+  ): void {
+    const carryOut = (effects: E[]): void => {
+      if (!client.alive()) return;
+      for (const effect of effects) {
+        const handled = send(effect, carryOut);
+        if (handled === "stop") return;
+        if (handled) continue;
+        const common = effect as unknown as { kind: string; timer: number; ms: number };
+        switch (common.kind) {
+          case "refreshView":
+            this.refreshView(client, (view) => carryOut(onViewRefreshed(view)));
+            break;
+          case "wait":
+            this.at(common.ms, () => {
+              if (client.alive()) carryOut(onTimer(common.timer));
+            });
+            break;
+          default:
+            done(effect);
+        }
+      }
+    };
+    const begin = (view: View | null): void => {
+      if (view === null) {
+        done({ kind: "fail", error: new Error("no node answered with its view") } as unknown as E);
+        return;
+      }
+      carryOut(start(view));
+    };
+    if (client.view !== null) begin(client.view);
+    else this.refreshView(client, begin);
+  }
+
+  read(client: SimClient, key: string, done: (read: VersionedRead | { kind: "error"; message: string; retryable: boolean }) => void): void {
+    const coordinator = new EcReadCoordinator({
+      key: Buffer.from(key, "latin1"),
+      codec: this.codec,
+      dataShards: K,
+      shardCount: N,
+      chunkBytesMax: CHUNK_BYTES,
+      attemptsMax: READ_ATTEMPTS_MAX,
+      backoffMsMin: EC_BACKOFF_MS_MIN,
+      backoffMsMax: EC_BACKOFF_MS_MAX,
+      extraNodes: this.random.int(2),
+      hedgeAfterMs: this.random.next() < 0.5 ? null : 20 + this.random.int(40),
+      random: this.random,
+    });
+    this.drive<ReadEffect>(
+      client,
+      (view) => coordinator.start(view, this.now),
+      (effect, carryOut) => {
+        if (effect.kind !== "get") return false;
+        this.rpc(client.label, effect.node, { $case: "get", value: effect.request }, effect.epoch, RPC_TIMEOUT_MS, client.alive, (result) =>
+          carryOut(coordinator.onGetReply(effect.attempt, effect.node, this.nodeReply(client, result, "get"), this.now)),
+        );
+        return true;
+      },
+      (view) => coordinator.onViewRefreshed(view, this.now),
+      (timer) => coordinator.onTimer(timer, this.now),
+      (effect) => {
+        if (effect.kind === "succeed") {
+          const result = (effect as Extract<ReadEffect, { kind: "succeed" }>).result;
+          if (result.kind === "value") {
+            const text = result.value.toString("utf8");
+            if (!this.written.get(key)!.has(text)) this.fail(`read of ${key} returned bytes no write wrote: ${JSON.stringify(text)}`);
+          }
+          done(result);
+        } else {
+          const error = (effect as Extract<ReadEffect, { kind: "fail" }>).error;
+          done({ kind: "error", message: error.message, retryable: (error as { retryable?: boolean }).retryable !== false });
+        }
+      },
+    );
+  }
+
+  write(client: SimClient, keyString: string, value: Buffer | null, done: (outcome: Outcome) => void): void {
+    const key = Buffer.from(keyString, "latin1");
+    const bytes = value ?? Buffer.alloc(0);
+    const layout: Layout = { valueBytes: bytes.length, blockBytes: BLOCK_BYTES, dataShards: K, parityShards: M };
+    const blobs = value === null ? null : encodeBlobs(this.codec, layout, bytes);
+    const coordinator = new EcWriteCoordinator({
+      key,
+      blobs,
+      shardCrc32s: blobs === null ? null : blobs.map((blob) => crc32(blob)),
+      layout,
+      valueCrc32: crc32(bytes),
+      dataShards: K,
+      shardCount: N,
+      lockLeaseMs: LEASE_MS,
+      chunkBytesMax: CHUNK_BYTES,
+      attemptsMax: WRITE_ATTEMPTS_MAX,
+      backoffMsMin: EC_BACKOFF_MS_MIN,
+      backoffMsMax: EC_BACKOFF_MS_MAX,
+      unavailableWaitMs: 4 * HEARTBEAT_TIMEOUT_MS + RPC_TIMEOUT_MS,
+      viewPollMs: VIEW_POLL_MS,
+      random: this.random,
+      newTxId: () => {
+        const txId = Buffer.alloc(16);
+        txId.writeInt32BE(client.slot, 0);
+        txId.writeUInt32BE(client.incarnation, 4);
+        txId.writeDoubleBE(++client.txCounter, 8);
+        return txId;
+      },
+      plantedBug: this.options.plantedBug === "acknowledge-after-one-commit" ? "acknowledge-after-one-commit" : undefined,
+    });
+    let crashChecked = false;
+    this.drive<WriteEffect>(
+      client,
+      (view) => coordinator.start(view, this.now),
+      (effect, carryOut) => {
+        switch (effect.kind) {
+          case "prepare":
+            this.rpc(client.label, effect.node, { $case: "prepare", value: effect.request }, effect.epoch, RPC_TIMEOUT_MS, client.alive, (result) =>
+              carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, this.nodeReply(client, result, "prepare"), this.now)),
+            );
+            return true;
+          case "commit":
+            if (!crashChecked) {
+              // The commits of an attempt come together: crash before them, or after some.
+              crashChecked = true;
+              if (this.faults && this.random.next() < this.crashRate) {
+                this.crashClient(client, `after EcPrepare of ${keyString}`);
+                return "stop";
+              }
+            }
+            if (this.faults && this.random.next() < this.crashRate / N) {
+              this.crashClient(client, `in the middle of the EcCommits of ${keyString}`);
+              return "stop";
+            }
+            this.rpc(client.label, effect.node, { $case: "commit", value: effect.request }, effect.epoch, RPC_TIMEOUT_MS, client.alive, (result) =>
+              carryOut(coordinator.onCommitReply(effect.attempt, effect.node, this.nodeReply(client, result, "commit"), this.now)),
+            );
+            return true;
+          case "abort":
+            this.rpc(client.label, effect.node, { $case: "abort", value: { key: effect.key, txId: effect.txId } }, effect.epoch, RPC_TIMEOUT_MS, client.alive, () => undefined);
+            return true;
+          default:
+            return false;
+        }
+      },
+      (view) => coordinator.onViewRefreshed(view, this.now),
+      (timer) => coordinator.onTimer(timer, this.now),
+      (effect) => {
+        if (effect.kind === "succeed") {
+          const version = (effect as Extract<WriteEffect, { kind: "succeed" }>).result.version;
+          // The success rule: k nodes committed before the client was told.
+          const held = this.everHeld.get(`${keyString}@${version}`)?.size ?? 0;
+          if (held < K) this.fail(`${client.label}'s write of ${keyString}@${version} was acknowledged when only ${held} node(s) had committed it`);
+          this.ackedVersion.set(keyString, Math.max(this.ackedVersion.get(keyString) ?? 0, version));
+          done({ kind: "ok" });
+          return;
+        }
+        const error = (effect as Extract<WriteEffect, { kind: "fail" }>).error;
+        // Only "outcome unknown" may have been applied; every other failure must not have been.
+        if (error.name === "OutcomeUnknownError") done({ kind: "unknown", reason: error.message });
+        else done({ kind: "fail", reason: error.message });
+      },
+    );
+  }
+
+  crashClient(client: SimClient, where: string): void {
+    if (!client.alive()) return;
+    this.stats.clientCrashes++;
+    (client as { dead?: boolean }).dead = true;
+    this.log(`${client.label} CRASH ${where}`);
+    if (client.op !== null) {
+      if (client.op.kind === "get") this.recorder.fail(client.op.handle);
+      else this.recorder.unknown(client.op.handle);
+      client.op = null;
+    }
+    const next = this.workloadClient(client.slot, client.incarnation + 1);
+    this.at(1 + this.random.int(30), () => this.nextOp(next));
+  }
+
+  workloadClient(slot: number, incarnation: number): SimClient {
+    const client = this.newClient(`c${slot}.${incarnation}`, slot, incarnation, () => !(client as { dead?: boolean }).dead);
+    this.clients[slot] = client;
     return client;
   }
 
-  function crash(client: Client, where: string): void {
-    if (!client.alive) return;
-    client.alive = false;
-    counts.crashes++;
-    log(`${client.id} CRASH ${where}`);
-    if (client.op !== null) {
-      if (client.op.kind === "get") recorder.fail(client.op.handle);
-      else recorder.unknown(client.op.handle);
-    }
-    const next = newClient(client.slot, client.incarnation + 1);
-    at(1 + random.int(30), () => nextOp(next));
-  }
-
-  function finishOp(client: Client, outcome: "ok" | "fail" | "unknown", result?: string | null): void {
+  finishOp(client: SimClient, outcome: Outcome): void {
     const op = client.op!;
     client.op = null;
-    log(`${client.id} ${op.kind} ${op.key} -> ${outcome}${result !== undefined ? ` ${JSON.stringify(result)}` : ""}`);
-    if (outcome === "ok") {
-      if (op.kind === "get") recorder.ok(op.handle, result ?? null);
-      else recorder.ok(op.handle);
-    } else if (outcome === "fail") recorder.fail(op.handle);
-    else recorder.unknown(op.handle);
-    at(random.int(THINK_MS_MAX + 1), () => nextOp(client));
+    this.log(`${client.label} ${op.kind} ${op.key} -> ${outcome.kind}${outcome.kind === "ok" && op.kind === "get" ? ` ${JSON.stringify(outcome.value)}` : ""}`);
+    if (outcome.kind === "ok") {
+      if (op.kind === "get") this.recorder.ok(op.handle, outcome.value ?? null);
+      else this.recorder.ok(op.handle);
+    } else if (outcome.kind === "fail") this.recorder.fail(op.handle);
+    else this.recorder.unknown(op.handle);
+    this.at(this.random.int(THINK_MS_MAX + 1), () => this.nextOp(client));
   }
 
-  function nextOp(client: Client): void {
-    if (!client.alive || !workload) return;
-    const key = keys[random.int(keys.length)];
-    const dice = random.next();
+  nextOp(client: SimClient): void {
+    if (!client.alive() || !this.workload) return;
+    const key = this.keys[this.random.int(this.keys.length)];
+    const dice = this.random.next();
+    const readRatio = this.options.readRatio ?? 0.45;
     if (dice < readRatio) {
-      client.op = { handle: recorder.invoke(client.id, { kind: "get", key }), kind: "get", key };
-      log(`${client.id} invoke get ${key}`);
-      read(client, key, (result) => (result.kind === "ok" ? finishOp(client, "ok", result.value) : finishOp(client, "fail")));
+      client.op = { handle: this.recorder.invoke(client.label, { kind: "get", key }), kind: "get", key };
+      this.log(`${client.label} invoke get ${key}`);
+      this.read(client, key, (read) => {
+        if (read.kind === "error") this.finishOp(client, { kind: "fail", reason: read.message });
+        else this.finishOp(client, { kind: "ok", value: read.kind === "value" ? read.value.toString("utf8") : null });
+      });
       return;
     }
     const tombstone = dice >= readRatio + ((1 - readRatio) * 5) / 6;
     let value = "";
     if (!tombstone) {
-      value = `${client.id}-${client.txCounter + 1}`;
-      const pad = random.int(4) === 0 ? 40 + random.int(120) : random.int(10);
+      value = `${client.label}-${client.txCounter + 1}`;
+      const pad = this.random.int(4) === 0 ? 40 + this.random.int(120) : this.random.int(10);
       value += ".".repeat(pad);
-      written.get(key)!.add(value);
+      this.written.get(key)!.add(value);
     }
     client.op = tombstone
-      ? { handle: recorder.invoke(client.id, { kind: "del", key }), kind: "del", key }
-      : { handle: recorder.invoke(client.id, { kind: "set", key, value }), kind: "set", key };
-    log(`${client.id} invoke ${tombstone ? "del" : "set"} ${key} ${JSON.stringify(value)}`);
-    write(client, key, tombstone ? null : Buffer.from(value, "utf8"));
-  }
-
-  function write(client: Client, keyString: string, value: Buffer | null): void {
-    const key = Buffer.from(keyString, "latin1");
-    const bytes = value ?? Buffer.alloc(0);
-    const layout: Layout = { valueBytes: bytes.length, blockBytes: BLOCK_BYTES, dataShards: K, parityShards: M };
-    const blobs = value === null ? null : encodeBlobs(codec, layout, bytes);
-    const valueCrc32 = crc32(bytes);
-    const alive = (): boolean => client.alive;
-    let commitSent = false;
-
-    const attempt = (n: number): void => {
-      if (!client.alive) return;
-      const txId = Buffer.alloc(16);
-      txId.writeUInt32BE(client.slot, 0);
-      txId.writeUInt32BE(client.incarnation, 4);
-      txId.writeDoubleBE(++client.txCounter, 8);
-      let pending = N;
-      let refused = 0;
-      let version = 0;
-      for (let i = 0; i < N; i++) {
-        const blob = blobs === null ? Buffer.alloc(0) : blobs[i];
-        const req: Request = {
-          kind: "prepare",
-          key,
-          txId,
-          shardIndex: i,
-          layout: { ...layout, valueCrc32 },
-          tombstone: value === null,
-          shardCrc32: blobs === null ? 0 : crc32(blob),
-          data: blob,
-        };
-        rpc(client.id, i, req, RPC_TIMEOUT_MS, alive, (reply) => {
-          if (reply.code === ResultCode.RESULT_CODE_OK) {
-            version = Math.max(version, (reply.body as { committedVersion: number }).committedVersion);
-          } else refused++;
-          if (--pending > 0) return;
-          if (refused > 0) {
-            abortAll(txId, () => retry(n, `prepare refused/timed out on ${refused}`));
-            return;
-          }
-          if (faults && random.next() < crashRate) return crash(client, `after prepare tx=${hex(txId)}`);
-          commitAll(n, txId, version + 1);
-        });
-      }
-    };
-
-    const abortAll = (txId: Buffer, then: () => void): void => {
-      let pending = N;
-      for (let i = 0; i < N; i++) {
-        rpc(client.id, i, { kind: "abort", key, txId }, RPC_TIMEOUT_MS, alive, () => {
-          if (--pending === 0) then();
-        });
-      }
-    };
-
-    const retry = (n: number, reason: string): void => {
-      if (n >= WRITE_ATTEMPTS_MAX) {
-        log(`${client.id} write gives up: ${reason}`);
-        finishOp(client, commitSent ? "unknown" : "fail");
-        return;
-      }
-      at(backoffMs(n), () => attempt(n + 1));
-    };
-
-    const commitAll = (n: number, txId: Buffer, version: number): void => {
-      const crashAfter = faults && random.next() < crashRate ? random.int(N) : -1;
-      let acknowledged = 0;
-      let refused = 0;
-      let answered = 0;
-      let settled = false;
-      const need = broken ? 1 : K;
-      for (let i = 0; i < N; i++) {
-        if (i === crashAfter) return crash(client, `mid-commit tx=${hex(txId)} after ${i} EcCommits`);
-        commitSent = true;
-        rpc(client.id, i, { kind: "commit", key, txId, version, resolution: false }, RPC_TIMEOUT_MS, alive, (reply) => {
-          answered++;
-          if (reply.code === ResultCode.RESULT_CODE_OK) acknowledged++;
-          else if (reply.code !== "timeout") refused++;
-          if (settled) return;
-          if (acknowledged >= need) {
-            settled = true;
-            finishOp(client, "ok");
-          } else if (answered === N) {
-            settled = true;
-            // As client.ts: retry only when every node refused outright; a timeout may hide a
-            // commit whose reply was lost, so that is an unknown outcome.
-            if (refused === N) {
-              log(`${client.id} EcCommit v=${version} refused everywhere; abort and retry`);
-              abortAll(txId, () => retry(n, "EcCommit refused by every node"));
-            } else {
-              log(`${client.id} write outcome unknown: ${acknowledged} acks of v=${version}`);
-              finishOp(client, "unknown");
-            }
-          }
-        });
-      }
-    };
-
-    attempt(1);
-  }
-
-  type ReadResult = { kind: "ok"; value: string | null; version: number } | { kind: "fail" };
-
-  function read(client: Client, keyString: string, done: (result: ReadResult) => void): void {
-    const key = Buffer.from(keyString, "latin1");
-    const alive = (): boolean => client.alive;
-    const attempt = (n: number): void => {
-      if (!client.alive) return;
-      const coordinator = new EcReadCoordinator(N, K);
-      let settled = false;
-      const ask = (index: number): void => {
-        coordinator.markAsked(index);
-        rpc(client.id, index, { kind: "get", key }, RPC_TIMEOUT_MS, alive, (reply) => {
-          if (reply.code === ResultCode.RESULT_CODE_OK) coordinator.onReply(index, reply.body as EcGetReply);
-          else coordinator.onFailure(index, reply.code === "timeout" ? "timeout" : ResultCode[reply.code]);
-          step();
-        });
-      };
-      const step = (): void => {
-        if (settled) return;
-        const decision = coordinator.decide();
-        if (decision.kind === "wait") return;
-        if (decision.kind === "expand") {
-          for (const index of coordinator.notAsked()) ask(index);
-          return;
-        }
-        settled = true;
-        finish(decision);
-      };
-      const finish = (decision: ReadDecision): void => {
-        switch (decision.kind) {
-          case "absent":
-            return done({ kind: "ok", value: null, version: decision.version });
-          case "fail":
-            log(`${client.id} read fails: ${decision.reason}`);
-            return done({ kind: "fail" });
-          case "retry":
-            return again(n, decision.reason);
-          case "decode": {
-            const first = coordinator.reply(decision.nodes[0])!;
-            const l = first.layout!;
-            const layout: Layout = { valueBytes: l.valueBytes, blockBytes: l.blockBytes, dataShards: l.dataShards, parityShards: l.parityShards };
-            const size = blobBytes(layout);
-            const blobs: Array<Buffer | null> = new Array(N).fill(null);
-            for (const index of decision.nodes) {
-              const reply = coordinator.reply(index)!;
-              if (reply.shardBytes !== size || reply.layout?.valueCrc32 !== l.valueCrc32) {
-                // client.ts throws CorruptShardError here: the read fails.
-                log(`${client.id} read: shard metadata disagrees at v=${decision.version}`);
-                return done({ kind: "fail" });
-              }
-              blobs[index] = reply.data;
-            }
-            const value = decodeValue(codec, layout, blobs);
-            if (crc32(value) !== l.valueCrc32 >>> 0) return again(n, `decoded v=${decision.version} failed its checksum`);
-            const text = value.toString("utf8");
-            if (!written.get(keyString)!.has(text)) fail(`read of ${keyString} returned bytes no write wrote: ${JSON.stringify(text)}`);
-            return done({ kind: "ok", value: text, version: decision.version });
-          }
-        }
-      };
-      for (let i = 0; i < K; i++) ask(i);
-    };
-    const again = (n: number, reason: string): void => {
-      if (n >= READ_ATTEMPTS_MAX) {
-        log(`${client.id} read did not settle: ${reason}`);
-        return done({ kind: "fail" });
-      }
-      at(backoffMs(n), () => attempt(n + 1));
-    };
-    attempt(1);
+      ? { handle: this.recorder.invoke(client.label, { kind: "del", key }), kind: "del", key }
+      : { handle: this.recorder.invoke(client.label, { kind: "set", key, value }), kind: "set", key };
+    this.log(`${client.label} invoke ${tombstone ? "del" : "set"} ${key} ${JSON.stringify(value)}`);
+    this.write(client, key, tombstone ? null : Buffer.from(value, "utf8"), (outcome) => this.finishOp(client, outcome));
   }
 
   // ------------------------------------------------------------------ faults
 
-  function nemesis(): void {
-    if (!faults) return;
-    const dice = random.next();
-    if (pausesOn && dice < pauseRate) {
-      const node = nodes[random.int(N)];
-      if (node.pausedUntilMs <= now) {
-        const hold = 20 + random.int(250);
-        node.pausedUntilMs = now + hold;
-        counts.pauses++;
-        log(`n${node.index} PAUSE for ${hold} ms`);
-      }
-    } else if (dice < pauseRate + 0.25) {
-      const client = clients[random.int(clients.length)];
-      if (client.op !== null) crash(client, "at a random time");
+  /** The newest view any live node has applied. */
+  newestView(): View {
+    let newest = initialView(N);
+    for (const node of this.nodes) {
+      const view = node.core?.view();
+      if (view !== undefined && view.epoch > newest.epoch) newest = view;
     }
-    at(20 + random.int(120), nemesis);
+    return newest;
   }
 
-  // ------------------------------------------------------------------ run
+  /** Nodes down, paused, with incomplete shards, or not a member of the newest view. */
+  faultyCount(): number {
+    const members = this.newestView().members;
+    return this.nodes.filter(
+      (node) => !node.alive || node.pausedUntilMs > this.now || node.core === null || node.core.state.kind !== "member" || !members.includes(node.index),
+    ).length;
+  }
 
-  let eventCount = 0;
-  const runUntil = (untilMs: number, stop?: () => boolean): void => {
-    for (;;) {
-      if (stop !== undefined && stop()) return;
-      const event = queue.pop();
-      if (event === undefined) return;
-      if (event.atMs > untilMs) {
-        queue.push(event.atMs, event.run);
-        now = untilMs;
-        return;
+  nemesis(): void {
+    if (!this.faults) return;
+    const dice = this.random.next();
+    const pauseRate = this.options.pauses === false ? 0 : (this.options.pauseRate ?? 0.2);
+    const crashRate = this.options.nodeCrashes === false ? 0 : (this.options.nodeCrashRate ?? 0.15);
+    const nodeFaultAllowed = this.faultyCount() < M;
+    if (dice < pauseRate) {
+      const node = this.nodes[this.random.int(N)];
+      if (nodeFaultAllowed && node.alive && node.pausedUntilMs <= this.now) {
+        const hold = 20 + this.random.int(250);
+        node.pausedUntilMs = this.now + hold;
+        this.stats.pauses++;
+        this.log(`n${node.index} PAUSE for ${hold} ms`);
       }
-      now = event.atMs;
-      event.run();
-      if (++eventCount > EVENTS_MAX) fail(`more than ${EVENTS_MAX} events`);
+    } else if (dice < pauseRate + crashRate) {
+      const node = this.nodes[this.random.int(N)];
+      if (nodeFaultAllowed && node.alive) this.crashNode(node);
+    } else if (dice < pauseRate + crashRate + 0.25) {
+      const client = this.clients[this.random.int(this.clients.length)];
+      if (client.op !== null) this.crashClient(client, "at a random time");
     }
-  };
-
-  for (const node of nodes) at(random.int(SCAN_MS), () => scan(node));
-  for (let slot = 0; slot < clientCount; slot++) {
-    const client = newClient(slot, 0);
-    at(random.int(THINK_MS_MAX), () => nextOp(client));
-  }
-  at(50 + random.int(100), nemesis);
-
-  runUntil(durationMs);
-  // Settle: no more faults, no new ops; let in-flight ops finish and leases resolve.
-  faults = false;
-  workload = false;
-  log("SETTLE");
-  for (const node of nodes) node.pausedUntilMs = Math.min(node.pausedUntilMs, now);
-  runUntil(now + 20 * LEASE_MS, () => clients.every((c) => c.op === null));
-  if (clients.some((c) => c.op !== null)) fail("a client operation did not finish within the settle phase");
-  runUntil(now + 4 * LEASE_MS);
-  const lockedAtEnd = nodes.reduce((sum, node) => sum + keys.filter((k) => node.replica.isLocked(k)).length, 0);
-  if (lockedAtEnd > 0) {
-    fail(`${lockedAtEnd} lock(s) still held after the settle phase: ` +
-      nodes.map((n) => `n${n.index}:[${keys.filter((k) => n.replica.isLocked(k)).join(",")}]`).join(" "));
+    this.at(20 + this.random.int(120), () => this.nemesis());
   }
 
-  // Final read of every key by a fresh client.
-  const reader = newClient(clientCount, 0);
-  reader.id = "final";
-  for (const key of keys) {
-    reader.op = { handle: recorder.invoke("final", { kind: "get", key }), kind: "get", key };
-    log(`final invoke get ${key}`);
-    let result: ReadResult | null = null;
-    read(reader, key, (r) => (result = r));
-    runUntil(now + 10_000, () => result !== null);
-    const r = result as ReadResult | null;
-    if (r === null || r.kind !== "ok") fail(`final read of ${key} did not succeed`);
-    const value = (r as { value: string | null }).value;
-    recorder.ok(reader.op.handle, value);
-    log(`final get ${key} -> ${JSON.stringify(value)}`);
-    reader.op = null;
+  settled(): boolean {
+    if (this.clients.some((client) => client.op !== null)) return false;
+    for (const node of this.nodes) {
+      const core = node.core;
+      if (!node.alive || core === null || core.state.kind !== "member") return false;
+      const view = core.view();
+      if (!view.members.includes(node.index) || view.recovering.length > 0) return false;
+      if (this.keys.some((key) => core.replica.isLocked(key))) return false;
+    }
+    return true;
   }
 
-  const history = recorder.history();
-  const check = checkHistory(history, { stepsMaxPerKey: 2_000_000 });
-  log(`check ${check.ok ? "ok" : check.inconclusive ? "inconclusive" : "VIOLATION"}`);
-  if (!check.ok) fail(check.message);
-  const tally = { ok: 0, fail: 0, unknown: 0 };
-  for (const op of history) tally[op.status]++;
-  return {
-    seed,
-    history,
-    check,
-    transcriptHash: hash.digest("hex"),
-    counts: tally,
-    crashes: counts.crashes,
-    pauses: counts.pauses,
-    resolutions,
-    eventCount,
-    simulatedMs: now,
-    lockedAtEnd,
-    transcript: options.keepTranscript ? transcript : undefined,
-  };
+  run(): EccSimResult {
+    for (const node of this.nodes) this.boot(node);
+    const clientCount = this.options.clientCount ?? 5;
+    for (let slot = 0; slot < clientCount; slot++) {
+      const client = this.workloadClient(slot, 0);
+      this.at(this.random.int(THINK_MS_MAX) + 50, () => this.nextOp(client));
+    }
+    this.at(200 + this.random.int(100), () => this.nemesis());
+    this.runUntil(this.options.durationMs ?? 2_500);
+
+    // Heal: no more faults, no new ops; paused nodes resume, crashed ones restart.
+    this.faults = false;
+    this.workload = false;
+    this.log("HEAL");
+    for (const node of this.nodes) {
+      node.pausedUntilMs = Math.min(node.pausedUntilMs, this.now);
+      if (!node.alive) this.boot(node);
+    }
+    this.runUntil(this.now + SETTLE_MS_MAX, () => this.settled() || (this.beyondBudget && this.clients.every((client) => client.op === null)));
+    if (this.beyondBudget) return this.finish(false);
+    if (!this.settled()) {
+      const states = this.nodes.map((node) => `n${node.index}:${node.core?.state.kind ?? "down"}@${node.core?.view().epoch ?? "-"}`).join(" ");
+      const busy = this.clients.filter((client) => client.op !== null).map((client) => client.label);
+      const locked = this.nodes.map((node) => `n${node.index}:[${this.keys.filter((key) => node.core?.replica.isLocked(key)).join(",")}]`).join(" ");
+      this.fail(`not settled ${SETTLE_MS_MAX} ms after the faults stopped: ${states}; clients busy: ${busy.join(",") || "none"}; locks: ${locked}`);
+    }
+    // Every node holds the same version of every key.
+    for (const key of this.keys) {
+      const versions = this.nodes.map((node) => node.core!.replica.store.version(key));
+      if (new Set(versions).size > 1) this.fail(`nodes disagree on the version of ${key} after healing: ${versions.join(",")}`);
+    }
+
+    return this.finish(true);
+  }
+
+  /** Final reads (when no data was lost), the linearizability check, the result. */
+  finish(finalReads: boolean): EccSimResult {
+    // Final read of every key by a fresh client.
+    const reader = this.newClient("final", -2, 0, () => true);
+    for (const key of finalReads ? this.keys : []) {
+      const handle = this.recorder.invoke("final", { kind: "get", key });
+      let result: VersionedRead | { kind: "error"; message: string } | null = null;
+      this.read(reader, key, (read) => (result = read));
+      this.runUntil(this.now + 10_000, () => result !== null);
+      const read = result as VersionedRead | { kind: "error"; message: string } | null;
+      if (read === null || read.kind === "error") this.fail(`final read of ${key} did not succeed${read === null ? "" : `: ${read.message}`}`);
+      const value = read.kind === "value" ? read.value.toString("utf8") : null;
+      this.recorder.ok(handle, value);
+      this.log(`final get ${key} -> ${JSON.stringify(value)}`);
+    }
+
+    const history = this.recorder.history();
+    const check = checkHistory(history, { stepsMaxPerKey: 2_000_000 });
+    this.log(`check ${check.ok ? "ok" : check.inconclusive ? "inconclusive" : "VIOLATION"}`);
+    if (!check.ok) this.fail(check.message);
+    const counts = { ok: 0, fail: 0, unknown: 0 };
+    for (const op of history) counts[op.status]++;
+    return {
+      seed: this.options.seed,
+      history,
+      check,
+      transcriptHash: this.hash.digest("hex"),
+      counts,
+      clientCrashes: this.stats.clientCrashes,
+      nodeCrashes: this.stats.nodeCrashes,
+      pauses: this.stats.pauses,
+      viewChanges: this.stats.viewChanges,
+      promotions: this.stats.promotions,
+      beyondBudget: this.beyondBudget,
+      resolutions: { commit: this.stats.commit, abort: this.stats.abort },
+      eventCount: this.eventCount,
+      simulatedMs: this.now,
+      transcript: this.options.keepTranscript ? this.transcript : undefined,
+    };
+  }
 }
+
+export function runEccSimulation(options: EccSimOptions): EccSimResult {
+  return new EccSimulation(options).run();
+}
+
