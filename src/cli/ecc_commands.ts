@@ -12,7 +12,7 @@ import { eccConfigToFile } from "../ecc/config";
 import { EccNodeRuntime } from "../ecc/node";
 import { EccConfigFlags, RESOLVED_CONFIG_ENV, loadEccConfig } from "./ecc_config_loader";
 import { readValue, writeRaw } from "./io";
-import { findBusyAddresses } from "./ports";
+import { findBusyAddresses } from "../core/ports";
 import { superviseNodes } from "./supervisor";
 
 const CODEC_CHOICES = ["auto", "table", "wasm"];

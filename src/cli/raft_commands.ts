@@ -8,7 +8,7 @@ import { RaftClusterConfig, raftConfigToFile } from "../raft/config";
 import { RaftNodeRuntime } from "../raft/node";
 import { parseAddress } from "../core/address";
 import { readValue, writeRaw } from "./io";
-import { findBusyAddresses } from "./ports";
+import { findBusyAddresses } from "../core/ports";
 import { RAFT_RESOLVED_CONFIG_ENV, RaftConfigFlags, loadRaftConfig } from "./raft_config_loader";
 import { superviseNodes } from "./supervisor";
 

@@ -6,7 +6,7 @@
 // Nodes listen on loopback, or, with a NamespaceNetwork, each in its own network namespace
 // on its own address so the nemesis can partition them for real.
 import { ChildProcess, spawn } from "node:child_process";
-import { freeLoopbackPorts } from "../cli/ports";
+import { freeLoopbackPorts } from "../core/ports";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";

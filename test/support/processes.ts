@@ -1,6 +1,6 @@
 // Real OS processes for integration tests: the CLI started the real way (node + the
 // compiled main.js), stopped by PID, every wait bounded.
-import { freeLoopbackPorts } from "../../src/cli/ports";
+import { freeLoopbackPorts } from "../../src/core/ports";
 import { ChildProcess, spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
