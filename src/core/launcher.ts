@@ -216,7 +216,8 @@ export class LaunchedProcess {
 
   /**
    * Resolves once the process is ready; rejects (UnavailableError, quoting its last output)
-   * when it exits first or timeoutMs passes. No line and no probe: ready at once.
+   * when it exits first or timeoutMs passes. A line printed before the wait began counts
+   * while it is still in `tail`. No line and no probe: ready at once.
    */
   waitReady(ready: ReadyCondition, timeoutMs: number): Promise<void> {
     // Created when the wait starts, so the stack shows who waited.
@@ -242,6 +243,7 @@ export class LaunchedProcess {
         stopListening = this.onLine((line) => {
           if (matches(matcher, line)) finish(null);
         });
+        if (this.tail.some((line) => matches(matcher, line))) finish(null);
       }
       if (ready.probe !== undefined) void this.poll(ready.probe, ready.probePeriodMs ?? PROBE_PERIOD_MS_DEFAULT, () => done, finish);
       if (ready.line === undefined && ready.probe === undefined) finish(null);
