@@ -24,6 +24,8 @@ export async function superviseNodes(nodes: NodeSpec[], readyEvent: string, titl
   // Listen before the first node is spawned: a signal during startup must stop the nodes
   // already running. After the first signal the default action is back, so a second Ctrl-C
   // ends this process at once (its nodes then end through the watch).
+  /** Set once the nodes are being stopped on purpose: their exits are then no news. */
+  let stopping = false;
   let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
   const signalled = new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve));
   const release = (): void => {
@@ -31,13 +33,14 @@ export async function superviseNodes(nodes: NodeSpec[], readyEvent: string, titl
   };
   const handler = (signal: NodeJS.Signals): void => {
     release();
+    // A terminal's Ctrl-C reaches the nodes too, and they may exit before we stop them.
+    stopping = true;
     onSignal(signal);
   };
   for (const signal of STOP_SIGNALS) process.on(signal, handler);
 
   // ECC_CACHE_NODE_ARGS passes extra flags to each node's node binary (e.g. --cpu-prof).
   const extraNodeArgs = (process.env.ECC_CACHE_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
-  let stopping = false;
   const launched = nodes.map((spec) =>
     launch({
       name: spec.name,
