@@ -1,7 +1,8 @@
 // Real OS processes for integration tests: the CLI started the real way (node + the
 // compiled main.js) through the project's launcher (src/core/launcher.ts), stopped by PID,
 // every wait bounded. Processes get the supervisor watch unless a test asks otherwise, so
-// none outlives a test run that was killed.
+// a node a test started with startOne does not outlive a test run that was killed (a
+// `startAll` does not read the watch; its own nodes watch it).
 import fs from "node:fs";
 import { ChildProcess } from "node:child_process";
 import { CLI_MAIN, LaunchedProcess, launch } from "../../src/core/launcher";
