@@ -185,9 +185,9 @@ export class LaunchedProcess {
         resolve(status);
       };
       this.child.once("exit", (code, signal) => settle({ code, signal }));
-      this.child.once("error", (error) => {
+      this.child.on("error", (error) => {
         // A spawn failure may come without an exit event; an error of a running process
-        // (a failed kill) is not an exit.
+        // (a failed kill or send) is not an exit.
         if (this.child.pid === undefined) settle({ code: null, signal: null, spawnError: error });
       });
     });
