@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { InvalidArgumentError, errorMessage } from "../core/errors";
-import { freeLoopbackPorts } from "../cli/ports";
+import { freeLoopbackPorts } from "../core/ports";
 import { EventLog } from "./events";
 import { binaryVersion } from "./etcd_target";
 import { ProcessLauncher, sleep } from "./local_cluster";

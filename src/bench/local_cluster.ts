@@ -1,63 +1,38 @@
 // Local node processes for bench targets: one OS process per node, so each node's memory is
 // its own and each can be killed, paused and restarted on its own (DESIGN.md section 2).
 //
-// ProcessLauncher spawns a node, inside its own cgroup when the bench created one: a tiny
-// shell writes its own PID into the cgroup's procs file and then execs the node, so the node
-// is charged for every page from its first instruction and keeps the PID we were given.
-// LocalCluster keeps the processes of one cluster: readiness (a log line or a probe),
-// signals by node name, restart, and a bounded stop. Every wait has a deadline.
+// ProcessLauncher is the bench's placement policy: each node goes into its own cgroup when
+// the bench created one (the launcher, src/core/launcher.ts, does the placing). LocalCluster
+// keeps the processes of one cluster: readiness (a log line or a probe), signals by node
+// name, restart, and a bounded stop. Every wait has a deadline, and every node has the
+// supervisor watch: none outlives the bench.
 import { InvalidArgumentError } from "../core/errors";
-import { ChildProcess, spawn } from "node:child_process";
-import path from "node:path";
-import readline from "node:readline";
-import { errorMessage } from "../core/errors";
+import { LaunchedProcess, STOP_GRACE_MS_DEFAULT, killAllLaunchedSync, launch, launchedCount } from "../core/launcher";
 import { NodeInfo, findNode } from "./target";
 
 /** The compiled CLI entry point, for targets whose nodes are `ecc-cache ... startOne`. */
-export const CLI_MAIN = path.resolve(__dirname, "..", "cli", "main.js");
+export { CLI_MAIN } from "../core/launcher";
 
 export const READY_TIMEOUT_MS_DEFAULT = 30_000;
-const STOP_GRACE_MS = 3_000;
 const OUTPUT_TAIL_LINES = 40;
-const PROBE_PERIOD_MS = 100;
 
 /** Returns the cgroup procs file a node must be placed in, or null to spawn it plainly. */
 export type Placement = (node: string) => string | null;
 
-/** Every node process spawned by this bench process and not yet exited. */
-const liveChildren = new Set<ChildProcess>();
-
 /** Last resort on a second Ctrl-C or at exit: SIGKILL every node still running (by PID). */
 export function killLocalNodesSync(): number {
-  let killed = 0;
-  for (const child of liveChildren) {
-    try {
-      if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
-      killed++;
-    } catch {
-      // already gone
-    }
-  }
-  liveChildren.clear();
-  return killed;
+  return killAllLaunchedSync();
 }
 
 export function liveNodeCount(): number {
-  return liveChildren.size;
+  return launchedCount();
 }
 
 export class ProcessLauncher {
   constructor(private readonly placement: Placement | null = null) {}
 
-  spawn(node: string, command: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): ChildProcess {
-    const procsFile = this.placement?.(node) ?? null;
-    const options = { env, cwd, stdio: ["ignore", "pipe", "pipe"] as ["ignore", "pipe", "pipe"] };
-    const child =
-      procsFile === null ? spawn(command, args, options) : spawn("/bin/sh", ["-c", 'echo $$ > "$0" && exec "$@"', procsFile, command, ...args], options);
-    liveChildren.add(child);
-    child.once("exit", () => liveChildren.delete(child));
-    child.once("error", () => liveChildren.delete(child));
-    return child;
+  spawn(node: string, command: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): LaunchedProcess {
+    return launch({ name: node, command, args, env, cwd, procsFile: this.placement?.(node) ?? null, tailLines: OUTPUT_TAIL_LINES });
   }
 }
 
@@ -80,14 +55,12 @@ export interface LocalNodeSpec {
 
 interface NodeState {
   spec: LocalNodeSpec;
-  child: ChildProcess | null;
-  pid: number | null;
-  paused: boolean;
-  exited: Promise<void> | null;
+  /** The running process; null when the node is down. */
+  process: LaunchedProcess | null;
   /** Set before we signal it, so an exit we caused is not reported as a crash. */
   expectingExit: boolean;
+  /** The last output lines of the node's latest process (kept after it exited). */
   tail: string[];
-  watchers: Set<(line: string) => void>;
 }
 
 export interface LocalClusterHooks {
@@ -103,7 +76,7 @@ export class LocalCluster {
     private readonly launcher: ProcessLauncher,
     private readonly hooks: LocalClusterHooks = {},
   ) {
-    this.states = specs.map((spec) => ({ spec, child: null, pid: null, paused: false, exited: null, expectingExit: false, tail: [], watchers: new Set() }));
+    this.states = specs.map((spec) => ({ spec, process: null, expectingExit: false, tail: [] }));
   }
 
   /** Starts every node in parallel; on any failure stops them all and throws. */
@@ -120,9 +93,9 @@ export class LocalCluster {
     return this.states.map((state) => ({
       name: state.spec.name,
       address: state.spec.address,
-      pid: state.child !== null ? state.pid : null,
-      running: state.child !== null,
-      paused: state.paused,
+      pid: state.process?.pid ?? null,
+      running: state.process !== null,
+      paused: state.process?.paused ?? false,
       role: state.spec.role,
     }));
   }
@@ -133,36 +106,30 @@ export class LocalCluster {
   }
 
   async kill(node: string): Promise<void> {
-    await this.signalAndWait(this.state(node), "SIGKILL", 0);
+    await this.stopState(this.state(node), "SIGKILL");
   }
 
   async stopNode(node: string): Promise<void> {
-    await this.signalAndWait(this.state(node), "SIGTERM", STOP_GRACE_MS);
+    await this.stopState(this.state(node), "SIGTERM");
   }
 
   async pause(node: string): Promise<void> {
-    const state = this.state(node);
-    if (state.child === null) throw new Error(`${node} is not running`);
-    process.kill(state.pid!, "SIGSTOP");
-    state.paused = true;
+    this.running(node).pause();
   }
 
   async resume(node: string): Promise<void> {
-    const state = this.state(node);
-    if (state.child === null) throw new Error(`${node} is not running`);
-    process.kill(state.pid!, "SIGCONT");
-    state.paused = false;
+    this.running(node).resume();
   }
 
   async restart(node: string): Promise<void> {
     const state = this.state(node);
-    if (state.child !== null) await this.signalAndWait(state, "SIGKILL", 0);
+    await this.stopState(state, "SIGKILL");
     await this.startState(state, true);
   }
 
-  /** Stops every node: SIGCONT (a stopped process cannot act on SIGTERM), SIGTERM, SIGKILL after a grace period. */
+  /** Stops every node: SIGTERM (after SIGCONT, for a paused one), SIGKILL after a grace period. */
   async stop(): Promise<void> {
-    await Promise.all(this.states.map((state) => this.signalAndWait(state, "SIGTERM", STOP_GRACE_MS)));
+    await Promise.all(this.states.map((state) => this.stopState(state, "SIGTERM")));
   }
 
   private state(node: string): NodeState {
@@ -172,111 +139,32 @@ export class LocalCluster {
     ).state;
   }
 
+  private running(node: string): LaunchedProcess {
+    const launched = this.state(node).process;
+    if (launched === null) throw new Error(`${node} is not running`);
+    return launched;
+  }
+
   private async startState(state: NodeState, restart: boolean): Promise<void> {
     const { spec } = state;
     const args = restart && spec.restartArgs !== undefined ? spec.restartArgs : spec.args;
-    const child = this.launcher.spawn(spec.name, spec.command, args, { ...process.env, ...spec.env }, spec.cwd);
-    state.child = child;
-    state.pid = child.pid ?? null;
-    state.paused = false;
+    const launched = this.launcher.spawn(spec.name, spec.command, args, { ...process.env, ...spec.env }, spec.cwd);
+    state.process = launched;
     state.expectingExit = false;
-    state.tail = [];
-    state.watchers = new Set();
-    const onLine = (line: string): void => {
-      state.tail.push(line);
-      if (state.tail.length > OUTPUT_TAIL_LINES) state.tail.shift();
-      for (const watcher of state.watchers) watcher(line);
-    };
-    // Always drain both pipes: a child blocked on a full pipe would stall the benchmark.
-    readline.createInterface({ input: child.stdout! }).on("line", onLine);
-    readline.createInterface({ input: child.stderr! }).on("line", onLine);
-    let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-    state.exited = new Promise<void>((resolve) => {
-      child.once("exit", (code, signal) => {
-        exitInfo = { code, signal };
-        if (state.child === child) {
-          state.child = null;
-          state.paused = false;
-          if (!state.expectingExit) this.hooks.onUnexpectedExit?.(spec.name, code, signal, [...state.tail]);
-        }
-        resolve();
-      });
-      child.once("error", (error) => {
-        onLine(`spawn error: ${errorMessage(error)}`);
-      });
+    state.tail = launched.tail;
+    void launched.exited.then((status) => {
+      if (state.process !== launched) return;
+      state.process = null;
+      if (!state.expectingExit) this.hooks.onUnexpectedExit?.(spec.name, status.code, status.signal, [...launched.tail]);
     });
-    const timeoutMs = spec.readyTimeoutMs ?? READY_TIMEOUT_MS_DEFAULT;
-    const deadline = performance.now() + timeoutMs;
-    await new Promise<void>((resolve, reject) => {
-      let done = false;
-      const finish = (error: Error | null): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        if (error === null) resolve();
-        else reject(error);
-      };
-      const timer = setTimeout(
-        () => finish(new Error(`${spec.name} not ready within ${timeoutMs} ms; last output: ${state.tail.slice(-8).join(" | ")}`)),
-        timeoutMs,
-      );
-      void state.exited!.then(() => {
-        const info = exitInfo ?? { code: null, signal: null };
-        finish(new Error(`${spec.name} exited (${info.signal ?? info.code}) before it was ready; last output: ${state.tail.slice(-8).join(" | ")}`));
-      });
-      if (spec.readyLine !== undefined) {
-        const pattern = spec.readyLine;
-        const watch = (line: string): void => {
-          if (pattern.test(line)) {
-            state.watchers.delete(watch);
-            finish(null);
-          }
-        };
-        state.watchers.add(watch);
-      }
-      if (spec.readyProbe !== undefined) {
-        const probe = spec.readyProbe;
-        const poll = async (): Promise<void> => {
-          while (!done && performance.now() < deadline) {
-            let ok = false;
-            try {
-              ok = await probe();
-            } catch {
-              ok = false; // not up yet
-            }
-            if (ok) return finish(null);
-            await sleep(PROBE_PERIOD_MS);
-          }
-        };
-        void poll();
-      }
-      if (spec.readyLine === undefined && spec.readyProbe === undefined) finish(null);
-    });
+    await launched.waitReady({ line: spec.readyLine, probe: spec.readyProbe }, spec.readyTimeoutMs ?? READY_TIMEOUT_MS_DEFAULT);
   }
 
-  private async signalAndWait(state: NodeState, signal: NodeJS.Signals, graceMs: number): Promise<void> {
-    const child = state.child;
-    if (child === null || state.exited === null) return;
+  private async stopState(state: NodeState, signal: NodeJS.Signals): Promise<void> {
+    const launched = state.process;
+    if (launched === null) return;
     state.expectingExit = true;
-    const exited = state.exited;
-    try {
-      if (state.paused && signal !== "SIGKILL") process.kill(state.pid!, "SIGCONT");
-      process.kill(state.pid!, signal);
-    } catch {
-      // already gone: the exit event follows
-    }
-    const timer =
-      signal === "SIGKILL"
-        ? null
-        : setTimeout(() => {
-            try {
-              process.kill(state.pid!, "SIGKILL");
-            } catch {
-              // already gone
-            }
-          }, graceMs);
-    await exited;
-    if (timer !== null) clearTimeout(timer);
+    await launched.stop(signal, STOP_GRACE_MS_DEFAULT);
   }
 }
 

@@ -13,7 +13,8 @@ import { eccConfigToFile } from "../ecc/config";
 import { EccNodeRuntime } from "../ecc/node";
 import { EccConfigFlags, RESOLVED_CONFIG_ENV, loadEccConfig } from "./ecc_config_loader";
 import { readValue, writeRaw } from "./io";
-import { findBusyAddresses } from "./ports";
+import { findBusyAddresses } from "../core/ports";
+import { exitWithSupervisor } from "../core/supervisor_watch";
 import { superviseNodes } from "./supervisor";
 
 const CODEC_CHOICES = ["auto", "table", "wasm"];
@@ -88,6 +89,7 @@ export function eccCommand(): Command {
     .option("--log-level <level>", "debug, info, warn or error (env ECC_LOG_LEVEL)")
     .option("--fresh", "discard view state from an earlier run (a new cluster; startAll passes this)")
     .action(async (address: string, recover: string | undefined, flags: EccConfigFlags & { logLevel?: string; fresh?: boolean }) => {
+      exitWithSupervisor(); // a node started by a supervisor stops once the supervisor is gone
       if (recover !== undefined && recover !== "recover") {
         throw new InvalidArgumentError(`unexpected argument '${recover}' (only 'recover' may follow the address)`);
       }

@@ -8,7 +8,8 @@ import { RaftClusterConfig, raftConfigToFile } from "../raft/config";
 import { RaftNodeRuntime } from "../raft/node";
 import { parseAddress } from "../core/address";
 import { readValue, writeRaw } from "./io";
-import { findBusyAddresses } from "./ports";
+import { findBusyAddresses } from "../core/ports";
+import { exitWithSupervisor } from "../core/supervisor_watch";
 import { RAFT_RESOLVED_CONFIG_ENV, RaftConfigFlags, loadRaftConfig } from "./raft_config_loader";
 import { superviseNodes } from "./supervisor";
 
@@ -73,6 +74,7 @@ export function raftCommand(): Command {
     .option("--join", "ask the running cluster to add this node as a voter (implied for an address not in servers)")
     .option("--log-level <level>", "debug, info, warn or error (env RAFT_LOG_LEVEL)")
     .action(async (id: string, flags: RaftConfigFlags & { join?: boolean; logLevel?: string }) => {
+      exitWithSupervisor(); // a node started by a supervisor stops once the supervisor is gone
       const { config } = loadRaftConfig(flags);
       const { address, bootstrap } = resolveNodeAddress(id, config);
       const logger = createJsonLogger({

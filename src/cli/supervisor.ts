@@ -1,10 +1,10 @@
 // startAll: one OS process per node, so each node's memory is its own and each can be
 // measured and killed on its own. Waits until every node reports it is listening, prints
-// where, forwards node logs to stderr, and stops every node on Ctrl-C (SIGINT/SIGTERM).
-import { ChildProcess, spawn } from "node:child_process";
-import readline from "node:readline";
-import { allocatorEnv } from "../core/allocator";
-import { NODE_PROCESS_ARGS } from "../core/limits";
+// where, forwards node logs to stderr, and stops every node on Ctrl-C, SIGTERM or SIGHUP —
+// also when the signal comes while nodes are still starting. The nodes are launched with
+// the supervisor watch (src/core/launcher.ts), so none outlives this process even when it
+// is killed with SIGKILL and can stop nothing itself.
+import { STOP_GRACE_MS_DEFAULT, launch, nodeProcess } from "../core/launcher";
 
 export interface NodeSpec {
   name: string;
@@ -14,75 +14,75 @@ export interface NodeSpec {
 }
 
 const READY_TIMEOUT_MS = 20_000;
-const STOP_GRACE_MS = 3_000;
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+/** Exit code when a signal stopped the nodes before all were ready: 128 + SIGINT, as a shell reports a Ctrl-C. */
+const EXIT_INTERRUPTED = 130;
+/** Exit code when every node exited without being asked to. */
+const EXIT_NODES_GONE = 1;
 
 export async function superviseNodes(nodes: NodeSpec[], readyEvent: string, title: string): Promise<number> {
-  const children: Array<{ spec: NodeSpec; child: ChildProcess; exited: boolean }> = [];
+  // Listen before the first node is spawned: a signal during startup must stop the nodes
+  // already running. After the first signal the default action is back, so a second Ctrl-C
+  // ends this process at once (its nodes then end through the watch).
+  /** Set once the nodes are being stopped on purpose: their exits are then no news. */
   let stopping = false;
-  const ready = nodes.map((spec) => {
-    // ECC_CACHE_NODE_ARGS passes extra flags to each node's node binary (e.g. --cpu-prof).
-    const nodeArgs = [...NODE_PROCESS_ARGS, ...(process.env.ECC_CACHE_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "")];
-    const child = spawn(process.execPath, [...nodeArgs, process.argv[1], ...spec.args], {
-      env: { ...spec.env, ...allocatorEnv(spec.env) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const entry = { spec, child, exited: false };
-    children.push(entry);
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${spec.name} did not start within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-      const forward = (stream: NodeJS.ReadableStream): void => {
-        readline.createInterface({ input: stream }).on("line", (line) => {
-          if (line.includes(`"event":"${readyEvent}"`)) {
-            clearTimeout(timer);
-            resolve();
-          }
-          process.stderr.write(`[${spec.name}] ${line}\n`);
-        });
-      };
-      forward(child.stdout!);
-      forward(child.stderr!);
-      child.on("exit", (code, signal) => {
-        entry.exited = true;
-        clearTimeout(timer);
-        reject(new Error(`${spec.name} exited (${signal ?? "code " + code}) before it was ready`));
-        if (!stopping) process.stderr.write(`${spec.name} (pid ${child.pid}) exited: ${signal ?? "code " + code}\n`);
-      });
-    });
-  });
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const signalled = new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve));
+  const release = (): void => {
+    for (const signal of STOP_SIGNALS) process.off(signal, handler);
+  };
+  const handler = (signal: NodeJS.Signals): void => {
+    release();
+    // A terminal's Ctrl-C reaches the nodes too, and they may exit before we stop them.
+    stopping = true;
+    onSignal(signal);
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, handler);
 
+  // ECC_CACHE_NODE_ARGS passes extra flags to each node's node binary (e.g. --cpu-prof).
+  const extraNodeArgs = (process.env.ECC_CACHE_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
+  const launched = nodes.map((spec) =>
+    launch({
+      name: spec.name,
+      ...nodeProcess(process.argv[1], spec.args, spec.env, extraNodeArgs),
+      onLine: (line) => process.stderr.write(`[${spec.name}] ${line}\n`),
+    }),
+  );
+  for (const node of launched) {
+    void node.exited.then(() => {
+      if (!stopping) process.stderr.write(`${node.name} (pid ${node.pid}) exited: ${node.describeExit()}\n`);
+    });
+  }
   const stopAll = async (): Promise<void> => {
     stopping = true;
-    for (const entry of children) if (!entry.exited) entry.child.kill("SIGTERM");
-    const deadline = Date.now() + STOP_GRACE_MS;
-    while (children.some((entry) => !entry.exited) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    for (const entry of children) if (!entry.exited) entry.child.kill("SIGKILL");
+    await Promise.all(launched.map((node) => node.stop("SIGTERM", STOP_GRACE_MS_DEFAULT)));
   };
 
+  const readyLine = (line: string): boolean => line.includes(`"event":"${readyEvent}"`);
+  let early: NodeJS.Signals | null;
   try {
-    await Promise.all(ready);
+    early = await Promise.race([Promise.all(launched.map((node) => node.waitReady({ line: readyLine }, READY_TIMEOUT_MS))).then(() => null), signalled]);
   } catch (error) {
+    release();
     await stopAll();
     throw error;
   }
-  process.stdout.write(`${title}: ${nodes.length} nodes running\n`);
-  for (const entry of children) {
-    process.stdout.write(`  ${entry.spec.name}  listening on ${entry.spec.address}  pid ${entry.child.pid}\n`);
+  if (early !== null) {
+    process.stderr.write(`${early}: stopping the nodes started so far\n`);
+    await stopAll();
+    return EXIT_INTERRUPTED;
   }
+
+  process.stdout.write(`${title}: ${nodes.length} nodes running\n`);
+  nodes.forEach((spec, index) => process.stdout.write(`  ${spec.name}  listening on ${spec.address}  pid ${launched[index].pid}\n`));
   process.stdout.write("Press Ctrl-C to stop all nodes.\n");
 
-  return new Promise<number>((resolve) => {
-    const onSignal = (): void => {
-      process.stdout.write("stopping all nodes...\n");
-      void stopAll().then(() => resolve(0));
-    };
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-    for (const entry of children) {
-      entry.child.on("exit", () => {
-        if (!stopping && children.every((e) => e.exited)) resolve(1);
-      });
-    }
-  });
+  const end = await Promise.race([signalled, Promise.all(launched.map((node) => node.exited)).then(() => null)]);
+  if (end === null) {
+    release();
+    return EXIT_NODES_GONE;
+  }
+  process.stdout.write("stopping all nodes...\n");
+  await stopAll();
+  return 0;
 }

@@ -1,19 +1,18 @@
 // A local cluster of real node processes for the Jepsen-style runner: the CLI started the
-// real way (`node dist/src/cli/main.js ecc|raft server startOne ...`), each node one OS
-// process, stopped by its PID, every wait bounded. The small launching logic mirrors
-// test/support (src/ must not import from test/).
+// real way (`node dist/src/cli/main.js ecc|raft server startOne ...`) through the project's
+// launcher (src/core/launcher.ts), each node one OS process with the supervisor watch,
+// stopped by its PID, every wait bounded.
 //
 // Nodes listen on loopback, or, with a NamespaceNetwork, each in its own network namespace
 // on its own address so the nemesis can partition them for real.
-import { ChildProcess, spawn } from "node:child_process";
-import { freeLoopbackPorts } from "../cli/ports";
+import { ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import readline from "node:readline";
 import { createCodec } from "../codec";
 import { errorMessage } from "../core/errors";
+import { CLI_MAIN, LaunchedProcess, launch } from "../core/launcher";
+import { freeLoopbackPorts } from "../core/ports";
 import { EcClient } from "../ecc/client";
 import { EccClusterConfig, eccConfigToFile, parseEccConfig } from "../ecc/config";
 import { RaftClient } from "../raft/client";
@@ -24,24 +23,23 @@ import { NamespaceNetwork } from "./netns";
 const ECC_RESOLVED_CONFIG_ENV = "ECC_CACHE_RESOLVED_CONFIG";
 const RAFT_RESOLVED_CONFIG_ENV = "RAFT_CACHE_RESOLVED_CONFIG";
 
-export const CLI_PATH = path.resolve(__dirname, "..", "cli", "main.js");
+export const CLI_PATH = CLI_MAIN;
 
 export type JepsenMode = "ecc" | "raft";
 
 const NODE_READY_MS_MAX = 20_000;
-const NODE_EXIT_MS_MAX = 5_000;
 const OUTPUT_LINES_MAX = 300;
 /** Deadline of one health probe request; a paused node must not stall the nemesis for long. */
 const PROBE_RPC_TIMEOUT_MS = 500;
 
 export interface NodeProcess {
   index: number;
-  child: ChildProcess;
+  process: LaunchedProcess;
   pid: number;
   /** The last lines the node printed (stdout and stderr), for diagnostics. */
   output: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  paused: boolean;
+  /** Stopped with SIGSTOP by pauseNode. */
+  readonly paused: boolean;
 }
 
 export interface ClusterOptions {
@@ -75,7 +73,7 @@ export class JepsenCluster {
   readonly startedPids: number[] = [];
   private readonly dataDir: string;
   /** CLI clients (client crashes) still running: stopped with the cluster. */
-  private readonly extraProcesses = new Set<ChildProcess>();
+  private readonly extraProcesses = new Set<LaunchedProcess>();
   private probeEcc: EcClient | null = null;
   private probeRaft: RaftClient | null = null;
   private readonly logDir: string | null;
@@ -165,27 +163,32 @@ export class JepsenCluster {
     let command = process.execPath;
     let commandArgs = [CLI_PATH, ...args];
     if (this.network !== null) ({ command, args: commandArgs } = this.network.wrap(index, command, commandArgs));
-    const child = spawn(command, commandArgs, { env: { ...process.env, ...this.childEnv }, stdio: ["ignore", "pipe", "pipe"] });
+    const file = this.logDir === null ? null : fs.createWriteStream(path.join(this.logDir, `node${index}.log`), { flags: "a" });
+    const launched = launch({
+      name: `${this.mode} node ${index}`,
+      command,
+      args: commandArgs,
+      env: { ...process.env, ...this.childEnv },
+      tailLines: OUTPUT_LINES_MAX,
+      onLine: file === null ? undefined : (line) => file.write(`${line}\n`),
+    });
     const node: NodeProcess = {
       index,
-      child,
-      pid: child.pid ?? -1,
-      output: [],
-      exited: new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal }))),
-      paused: false,
+      process: launched,
+      pid: launched.pid,
+      output: launched.tail,
+      get paused() {
+        return launched.paused;
+      },
     };
-    child.once("error", () => undefined); // a spawn failure also ends in "exit" or the ready timeout
     this.nodes[index] = node;
-    if (child.pid !== undefined) this.startedPids.push(child.pid);
-    if (this.logDir !== null) {
-      const file = fs.createWriteStream(path.join(this.logDir, `node${index}.log`), { flags: "a" });
+    if (launched.pid !== -1) this.startedPids.push(launched.pid);
+    if (file !== null) {
       file.write(`--- ${new Date().toISOString()} ${args.join(" ")} pid ${node.pid}\n`);
-      child.stdout?.pipe(file, { end: false });
-      child.stderr?.pipe(file, { end: false });
-      void node.exited.then(() => file.end());
+      void launched.exited.then(() => file.end());
     }
     try {
-      await waitForLine(child, node.output, ready, node.exited, NODE_READY_MS_MAX, `${this.mode} node ${index}`);
+      await launched.waitReady({ line: ready }, NODE_READY_MS_MAX);
     } catch (error) {
       await this.killNode(index);
       throw error;
@@ -196,22 +199,20 @@ export class JepsenCluster {
   async killNode(index: number): Promise<void> {
     const node = this.nodes[index];
     if (node === null) return;
-    await killAndWait(node.child, node.exited);
+    await node.process.stop("SIGKILL");
     this.nodes[index] = null;
   }
 
   pauseNode(index: number): void {
     const node = this.nodes[index];
     if (node === null || node.paused) return;
-    process.kill(node.pid, "SIGSTOP");
-    node.paused = true;
+    node.process.pause();
   }
 
   resumeNode(index: number): void {
     const node = this.nodes[index];
     if (node === null || !node.paused) return;
-    process.kill(node.pid, "SIGCONT");
-    node.paused = false;
+    node.process.resume();
   }
 
   /**
@@ -222,31 +223,31 @@ export class JepsenCluster {
    */
   async startPausingWriter(key: string, value: string, timeoutMs: number): Promise<{ child: ChildProcess; exited: Promise<unknown>; outcome: "paused" | "exited" | "timeout"; output: string[] }> {
     if (this.stopped) throw new Error("the cluster was stopped");
-    const child = spawn(process.execPath, [CLI_PATH, "ecc", "client", "set", key, value], {
+    const writer = launch({
+      name: "pausing CLI writer",
+      command: process.execPath,
+      args: [CLI_PATH, "ecc", "client", "set", key, value],
       env: { ...process.env, ...this.childEnv, ECC_CACHE_FAULT: "pause-after-prepare" },
-      stdio: ["ignore", "pipe", "pipe"],
+      tailLines: OUTPUT_LINES_MAX,
     });
-    child.once("error", () => undefined);
-    this.extraProcesses.add(child);
-    if (child.pid !== undefined) this.startedPids.push(child.pid);
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once("exit", (code, signal) => {
-        this.extraProcesses.delete(child);
-        resolve({ code, signal });
-      }),
-    );
-    const output: string[] = [];
+    this.extraProcesses.add(writer);
+    if (writer.pid !== -1) this.startedPids.push(writer.pid);
+    const exited = writer.exited.then((status) => {
+      this.extraProcesses.delete(writer);
+      return status;
+    });
     try {
-      await waitForLine(child, output, /paused after prepare/, exited, timeoutMs, "pausing CLI writer");
-      return { child, exited, outcome: "paused", output };
+      await writer.waitReady({ line: /paused after prepare/ }, timeoutMs);
+      return { child: writer.child, exited, outcome: "paused", output: writer.tail };
     } catch (error) {
-      const finished = child.exitCode !== null || child.signalCode !== null;
-      return { child, exited, outcome: finished ? "exited" : "timeout", output: [...output, errorMessage(error)] };
+      return { child: writer.child, exited, outcome: writer.running ? "timeout" : "exited", output: [...writer.tail, errorMessage(error)] };
     }
   }
 
-  async killProcess(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
-    await killAndWait(child, exited);
+  /** SIGKILL by PID a CLI client startPausingWriter started, and waits for the exit (bounded). */
+  async killProcess(child: ChildProcess, _exited: Promise<unknown>): Promise<void> {
+    const writer = [...this.extraProcesses].find((candidate) => candidate.child === child);
+    if (writer !== undefined) await writer.stop("SIGKILL");
   }
 
   /** Which nodes are healthy right now, asked of the nodes themselves (bounded). */
@@ -308,7 +309,7 @@ export class JepsenCluster {
   pids(): number[] {
     const pids: number[] = [];
     for (const node of this.nodes) if (node !== null) pids.push(node.pid);
-    for (const child of this.extraProcesses) if (child.pid !== undefined) pids.push(child.pid);
+    for (const writer of this.extraProcesses) pids.push(writer.pid);
     return pids;
   }
 
@@ -319,14 +320,8 @@ export class JepsenCluster {
     this.probeRaft?.close();
     this.probeEcc = null;
     this.probeRaft = null;
-    await Promise.all(
-      this.nodes.map(async (node, index) => {
-        if (node === null) return;
-        await killAndWait(node.child, node.exited);
-        this.nodes[index] = null;
-      }),
-    );
-    await Promise.all([...this.extraProcesses].map((child) => killAndWait(child, new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once("exit", resolve))))));
+    await Promise.all(this.nodes.map((_, index) => this.killNode(index)));
+    await Promise.all([...this.extraProcesses].map((writer) => writer.stop("SIGKILL")));
     fs.rmSync(this.dataDir, { recursive: true, force: true });
   }
 
@@ -343,57 +338,6 @@ export class JepsenCluster {
     if (this.probeRaft === null) this.probeRaft = new RaftClient({ servers: this.servers, rpcTimeoutMs: PROBE_RPC_TIMEOUT_MS, attemptsMax: 1 });
     return this.probeRaft;
   }
-}
-
-/** Waits for a line matching `ready` on the child's stdout or stderr, bounded. */
-function waitForLine(
-  child: ChildProcess,
-  output: string[],
-  ready: RegExp,
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      reject(new Error(`${what} not ready within ${timeoutMs} ms:\n${output.slice(-20).join("\n")}`));
-    }, timeoutMs);
-    const onLine = (line: string): void => {
-      output.push(line);
-      if (output.length > OUTPUT_LINES_MAX) output.shift();
-      if (!settled && ready.test(line)) {
-        settled = true;
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    if (child.stdout !== null) readline.createInterface({ input: child.stdout }).on("line", onLine);
-    if (child.stderr !== null) readline.createInterface({ input: child.stderr }).on("line", onLine);
-    void exited.then(({ code, signal }) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${signal ?? code}) before it was ready:\n${output.slice(-20).join("\n")}`));
-    });
-  });
-}
-
-/** SIGCONT (harmless when running), SIGKILL by PID, then waits for the exit, bounded. */
-async function killAndWait(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  for (const signal of ["SIGCONT", "SIGKILL"] as const) {
-    try {
-      process.kill(child.pid, signal);
-    } catch {
-      return; // already gone
-    }
-  }
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, NODE_EXIT_MS_MAX)))]);
-  clearTimeout(timer);
 }
 
 export function sleep(ms: number): Promise<void> {

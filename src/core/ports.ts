@@ -1,6 +1,7 @@
-// Checks that the ports a cluster will use are free before any node starts.
+// Loopback port checks: that the ports a cluster will use are free before any node starts,
+// and free ports for clusters the bench, jepsen and the tests start.
 import net from "node:net";
-import { parseAddress } from "../core/address";
+import { parseAddress } from "./address";
 
 export async function findBusyAddresses(addresses: string[]): Promise<string[]> {
   const busy: string[] = [];
