@@ -3,8 +3,9 @@
 //
 // Backends:
 // - "table": pure TypeScript reference (table_codec.ts). Always available.
-// - "wasm":  @subspace/reed-solomon-erasure.wasm (wasm_codec.ts). Same code as "table",
-//            byte-identical parity, checked against "table" whenever one is created.
+// - "wasm":  @subspace/reed-solomon-erasure.wasm (wasm_codec.ts, loaded only when asked
+//            for). Same code as "table", byte-identical parity, checked against "table"
+//            whenever one is created.
 // - "native": @ronomon/reed-solomon. Refused (NATIVE_UNSUITABLE_REASON); the benchmark
 //            measures it through bench/native_codec.ts, which says why in full.
 //
@@ -19,7 +20,6 @@
 import { ConfigError, InternalError, InvalidArgumentError } from "../core/errors";
 import type { CodecBackend, ErasureCodec } from "./codec";
 import { bytesEqual, TableCodec, validateShardCounts } from "./table_codec";
-import { createWasmCodec, loadWasmRuntime } from "./wasm_codec";
 
 export type { CodecBackend, ErasureCodec } from "./codec";
 
@@ -70,7 +70,7 @@ export async function availableBackends(): Promise<CodecBackend[]> {
     if (backend === "table") available.push(backend);
     if (backend === "wasm") {
       try {
-        await loadWasmRuntime();
+        await (await import("./wasm_codec")).loadWasmRuntime();
         available.push(backend);
       } catch {
         // Unavailable is a valid answer here; createCodec("wasm") reports the cause.
@@ -87,7 +87,7 @@ async function createBackend(backend: CodecBackend, dataShards: number, paritySh
     case "wasm": {
       let codec: ErasureCodec;
       try {
-        codec = await createWasmCodec(dataShards, parityShards);
+        codec = await (await import("./wasm_codec")).createWasmCodec(dataShards, parityShards);
       } catch (error) {
         throw new ConfigError("codec backend 'wasm' is unavailable", { cause: error });
       }
