@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import type { Command } from "commander";
+import { Command, Option } from "commander";
 import { ConfigError, errorMessage } from "../core/errors";
 
 export interface ConfigField {
@@ -24,16 +24,18 @@ export interface ConfigField {
 }
 
 /**
- * Adds `-c FILE` and the options of the named fields (JSON names), in the order given, so a
- * command's help lists only the settings it uses. Settings it does not use can still come
- * from the file or the environment; they are validated, never ignored.
+ * Adds `-c FILE` and every field's option. Help lists the named fields (JSON names), in the
+ * order given: the settings this command uses. The others are accepted but hidden, so one
+ * set of flags can serve every command as the file and the environment do; they are
+ * validated like the rest, never ignored.
  */
 export function addConfigOptions(command: Command, fields: readonly ConfigField[], configHelp: string, names: readonly string[]): Command {
   command.option("-c, --config <file>", configHelp);
-  for (const name of names) {
-    const field = fields.find((candidate) => candidate.field === name);
-    assert(field !== undefined, `no config field ${name}`);
-    command.option(field.option, `${field.help} (env ${field.env})`);
+  for (const name of names) assert(fields.some((field) => field.field === name), `no config field ${name}`);
+  const ordered = [...names.map((name) => fields.find((field) => field.field === name)!), ...fields.filter((field) => !names.includes(field.field))];
+  for (const field of ordered) {
+    const option = new Option(field.option, `${field.help} (env ${field.env})`);
+    command.addOption(names.includes(field.field) ? option : option.hideHelp());
   }
   return command;
 }

@@ -12,7 +12,7 @@ import { EccClusterConfig, eccConfigToFile } from "../ecc/config";
 import type { EcStatsReply } from "../gen/ecc";
 import { addConfigOptions } from "./config_sources";
 import { ECC_CONFIG_FIELDS, ECC_CONFIG_HELP, EccConfigFlags, LoadedEccConfig, RESOLVED_CONFIG_ENV, loadEccConfig } from "./ecc_config_loader";
-import { eccHealth, reportHealth } from "./health";
+import { eccHealth, eccNodeStates, newestView, reportHealth } from "./health";
 import { readValue, writeValue } from "./io";
 
 const CODEC_CHOICES = ["auto", "table", "wasm"];
@@ -27,8 +27,10 @@ function withConfig(command: Command, fields: readonly string[]): Command {
   return addConfigOptions(command, ECC_CONFIG_FIELDS, ECC_CONFIG_HELP, fields);
 }
 
-function codecOption(): Option {
-  return new Option("--codec <backend>", "Reed–Solomon backend (env ECC_CODEC)").choices(CODEC_CHOICES).default(process.env.ECC_CODEC ?? "auto");
+/** Hidden where the command codes nothing (del, stats, status): accepted there as before. */
+function codecOption(hidden = false): Option {
+  const option = new Option("--codec <backend>", "Reed–Solomon backend (env ECC_CODEC)").choices(CODEC_CHOICES).default(process.env.ECC_CODEC ?? "auto");
+  return hidden ? option.hideHelp() : option;
 }
 
 /** Loads the config once per command and prints how the original's fields were read. */
@@ -38,7 +40,7 @@ function loadConfig(flags: EccConfigFlags): LoadedEccConfig {
   return loaded;
 }
 
-async function openClient(config: EccClusterConfig, codecBackend: string = process.env.ECC_CODEC ?? "auto"): Promise<EcClient> {
+async function openClient(config: EccClusterConfig, codecBackend: string): Promise<EcClient> {
   const [{ createCodec }, { EcClient }] = await Promise.all([import("../codec"), import("../ecc/client")]);
   const codec = await createCodec(codecBackend as CodecBackend | "auto", config.dataShards, config.parityShards);
   const afterPrepare =
@@ -53,7 +55,7 @@ async function openClient(config: EccClusterConfig, codecBackend: string = proce
   return new EcClient({ config, codec, afterPrepare });
 }
 
-async function withClient<T>(config: EccClusterConfig, codecBackend: string | undefined, run: (client: EcClient) => Promise<T>): Promise<T> {
+async function withClient<T>(config: EccClusterConfig, codecBackend: string, run: (client: EcClient) => Promise<T>): Promise<T> {
   const client = await openClient(config, codecBackend);
   try {
     return await run(client);
@@ -162,18 +164,20 @@ export function eccCommand(): Command {
   withConfig(client.command("del"), WRITE_FIELDS.filter((field) => field !== "block_size"))
     .description("delete a key (a tombstone write)")
     .argument("<key>", "UTF-8 key")
-    .action(async (key: string, flags: EccConfigFlags) => {
+    .addOption(codecOption(true))
+    .action(async (key: string, flags: EccConfigFlags & { codec: string }) => {
       const { config } = loadConfig(flags);
-      const result = await withClient(config, undefined, (ecc) => ecc.del(key));
+      const result = await withClient(config, flags.codec, (ecc) => ecc.del(key));
       process.stderr.write(`OK (deleted, version ${result.version})\n`);
     });
 
   withConfig(client.command("stats"), CLIENT_FIELDS)
     .description("each node's exact logical bytes (live keys, tombstones, payload, metadata) and memory; exit 0 healthy, 7 degraded, 3 cannot serve")
     .option("--json", "machine-readable output")
-    .action(async (flags: EccConfigFlags & { json?: boolean }) => {
+    .addOption(codecOption(true))
+    .action(async (flags: EccConfigFlags & { json?: boolean; codec: string }) => {
       const { config } = loadConfig(flags);
-      const stats = await withClient(config, undefined, (ecc) => ecc.stats());
+      const stats = await withClient(config, flags.codec, (ecc) => ecc.stats());
       const nodes = stats.map((s, index) => ({ address: config.servers[index], ...keyCounts(s), stats: s }));
       if (flags.json === true) {
         process.stdout.write(JSON.stringify(nodes.map((node) => ({ address: node.address, reachable: node.stats !== null, keys: node.keys, tombstones: node.tombstones, stats: node.stats })), null, 2) + "\n");
@@ -189,18 +193,18 @@ export function eccCommand(): Command {
           );
         }
       }
-      reportHealth(eccHealth(nodes.map((node) => ({ address: node.address, state: node.stats?.state ?? null })), config.dataShards));
+      reportHealth(eccHealth(eccNodeStates(stats, config.servers), config.dataShards));
     });
 
   const cluster = ecc.command("cluster").description("the ecc cluster as a whole");
   withConfig(cluster.command("status"), CLIENT_FIELDS)
     .description("the view (epoch, members, recovering), and per node: state, epoch, keys, logical bytes, recovery progress; exit 0 healthy, 7 degraded, 3 cannot serve")
     .option("--json", "machine-readable output")
-    .action(async (flags: EccConfigFlags & { json?: boolean }) => {
+    .addOption(codecOption(true))
+    .action(async (flags: EccConfigFlags & { json?: boolean; codec: string }) => {
       const { config } = loadConfig(flags);
-      const stats = await withClient(config, undefined, (ecc) => ecc.stats());
-      const views = stats.filter((s) => s !== null && s.view !== undefined).map((s) => s!.view!);
-      const newest = views.sort((a, b) => b.epoch - a.epoch)[0] ?? null;
+      const stats = await withClient(config, flags.codec, (ecc) => ecc.stats());
+      const newest = newestView(stats);
       const nodes = stats.map((s, index) => ({
         address: config.servers[index],
         shardIndex: index,
@@ -236,7 +240,7 @@ export function eccCommand(): Command {
         }
         process.stdout.write("(* = control-plane leader)\n");
       }
-      reportHealth(eccHealth(nodes.map((node) => ({ address: node.address, state: node.reachable ? node.state : null })), config.dataShards));
+      reportHealth(eccHealth(eccNodeStates(stats, config.servers), config.dataShards));
     });
   return ecc;
 }

@@ -8,6 +8,7 @@
 //   3  cannot serve: no node answered, or too few serve (ecc: fewer than k members answered;
 //      raft: no leader answered, or fewer than a majority of the members)
 // The verdict's message is a diagnostic: it goes to stderr, the data to stdout.
+import type { EcStatsReply, EcView } from "../gen/ecc";
 import { EXIT_DEGRADED, EXIT_OK, EXIT_UNAVAILABLE } from "./exit_codes";
 
 export interface HealthVerdict {
@@ -18,8 +19,30 @@ export interface HealthVerdict {
 
 export interface EccNodeHealth {
   address: string;
-  /** Null when the node did not answer; otherwise its own state: member, recovering, removed. */
+  /** Null when the node did not answer; otherwise member, recovering or removed. */
   state: string | null;
+}
+
+/** The newest view any node reported (views only move forward, by epoch). */
+export function newestView(stats: ReadonlyArray<EcStatsReply | null>): EcView | null {
+  let newest: EcView | null = null;
+  for (const reply of stats) if (reply?.view !== undefined && (newest === null || reply.view.epoch > newest.epoch)) newest = reply.view;
+  return newest;
+}
+
+/**
+ * Each node's state for eccHealth: its own, unless the newest view says otherwise. A node
+ * that was frozen past the heartbeat timeout still believes its old view (member) until it
+ * hears of the new one; the newest view decides whether it is one.
+ */
+export function eccNodeStates(stats: ReadonlyArray<EcStatsReply | null>, servers: readonly string[]): EccNodeHealth[] {
+  const view = newestView(stats);
+  return stats.map((reply, shardIndex) => {
+    const address = servers[shardIndex];
+    if (reply === null) return { address, state: null };
+    if (view === null || view.members.includes(shardIndex)) return { address, state: reply.state };
+    return { address, state: view.recovering.includes(shardIndex) ? "recovering" : "removed" };
+  });
 }
 
 /** ecc: a value needs k members' shards, so the cluster serves while k members answer. */

@@ -3,7 +3,8 @@
 // serves with a node down or recovering, 3 when it cannot serve; the message (stderr) names
 // the nodes at fault.
 import assert from "node:assert/strict";
-import { eccHealth, raftHealth } from "../../src/cli/health";
+import { eccHealth, eccNodeStates, raftHealth } from "../../src/cli/health";
+import type { EcStatsReply } from "../../src/gen/ecc";
 
 const A = "127.0.0.1:3000";
 const B = "127.0.0.1:3001";
@@ -29,6 +30,27 @@ describe("cluster health verdicts", () => {
       const verdict = eccHealth(nodes("member", "member", null, null, "removed"), 3);
       assert.equal(verdict.exitCode, 3);
       assert.match(verdict.message!, /^cannot serve: 2 of 5 nodes answered as members, k=3 are needed/);
+    });
+
+    it("a node's state is its own unless the newest view says otherwise (a frozen node still believes it is a member)", () => {
+      const reply = (state: string, epoch: number, members: number[], recovering: number[] = []): EcStatsReply =>
+        ({ state, view: { epoch, members, recovering, leader: A } }) as unknown as EcStatsReply;
+      const stats = [
+        reply("member", 2, [0, 1, 2, 3]),
+        reply("member", 2, [0, 1, 2, 3]),
+        reply("member", 2, [0, 1, 2, 3]),
+        null,
+        reply("member", 1, [0, 1, 2, 3, 4]), // frozen through epoch 2, which removed it
+      ];
+      assert.deepEqual(eccNodeStates(stats, [A, B, C, D, E]), [
+        { address: A, state: "member" },
+        { address: B, state: "member" },
+        { address: C, state: "member" },
+        { address: D, state: null },
+        { address: E, state: "removed" },
+      ]);
+      stats[4] = reply("recovering", 3, [0, 1, 2, 3], [4]);
+      assert.equal(eccNodeStates(stats, [A, B, C, D, E])[4].state, "recovering");
     });
 
     it("no node answering: 3, every address listed", () => {
