@@ -16,11 +16,10 @@
 // the median wall time of the get is above --target-ms. The cluster is stopped by its PID at
 // the end. Build first (npm run build).
 "use strict";
-const { spawn, spawnSync } = require("node:child_process");
+const { spawnSync } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
-const readline = require("node:readline");
 
 const root = path.resolve(__dirname, "..");
 const cli = path.join(root, "dist", "src", "cli", "main.js");
@@ -54,51 +53,9 @@ function usage(message) {
   process.exit(2);
 }
 
-async function freePorts(count) {
-  const { freeLoopbackPorts } = require(path.join(root, "dist", "src", "cli", "ports.js"));
-  return freeLoopbackPorts(count);
-}
-
-/** Starts `ecc server startAll`; resolves once it prints that every node is running. */
-function startCluster(servers, dataDir) {
-  const child = spawn(process.execPath, [cli, "ecc", "server", "startAll", "--servers", servers, "--data-dir", dataDir], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const output = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`cluster not ready within ${READY_TIMEOUT_MS} ms:\n${output.join("\n")}`));
-    }, READY_TIMEOUT_MS);
-    const onLine = (line) => {
-      output.push(line);
-      if (output.length > 200) output.shift();
-      if (/Press Ctrl-C/.test(line)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    readline.createInterface({ input: child.stdout }).on("line", onLine);
-    readline.createInterface({ input: child.stderr }).on("line", onLine);
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`cluster exited (${signal ?? code}) before it was ready:\n${output.join("\n")}`));
-    });
-  });
-}
-
-/** SIGINT (startAll stops its nodes), SIGKILL after a grace period; waits for the exit. */
-function stopCluster(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill("SIGINT");
-  });
-}
+// Starting and stopping the cluster: the test suite's helpers (real processes, stopped by
+// PID, every wait bounded).
+const { freePorts, startCli, stopProcess } = require(path.join(root, "dist", "test", "support", "processes.js"));
 
 /** One run of `node ...args` with the census preload: wall ms, CPU ms, modules loaded. */
 function run(args) {
@@ -146,7 +103,7 @@ async function main() {
   if (!fs.existsSync(cli) || !fs.existsSync(census)) usage("no build found: run `npm run build` first");
   const servers = (await freePorts(5)).map((port) => `127.0.0.1:${port}`).join(",");
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "cli-startup-"));
-  const cluster = await startCluster(servers, dataDir);
+  const cluster = await startCli(["ecc", "server", "startAll", "--servers", servers, "--data-dir", dataDir], /Press Ctrl-C/, { timeoutMs: READY_TIMEOUT_MS });
   let result;
   try {
     run([cli, "ecc", "client", "set", "fruit", "cherry", "--servers", servers]);
@@ -164,7 +121,7 @@ async function main() {
       targetMs: options.targetMs,
     };
   } finally {
-    await stopCluster(cluster);
+    await stopProcess(cluster, "SIGINT", STOP_GRACE_MS);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
   const cells = (values) => values.map((value) => (typeof value === "number" ? value.toFixed(0) : value).padStart(8)).join("");

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { freeLoopbackPorts } from "../../src/cli/ports";
+import { freePorts } from "../support/processes";
 
 const CLI = path.resolve(__dirname, "..", "..", "src", "cli", "main.js");
 const CENSUS = path.resolve(__dirname, "..", "support", "module_census.js");
@@ -52,7 +52,7 @@ describe("CLI module loading", function () {
   this.timeout(60_000);
   let servers = "";
   before(async () => {
-    servers = (await freeLoopbackPorts(3)).map((port) => `127.0.0.1:${port}`).join(",");
+    servers = (await freePorts(3)).map((port) => `127.0.0.1:${port}`).join(",");
   });
 
   it("ecc client get loads the ecc client and nothing of raft, the node runtime, bench, report or jepsen", () => {
