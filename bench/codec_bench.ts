@@ -8,7 +8,7 @@
 //            (the worst case: parity-only losses need no decoding), then join();
 // - memcpy:  Buffer.copy of the same number of bytes, as a ceiling from the same run.
 // The native addon (@ronomon/reed-solomon) is measured for information only: it is async
-// and encodes a different code (see src/codec/native_codec.ts), so it is not a backend. Its
+// and encodes a different code (see bench/native_codec.ts), so it is not a backend. Its
 // cells await one call at a time, which is the latency a single request would see.
 //
 // Each backend runs in its own child process (this script with --worker BACKEND), one after
@@ -25,7 +25,7 @@ import * as os from "node:os";
 
 import type { ErasureCodec } from "../src/codec/codec";
 import { availableBackends, createCodec } from "../src/codec/index";
-import { loadNativeBinding, NativeCauchyCoder } from "../src/codec/native_codec";
+import { loadNativeBinding, NativeCauchyCoder } from "./native_codec";
 import { SeededRandom } from "../src/core/env";
 
 const VALUE_SIZES: ReadonlyArray<{ label: string; valueBytes: number }> = [

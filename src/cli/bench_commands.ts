@@ -1,6 +1,6 @@
-// `ecc-cache bench`: the comparison runner. Drives ecc, etcd, redis (and raft once its
-// target exists) with YCSB-style workloads, injects failures, samples memory per node, and
-// writes one JSON result file per invocation (schema ecc-cache.bench/2, src/bench/results.ts).
+// `ecc-cache bench`: the comparison runner. Drives ecc, raft, etcd and redis with YCSB-style
+// workloads, injects failures, samples memory per node, and writes one JSON result file per
+// invocation (schema ecc-cache.bench/2, src/bench/results.ts). Its summary is in main.ts.
 // Starts and stops the clusters it measures unless given a running one (--servers).
 // Parsing and output only; the work is in src/bench.
 import path from "node:path";
@@ -187,7 +187,6 @@ function runLine(run: BenchRun): string {
 export function benchCommand(): Command {
   const command = new Command("bench");
   return command
-    .description("run YCSB-style workloads against ecc, etcd, redis (raft when built); record latency, throughput, errors and memory per node")
     .option("--scenario <file>", "run a scenario file (bench/*.json): a matrix of targets, workloads, sizes, concurrencies, failure variants")
     .option("--only <patterns>", "run only runs whose name contains one of these comma-separated texts (rounds after the first of a repeated run end in -r2, -r3, ...)")
     .option("--target <spec>", `system under test, repeatable: ${knownTargetKinds().join(", ")}; parameters after ':' e.g. ecc:n=3,k=2  etcd:nodes=3  redis:replicas=2,wait=1`, collect, [])

@@ -1,8 +1,12 @@
 // Merging a config from its sources, highest precedence first: flags, environment, the
 // config file (-c FILE, else $<MODE>_CONFIG, else ./<mode>_config.json when present), the
 // embedded defaults. Shared by the ecc and raft config loaders; validation is the mode's.
+// Each field's flag, environment variable and JSON name are declared once (ConfigField) and
+// the commands add only the fields they use as options (addConfigOptions).
+import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import { Command, Option } from "commander";
 import { ConfigError, errorMessage } from "../core/errors";
 
 export interface ConfigField {
@@ -13,6 +17,27 @@ export interface ConfigField {
   /** Field name in the JSON file. */
   field: string;
   kind: "integer" | "string" | "list";
+  /** The option as commander spells it, e.g. "--rpc-timeout-ms <ms>". */
+  option: string;
+  /** Help text; the environment variable is appended. */
+  help: string;
+}
+
+/**
+ * Adds `-c FILE` and every field's option. Help lists the named fields (JSON names), in the
+ * order given: the settings this command uses. The others are accepted but hidden, so one
+ * set of flags can serve every command as the file and the environment do; they are
+ * validated like the rest, never ignored.
+ */
+export function addConfigOptions(command: Command, fields: readonly ConfigField[], configHelp: string, names: readonly string[]): Command {
+  command.option("-c, --config <file>", configHelp);
+  for (const name of names) assert(fields.some((field) => field.field === name), `no config field ${name}`);
+  const ordered = [...names.map((name) => fields.find((field) => field.field === name)!), ...fields.filter((field) => !names.includes(field.field))];
+  for (const field of ordered) {
+    const option = new Option(field.option, `${field.help} (env ${field.env})`);
+    command.addOption(names.includes(field.field) ? option : option.hideHelp());
+  }
+  return command;
 }
 
 export interface ConfigSourcesSpec {
@@ -20,9 +45,9 @@ export interface ConfigSourcesSpec {
   fileFlag: string | undefined;
   fileEnv: string;
   localFileName: string;
-  fields: ConfigField[];
+  fields: readonly ConfigField[];
   /** Called with the merged file object after the file was read (e.g. to default n). */
-  afterFile?: (merged: Record<string, unknown>, fromFile: Record<string, unknown>) => void;
+  afterFile?: (merged: Record<string, unknown>, fromFile: Record<string, unknown>, file: string) => void;
   afterFlags?: (merged: Record<string, unknown>, given: Set<string>) => void;
 }
 
@@ -55,7 +80,7 @@ export function mergeConfigSources(
       throw new ConfigError(`config file ${chosen} must hold a JSON object`);
     }
     merged = { ...merged, ...(parsed as Record<string, unknown>) };
-    spec.afterFile?.(merged, parsed as Record<string, unknown>);
+    spec.afterFile?.(merged, parsed as Record<string, unknown>, chosen);
     sources.push(chosen);
   } else {
     sources.push("embedded defaults");

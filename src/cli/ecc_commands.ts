@@ -1,44 +1,49 @@
-// `ecc server ...` and `ecc client ...`: argument handling only; protocol logic lives in
-// src/ecc.
+// `ecc server ...`, `ecc client ...` and `ecc cluster ...`: argument handling and output
+// only; protocol logic lives in src/ecc. The client, the node runtime and the codec are
+// imported inside the actions that need them, so a client command never loads the node
+// runtime and its control plane (test/unit/cli_modules.test.ts counts what it loads).
 import fs from "node:fs";
-import path from "node:path";
 import { Command, Option } from "commander";
-import { createCodec } from "../codec";
-import { CodecBackend } from "../codec/codec";
+import type { CodecBackend } from "../codec/codec";
+import { ConfigError, InvalidArgumentError, NotFoundError, UnavailableError } from "../core/errors";
+import type { EcClient } from "../ecc/client";
+import { EccClusterConfig, eccConfigToFile } from "../ecc/config";
+import type { EcStatsReply } from "../gen/ecc";
+import { addConfigOptions } from "./config_sources";
+import { ECC_CONFIG_FIELDS, ECC_CONFIG_HELP, EccConfigFlags, LoadedEccConfig, RESOLVED_CONFIG_ENV, loadEccConfig } from "./ecc_config_loader";
+import { eccHealth, eccNodeStates, newestView, reportHealth } from "./health";
+import { readValue, writeValue } from "./io";
 import { nodeDataDir } from "../core/data_dir";
-import { ConfigError, NotFoundError, InvalidArgumentError } from "../core/errors";
-import { createJsonLogger, parseLogLevel } from "../core/logger";
-import { EcClient } from "../ecc/client";
-import { eccConfigToFile } from "../ecc/config";
-import { EccNodeRuntime } from "../ecc/node";
-import { EccConfigFlags, RESOLVED_CONFIG_ENV, loadEccConfig } from "./ecc_config_loader";
-import { readValue, writeRaw } from "./io";
-import { findBusyAddresses } from "../core/ports";
 import { exitWithSupervisor } from "../core/supervisor_watch";
-import { superviseNodes } from "./supervisor";
 
 const CODEC_CHOICES = ["auto", "table", "wasm"];
 
-function addConfigOptions(command: Command): Command {
-  return command
-    .option("-c, --config <file>", "ecc_config.json to read (default: $ECC_CONFIG, then ./ecc_config.json, then built-in defaults)")
-    .option("--servers <list>", "comma-separated host:port list (env ECC_SERVERS)")
-    .option("--k <count>", "data shards k (env ECC_K)")
-    .option("--n <count>", "total shards n = number of servers (env ECC_N)")
-    .option("--block-size <bytes>", "shard bytes per stripe; a stripe holds k of these (env ECC_BLOCK_SIZE)")
-    .option("--heartbeat-timeout-ms <ms>", "failure detection timeout (env ECC_HEARTBEAT_TIMEOUT_MS)")
-    .option("--lock-lease-ms <ms>", "EcPrepare lock lease (env ECC_LOCK_LEASE_MS)")
-    .option("--rpc-timeout-ms <ms>", "deadline of one request to one node (env ECC_RPC_TIMEOUT_MS)")
-    .option("--data-dir <dir>", "where nodes keep their view control plane state (env ECC_DATA_DIR)");
+/** The settings every client command needs to describe the cluster it talks to. */
+const CLIENT_FIELDS = ["servers", "k", "n", "rpc_timeout_ms"];
+/** Writes also cut values into stripes, lock with a lease, and wait for view changes. */
+const WRITE_FIELDS = [...CLIENT_FIELDS, "block_size", "lock_lease_ms", "heartbeat_timeout_ms"];
+const SERVER_FIELDS = ECC_CONFIG_FIELDS.map((field) => field.field);
+
+function withConfig(command: Command, fields: readonly string[]): Command {
+  return addConfigOptions(command, ECC_CONFIG_FIELDS, ECC_CONFIG_HELP, fields);
 }
 
-function codecOption(): Option {
-  return new Option("--codec <backend>", "Reed–Solomon backend (env ECC_CODEC)").choices(CODEC_CHOICES).default(process.env.ECC_CODEC ?? "auto");
+/** Hidden where the command codes nothing (del, stats, status): accepted there as before. */
+function codecOption(hidden = false): Option {
+  const option = new Option("--codec <backend>", "Reed–Solomon backend (env ECC_CODEC)").choices(CODEC_CHOICES).default(process.env.ECC_CODEC ?? "auto");
+  return hidden ? option.hideHelp() : option;
 }
 
-async function openClient(flags: EccConfigFlags & { codec: string }): Promise<EcClient> {
-  const { config } = loadEccConfig(flags);
-  const codec = await createCodec(flags.codec as CodecBackend | "auto", config.dataShards, config.parityShards);
+/** Loads the config once per command and prints how the original's fields were read. */
+function loadConfig(flags: EccConfigFlags): LoadedEccConfig {
+  const loaded = loadEccConfig(flags);
+  for (const notice of loaded.notices) process.stderr.write(`ecc-cache: notice: ${notice}\n`);
+  return loaded;
+}
+
+async function openClient(config: EccClusterConfig, codecBackend: string): Promise<EcClient> {
+  const [{ createCodec }, { EcClient }] = await Promise.all([import("../codec"), import("../ecc/client")]);
+  const codec = await createCodec(codecBackend as CodecBackend | "auto", config.dataShards, config.parityShards);
   const afterPrepare =
     process.env.ECC_CACHE_FAULT === "pause-after-prepare"
       ? async (): Promise<void> => {
@@ -51,18 +56,26 @@ async function openClient(flags: EccConfigFlags & { codec: string }): Promise<Ec
   return new EcClient({ config, codec, afterPrepare });
 }
 
+async function withClient<T>(config: EccClusterConfig, codecBackend: string, run: (client: EcClient) => Promise<T>): Promise<T> {
+  const client = await openClient(config, codecBackend);
+  try {
+    return await run(client);
+  } finally {
+    client.close();
+  }
+}
+
 export function eccCommand(): Command {
-  const ecc = new Command("ecc").description("erasure-coded mode: Reed–Solomon shards, one per node, 2PC writes");
+  const ecc = new Command("ecc");
 
   const server = ecc.command("server").description("run ecc nodes");
-  addConfigOptions(server.command("startAll"))
+  withConfig(server.command("startAll"), SERVER_FIELDS)
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
     .action(async (flags: EccConfigFlags) => {
-      const { config, source } = loadEccConfig(flags);
+      const { config, source } = loadConfig(flags);
+      const [{ findBusyAddresses }, { superviseNodes }] = await Promise.all([import("../core/ports"), import("./supervisor")]);
       const busy = await findBusyAddresses(config.servers);
-      if (busy.length > 0) {
-        throw new ConfigError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
-      }
+      if (busy.length > 0) throw new UnavailableError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
       process.stdout.write(
         `ecc cluster: k=${config.dataShards} n=${config.dataShards + config.parityShards} block_size=${config.blockBytes} (config: ${source})\n`,
       );
@@ -82,7 +95,7 @@ export function eccCommand(): Command {
       process.exitCode = code;
     });
 
-  addConfigOptions(server.command("startOne"))
+  withConfig(server.command("startOne"), SERVER_FIELDS)
     .description("start one node; <address> must be one of the configured servers")
     .argument("<address>", "host:port of this node, as listed in the config")
     .argument("[recover]", "the word 'recover': join as a replacement node (starts empty)")
@@ -93,10 +106,15 @@ export function eccCommand(): Command {
       if (recover !== undefined && recover !== "recover") {
         throw new InvalidArgumentError(`unexpected argument '${recover}' (only 'recover' may follow the address)`);
       }
-      const { config } = loadEccConfig(flags);
+      const { config } = loadConfig(flags);
       if (!config.servers.includes(address)) {
         throw new ConfigError(`${address} is not one of the configured servers: ${config.servers.join(", ")}`);
       }
+      const [{ createJsonLogger, parseLogLevel }, { createCodec }, { EccNodeRuntime }] = await Promise.all([
+        import("../core/logger"),
+        import("../codec"),
+        import("../ecc/node"),
+      ]);
       const logger = createJsonLogger({
         nodeId: address,
         mode: "ecc",
@@ -121,7 +139,7 @@ export function eccCommand(): Command {
     });
 
   const client = ecc.command("client").description("talk to an ecc cluster");
-  addConfigOptions(client.command("set"))
+  withConfig(client.command("set"), WRITE_FIELDS)
     .description("store a value (argument, --file, or stdin)")
     .argument("<key>", "UTF-8 key, 1..1024 bytes")
     .argument("[value]", "the value as text; '-' or omitted reads stdin")
@@ -129,122 +147,108 @@ export function eccCommand(): Command {
     .addOption(codecOption())
     .action(async (key: string, value: string | undefined, flags: EccConfigFlags & { file?: string; codec: string }) => {
       const bytes = await readValue({ value, file: flags.file });
-      const ecc = await openClient(flags);
-      try {
-        const result = await ecc.set(key, bytes);
-        process.stderr.write(`OK (version ${result.version}, ${bytes.length} bytes)\n`);
-      } finally {
-        ecc.close();
-      }
+      const { config } = loadConfig(flags);
+      const result = await withClient(config, flags.codec, (ecc) => ecc.set(key, bytes));
+      process.stderr.write(`OK (version ${result.version}, ${bytes.length} bytes)\n`);
     });
 
-  addConfigOptions(client.command("get"))
-    .description("print a value's raw bytes to stdout; 'not found' on stderr and exit 1 when absent")
+  withConfig(client.command("get"), CLIENT_FIELDS)
+    .description("print a value's raw bytes to stdout (a newline follows on a terminal); 'not found' on stderr and exit 1 when absent")
     .argument("<key>", "UTF-8 key")
     .addOption(codecOption())
     .action(async (key: string, flags: EccConfigFlags & { codec: string }) => {
-      const ecc = await openClient(flags);
-      try {
-        const value = await ecc.get(key);
-        if (value === null) throw new NotFoundError(`not found: ${key}`);
-        await writeRaw(value);
-      } finally {
-        ecc.close();
-      }
+      const { config } = loadConfig(flags);
+      const value = await withClient(config, flags.codec, (ecc) => ecc.get(key));
+      if (value === null) throw new NotFoundError(`not found: ${key}`);
+      await writeValue(value);
     });
 
-  addConfigOptions(client.command("del"))
+  withConfig(client.command("del"), WRITE_FIELDS.filter((field) => field !== "block_size"))
     .description("delete a key (a tombstone write)")
     .argument("<key>", "UTF-8 key")
-    .addOption(codecOption())
+    .addOption(codecOption(true))
     .action(async (key: string, flags: EccConfigFlags & { codec: string }) => {
-      const ecc = await openClient(flags);
-      try {
-        const result = await ecc.del(key);
-        process.stderr.write(`OK (deleted, version ${result.version})\n`);
-      } finally {
-        ecc.close();
-      }
+      const { config } = loadConfig(flags);
+      const result = await withClient(config, flags.codec, (ecc) => ecc.del(key));
+      process.stderr.write(`OK (deleted, version ${result.version})\n`);
     });
 
-  addConfigOptions(client.command("stats"))
-    .description("each node's exact logical bytes (keys, payload, metadata) and memory")
+  withConfig(client.command("stats"), CLIENT_FIELDS)
+    .description("each node's exact logical bytes (live keys, tombstones, payload, metadata) and memory; exit 0 healthy, 7 degraded, 3 cannot serve")
     .option("--json", "machine-readable output")
-    .addOption(codecOption())
-    .action(async (flags: EccConfigFlags & { codec: string; json?: boolean }) => {
-      const ecc = await openClient(flags);
-      try {
-        const { config } = loadEccConfig(flags);
-        const stats = await ecc.stats();
-        if (flags.json === true) {
-          process.stdout.write(JSON.stringify(stats.map((s, i) => ({ address: config.servers[i], stats: s })), null, 2) + "\n");
-          return;
-        }
-        process.stdout.write("node                 shard  keys      payload_B    key_B     meta_B    logical_B    rss_B\n");
-        stats.forEach((s, i) => {
-          const address = config.servers[i].padEnd(20);
+    .addOption(codecOption(true))
+    .action(async (flags: EccConfigFlags & { json?: boolean; codec: string }) => {
+      const { config } = loadConfig(flags);
+      const stats = await withClient(config, flags.codec, (ecc) => ecc.stats());
+      const nodes = stats.map((s, index) => ({ address: config.servers[index], ...keyCounts(s), stats: s }));
+      if (flags.json === true) {
+        process.stdout.write(JSON.stringify(nodes.map((node) => ({ address: node.address, reachable: node.stats !== null, keys: node.keys, tombstones: node.tombstones, stats: node.stats })), null, 2) + "\n");
+      } else {
+        process.stdout.write("node                 shard  keys      tombstones  payload_B    key_B     meta_B    logical_B    rss_B\n");
+        for (const { address, keys, tombstones, stats: s } of nodes) {
           if (s === null) {
-            process.stdout.write(`${address} unreachable\n`);
-            return;
+            process.stdout.write(`${address.padEnd(20)} unreachable\n`);
+            continue;
           }
           process.stdout.write(
-            `${address} ${String(s.shardIndex).padStart(5)}  ${String(s.keyCount).padEnd(9)} ${String(s.payloadBytes).padEnd(12)} ${String(s.keyBytes).padEnd(9)} ${String(s.metaBytes).padEnd(9)} ${String(s.logicalBytes).padEnd(12)} ${s.rssBytes}\n`,
+            `${address.padEnd(20)} ${String(s.shardIndex).padStart(5)}  ${String(keys).padEnd(9)} ${String(tombstones).padEnd(11)} ${String(s.payloadBytes).padEnd(12)} ${String(s.keyBytes).padEnd(9)} ${String(s.metaBytes).padEnd(9)} ${String(s.logicalBytes).padEnd(12)} ${s.rssBytes}\n`,
           );
-        });
-      } finally {
-        ecc.close();
+        }
       }
+      reportHealth(eccHealth(eccNodeStates(stats, config.servers), config.dataShards));
     });
+
   const cluster = ecc.command("cluster").description("the ecc cluster as a whole");
-  addConfigOptions(cluster.command("status"))
-    .description("the view (epoch, members, recovering), and per node: state, epoch, keys, logical bytes, recovery progress")
+  withConfig(cluster.command("status"), CLIENT_FIELDS)
+    .description("the view (epoch, members, recovering), and per node: state, epoch, keys, logical bytes, recovery progress; exit 0 healthy, 7 degraded, 3 cannot serve")
     .option("--json", "machine-readable output")
-    .addOption(codecOption())
-    .action(async (flags: EccConfigFlags & { codec: string; json?: boolean }) => {
-      const client = await openClient(flags);
-      try {
-        const { config } = loadEccConfig(flags);
-        const stats = await client.stats();
-        const views = stats.filter((s) => s !== null && s.view !== undefined).map((s) => s!.view!);
-        const newest = views.sort((a, b) => b.epoch - a.epoch)[0] ?? null;
-        const nodes = stats.map((s, index) => ({
-          address: config.servers[index],
-          shardIndex: index,
-          reachable: s !== null,
-          state: s?.state ?? "unreachable",
-          epoch: s?.view?.epoch ?? null,
-          controlLeader: s?.controlLeader ?? false,
-          keys: s?.keyCount ?? null,
-          logicalBytes: s?.logicalBytes ?? null,
-          rssBytes: s?.rssBytes ?? null,
-          rebuild: s === null || s.rebuildTotalKeys === 0 ? null : {
-            keys: s.rebuiltKeys,
-            totalKeys: s.rebuildTotalKeys,
-            bytes: s.rebuiltBytes,
-            bytesPerSecond: s.rebuildBytesPerSecond,
-          },
-        }));
-        if (flags.json === true) {
-          process.stdout.write(JSON.stringify({ view: newest, nodes }, null, 2) + "\n");
-          return;
-        }
-        if (newest === null) {
-          process.stdout.write("no node answered\n");
-          process.exitCode = 3;
-          return;
-        }
-        process.stdout.write(`view epoch ${newest.epoch}: members [${newest.members.join(",")}] recovering [${newest.recovering.join(",")}] control leader ${newest.leader || "unknown"}\n`);
-        process.stdout.write("shard  node                 state        epoch  keys      logical_B    rss_B       rebuild\n");
-        for (const node of nodes) {
-          const rebuild = node.rebuild === null ? "" : `${node.rebuild.keys}/${node.rebuild.totalKeys} keys, ${node.rebuild.bytes} B, ${(node.rebuild.bytesPerSecond / 1e6).toFixed(2)} MB/s`;
+    .addOption(codecOption(true))
+    .action(async (flags: EccConfigFlags & { json?: boolean; codec: string }) => {
+      const { config } = loadConfig(flags);
+      const stats = await withClient(config, flags.codec, (ecc) => ecc.stats());
+      const newest = newestView(stats);
+      const nodes = stats.map((s, index) => ({
+        address: config.servers[index],
+        shardIndex: index,
+        reachable: s !== null,
+        state: s?.state ?? "unreachable",
+        epoch: s?.view?.epoch ?? null,
+        controlLeader: s?.controlLeader ?? false,
+        ...keyCounts(s),
+        logicalBytes: s?.logicalBytes ?? null,
+        rssBytes: s?.rssBytes ?? null,
+        rebuild:
+          s === null || s.rebuildTotalKeys === 0
+            ? null
+            : { keys: s.rebuiltKeys, totalKeys: s.rebuildTotalKeys, bytes: s.rebuiltBytes, bytesPerSecond: s.rebuildBytesPerSecond },
+      }));
+      if (flags.json === true) {
+        process.stdout.write(JSON.stringify({ view: newest, nodes }, null, 2) + "\n");
+      } else {
+        if (newest !== null) {
           process.stdout.write(
-            `${String(node.shardIndex).padEnd(6)} ${node.address.padEnd(20)} ${(node.state + (node.controlLeader ? "*" : "")).padEnd(12)} ${String(node.epoch ?? "-").padEnd(6)} ${String(node.keys ?? "-").padEnd(9)} ${String(node.logicalBytes ?? "-").padEnd(12)} ${String(node.rssBytes ?? "-").padEnd(11)} ${rebuild}\n`,
+            `view epoch ${newest.epoch}: members [${newest.members.join(",")}] recovering [${newest.recovering.join(",")}] control leader ${newest.leader || "unknown"}\n`,
+          );
+        }
+        process.stdout.write("shard  node                 state        epoch  keys      tombstones  logical_B    rss_B       rebuild\n");
+        for (const node of nodes) {
+          const rebuild =
+            node.rebuild === null
+              ? ""
+              : `${node.rebuild.keys}/${node.rebuild.totalKeys} keys, ${node.rebuild.bytes} B, ${(node.rebuild.bytesPerSecond / 1e6).toFixed(2)} MB/s`;
+          process.stdout.write(
+            `${String(node.shardIndex).padEnd(6)} ${node.address.padEnd(20)} ${(node.state + (node.controlLeader ? "*" : "")).padEnd(12)} ${String(node.epoch ?? "-").padEnd(6)} ${String(node.keys ?? "-").padEnd(9)} ${String(node.tombstones ?? "-").padEnd(11)} ${String(node.logicalBytes ?? "-").padEnd(12)} ${String(node.rssBytes ?? "-").padEnd(11)} ${rebuild}\n`,
           );
         }
         process.stdout.write("(* = control-plane leader)\n");
-      } finally {
-        client.close();
       }
+      reportHealth(eccHealth(eccNodeStates(stats, config.servers), config.dataShards));
     });
   return ecc;
+}
+
+/** A node's store counts every key it holds, tombstones (deleted keys) included. */
+function keyCounts(stats: EcStatsReply | null): { keys: number | null; tombstones: number | null } {
+  if (stats === null) return { keys: null, tombstones: null };
+  return { keys: stats.keyCount - stats.tombstoneCount, tombstones: stats.tombstoneCount };
 }

@@ -1,13 +1,14 @@
 // Where the ecc config comes from, in order of precedence (highest first):
 //   1. flags (--servers, --k, --n, --block-size, --heartbeat-timeout-ms, --lock-lease-ms,
-//      --rpc-timeout-ms, --data-dir)
+//      --rpc-timeout-ms, --data-dir; each command offers the ones it uses)
 //   2. environment (ECC_SERVERS, ECC_K, ECC_N, ECC_BLOCK_SIZE, ECC_HEARTBEAT_TIMEOUT_MS,
 //      ECC_LOCK_LEASE_MS, ECC_RPC_TIMEOUT_MS, ECC_DATA_DIR)
 //   3. the config file: -c FILE, else $ECC_CONFIG, else ./ecc_config.json when present
 //   4. the embedded defaults (5 servers on 127.0.0.1:3000-3004, k=3, n=5)
 // startAll hands the resolved config to its children in ECC_CACHE_RESOLVED_CONFIG so every
 // node runs with exactly the same settings.
-import { ECC_DEFAULT_FILE, EccClusterConfig, parseEccConfig } from "../ecc/config";
+import { BLOCK_BYTES_DEFAULT } from "../core/limits";
+import { ECC_DEFAULT_FILE, EccClusterConfig, originalBlockSizeNotice, parseEccConfig } from "../ecc/config";
 import { ConfigField, mergeConfigSources, parseJson } from "./config_sources";
 
 export interface EccConfigFlags {
@@ -24,45 +25,67 @@ export interface EccConfigFlags {
 
 export const RESOLVED_CONFIG_ENV = "ECC_CACHE_RESOLVED_CONFIG";
 
+export const ECC_CONFIG_HELP = "ecc_config.json to read (default: $ECC_CONFIG, then ./ecc_config.json, then built-in defaults)";
+
 export interface LoadedEccConfig {
   config: EccClusterConfig;
   source: string;
+  /** How fields that mean something else here were read (one line each, for stderr). */
+  notices: string[];
 }
 
-const FIELDS: ConfigField[] = [
-  { flag: "servers", env: "ECC_SERVERS", field: "servers", kind: "list" },
-  { flag: "k", env: "ECC_K", field: "k", kind: "integer" },
-  { flag: "n", env: "ECC_N", field: "n", kind: "integer" },
-  { flag: "blockSize", env: "ECC_BLOCK_SIZE", field: "block_size", kind: "integer" },
-  { flag: "heartbeatTimeoutMs", env: "ECC_HEARTBEAT_TIMEOUT_MS", field: "heartbeat_timeout_ms", kind: "integer" },
-  { flag: "lockLeaseMs", env: "ECC_LOCK_LEASE_MS", field: "lock_lease_ms", kind: "integer" },
-  { flag: "rpcTimeoutMs", env: "ECC_RPC_TIMEOUT_MS", field: "rpc_timeout_ms", kind: "integer" },
-  { flag: "dataDir", env: "ECC_DATA_DIR", field: "data_dir", kind: "string" },
+export const ECC_CONFIG_FIELDS: readonly ConfigField[] = [
+  { flag: "servers", env: "ECC_SERVERS", field: "servers", kind: "list", option: "--servers <list>", help: "comma-separated host:port list" },
+  { flag: "k", env: "ECC_K", field: "k", kind: "integer", option: "--k <count>", help: "data shards k" },
+  { flag: "n", env: "ECC_N", field: "n", kind: "integer", option: "--n <count>", help: "total shards n = number of servers" },
+  { flag: "blockSize", env: "ECC_BLOCK_SIZE", field: "block_size", kind: "integer", option: "--block-size <bytes>", help: "shard bytes per stripe; a stripe holds k of these" },
+  {
+    flag: "heartbeatTimeoutMs",
+    env: "ECC_HEARTBEAT_TIMEOUT_MS",
+    field: "heartbeat_timeout_ms",
+    kind: "integer",
+    option: "--heartbeat-timeout-ms <ms>",
+    help: "a node silent this long leaves the view; a writer waits about four of these for a view change",
+  },
+  {
+    flag: "lockLeaseMs",
+    env: "ECC_LOCK_LEASE_MS",
+    field: "lock_lease_ms",
+    kind: "integer",
+    option: "--lock-lease-ms <ms>",
+    help: "how long a write's EcPrepare lock lasts without news from its client",
+  },
+  { flag: "rpcTimeoutMs", env: "ECC_RPC_TIMEOUT_MS", field: "rpc_timeout_ms", kind: "integer", option: "--rpc-timeout-ms <ms>", help: "deadline of one request to one node" },
+  { flag: "dataDir", env: "ECC_DATA_DIR", field: "data_dir", kind: "string", option: "--data-dir <dir>", help: "where nodes keep their view control plane state" },
 ];
 
 export function loadEccConfig(flags: EccConfigFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedEccConfig {
   const resolved = env[RESOLVED_CONFIG_ENV];
   if (resolved !== undefined && resolved !== "") {
-    return { config: parseEccConfig(parseJson(resolved, RESOLVED_CONFIG_ENV), RESOLVED_CONFIG_ENV), source: "parent process" };
+    return { config: parseEccConfig(parseJson(resolved, RESOLVED_CONFIG_ENV), RESOLVED_CONFIG_ENV), source: "parent process", notices: [] };
   }
+  let blockSizeNotice: string | null = null;
   const { merged, source } = mergeConfigSources(
     {
       defaults: { ...ECC_DEFAULT_FILE },
       fileFlag: flags.config,
       fileEnv: "ECC_CONFIG",
       localFileName: "ecc_config.json",
-      fields: FIELDS,
-      // An original config that lists servers but not n means n = number of servers.
-      afterFile: (mergedFile, fromFile) => {
+      fields: ECC_CONFIG_FIELDS,
+      afterFile: (mergedFile, fromFile, file) => {
+        // An original config that lists servers but not n means n = number of servers.
         if (!("n" in fromFile) && Array.isArray(fromFile.servers)) mergedFile.n = fromFile.servers.length;
+        blockSizeNotice = originalBlockSizeNotice(fromFile.block_size, file);
+        if (blockSizeNotice !== null) mergedFile.block_size = BLOCK_BYTES_DEFAULT;
       },
       afterFlags: (mergedFile, given) => {
         if (given.has("servers") && !given.has("n")) mergedFile.n = (mergedFile.servers as string[]).length;
+        if (given.has("block_size")) blockSizeNotice = null; // the flag or env decides
       },
     },
     flags as Record<string, string | undefined>,
     env,
     cwd,
   );
-  return { config: parseEccConfig(merged, source), source };
+  return { config: parseEccConfig(merged, source), source, notices: blockSizeNotice === null ? [] : [blockSizeNotice] };
 }

@@ -1,4 +1,4 @@
-// The one place that maps errors to process exit codes.
+// The one place that maps errors, and cluster health verdicts, to process exit codes.
 import { KvError, isKvError } from "../core/errors";
 
 export const EXIT_OK = 0;
@@ -8,7 +8,14 @@ export const EXIT_UNAVAILABLE = 3; // cluster cannot serve now (too few nodes, t
 export const EXIT_CONFIG = 4;
 export const EXIT_INTERNAL = 5;
 export const EXIT_CORRUPT = 6;
-export const EXIT_OUTCOME_UNKNOWN = 7; // a write may or may not have been applied
+/**
+ * `cluster status` and `client stats` only: the cluster serves, but some node did not answer
+ * or is recovering (health.ts). Apart from 3 so a script can tell "serving, a node needs
+ * attention" from "not serving"; not 1, which means "not found" everywhere else.
+ */
+export const EXIT_DEGRADED = 7;
+/** A write whose effect cannot be known: it may or may not have been applied. */
+export const EXIT_OUTCOME_UNKNOWN = 8;
 
 export function exitCodeOf(error: unknown): number {
   if (!isKvError(error)) return EXIT_INTERNAL;

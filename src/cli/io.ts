@@ -42,8 +42,24 @@ async function readStream(stream: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks, total);
 }
 
-export function writeRaw(bytes: Uint8Array): Promise<void> {
+/** The part of a stream writeValue uses (process.stdout in production). */
+export interface ValueOutput {
+  isTTY?: boolean;
+  write(bytes: Uint8Array | string, callback: (error?: Error | null) => void): boolean;
+}
+
+/**
+ * Writes a value's bytes as they are: into a pipe or file nothing may be added, or binary
+ * values would be corrupted. On a terminal a newline follows, as redis-cli does, unless the
+ * value already ends with one, so the prompt starts on a line of its own.
+ */
+export async function writeValue(bytes: Uint8Array, output: ValueOutput = process.stdout): Promise<void> {
+  await write(output, bytes);
+  if (output.isTTY === true && bytes[bytes.length - 1] !== 0x0a) await write(output, "\n");
+}
+
+function write(output: ValueOutput, bytes: Uint8Array | string): Promise<void> {
   return new Promise((resolve, reject) => {
-    process.stdout.write(bytes, (error) => (error ? reject(error) : resolve()));
+    output.write(bytes, (error) => (error ? reject(error) : resolve()));
   });
 }

@@ -1,29 +1,25 @@
-// `raft server ...`, `raft client ...` and `raft cluster ...`: argument handling only;
-// protocol logic lives in src/raft.
+// `raft server ...`, `raft client ...` and `raft cluster ...`: argument handling and output
+// only; protocol logic lives in src/raft. The client and the node runtime are imported inside
+// the actions that need them, so a client command never loads the Raft core, its storage or
+// the node runtime (test/unit/cli_modules.test.ts counts what it loads).
 import { Command } from "commander";
-import { ConfigError, NotFoundError } from "../core/errors";
-import { createJsonLogger, parseLogLevel } from "../core/logger";
-import { RaftClient } from "../raft/client";
-import { RaftClusterConfig, raftConfigToFile } from "../raft/config";
-import { RaftNodeRuntime } from "../raft/node";
 import { parseAddress } from "../core/address";
-import { readValue, writeRaw } from "./io";
-import { findBusyAddresses } from "../core/ports";
+import { ConfigError, NotFoundError, UnavailableError } from "../core/errors";
+import type { KvStatsReply } from "../gen/raft";
+import type { RaftClient } from "../raft/client";
+import { RaftClusterConfig, raftConfigToFile } from "../raft/config";
+import { addConfigOptions } from "./config_sources";
+import { reportHealth, raftHealth } from "./health";
+import { readValue, writeValue } from "./io";
+import { RAFT_CONFIG_FIELDS, RAFT_CONFIG_HELP, RAFT_RESOLVED_CONFIG_ENV, RaftConfigFlags, loadRaftConfig } from "./raft_config_loader";
 import { exitWithSupervisor } from "../core/supervisor_watch";
-import { RAFT_RESOLVED_CONFIG_ENV, RaftConfigFlags, loadRaftConfig } from "./raft_config_loader";
-import { superviseNodes } from "./supervisor";
 
-function addConfigOptions(command: Command): Command {
-  return command
-    .option("-c, --config <file>", "raft_config.json to read (default: $RAFT_CONFIG, then ./raft_config.json, then built-in defaults)")
-    .option("--servers <list>", "comma-separated host:port list of the bootstrap voters (env RAFT_SERVERS)")
-    .option("--tick-ms <ms>", "Raft tick (env RAFT_TICK_MS)")
-    .option("--election-ticks <n>", "election timeout in ticks, randomised up to twice this (env RAFT_ELECTION_TICKS)")
-    .option("--heartbeat-ticks <n>", "heartbeat interval in ticks (env RAFT_HEARTBEAT_TICKS)")
-    .option("--snapshot-entries <n>", "snapshot and compact the log every n applied entries (env RAFT_SNAPSHOT_ENTRIES)")
-    .option("--fsync <policy>", "always (survives power loss) or never (survives process crashes only) (env RAFT_FSYNC)")
-    .option("--data-dir <dir>", "where nodes keep term, vote, log and snapshot (env RAFT_DATA_DIR)")
-    .option("--rpc-timeout-ms <ms>", "deadline of one client request (env RAFT_RPC_TIMEOUT_MS)");
+/** A client needs the servers and its own two deadlines; the rest configures nodes. */
+const CLIENT_FIELDS = ["servers", "rpc_timeout_ms", "connect_timeout_ms"];
+const SERVER_FIELDS = RAFT_CONFIG_FIELDS.map((field) => field.field).filter((field) => field !== "rpc_timeout_ms" && field !== "connect_timeout_ms");
+
+function withConfig(command: Command, fields: readonly string[]): Command {
+  return addConfigOptions(command, RAFT_CONFIG_FIELDS, RAFT_CONFIG_HELP, fields);
 }
 
 /** `<id>`: an index into servers (0-based) or a host:port address. */
@@ -41,7 +37,8 @@ function resolveNodeAddress(id: string, config: RaftClusterConfig): { address: s
 
 async function withClient<T>(flags: RaftConfigFlags, run: (client: RaftClient, config: RaftClusterConfig) => Promise<T>): Promise<T> {
   const { config } = loadRaftConfig(flags);
-  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs });
+  const { RaftClient } = await import("../raft/client");
+  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs });
   try {
     return await run(client, config);
   } finally {
@@ -49,16 +46,60 @@ async function withClient<T>(flags: RaftConfigFlags, run: (client: RaftClient, c
   }
 }
 
+interface RaftNodeReport {
+  address: string;
+  /** A voter in the leader's configuration (the configured servers when no leader answered). */
+  member: boolean;
+  stats: KvStatsReply | null;
+}
+
+interface RaftClusterReport {
+  leader: string | null;
+  term: number | null;
+  members: string[];
+  nodes: RaftNodeReport[];
+}
+
+/**
+ * Asks every configured server, then every voter the leader names that is not configured (a
+ * node added with `cluster add`), so status and stats cover the cluster as it is now.
+ */
+async function gatherCluster(client: RaftClient, config: RaftClusterConfig): Promise<RaftClusterReport> {
+  const addresses = [...config.servers];
+  const stats = await client.statsAll(addresses);
+  const leaderOf = (): KvStatsReply | null =>
+    stats.filter((s): s is KvStatsReply => s !== null && s.role === "leader").sort((a, b) => b.term - a.term)[0] ?? null;
+  const extra = (leaderOf()?.voters ?? []).filter((voter) => !addresses.includes(voter));
+  if (extra.length > 0) {
+    addresses.push(...extra);
+    stats.push(...(await client.statsAll(extra)));
+  }
+  const leader = leaderOf();
+  const members = leader?.voters ?? config.servers;
+  const terms = stats.filter((s): s is KvStatsReply => s !== null).map((s) => s.term);
+  return {
+    leader: leader?.nodeId ?? null,
+    term: leader?.term ?? (terms.length > 0 ? Math.max(...terms) : null),
+    members: [...members],
+    nodes: addresses.map((address, index) => ({ address, member: members.includes(address), stats: stats[index] })),
+  };
+}
+
+function reportClusterHealth(report: RaftClusterReport): void {
+  reportHealth(raftHealth(report.nodes.filter((node) => node.member).map((node) => ({ address: node.address, role: node.stats?.role ?? null }))));
+}
+
 export function raftCommand(): Command {
-  const raft = new Command("raft").description("Raft mode: full values replicated to every node by our own Raft");
+  const raft = new Command("raft");
 
   const server = raft.command("server").description("run raft nodes");
-  addConfigOptions(server.command("startAll"))
+  withConfig(server.command("startAll"), SERVER_FIELDS)
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
     .action(async (flags: RaftConfigFlags) => {
       const { config, source } = loadRaftConfig(flags);
+      const [{ findBusyAddresses }, { superviseNodes }] = await Promise.all([import("../core/ports"), import("./supervisor")]);
       const busy = await findBusyAddresses(config.servers);
-      if (busy.length > 0) throw new ConfigError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
+      if (busy.length > 0) throw new UnavailableError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
       process.stdout.write(`raft cluster: ${config.servers.length} nodes, fsync ${config.fsync}, data in ${config.dataDir} (config: ${source})\n`);
       const env = { ...process.env, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)) };
       process.exitCode = await superviseNodes(
@@ -68,7 +109,7 @@ export function raftCommand(): Command {
       );
     });
 
-  addConfigOptions(server.command("startOne"))
+  withConfig(server.command("startOne"), SERVER_FIELDS)
     .description("start one node: <id> is its index in servers, or a new host:port that joins the running cluster")
     .argument("<id>", "0-based index into servers, or host:port")
     .option("--join", "ask the running cluster to add this node as a voter (implied for an address not in servers)")
@@ -77,6 +118,7 @@ export function raftCommand(): Command {
       exitWithSupervisor(); // a node started by a supervisor stops once the supervisor is gone
       const { config } = loadRaftConfig(flags);
       const { address, bootstrap } = resolveNodeAddress(id, config);
+      const [{ createJsonLogger, parseLogLevel }, { RaftNodeRuntime }] = await Promise.all([import("../core/logger"), import("../raft/node")]);
       const logger = createJsonLogger({
         nodeId: address,
         mode: "raft",
@@ -96,7 +138,7 @@ export function raftCommand(): Command {
     });
 
   const client = raft.command("client").description("talk to a raft cluster");
-  addConfigOptions(client.command("set"))
+  withConfig(client.command("set"), CLIENT_FIELDS)
     .description("store a value (argument, --file, or stdin)")
     .argument("<key>", "UTF-8 key, 1..1024 bytes")
     .argument("[value]", "the value as text; '-' or omitted reads stdin")
@@ -107,16 +149,16 @@ export function raftCommand(): Command {
       process.stderr.write(`OK (${bytes.length} bytes)\n`);
     });
 
-  addConfigOptions(client.command("get"))
-    .description("print a value's raw bytes to stdout; 'not found' on stderr and exit 1 when absent")
+  withConfig(client.command("get"), CLIENT_FIELDS)
+    .description("print a value's raw bytes to stdout (a newline follows on a terminal); 'not found' on stderr and exit 1 when absent")
     .argument("<key>", "UTF-8 key")
     .action(async (key: string, flags: RaftConfigFlags) => {
       const value = await withClient(flags, (raftClient) => raftClient.get(key));
       if (value === null) throw new NotFoundError(`not found: ${key}`);
-      await writeRaw(value);
+      await writeValue(value);
     });
 
-  addConfigOptions(client.command("del"))
+  withConfig(client.command("del"), CLIENT_FIELDS)
     .description("delete a key")
     .argument("<key>", "UTF-8 key")
     .action(async (key: string, flags: RaftConfigFlags) => {
@@ -124,29 +166,58 @@ export function raftCommand(): Command {
       process.stderr.write("OK (deleted)\n");
     });
 
-  addConfigOptions(client.command("stats"))
-    .description("each node's role, term, indexes and exact logical bytes")
+  withConfig(client.command("stats"), CLIENT_FIELDS)
+    .description("each node's role, term, indexes and exact logical bytes; exit 0 healthy, 7 degraded, 3 cannot serve")
     .option("--json", "machine-readable output")
     .action(async (flags: RaftConfigFlags & { json?: boolean }) => {
-      await withClient(flags, async (raftClient, config) => {
-        const stats = await raftClient.statsAll(config.servers);
-        if (flags.json === true) {
-          process.stdout.write(JSON.stringify(stats.map((s, i) => ({ address: config.servers[i], stats: s })), null, 2) + "\n");
-          return;
-        }
+      const report = await withClient(flags, gatherCluster);
+      if (flags.json === true) {
+        process.stdout.write(JSON.stringify(report.nodes.map((node) => ({ address: node.address, reachable: node.stats !== null, member: node.member, stats: node.stats })), null, 2) + "\n");
+      } else {
         process.stdout.write("node                 role        term   commit   applied  keys      value_B      log_B      logical_B    rss_B\n");
-        stats.forEach((s, i) => {
-          const address = config.servers[i].padEnd(20);
-          if (s === null) return void process.stdout.write(`${address} unreachable\n`);
+        for (const { address, stats: s } of report.nodes) {
+          if (s === null) {
+            process.stdout.write(`${address.padEnd(20)} unreachable\n`);
+            continue;
+          }
           process.stdout.write(
-            `${address} ${s.role.padEnd(11)} ${String(s.term).padEnd(6)} ${String(s.commitIndex).padEnd(8)} ${String(s.appliedIndex).padEnd(8)} ${String(s.keyCount).padEnd(9)} ${String(s.valueBytes).padEnd(12)} ${String(s.logBytes).padEnd(10)} ${String(s.logicalBytes).padEnd(12)} ${s.rssBytes}\n`,
+            `${address.padEnd(20)} ${s.role.padEnd(11)} ${String(s.term).padEnd(6)} ${String(s.commitIndex).padEnd(8)} ${String(s.appliedIndex).padEnd(8)} ${String(s.keyCount).padEnd(9)} ${String(s.valueBytes).padEnd(12)} ${String(s.logBytes).padEnd(10)} ${String(s.logicalBytes).padEnd(12)} ${s.rssBytes}\n`,
           );
-        });
-      });
+        }
+      }
+      reportClusterHealth(report);
     });
 
-  const cluster = raft.command("cluster").description("membership of a raft cluster (one change at a time)");
-  addConfigOptions(cluster.command("add"))
+  const cluster = raft.command("cluster").description("the raft cluster as a whole: status, and membership changes (one at a time)");
+  withConfig(cluster.command("status"), CLIENT_FIELDS)
+    .description("the leader, term and members, and per node: role, term, commit and applied index; exit 0 healthy, 7 degraded, 3 cannot serve")
+    .option("--json", "machine-readable output")
+    .action(async (flags: RaftConfigFlags & { json?: boolean }) => {
+      const report = await withClient(flags, gatherCluster);
+      const nodes = report.nodes.map(({ address, member, stats: s }) => ({
+        address,
+        reachable: s !== null,
+        member,
+        role: s?.role ?? "unreachable",
+        term: s?.term ?? null,
+        leader: s === null || s.leaderId === "" ? null : s.leaderId,
+        commitIndex: s?.commitIndex ?? null,
+        appliedIndex: s?.appliedIndex ?? null,
+      }));
+      if (flags.json === true) {
+        process.stdout.write(JSON.stringify({ leader: report.leader, term: report.term, members: report.members, nodes }, null, 2) + "\n");
+      } else {
+        process.stdout.write(`leader ${report.leader ?? "none"} term ${report.term ?? "-"} members [${report.members.join(",")}]\n`);
+        process.stdout.write("node                 role        term   commit   applied  member\n");
+        for (const node of nodes) {
+          process.stdout.write(
+            `${node.address.padEnd(20)} ${node.role.padEnd(11)} ${String(node.term ?? "-").padEnd(6)} ${String(node.commitIndex ?? "-").padEnd(8)} ${String(node.appliedIndex ?? "-").padEnd(8)} ${node.member ? "yes" : "no"}\n`,
+          );
+        }
+      }
+      reportClusterHealth(report);
+    });
+  withConfig(cluster.command("add"), CLIENT_FIELDS)
     .description("add a voter (start it first with `raft server startOne <host:port>`, which joins by itself)")
     .argument("<address>", "host:port of the node")
     .action(async (address: string, flags: RaftConfigFlags) => {
@@ -154,7 +225,7 @@ export function raftCommand(): Command {
       await withClient(flags, (raftClient) => raftClient.addMember(address));
       process.stderr.write(`OK (${address} added)\n`);
     });
-  addConfigOptions(cluster.command("remove"))
+  withConfig(cluster.command("remove"), CLIENT_FIELDS)
     .description("remove a voter")
     .argument("<address>", "host:port of the node")
     .action(async (address: string, flags: RaftConfigFlags) => {
@@ -164,4 +235,3 @@ export function raftCommand(): Command {
     });
   return raft;
 }
-

@@ -1,8 +1,9 @@
 // Where the raft config comes from, highest precedence first: flags (--servers,
 // --tick-ms, --election-ticks, --heartbeat-ticks, --snapshot-entries, --fsync, --data-dir,
-// --rpc-timeout-ms), environment (RAFT_SERVERS, RAFT_TICK_MS, RAFT_ELECTION_TICKS,
-// RAFT_HEARTBEAT_TICKS, RAFT_SNAPSHOT_ENTRIES, RAFT_FSYNC, RAFT_DATA_DIR,
-// RAFT_RPC_TIMEOUT_MS), the file (-c FILE, else $RAFT_CONFIG, else ./raft_config.json),
+// --rpc-timeout-ms, --connect-timeout-ms; each command offers the ones it uses), environment
+// (RAFT_SERVERS, RAFT_TICK_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS,
+// RAFT_SNAPSHOT_ENTRIES, RAFT_FSYNC, RAFT_DATA_DIR, RAFT_RPC_TIMEOUT_MS,
+// RAFT_CONNECT_TIMEOUT_MS), the file (-c FILE, else $RAFT_CONFIG, else ./raft_config.json),
 // the embedded defaults (3 servers on 127.0.0.1:4000-4002).
 import { RAFT_DEFAULT_FILE, RaftClusterConfig, parseRaftConfig } from "../raft/config";
 import { ConfigField, mergeConfigSources, parseJson } from "./config_sources";
@@ -17,19 +18,44 @@ export interface RaftConfigFlags {
   fsync?: string;
   dataDir?: string;
   rpcTimeoutMs?: string;
+  connectTimeoutMs?: string;
 }
 
 export const RAFT_RESOLVED_CONFIG_ENV = "RAFT_CACHE_RESOLVED_CONFIG";
 
-const FIELDS: ConfigField[] = [
-  { flag: "servers", env: "RAFT_SERVERS", field: "servers", kind: "list" },
-  { flag: "tickMs", env: "RAFT_TICK_MS", field: "tick_ms", kind: "integer" },
-  { flag: "electionTicks", env: "RAFT_ELECTION_TICKS", field: "election_ticks", kind: "integer" },
-  { flag: "heartbeatTicks", env: "RAFT_HEARTBEAT_TICKS", field: "heartbeat_ticks", kind: "integer" },
-  { flag: "snapshotEntries", env: "RAFT_SNAPSHOT_ENTRIES", field: "snapshot_entries", kind: "integer" },
-  { flag: "fsync", env: "RAFT_FSYNC", field: "fsync", kind: "string" },
-  { flag: "dataDir", env: "RAFT_DATA_DIR", field: "data_dir", kind: "string" },
-  { flag: "rpcTimeoutMs", env: "RAFT_RPC_TIMEOUT_MS", field: "rpc_timeout_ms", kind: "integer" },
+export const RAFT_CONFIG_HELP = "raft_config.json to read (default: $RAFT_CONFIG, then ./raft_config.json, then built-in defaults)";
+
+export const RAFT_CONFIG_FIELDS: readonly ConfigField[] = [
+  { flag: "servers", env: "RAFT_SERVERS", field: "servers", kind: "list", option: "--servers <list>", help: "comma-separated host:port list of the bootstrap voters" },
+  { flag: "tickMs", env: "RAFT_TICK_MS", field: "tick_ms", kind: "integer", option: "--tick-ms <ms>", help: "Raft tick" },
+  {
+    flag: "electionTicks",
+    env: "RAFT_ELECTION_TICKS",
+    field: "election_ticks",
+    kind: "integer",
+    option: "--election-ticks <n>",
+    help: "election timeout in ticks, randomised up to twice this",
+  },
+  { flag: "heartbeatTicks", env: "RAFT_HEARTBEAT_TICKS", field: "heartbeat_ticks", kind: "integer", option: "--heartbeat-ticks <n>", help: "heartbeat interval in ticks" },
+  {
+    flag: "snapshotEntries",
+    env: "RAFT_SNAPSHOT_ENTRIES",
+    field: "snapshot_entries",
+    kind: "integer",
+    option: "--snapshot-entries <n>",
+    help: "snapshot and compact the log every n applied entries",
+  },
+  { flag: "fsync", env: "RAFT_FSYNC", field: "fsync", kind: "string", option: "--fsync <policy>", help: "always (survives power loss) or never (survives process crashes only)" },
+  { flag: "dataDir", env: "RAFT_DATA_DIR", field: "data_dir", kind: "string", option: "--data-dir <dir>", help: "where nodes keep term, vote, log and snapshot" },
+  { flag: "rpcTimeoutMs", env: "RAFT_RPC_TIMEOUT_MS", field: "rpc_timeout_ms", kind: "integer", option: "--rpc-timeout-ms <ms>", help: "deadline of one client request" },
+  {
+    flag: "connectTimeoutMs",
+    env: "RAFT_CONNECT_TIMEOUT_MS",
+    field: "connect_timeout_ms",
+    kind: "integer",
+    option: "--connect-timeout-ms <ms>",
+    help: "give up when no node accepts a connection for this long",
+  },
 ];
 
 export function loadRaftConfig(flags: RaftConfigFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): { config: RaftClusterConfig; source: string } {
@@ -38,7 +64,7 @@ export function loadRaftConfig(flags: RaftConfigFlags, env: NodeJS.ProcessEnv = 
     return { config: parseRaftConfig(parseJson(resolved, RAFT_RESOLVED_CONFIG_ENV), RAFT_RESOLVED_CONFIG_ENV), source: "parent process" };
   }
   const { merged, source } = mergeConfigSources(
-    { defaults: { ...RAFT_DEFAULT_FILE }, fileFlag: flags.config, fileEnv: "RAFT_CONFIG", localFileName: "raft_config.json", fields: FIELDS },
+    { defaults: { ...RAFT_DEFAULT_FILE }, fileFlag: flags.config, fileEnv: "RAFT_CONFIG", localFileName: "raft_config.json", fields: RAFT_CONFIG_FIELDS },
     flags as Record<string, string | undefined>,
     env,
     cwd,

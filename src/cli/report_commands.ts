@@ -1,6 +1,7 @@
 // `ecc-cache report <results...> [--out DIR]`: bench result files (schema ecc-cache.bench/2)
 // and jepsen result files (ecc-cache.jepsen/1, the "consistency under faults" section)
-// → DIR/report.md + DIR/charts/*.svg. Reads files only; never talks to a cluster.
+// → DIR/report.md + DIR/charts/*.svg. Reads files only; never talks to a cluster. Its
+// summary is in main.ts.
 import { Command } from "commander";
 import { readResults } from "../bench/results";
 import { writeReport } from "../report/report";
@@ -8,7 +9,6 @@ import { consistencySection, isJepsenFile, readJepsenResult } from "../report/co
 
 export function reportCommand(): Command {
   return new Command("report")
-    .description("render bench result files as Markdown with SVG charts (memory per node, overhead ratio, latency CDFs, throughput with failures)")
     .argument("<results...>", "result JSON files written by `ecc-cache bench` or `npm run jepsen -- --out FILE`")
     .option("--out <dir>", "output directory", "report")
     .action(async (files: string[], flags: { out: string }) => {

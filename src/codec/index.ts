@@ -3,37 +3,33 @@
 //
 // Backends:
 // - "table": pure TypeScript reference (table_codec.ts). Always available.
-// - "wasm":  @subspace/reed-solomon-erasure.wasm (wasm_codec.ts). Same code as "table",
-//            byte-identical parity, checked against "table" whenever one is created.
-// - "native": @ronomon/reed-solomon. Refused: asynchronous only and a different code
-//            (see native_codec.ts), so it can neither implement ErasureCodec nor read shards
-//            the other backends wrote.
+// - "wasm":  @subspace/reed-solomon-erasure.wasm (wasm_codec.ts, loaded only when asked
+//            for). Same code as "table", byte-identical parity, checked against "table"
+//            whenever one is created.
+// - "native": @ronomon/reed-solomon. Refused (NATIVE_UNSUITABLE_REASON); the benchmark
+//            measures it through bench/native_codec.ts, which says why in full.
 //
-// Why "auto" prefers "table" (bench/codec_bench.ts on the project machine: Node 20.20, two
-// x86-64 cores shared with other work, so +-30% noise; MB/s of value bytes and us per op;
-// encode = split+encode, rebuild = reconstruct with n-k data shards missing + join):
-//
-//   value   (k,n)  | table encode | wasm encode  | table rebuild | wasm rebuild
-//   100 B   (3,5)  |  140 (0.7us) |  7.2 (14us)  |  52 (1.9us)   |  0.3 (333us)
-//   1 KiB   (3,5)  |  248 (4.1us) |   60 (17us)  | 207 (5.0us)   |  3.5 (293us)
-//   64 KiB  (3,5)  |  642 (102us) |  555 (118us) | 410 (160us)   |  129 (509us)
-//   1 MiB   (3,5)  |  621 (1.7ms) |  655 (1.6ms) | 423 (2.5ms)   |  320 (3.3ms)
-//   1 MiB   (4,6)  |  388 (2.7ms) |  651 (1.6ms) | 421 (2.5ms)   |  345 (3.0ms)
-//
-// The cache's values are ~1 KiB, where "table" encodes 4x faster than "wasm": every wasm call
-// pays ~14 us (staging copies, a malloc in wasm memory, the Rust side rebuilding its
-// matrix). wasm rebuilds are far slower still because each runs on a fresh wasm instance
-// (~150 us), the workaround for the package's heap corruption (see wasm_codec.ts). wasm
-// only wins encode from ~64 KiB up (up to 1.7x at k=4), and values that large are cut into
-// stripes anyway. One backend for every size keeps one code path in production; "wasm"
-// stays selectable and is tested to produce the same bytes.
+// Why "auto" prefers "table": the cache's values are around 1 KiB, where every wasm call pays
+// a fixed cost (staging copies, a malloc in wasm memory, the Rust side rebuilding its matrix)
+// larger than the table codec's whole encode, and every wasm rebuild runs on a fresh wasm
+// instance, the workaround for the package's heap corruption (see wasm_codec.ts). wasm only
+// wins encode on values of tens of KiB and more, and values that large are cut into stripes
+// anyway. One backend for every size keeps one code path in production; "wasm" stays
+// selectable and is tested to produce the same bytes. `npm run bench:codec` measures both
+// (figures in the README).
 import { ConfigError, InternalError, InvalidArgumentError } from "../core/errors";
 import type { CodecBackend, ErasureCodec } from "./codec";
-import { loadNativeBinding, NATIVE_UNSUITABLE_REASON } from "./native_codec";
 import { bytesEqual, TableCodec, validateShardCounts } from "./table_codec";
-import { createWasmCodec, loadWasmRuntime } from "./wasm_codec";
 
 export type { CodecBackend, ErasureCodec } from "./codec";
+
+/**
+ * Why createCodec("native") refuses @ronomon/reed-solomon: asynchronous only (the interface is
+ * synchronous) and a different code, so its shards could not be read by the other backends.
+ */
+const NATIVE_UNSUITABLE_REASON =
+  "@ronomon/reed-solomon is asynchronous only and encodes a different code (Cauchy bitmatrix " +
+  "over GF(2^w), w per (k,m)), so its parity is not byte-compatible with the wasm and table backends";
 
 /** Every backend name createCodec knows, including ones it refuses (see above). */
 export const CODEC_BACKENDS: readonly CodecBackend[] = ["native", "wasm", "table"];
@@ -74,7 +70,7 @@ export async function availableBackends(): Promise<CodecBackend[]> {
     if (backend === "table") available.push(backend);
     if (backend === "wasm") {
       try {
-        await loadWasmRuntime();
+        await (await import("./wasm_codec")).loadWasmRuntime();
         available.push(backend);
       } catch {
         // Unavailable is a valid answer here; createCodec("wasm") reports the cause.
@@ -84,13 +80,6 @@ export async function availableBackends(): Promise<CodecBackend[]> {
   return available;
 }
 
-/** Whether the native addon loaded, and why it is still not offered as a backend. */
-export function nativeAddonStatus(): { loaded: boolean; reason: string } {
-  const load = loadNativeBinding();
-  if (load.error !== null) return { loaded: false, reason: `failed to load: ${load.error.message}` };
-  return { loaded: true, reason: NATIVE_UNSUITABLE_REASON };
-}
-
 async function createBackend(backend: CodecBackend, dataShards: number, parityShards: number): Promise<ErasureCodec> {
   switch (backend) {
     case "table":
@@ -98,7 +87,7 @@ async function createBackend(backend: CodecBackend, dataShards: number, paritySh
     case "wasm": {
       let codec: ErasureCodec;
       try {
-        codec = await createWasmCodec(dataShards, parityShards);
+        codec = await (await import("./wasm_codec")).createWasmCodec(dataShards, parityShards);
       } catch (error) {
         throw new ConfigError("codec backend 'wasm' is unavailable", { cause: error });
       }

@@ -2,9 +2,9 @@
 // block_size, heartbeat_timeout_ms) plus optional knobs, validated once before anything
 // runs. Field names stay as the original spelled them in JSON; inside the code they are
 // dataShards (k) and parityShards (n - k).
-import { z } from "zod";
 import { ConfigError } from "../core/errors";
 import { serverListProblems } from "../core/address";
+import { FieldRules, flatConfigProblems } from "../core/flat_config";
 import {
   BLOCK_BYTES_DEFAULT,
   BLOCK_BYTES_MAX,
@@ -12,6 +12,7 @@ import {
   EC_LOCK_LEASE_MS_DEFAULT,
   RPC_TIMEOUT_MS,
   SERVERS_MAX,
+  VALUE_BYTES_MAX,
 } from "../core/limits";
 
 export interface EccClusterConfig {
@@ -39,32 +40,39 @@ export const ECC_DEFAULT_FILE = {
 
 export type EccConfigFile = typeof ECC_DEFAULT_FILE;
 
-const integer = (min: number, max: number) => z.number().int().min(min).max(max);
+/**
+ * The original's block_size meant something else: values were capped at k × block_size bytes
+ * (its own file shipped 4, so 12-byte values). Here block_size is the shard bytes of one
+ * stripe and values are not capped by it. A file value below BLOCK_BYTES_MIN can only be
+ * meant the original's way, so it is read as that cap, which does not apply here: the stripe
+ * size stays at its default, and the returned notice says so (the original's files must work
+ * unchanged). Null when the value is not such a case (in range, or not a whole number, which
+ * validation then reports).
+ */
+export function originalBlockSizeNotice(blockSize: unknown, source: string): string | null {
+  if (typeof blockSize !== "number" || !Number.isSafeInteger(blockSize) || blockSize < 1 || blockSize >= BLOCK_BYTES_MIN) return null;
+  return (
+    `block_size ${blockSize} in ${source} is read as the original's value cap (k × block_size bytes), ` +
+    `which does not apply here (values up to ${VALUE_BYTES_MAX / (1024 * 1024)} MiB); stripes keep the default block_size ${BLOCK_BYTES_DEFAULT}`
+  );
+}
 
-const schema = z
-  .object({
-    servers: z.array(z.string()).min(2).max(SERVERS_MAX),
-    k: integer(1, SERVERS_MAX),
-    n: integer(2, SERVERS_MAX),
-    block_size: integer(BLOCK_BYTES_MIN, BLOCK_BYTES_MAX),
-    heartbeat_timeout_ms: integer(10, 600_000),
-    lock_lease_ms: integer(10, 600_000),
-    rpc_timeout_ms: integer(10, 600_000),
-    data_dir: z.string().min(1),
-  })
-  .strict();
+const RULES: FieldRules = {
+  servers: { kind: "strings", itemsMin: 2, itemsMax: SERVERS_MAX },
+  k: { kind: "integer", min: 1, max: SERVERS_MAX },
+  n: { kind: "integer", min: 2, max: SERVERS_MAX },
+  block_size: { kind: "integer", min: BLOCK_BYTES_MIN, max: BLOCK_BYTES_MAX },
+  heartbeat_timeout_ms: { kind: "integer", min: 10, max: 600_000 },
+  lock_lease_ms: { kind: "integer", min: 10, max: 600_000 },
+  rpc_timeout_ms: { kind: "integer", min: 10, max: 600_000 },
+  data_dir: { kind: "string" },
+};
 
 /** Validates a config object (defaults already merged in) and returns the typed config. */
 export function parseEccConfig(input: unknown, source: string): EccClusterConfig {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const where = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
-      return `${where}: ${issue.message}`;
-    });
-    throw new ConfigError(`invalid ecc config (${source}):\n  ${problems.join("\n  ")}`);
-  }
-  const file = parsed.data;
+  const fieldProblems = flatConfigProblems(input, RULES);
+  if (fieldProblems.length > 0) throw new ConfigError(`invalid ecc config (${source}):\n  ${fieldProblems.join("\n  ")}`);
+  const file = input as EccConfigFile;
   const problems: string[] = [];
   if (file.n !== file.servers.length) {
     problems.push(`n is ${file.n} but ${file.servers.length} servers are listed; n must equal the number of servers`);

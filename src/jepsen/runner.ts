@@ -17,7 +17,6 @@
 import { HistoryRecorder, History, Operation, OperationKind, historyToJson } from "../check/history";
 import { CheckOptions, checkHistory, formatOperations } from "../check/linearizability";
 import { Clock } from "../core/env";
-import { errorMessage } from "../core/errors";
 import { JepsenCluster, JepsenMode, sleep } from "./cluster";
 import { NamespaceNetwork, namespaceSupport } from "./netns";
 import { NemesisEvent, Nemesis, formatEvent } from "./nemesis";
@@ -389,8 +388,4 @@ export function resultToJson(result: JepsenResult): string {
 
 export function historyFileText(result: JepsenResult): string {
   return historyToJson(result.history ?? []);
-}
-
-export function errorText(error: unknown): string {
-  return errorMessage(error);
 }

@@ -171,12 +171,3 @@ export function maxFaultyNodes(schedule: readonly FaultWindow[]): number {
   return max;
 }
 
-/** One line per window, for --help-schedule style dumps and test failure messages. */
-export function formatSchedule(schedule: readonly FaultWindow[]): string {
-  return schedule
-    .map((window) => {
-      const what = window.kind === "client-crash" ? `key #${window.keyIndex}` : `nodes [${window.nodes.join(",")}] for ${window.holdMs} ms (+${window.recoveryMs} ms recovery)`;
-      return `  ${String(window.startMs).padStart(7)} ms  ${window.kind.padEnd(12)} ${what}`;
-    })
-    .join("\n");
-}

@@ -3,7 +3,13 @@
 // write that was not applied: a write answers OK only once the leader applied its entry.
 // Writes carry (clientId, seq, floor) so a retried write is applied at most once
 // (kv_state.ts). One instance is safe for many concurrent callers.
-import { credentials } from "@grpc/grpc-js";
+//
+// With connectTimeoutMs set, an operation during which no node ever accepted a connection
+// gives up after that long with "no raft node reachable at A, B, C", instead of spending
+// every attempt on connections that are refused. Only failures that prove the request never
+// left this process count (see neverConnected): a node that took the request and then broke
+// the connection may have applied a write, so that case keeps retrying as before.
+import { ServiceError, credentials, status as GrpcStatus } from "@grpc/grpc-js";
 import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvStatsReply, RaftKvClient } from "../gen/raft";
 import {
   InvalidArgumentError,
@@ -31,6 +37,12 @@ export interface RaftClientOptions {
   rpcTimeoutMs: number;
   /** Attempts per operation across leader changes (each bounded by rpcTimeoutMs). */
   attemptsMax?: number;
+  /**
+   * Give up an operation when, this long after it started, every server was tried and none
+   * accepted a connection. Unset: only attemptsMax bounds an operation (what the bench and
+   * jepsen clients want: they ride out whole-cluster restarts).
+   */
+  connectTimeoutMs?: number;
 }
 
 export class RaftClient {
@@ -144,6 +156,9 @@ export class RaftClient {
 
   private async run(body: KvBody): Promise<KvResult> {
     let lastError: KvError | null = null;
+    const startedMs = performance.now();
+    // Servers that refused a connection during this operation; null once any node was reached.
+    let refused: Set<string> | null = new Set<string>();
     for (let attempt = 0; attempt < this.attemptsMax; attempt++) {
       const address = this.leader ?? this.options.servers[this.rotation % this.options.servers.length];
       let result: KvResult;
@@ -152,9 +167,21 @@ export class RaftClient {
       } catch (error) {
         lastError = isKvError(error) ? error : new UnavailableError(errorMessage(error));
         this.forgetLeader(address);
+        if (refused !== null && neverConnected(lastError)) refused.add(address);
+        else refused = null;
+        const connectTimeoutMs = this.options.connectTimeoutMs;
+        if (refused !== null && connectTimeoutMs !== undefined) {
+          const remainingMs = connectTimeoutMs - (performance.now() - startedMs);
+          if (remainingMs <= 0 && this.options.servers.every((server) => refused!.has(server))) {
+            throw new UnavailableError(`no raft node reachable at ${this.options.servers.join(", ")}`, { cause: lastError });
+          }
+          await sleep(Math.min(backoffMs(attempt), Math.max(remainingMs, BACKOFF_MS_MIN)));
+          continue;
+        }
         await sleep(backoffMs(attempt));
         continue;
       }
+      refused = null;
       switch (result.code) {
         case KvCode.KV_CODE_OK:
           this.leader = address;
@@ -189,6 +216,16 @@ export class RaftClient {
     if (this.leader === address) this.leader = null;
     this.rotation++;
   }
+}
+
+/**
+ * True when a failure proves the request never reached a node: gRPC failed the call with
+ * UNAVAILABLE because no connection could be established (connection refused, no route),
+ * which grpc-js reports as "No connection established" (its pick-first balancer and picker).
+ */
+function neverConnected(error: KvError): boolean {
+  const cause = error.cause as Partial<ServiceError> | undefined;
+  return cause?.code === GrpcStatus.UNAVAILABLE && typeof cause.details === "string" && cause.details.startsWith("No connection established");
 }
 
 function checkKey(key: string | Uint8Array): Buffer {

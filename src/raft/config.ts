@@ -1,8 +1,8 @@
 // The raft cluster configuration: the original raft_config.json shape (`servers`) plus
 // optional knobs, validated once before anything runs.
-import { z } from "zod";
 import { ConfigError } from "../core/errors";
 import { serverListProblems } from "../core/address";
+import { FieldRules, flatConfigProblems } from "../core/flat_config";
 import { SERVERS_MAX } from "../core/limits";
 import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "./types";
 import { FsyncPolicy } from "./disk_storage";
@@ -17,6 +17,8 @@ export interface RaftClusterConfig {
   fsync: FsyncPolicy;
   dataDir: string;
   rpcTimeoutMs: number;
+  /** A client gives up when no node accepted a connection for this long (client only). */
+  connectTimeoutMs: number;
 }
 
 export const RAFT_DEFAULT_FILE = {
@@ -28,32 +30,29 @@ export const RAFT_DEFAULT_FILE = {
   fsync: "always" as FsyncPolicy,
   data_dir: ".ecc-data/raft",
   rpc_timeout_ms: 2_000,
+  connect_timeout_ms: 2_000,
 };
 
 export type RaftConfigFile = typeof RAFT_DEFAULT_FILE;
 
-const integer = (min: number, max: number) => z.number().int().min(min).max(max);
-
-const schema = z
-  .object({
-    servers: z.array(z.string()).min(1).max(SERVERS_MAX),
-    tick_ms: integer(1, 10_000),
-    election_ticks: integer(3, 10_000),
-    heartbeat_ticks: integer(1, 10_000),
-    snapshot_entries: integer(10, 10_000_000),
-    fsync: z.enum(["always", "never"]),
-    data_dir: z.string().min(1),
-    rpc_timeout_ms: integer(10, 600_000),
-  })
-  .strict();
+const RULES: FieldRules = {
+  servers: { kind: "strings", itemsMin: 1, itemsMax: SERVERS_MAX },
+  tick_ms: { kind: "integer", min: 1, max: 10_000 },
+  election_ticks: { kind: "integer", min: 3, max: 10_000 },
+  heartbeat_ticks: { kind: "integer", min: 1, max: 10_000 },
+  snapshot_entries: { kind: "integer", min: 10, max: 10_000_000 },
+  fsync: { kind: "choice", choices: ["always", "never"] },
+  data_dir: { kind: "string" },
+  rpc_timeout_ms: { kind: "integer", min: 10, max: 600_000 },
+  // Optional: client-only, and the config objects built in code for nodes (jepsen, tests)
+  // leave it out.
+  connect_timeout_ms: { kind: "integer", min: 10, max: 600_000, optional: true },
+};
 
 export function parseRaftConfig(input: unknown, source: string): RaftClusterConfig {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(top level)"}: ${issue.message}`);
-    throw new ConfigError(`invalid raft config (${source}):\n  ${problems.join("\n  ")}`);
-  }
-  const file = parsed.data;
+  const fieldProblems = flatConfigProblems(input, RULES);
+  if (fieldProblems.length > 0) throw new ConfigError(`invalid raft config (${source}):\n  ${fieldProblems.join("\n  ")}`);
+  const file = input as Omit<RaftConfigFile, "connect_timeout_ms"> & { connect_timeout_ms?: number };
   const problems: string[] = [];
   if (!(file.election_ticks > 2 * file.heartbeat_ticks)) {
     problems.push(`election_ticks (${file.election_ticks}) must be more than twice heartbeat_ticks (${file.heartbeat_ticks})`);
@@ -69,6 +68,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
     fsync: file.fsync,
     dataDir: file.data_dir,
     rpcTimeoutMs: file.rpc_timeout_ms,
+    connectTimeoutMs: file.connect_timeout_ms ?? RAFT_DEFAULT_FILE.connect_timeout_ms,
   };
 }
 
@@ -82,5 +82,6 @@ export function raftConfigToFile(config: RaftClusterConfig): RaftConfigFile {
     fsync: config.fsync,
     data_dir: config.dataDir,
     rpc_timeout_ms: config.rpcTimeoutMs,
+    connect_timeout_ms: config.connectTimeoutMs,
   };
 }

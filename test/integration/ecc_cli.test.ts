@@ -1,16 +1,47 @@
 // ecc mode through the real CLI and real node processes on loopback.
-// Properties: the original's basic session works (startAll -> set -> get), values go in
-// and out binary-safe through argument, --file and stdin, absence is "not found" with exit
-// 1, and bad input (flags, keys, values, config, a busy port, garbage on a node's port)
-// gets a clear error, changes nothing and kills no node.
+// Properties: the original's basic session works (startAll -> set -> get), also with the
+// original's ecc_config.json unchanged; values go in and out binary-safe through argument,
+// --file and stdin (raw on a pipe, with a newline added on a terminal); absence is "not
+// found" with exit 1; bad input (flags, keys, values, config, a busy port, garbage on a
+// node's port) gets a clear error, changes nothing and kills no node; `cluster status` and
+// `client stats` follow one exit-code rule (0 healthy, 7 degraded, 3 cannot serve) in text
+// and JSON alike, with diagnostics on stderr; help lists only the flags a command uses.
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { freePorts, runCli, sleep, startCli, stopProcess, StartedProcess } from "../support/processes";
+import { CLI_PATH, freePorts, runCli, sleep, startCli, stopProcess, StartedProcess } from "../support/processes";
 import { startEccCluster, EccTestCluster } from "../support/ecc_cluster";
 import { KEY_BYTES_MAX } from "../../src/core/limits";
+
+const ORIGINAL_ECC_CONFIG = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "original", "ecc_config.json");
+
+/** Runs the CLI under a pseudo-terminal (util-linux `script`), so its stdout is a TTY. */
+function runCliOnTerminal(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; output: Buffer }> {
+  const quote = (word: string): string => `'${word.replace(/'/g, "'\\''")}'`;
+  const command = [process.execPath, CLI_PATH, ...args].map(quote).join(" ");
+  return new Promise((resolve, reject) => {
+    const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`script ${command} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, output: Buffer.concat(chunks) });
+    });
+  });
+}
+
+/** Lines of stderr that are not ours (every line we print starts with "ecc-cache:" or is an OK/notice). */
+function strayLines(stderr: string): string[] {
+  return stderr.split("\n").filter((line) => line !== "" && !line.startsWith("ecc-cache"));
+}
 
 describe("ecc CLI (real processes)", function () {
   this.timeout(120_000);
@@ -38,6 +69,14 @@ describe("ecc CLI (real processes)", function () {
       const get = await runCli(["ecc", "client", "get", "fruit", "--servers", servers]);
       assert.equal(get.code, 0, get.stderr);
       assert.equal(get.stdout.toString(), "cherry");
+    });
+
+    it("get adds a newline on a terminal, as redis-cli does, and prints raw bytes on a pipe", async () => {
+      const terminal = await runCliOnTerminal(["ecc", "client", "get", "fruit", "--servers", servers]);
+      assert.equal(terminal.code, 0, terminal.output.toString());
+      assert.equal(terminal.output.toString(), "cherry\r\n"); // the terminal turns \n into \r\n
+      const pipe = await runCli(["ecc", "client", "get", "fruit", "--servers", servers]);
+      assert.equal(pipe.stdout.toString(), "cherry");
     });
 
     it("reads values from --file and stdin byte for byte, including a 0-byte value", async () => {
@@ -69,7 +108,7 @@ describe("ecc CLI (real processes)", function () {
 
     it("a second startAll on the same ports fails with a clear error and harms nothing", async () => {
       const second = await runCli(["ecc", "server", "startAll", "--servers", servers]);
-      assert.notEqual(second.code, 0);
+      assert.equal(second.code, 3, "a busy port is 'cannot serve now', as for startOne");
       assert.match(second.stderr, /already in use/);
       const again = await runCli(["ecc", "client", "get", "fruit", "--servers", servers]);
       assert.equal(again.stdout.toString(), "cherry");
@@ -130,9 +169,14 @@ describe("ecc CLI (real processes)", function () {
       const command = await runCli(["ecc", "client", "frobnicate"]);
       assert.equal(command.code, 2);
       assert.match(command.stderr, /unknown command/);
+      assert.match(command.stderr, /--help/, "a subcommand's error keeps the usage hint");
       const flag = await runCli(["ecc", "client", "get", "keep", "--no-such-flag"]);
       assert.equal(flag.code, 2);
       assert.match(flag.stderr, /unknown option/);
+      assert.match(flag.stderr, /ecc-cache ecc client get --help/);
+      const missing = await runCli(["ecc", "client", "get"]);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /missing required argument 'key'[\s\S]*--help/);
     });
 
     it("rejects malformed and contradictory config with the reason", async () => {
@@ -147,7 +191,7 @@ describe("ecc CLI (real processes)", function () {
         [write("k.json", JSON.stringify({ servers: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], k: 1, n: 3 })), /must be more than n\/2/],
         [write("kn.json", JSON.stringify({ servers: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], k: 3, n: 3 })), /must be below n/],
         [write("count.json", JSON.stringify({ servers: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], k: 3, n: 5 })), /n must equal the number of servers/],
-        [write("typo.json", JSON.stringify({ servers: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], k: 2, blok_size: 3 })), /Unrecognized key/],
+        [write("typo.json", JSON.stringify({ servers: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], k: 2, blok_size: 3 })), /blok_size: unknown field/],
         [write("addr.json", JSON.stringify({ servers: ["127.0.0.1:1", "nonsense", "127.0.0.1:3"], k: 2 })), /not a host:port/],
       ];
       for (const [file, reason] of cases) {
@@ -163,8 +207,9 @@ describe("ecc CLI (real processes)", function () {
 
     it("a node started twice on one port fails clearly; the first keeps serving", async () => {
       const result = await runCli(["ecc", "server", "startOne", cluster.config.servers[0]], { env: cluster.env });
-      assert.notEqual(result.code, 0);
+      assert.equal(result.code, 3, "the same code as startAll on a busy port");
       assert.match(result.stderr, /cannot listen on .*in use|already/i);
+      assert.deepEqual(strayLines(result.stderr), [], "only our own message, no gRPC library log line");
       await unchanged();
     });
 
@@ -184,6 +229,124 @@ describe("ecc CLI (real processes)", function () {
       }
       await sleep(100);
       await unchanged();
+    });
+  });
+  describe("the original's ecc_config.json", () => {
+    it("loads unchanged: one notice on stderr says how block_size is read, and startAll, set and get work", async () => {
+      // The file's servers are 127.0.0.1:3000-3004; ECC_SERVERS moves the cluster to free
+      // ports (the environment overrides the file) while every other field comes from it.
+      const ports = await freePorts(5);
+      const servers = ports.map((port) => `127.0.0.1:${port}`).join(",");
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ecc-original-"));
+      const env = { ECC_SERVERS: servers, ECC_DATA_DIR: dataDir };
+      const all = await startCli(["ecc", "server", "startAll", "-c", ORIGINAL_ECC_CONFIG], /Press Ctrl-C/, { env, timeoutMs: 30_000 });
+      try {
+        const notices = all.output.filter((line) => /notice/.test(line));
+        assert.equal(notices.length, 1, all.output.join("\n"));
+        assert.match(notices[0], /block_size 4/);
+        const set = await runCli(["ecc", "client", "set", "fruit", "cherry", "-c", ORIGINAL_ECC_CONFIG], { env });
+        assert.equal(set.code, 0, set.stderr);
+        assert.equal(set.stderr.split("\n").filter((line) => /notice/.test(line)).length, 1, set.stderr);
+        const get = await runCli(["ecc", "client", "get", "fruit", "-c", ORIGINAL_ECC_CONFIG], { env });
+        assert.equal(get.code, 0, get.stderr);
+        assert.equal(get.stdout.toString(), "cherry");
+      } finally {
+        await stopProcess(all, "SIGINT", 5_000);
+        fs.rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe("help", () => {
+    it("client help lists only the flags the command uses", async () => {
+      const get = await runCli(["ecc", "client", "get", "--help"]);
+      assert.equal(get.code, 0);
+      const text = get.stdout.toString();
+      for (const flag of ["--servers", "--k", "--rpc-timeout-ms", "--codec"]) assert.match(text, new RegExp(flag));
+      for (const flag of ["--heartbeat-timeout-ms", "--lock-lease-ms", "--data-dir", "--block-size"]) assert.doesNotMatch(text, new RegExp(flag), flag);
+      const set = (await runCli(["ecc", "client", "set", "--help"])).stdout.toString();
+      for (const flag of ["--block-size", "--lock-lease-ms", "--heartbeat-timeout-ms"]) assert.match(set, new RegExp(flag), `set uses ${flag}`);
+      assert.doesNotMatch(set, /--data-dir/);
+      const stats = (await runCli(["ecc", "client", "stats", "--help"])).stdout.toString();
+      assert.doesNotMatch(stats, /--codec|--data-dir|--lock-lease-ms/);
+      const server = (await runCli(["ecc", "server", "startOne", "--help"])).stdout.toString();
+      for (const flag of ["--heartbeat-timeout-ms", "--lock-lease-ms", "--data-dir"]) assert.match(server, new RegExp(flag));
+    });
+
+    it("`npm run -s cli --` and `npx ecc-cache` print only the command's output on stdout", () => {
+      const root = path.resolve(__dirname, "..", "..", "..");
+      const version = (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string }).version;
+      for (const [command, args] of [
+        ["npm", ["run", "-s", "cli", "--", "--version"]],
+        ["npx", ["--no-install", "ecc-cache", "--version"]],
+      ] as const) {
+        const result = spawnSync(command, args, { cwd: root, encoding: "utf8", timeout: 60_000 });
+        assert.equal(result.status, 0, `${command} ${args.join(" ")}: ${result.stderr}`);
+        assert.equal(result.stdout, `${version}\n`, `${command} ${args.join(" ")}`);
+      }
+    });
+
+    it("bench help names raft as a target without a caveat", async () => {
+      const bench = await runCli(["bench", "--help"]);
+      assert.equal(bench.code, 0);
+      assert.doesNotMatch(bench.stdout.toString(), /when built/);
+    });
+  });
+
+  describe("cluster health: one exit-code rule for status and stats", () => {
+    let cluster: EccTestCluster;
+    let servers: string;
+    before(async () => {
+      cluster = await startEccCluster();
+      servers = cluster.config.servers.join(",");
+    });
+    after(async () => cluster?.stop());
+
+    const commands = (): string[][] => [
+      ["ecc", "cluster", "status", "--servers", servers],
+      ["ecc", "cluster", "status", "--json", "--servers", servers],
+      ["ecc", "client", "stats", "--servers", servers],
+      ["ecc", "client", "stats", "--json", "--servers", servers],
+    ];
+
+    it("every node up: exit 0; keys counts live keys and tombstones are shown apart", async () => {
+      for (const key of ["a", "b"]) assert.equal((await runCli(["ecc", "client", "set", key, "v", "--servers", servers])).code, 0);
+      assert.equal((await runCli(["ecc", "client", "del", "b", "--servers", servers])).code, 0);
+      for (const args of commands()) {
+        const result = await runCli(args);
+        assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+        assert.equal(result.stderr, "", args.join(" "));
+      }
+      const text = (await runCli(["ecc", "client", "stats", "--servers", servers])).stdout.toString().split("\n");
+      assert.match(text[0], /\bkeys\b.*\btombstones\b/);
+      for (const line of text.slice(1).filter((l) => l !== "")) assert.match(line, /^\S+\s+\d+\s+1\s+1\s/, line);
+      const json = JSON.parse((await runCli(["ecc", "client", "stats", "--json", "--servers", servers])).stdout.toString()) as Array<{ keys: number; tombstones: number }>;
+      for (const node of json) assert.deepEqual([node.keys, node.tombstones], [1, 1]);
+      const status = JSON.parse((await runCli(["ecc", "cluster", "status", "--json", "--servers", servers])).stdout.toString()) as { nodes: Array<{ keys: number; tombstones: number }> };
+      for (const node of status.nodes) assert.deepEqual([node.keys, node.tombstones], [1, 1]);
+    });
+
+    it("one node down: exit 7 (degraded) with the node named on stderr; data still on stdout", async () => {
+      await cluster.kill(4);
+      const down = cluster.config.servers[4];
+      for (const args of commands()) {
+        const result = await runCli(args);
+        assert.equal(result.code, 7, `${args.join(" ")}: ${result.stderr}`);
+        assert.match(result.stderr, new RegExp(`degraded.*${down}`));
+        assert.match(result.stdout.toString(), new RegExp(down));
+        if (args.includes("--json")) JSON.parse(result.stdout.toString());
+      }
+    });
+
+    it("every node down: exit 3, the reason on stderr, nothing but data on stdout", async () => {
+      for (let index = 0; index < cluster.nodes.length; index++) await cluster.kill(index);
+      for (const args of commands()) {
+        const result = await runCli([...args, "--rpc-timeout-ms", "300"]);
+        assert.equal(result.code, 3, `${args.join(" ")}: ${result.stderr}`);
+        assert.match(result.stderr, /no node answered/);
+        assert.doesNotMatch(result.stdout.toString(), /no node answered/);
+        if (args.includes("--json")) JSON.parse(result.stdout.toString());
+      }
     });
   });
 });

@@ -158,7 +158,9 @@ describe("ecc views and recovery (5 processes, k=3)", function () {
       // Straight after resuming, a read at the frozen node is refused (old epoch, or not serving).
       const servers = cluster.config.servers.join(",");
       const direct = await runCli(["ecc", "client", "stats", "--json", "--servers", servers]);
-      assert.equal(direct.code, 0, direct.stderr);
+      // 7 (degraded) while the resumed node is out of the view, 0 once it is back.
+      assert.ok(direct.code === 7 || direct.code === 0, `${direct.code}: ${direct.stderr}`);
+      JSON.parse(direct.stdout.toString());
       await waitFor("the frozen node to rejoin as a member", 30_000, async () => {
         const view = await client.refreshView();
         return view.members.includes(4) && view.recovering.length === 0;

@@ -7,9 +7,15 @@
 //   InstallSnapshot when the leader compacted past it;
 // - membership: a fourth node joins and one node is removed while a writer runs; no
 //   acknowledged write is lost and the new node holds every value;
-// - bad input gets clear errors and harms nothing.
+// - bad input gets clear errors and harms nothing;
+// - with no node reachable the client gives up within its connect timeout and says so in
+//   our words, not gRPC's;
+// - `raft cluster status` and `raft client stats` follow the ecc exit-code rule (0 healthy,
+//   7 degraded, 3 cannot serve), text and JSON alike, diagnostics on stderr;
+// - client help lists only the flags a client uses; the original's raft_config.json loads.
 import assert from "node:assert/strict";
 import net from "node:net";
+import path from "node:path";
 import { KEY_BYTES_MAX } from "../../src/core/limits";
 import { RaftClient } from "../../src/raft/client";
 import { startRaftCluster, RaftTestCluster } from "../support/raft_cluster";
@@ -200,12 +206,21 @@ describe("raft cluster (real processes)", function () {
       const flag = await runCli(["raft", "client", "get", "keep", "--bogus"]);
       assert.equal(flag.code, 2);
       assert.match(flag.stderr, /unknown option/);
-      const config = await runCli(["raft", "client", "get", "keep", "--servers", servers, "--election-ticks", "2", "--heartbeat-ticks", "1"]);
+      const config = await runCli(["raft", "server", "startOne", "0", "--servers", servers, "--election-ticks", "2", "--heartbeat-ticks", "1"]);
       assert.equal(config.code, 4);
       assert.match(config.stderr, /election_ticks/);
-      const fsync = await runCli(["raft", "client", "get", "keep", "--servers", servers, "--fsync", "sometimes"]);
+      const fsync = await runCli(["raft", "server", "startOne", "0", "--servers", servers, "--fsync", "sometimes"]);
       assert.equal(fsync.code, 4);
       assert.match(fsync.stderr, /fsync/);
+      // A server setting given to a client is accepted (one flag set serves every command, as
+      // the file and the environment do) but still checked.
+      const serverFlag = await runCli(["raft", "client", "get", "keep", "--servers", servers, "--fsync", "never"]);
+      assert.equal(serverFlag.code, 0, serverFlag.stderr);
+      const badServerFlag = await runCli(["raft", "client", "get", "keep", "--servers", servers, "--fsync", "sometimes"]);
+      assert.equal(badServerFlag.code, 4);
+      const unknown = await runCli(["raft", "client", "get", "keep", "--servers", servers, "--fsink", "never"]);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /unknown option '--fsink'[\s\S]*ecc-cache raft client get --help/);
       const index = await runCli(["raft", "server", "startOne", "7", "--servers", servers]);
       assert.equal(index.code, 4);
       assert.match(index.stderr, /out of range/);
@@ -214,8 +229,9 @@ describe("raft cluster (real processes)", function () {
 
     it("a node started twice on one port fails clearly; garbage on a port harms nothing", async () => {
       const twice = await runCli(["raft", "server", "startOne", "0"], { env: cluster.env });
-      assert.notEqual(twice.code, 0);
+      assert.equal(twice.code, 3);
       assert.match(twice.stderr, /cannot listen|in use/i);
+      assert.deepEqual(twice.stderr.split("\n").filter((line) => line !== "" && !line.startsWith("ecc-cache")), [], "no gRPC library log line");
       const [host, port] = cluster.config.servers[0].split(":");
       for (const garbage of [Buffer.from("hello\r\n\r\n"), Buffer.alloc(2048, 0xee)]) {
         await new Promise<void>((resolve) => {
@@ -230,6 +246,112 @@ describe("raft cluster (real processes)", function () {
         });
       }
       await unchanged();
+    });
+  });
+  describe("no node reachable", () => {
+    it("gives up within the connect timeout with our own message, for reads and writes", async () => {
+      const ports = await freePorts(3); // closed: nobody listens there
+      const servers = ports.map((port) => `127.0.0.1:${port}`);
+      for (const args of [
+        ["raft", "client", "get", "fruit", "--servers", servers.join(","), "--connect-timeout-ms", "300"],
+        ["raft", "client", "set", "fruit", "cherry", "--servers", servers.join(",")], // the default, 2 s
+      ]) {
+        const result = await runCli(args, { timeoutMs: 30_000 });
+        assert.equal(result.code, 3, result.stderr);
+        assert.equal(result.stderr, `ecc-cache: no raft node reachable at ${servers.join(", ")}\n`);
+      }
+      const env = await runCli(["raft", "client", "get", "fruit", "--servers", servers.join(",")], { env: { RAFT_CONNECT_TIMEOUT_MS: "200" } });
+      assert.equal(env.code, 3);
+      const bad = await runCli(["raft", "client", "get", "fruit", "--servers", servers.join(","), "--connect-timeout-ms", "0"]);
+      assert.equal(bad.code, 4, bad.stderr);
+      assert.match(bad.stderr, /connect_timeout_ms/);
+    });
+
+    it("the original's raft_config.json loads unchanged", async () => {
+      const file = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "original", "raft_config.json");
+      const result = await runCli(["raft", "client", "stats", "-c", file, "--connect-timeout-ms", "200", "--rpc-timeout-ms", "200"]);
+      assert.notEqual(result.code, 4, result.stderr);
+      assert.doesNotMatch(result.stderr, /invalid raft config/);
+    });
+  });
+
+  describe("help", () => {
+    it("client help lists only the flags a client uses", async () => {
+      const get = (await runCli(["raft", "client", "get", "--help"])).stdout.toString();
+      for (const flag of ["--servers", "--rpc-timeout-ms", "--connect-timeout-ms"]) assert.match(get, new RegExp(flag));
+      for (const flag of ["--tick-ms", "--election-ticks", "--heartbeat-ticks", "--snapshot-entries", "--fsync", "--data-dir"]) {
+        assert.doesNotMatch(get, new RegExp(flag), flag);
+      }
+      const server = (await runCli(["raft", "server", "startOne", "--help"])).stdout.toString();
+      for (const flag of ["--tick-ms", "--election-ticks", "--fsync", "--data-dir"]) assert.match(server, new RegExp(flag));
+      assert.doesNotMatch(server, /--connect-timeout-ms/);
+    });
+  });
+
+  describe("cluster status and stats: one exit-code rule", () => {
+    let cluster: RaftTestCluster;
+    let servers: string;
+    before(async () => {
+      cluster = await startRaftCluster();
+      servers = cluster.config.servers.join(",");
+      await cluster.leader();
+    });
+    after(async () => cluster?.stop());
+
+    const commands = (): string[][] => [
+      ["raft", "cluster", "status", "--servers", servers],
+      ["raft", "cluster", "status", "--json", "--servers", servers],
+      ["raft", "client", "stats", "--servers", servers],
+      ["raft", "client", "stats", "--json", "--servers", servers],
+    ];
+
+    it("every node up: exit 0; status shows the leader, term, members and each node's commit and applied index", async () => {
+      assert.equal((await runCli(["raft", "client", "set", "fruit", "cherry", "--servers", servers])).code, 0);
+      for (const args of commands()) {
+        const result = await runCli(args);
+        assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+        assert.equal(result.stderr, "", args.join(" "));
+      }
+      const leader = await cluster.leader();
+      const text = (await runCli(["raft", "cluster", "status", "--servers", servers])).stdout.toString();
+      assert.match(text, new RegExp(`leader ${leader}`));
+      assert.match(text, /term \d+/);
+      for (const address of cluster.config.servers) assert.match(text, new RegExp(`${address}\\s+(leader|follower)\\s+\\d+\\s+\\d+\\s+\\d+`));
+      const json = JSON.parse((await runCli(["raft", "cluster", "status", "--json", "--servers", servers])).stdout.toString()) as {
+        leader: string;
+        term: number;
+        members: string[];
+        nodes: Array<{ address: string; reachable: boolean; role: string; commitIndex: number; appliedIndex: number }>;
+      };
+      assert.equal(json.leader, leader);
+      assert.ok(json.term >= 1);
+      assert.deepEqual([...json.members].sort(), [...cluster.config.servers].sort());
+      assert.equal(json.nodes.length, 3);
+      for (const node of json.nodes) {
+        assert.ok(node.reachable && node.commitIndex >= 1 && node.appliedIndex >= 1, JSON.stringify(node));
+      }
+    });
+
+    it("one node down: exit 7 with the node named on stderr", async () => {
+      const leader = await cluster.leader();
+      const follower = cluster.config.servers.find((address) => address !== leader)!;
+      await cluster.kill(follower);
+      for (const args of commands()) {
+        const result = await runCli([...args, "--rpc-timeout-ms", "500"]);
+        assert.equal(result.code, 7, `${args.join(" ")}: ${result.stderr}`);
+        assert.match(result.stderr, new RegExp(`degraded.*${follower}`));
+        if (args.includes("--json")) JSON.parse(result.stdout.toString());
+      }
+    });
+
+    it("every node down: exit 3, the reason on stderr", async () => {
+      for (const address of [...cluster.nodes.keys()]) await cluster.kill(address);
+      for (const args of commands()) {
+        const result = await runCli([...args, "--rpc-timeout-ms", "300"]);
+        assert.equal(result.code, 3, `${args.join(" ")}: ${result.stderr}`);
+        assert.match(result.stderr, /no node answered/);
+        if (args.includes("--json")) JSON.parse(result.stdout.toString());
+      }
     });
   });
 });

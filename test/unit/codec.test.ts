@@ -30,7 +30,7 @@ import { crc32, crc32Portable } from "../../src/codec/checksum";
 import type { CodecBackend, ErasureCodec } from "../../src/codec/codec";
 import { buildEncodingMatrix, gfInverse, gfMul, matrixInvert, matrixIsIdentity, matrixMultiply } from "../../src/codec/gf256";
 import { AUTO_BACKEND_ORDER, availableBackends, createCodec } from "../../src/codec/index";
-import { loadNativeBinding, NativeCauchyCoder } from "../../src/codec/native_codec";
+import { loadNativeBinding, NativeCauchyCoder } from "../../bench/native_codec";
 import { bytesEqual, TableCodec } from "../../src/codec/table_codec";
 import { loadWasmRuntime, type WasmRuntime } from "../../src/codec/wasm_codec";
 import { SeededRandom } from "../../src/core/env";

@@ -17,10 +17,10 @@
 // 4. It reads and writes the caller's buffers from another thread until the callback runs:
 //    the caller must not touch (or let anyone reuse) them in between.
 //
-// So `createCodec("native")` refuses with ConfigError, and "auto" never picks it. Adopting it
-// would need an async codec interface, a format version in shard metadata, and the rule that
-// every client and node uses the same code.
-import { InvalidShardCountError, ShardSizeMismatchError } from "../core/errors";
+// So `createCodec("native")` refuses with ConfigError (src/codec/index.ts), and "auto" never
+// picks it. Adopting it would need an async codec interface, a format version in shard
+// metadata, and the rule that every client and node uses the same code.
+import { InvalidShardCountError, ShardSizeMismatchError } from "../src/core/errors";
 
 /** The part of the untyped binding we use (see binding.c). */
 export interface RonomonBinding {
@@ -49,10 +49,6 @@ export interface RonomonBinding {
 
 /** The addon requires every shard to be a multiple of this many bytes. */
 export const NATIVE_SHARD_BYTES_MULTIPLE = 8;
-
-export const NATIVE_UNSUITABLE_REASON =
-  "@ronomon/reed-solomon is asynchronous only and encodes a different code (Cauchy bitmatrix " +
-  "over GF(2^w), w per (k,m)), so its parity is not byte-compatible with the wasm and table backends";
 
 type NativeLoad = { binding: RonomonBinding; error: null } | { binding: null; error: Error };
 let nativeLoad: NativeLoad | null = null;
