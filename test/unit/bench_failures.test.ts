@@ -11,9 +11,13 @@
 // it is built, and its headline group runs three times. Repeats: a repeated group runs all its targets for
 // round 1, then all for round 2 (interleaved), names gain -r<i> from round 2 on and stay
 // unique; a repeat group the matrix does not produce is refused with the groups it has.
+// Time-based phases: an op-count phase that ends before a +D restart cancels it (and the
+// bench says so); a phase with a duration keeps measuring until its end, so the kill, the
+// restart and the restarted node's new baseline reading all fall inside it; a schedule whose
+// time trigger or follow-up would fall outside the duration is refused before any run.
 import assert from "node:assert/strict";
 import path from "node:path";
-import { followUpOf, parseDurationMs, parseFailure } from "../../src/bench/failures";
+import { failureOutsideWindow, followUpOf, parseDurationMs, parseFailure } from "../../src/bench/failures";
 import { lookupTarget } from "../../src/bench/registry";
 import { MatrixInput, REPEAT_NONE, expandMatrix, loadScenario, parseScenario, targetSlug } from "../../src/bench/scenario";
 import { parseTargetSpec } from "../../src/bench/target";
@@ -65,6 +69,54 @@ describe("bench failures and scenarios", function () {
     const writeGap = measured.longestGaps.find((gap) => gap.kind === "write")!;
     assert.ok(writeGap.endMs - writeGap.startMs >= 30, `longest write gap ${JSON.stringify(writeGap)} covers the 40 ms outage`);
     assert.deepEqual(measured.longestGaps.map((gap) => gap.kind), ["read", "write"]);
+  });
+
+  it("an op-count phase that ends first cancels the restart; a time-based phase holds kill, restart and the new baseline", async () => {
+    const short = (await sampleResults({ targets: ["fake:nodes=3,replicas=3"], workloads: ["A"], failures: ["kill:node1@op=50+400ms"], ops: 300 })).runs[0];
+    assert.equal(short.status, "ok", short.reason);
+    assert.ok(short.events.some((event) => event.type === "failure.cancelled" && event.node === "node1"), "the restart was cancelled");
+    assert.ok(!short.events.some((event) => event.type === "failure.restart"));
+
+    const results = await sampleResults({ targets: ["fake:nodes=3,replicas=3"], workloads: ["A"], failures: ["kill:node1@t=100ms+200ms"], durationMs: 600, delayMs: 1 });
+    const run = results.runs[0];
+    assert.equal(run.status, "ok", run.reason);
+    assert.equal(run.workload.durationMs, 600);
+    assert.equal(run.workload.ops, null, "a time-based run records no planned op count");
+    const measured = run.measured!;
+    assert.ok(measured.durationMs >= 600 && measured.durationMs < 600 + 500, `measured for ${measured.durationMs} ms`);
+    assert.equal(measured.ops, measured.okOps + measured.errors);
+    assert.ok(measured.ops > 100, `${measured.ops} operations`);
+    const at = (type: string): number => {
+      const event = run.events.find((candidate) => candidate.type === type && candidate.node === "node1");
+      assert.ok(event !== undefined, `${type} in ${run.events.map((e) => e.type).join(", ")}`);
+      return event.tMs;
+    };
+    for (const type of ["failure.kill", "failure.kill.done", "failure.restart", "failure.restart.done"]) {
+      assert.ok(at(type) >= measured.startMs && at(type) <= measured.endMs, `${type} at ${at(type)} inside ${measured.startMs}..${measured.endMs}`);
+    }
+    assert.ok(!run.events.some((event) => event.type === "failure.cancelled"));
+    assert.ok(measured.unavailability.some((window) => window.kind === "write" && !window.ongoing), "writes came back before the end");
+    const restarts = run.memory!.restarts;
+    assert.deepEqual(restarts.map((restart) => restart.node), ["node1"]);
+    assert.ok(restarts[0].tMs >= at("failure.restart.done") - 1 && restarts[0].tMs <= measured.endMs);
+    assert.ok(restarts[0].reading.memory.reported !== undefined, "the new process's memory was read");
+  });
+
+  it("refuses a time-based schedule whose trigger or follow-up falls outside the duration", () => {
+    assert.equal(failureOutsideWindow(parseFailure("kill:node1@t=3s+3s"), 15_000), null);
+    assert.equal(failureOutsideWindow(parseFailure("kill:node1@op=5000+3s"), 1_000), null, "op triggers cannot be checked before the run");
+    assert.match(failureOutsideWindow(parseFailure("kill:node1@t=3s+3s"), 5_000)!, /its restart at 6 s falls after the 5 s measured phase ends/);
+    assert.match(failureOutsideWindow(parseFailure("pause:node2@t=8s"), 5_000)!, /fires at 8 s, after the 5 s measured phase ends/);
+    assert.throws(
+      () => expandMatrix({ ...small, variants: [{ name: "kill", failures: [parseFailure("kill:node1@t=3s+3s")], durationMs: 5_000 }] }),
+      (error: Error) => error instanceof InvalidArgumentError && /^variant kill: failure 'kill:node1@t=3s\+3s': its restart at 6 s/.test(error.message),
+    );
+    const runs = expandMatrix({ ...small, variants: [{ name: "steady", failures: [] }, { name: "kill", failures: [parseFailure("kill:node1@t=3s+3s")], durationMs: 10_000 }] });
+    assert.deepEqual([...new Set(runs.map((run) => `${run.variant} ${run.durationMs}`))], ["steady null", "kill 10000"]);
+    const file = { name: "t", targets: ["ecc:n=3,k=2"], workloads: ["A"], valueBytes: ["1KiB"], concurrency: [64], ops: 100, keys: 100 };
+    const timed = parseScenario({ ...file, duration: "4s", variants: [{ name: "steady", failures: [] }, { name: "kill", failures: ["kill:node1@t=1s+1s"], duration: "9s" }] }, "t.json");
+    assert.deepEqual(timed.matrix.variants.map((variant) => variant.durationMs), [4_000, 9_000]);
+    assert.throws(() => parseScenario({ ...file, variants: [{ name: "kill", failures: ["kill:node1@t=1s+1s"], duration: "1500ms" }] }, "t.json"), /scenario t\.json: variant kill: .*its restart at 2 s/);
   });
 
   it("skips a run whose failures name a node the target does not have", async () => {
