@@ -65,7 +65,7 @@ function summaryTable(rows: AggregateRow[]): string {
       row.target,
       ...(repeated ? [String(row.runCount)] : []),
       formatBytes(row.payloadBytes),
-      `${ranged(row, formatBytes, "memoryDeltaBytes")}${row.memoryPartial ? " (partial)" : ""}`,
+      `${ranged(row, formatBytes, "memoryDeltaBytes")}${memoryNote(row)}`,
       ranged(row, formatRatio, "overheadRatio"),
       formatRatio(row.idealOverhead),
       ranged(row, formatRatio, "logicalRatio"),
@@ -79,6 +79,15 @@ function summaryTable(rows: AggregateRow[]): string {
       `${formatMs(row.readLongestGapMs)} / ${formatMs(row.writeLongestGapMs)} ms`,
     ]),
   );
+}
+
+/** Which nodes the memory Δ leaves out, and which it measures from their restart. */
+function memoryNote(row: AggregateRow): string {
+  const notes: string[] = [];
+  if (row.nodesLeftOut.length > 0) notes.push(`partial: ${row.nodesLeftOut.join(", ")} not counted`);
+  else if (row.memoryPartial) notes.push("partial");
+  if (row.nodesRestarted.length > 0) notes.push(`${row.nodesRestarted.join(", ")} from ${row.nodesRestarted.length === 1 ? "its" : "their"} restart`);
+  return notes.length === 0 ? "" : ` (${notes.join("; ")})`;
 }
 
 function formatMs(ms: number | null): string {
@@ -103,10 +112,11 @@ function nodeTable(run: BenchRun, rows: NodeMemoryRow[]): string {
     [
       "node",
       "role",
-      `memory before`,
+      "baseline",
+      "memory at baseline",
       "after",
       "Δ",
-      "logical before",
+      "logical at baseline",
       "after",
       "Δ",
       "keys",
@@ -116,8 +126,9 @@ function nodeTable(run: BenchRun, rows: NodeMemoryRow[]): string {
     rows.map((row) => [
       row.node,
       row.role ?? "",
+      row.baseline === "before-load" ? row.baseline : `${row.baseline}${row.baselineMs === null ? "" : ` (${(row.baselineMs / 1000).toFixed(2)} s)`}`,
       formatBytes(row.beforeBytes),
-      formatBytes(row.afterBytes),
+      row.downAtAfter ? "down" : formatBytes(row.afterBytes),
       formatBytes(row.deltaBytes),
       formatBytes(row.logicalBeforeBytes),
       formatBytes(row.logicalAfterBytes),

@@ -9,11 +9,16 @@
 // overhead = delta ÷ payload, partial when a node was down; the split into the nodes' V8 heap,
 // array buffers and the rest) is exact; the `report` CLI
 // command reads files and writes the same.
+// Restarts: a node the schedule restarted is measured from its new process's reading (or, in
+// a /2 file without one, from its first sample after the restart), never from the killed
+// process's before-load reading; a node down at the end is left out even when its cgroup
+// still reported leftovers, the row is partial and has no overhead ratio; no run of the
+// committed report/reference.json shows a negative overhead ratio.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { BenchResults, BenchRun, writeResults } from "../../src/bench/results";
+import { BenchResults, BenchRun, readResults, writeResults } from "../../src/bench/results";
 import { nodeMemoryRows, summarizeRun, formatBytes } from "../../src/report/analysis";
 import { memorySpec, throughputSpec, renderSvg } from "../../src/report/charts";
 import { writeReport } from "../../src/report/report";
@@ -90,6 +95,70 @@ describe("report rendering", function () {
     assert.equal(twoNodes.v8HeapDeltaBytes, 400_000);
     assert.equal(twoNodes.kernelDeltaBytes, 40_000);
     assert.equal(twoNodes.otherDeltaBytes, twoNodes.memoryDeltaBytes! - 400_000 - 4_000_002);
+  });
+
+  it("measures a restarted node from its new process, not from the killed one's baseline", async () => {
+    const results = await sampleResults({ targets: ["fake:nodes=3,replicas=3"], workloads: ["A"], failures: ["kill:node1@t=60ms+120ms"], durationMs: 400, delayMs: 1 });
+    const run: BenchRun = JSON.parse(JSON.stringify(results.runs[0]));
+    assert.equal(run.status, "ok", run.reason);
+    const primary = run.memory!.primary!;
+    const restart = run.memory!.restarts.find((entry) => entry.node === "node1")!;
+    assert.ok(restart !== undefined, "the bench read node1's new process");
+    // Make the new process's baseline differ from the old one's, as a real restart does.
+    restart.reading.memory[primary] = 1_000;
+    const rows = nodeMemoryRows(run);
+    const node1 = rows.find((row) => row.node === "node1")!;
+    assert.equal(node1.baseline, "restart");
+    assert.equal(node1.baselineMs, restart.tMs);
+    assert.equal(node1.beforeBytes, 1_000);
+    assert.equal(node1.deltaBytes, run.memory!.after!.nodes.node1.memory[primary]! - 1_000);
+    assert.equal(rows.find((row) => row.node === "node0")!.baseline, "before-load");
+    const summary = summarizeRun(run);
+    assert.deepEqual(summary.nodesRestarted, ["node1"]);
+    assert.equal(summary.memoryPartial, false);
+
+    // A /2 file has no restart reading: the node's first sample after the restart is its baseline.
+    run.memory!.restarts = [];
+    const restartDone = run.events.find((event) => event.type === "failure.restart.done" && event.node === "node1")!.tMs;
+    const firstSample = run.memory!.samples.find((sample) => sample.node === "node1" && sample.sampler === primary && sample.tMs >= restartDone)!;
+    const fallback = nodeMemoryRows(run).find((row) => row.node === "node1")!;
+    assert.equal(fallback.baseline, "first sample after restart");
+    assert.equal(fallback.baselineMs, firstSample.tMs);
+    assert.equal(fallback.beforeBytes, firstSample.bytes);
+  });
+
+  it("leaves out a node that is down at the end, even when its cgroup still reported leftovers", async () => {
+    const results = await sampleResults({ targets: ["fake:nodes=3,replicas=3"], workloads: ["A"], failures: ["kill:node1@op=100"], ops: 400, delayMs: 1 });
+    const run: BenchRun = JSON.parse(JSON.stringify(results.runs[0]));
+    const primary = run.memory!.primary!;
+    // A /2 bench read a killed node's cgroup: a few hundred KiB of kernel leftovers.
+    run.memory!.after!.nodes.node1.memory[primary] = 300 * 1024;
+    const rows = nodeMemoryRows(run);
+    const node1 = rows.find((row) => row.node === "node1")!;
+    assert.equal(node1.downAtAfter, true);
+    assert.equal(node1.afterBytes, null);
+    assert.equal(node1.deltaBytes, null);
+    const summary = summarizeRun(run);
+    assert.equal(summary.memoryPartial, true);
+    assert.deepEqual(summary.nodesLeftOut, ["node1"]);
+    assert.equal(summary.memoryDeltaBytes, rows.filter((row) => row.node !== "node1").reduce((total, row) => total + row.deltaBytes!, 0));
+    assert.equal(summary.overheadRatio, null, "two nodes' growth is not the cluster's overhead");
+    // A cluster that shrank has a delta but no ratio.
+    const shrunk: BenchRun = JSON.parse(JSON.stringify(steady.runs[0]));
+    for (const node of Object.values(shrunk.memory!.after!.nodes)) node.memory[primary] = 1;
+    assert.ok(summarizeRun(shrunk).memoryDeltaBytes! < 0);
+    assert.equal(summarizeRun(shrunk).overheadRatio, null);
+  });
+
+  it("no run of the committed reference results has a negative overhead ratio or node delta from a dead process", () => {
+    const reference = readResults(path.resolve(__dirname, "..", "..", "..", "report", "reference.json"));
+    for (const run of reference.runs.filter((candidate) => candidate.status === "ok")) {
+      const summary = summarizeRun(run);
+      assert.ok(summary.overheadRatio === null || summary.overheadRatio > 0, `${run.name}: overhead ${summary.overheadRatio}`);
+      for (const row of nodeMemoryRows(run)) {
+        if (row.downAtAfter) assert.equal(row.deltaBytes, null, `${run.name} ${row.node}`);
+      }
+    }
   });
 
   it("writes report.md and SVG charts for every comparison group", async () => {
