@@ -22,6 +22,7 @@ import {
   table,
 } from "./analysis";
 import { latencySpec, memorySpec, overheadSpec, renderSvg, throughputSpec } from "./charts";
+import { comparableRuns } from "./comparable";
 import { headline, memoryBreakdown } from "./headline";
 
 export interface ReportInput {
@@ -187,7 +188,8 @@ export async function writeReport(inputs: ReportInput[], outDir: string, consist
   const chartsDir = path.join(outDir, "charts");
   fs.mkdirSync(chartsDir, { recursive: true });
   const charts: string[] = [];
-  const runs = inputs.flatMap((input) => input.results.runs);
+  // Sections and rows never mix measurements that differ in more than their target (comparable.ts).
+  const { runs, notes: splits } = comparableRuns(inputs);
   const okRuns = runs.filter((run) => run.status === "ok");
   const summaries = okRuns.map(summarizeRun);
   const groups = [...new Set(okRuns.map((run) => run.group))];
@@ -223,6 +225,8 @@ export async function writeReport(inputs: ReportInput[], outDir: string, consist
       "and *errors* is the total over the runs; the headline divides medians and gives the ratio's (min–max) over runs paired by round.",
     "",
   );
+
+  if (splits.length > 0) out.push(`**Not comparable, kept apart.** ${splits.join(" ")}`, "");
 
   // One bar per (group, target): the median of a repeated target.
   const overview = await saveChart("overhead", overheadSpec(aggregateRows(summaries), "memory overhead ratio (bars) vs ideal (ticks)"));
