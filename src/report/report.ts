@@ -229,7 +229,7 @@ export async function writeReport(inputs: ReportInput[], outDir: string, consist
   if (splits.length > 0) out.push(`**Not comparable, kept apart.** ${splits.join(" ")}`, "");
 
   // One bar per (group, target): the median of a repeated target.
-  const overview = await saveChart("overhead", overheadSpec(aggregateRows(summaries), "memory overhead ratio (bars) vs ideal (ticks)"));
+  const overview = await saveChart("overhead", overheadSpec(aggregateRows(summaries), "memory overhead ratio vs ideal"));
   if (overview !== null) out.push("## Memory overhead", "", `![memory overhead ratio per target](${overview})`, "");
 
   for (const group of groups) {
