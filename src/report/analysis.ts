@@ -15,7 +15,8 @@
 //   overhead ratio   cluster delta ÷ payload, only for a whole cluster that grew: a partial
 //                    sum is not the cluster's overhead and a delta ≤ 0 gives no ratio (the
 //                    table shows the delta itself); ideal = n/k (ecc) or the replica count
-//   logical ratio    (Σ logical bytes after − before) ÷ payload: the store's own count
+//   logical ratio    (Σ logical bytes after − baseline) ÷ payload: the store's own count
+//                    (none when a node's count is missing at either end: a partial sum)
 //   breakdown        our nodes only (their stats replies): Σ delta of the V8 heap's resident
 //                    pages and of ArrayBuffer memory over the nodes counted in the memory
 //                    delta; "other" = memory delta − the two (allocator, native runtime, kernel)
@@ -232,7 +233,7 @@ export function summarizeRun(run: BenchRun): RunSummaryRow {
     overheadRatio: memory.partial || memory.sum === null || memory.sum <= 0 ? null : ratio(memory.sum),
     idealOverhead: run.target.idealOverhead,
     logicalDeltaBytes: logical.sum,
-    logicalRatio: ratio(logical.sum),
+    logicalRatio: logical.partial ? null : ratio(logical.sum),
     v8HeapDeltaBytes: v8Heap,
     arrayBuffersDeltaBytes: arrayBuffers,
     otherDeltaBytes: memory.sum === null || v8Heap === null || arrayBuffers === null ? null : memory.sum - v8Heap - arrayBuffers,

@@ -161,6 +161,33 @@ describe("report rendering", function () {
     }
   });
 
+  it("opens with how to reproduce it and how long that takes, and defines its terms before any table", async () => {
+    const report = await writeReport([{ file: "steady.json", results: steady }], path.join(dir, "order"));
+    const markdown = fs.readFileSync(report.markdownPath, "utf8");
+    assert.match(markdown, /^# ecc-cache benchmark report\n\n## How to reproduce\n\n```sh\necc-cache bench --test\necc-cache report steady\.json --out [^\n]*order\n```\n\n\(3 runs, [\d.]+ s of benchmarking on the machine below\.\)/);
+    const definitions = markdown.indexOf("## Definitions");
+    assert.ok(definitions > 0);
+    const firstTable = markdown.indexOf("\n| target |");
+    assert.ok(firstTable > definitions, "the first table of figures comes after the definitions");
+    assert.ok(markdown.indexOf("## B-100B-c4") > definitions);
+    for (const term of ["*Payload*", "*Memory Δ*", "*Overhead*", "*unavailable*", "*Measured phase*", "*Groups*"]) assert.ok(markdown.indexOf(term) > definitions && markdown.indexOf(term) < firstTable, term);
+
+    const scripted = await writeReport([{ file: "steady.json", results: steady }], path.join(dir, "order2"), "", { reproduce: "npm run report:reference" });
+    assert.match(fs.readFileSync(scripted.markdownPath, "utf8"), /^# ecc-cache benchmark report\n\n## How to reproduce\n\n`npm run report:reference` reruns the bench and renders this page \(3 runs, [\d.]+ s of benchmarking/);
+  });
+
+  it("a failure run's timeline shows the kill, the node back, the outage and the recovery inside the phase", async () => {
+    const timed = await sampleResults({ targets: ["fake:nodes=3,replicas=3"], workloads: ["A"], failures: ["kill:node1@t=60ms+120ms"], durationMs: 500, delayMs: 1 });
+    const report = await writeReport([{ file: "timed.json", results: timed }], path.join(dir, "timeline"));
+    const markdown = fs.readFileSync(report.markdownPath, "utf8");
+    assert.match(markdown, /A-100B-c4-failure\n\nWorkload A [^\n]*, 0\.5 s measured after 50 warm-up/);
+    const row = /\n\| fake\(3\) \| kill node1 at (\d+\.\d\d) s \| (\d+\.\d\d) s \| – \| (\d+\.\d\d) s – (\d+\.\d\d) s \| (\d+\.\d\d) s \| (\d+\.\d\d) s \|/.exec(markdown);
+    assert.ok(row !== null, markdown.slice(markdown.indexOf("**Failure timeline**"), markdown.indexOf("**Failure timeline**") + 600));
+    const [kill, back, outageStart, outageEnd, recovered, phase] = row.slice(1).map(Number);
+    assert.ok(kill >= 0.05 && back >= kill + 0.1 && outageStart >= kill - 0.01 && outageEnd >= back - 0.01, row[0]);
+    assert.ok(recovered >= back && recovered <= phase && phase >= 0.5, row[0]);
+  });
+
   it("writes report.md and SVG charts for every comparison group", async () => {
     const out = path.join(dir, "report");
     const report = await writeReport(
