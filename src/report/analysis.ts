@@ -12,9 +12,13 @@
 //                    stopped and not restarted; from the events, so /2 files whose sampler
 //                    still read its cgroup's leftovers are caught too) or without a reading
 //                    is left out, and the row is marked partial
-//   overhead ratio   cluster delta ÷ payload, only for a whole cluster that grew: a partial
-//                    sum is not the cluster's overhead and a delta ≤ 0 gives no ratio (the
-//                    table shows the delta itself); ideal = n/k (ecc) or the replica count
+//   overhead ratio   cluster delta ÷ payload, only for a whole cluster that grew, every node
+//                    measured from before-load: a partial sum is not the cluster's overhead, a
+//                    delta ≤ 0 gives no ratio (the table shows the delta itself), and a
+//                    restarted node's new baseline holds whatever the process loaded when it
+//                    started (raft and etcd reload their data from disk, an ecc node starts
+//                    empty), so such a delta does not compare with the ideal either;
+//                    ideal = n/k (ecc) or the replica count
 //   logical ratio    (Σ logical bytes after − baseline) ÷ payload: the store's own count
 //                    (none when a node's count is missing at either end: a partial sum)
 //   breakdown        our nodes only (their stats replies): Σ delta of the V8 heap's resident
@@ -208,6 +212,7 @@ function longestGapMs(run: BenchRun, kind: "read" | "write"): number | null {
 
 export function summarizeRun(run: BenchRun): RunSummaryRow {
   const rows = nodeMemoryRows(run);
+  const restarted = rows.some((row) => row.baseline !== "before-load");
   const memory = sumKnown(rows.map((row) => row.deltaBytes));
   const logical = sumKnown(rows.map((row) => row.logicalDeltaBytes));
   const v8Heap = sumOverCounted(rows, (row) => row.v8HeapDeltaBytes);
@@ -230,7 +235,7 @@ export function summarizeRun(run: BenchRun): RunSummaryRow {
     memoryPartial: memory.partial,
     nodesLeftOut: rows.filter((row) => row.deltaBytes === null).map((row) => row.node),
     nodesRestarted: rows.filter((row) => row.baseline !== "before-load").map((row) => row.node),
-    overheadRatio: memory.partial || memory.sum === null || memory.sum <= 0 ? null : ratio(memory.sum),
+    overheadRatio: memory.partial || restarted || memory.sum === null || memory.sum <= 0 ? null : ratio(memory.sum),
     idealOverhead: run.target.idealOverhead,
     logicalDeltaBytes: logical.sum,
     logicalRatio: logical.partial ? null : ratio(logical.sum),

@@ -8,7 +8,8 @@
 // a trigger beyond the run is reported as not reached; failures naming a node the target
 // lacks skip the run with the reason; a target kind the registry lacks is skipped with the
 // reason. bench/reference.json parses and expands to the documented matrix, every target of
-// it is built, and its headline group runs three times. Repeats: a repeated group runs all its targets for
+// it is built, its failure runs are time-based with the restart well inside, and its headline
+// group runs three times. Repeats: a repeated group runs all its targets for
 // round 1, then all for round 2 (interleaved), names gain -r<i> from round 2 on and stay
 // unique; a repeat group the matrix does not produce is refused with the groups it has.
 // Time-based phases: an op-count phase that ends before a +D restart cancels it (and the
@@ -151,6 +152,16 @@ describe("bench failures and scenarios", function () {
     assert.equal(matrix.ops, 10_000);
     assert.deepEqual(matrix.valueSizes, [{ kind: "fixed", bytes: 1024 }, { kind: "fixed", bytes: 100 }]);
     assert.ok(matrix.variants.some((variant) => variant.failures.length === 1));
+    // Failure runs are time-based, with the kill and the restart inside the phase (expandMatrix
+    // refuses a schedule that is not), and long enough after the restart for a recovery.
+    for (const variant of matrix.variants.filter((candidate) => candidate.failures.length > 0)) {
+      assert.ok(variant.durationMs !== null && variant.durationMs !== undefined, `${variant.name} is time-based`);
+      for (const failure of variant.failures) {
+        assert.ok("ms" in failure.at, `${failure.text}: a time trigger`);
+        assert.ok(variant.durationMs - (failure.at.ms + (failure.forMs ?? 0)) >= 8_000, `${failure.text}: 8 s or more after the restart`);
+      }
+    }
+    assert.equal(matrix.variants.find((variant) => variant.failures.length === 0)!.durationMs ?? null, null, "steady runs stay 10,000 operations");
     assert.equal(new Set(runs.map((run) => run.name)).size, runs.length, "run names are unique");
     assert.equal(targetSlug("ecc:n=3,k=2"), "ecc-k2n3");
     assert.equal(targetSlug("ecc:k=2,n=3"), "ecc-k2n3");

@@ -12,7 +12,8 @@
 // Restarts: a node the schedule restarted is measured from its new process's reading (or, in
 // a /2 file without one, from its first sample after the restart), never from the killed
 // process's before-load reading; a node down at the end is left out even when its cgroup
-// still reported leftovers, the row is partial and has no overhead ratio; no run of the
+// still reported leftovers, the row is partial and has no overhead ratio (nor has a row with a
+// restarted node, whose baseline holds what it loaded at start); no run of the
 // committed report/reference.json shows a negative overhead ratio.
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -116,6 +117,8 @@ describe("report rendering", function () {
     const summary = summarizeRun(run);
     assert.deepEqual(summary.nodesRestarted, ["node1"]);
     assert.equal(summary.memoryPartial, false);
+    assert.equal(summary.memoryDeltaBytes, rows.reduce((total, row) => total + row.deltaBytes!, 0));
+    assert.equal(summary.overheadRatio, null, "a new process's baseline already holds what it loaded at start: no ratio against the ideal");
 
     // A /2 file has no restart reading: the node's first sample after the restart is its baseline.
     run.memory!.restarts = [];
