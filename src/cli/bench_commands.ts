@@ -1,6 +1,6 @@
 // `ecc-cache bench`: the comparison runner. Drives ecc, etcd, redis (and raft once its
 // target exists) with YCSB-style workloads, injects failures, samples memory per node, and
-// writes one JSON result file per invocation (schema ecc-cache.bench/2, src/bench/results.ts).
+// writes one JSON result file per invocation (schema ecc-cache.bench/3, src/bench/results.ts).
 // Starts and stops the clusters it measures unless given a running one (--servers).
 // Parsing and output only; the work is in src/bench.
 import path from "node:path";

@@ -1,7 +1,7 @@
 // Result files → report/: README-style Markdown (report.md) and SVG charts (charts/*.svg).
-// The report reads only result documents (schema ecc-cache.bench/2); it never talks to a
-// cluster. Runs from several files are merged; runs with the same group (same workload,
-// value size, concurrency, failure variant) are compared side by side. A target that ran a
+// The report reads only result documents (schema ecc-cache.bench/3, or /2 upgraded on reading); it never talks to a
+// cluster. Runs from several files are merged; runs that share every measurement parameter
+// but the target are compared side by side (comparable.ts decides, and splits the rest). A target that ran a
 // group several times (scenario `repeat`) gets one table row of medians with min–max
 // (analysis.ts aggregateRuns); its charts and per-node table show one run, the first round,
 // because overlaid repeats would hide the differences between targets the charts are for.

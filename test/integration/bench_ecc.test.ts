@@ -1,6 +1,6 @@
 // A short real benchmark of a local ecc cluster (n=3, k=2: three node processes on loopback)
 // through the CLI, then the report of its result file.
-// Checks: `ecc-cache bench` exits 0; its JSON validates against ecc-cache.bench/2 and holds
+// Checks: `ecc-cache bench` exits 0; its JSON validates against ecc-cache.bench/3 and holds
 // an ok run with every measured operation accounted for (ok + errors), latency per kind,
 // a memory time series for each of the 3 nodes (cgroup working set when running as root with
 // a cgroup memory controller, else RSS) and each node's exact logical bytes (every node holds
