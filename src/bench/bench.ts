@@ -2,7 +2,10 @@
 //
 // Each run gets a fresh cluster (or the given running one): start → settle → "before"
 // memory snapshot → preload → warm-up → measured operations with the failure schedule →
-// settle → "after" snapshot → stop. Memory and logical bytes are sampled throughout. A run
+// settle → "after" snapshot → stop. Memory and logical bytes are sampled throughout, and a
+// node restarted by the failure schedule is read as soon as its new process is ready (that
+// process's baseline; a node that is down is never read: its cgroup holds only what the
+// kernel still charges to it, not a process's memory). A run
 // whose target cannot run here is "skipped" with the reason; a run that breaks is "failed"
 // with the reason; neither stops the others. Whatever happens, every node process, cgroup
 // and temporary directory the run created is removed before the next run starts.
@@ -107,16 +110,18 @@ function environment(layout: CgroupLayout | null, kinds: Set<string>): BenchResu
   };
 }
 
+function toNodeRecord(node: MemorySnapshot["nodes"][string]): NodeSnapshotRecord {
+  const memory: Record<string, number> = {};
+  for (const [kind, bytes] of Object.entries(node.memory)) if (typeof bytes === "number") memory[kind] = bytes;
+  const detail: Record<string, Record<string, number>> = {};
+  for (const [kind, values] of Object.entries(node.detail)) if (values !== undefined) detail[kind] = values;
+  return { memory, detail, logicalBytes: node.logicalBytes, keyCount: node.keyCount, stats: node.stats };
+}
+
 function toSnapshotRecord(snapshot: MemorySnapshot | null): { label: string; tMs: number; nodes: Record<string, NodeSnapshotRecord> } | null {
   if (snapshot === null) return null;
   const nodes: Record<string, NodeSnapshotRecord> = {};
-  for (const [name, node] of Object.entries(snapshot.nodes)) {
-    const memory: Record<string, number> = {};
-    for (const [kind, bytes] of Object.entries(node.memory)) if (typeof bytes === "number") memory[kind] = bytes;
-    const detail: Record<string, Record<string, number>> = {};
-    for (const [kind, values] of Object.entries(node.detail)) if (values !== undefined) detail[kind] = values;
-    nodes[name] = { memory, detail, logicalBytes: node.logicalBytes, keyCount: node.keyCount, stats: node.stats };
-  }
+  for (const [name, node] of Object.entries(snapshot.nodes)) nodes[name] = toNodeRecord(node);
   return { label: snapshot.label, tMs: snapshot.tMs, nodes };
 }
 
@@ -134,6 +139,7 @@ function memorySources(handle: ClusterHandle, wanted: SamplerKind[] | null, cgro
   const pidOf = (name: string): number | null => handle.nodes().find((node) => node.name === name)?.pid ?? null;
   const local = !handle.attached;
   const dockerReachable = fs.existsSync(options.dockerSocket);
+  const running = (name: string): boolean => handle.nodes().find((node) => node.name === name)?.running ?? false;
   for (const node of handle.nodes()) {
     const name = node.name;
     if (want("cgroup") && cgroups !== null) {
@@ -141,6 +147,7 @@ function memorySources(handle: ClusterHandle, wanted: SamplerKind[] | null, cgro
         node: name,
         sampler: "cgroup",
         read: async () => {
+          if (!running(name)) return null;
           const memory = await cgroups.read(name);
           if (memory === null) return null;
           const detail: Record<string, number> = { usageBytes: memory.usageBytes, inactiveFileBytes: memory.inactiveFileBytes };
@@ -223,7 +230,8 @@ function skeleton(plan: RunPlan, status: BenchRun["status"], reason: string | un
       keyCount: plan.keyCount,
       distribution: plan.distribution,
       valueSize: valueSizeText(plan.valueSize),
-      ops: plan.ops,
+      ops: plan.durationMs === null ? plan.ops : null,
+      durationMs: plan.durationMs,
       warmupOps: plan.warmupOps,
       concurrency: plan.concurrency,
       seed: plan.seed,
@@ -341,6 +349,7 @@ async function runOne(
   let setup: SamplerSetup | null = null;
   let before: MemorySnapshot | null = null;
   let after: MemorySnapshot | null = null;
+  const restarts: NonNullable<BenchRun["memory"]>["restarts"] = [];
   const payload = new LivePayload();
   try {
     events.record("cluster.starting", undefined, label);
@@ -411,10 +420,12 @@ async function runOne(
     events.record("phase.preload.end", undefined, `${preloaded.keys} keys in ${preloaded.durationMs} ms, ${preloaded.errors} errors`);
     const warmupBar = plan.warmupOps > 0 ? display.phase(plan.name, "warm-up", plan.warmupOps) : null;
     let measureBar: ReturnType<ProgressDisplay["phase"]> | null = null;
+    const activeRecorder = recorder;
     const measured: MeasuredResult = await runMeasured({
       client,
       spec,
       ops: plan.ops,
+      durationMs: plan.durationMs,
       warmupOps: plan.warmupOps,
       concurrency: plan.concurrency,
       values,
@@ -429,16 +440,29 @@ async function runOne(
         update(done, errors) {
           if (measureBar === null) {
             warmupBar?.finish();
-            measureBar = display.phase(plan.name, "measure", plan.ops);
+            measureBar = plan.durationMs === null ? display.phase(plan.name, "measure", plan.ops) : display.timedPhase(plan.name, "measure", plan.durationMs);
           }
           measureBar.update(done, errors);
         },
       },
       interrupted,
+      onFailureDone: async (action, node) => {
+        if (action !== "restart") return;
+        const snapshot = await activeRecorder.snapshot(`restart ${node}`);
+        const reading = snapshot.nodes[node];
+        if (reading !== undefined) restarts.push({ node, tMs: snapshot.tMs, reading: toNodeRecord(reading) });
+      },
     });
     if (measureBar === null) warmupBar?.finish();
     else (measureBar as ReturnType<ProgressDisplay["phase"]>).finish();
     run.measured = measured;
+    const cancelled = events.events.filter((event) => event.type === "failure.cancelled");
+    if (cancelled.length > 0) {
+      options.log(
+        `bench: ${plan.name}: ${cancelled.map((event) => `${event.node ?? ""} ${event.detail ?? ""}`.trim()).join("; ")}` +
+          (plan.durationMs === null ? " (a time-based phase, --duration or a scenario's \"duration\", keeps it inside the measured window)" : ""),
+      );
+    }
     await settle(cluster, options.settleMs);
     after = await recorder.snapshot("after-load");
     events.record("phase.after_snapshot");
@@ -485,6 +509,7 @@ async function runOne(
       logical: recorder.logical,
       before: toSnapshotRecord(before),
       after: toSnapshotRecord(after),
+      restarts,
     };
   }
   run.events = events.events;

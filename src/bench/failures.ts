@@ -7,6 +7,11 @@
 //            t=D    D after the measured phase began (D: 500ms, 2s, 1.5s, 1m)
 //   +D       for kill/stop: restart the node D later; for pause: resume it D later
 //
+// An op=N phase ends when its operations are done, which may be long before a +D follow-up
+// is due (the scheduler then records it as cancelled). A time-based phase (--duration) has a
+// known end, so failureOutsideWindow() refuses a schedule whose time triggers and follow-ups
+// would not all fall inside it.
+//
 // Examples: kill:node1@op=5000   pause:node2@t=3s+2s   kill:node0@op=2000+5s   restart:node1@t=10s
 import { InvalidArgumentError } from "../core/errors";
 
@@ -65,6 +70,22 @@ export function parseFailure(text: string): FailureSpec {
 export function followUpOf(action: FailureAction): FailureAction | null {
   if (action === "kill" || action === "stop") return "restart";
   if (action === "pause") return "resume";
+  return null;
+}
+
+/**
+ * Why `spec` cannot run inside a time-based measured phase of `durationMs`, or null when its
+ * time trigger and its follow-up (+D) both fall inside (an op=N trigger cannot be checked
+ * before the run: how many operations fit depends on the target).
+ */
+export function failureOutsideWindow(spec: FailureSpec, durationMs: number): string | null {
+  if (!("ms" in spec.at)) return null;
+  const seconds = (ms: number): string => `${ms / 1000} s`;
+  if (spec.at.ms >= durationMs) return `failure '${spec.text}' fires at ${seconds(spec.at.ms)}, after the ${seconds(durationMs)} measured phase ends`;
+  const followUp = followUpOf(spec.action);
+  if (followUp !== null && spec.forMs !== undefined && spec.at.ms + spec.forMs >= durationMs) {
+    return `failure '${spec.text}': its ${followUp} at ${seconds(spec.at.ms + spec.forMs)} falls after the ${seconds(durationMs)} measured phase ends (make the duration longer)`;
+  }
   return null;
 }
 

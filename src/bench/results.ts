@@ -1,7 +1,12 @@
 // The bench result file: one JSON document per `ecc-cache bench` invocation, the only input
-// of `ecc-cache report`. Schema `ecc-cache.bench/2` (zod, strict: an unknown or missing
+// of `ecc-cache report`. Schema `ecc-cache.bench/3` (zod, strict: an unknown or missing
 // field is an error on write and on read, so the two sides cannot drift; the one exception is
 // a run's `repeat`, added later within /2, which reads as 1 when absent).
+//
+// /3 added time-based measured phases (a run's workload has `durationMs`, and `ops` is null
+// when it is set) and the memory baseline of a node's new process after a restart
+// (`memory.restarts`). /2 files are still read: they are upgraded on reading (no duration,
+// `ops` as recorded, no restart readings), so the committed reference keeps rendering.
 //
 // Top level: schema, startedAt/finishedAt, commit, seed, argv, scenario, environment,
 // config (what was asked), runs. A run is one (target, workload, value size, concurrency,
@@ -10,7 +15,8 @@
 // preload, the measured phase (latency summaries + HDR histograms per op kind, per-second
 // timeline, error classes, error samples with times, unavailability windows), the live
 // payload at the end, memory (time series per node and sampler, logical bytes per node,
-// before/after-load snapshots) and the event log. Times inside a run are milliseconds since
+// before/after-load snapshots, the reading of each restarted node's new process) and the
+// event log. Times inside a run are milliseconds since
 // the run's origin (its cluster start) unless the field says otherwise.
 //
 // /1 (the first bench: summaries only) is not readable by the report; re-run the bench.
@@ -20,7 +26,9 @@ import { z } from "zod";
 import { InvalidArgumentError } from "../core/errors";
 import { SAMPLER_KINDS } from "./memory/recorder";
 
-export const BENCH_SCHEMA = "ecc-cache.bench/2";
+export const BENCH_SCHEMA = "ecc-cache.bench/3";
+/** The previous schema, read by upgrading (upgradeV2). */
+export const BENCH_SCHEMA_V2 = "ecc-cache.bench/2";
 
 const count = z.number().int().min(0);
 const nonNegative = z.number().min(0);
@@ -96,6 +104,12 @@ const memory = z.strictObject({
   logical: z.array(z.strictObject({ tMs: finite, node: z.string(), logicalBytes: nonNegative.nullable(), keyCount: nonNegative.nullable() })),
   before: snapshot.nullable(),
   after: snapshot.nullable(),
+  /**
+   * One reading per restart, taken as soon as the node's new process was ready: that process's
+   * baseline. Its memory after load is measured against this, never against the before-load
+   * reading of the process that was killed.
+   */
+  restarts: z.array(z.strictObject({ node: z.string(), tMs: finite, reading: nodeSnapshot })),
 });
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
@@ -117,7 +131,10 @@ const workload = z.strictObject({
   keyCount: count,
   distribution: z.enum(["uniform", "zipfian"]),
   valueSize: z.string(),
-  ops: count,
+  /** Measured operations; null in a time-based run. */
+  ops: count.nullable(),
+  /** Length of a time-based measured phase; null when the phase was `ops` operations. */
+  durationMs: z.number().int().positive().nullable(),
   warmupOps: count,
   concurrency: z.number().int().positive(),
   seed: z.number().int(),
@@ -205,12 +222,31 @@ function describeIssues(error: z.ZodError, limit = 10): string {
   return lines.join("\n  ");
 }
 
-/** Validates parsed JSON as a result document; throws a usage error naming the fields. */
+/**
+ * A /2 document as /3: every run's workload gets `durationMs: null` (/2 phases were op
+ * counts) and its memory `restarts: []` (/2 took no reading of a restarted process; the
+ * report falls back to the node's first sample after the restart). Anything else is left for
+ * the strict schema to judge. Returns a copy; `data` is not changed.
+ */
+function upgradeV2(data: Record<string, unknown>): Record<string, unknown> {
+  const runs = data.runs;
+  const upgradeRun = (run: unknown): unknown => {
+    if (run === null || typeof run !== "object") return run;
+    const copy = { ...(run as Record<string, unknown>) };
+    if (copy.workload !== null && typeof copy.workload === "object" && !("durationMs" in copy.workload)) copy.workload = { ...copy.workload, durationMs: null };
+    if (copy.memory !== null && typeof copy.memory === "object" && !("restarts" in copy.memory)) copy.memory = { ...copy.memory, restarts: [] };
+    return copy;
+  };
+  return { ...data, schema: BENCH_SCHEMA, runs: Array.isArray(runs) ? runs.map(upgradeRun) : runs };
+}
+
+/** Validates parsed JSON as a result document (/3, or /2 upgraded); throws a usage error naming the fields. */
 export function validateResults(data: unknown, source: string): BenchResults {
   const schema = (data as { schema?: unknown } | null)?.schema;
-  if (schema !== BENCH_SCHEMA) {
+  if (schema === BENCH_SCHEMA_V2) data = upgradeV2(data as Record<string, unknown>);
+  else if (schema !== BENCH_SCHEMA) {
     throw new InvalidArgumentError(
-      `${source}: schema is ${JSON.stringify(schema)}, expected "${BENCH_SCHEMA}"` +
+      `${source}: schema is ${JSON.stringify(schema)}, expected "${BENCH_SCHEMA}" (or "${BENCH_SCHEMA_V2}")` +
         (schema === "ecc-cache.bench/1" ? " (files of the first bench carry summaries only; re-run `ecc-cache bench`)" : ""),
     );
   }

@@ -1,12 +1,15 @@
 // Closed-loop load: `concurrency` workers each issue one operation at a time until
-// warm-up + measured operations are done. Operations come from one seeded generator in
+// warm-up + measured operations are done, or, for a time-based phase (durationMs), until the
+// warm-up operations are done and then the measured phase has lasted durationMs (operations
+// in flight at that moment still complete and count). Operations come from one seeded generator in
 // issue order (workload.ts). Only measured operations are recorded: latency per kind in HDR
 // histograms (microseconds), a per-second timeline, and every error — counted by kind and
 // message class, sampled with timestamps, and folded into unavailability windows (per
 // class, read or write: from the first failure after a success to the next success).
 // Failures (failures.ts) fire when the N-th measured operation is issued or at a time after
 // the measured phase began, without blocking the workers; each is logged as an event when
-// it starts and when it is done.
+// it starts and when it is done; `onFailureDone` then lets the bench act on it (a restarted
+// node's memory baseline is read right away).
 import * as hdr from "hdr-histogram-js";
 import { errorMessage } from "../core/errors";
 import { EventLog } from "./events";
@@ -147,6 +150,7 @@ class FailureScheduler {
     private readonly specs: FailureSpec[],
     private readonly faults: FaultTarget | null,
     private readonly events: EventLog,
+    private readonly onDone: ((action: FailureAction, node: string) => Promise<void>) | null,
   ) {}
 
   /** Arms the time triggers; called when the measured phase begins. */
@@ -195,6 +199,7 @@ class FailureScheduler {
       const started = performance.now();
       await this.faults[action === "stop" ? "stopNode" : action](spec.node);
       this.events.record(`failure.${action}.done`, spec.node, `${Math.round(performance.now() - started)} ms`);
+      if (this.onDone !== null) await this.onDone(action, spec.node);
       const followUp = followUpOf(action);
       if (followUp !== null && spec.forMs !== undefined && action === spec.action) {
         const what = `${followUp} after ${spec.forMs} ms (${spec.text})`;
@@ -215,7 +220,10 @@ class FailureScheduler {
 export interface MeasureOptions {
   client: BenchClient;
   spec: WorkloadSpec;
+  /** Measured operations (ignored when durationMs is set). */
   ops: number;
+  /** A time-based measured phase of this length; null or absent: `ops` operations. */
+  durationMs?: number | null;
   warmupOps: number;
   concurrency: number;
   values: ValuePool;
@@ -231,10 +239,13 @@ export interface MeasureOptions {
   interrupted?: () => boolean;
   /** Timeline bucket (default one second). */
   timelineBucketMs?: number;
+  /** Called after a failure action completed (its `.done` event is recorded first). */
+  onFailureDone?(action: FailureAction, node: string): Promise<void>;
 }
 
 export async function runMeasured(options: MeasureOptions): Promise<MeasuredResult> {
   const { client, spec, ops, warmupOps, concurrency, values, payload, events } = options;
+  const phaseMs = options.durationMs ?? null;
   const generator = new OperationGenerator(spec);
   const histograms = new Map<LatencyKey, hdr.Histogram>();
   const histogramOf = (key: LatencyKey): hdr.Histogram => {
@@ -247,7 +258,7 @@ export async function runMeasured(options: MeasureOptions): Promise<MeasuredResu
   };
   const all = histogramOf("all");
   const timeline = new Timeline(options.timelineBucketMs ?? 1_000);
-  const scheduler = new FailureScheduler(options.failures, options.faults, events);
+  const scheduler = new FailureScheduler(options.failures, options.faults, events, options.onFailureDone ?? null);
   const errorClasses = new Map<string, ErrorClass>();
   const errorSamples: ErrorSample[] = [];
   const unavailability: UnavailabilityWindow[] = [];
@@ -273,13 +284,19 @@ export async function runMeasured(options: MeasureOptions): Promise<MeasuredResu
   const beginMeasure = (): void => {
     measureStart = performance.now();
     lastOk.read = lastOk.write = events.elapsedMs();
-    events.record("phase.measure.begin", undefined, `${ops} ops, concurrency ${concurrency}`);
+    events.record("phase.measure.begin", undefined, `${phaseMs === null ? `${ops} ops` : `${phaseMs} ms`}, concurrency ${concurrency}`);
     scheduler.begin();
   };
 
   const interrupted = options.interrupted ?? (() => false);
+  // Whether another operation may be issued: the op count, or the clock once measuring began.
+  const more = (): boolean => {
+    if (interrupted()) return false;
+    if (phaseMs === null) return issued < total;
+    return issued < warmupOps || measureStart < 0 || performance.now() - measureStart < phaseMs;
+  };
   const worker = async (): Promise<void> => {
-    while (issued < total && !interrupted()) {
+    while (more()) {
       const index = issued++;
       const measured = index >= warmupOps;
       if (measured) {
@@ -381,7 +398,7 @@ export async function runMeasured(options: MeasureOptions): Promise<MeasuredResu
     startMs: round1(startRun),
     endMs: round1(endRun),
     durationMs: round1(durationMs),
-    ops,
+    ops: measuredDone,
     okOps,
     errors,
     warmupOps,

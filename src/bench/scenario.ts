@@ -11,10 +11,17 @@
 //   "concurrency": [64],
 //   "ops": 10000, "warmupOps": 1000, "keys": 10000, "distribution": "uniform", "seed": 1,
 //   "variants": [{ "name": "steady", "failures": [] },
-//                { "name": "kill-node1", "failures": ["kill:node1@op=5000"] }],
+//                { "name": "kill-node1", "failures": ["kill:node1@t=3s+3s"], "duration": "15s" }],
 //   "memory": { "samplers": "auto", "periodMs": 500 }, "settleMs": 2000, "timelineMs": 1000,
 //   "repeat": { "groups": ["B-1KiB-c64-steady"], "times": 3 }   // optional
 // }
+//
+// duration (top level, or per variant, which wins): the measured phase lasts this long
+// instead of `ops` operations. A failure variant needs it: an op-count phase of a fast target
+// is over in a second, before a restart 3 s after the kill is due, and its window would hold
+// neither the restart nor the recovery. Its time triggers and follow-ups must fall inside the
+// duration (failures.ts failureOutsideWindow). The warm-up stays `warmupOps` operations.
+// Under workload C a time-based phase inserts as many keys as the target manages to.
 //
 // repeat: every run of the listed groups runs `times` times (2..20), in interleaved rounds:
 // all of the group's targets once, then all of them again, so slow drift of the machine
@@ -27,7 +34,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { z } from "zod";
 import { InvalidArgumentError } from "../core/errors";
-import { FailureSpec, parseFailure } from "./failures";
+import { FailureSpec, failureOutsideWindow, parseDurationMs, parseFailure } from "./failures";
 import { parseTargetSpec } from "./target";
 import { KeyDistribution, Mix, ValueSize, parseMix, parseValueSize, valueSizeLabel, workloadMix } from "./workload";
 
@@ -46,7 +53,11 @@ const scenarioSchema = z.strictObject({
   keys: z.number().int().min(1),
   distribution: z.enum(["uniform", "zipfian"]).default("uniform"),
   seed: z.number().int().default(1),
-  variants: z.array(z.strictObject({ name: z.string().min(1), failures: z.array(z.string()) })).default([{ name: "steady", failures: [] }]),
+  /** Measured phase length ("15s") for variants without their own; absent: `ops` operations. */
+  duration: z.string().min(1).optional(),
+  variants: z
+    .array(z.strictObject({ name: z.string().min(1), failures: z.array(z.string()), duration: z.string().min(1).optional() }))
+    .default([{ name: "steady", failures: [] }]),
   memory: z.strictObject({ samplers: z.string().default("auto"), periodMs: z.number().int().min(50).default(500) }).default({ samplers: "auto", periodMs: 500 }),
   settleMs: z.number().int().min(0).default(2_000),
   /** Bucket of the throughput/latency timeline. */
@@ -74,7 +85,10 @@ export interface RunPlan {
   valueSize: ValueSize;
   keyCount: number;
   distribution: KeyDistribution;
+  /** Measured operations; ignored when durationMs is set. */
   ops: number;
+  /** Length of a time-based measured phase; null: the phase is `ops` operations. */
+  durationMs: number | null;
   warmupOps: number;
   concurrency: number;
   seed: number;
@@ -97,7 +111,8 @@ export interface MatrixInput {
   workloads: WorkloadChoice[];
   valueSizes: ValueSize[];
   concurrencies: number[];
-  variants: Array<{ name: string; failures: FailureSpec[] }>;
+  /** durationMs: a time-based measured phase of this length (absent or null: `ops` operations). */
+  variants: Array<{ name: string; failures: FailureSpec[]; durationMs?: number | null }>;
   keyCount: number;
   distribution: KeyDistribution;
   ops: number;
@@ -135,6 +150,15 @@ export function expandMatrix(input: MatrixInput): RunPlan[] {
   const { times } = input.repeat;
   assert(Number.isInteger(times) && times >= 1, `repeat times ${times} is not a whole number >= 1`);
   assert(times <= REPEAT_TIMES_MAX, `repeat times ${times} is above ${REPEAT_TIMES_MAX}`);
+  for (const variant of input.variants) {
+    const durationMs = variant.durationMs ?? null;
+    if (durationMs === null) continue;
+    if (!(durationMs > 0)) throw new InvalidArgumentError(`variant ${variant.name}: the measured phase's duration must be above 0`);
+    for (const failure of variant.failures) {
+      const problem = failureOutsideWindow(failure, durationMs);
+      if (problem !== null) throw new InvalidArgumentError(`variant ${variant.name}: ${problem}`);
+    }
+  }
   const cells: Array<{ group: string; variant: MatrixInput["variants"][number]; workload: WorkloadChoice; valueSize: ValueSize; concurrency: number }> = [];
   for (const variant of input.variants) {
     for (const workload of input.workloads) {
@@ -171,6 +195,7 @@ export function expandMatrix(input: MatrixInput): RunPlan[] {
           keyCount: input.keyCount,
           distribution: input.distribution,
           ops: input.ops,
+          durationMs: variant.durationMs ?? null,
           warmupOps: input.warmupOps,
           concurrency,
           seed: input.seed,
@@ -220,7 +245,10 @@ export function parseScenario(data: unknown, source: string): LoadedScenario {
       workloads: file.workloads.map(parseWorkloadChoice),
       valueSizes: file.valueBytes.map((value) => parseValueSize(String(value))),
       concurrencies: file.concurrency,
-      variants: file.variants.map((variant) => ({ name: variant.name, failures: variant.failures.map(parseFailure) })),
+      variants: file.variants.map((variant) => {
+        const duration = variant.duration ?? file.duration;
+        return { name: variant.name, failures: variant.failures.map(parseFailure), durationMs: duration === undefined ? null : parseDurationMs(duration) };
+      }),
       keyCount: file.keys,
       distribution: file.distribution,
       ops: file.ops,

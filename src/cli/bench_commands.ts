@@ -1,13 +1,13 @@
 // `ecc-cache bench`: the comparison runner. Drives ecc, raft, etcd and redis with YCSB-style
 // workloads, injects failures, samples memory per node, and writes one JSON result file per
-// invocation (schema ecc-cache.bench/2, src/bench/results.ts). Its summary is in main.ts.
+// invocation (schema ecc-cache.bench/3, src/bench/results.ts). Its summary is in main.ts.
 // Starts and stops the clusters it measures unless given a running one (--servers).
 // Parsing and output only; the work is in src/bench.
 import path from "node:path";
 import { Command, Option } from "commander";
 import { InvalidArgumentError } from "../core/errors";
 import { BenchOptions, executeBench, parseSamplerList, removeWorkDirsSync } from "../bench/bench";
-import { FailureSpec, failureLabel, parseFailure } from "../bench/failures";
+import { FailureSpec, failureLabel, parseDurationMs, parseFailure } from "../bench/failures";
 import { killLocalNodesSync, liveNodeCount } from "../bench/local_cluster";
 import { cleanupAllCgroupsSync } from "../bench/memory/cgroup";
 import { DOCKER_SOCKET_DEFAULT } from "../bench/memory/docker";
@@ -26,6 +26,7 @@ interface BenchFlags {
   workloads: string;
   mix?: string;
   ops: string;
+  duration?: string;
   warmupOps?: string;
   keys: string;
   valueBytes: string;
@@ -60,6 +61,12 @@ function wholeNumber(text: string, flag: string, min = 0, max = Number.MAX_SAFE_
     throw new InvalidArgumentError(`${flag}: '${text}' is not a whole number ${bounds}`);
   }
   return value;
+}
+
+function positiveDuration(text: string): number {
+  const ms = parseDurationMs(text);
+  if (ms <= 0) throw new InvalidArgumentError(`--duration: '${text}' is not above 0`);
+  return ms;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -106,6 +113,7 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
   const periodFlag = wholeNumber(flags.memoryPeriodMs, "--memory-period-ms", 50);
   const timelineFlag = wholeNumber(flags.timelineMs, "--timeline-ms", 10);
   const repeatFlag = wholeNumber(flags.repeat, "--repeat", 1, REPEAT_TIMES_MAX);
+  const durationFlag = flags.duration === undefined ? null : positiveDuration(flags.duration);
   if (flags.scenario !== undefined) {
     for (const name of ["target", "workloads", "mix", "valueBytes", "fail", "distribution", "servers"]) {
       if (fromCli(name)) throw new InvalidArgumentError(`--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot be combined with --scenario (the scenario defines it)`);
@@ -114,6 +122,8 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
     const matrix = { ...scenario.matrix };
     // Sizes may be scaled down from the command line (a quick pass over a big scenario).
     if (fromCli("ops")) matrix.ops = wholeNumber(flags.ops, "--ops", 1);
+    // --duration makes every variant's measured phase time-based (the scenario's own durations included).
+    if (durationFlag !== null) matrix.variants = matrix.variants.map((variant) => ({ ...variant, durationMs: durationFlag }));
     if (flags.warmupOps !== undefined) matrix.warmupOps = wholeNumber(flags.warmupOps, "--warmup-ops");
     if (fromCli("keys")) matrix.keyCount = wholeNumber(flags.keys, "--keys", 1);
     if (fromCli("seed")) matrix.seed = wholeNumber(flags.seed, "--seed");
@@ -153,7 +163,7 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
       workloads,
       valueSizes: flags.valueBytes.split(",").map(parseValueSize),
       concurrencies: flags.concurrency.split(",").map((c) => wholeNumber(c, "--concurrency", 1)),
-      variants: [{ name: failures.length === 0 ? "steady" : failureLabel(failures), failures }],
+      variants: [{ name: failures.length === 0 ? "steady" : failureLabel(failures), failures, durationMs: durationFlag }],
       keyCount: wholeNumber(flags.keys, "--keys", 1),
       distribution: flags.distribution,
       ops,
@@ -193,6 +203,7 @@ export function benchCommand(): Command {
     .option("--workloads <list>", "comma list of A (50/50 read/update), B (95/5), C (inserts), S (100% update)", "B,S")
     .option("--mix <shares>", "custom mix instead of --workloads, e.g. read=0.7,update=0.2,delete=0.1")
     .option("--ops <count>", "measured operations per run", "10000")
+    .option("--duration <time>", "measure for this long instead of --ops operations (e.g. 15s); a failure run needs it so the restart and the recovery fall inside the measured phase")
     .option("--warmup-ops <count>", "operations before measuring (default: 10% of --ops, at most 1000)")
     .option("--keys <count>", "keys preloaded and addressed (key0...)", "10000")
     .option("--value-bytes <list>", "comma list of value sizes: bytes (1024, 1KiB) or uniform:MIN-MAX", "1024")

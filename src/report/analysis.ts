@@ -2,11 +2,25 @@
 //
 //   payload          key + value bytes live at the end of the run (acknowledged writes)
 //   memory           per node: the run's primary sampler (cgroup working set first, DESIGN.md
-//                    section 5); delta = after-load snapshot − before-load snapshot
-//   cluster delta    sum of node deltas (nodes down at either snapshot are left out, and
-//                    the row is marked partial)
-//   overhead ratio   cluster delta ÷ payload; ideal = n/k (ecc) or the replica count
-//   logical ratio    (Σ logical bytes after − before) ÷ payload: the store's own count
+//                    section 5); delta = after-load snapshot − the baseline of the process
+//                    measured after load: the before-load snapshot, or for a node the failure
+//                    schedule restarted, its new process's reading when it came back
+//                    (memory.restarts; a /2 file has none: the node's first sample after
+//                    the restart). A killed process's baseline is never subtracted from a
+//                    new one's memory.
+//   cluster delta    sum of node deltas; a node down at the after-load snapshot (killed or
+//                    stopped and not restarted; from the events, so /2 files whose sampler
+//                    still read its cgroup's leftovers are caught too) or without a reading
+//                    is left out, and the row is marked partial
+//   overhead ratio   cluster delta ÷ payload, only for a whole cluster that grew, every node
+//                    measured from before-load: a partial sum is not the cluster's overhead, a
+//                    delta ≤ 0 gives no ratio (the table shows the delta itself), and a
+//                    restarted node's new baseline holds whatever the process loaded when it
+//                    started (raft and etcd reload their data from disk, an ecc node starts
+//                    empty), so such a delta does not compare with the ideal either;
+//                    ideal = n/k (ecc) or the replica count
+//   logical ratio    (Σ logical bytes after − baseline) ÷ payload: the store's own count
+//                    (none when a node's count is missing at either end: a partial sum)
 //   breakdown        our nodes only (their stats replies): Σ delta of the V8 heap's resident
 //                    pages and of ArrayBuffer memory over the nodes counted in the memory
 //                    delta; "other" = memory delta − the two (allocator, native runtime, kernel)
@@ -15,9 +29,17 @@
 import assert from "node:assert/strict";
 import { BenchRun } from "../bench/results";
 
+/** What a node's delta is measured from (see "memory" above). */
+export type NodeBaseline = "before-load" | "restart" | "first sample after restart";
+
 export interface NodeMemoryRow {
   node: string;
   role: string | null;
+  baseline: NodeBaseline;
+  /** When the baseline was taken (ms since the run origin); null: no reading. */
+  baselineMs: number | null;
+  /** Killed or stopped, and not restarted, when the after-load snapshot was taken. */
+  downAtAfter: boolean;
   beforeBytes: number | null;
   afterBytes: number | null;
   deltaBytes: number | null;
@@ -46,6 +68,9 @@ export interface RunSummaryRow {
   payloadBytes: number | null;
   memoryDeltaBytes: number | null;
   memoryPartial: boolean;
+  /** Nodes left out of the delta (down at the end, or no reading) and nodes measured from their restart. */
+  nodesLeftOut: string[];
+  nodesRestarted: string[];
   overheadRatio: number | null;
   idealOverhead: number | null;
   logicalDeltaBytes: number | null;
@@ -70,6 +95,50 @@ export interface RunSummaryRow {
   writeLongestGapMs: number | null;
 }
 
+/**
+ * A node's state at `atMs` from the failure events: down (killed or stopped, not restarted
+ * since) and when it last came back. Pause and resume keep the process, so they do not count.
+ */
+export function nodeLifeAt(run: BenchRun, node: string, atMs: number): { down: boolean; restartedMs: number | null } {
+  let down = false;
+  let restartedMs: number | null = null;
+  const events = run.events.filter((event) => event.node === node && event.tMs <= atMs).sort((a, b) => a.tMs - b.tMs);
+  for (const event of events) {
+    if (event.type === "failure.kill.done" || event.type === "failure.stop.done") {
+      down = true;
+      restartedMs = null;
+    } else if (event.type === "failure.restart.done") {
+      down = false;
+      restartedMs = event.tMs;
+    }
+  }
+  return { down, restartedMs };
+}
+
+type NodeReading = NonNullable<NonNullable<BenchRun["memory"]>["before"]>["nodes"][string];
+
+/**
+ * The reading a node's after-load figures are measured from: before-load, or for a node
+ * restarted before the after-load snapshot its new process's first reading (see "memory").
+ */
+function baselineOf(run: BenchRun, name: string, restartedMs: number | null): { baseline: NodeBaseline; tMs: number | null; reading: NodeReading | undefined } {
+  const memory = run.memory;
+  if (restartedMs === null) return { baseline: "before-load", tMs: memory?.before?.tMs ?? null, reading: memory?.before?.nodes[name] };
+  const afterMs = memory?.after?.tMs ?? Infinity;
+  // The reading is taken after the restart's `.done` event; both times are rounded.
+  const restart = (memory?.restarts ?? []).filter((entry) => entry.node === name && entry.tMs >= restartedMs - 1 && entry.tMs <= afterMs).at(-1);
+  if (restart !== undefined) return { baseline: "restart", tMs: restart.tMs, reading: restart.reading };
+  const primary = memory?.primary ?? null;
+  const sample = memory?.samples.find((entry) => entry.node === name && entry.sampler === primary && entry.tMs >= restartedMs && entry.tMs <= afterMs);
+  if (sample === undefined || primary === null) return { baseline: "first sample after restart", tMs: null, reading: undefined };
+  const logical = memory!.logical.find((entry) => entry.node === name && entry.tMs >= sample.tMs && entry.tMs <= afterMs);
+  return {
+    baseline: "first sample after restart",
+    tMs: sample.tMs,
+    reading: { memory: { [primary]: sample.bytes }, detail: {}, logicalBytes: logical?.logicalBytes ?? null, keyCount: logical?.keyCount ?? null, stats: {} },
+  };
+}
+
 export function nodeMemoryRows(run: BenchRun): NodeMemoryRow[] {
   const memory = run.memory;
   const primary = memory?.primary ?? null;
@@ -77,8 +146,11 @@ export function nodeMemoryRows(run: BenchRun): NodeMemoryRow[] {
   for (const name of Object.keys(memory?.before?.nodes ?? {})) names.add(name);
   for (const name of Object.keys(memory?.after?.nodes ?? {})) names.add(name);
   return [...names].map((name) => {
-    const before = memory?.before?.nodes[name];
-    const after = memory?.after?.nodes[name];
+    const life = memory?.after === null || memory?.after === undefined ? { down: false, restartedMs: null } : nodeLifeAt(run, name, memory.after.tMs);
+    const base = baselineOf(run, name, life.restartedMs);
+    const before = base.reading;
+    // A node that is down has no process: whatever its cgroup still holds is not its memory.
+    const after = life.down ? undefined : memory?.after?.nodes[name];
     const beforeBytes = primary === null ? null : (before?.memory[primary] ?? null);
     const afterBytes = primary === null ? null : (after?.memory[primary] ?? null);
     const logicalBefore = before?.logicalBytes ?? null;
@@ -93,6 +165,9 @@ export function nodeMemoryRows(run: BenchRun): NodeMemoryRow[] {
     return {
       node: name,
       role: run.target.nodes.find((node) => node.name === name)?.role ?? null,
+      baseline: base.baseline,
+      baselineMs: base.tMs,
+      downAtAfter: life.down,
       beforeBytes,
       afterBytes,
       deltaBytes: beforeBytes !== null && afterBytes !== null ? afterBytes - beforeBytes : null,
@@ -137,6 +212,7 @@ function longestGapMs(run: BenchRun, kind: "read" | "write"): number | null {
 
 export function summarizeRun(run: BenchRun): RunSummaryRow {
   const rows = nodeMemoryRows(run);
+  const restarted = rows.some((row) => row.baseline !== "before-load");
   const memory = sumKnown(rows.map((row) => row.deltaBytes));
   const logical = sumKnown(rows.map((row) => row.logicalDeltaBytes));
   const v8Heap = sumOverCounted(rows, (row) => row.v8HeapDeltaBytes);
@@ -157,10 +233,12 @@ export function summarizeRun(run: BenchRun): RunSummaryRow {
     payloadBytes,
     memoryDeltaBytes: memory.sum,
     memoryPartial: memory.partial,
-    overheadRatio: ratio(memory.sum),
+    nodesLeftOut: rows.filter((row) => row.deltaBytes === null).map((row) => row.node),
+    nodesRestarted: rows.filter((row) => row.baseline !== "before-load").map((row) => row.node),
+    overheadRatio: memory.partial || restarted || memory.sum === null || memory.sum <= 0 ? null : ratio(memory.sum),
     idealOverhead: run.target.idealOverhead,
     logicalDeltaBytes: logical.sum,
-    logicalRatio: ratio(logical.sum),
+    logicalRatio: logical.partial ? null : ratio(logical.sum),
     v8HeapDeltaBytes: v8Heap,
     arrayBuffersDeltaBytes: arrayBuffers,
     otherDeltaBytes: memory.sum === null || v8Heap === null || arrayBuffers === null ? null : memory.sum - v8Heap - arrayBuffers,
@@ -244,6 +322,8 @@ export function aggregateRuns(rows: RunSummaryRow[]): AggregateRow {
     payloadBytes: mid((row) => row.payloadBytes),
     memoryDeltaBytes: mid((row) => row.memoryDeltaBytes),
     memoryPartial: sorted.some((row) => row.memoryPartial),
+    nodesLeftOut: [...new Set(sorted.flatMap((row) => row.nodesLeftOut))],
+    nodesRestarted: [...new Set(sorted.flatMap((row) => row.nodesRestarted))],
     overheadRatio: mid((row) => row.overheadRatio),
     idealOverhead: first.idealOverhead,
     logicalDeltaBytes: mid((row) => row.logicalDeltaBytes),

@@ -8,8 +8,8 @@ import { RunSummaryRow } from "./analysis";
 
 type Spec = Record<string, unknown>;
 const MIB = 1024 * 1024;
-const MEMORY_HEIGHT = 180;
-const THROUGHPUT_HEIGHT = 90;
+const MEMORY_HEIGHT = 160;
+const THROUGHPUT_HEIGHT = 120;
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json";
 const FONT = "DejaVu Sans, Helvetica, Arial, sans-serif";
 const CONFIG = { font: FONT, view: { stroke: "#ddd" }, axis: { labelFontSize: 10, titleFontSize: 11 }, legend: { labelFontSize: 10 } };
@@ -21,7 +21,34 @@ export function failureEvents(run: BenchRun): Array<{ tMs: number; label: string
     .map((event) => ({ tMs: event.tMs, label: `${event.type.replace(/^failure\./, "").replace("cluster.log", "log")} ${event.node ?? ""}`.trim() }));
 }
 
-/** Memory over time: one panel per target, one line per node (solid: memory, dashed: logical bytes). */
+/** Small multiples: this many panels per row, each with axes fitted to its own data. */
+export const PANEL_COLUMNS = 3;
+const PANEL_WIDTH = 250;
+
+/**
+ * Failure rules with their labels written upwards from the foot of the panel: vertical text
+ * next to its rule does not run into the next label the way horizontal text does.
+ */
+function eventLayers(height: number): Spec[] {
+  return [
+    {
+      transform: [{ filter: "datum.layer === 'event'" }],
+      mark: { type: "rule", color: "#d62728", strokeWidth: 1.5, strokeDash: [4, 2] },
+      encoding: { x: { field: "t", type: "quantitative" }, tooltip: { field: "label" } },
+    },
+    {
+      transform: [{ filter: "datum.layer === 'event'" }],
+      mark: { type: "text", color: "#d62728", angle: 270, align: "left", baseline: "bottom", dx: 0, dy: -3, fontSize: 9 },
+      encoding: { x: { field: "t", type: "quantitative" }, y: { value: height - 2 }, text: { field: "label" } },
+    },
+  ];
+}
+
+/**
+ * Memory over time: a grid of small panels, one per target (PANEL_COLUMNS a row), each with
+ * its own time and MiB axes (runs last from seconds to minutes, clusters hold from a few to
+ * hundreds of MiB); one line per node (solid: memory, dashed: logical bytes).
+ */
 export function memorySpec(runs: BenchRun[], title: string): Spec | null {
   const rows: Array<Record<string, unknown>> = [];
   const panels: string[] = [];
@@ -66,28 +93,17 @@ export function memorySpec(runs: BenchRun[], title: string): Spec | null {
       encoding: { x: { field: "t", type: "quantitative" }, tooltip: { field: "label" } },
     });
   }
-  if (rows.some((row) => row.layer === "event")) {
-    layers.push(
-      {
-        transform: [{ filter: "datum.layer === 'event'" }],
-        mark: { type: "rule", color: "#d62728", strokeWidth: 1.5 },
-        encoding: { x: { field: "t", type: "quantitative" }, tooltip: { field: "label" } },
-      },
-      {
-        transform: [{ filter: "datum.layer === 'event'" }],
-        mark: { type: "text", color: "#d62728", angle: 270, align: "left", dx: 4, dy: -3, fontSize: 9 },
-        encoding: { x: { field: "t", type: "quantitative" }, y: { value: MEMORY_HEIGHT }, text: { field: "label" } },
-      },
-    );
-  }
+  const events = rows.some((row) => row.layer === "event");
+  if (events) layers.push(...eventLayers(MEMORY_HEIGHT));
   return {
     $schema: SCHEMA,
-    title: `${title} (solid: memory, dashed: logical bytes; grey rules: preload, measure begin/end)`,
+    title: { text: title, subtitle: `solid: memory, dashed: logical bytes; grey rules: preload, measure begin and end${events ? "; red rules: failures" : ""}; each panel has its own axes` },
     config: CONFIG,
     data: { values: rows },
-    facet: { column: { field: "target", type: "nominal", title: null, sort: panels } },
-    resolve: { scale: { x: "independent" } },
-    spec: { width: panels.length > 3 ? 200 : 260, height: MEMORY_HEIGHT, layer: layers },
+    facet: { field: "target", type: "nominal", title: null, sort: panels },
+    columns: Math.min(PANEL_COLUMNS, panels.length),
+    resolve: { scale: { x: "independent", y: "independent" }, axis: { x: "independent", y: "independent" } },
+    spec: { width: PANEL_WIDTH, height: MEMORY_HEIGHT, layer: layers },
   };
 }
 
@@ -131,15 +147,18 @@ export function latencySpec(runs: BenchRun[], title: string): Spec | null {
 }
 
 /**
- * Throughput (and errors) per second of the measured phase, one panel per target (each with
- * its own y scale: redis and a Raft cluster differ by orders of magnitude), failure events
- * marked as red rules.
+ * Throughput per second of the measured phase: a grid of small panels, one per target, each
+ * with its own time axis (a redis run lasts a tenth of a second where a Raft one lasts
+ * several) and its own ops/s axis (they differ by orders of magnitude). Errors per second,
+ * unavailability windows and failures are drawn only where a run had them, and the subtitle
+ * names only what is drawn.
  */
 export function throughputSpec(runs: BenchRun[], title: string): Spec | null {
   const rows: Array<Record<string, unknown>> = [];
   for (const run of runs) {
     const measured = run.measured;
     if (measured === null) continue;
+    const target = run.target.label;
     // A last bucket much shorter than the others gives a noisy rate: fold it into the one before.
     const buckets = measured.timeline.map((bucket) => ({ ...bucket }));
     const last = buckets[buckets.length - 1];
@@ -153,87 +172,124 @@ export function throughputSpec(runs: BenchRun[], title: string): Spec | null {
     for (const [index, bucket] of buckets.entries()) {
       // Rates, not counts: the last bucket is usually shorter than the others.
       const perSecond = 1000 / bucket.durationMs;
-      const value = Math.round(bucket.ops * perSecond);
-      rows.push({ layer: "ops", target: run.target.label, t: bucket.startMs / 1000, value });
+      const t = bucket.startMs / 1000;
+      rows.push({ layer: "ops", target, t, value: Math.round(bucket.ops * perSecond) });
+      rows.push({ layer: "errors", target, t, value: Math.round(bucket.errors * perSecond) });
       // Close the last step at the end of the run, so every bucket is drawn over its length.
-      if (index === buckets.length - 1) rows.push({ layer: "ops", target: run.target.label, t: (bucket.startMs + bucket.durationMs) / 1000, value });
-      if (bucket.errors > 0) rows.push({ layer: "errors", target: run.target.label, t: (bucket.startMs + bucket.durationMs / 2) / 1000, value: Math.round(bucket.errors * perSecond) });
+      if (index === buckets.length - 1) {
+        const end = (bucket.startMs + bucket.durationMs) / 1000;
+        rows.push({ layer: "ops", target, t: end, value: Math.round(bucket.ops * perSecond) });
+        rows.push({ layer: "errors", target, t: end, value: Math.round(bucket.errors * perSecond) });
+      }
+    }
+    for (const window of measured.unavailability) {
+      rows.push({ layer: "unavailable", target, t: (window.startMs - measured.startMs) / 1000, t2: (window.endMs - measured.startMs) / 1000, label: `${window.kind}s unavailable` });
     }
     for (const event of failureEvents(run)) {
       const t = (event.tMs - measured.startMs) / 1000;
-      if (t >= 0 && t <= measured.durationMs / 1000 + 1) rows.push({ layer: "event", target: run.target.label, t, label: event.label });
+      if (t >= 0 && t <= measured.durationMs / 1000 + 1) rows.push({ layer: "event", target, t, label: event.label });
     }
   }
   if (!rows.some((row) => row.layer === "ops")) return null;
+  // A run without errors has an all-zero error series: leave the layer out rather than draw a line on the axis.
+  const errorTargets = new Set(rows.filter((row) => row.layer === "errors" && (row.value as number) > 0).map((row) => row.target));
+  const data = rows.filter((row) => row.layer !== "errors" || errorTargets.has(row.target));
+  const drawn: string[] = ["blue: ok ops/s"];
   // Layers with no rows are left out: an empty layer breaks Vega's layout.
-  const layers: Spec[] = [
-    {
-      transform: [{ filter: "datum.layer === 'ops'" }],
-      mark: { type: "line", strokeWidth: 1.5, interpolate: "step-after", color: "#4c78a8" },
-      encoding: { y: { field: "value", type: "quantitative", title: "ops/s" } },
-    },
-  ];
-  if (rows.some((row) => row.layer === "errors")) {
+  const layers: Spec[] = [];
+  if (data.some((row) => row.layer === "unavailable")) {
+    drawn.push("shaded: unavailable");
     layers.push({
-      transform: [{ filter: "datum.layer === 'errors'" }],
-      mark: { type: "point", shape: "cross", size: 60, filled: true, color: "#d62728" },
-      encoding: { y: { field: "value", type: "quantitative" }, tooltip: [{ field: "value", title: "errors/s" }] },
+      transform: [{ filter: "datum.layer === 'unavailable'" }],
+      mark: { type: "rect", color: "#d62728", opacity: 0.12 },
+      encoding: { x: { field: "t", type: "quantitative" }, x2: { field: "t2" }, tooltip: { field: "label" } },
     });
   }
-  if (rows.some((row) => row.layer === "event")) {
-    layers.push(
-      {
-        transform: [{ filter: "datum.layer === 'event'" }],
-        mark: { type: "rule", strokeDash: [4, 2], strokeWidth: 1.5, color: "#d62728" },
-        encoding: {},
-      },
-      {
-        transform: [{ filter: "datum.layer === 'event'" }],
-        mark: { type: "text", align: "left", baseline: "top", dx: 3, dy: 3, fontSize: 9, color: "#d62728" },
-        encoding: { y: { value: 0 }, text: { field: "label" } },
-      },
-    );
+  layers.push({
+    transform: [{ filter: "datum.layer === 'ops'" }],
+    mark: { type: "line", strokeWidth: 1.5, interpolate: "step-after", color: "#4c78a8" },
+    encoding: { x: { field: "t", type: "quantitative", title: "time since the measured phase began (s)" }, y: { field: "value", type: "quantitative", title: "per second" } },
+  });
+  if (errorTargets.size > 0) {
+    drawn.push("orange: errors/s");
+    layers.push({
+      transform: [{ filter: "datum.layer === 'errors'" }],
+      mark: { type: "line", strokeWidth: 1.5, interpolate: "step-after", color: "#f58518" },
+      encoding: { x: { field: "t", type: "quantitative" }, y: { field: "value", type: "quantitative" }, tooltip: [{ field: "value", title: "errors/s" }] },
+    });
   }
+  if (data.some((row) => row.layer === "event")) {
+    drawn.push("red rules: failures");
+    layers.push(...eventLayers(THROUGHPUT_HEIGHT));
+  }
+  const panels = runs.filter((run) => run.measured !== null).map((run) => run.target.label);
   return {
     $schema: SCHEMA,
-    title: `${title} (line: ok ops/s; red crosses: errors/s; red rules: failures)`,
+    title: { text: title, subtitle: `${drawn.join("; ")}; each panel has its own axes` },
     config: CONFIG,
-    data: { values: rows },
-    facet: { row: { field: "target", type: "nominal", title: null, sort: runs.map((run) => run.target.label), header: { labelAngle: 0, labelAlign: "left" } } },
-    resolve: { scale: { y: "independent" } },
-    spec: {
-      width: 560,
-      height: THROUGHPUT_HEIGHT,
-      encoding: { x: { field: "t", type: "quantitative", title: "time since the measured phase began (s)" } },
-      layer: layers,
-    },
+    data: { values: data },
+    facet: { field: "target", type: "nominal", title: null, sort: panels },
+    columns: Math.min(PANEL_COLUMNS, panels.length),
+    resolve: { scale: { x: "independent", y: "independent" }, axis: { x: "independent", y: "independent" } },
+    spec: { width: PANEL_WIDTH, height: THROUGHPUT_HEIGHT, layer: layers },
   };
 }
 
-/** Memory overhead ratio per target and group, with each target's ideal as a tick. */
+/** Target kinds built here; the overhead chart draws them apart from the peers. */
+const OUR_KINDS = new Set(["ecc", "raft"]);
+
+/**
+ * Memory overhead ratio per target and group, each bar with its target's ideal as a black
+ * tick. Our modes (ecc, raft: 1.5× to a few ×) get one panel and the peers (etcd at tens of ×,
+ * redis) another, each with its own linear axis from 0, so the peers' large ratios do not
+ * flatten ours against the axis. Rows without a ratio (partial clusters, a delta ≤ 0) are not
+ * drawn: the tables say why.
+ */
 export function overheadSpec(rows: RunSummaryRow[], title: string): Spec | null {
   const values = rows
     .filter((row) => row.overheadRatio !== null)
-    .map((row) => ({ group: row.group, target: row.target, ratio: row.overheadRatio, ideal: row.idealOverhead, logical: row.logicalRatio }));
+    .map((row) => ({
+      family: OUR_KINDS.has(row.kind) ? "ours" : "peers",
+      group: row.group,
+      target: row.target,
+      ratio: row.overheadRatio,
+      ideal: row.idealOverhead,
+      logical: row.logicalRatio,
+    }));
   if (values.length === 0) return null;
   const targets = [...new Set(values.map((row) => row.target))];
-  return {
-    $schema: SCHEMA,
-    title,
-    config: CONFIG,
-    data: { values },
-    width: { step: 22 },
-    height: 220,
+  const panel = (family: string, heading: string): Spec => ({
+    title: { text: heading, anchor: "start", fontSize: 12 },
+    transform: [{ filter: { field: "family", equal: family } }],
+    width: { step: 11 },
+    height: 200,
     encoding: {
-      x: { field: "group", type: "nominal", title: "workload group", axis: { labelAngle: -30 } },
+      x: { field: "group", type: "nominal", title: "workload group", axis: { labelAngle: -35 } },
       xOffset: { field: "target", type: "nominal", sort: targets },
       color: { field: "target", type: "nominal", title: "target", sort: targets },
     },
     layer: [
-      { mark: { type: "bar" }, encoding: { y: { field: "ratio", type: "quantitative", title: "memory delta ÷ payload" }, tooltip: [{ field: "target" }, { field: "ratio", format: ".2f" }] } },
+      {
+        mark: { type: "bar" },
+        encoding: {
+          y: { field: "ratio", type: "quantitative", title: "memory Δ ÷ payload", scale: { zero: true } },
+          tooltip: [{ field: "group" }, { field: "target" }, { field: "ratio", title: "overhead", format: ".2f" }, { field: "ideal", format: ".2f" }, { field: "logical", title: "logical", format: ".2f" }],
+        },
+      },
       // The ideal in black: the bar's colour would hide a tick drawn inside it.
-      { mark: { type: "tick", thickness: 2.5 }, encoding: { y: { field: "ideal", type: "quantitative" }, color: { value: "black" }, tooltip: [{ field: "target" }, { field: "ideal", title: "ideal", format: ".2f" }] } },
+      { mark: { type: "tick", thickness: 2.5 }, encoding: { y: { field: "ideal", type: "quantitative" }, color: { value: "black" } } },
     ],
+  });
+  const panels: Spec[] = [];
+  if (values.some((row) => row.family === "ours")) panels.push(panel("ours", "ecc and raft (this project)"));
+  if (values.some((row) => row.family === "peers")) panels.push(panel("peers", "peers, on their own axis"));
+  return {
+    $schema: SCHEMA,
+    title: { text: title, subtitle: "bars: memory Δ ÷ payload; black ticks: each target's ideal (n/k for ecc, the replica count otherwise)" },
+    config: CONFIG,
+    data: { values },
+    vconcat: panels,
+    resolve: { scale: { color: "shared" } },
   };
 }
 

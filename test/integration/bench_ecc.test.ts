@@ -1,11 +1,14 @@
 // A short real benchmark of a local ecc cluster (n=3, k=2: three node processes on loopback)
 // through the CLI, then the report of its result file.
-// Checks: `ecc-cache bench` exits 0; its JSON validates against ecc-cache.bench/2 and holds
+// Checks: `ecc-cache bench` exits 0; its JSON validates against ecc-cache.bench/3 and holds
 // an ok run with every measured operation accounted for (ok + errors), latency per kind,
 // a memory time series for each of the 3 nodes (cgroup working set when running as root with
 // a cgroup memory controller, else RSS) and each node's exact logical bytes (every node holds
-// every key: one shard each); a run with `--fail kill:node2@...+...` records the kill and the
-// restart as events and accounts every error in error classes and unavailability windows;
+// every key: one shard each); a time-based run (`--duration`) with node2 killed and restarted
+// and node1 killed for good holds the kill, the restart and node2's recovery inside its
+// measured phase, accounts every error in error classes and unavailability windows, reads
+// node2's new process when it is ready (its baseline in the report) and does not read the
+// dead node1 at the end (left out of the cluster's delta);
 // `ecc-cache report` renders report.md and SVG charts; afterwards no node process, cgroup
 // or temporary directory of the bench is left. A bad scenario (a target twice once the
 // CLI's --n/--k apply; a repeat group --concurrency renamed) fails before any cluster
@@ -15,6 +18,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { BenchResults, readResults } from "../../src/bench/results";
+import { nodeMemoryRows, summarizeRun } from "../../src/report/analysis";
 import { runCli } from "../support/processes";
 import { SHORT_B_RUN_ARGS, leftoverCgroups, processAlive, runBench } from "../fixtures/bench/run_cli";
 
@@ -68,31 +72,59 @@ describe("bench: real ecc cluster (n=3, k=2)", function () {
     assert.deepEqual(leftoverCgroups(benchPid), []);
   });
 
-  it("records a kill and restart, and accounts for every error", async () => {
+  it("measures for --duration with a kill, restart and recovery inside; the restarted node from its new process, a dead one not at all", async () => {
     const out = path.join(dir, "ecc-fail.json");
     const run = await runBench([
       "--target", "ecc:n=3,k=2",
       "--workloads", "A",
-      "--ops", "600",
+      "--duration", "8s",
       "--warmup-ops", "0",
       "--keys", "100",
       "--concurrency", "8",
       "--settle-ms", "200",
-      "--fail", "kill:node2@op=150+700ms",
+      "--memory-period-ms", "200",
+      // node2 is back about 2 s in and holds every key again about 2 s later; node1 dies after that.
+      "--fail", "kill:node2@t=500ms+1s",
+      "--fail", "kill:node1@t=7s",
       "--out", out,
     ]);
     assert.equal(run.code, 0, run.stderr);
     fs.rmSync(run.tmpDir, { recursive: true, force: true });
     const bench = readResults(out).runs[0];
     assert.equal(bench.status, "ok", bench.reason);
-    assert.equal(bench.name, "ecc-k2n3-A-1KiB-c8-kill-node2");
-    const types = bench.events.map((event) => event.type);
-    assert.ok(types.includes("failure.kill") && types.includes("failure.kill.done"), types.join(", "));
+    assert.equal(bench.name, "ecc-k2n3-A-1KiB-c8-kill-node2+kill-node1");
+    assert.equal(bench.workload.durationMs, 8_000);
     const measured = bench.measured!;
-    assert.equal(measured.okOps + measured.errors, 600);
+    assert.ok(measured.durationMs >= 8_000, `measured ${measured.durationMs} ms`);
+    const at = (type: string, node: string): number => {
+      const event = bench.events.find((candidate) => candidate.type === type && candidate.node === node);
+      assert.ok(event !== undefined, `${type} ${node} in ${bench.events.map((e) => `${e.type} ${e.node ?? ""}`).join(", ")}`);
+      return event.tMs;
+    };
+    for (const [type, node] of [["failure.kill", "node2"], ["failure.restart.done", "node2"], ["failure.kill.done", "node1"]]) {
+      assert.ok(at(type, node) >= measured.startMs && at(type, node) <= measured.endMs, `${type} ${node} inside the measured phase`);
+    }
+    assert.ok(!bench.events.some((event) => event.type === "failure.cancelled"));
+    assert.equal(measured.okOps + measured.errors, measured.ops);
     assert.equal(measured.errorClasses.reduce((total, error) => total + error.count, 0), measured.errors);
     assert.equal(measured.unavailability.reduce((total, window) => total + window.errors, 0), measured.errors);
     assert.ok(measured.latency.read.count > 0, "reads keep working with one of three nodes down (k=2)");
+    // The restarted node was read as soon as its new process was ready, and recovered every key.
+    const memory = bench.memory!;
+    const primary = memory.primary!;
+    const restart = memory.restarts.find((entry) => entry.node === "node2")!;
+    assert.ok(restart !== undefined && restart.reading.memory[primary]! > 1024 * 1024, JSON.stringify(memory.restarts));
+    const logical = memory.logical.filter((sample) => sample.node === "node2" && sample.tMs > at("failure.restart.done", "node2") && sample.tMs <= at("failure.kill", "node1"));
+    assert.ok(logical.some((sample) => sample.keyCount === 100), "node2 holds every key again before node1 dies");
+    // node1 is dead at the end: not read (its cgroup holds only kernel leftovers), left out of the sum.
+    assert.equal(memory.after!.nodes.node1.memory[primary], undefined, JSON.stringify(memory.after!.nodes.node1.memory));
+    const rows = nodeMemoryRows(bench);
+    assert.equal(rows.find((row) => row.node === "node2")!.baseline, "restart");
+    assert.equal(rows.find((row) => row.node === "node1")!.deltaBytes, null);
+    const summary = summarizeRun(bench);
+    assert.deepEqual(summary.nodesLeftOut, ["node1"]);
+    assert.ok(summary.memoryDeltaBytes! > 0, `cluster delta ${summary.memoryDeltaBytes}`);
+    assert.equal(summary.overheadRatio, null);
     for (const node of bench.target.nodes) assert.equal(processAlive(node.pid!), false);
     assert.deepEqual(leftoverCgroups(run.pid), []);
   });
@@ -121,6 +153,7 @@ describe("bench: real ecc cluster (n=3, k=2)", function () {
     const markdown = fs.readFileSync(path.join(out, "report.md"), "utf8");
     assert.match(markdown, /\| ecc\(n=3,k=2\) \|/);
     assert.match(markdown, /failure\.kill` node2/);
+    assert.match(markdown, /\*\*Failure timeline\*\*/);
     const charts = fs.readdirSync(path.join(out, "charts"));
     for (const prefix of ["memory-", "latency-", "throughput-", "overhead"]) assert.ok(charts.some((name) => name.startsWith(prefix)), `${prefix} chart in ${charts.join(", ")}`);
     for (const chart of charts) assert.match(fs.readFileSync(path.join(out, "charts", chart), "utf8"), /^<svg[\s\S]*<\/svg>\s*$/);

@@ -8,12 +8,17 @@
 // a trigger beyond the run is reported as not reached; failures naming a node the target
 // lacks skip the run with the reason; a target kind the registry lacks is skipped with the
 // reason. bench/reference.json parses and expands to the documented matrix, every target of
-// it is built, and its headline group runs three times. Repeats: a repeated group runs all its targets for
+// it is built, its failure runs are time-based with the restart well inside, and its headline
+// group runs three times. Repeats: a repeated group runs all its targets for
 // round 1, then all for round 2 (interleaved), names gain -r<i> from round 2 on and stay
 // unique; a repeat group the matrix does not produce is refused with the groups it has.
+// Time-based phases: an op-count phase that ends before a +D restart cancels it (and the
+// bench says so); a phase with a duration keeps measuring until its end, so the kill, the
+// restart and the restarted node's new baseline reading all fall inside it; a schedule whose
+// time trigger or follow-up would fall outside the duration is refused before any run.
 import assert from "node:assert/strict";
 import path from "node:path";
-import { followUpOf, parseDurationMs, parseFailure } from "../../src/bench/failures";
+import { failureOutsideWindow, followUpOf, parseDurationMs, parseFailure } from "../../src/bench/failures";
 import { lookupTarget } from "../../src/bench/registry";
 import { MatrixInput, REPEAT_NONE, expandMatrix, loadScenario, parseScenario, targetSlug } from "../../src/bench/scenario";
 import { parseTargetSpec } from "../../src/bench/target";
@@ -67,6 +72,54 @@ describe("bench failures and scenarios", function () {
     assert.deepEqual(measured.longestGaps.map((gap) => gap.kind), ["read", "write"]);
   });
 
+  it("an op-count phase that ends first cancels the restart; a time-based phase holds kill, restart and the new baseline", async () => {
+    const short = (await sampleResults({ targets: ["fake:nodes=3,replicas=3"], workloads: ["A"], failures: ["kill:node1@op=50+400ms"], ops: 300 })).runs[0];
+    assert.equal(short.status, "ok", short.reason);
+    assert.ok(short.events.some((event) => event.type === "failure.cancelled" && event.node === "node1"), "the restart was cancelled");
+    assert.ok(!short.events.some((event) => event.type === "failure.restart"));
+
+    const results = await sampleResults({ targets: ["fake:nodes=3,replicas=3"], workloads: ["A"], failures: ["kill:node1@t=100ms+200ms"], durationMs: 600, delayMs: 1 });
+    const run = results.runs[0];
+    assert.equal(run.status, "ok", run.reason);
+    assert.equal(run.workload.durationMs, 600);
+    assert.equal(run.workload.ops, null, "a time-based run records no planned op count");
+    const measured = run.measured!;
+    assert.ok(measured.durationMs >= 600 && measured.durationMs < 600 + 500, `measured for ${measured.durationMs} ms`);
+    assert.equal(measured.ops, measured.okOps + measured.errors);
+    assert.ok(measured.ops > 100, `${measured.ops} operations`);
+    const at = (type: string): number => {
+      const event = run.events.find((candidate) => candidate.type === type && candidate.node === "node1");
+      assert.ok(event !== undefined, `${type} in ${run.events.map((e) => e.type).join(", ")}`);
+      return event.tMs;
+    };
+    for (const type of ["failure.kill", "failure.kill.done", "failure.restart", "failure.restart.done"]) {
+      assert.ok(at(type) >= measured.startMs && at(type) <= measured.endMs, `${type} at ${at(type)} inside ${measured.startMs}..${measured.endMs}`);
+    }
+    assert.ok(!run.events.some((event) => event.type === "failure.cancelled"));
+    assert.ok(measured.unavailability.some((window) => window.kind === "write" && !window.ongoing), "writes came back before the end");
+    const restarts = run.memory!.restarts;
+    assert.deepEqual(restarts.map((restart) => restart.node), ["node1"]);
+    assert.ok(restarts[0].tMs >= at("failure.restart.done") - 1 && restarts[0].tMs <= measured.endMs);
+    assert.ok(restarts[0].reading.memory.reported !== undefined, "the new process's memory was read");
+  });
+
+  it("refuses a time-based schedule whose trigger or follow-up falls outside the duration", () => {
+    assert.equal(failureOutsideWindow(parseFailure("kill:node1@t=3s+3s"), 15_000), null);
+    assert.equal(failureOutsideWindow(parseFailure("kill:node1@op=5000+3s"), 1_000), null, "op triggers cannot be checked before the run");
+    assert.match(failureOutsideWindow(parseFailure("kill:node1@t=3s+3s"), 5_000)!, /its restart at 6 s falls after the 5 s measured phase ends/);
+    assert.match(failureOutsideWindow(parseFailure("pause:node2@t=8s"), 5_000)!, /fires at 8 s, after the 5 s measured phase ends/);
+    assert.throws(
+      () => expandMatrix({ ...small, variants: [{ name: "kill", failures: [parseFailure("kill:node1@t=3s+3s")], durationMs: 5_000 }] }),
+      (error: Error) => error instanceof InvalidArgumentError && /^variant kill: failure 'kill:node1@t=3s\+3s': its restart at 6 s/.test(error.message),
+    );
+    const runs = expandMatrix({ ...small, variants: [{ name: "steady", failures: [] }, { name: "kill", failures: [parseFailure("kill:node1@t=3s+3s")], durationMs: 10_000 }] });
+    assert.deepEqual([...new Set(runs.map((run) => `${run.variant} ${run.durationMs}`))], ["steady null", "kill 10000"]);
+    const file = { name: "t", targets: ["ecc:n=3,k=2"], workloads: ["A"], valueBytes: ["1KiB"], concurrency: [64], ops: 100, keys: 100 };
+    const timed = parseScenario({ ...file, duration: "4s", variants: [{ name: "steady", failures: [] }, { name: "kill", failures: ["kill:node1@t=1s+1s"], duration: "9s" }] }, "t.json");
+    assert.deepEqual(timed.matrix.variants.map((variant) => variant.durationMs), [4_000, 9_000]);
+    assert.throws(() => parseScenario({ ...file, variants: [{ name: "kill", failures: ["kill:node1@t=1s+1s"], duration: "1500ms" }] }, "t.json"), /scenario t\.json: variant kill: .*its restart at 2 s/);
+  });
+
   it("skips a run whose failures name a node the target does not have", async () => {
     const results = await sampleResults({ targets: ["other:nodes=2"], failures: ["kill:node5@op=10"] });
     assert.equal(results.runs[0].status, "skipped");
@@ -99,6 +152,16 @@ describe("bench failures and scenarios", function () {
     assert.equal(matrix.ops, 10_000);
     assert.deepEqual(matrix.valueSizes, [{ kind: "fixed", bytes: 1024 }, { kind: "fixed", bytes: 100 }]);
     assert.ok(matrix.variants.some((variant) => variant.failures.length === 1));
+    // Failure runs are time-based, with the kill and the restart inside the phase (expandMatrix
+    // refuses a schedule that is not), and long enough after the restart for a recovery.
+    for (const variant of matrix.variants.filter((candidate) => candidate.failures.length > 0)) {
+      assert.ok(variant.durationMs !== null && variant.durationMs !== undefined, `${variant.name} is time-based`);
+      for (const failure of variant.failures) {
+        assert.ok("ms" in failure.at, `${failure.text}: a time trigger`);
+        assert.ok(variant.durationMs - (failure.at.ms + (failure.forMs ?? 0)) >= 8_000, `${failure.text}: 8 s or more after the restart`);
+      }
+    }
+    assert.equal(matrix.variants.find((variant) => variant.failures.length === 0)!.durationMs ?? null, null, "steady runs stay 10,000 operations");
     assert.equal(new Set(runs.map((run) => run.name)).size, runs.length, "run names are unique");
     assert.equal(targetSlug("ecc:n=3,k=2"), "ecc-k2n3");
     assert.equal(targetSlug("ecc:k=2,n=3"), "ecc-k2n3");

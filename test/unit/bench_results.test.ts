@@ -1,4 +1,4 @@
-// The result file schema (src/bench/results.ts, ecc-cache.bench/2).
+// The result file schema (src/bench/results.ts, ecc-cache.bench/3; /2 is read by upgrading).
 // Method: run the real bench orchestration against in-process fake targets
 // (test/fixtures/bench/sample_results.ts), write the document, validate and read it back.
 // Checks: write → read round-trips exactly; the document carries config, environment,
@@ -6,7 +6,7 @@
 // version are rejected with the field's path; a document that does not validate is never
 // written; files of the first bench (/1) get a message saying to re-run; a run without
 // `repeat` (written before repeats existed, like the committed report/reference.json) reads
-// as repeat 1.
+// as repeat 1; a /2 document reads as /3 without a duration or restart readings.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -83,9 +83,25 @@ describe("bench results schema", function () {
     assert.ok(committed.runs.length > 0 && committed.runs.every((run) => Number.isInteger(run.repeat) && run.repeat >= 1));
   });
 
+  it("reads a /2 document (before time-based phases and restart readings) as /3 with neither", () => {
+    const current: BenchResults = JSON.parse(JSON.stringify(results));
+    const v2 = JSON.parse(JSON.stringify(results));
+    v2.schema = "ecc-cache.bench/2";
+    for (const run of v2.runs) {
+      delete run.workload.durationMs;
+      delete run.memory.restarts;
+    }
+    assert.deepEqual(validateResults(v2, "v2.json"), current);
+    assert.equal(v2.schema, "ecc-cache.bench/2", "the input is not changed");
+    // A /3 document must carry the new fields: strict, so writer and reader cannot drift.
+    const missing = JSON.parse(JSON.stringify(v2));
+    missing.schema = BENCH_SCHEMA;
+    assert.throws(() => validateResults(missing, "v3.json"), /runs\.0\.workload\.durationMs/);
+  });
+
   it("rejects other schema versions; /1 with a hint to re-run", () => {
     assert.throws(() => validateResults({ ...results, schema: "ecc-cache.bench/1" }, "old.json"), /re-run/);
-    assert.throws(() => validateResults({ schema: "something/9" }, "other.json"), /expected "ecc-cache\.bench\/2"/);
+    assert.throws(() => validateResults({ schema: "something/9" }, "other.json"), /expected "ecc-cache\.bench\/3" \(or "ecc-cache\.bench\/2"\)/);
     assert.throws(() => readResults(path.join(dir, "absent.json")), /cannot read/);
   });
 

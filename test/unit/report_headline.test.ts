@@ -23,6 +23,8 @@ function row(target: string, group: string, memoryMiB: number, logicalMiB: numbe
     payloadBytes: 10 * 2 ** 20,
     memoryDeltaBytes: memoryMiB * 2 ** 20,
     memoryPartial: false,
+    nodesLeftOut: [],
+    nodesRestarted: [],
     overheadRatio: null,
     idealOverhead: null,
     logicalDeltaBytes: logicalMiB * 2 ** 20,

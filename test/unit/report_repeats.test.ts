@@ -32,6 +32,8 @@ function row(repeat: number, figures: Partial<RunSummaryRow> = {}): RunSummaryRo
     payloadBytes: 1000,
     memoryDeltaBytes: 2000,
     memoryPartial: false,
+    nodesLeftOut: [],
+    nodesRestarted: [],
     overheadRatio: 2,
     idealOverhead: 1.5,
     logicalDeltaBytes: 1500,
