@@ -16,7 +16,8 @@ import net from "node:net";
 import path from "node:path";
 import { InvalidArgumentError } from "../core/errors";
 import { EtcdClient } from "./etcd/client";
-import { LocalCluster, LocalFaults, sleep } from "./local_cluster";
+import { sleep } from "../core/env";
+import { LocalCluster, LocalFaults } from "./local_cluster";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
 const PARAMS = ["nodes", "binary"] as const;

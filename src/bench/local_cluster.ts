@@ -9,6 +9,7 @@
 import { InvalidArgumentError } from "../core/errors";
 import { LaunchedProcess, STOP_GRACE_MS_DEFAULT, killAllLaunchedSync, launch, launchedCount } from "../core/launcher";
 import { NodeInfo, findNode } from "./target";
+import { sleep } from "../core/env";
 
 /** The compiled CLI entry point, for targets whose nodes are `ecc-cache ... startOne`. */
 export { CLI_MAIN } from "../core/launcher";
@@ -168,9 +169,6 @@ export class LocalCluster {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /**
  * The fault half of a ClusterHandle whose nodes a LocalCluster started (kill, stop, pause,

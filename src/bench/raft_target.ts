@@ -9,7 +9,7 @@ import { InvalidArgumentError } from "../core/errors";
 import { RaftClient } from "../raft/client";
 import { RAFT_DEFAULT_FILE, RaftClusterConfig, parseRaftConfig, raftConfigToFile } from "../raft/config";
 import { RAFT_RESOLVED_CONFIG_ENV } from "../cli/raft_config_loader";
-import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../raft/types";
+import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../core/limits";
 import { CLI_MAIN, LocalCluster, LocalFaults } from "./local_cluster";
 import { allocatorEnv } from "../core/allocator";
 import { NODE_PROCESS_ARGS } from "../core/limits";

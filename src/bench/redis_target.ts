@@ -18,7 +18,8 @@ import fs from "node:fs";
 import { InvalidArgumentError } from "../core/errors";
 import { RPC_TIMEOUT_MS } from "../core/limits";
 import { binaryVersion } from "./etcd_target";
-import { LocalCluster, LocalFaults, sleep } from "./local_cluster";
+import { sleep } from "../core/env";
+import { LocalCluster, LocalFaults } from "./local_cluster";
 import { RedisConnection, RedisReplyError, parseInfo } from "./redis/resp";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 

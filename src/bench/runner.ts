@@ -15,7 +15,7 @@ import { errorMessage } from "../core/errors";
 import { EventLog } from "./events";
 import { FailureAction, FailureSpec, followUpOf } from "./failures";
 import { LatencySummary, Timeline, TimelineBucket, encodeHistogram, latencyUs, newLatencyHistogram, summarize } from "./histogram";
-import { sleep } from "./local_cluster";
+import { sleep } from "../core/env";
 import { BenchClient, ClusterHandle } from "./target";
 import { LivePayload, OpKind, OperationGenerator, ValuePool, WorkloadSpec, preloadPlan } from "./workload";
 

@@ -3,14 +3,13 @@
 // Node's own memory (socket reads, HTTP/2 frames, Buffers above the 8 KiB pool) comes from
 // malloc. glibc's malloc keeps what a burst of requests freed in holes of its heaps and
 // gives it back to the kernel only from the top, so after a load a node's working set stays
-// 10-18 MiB above what it holds (measured per node of a 5-node ecc cluster after 10,000
-// writes of 1 KiB). jemalloc — the allocator Redis ships with — returns freed pages after a
+// well above what it holds. jemalloc — the allocator Redis ships with — returns freed pages after a
 // decay time, from a background thread, so an idle node's working set is what it holds.
 //
 // The price is throughput. perf on an ecc node under load (B, c64): a quarter of its CPU
 // samples are in madvise() returning pages, most of it TLB shootdowns across the process's
 // threads (costly IPIs in a VM); with purging switched off jemalloc was still slower than
-// glibc here (7.4-9.3k against 12k ops/s for ecc(5,3)). We take the memory: it is what
+// glibc. We take the memory: it is what
 // this project compares. README "Allocator" has the measured trade.
 //
 // When libjemalloc.so.2 is installed (Debian: libjemalloc2), node processes get it through

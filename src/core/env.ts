@@ -38,3 +38,8 @@ export const systemRandom: Random = {
   next: () => Math.random(),
   int: (max: number) => Math.floor(Math.random() * max),
 };
+
+/** Resolves after `ms` (drivers only: cores take time as a value and never wait). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -70,6 +70,11 @@ export class UnavailableError extends KvError {
     super("UNAVAILABLE", message, true, options);
   }
 }
+/**
+ * No connection to the node could be established (refused, no route): the request never left
+ * this process, so a write certainly did not happen there.
+ */
+export class UnreachableError extends UnavailableError {}
 export class TooFewShardsError extends KvError {
   constructor(message: string, options?: ErrorOptions) {
     super("TOO_FEW_SHARDS", message, true, options);

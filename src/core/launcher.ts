@@ -24,6 +24,7 @@ import { allocatorEnv } from "./allocator";
 import { UnavailableError, errorMessage } from "./errors";
 import { NODE_PROCESS_ARGS } from "./limits";
 import { SUPERVISOR_FD, SUPERVISOR_FD_ENV } from "./supervisor_watch";
+import { sleep } from "./env";
 
 /** The compiled CLI entry point (dist/src/cli/main.js), for processes that are `ecc-cache ...`. */
 export const CLI_MAIN = path.resolve(__dirname, "..", "cli", "main.js");
@@ -119,9 +120,6 @@ function matches(matcher: LineMatcher, line: string): boolean {
   return typeof matcher === "function" ? matcher(line) : matcher.test(line);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 export class LaunchedProcess {
   readonly name: string;

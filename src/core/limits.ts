@@ -46,19 +46,13 @@ export const SERVERS_MAX = 64;
 /**
  * Flags for the `node` binary of every node process we start (startAll, bench, images).
  * V8's young generation defaults to 16 MiB semi-spaces: under load a node's RSS then grows
- * by tens of MiB of short-lived garbage (measured: +202 MiB over 5 ecc nodes holding
- * 18 MiB of shards, against +62 MiB with 1 MiB semi-spaces), which would drown the
- * memory comparison this project exists for. Costs a few more scavenges under load.
+ * by tens of MiB of short-lived garbage, which would drown the memory comparison this
+ * project exists for. Costs a few more scavenges under load.
  * No Sparkplug: V8's baseline compiler keeps machine code for every function that ran a
- * few times, ~0.35 MiB per node after a load (ecc(5,3), B, 1 KiB: cluster growth 26.7 ->
- * 24.9 MiB) for no throughput we could measure; hot functions are still optimized.
- * --optimize-for-size (V8: "optimizations which favor memory size over execution speed"):
- * B, 1 KiB, concurrency 64, 10,000 keys, 4 interleaved runs with and without: cluster growth
- * raft(3) 37.3 -> 34.2 MiB (its nodes' V8 heap pages 3.8 -> 1.3), raft(5) 62.4 -> 58.9,
- * ecc(5,3) 25.0 -> 24.4, ecc(3,2) 19.9 -> 19.4, an idle node 32.7 -> 31.9 MiB; ops/s
- * within the noise between runs (medians, without -> with: ecc(5,3) 7.4k -> 8.0k,
- * ecc(3,2) 10.6k -> 9.6k, raft(3) 9.9k -> 11.0k, raft(5) 7.3k -> 7.9k).
- * docker/entrypoint.sh repeats these.
+ * few times, memory after a load for no throughput we could measure; hot functions are
+ * still optimized. --optimize-for-size (V8: "optimizations which favor memory size over
+ * execution speed") shrinks the V8 heap a loaded node keeps, raft's most. The README's
+ * "Node flags" gives the measured effect of each. docker/entrypoint.sh repeats these.
  */
 export const NODE_PROCESS_ARGS: readonly string[] = ["--max-semi-space-size=1", "--no-sparkplug", "--optimize-for-size"];
 
@@ -68,3 +62,62 @@ assert(BLOCK_BYTES_MAX <= CHUNK_BYTES_MAX, "one stripe's shard must fit one chun
 assert(KEY_BYTES_MAX < ENVELOPE_BYTES_MAX);
 assert(EC_BACKOFF_MS_MIN < EC_BACKOFF_MS_MAX);
 assert(SERVERS_MAX <= SHARDS_TOTAL_MAX);
+
+// ------------------------------------------------------------------ raft mode
+// Config values are checked against these once, in the RaftCore constructor.
+
+/** The driver snapshots its state machine and calls compact() after this many applied entries. */
+export const RAFT_SNAPSHOT_ENTRIES_DEFAULT = 5_000;
+/** Upper bound of config.maxInflightAppends (appends sent but not acknowledged, per follower). */
+export const RAFT_APPENDS_IN_FLIGHT_MAX = 256;
+/** Upper bound of config.maxEntriesPerAppend. */
+export const RAFT_ENTRIES_PER_APPEND_MAX = 4_096;
+/** Upper bound of config.maxBytesPerAppend: one AppendEntries must fit one gRPC message. */
+export const RAFT_APPEND_BYTES_MAX = GRPC_MESSAGE_BYTES_MAX - ENVELOPE_BYTES_MAX;
+/**
+ * Largest entry data. An entry carries a whole client command (key + value + framing), so
+ * this follows VALUE_BYTES_MAX; an AppendEntries always carries at least one entry, so a
+ * transport must accept messages of this size plus an envelope (see core.ts limitations).
+ */
+export const RAFT_ENTRY_BYTES_MAX = VALUE_BYTES_MAX + ENVELOPE_BYTES_MAX;
+/**
+ * Largest gRPC message in raft mode (peer messages and client requests): one whole entry
+ * plus framing. Every other gRPC message is bounded by GRPC_MESSAGE_BYTES_MAX.
+ */
+export const RAFT_MESSAGE_BYTES_MAX = VALUE_BYTES_MAX + 4 * 1024 * 1024;
+/** Estimated per-entry overhead (term, index, type, framing) counted against byte limits. */
+export const RAFT_ENTRY_OVERHEAD_BYTES = 32;
+/** Most ReadIndex requests waiting at once; more fail with UnavailableError (back-pressure). */
+export const RAFT_READS_PENDING_MAX = 4_096;
+/** Most commands in one proposeBatch() call. */
+export const RAFT_PROPOSE_BATCH_MAX = 4_096;
+/** Most entries a leader holds beyond commitIndex; proposals beyond fail with UnavailableError. */
+export const RAFT_UNCOMMITTED_ENTRIES_MAX = 65_536;
+/** Most uncommitted bytes a leader holds; proposals beyond fail with UnavailableError. */
+export const RAFT_UNCOMMITTED_BYTES_MAX = 1024 * 1024 * 1024;
+/** Most committed entries handed out by one ready(); the rest follow in the next one. */
+export const RAFT_APPLY_ENTRIES_PER_READY_MAX = 4_096;
+/** Most committed bytes handed out by one ready() (at least one entry is always handed out). */
+export const RAFT_APPLY_BYTES_PER_READY_MAX = 64 * 1024 * 1024;
+/**
+ * Most messages queued between two ready() calls. The queue grows only with ticks and
+ * inputs, so hitting this means the driver stopped calling ready(): a driver bug.
+ */
+export const RAFT_OUTBOX_MESSAGES_MAX = 1_000_000;
+/** Most voters in one group. */
+export const RAFT_VOTERS_MAX = SERVERS_MAX;
+/** Bounds on config.electionTicks (the randomised timeout lies in [electionTicks, 2*electionTicks)). */
+export const RAFT_ELECTION_TICKS_MIN = 3;
+export const RAFT_ELECTION_TICKS_MAX = 10_000;
+
+assert(RAFT_SNAPSHOT_ENTRIES_DEFAULT > 0);
+assert(RAFT_APPEND_BYTES_MAX > 0);
+assert(RAFT_APPEND_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX);
+assert(RAFT_UNCOMMITTED_BYTES_MAX >= RAFT_ENTRY_BYTES_MAX, "one maximal entry must be proposable");
+assert(RAFT_UNCOMMITTED_ENTRIES_MAX >= RAFT_PROPOSE_BATCH_MAX, "one maximal batch must be proposable");
+assert(RAFT_APPLY_BYTES_PER_READY_MAX > 0);
+assert(RAFT_READS_PENDING_MAX > 0);
+assert(RAFT_ELECTION_TICKS_MIN >= 3, "electionTicks must exceed 2 * heartbeatTicks with heartbeatTicks >= 1");
+assert(RAFT_ELECTION_TICKS_MIN < RAFT_ELECTION_TICKS_MAX);
+assert(RAFT_VOTERS_MAX >= 1);
+assert(RAFT_ENTRY_BYTES_MAX + ENVELOPE_BYTES_MAX <= RAFT_MESSAGE_BYTES_MAX);

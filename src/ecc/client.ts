@@ -31,7 +31,6 @@ import {
   EC_BACKOFF_MS_MIN,
   EC_VIEW_POLL_MS,
   EC_WRITE_ATTEMPTS_MAX,
-  KEY_BYTES_MAX,
   VALUE_BYTES_MAX,
 } from "../core/limits";
 import { EcGetReply, EcPrepareReply, EcStatsReply, EcView, Result, ResultCode } from "../gen/ecc";
@@ -39,6 +38,7 @@ import { EccChannel } from "../transport/ecc_channel";
 import { errorFromResult } from "../transport/status";
 import { EccClusterConfig } from "./config";
 import { Layout, blobBytes } from "./layout";
+import { KeyInput, checkKey } from "../core/keys";
 import { EcReadCoordinator, ReadEffect, VersionedRead } from "./read_coordinator";
 export type { VersionedRead } from "./read_coordinator";
 import { EcWriteCoordinator, NodeReply, WriteEffect, WriteOutcome } from "./write_coordinator";
@@ -48,7 +48,7 @@ import { View, writeTargets } from "./view";
 
 const READ_ATTEMPTS_MAX = 20;
 
-export type KeyInput = string | Uint8Array;
+export type { KeyInput } from "../core/keys";
 
 export interface EcClientOptions {
   config: EccClusterConfig;
@@ -354,16 +354,7 @@ export class EcClient {
   }
 }
 
-export function keyBytesOf(key: KeyInput): Buffer {
-  return typeof key === "string" ? Buffer.from(key, "utf8") : Buffer.from(key.buffer, key.byteOffset, key.length);
-}
 
-function checkKey(key: KeyInput): Buffer {
-  const bytes = keyBytesOf(key);
-  if (bytes.length === 0) throw new InvalidArgumentError("key is empty");
-  if (bytes.length > KEY_BYTES_MAX) throw new KeyTooLargeError(bytes.length, KEY_BYTES_MAX);
-  return bytes;
-}
 
 /** No answer (deadline, broken stream) as the coordinators see it. */
 function silentReply(error: unknown): { kind: "silent"; message: string } {

@@ -39,10 +39,10 @@ import {
   EC_RESOLVED_TX_MAX,
   EC_STAGED_BYTES_MAX,
   EC_STAGED_SHARDS_MAX,
-  KEY_BYTES_MAX,
   VALUE_BYTES_MAX,
 } from "../core/limits";
 import { ShardStore } from "../storage/shard_store";
+import { keyProblem } from "../core/keys";
 import { blobBytes, Layout } from "./layout";
 
 export const TX_ID_BYTES = 16;
@@ -281,9 +281,8 @@ export class EcShardReplica {
   }
 
   get(request: EcGet): ReplicaOutcome<EcGetReply> {
-    if (request.key.length === 0 || request.key.length > KEY_BYTES_MAX) {
-      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `key must be 1..${KEY_BYTES_MAX} bytes`);
-    }
+    const keyError = keyProblem(request.key);
+    if (keyError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, keyError);
     const key = request.key.toString("latin1");
     const entry = this.store.get(key);
     const lengthMax = Math.min(request.lengthMax === 0 ? CHUNK_BYTES_MAX : request.lengthMax, CHUNK_BYTES_MAX);
@@ -460,8 +459,8 @@ export class EcShardReplica {
   }
 
   private checkKeyTx(key: Buffer, txId: Buffer): string | null {
-    if (key.length === 0) return "key is empty";
-    if (key.length > KEY_BYTES_MAX) return `key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX}`;
+    const keyError = keyProblem(key);
+    if (keyError !== null) return keyError;
     if (txId.length !== TX_ID_BYTES) return `tx id must be ${TX_ID_BYTES} bytes, got ${txId.length}`;
     return null;
   }

@@ -18,6 +18,7 @@ import { EccClusterConfig, eccConfigToFile, parseEccConfig } from "../ecc/config
 import { RaftClient } from "../raft/client";
 import { RaftClusterConfig, parseRaftConfig, raftConfigToFile } from "../raft/config";
 import { NamespaceNetwork } from "./netns";
+import { sleep } from "../core/env";
 
 /** ECC_CACHE_RESOLVED_CONFIG / RAFT_CACHE_RESOLVED_CONFIG (src/cli/*_config_loader.ts). */
 const ECC_RESOLVED_CONFIG_ENV = "ECC_CACHE_RESOLVED_CONFIG";
@@ -340,6 +341,3 @@ export class JepsenCluster {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -18,7 +18,8 @@
 // would exceed the budget live waits, and is skipped if it cannot start within a bound.
 import { errorMessage } from "../core/errors";
 import { HistoryRecorder } from "../check/history";
-import { JepsenCluster, sleep } from "./cluster";
+import { sleep } from "../core/env";
+import { JepsenCluster } from "./cluster";
 import { FaultWindow } from "./schedule";
 
 export type NemesisEventKind =

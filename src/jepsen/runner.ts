@@ -17,7 +17,8 @@
 import { HistoryRecorder, History, Operation, OperationKind, historyToJson } from "../check/history";
 import { CheckOptions, checkHistory, formatOperations } from "../check/linearizability";
 import { Clock } from "../core/env";
-import { JepsenCluster, JepsenMode, sleep } from "./cluster";
+import { sleep } from "../core/env";
+import { JepsenCluster, JepsenMode } from "./cluster";
 import { NamespaceNetwork, namespaceSupport } from "./netns";
 import { NemesisEvent, Nemesis, formatEvent } from "./nemesis";
 import { FaultKind, FaultWindow, SCHEDULE_DEFAULTS, nemesisSchedule } from "./schedule";

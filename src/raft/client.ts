@@ -9,26 +9,29 @@
 // every attempt on connections that are refused. Only failures that prove the request never
 // left this process count (see neverConnected): a node that took the request and then broke
 // the connection may have applied a write, so that case keeps retrying as before.
-import { ServiceError, credentials, status as GrpcStatus } from "@grpc/grpc-js";
+import { credentials } from "@grpc/grpc-js";
 import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvStatsReply, RaftKvClient } from "../gen/raft";
 import {
   InvalidArgumentError,
   KeyTooLargeError,
   KvError,
   TimeoutError,
+  NotLeaderError,
   UnavailableError,
+  UnreachableError,
   ValueTooLargeError,
   errorMessage,
   isKvError,
 } from "../core/errors";
-import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";
+import { VALUE_BYTES_MAX } from "../core/limits";
+import { checkKey } from "../core/keys";
 import { BatchingChannel } from "../transport/batching_channel";
-import { CHANNEL_OPTIONS } from "../transport/grpc_options";
+import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
+import { sleep } from "../core/env";
 
 type KvBody = NonNullable<KvOp["body"]>;
 type KvChannel = BatchingChannel<KvBody, KvOp, KvResult, KvBatch, KvResultBatch>;
 
-const MESSAGE_BYTES_MAX = VALUE_BYTES_MAX + 4 * 1024 * 1024;
 const BACKOFF_MS_MIN = 5;
 const BACKOFF_MS_MAX = 500;
 
@@ -135,11 +138,7 @@ export class RaftClient {
   private channel(address: string): KvChannel {
     let channel = this.channels.get(address);
     if (channel === undefined) {
-      const client = new RaftKvClient(address, credentials.createInsecure(), {
-        ...CHANNEL_OPTIONS,
-        "grpc.max_send_message_length": MESSAGE_BYTES_MAX,
-        "grpc.max_receive_message_length": MESSAGE_BYTES_MAX,
-      });
+      const client = new RaftKvClient(address, credentials.createInsecure(), RAFT_CHANNEL_OPTIONS);
       this.clients.push(client);
       channel = new BatchingChannel<KvBody, KvOp, KvResult, KvBatch, KvResultBatch>(address, {
         openStream: () => client.exchange(),
@@ -187,7 +186,7 @@ export class RaftClient {
           this.leader = address;
           return result;
         case KvCode.KV_CODE_NOT_LEADER:
-          lastError = new UnavailableError(`${address}: ${result.message}`);
+          lastError = new NotLeaderError(result.leaderHint === "" ? null : result.leaderHint, `${address}: ${result.message}`);
           if (result.leaderHint !== "" && result.leaderHint !== address) {
             this.leader = result.leaderHint;
           } else {
@@ -218,28 +217,14 @@ export class RaftClient {
   }
 }
 
-/**
- * True when a failure proves the request never reached a node: gRPC failed the call with
- * UNAVAILABLE because no connection could be established (connection refused, no route),
- * which grpc-js reports as "No connection established" (its pick-first balancer and picker).
- */
+/** True when a failure proves the request never reached a node (no connection could be made). */
 function neverConnected(error: KvError): boolean {
-  const cause = error.cause as Partial<ServiceError> | undefined;
-  return cause?.code === GrpcStatus.UNAVAILABLE && typeof cause.details === "string" && cause.details.startsWith("No connection established");
+  return error instanceof UnreachableError;
 }
 
-function checkKey(key: string | Uint8Array): Buffer {
-  const bytes = typeof key === "string" ? Buffer.from(key, "utf8") : Buffer.from(key.buffer, key.byteOffset, key.length);
-  if (bytes.length === 0) throw new InvalidArgumentError("key is empty");
-  if (bytes.length > KEY_BYTES_MAX) throw new KeyTooLargeError(bytes.length, KEY_BYTES_MAX);
-  return bytes;
-}
 
 function backoffMs(attempt: number): number {
   const ceiling = Math.min(BACKOFF_MS_MAX, BACKOFF_MS_MIN * 2 ** Math.min(attempt, 10));
   return BACKOFF_MS_MIN + Math.random() * ceiling;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -4,7 +4,7 @@ import { ConfigError } from "../core/errors";
 import { serverListProblems } from "../core/address";
 import { FieldRules, flatConfigProblems } from "../core/flat_config";
 import { SERVERS_MAX } from "../core/limits";
-import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "./types";
+import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../core/limits";
 import { FsyncPolicy } from "./disk_storage";
 
 export interface RaftClusterConfig {

@@ -35,6 +35,16 @@ import {
   InstallSnapshot,
   LogEntry,
   NodeId,
+  RaftMessage,
+  RaftRole,
+  ReadState,
+  RequestVote,
+  PreVote,
+  Snapshot,
+  SnapshotMeta,
+  snapshotLoadedOnUse,
+} from "./types";
+import {
   RAFT_APPEND_BYTES_MAX,
   RAFT_APPENDS_IN_FLIGHT_MAX,
   RAFT_APPLY_BYTES_PER_READY_MAX,
@@ -49,15 +59,7 @@ import {
   RAFT_UNCOMMITTED_BYTES_MAX,
   RAFT_UNCOMMITTED_ENTRIES_MAX,
   RAFT_VOTERS_MAX,
-  RaftMessage,
-  RaftRole,
-  ReadState,
-  RequestVote,
-  PreVote,
-  Snapshot,
-  SnapshotMeta,
-  snapshotLoadedOnUse,
-} from "./types";
+} from "../core/limits";
 
 export interface RaftConfig {
   readonly id: NodeId;

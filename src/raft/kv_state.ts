@@ -14,12 +14,11 @@
 // Why values live in a ByteArena (src/storage/byte_arena.ts) and not one Buffer each: a
 // small Buffer is a slice of Node's shared 8 KiB pool, so a long-lived value pins its pool
 // slab together with every short-lived buffer cut from it (gRPC frames, replies), and each
-// Buffer is also a typed-array object on the JS heap. Measured on a 3-node cluster with
-// 10,000 values of 1 KiB: ArrayBuffer memory per node grew ~28 MiB for 10 MiB of values.
-// In the arena an entry is one block, [key length u16][key][value], costing its bytes rounded
+// Buffer is also a typed-array object on the JS heap: memory grows several times faster
+// than the values. In the arena an entry is one block, [key length u16][key][value], costing its bytes rounded
 // up to a size class plus a 4-byte header; the index is a typed-array hash table of block
-// handles (src/storage/key_index.ts), not a Map of key strings (~70 bytes of JS heap per
-// key, 0.7 MiB per node at 10,000 keys).
+// handles (src/storage/key_index.ts), not a Map of key strings (tens of bytes of JS heap
+// per key).
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../core/errors";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";

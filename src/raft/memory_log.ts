@@ -9,7 +9,8 @@
 // applied since the last snapshot — up to a whole compaction interval of values — would be
 // held twice in memory, once in the state machine and once here.
 import assert from "node:assert/strict";
-import { EntryType, LogEntry, RAFT_ENTRY_OVERHEAD_BYTES } from "./types";
+import { RAFT_ENTRY_OVERHEAD_BYTES } from "../core/limits";
+import { EntryType, LogEntry } from "./types";
 
 /** Reads the data of entry `index` (of term `term`) back from stable storage. */
 export type EntryDataLoader = (index: number, term: number) => Uint8Array;
@@ -148,7 +149,7 @@ export class MemoryLog implements LogView {
    * log keeps its own copy of the entries' data, one exact-size buffer per call: the data
    * handed in is usually a view of something larger (an 8 KiB slab of Node's Buffer pool,
    * a received message), and a log entry kept until the next compaction would keep all of
-   * that alive — measured at 2.3 MiB of pool slabs per raft node for 0.5 MiB of entries.
+   * that alive, several times the entries' own bytes.
    * The entries of one call are appended together and compacted in order, so the shared
    * buffer is freed with the last of them.
    */

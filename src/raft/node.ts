@@ -19,7 +19,8 @@ import { SeededRandom } from "../core/env";
 import { collectGarbage } from "../core/gc";
 import { processMemory } from "../core/process_memory";
 import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors";
-import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";
+import { VALUE_BYTES_MAX } from "../core/limits";
+import { keyProblem } from "../core/keys";
 import { Logger } from "../core/logger";
 import { bindServer } from "../transport/bind";
 import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady, RaftStatus, RaftStorageView } from "./core";
@@ -28,7 +29,8 @@ import { DiskRaftStorage } from "./disk_storage";
 import { KvState, decodeCommand, encodeCommand } from "./kv_state";
 import { RaftClusterConfig } from "./config";
 import { LogEntry, RaftMessage, Snapshot, snapshotLoadedOnUse } from "./types";
-import { RAFT_SERVER_OPTIONS, RaftPeerTransport } from "./peer_transport";
+import { RaftPeerTransport } from "./peer_transport";
+import { RAFT_SERVER_OPTIONS } from "../transport/grpc_options";
 import { nodeDataDir } from "../core/data_dir";
 
 const JOIN_ATTEMPTS_MAX = 600;
@@ -183,14 +185,14 @@ export class RaftNodeRuntime implements RaftHost {
     }
     switch (body.$case) {
       case "get": {
-        const keyError = checkKey(body.value.key);
+        const keyError = keyProblem(body.value.key);
         if (keyError !== null) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, keyError));
         this.readQueue.push({ key: body.value.key, resolve });
         return;
       }
       case "set":
       case "del": {
-        const keyError = checkKey(body.value.key);
+        const keyError = keyProblem(body.value.key);
         if (keyError !== null) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, keyError));
         const value = body.$case === "set" ? body.value.value : Buffer.alloc(0);
         if (value.length > VALUE_BYTES_MAX) {
@@ -409,8 +411,3 @@ function resultOfError(error: unknown): Omit<KvResult, "id"> {
   return fail(KvCode.KV_CODE_INTERNAL, errorMessage(error));
 }
 
-function checkKey(key: Buffer): string | null {
-  if (key.length === 0) return "key is empty";
-  if (key.length > KEY_BYTES_MAX) return `key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX} bytes`;
-  return null;
-}

@@ -5,26 +5,12 @@ import { ClientWritableStream, Metadata, Server, ServerReadableStream, credentia
 import { DeliverSummary, PeerBatch, PeerMessage, RaftPeerClient, RaftPeerService } from "../gen/raft";
 import { errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
-import { VALUE_BYTES_MAX } from "../core/limits";
-import { CHANNEL_OPTIONS, SERVER_OPTIONS } from "../transport/grpc_options";
+import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
 import { RaftMessage } from "./types";
 import { SnapshotAssembler, toWire } from "./wire";
 
 /** Bytes queued on one peer stream beyond which messages are dropped (Raft resends). */
 const PEER_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
-/** gRPC messages here may carry a whole entry (a value up to VALUE_BYTES_MAX). */
-export const RAFT_MESSAGE_BYTES_MAX = VALUE_BYTES_MAX + 4 * 1024 * 1024;
-
-export const RAFT_CHANNEL_OPTIONS = {
-  ...CHANNEL_OPTIONS,
-  "grpc.max_send_message_length": RAFT_MESSAGE_BYTES_MAX,
-  "grpc.max_receive_message_length": RAFT_MESSAGE_BYTES_MAX,
-};
-export const RAFT_SERVER_OPTIONS = {
-  ...SERVER_OPTIONS,
-  "grpc.max_send_message_length": RAFT_MESSAGE_BYTES_MAX,
-  "grpc.max_receive_message_length": RAFT_MESSAGE_BYTES_MAX,
-};
 
 class PeerSender {
   private stream: ClientWritableStream<PeerBatch> | null = null;
@@ -75,8 +61,8 @@ export class RaftPeerTransport {
       deliver: (call: ServerReadableStream<PeerBatch, DeliverSummary>, callback: sendUnaryData<DeliverSummary>) => {
         // Headers right away: until a client-streaming call hears from the server, gRPC-js
         // keeps every message written on it (for a retry, up to 256 KiB of them), and each
-        // kept message pins the 8 KiB pool slab it was encoded into — measured at 2.3 MiB
-        // per raft node. Headers commit the call, and sent messages are then let go.
+        // kept message pins the 8 KiB pool slab it was encoded into. Headers commit the
+        // call, and sent messages are then let go.
         call.sendMetadata(new Metadata());
         call.on("data", (batch: PeerBatch) => {
           if (this.closed) return;

@@ -22,7 +22,6 @@
 //   or below it may be dropped from the log ("compaction").
 // - driver: the code around the core that does I/O (node runtime, simulator, unit harness).
 import assert from "node:assert/strict";
-import { GRPC_MESSAGE_BYTES_MAX, ENVELOPE_BYTES_MAX, SERVERS_MAX, VALUE_BYTES_MAX } from "../core/limits";
 
 export type NodeId = string;
 
@@ -266,57 +265,3 @@ export interface ReadState {
   /** The commitIndex recorded for the read; appliedIndex is already >= it. */
   readonly index: number;
 }
-
-// ---------------------------------------------------------------------------------------
-// Limits. Config values are checked against these once, in the RaftCore constructor.
-// ---------------------------------------------------------------------------------------
-
-/** The driver snapshots its state machine and calls compact() after this many applied entries. */
-export const RAFT_SNAPSHOT_ENTRIES_DEFAULT = 5_000;
-/** Upper bound of config.maxInflightAppends (appends sent but not acknowledged, per follower). */
-export const RAFT_APPENDS_IN_FLIGHT_MAX = 256;
-/** Upper bound of config.maxEntriesPerAppend. */
-export const RAFT_ENTRIES_PER_APPEND_MAX = 4_096;
-/** Upper bound of config.maxBytesPerAppend: one AppendEntries must fit one gRPC message. */
-export const RAFT_APPEND_BYTES_MAX = GRPC_MESSAGE_BYTES_MAX - ENVELOPE_BYTES_MAX;
-/**
- * Largest entry data. An entry carries a whole client command (key + value + framing), so
- * this follows VALUE_BYTES_MAX; an AppendEntries always carries at least one entry, so a
- * transport must accept messages of this size plus an envelope (see core.ts limitations).
- */
-export const RAFT_ENTRY_BYTES_MAX = VALUE_BYTES_MAX + ENVELOPE_BYTES_MAX;
-/** Estimated per-entry overhead (term, index, type, framing) counted against byte limits. */
-export const RAFT_ENTRY_OVERHEAD_BYTES = 32;
-/** Most ReadIndex requests waiting at once; more fail with UnavailableError (back-pressure). */
-export const RAFT_READS_PENDING_MAX = 4_096;
-/** Most commands in one proposeBatch() call. */
-export const RAFT_PROPOSE_BATCH_MAX = 4_096;
-/** Most entries a leader holds beyond commitIndex; proposals beyond fail with UnavailableError. */
-export const RAFT_UNCOMMITTED_ENTRIES_MAX = 65_536;
-/** Most uncommitted bytes a leader holds; proposals beyond fail with UnavailableError. */
-export const RAFT_UNCOMMITTED_BYTES_MAX = 1024 * 1024 * 1024;
-/** Most committed entries handed out by one ready(); the rest follow in the next one. */
-export const RAFT_APPLY_ENTRIES_PER_READY_MAX = 4_096;
-/** Most committed bytes handed out by one ready() (at least one entry is always handed out). */
-export const RAFT_APPLY_BYTES_PER_READY_MAX = 64 * 1024 * 1024;
-/**
- * Most messages queued between two ready() calls. The queue grows only with ticks and
- * inputs, so hitting this means the driver stopped calling ready(): a driver bug.
- */
-export const RAFT_OUTBOX_MESSAGES_MAX = 1_000_000;
-/** Most voters in one group. */
-export const RAFT_VOTERS_MAX = SERVERS_MAX;
-/** Bounds on config.electionTicks (the randomised timeout lies in [electionTicks, 2*electionTicks)). */
-export const RAFT_ELECTION_TICKS_MIN = 3;
-export const RAFT_ELECTION_TICKS_MAX = 10_000;
-
-assert(RAFT_SNAPSHOT_ENTRIES_DEFAULT > 0);
-assert(RAFT_APPEND_BYTES_MAX > 0);
-assert(RAFT_APPEND_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX);
-assert(RAFT_UNCOMMITTED_BYTES_MAX >= RAFT_ENTRY_BYTES_MAX, "one maximal entry must be proposable");
-assert(RAFT_UNCOMMITTED_ENTRIES_MAX >= RAFT_PROPOSE_BATCH_MAX, "one maximal batch must be proposable");
-assert(RAFT_APPLY_BYTES_PER_READY_MAX > 0);
-assert(RAFT_READS_PENDING_MAX > 0);
-assert(RAFT_ELECTION_TICKS_MIN >= 3, "electionTicks must exceed 2 * heartbeatTicks with heartbeatTicks >= 1");
-assert(RAFT_ELECTION_TICKS_MIN < RAFT_ELECTION_TICKS_MAX);
-assert(RAFT_VOTERS_MAX >= 1);

@@ -14,7 +14,7 @@ import { AggregateRow, RunSummaryRow, aggregateRows, formatBytes, formatOps, for
 
 const ORIGINAL_STUDY_RATIO = 0.58;
 /**
- * The memory targets the reference report must show (issue 5, at 10,000 × 1 KiB): each
+ * The memory targets the reference report must show (at 10,000 × 1 KiB): each
  * ecc and raft cluster's memory delta within 10% of its ideal and its exact logical bytes
  * within 5%, and the two ecc/raft memory ratios (ideals 0.5 and 0.33).
  */

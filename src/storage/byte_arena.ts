@@ -4,21 +4,19 @@
 // Why not one Buffer per entry: a small Buffer is a slice of Node's shared 8 KiB pool, so a
 // long-lived entry pins its whole pool slab together with every short-lived buffer that was
 // cut from it (request frames, replies), and each entry also costs a typed-array object on
-// the JS heap. Measured on a 5-node ecc cluster after 10,000 writes of 1 KiB (342-byte
-// shards): ArrayBuffer memory per node grew 10-16 MiB for 3.6 MiB of shards. Here an entry
+// the JS heap: a node's ArrayBuffer memory grows several times faster than its shards.
+// Here an entry
 // costs its bytes rounded up to its size class plus a 4-byte header, and a plain number
 // (its handle) in the caller's index.
 //
 // Blocks are carved from slabs of SLAB_BYTES by bumping an offset; a freed block goes on
 // its size class's free list and is reused by the next block of that class. Classes are
-// 8-byte steps up to 1 KiB and 1/64 of a power of two above (at most ~1.6% slack: a raft
-// entry of a 1 KiB value and a short key, 1,037 bytes with its header, takes 1,040, where
-// 1/32 steps gave it 1,056 — 1.5% of a raft node's data), so a workload whose values keep
+// 8-byte steps up to 1 KiB and 1/64 of a power of two above (at most 1/64 slack), so a
+// workload whose values keep
 // their size reuses freed blocks exactly (finer classes leave more kinds of freed blocks
 // waiting when sizes vary). Slabs are allocated without zero-fill, but the allocator may
 // hand out pages a burst of requests just freed, which are resident already: the unused
-// tail of the newest slab costs memory, so slabs are 256 KiB (a node's 4-slab 1 MiB arena
-// had up to 0.4 MiB of such tail). Blocks larger than LARGE_BYTES get a Buffer of their
+// tail of the newest slab costs memory, so slabs are small (SLAB_BYTES). Blocks larger than LARGE_BYTES get a Buffer of their
 // own (handle = index into `large`).
 //
 // Handles: a slab block's handle is slab * SLAB_BYTES + offset of its header (a safe

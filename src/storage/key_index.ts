@@ -1,13 +1,11 @@
 // KeyIndex: key → arena handle, as an open-addressing hash table in two typed arrays.
 //
-// Why not a Map<string, number>: a JS Map spends ~100-150 bytes of JS heap per entry (the
-// key string object, the hash table's entry and bucket words, growth slack); per node of a
-// 5-node ecc cluster holding 10,000 shards of 342 bytes that is a third of the data again.
-// Here the key bytes live in the entry's own arena block (the caller's layout) and the
-// table costs 12 bytes per slot (a handle and the key's 32-bit hash), at most 4/5 full:
-// 15-30 bytes per key, so up to a tenth of a 342-byte ecc shard's cost. (At 2/3 a node of
-// 100,000 keys had a 262,144-slot table, 3 MiB; at 4/5 it has 131,072 slots.) Probes
-// compare the stored hashes first, so the longer runs of a fuller table cost little.
+// Why not a Map<string, number>: a JS Map spends a hundred bytes or more of JS heap per
+// entry (the key string object, the hash table's entry and bucket words, growth slack),
+// a large share of a small ecc shard. Here the key bytes live in the entry's own arena block
+// (the caller's layout) and the table costs 12 bytes per slot (a handle and the key's 32-bit
+// hash), at most 4/5 full. Probes compare the stored hashes first, so the longer runs of a
+// fuller table cost little.
 //
 // Linear probing; a removed key's slot is refilled by shifting later entries of its probe
 // run back (no tombstones), so lookups stay as short as the live keys make them. The table

@@ -18,8 +18,8 @@ import { KeyIndex, latin1Equals } from "./key_index";
  * An entry's header: valueCrc32 u32 | shardCrc32 u32 | txTag u32 | then three LEB128
  * varints: key length × 2 + tombstone bit, version, value bytes. Versions are per-key
  * counters (max committed + 1) and values mostly under 16 KiB, so a typical header is
- * 12 + 1 + 1-2 + 2 = 16-17 bytes where fixed-width fields took 26; the header is held n
- * times per value (once per node), so on 1 KiB values in ecc(5,3) it was 7% of a shard.
+ * 12 + 1 + 1-2 + 2 = 16-17 bytes; the header is held n times per value (once per node),
+ * which matters next to small shards.
  * The shard layout (k, n-k, block size) is the node's own config, which every EcPrepare
  * is checked against, so it is not repeated per entry. txTag is a 32-bit hash of the
  * transaction that wrote this version: a resolver asking "did tx T commit here?" is

@@ -4,8 +4,8 @@
 // come back in batches too, matched by id, in any order.
 //
 // Every operation has a deadline, checked by one sweep timer per channel (not one timer per
-// operation: building a timer and a TimeoutError per operation cost a fifth of a busy
-// client's CPU). When the stream breaks, every operation in flight on it fails with
+// operation: a timer and a TimeoutError per operation are a large part of a busy client's
+// CPU). When the stream breaks, every operation in flight on it fails with
 // UnavailableError and the next operation opens a new stream; the node is marked unhealthy
 // for a short while so callers with a choice prefer other nodes.
 import { ClientDuplexStream } from "@grpc/grpc-js";

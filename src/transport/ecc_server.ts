@@ -4,7 +4,7 @@ import { Server, ServerDuplexStream, ServerUnaryCall, sendUnaryData } from "@grp
 import { EccNodeService, Op, OpBatch, Result, ResultBatch } from "../gen/ecc";
 import { CHUNK_BYTES_MAX } from "../core/limits";
 import { Logger } from "../core/logger";
-import { RAFT_SERVER_OPTIONS } from "../raft/peer_transport";
+import { RAFT_SERVER_OPTIONS } from "./grpc_options";
 import { bindServer } from "./bind";
 
 export type OpHandler = (op: Op) => Result;

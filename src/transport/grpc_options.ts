@@ -1,6 +1,6 @@
 // gRPC channel and server options, set explicitly: the library defaults are not our limits.
 import { ChannelOptions } from "@grpc/grpc-js";
-import { GRPC_MESSAGE_BYTES_MAX } from "../core/limits";
+import { GRPC_MESSAGE_BYTES_MAX, RAFT_MESSAGE_BYTES_MAX } from "../core/limits";
 
 export const CHANNEL_OPTIONS: ChannelOptions = {
   "grpc.max_send_message_length": GRPC_MESSAGE_BYTES_MAX,
@@ -25,4 +25,16 @@ export const SERVER_OPTIONS: ChannelOptions = {
   "grpc.keepalive_timeout_ms": 5_000,
   "grpc.keepalive_permit_without_calls": 1,
   "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+};
+
+/** Raft mode's channels and servers (peers, clients, and the ecc control plane's server): a message may carry a whole entry. */
+export const RAFT_CHANNEL_OPTIONS: ChannelOptions = {
+  ...CHANNEL_OPTIONS,
+  "grpc.max_send_message_length": RAFT_MESSAGE_BYTES_MAX,
+  "grpc.max_receive_message_length": RAFT_MESSAGE_BYTES_MAX,
+};
+export const RAFT_SERVER_OPTIONS: ChannelOptions = {
+  ...SERVER_OPTIONS,
+  "grpc.max_send_message_length": RAFT_MESSAGE_BYTES_MAX,
+  "grpc.max_receive_message_length": RAFT_MESSAGE_BYTES_MAX,
 };

@@ -10,6 +10,7 @@ import {
   NotLeaderError,
   TimeoutError,
   UnavailableError,
+  UnreachableError,
   WriteAbortedError,
   errorMessage,
 } from "../core/errors";
@@ -69,6 +70,12 @@ export function errorFromGrpc(error: unknown, what: string): KvError {
     case GrpcStatus.DATA_LOSS:
       return new CorruptShardError(message);
     case GrpcStatus.UNAVAILABLE:
+      // grpc-js has no status of its own for "never connected"; its pick-first balancer says so
+      // in the details. This is the one place that reads them.
+      if (typeof service.details === "string" && service.details.startsWith("No connection established")) {
+        return new UnreachableError(message, { cause: error });
+      }
+      return new UnavailableError(message, { cause: error });
     case GrpcStatus.CANCELLED:
       return new UnavailableError(message, { cause: error });
     default:
@@ -89,8 +96,9 @@ export function errorFromResult(code: ResultCode, message: string, what: string)
     case ResultCode.RESULT_CODE_VERSION_GONE:
     case ResultCode.RESULT_CODE_STALE_EPOCH:
       return new WriteAbortedError(text);
-    case ResultCode.RESULT_CODE_NOT_SERVING:
     case ResultCode.RESULT_CODE_NOT_LEADER:
+      return new NotLeaderError(null, text);
+    case ResultCode.RESULT_CODE_NOT_SERVING:
       return new UnavailableError(text);
     case ResultCode.RESULT_CODE_LIMIT:
       return new UnavailableError(text);

@@ -7,6 +7,8 @@ import fs from "node:fs";
 import { ChildProcess } from "node:child_process";
 import { CLI_MAIN, LaunchedProcess, launch } from "../../src/core/launcher";
 import { freeLoopbackPorts } from "../../src/core/ports";
+import { sleep } from "../../src/core/env";
+export { sleep };
 
 export const CLI_PATH = CLI_MAIN;
 
@@ -102,9 +104,6 @@ export async function stopProcess(started: StartedProcess, signal: NodeJS.Signal
 /** Free loopback ports, distinct from each other. */
 export const freePorts = freeLoopbackPorts;
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** PIDs whose parent is `parentPid` right now (read from /proc; Linux only). */
 export function childPids(parentPid: number): number[] {

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { Server, ServerCredentials, credentials } from "@grpc/grpc-js";
 import { silentLogger } from "../../src/core/logger";
 import { RaftPeerClient } from "../../src/gen/raft";
-import { RAFT_CHANNEL_OPTIONS, RAFT_SERVER_OPTIONS, RaftPeerTransport } from "../../src/raft/peer_transport";
+import { RaftPeerTransport } from "../../src/raft/peer_transport";
+import { RAFT_CHANNEL_OPTIONS, RAFT_SERVER_OPTIONS } from "../../src/transport/grpc_options";
 import { RaftMessage } from "../../src/raft/types";
 
 const WAIT_MS = 5_000;
