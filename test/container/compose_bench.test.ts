@@ -81,6 +81,10 @@ describe("compose bench stack (docker-compose, v2 container names; skipped witho
       for (const info of leftovers) {
         await docker.getContainer(info.Id).remove({ force: true, v: true }).catch((error: unknown) => problems.push(String(error)));
       }
+      const volumes = (await docker.listVolumes({ filters: { label: [`${PROJECT_LABEL}=${PROJECT}`] } })).Volumes ?? [];
+      for (const volume of volumes) {
+        await docker.getVolume(volume.Name).remove().catch((error: unknown) => problems.push(String(error)));
+      }
     }
     if (dir !== "") fs.rmSync(dir, { recursive: true, force: true });
     if (problems.length > 0) console.error(`      compose cleanup problems:\n        ${problems.join("\n        ")}`);

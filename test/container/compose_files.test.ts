@@ -3,11 +3,13 @@
 // compose) <project>-<service>-<n>, and the project is whatever -p says; a container name
 // written into a file or a command therefore works for one scheme and one project name only.
 // Checked by parsing the files (no Docker needed, so this never skips):
-// - no string in any compose file, and no command in the docs (their code blocks), has either container-name
-//   shape for a service of these files, and no service pins a container_name;
+// - no string in any compose file, and no command in the docs (their code blocks), has
+//   either container-name shape for a service of these files; no service pins a
+//   container_name;
 // - the bench runner samples every node it benchmarks, each node by the name of an ecc
 //   service, in the order of --servers (node i is the i-th server), and leaves --containers
-//   to the image's entrypoint, which turns those service names into container IDs.
+//   to the image's entrypoint, which turns those service names into container IDs;
+// - every cluster node (ecc and raft) keeps /data on a named volume of its own.
 // test/container/compose_bench.test.ts runs the same stack for real.
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -36,7 +38,7 @@ function commandLines(markdown: string): string[] {
   });
 }
 
-describe("compose files address services by name (Compose v1 and v2 alike)", () => {
+describe("compose files: services by name (Compose v1 and v2 alike), node state on volumes", () => {
   const files = Object.fromEntries(COMPOSE_FILES.map((name) => [name, readCompose(name)]));
   const services = COMPOSE_FILES.flatMap((name) => Object.keys(files[name].services));
   // <project>_<service>_<n> (v1) or <project>-<service>-<n> (v2), for any project name.
@@ -49,6 +51,23 @@ describe("compose files address services by name (Compose v1 and v2 alike)", () 
       }
       for (const text of strings(files[name])) {
         assert.doesNotMatch(text, containerName, `${name} names a container: ${text}`);
+      }
+    }
+  });
+
+  it("every cluster node keeps /data on a volume of its own, so a replacement rejoins", () => {
+    // /data holds the node's Raft state (ecc: the control plane's; raft: the data's). A
+    // replacement container of the service (docker/README.md) gets the same volume; with an
+    // empty /data an ecc node meets a control-plane leader that remembers its old log.
+    for (const name of ["compose.ecc.yml", "compose.raft.yml"]) {
+      const declared = Object.keys((files[name].volumes ?? {}) as Record<string, unknown>);
+      const used = new Set<string>();
+      for (const [service, definition] of Object.entries(files[name].services)) {
+        const data = ((definition.volumes ?? []) as string[]).map((volume) => volume.split(":")).find((parts) => parts[1] === "/data");
+        assert.ok(data !== undefined, `${name}: service ${service} has no volume at /data`);
+        assert.ok(declared.includes(data[0]), `${name}: ${service}'s /data is not a named volume of the file`);
+        assert.ok(!used.has(data[0]), `${name}: ${service} shares ${data[0]}`);
+        used.add(data[0]);
       }
     }
   });
