@@ -14,4 +14,11 @@ if [ "${ECC_CACHE_ALLOCATOR:-auto}" != "system" ] && [ -z "${LD_PRELOAD:-}" ] &&
     fi
   done
 fi
+# The bench service of docker/compose.bench.yml names the node containers it samples by
+# Compose service (ECC_CACHE_COMPOSE_CONTAINERS="node0=ecc0,..."), since Compose v1 and v2
+# name containers differently; their IDs are looked up here and handed to the bench.
+if [ "${1:-}" = bench ] && [ -n "${ECC_CACHE_COMPOSE_CONTAINERS:-}" ]; then
+  containers="$(node /app/docker/compose_containers.js "$ECC_CACHE_COMPOSE_CONTAINERS")" || exit $?
+  set -- "$@" --containers "$containers"
+fi
 exec node --max-semi-space-size=1 --no-sparkplug --optimize-for-size /app/dist/src/cli/main.js "$@"

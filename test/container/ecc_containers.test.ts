@@ -5,11 +5,12 @@
 // gets a fresh cluster, so no test inherits another's emptied or recovering nodes.
 //
 // Properties checked, each on values written just before the fault, byte for byte:
-// - docker stop (SIGTERM): the node exits cleanly (code 0); reads are exact; a write fails
-//   with a retryable "unavailable"/timeout error naming the node; a replacement container
-//   started with `recover` joins empty and writes succeed again;
-// - docker kill (SIGKILL) of n-k = 2 nodes at once: reads are exact (parity rebuild);
-//   writes fail; both come back with `recover` and writes succeed;
+// - docker stop (SIGTERM) of a control-plane follower: the node exits cleanly (code 0);
+//   reads are exact; writes continue once the view drops it; a replacement container
+//   started with `recover` on the node's data volume (its control plane's Raft state, as
+//   docker/compose.ecc.yml keeps it) stays up, rebuilds its shards and is a member again;
+// - docker kill (SIGKILL) of n-k = 2 follower nodes at once: reads are exact (parity
+//   rebuild); writes continue; both are replaced the same way and are members again;
 // - docker pause (the node stops answering but its connections stay open): reads are exact;
 //   writes time out; after unpause writes succeed;
 // - docker network disconnect (a real partition: the node loses its interface on the
@@ -22,8 +23,8 @@
 //
 // Without a Docker engine or without the image the whole suite is skipped and says why;
 // with ECC_CACHE_REQUIRE_DOCKER=1 (CI) it fails instead. Every container carries a per-run
-// label; afterEach() removes all of them (whatever their state) and the network, also when
-// a test or a hook failed, and after() sweeps once more.
+// label, as does every node's data volume; afterEach() removes all of them (whatever their
+// state) and the network, also when a test or a hook failed, and after() sweeps once more.
 import assert from "node:assert/strict";
 import { Network, type StartedNetwork, type StartedTestContainer, Wait, getContainerRuntimeClient } from "testcontainers";
 import { createCodec } from "../../src/codec";
@@ -129,6 +130,18 @@ describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", f
         ),
       );
     }
+    if (docker !== null) {
+      // The nodes' data volumes, once no container uses them.
+      const volumes = (await docker.listVolumes({ filters: { label: [`${RUN_LABEL}=${RUN_ID}`] } })).Volumes ?? [];
+      await Promise.all(
+        volumes.map((volume) =>
+          docker!
+            .getVolume(volume.Name)
+            .remove()
+            .catch((error: unknown) => problems.push(`volume ${volume.Name}: ${String(error)}`)),
+        ),
+      );
+    }
     if (network !== null) {
       const stopping = network;
       network = null;
@@ -158,9 +171,11 @@ describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", f
     assert.equal(maps.stdout.includes("libjemalloc.so.2"), carried.stdout.trim() !== "", `jemalloc in the image: ${carried.stdout.trim() || "no"}`);
   });
 
-  it(`docker stop: clean exit; reads exact; ${WRITES_WHILE_DOWN}; a replacement started with \`recover\` takes writes`, async () => {
+  it(`docker stop of a follower: clean exit; reads exact; ${WRITES_WHILE_DOWN}; a replacement started with \`recover\` rejoins`, async () => {
     const values = await writeKeySet();
-    const slot = slots[2];
+    // A follower of the control plane: its replacement meets a leader that still remembers
+    // how far the old node's log went.
+    const [slot] = await controlPlaneFollowers();
     const id = slot.container!.getId();
     // Docker sends SIGTERM and, after t seconds, SIGKILL (exit code 137).
     await docker!.getContainer(id).stop({ t: 15 });
@@ -171,19 +186,23 @@ describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", f
     await assertWriteWhileDown(addressOf(slot));
     await startNode(slot, true);
     await assertWriteRecovers();
-    // The replacement holds nothing older; reads of older values come from the other four.
+    await assertRejoined(slot);
+    // The replacement rebuilt its shards: reads are exact whichever 3 nodes answer.
     await verifyKeySet(values);
   });
 
-  it(`docker kill of n-k nodes at once: reads exact from parity; ${WRITES_WHILE_DOWN}; both replaced with \`recover\``, async () => {
+  it(`docker kill of n-k followers at once: reads exact from parity; ${WRITES_WHILE_DOWN}; both replaced with \`recover\` rejoin`, async () => {
     const values = await writeKeySet();
-    const killed = [slots[0], slots[3]]; // a data-shard node and a parity-shard node
+    // A data-shard node and a parity-shard node, both followers of the control plane (as above).
+    const followers = await controlPlaneFollowers();
+    const killed = [followers.find((slot) => slot.index < DATA_SHARDS)!, followers.find((slot) => slot.index >= DATA_SHARDS)!];
     await Promise.all(killed.map((slot) => docker!.getContainer(slot.container!.getId()).kill({ signal: "SIGKILL" })));
     await Promise.all(killed.map((slot) => removeNode(slot)));
     await verifyKeySet(values);
     await assertWriteWhileDown(...killed.map(addressOf));
     await Promise.all(killed.map((slot) => startNode(slot, true)));
     await assertWriteRecovers();
+    for (const slot of killed) await assertRejoined(slot);
     await verifyKeySet(values);
   });
 
@@ -288,10 +307,19 @@ describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", f
 
   // ---- helpers ---------------------------------------------------------------------------
 
+  /** The node's data volume (its control plane's term, vote and log), kept for a replacement. */
+  function volumeOf(slot: NodeSlot): string {
+    return `ecc-cache-test-${RUN_ID}-${slot.alias}`;
+  }
+
   async function startNode(slot: NodeSlot, recover: boolean): Promise<void> {
     const servers = Array.from({ length: NODE_COUNT }, (_, index) => `ecc${index}:${NODE_PORT}`);
+    // Created here with the run label (cleanup finds it); a replacement gets the same one,
+    // as a compose service's replacement gets the service's volume (docker/compose.ecc.yml).
+    await docker!.createVolume({ Name: volumeOf(slot), Labels: { [RUN_LABEL]: RUN_ID } });
     slot.container = await new ClusterNodeContainer(IMAGE, network!, slot.alias)
       .withPullPolicy(NEVER_PULL)
+      .withBindMounts([{ source: volumeOf(slot), target: "/data" }])
       // The node listens on the host part of its own address. Mapped to 0.0.0.0 in its own
       // /etc/hosts it listens on every interface, so it is still listening after a network
       // reconnect hands it a new IP (see docker/compose.ecc.yml). Peers resolve the name
@@ -388,6 +416,47 @@ describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", f
       }
     }
     assert.fail(`writes did not recover within 20 s after every member was back: ${String(lastError)}`);
+  }
+
+  /**
+   * The nodes that are not the control plane's Raft leader (the one that logged
+   * raft.leader_elected in the highest term), once there is one; bounded wait.
+   */
+  async function controlPlaneFollowers(): Promise<NodeSlot[]> {
+    const deadlineMs = Date.now() + 20_000;
+    while (Date.now() < deadlineMs) {
+      let leader: { index: number; term: number } | null = null;
+      for (const slot of slots) {
+        for (const line of (await logsOf(slot)).split("\n")) {
+          const start = line.indexOf("{");
+          if (start < 0 || !line.includes("raft.leader_elected")) continue;
+          const event = JSON.parse(line.slice(start)) as { event?: string; term?: number };
+          if (event.event === "raft.leader_elected" && typeof event.term === "number" && (leader === null || event.term > leader.term)) {
+            leader = { index: slot.index, term: event.term };
+          }
+        }
+      }
+      if (leader !== null) return slots.filter((slot) => slot.index !== leader!.index);
+      await sleep(250);
+    }
+    assert.fail("no control-plane leader logged raft.leader_elected within 20 s");
+  }
+
+  /**
+   * A replacement started with `recover` is still running after it met the cluster, and is
+   * a member of the view again (it rebuilt its shards), within a bounded time.
+   */
+  async function assertRejoined(slot: NodeSlot): Promise<void> {
+    const deadlineMs = Date.now() + 30_000;
+    let view = await client!.refreshView();
+    while (Date.now() < deadlineMs) {
+      const state = await docker!.getContainer(slot.container!.getId()).inspect();
+      if (!state.State.Running) assert.fail(`replacement ${slot.alias} exited (${state.State.ExitCode}):\n${(await logsOf(slot)).slice(-2_000)}`);
+      view = await client!.refreshView();
+      if (view.members.includes(slot.index)) return;
+      await sleep(250);
+    }
+    assert.fail(`replacement ${slot.alias} not a member after 30 s (view ${view.epoch}: members ${view.members.join(",")}, recovering ${view.recovering.join(",")})`);
   }
 
   async function waitHealthy(slot: NodeSlot, timeoutMs: number): Promise<void> {
