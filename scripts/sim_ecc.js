@@ -13,7 +13,7 @@ const { loadSim, parseFlags, sweep, usageError } = require("./sim_sweep");
 
 const sim = loadSim("ecc_sim");
 
-// The test suite's four configurations, and two harsher ones.
+// The test suite's configurations, and harsher ones.
 const PROFILES = {
   default: {},
   "slow-tail": { clientCount: 6, readRatio: 0.6, slowRate: 0.3 },
@@ -21,6 +21,9 @@ const PROFILES = {
   "three-keys": { clientCount: 4, keyCount: 3 },
   "hot-key": { clientCount: 8, keyCount: 1, lossRate: 0.05 },
   hostile: { lossRate: 0.2, duplicateRate: 0.2, crashRate: 0.1 },
+  evicting: { keyCount: 4, memoryBudgetBytes: 120, ttlRate: 0.3 },
+  "evicting-lfu": { keyCount: 6, memoryBudgetBytes: 150, ttlRate: 0.2, evictionPolicy: "allkeys-lfu" },
+  "volatile-ttl": { keyCount: 5, memoryBudgetBytes: 150, ttlRate: 0.5, evictionPolicy: "volatile-ttl" },
 };
 const NAMES = Object.keys(PROFILES);
 

@@ -25,7 +25,12 @@ import assert from "node:assert/strict";
 import type { Clock } from "../core/env";
 import { InvalidArgumentError, errorMessage } from "../core/errors";
 
-export type OperationKind = "get" | "set" | "del";
+/**
+ * get, set, del: a client's. expire: the key's value is removed if it is still `value`
+ * (a TTL running out, or the cluster evicting the key at the version that held `value`);
+ * otherwise nothing changes.
+ */
+export type OperationKind = "get" | "set" | "del" | "expire";
 export type OperationStatus = "ok" | "fail" | "unknown";
 
 /** One client operation on one key. Plain data: survives JSON round trips unchanged. */
@@ -35,7 +40,7 @@ export interface Operation {
   clientId: string;
   kind: OperationKind;
   key: string;
-  /** The value written by a "set"; null for "get" and "del". */
+  /** The value written by a "set", or removed by an "expire"; null for "get" and "del". */
   value: string | null;
   /**
    * What an "ok" "get" returned: the value, or null when the key was absent. Null for every
@@ -54,7 +59,7 @@ export interface Operation {
 
 export type History = Operation[];
 
-/** What a client asks for; `value` only for "set". */
+/** What a client asks for; `value` only for "set" and "expire". */
 export interface OperationRequest {
   kind: OperationKind;
   key: string;
@@ -103,8 +108,8 @@ export class HistoryRecorder {
   invoke(clientId: string, request: OperationRequest): OperationHandle {
     assert(typeof clientId === "string", "clientId must be a string");
     assert(typeof request.key === "string", "key must be a string");
-    if (request.kind === "set") {
-      assert(typeof request.value === "string", "a set needs a string value (hash binary values to hex)");
+    if (request.kind === "set" || request.kind === "expire") {
+      assert(typeof request.value === "string", `a ${request.kind} needs a string value (hash binary values to hex)`);
     } else {
       assert(request.kind === "get" || request.kind === "del", `unknown operation kind ${String(request.kind)}`);
       assert(request.value === undefined, `a ${request.kind} carries no value`);
@@ -116,7 +121,7 @@ export class HistoryRecorder {
       clientId,
       kind: request.kind,
       key: request.key,
-      value: request.kind === "set" ? (request.value as string) : null,
+      value: request.kind === "set" || request.kind === "expire" ? (request.value as string) : null,
       result: null,
       invokeMs: this.now(),
       returnMs: null,
@@ -271,14 +276,14 @@ export function validateHistory(history: readonly Operation[]): void {
     ids.add(operation.id);
     if (typeof operation.clientId !== "string") throw new InvalidArgumentError(`${where}: clientId must be a string`);
     if (typeof operation.key !== "string") throw new InvalidArgumentError(`${where}: key must be a string`);
-    if (operation.kind !== "get" && operation.kind !== "set" && operation.kind !== "del") {
-      throw new InvalidArgumentError(`${where}: kind must be get, set or del`);
+    if (operation.kind !== "get" && operation.kind !== "set" && operation.kind !== "del" && operation.kind !== "expire") {
+      throw new InvalidArgumentError(`${where}: kind must be get, set, del or expire`);
     }
     if (operation.status !== "ok" && operation.status !== "fail" && operation.status !== "unknown") {
       throw new InvalidArgumentError(`${where}: status must be ok, fail or unknown`);
     }
-    if (operation.kind === "set" ? typeof operation.value !== "string" : operation.value !== null) {
-      throw new InvalidArgumentError(`${where}: value must be a string for set and null otherwise`);
+    if (operation.kind === "set" || operation.kind === "expire" ? typeof operation.value !== "string" : operation.value !== null) {
+      throw new InvalidArgumentError(`${where}: value must be a string for set and expire, and null otherwise`);
     }
     const readsResult = operation.kind === "get" && operation.status === "ok";
     if (readsResult ? !(operation.result === null || typeof operation.result === "string") : operation.result !== null) {

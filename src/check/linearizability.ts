@@ -1,7 +1,8 @@
 // Linearizability checker for a key-value store seen as one register per key.
 //
 // Model: each key is an independent register, initially absent. "set v" makes it v, "del"
-// makes it absent, "get" must return the current value (null when absent). Because the
+// makes it absent, "expire v" makes it absent if it still holds v (a TTL or an eviction),
+// "get" must return the current value (null when absent). Because the
 // registers are independent, a history is linearizable exactly when each key's sub-history is
 // (P-compositionality, Herlihy & Wing 1990), so keys are checked one at a time: the search
 // is exponential in concurrency, and splitting keeps each search small.
@@ -216,14 +217,15 @@ function searchRegister(operations: readonly Operation[], stepsMax: number): Reg
     }
     return valueId;
   };
-  const kindCodes = new Uint8Array(operationCount); // 0 get, 1 set, 2 del
-  const argumentIds = new Int32Array(operationCount); // set: value written; get: value read
+  const kindCodes = new Uint8Array(operationCount); // 0 get, 1 set, 2 del, 3 expire
+  const argumentIds = new Int32Array(operationCount); // set: value written; get: value read; expire: value removed
   const completed = new Uint8Array(operationCount);
   let completedRemaining = 0;
   for (let operationIndex = 0; operationIndex < operationCount; operationIndex++) {
     const operation = relevant[operationIndex];
-    kindCodes[operationIndex] = operation.kind === "get" ? 0 : operation.kind === "set" ? 1 : 2;
-    argumentIds[operationIndex] = operation.kind === "set" ? intern(operation.value) : operation.kind === "get" ? intern(operation.result) : 0;
+    kindCodes[operationIndex] = operation.kind === "get" ? 0 : operation.kind === "set" ? 1 : operation.kind === "del" ? 2 : 3;
+    argumentIds[operationIndex] =
+      operation.kind === "set" || operation.kind === "expire" ? intern(operation.value) : operation.kind === "get" ? intern(operation.result) : 0;
     if (operation.status === "ok") {
       completed[operationIndex] = 1;
       completedRemaining++;
@@ -314,9 +316,11 @@ function searchRegister(operations: readonly Operation[], stepsMax: number): Reg
     assert(entry !== tail && entry !== head);
     const operationIndex = entryOperation[entry];
     if (entryIsCall[entry] === 1) {
-      const isRead = kindCodes[operationIndex] === 0;
+      const kindCode = kindCodes[operationIndex];
+      const isRead = kindCode === 0;
       if (!isRead || argumentIds[operationIndex] === state) {
-        const stateNext = isRead ? state : argumentIds[operationIndex];
+        // set: its value; del: absent; expire: absent if the value is still the one it removes.
+        const stateNext = isRead ? state : kindCode === 3 ? (argumentIds[operationIndex] === state ? 0 : state) : argumentIds[operationIndex];
         const word = operationIndex >>> 5;
         const bit = 1 << (operationIndex & 31);
         linearized[word] |= bit;
@@ -371,8 +375,9 @@ function searchRegister(operations: readonly Operation[], stepsMax: number): Reg
 /**
  * The operations that can matter to the search. Failed operations never happened. Unknown
  * gets observe nothing and change nothing. An unknown write whose resulting value no
- * completed read returns is dropped too: in any order that uses it, the next operation must
- * be another write (no read can follow it), so deleting it leaves a valid order. This
+ * completed read returns (and no expire removes) is dropped too: in any order that uses it,
+ * the next operation must be another write (no read can follow it, and no expire of its
+ * value can turn it into "absent"), so deleting it leaves a valid order. This
  * matters because an unknown operation stays in play until the end of the history, and each
  * one doubles the configurations the search may visit.
  */
@@ -380,10 +385,14 @@ function relevantOperations(operations: readonly Operation[]): Operation[] {
   const valuesRead = new Set<string | null>();
   for (const operation of operations) {
     if (operation.kind === "get" && operation.status === "ok") valuesRead.add(operation.result);
+    // An expire of v may follow a set of v and be followed by a read of "absent": that set
+    // matters even if no read returned v.
+    if (operation.kind === "expire" && operation.status !== "fail") valuesRead.add(operation.value);
   }
   return operations.filter((operation) => {
     if (operation.status === "ok") return true;
     if (operation.status === "fail" || operation.kind === "get") return false;
+    // An unknown del or expire matters only if some read saw the key absent.
     return valuesRead.has(operation.kind === "set" ? operation.value : null);
   });
 }
@@ -484,8 +493,8 @@ export function formatOperations(operations: readonly Operation[]): string {
   const sorted = [...operations].sort(compareByInvocation);
   const rows = sorted.map((operation) => {
     const request =
-      operation.kind === "set"
-        ? `set ${JSON.stringify(operation.key)} ${JSON.stringify(operation.value)}`
+      operation.kind === "set" || operation.kind === "expire"
+        ? `${operation.kind} ${JSON.stringify(operation.key)} ${JSON.stringify(operation.value)}`
         : `${operation.kind} ${JSON.stringify(operation.key)}`;
     let outcome: string;
     if (operation.status === "unknown") outcome = "unknown";

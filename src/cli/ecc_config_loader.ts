@@ -8,6 +8,7 @@
 // startAll hands the resolved config to its children in ECC_CACHE_RESOLVED_CONFIG so every
 // node runs with exactly the same settings.
 import { BLOCK_BYTES_DEFAULT } from "../core/limits";
+import { EVICTION_POLICIES } from "../core/eviction";
 import { ECC_DEFAULT_FILE, EccClusterConfig, originalBlockSizeNotice, parseEccConfig } from "../ecc/config";
 import { ConfigField, mergeConfigSources, parseJson } from "./config_sources";
 
@@ -21,6 +22,8 @@ export interface EccConfigFlags {
   lockLeaseMs?: string;
   rpcTimeoutMs?: string;
   dataDir?: string;
+  maxMemory?: string;
+  evictionPolicy?: string;
 }
 
 export const RESOLVED_CONFIG_ENV = "ECC_CACHE_RESOLVED_CONFIG";
@@ -57,6 +60,22 @@ export const ECC_CONFIG_FIELDS: readonly ConfigField[] = [
   },
   { flag: "rpcTimeoutMs", env: "ECC_RPC_TIMEOUT_MS", field: "rpc_timeout_ms", kind: "integer", option: "--rpc-timeout-ms <ms>", help: "deadline of one request to one node" },
   { flag: "dataDir", env: "ECC_DATA_DIR", field: "data_dir", kind: "string", option: "--data-dir <dir>", help: "where nodes keep their view control plane state" },
+  {
+    flag: "maxMemory",
+    env: "ECC_MAX_MEMORY_BYTES",
+    field: "max_memory_bytes",
+    kind: "string",
+    option: "--max-memory <size>",
+    help: "per-node memory budget for shards and index, e.g. 512MiB; 0 = none",
+  },
+  {
+    flag: "evictionPolicy",
+    env: "ECC_EVICTION_POLICY",
+    field: "eviction_policy",
+    kind: "string",
+    option: "--eviction-policy <policy>",
+    help: `what a node over budget does: ${EVICTION_POLICIES.join(", ")}`,
+  },
 ];
 
 export function loadEccConfig(flags: EccConfigFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedEccConfig {

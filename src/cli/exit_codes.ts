@@ -16,6 +16,8 @@ export const EXIT_CORRUPT = 6;
 export const EXIT_DEGRADED = 7;
 /** A write whose effect cannot be known: it may or may not have been applied. */
 export const EXIT_OUTCOME_UNKNOWN = 8;
+/** A write was refused for memory: the nodes are full and do not evict (noeviction). */
+export const EXIT_OUT_OF_MEMORY = 9;
 
 export function exitCodeOf(error: unknown): number {
   if (!isKvError(error)) return EXIT_INTERNAL;
@@ -45,6 +47,8 @@ function exitCodeOfKvError(error: KvError): number {
       return EXIT_CORRUPT;
     case "OUTCOME_UNKNOWN":
       return EXIT_OUTCOME_UNKNOWN;
+    case "OUT_OF_MEMORY":
+      return EXIT_OUT_OF_MEMORY;
     case "INTERNAL":
       return EXIT_INTERNAL;
   }

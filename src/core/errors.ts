@@ -20,6 +20,7 @@ export type KvErrorCode =
   | "CORRUPT_SHARD"
   | "CONFIG"
   | "OUTCOME_UNKNOWN"
+  | "OUT_OF_MEMORY"
   | "INTERNAL";
 
 export class KvError extends Error {
@@ -113,6 +114,16 @@ export class CorruptShardError extends KvError {
 export class OutcomeUnknownError extends KvError {
   constructor(message: string, options?: ErrorOptions) {
     super("OUTCOME_UNKNOWN", message, false, options);
+  }
+}
+/**
+ * A write needs memory the cluster's budget does not have: the nodes are full and their
+ * eviction_policy is noeviction (or evictions could not keep up). Nothing was written; reads
+ * and deletes keep working.
+ */
+export class OutOfMemoryError extends KvError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("OUT_OF_MEMORY", message, false, options);
   }
 }
 export class ConfigError extends KvError {

@@ -8,11 +8,15 @@
 // would pay since every command reads its config. zod stays where schemas are deep (the
 // bench's result and scenario files).
 
+import { parseByteSize } from "./units";
+
 export type FieldRule = { optional?: boolean } & (
   | { kind: "integer"; min: number; max: number }
   | { kind: "string" }
   | { kind: "strings"; itemsMin: number; itemsMax: number }
   | { kind: "choice"; choices: readonly string[] }
+  /** A byte count: a whole number, or a size string such as "512MiB" (core/units.ts). */
+  | { kind: "bytes"; min: number; max: number }
 );
 
 export type FieldRules = Readonly<Record<string, FieldRule>>;
@@ -53,5 +57,16 @@ function valueProblem(value: unknown, rule: FieldRule): string | null {
       return null;
     case "choice":
       return typeof value === "string" && rule.choices.includes(value) ? null : `expected one of ${rule.choices.join(", ")}`;
+    case "bytes": {
+      let bytes: number;
+      try {
+        if (typeof value !== "number" && typeof value !== "string") throw new Error("not a size");
+        bytes = parseByteSize(value);
+      } catch {
+        return "expected a size in bytes (a whole number, or e.g. 512MiB, 1GiB)";
+      }
+      if (bytes !== 0 && (bytes < rule.min || bytes > rule.max)) return `expected 0 (no limit) or a size from ${rule.min} to ${rule.max} bytes`;
+      return null;
+    }
   }
 }

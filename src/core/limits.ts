@@ -27,6 +27,27 @@ export const EC_STAGED_SHARDS_MAX = 10_000;
 export const EC_STAGED_BYTES_MAX = 512 * 1024 * 1024;
 /** Default lease of an EcPrepare lock; after it a participant resolves the transaction. */
 export const EC_LOCK_LEASE_MS_DEFAULT = 2_000;
+/**
+ * Default per-node memory budget (max_memory_bytes): what a node's store may hold before it
+ * evicts (or, with noeviction, refuses writes). Bounded by default, unlike Redis, because
+ * every ecc node holds a share of every value: without a bound all n nodes reach the
+ * machine's limit together and the cluster loses more than n-k nodes at once. 256 MiB per
+ * node is a default cluster of 1.25 GiB (ecc) or 768 MiB (raft) on one machine.
+ */
+export const MAX_MEMORY_BYTES_DEFAULT = 256 * 1024 * 1024;
+/**
+ * The smallest budget a node accepts: room for the largest value's shards in flight
+ * (a write stages its shard before any eviction can make room) and the index; smaller is a
+ * config error.
+ */
+export const MAX_MEMORY_BYTES_MIN = 4 * 1024 * 1024;
+export const MAX_MEMORY_BYTES_MAX = 2 ** 40;
+/**
+ * How long a node keeps a delete's tombstone before forgetting the key (its memory returns
+ * to the budget): long enough for every lease to run out and the other nodes to resolve the
+ * delete by asking this node whether it committed.
+ */
+export const EC_TOMBSTONE_KEEP_MS = 60_000;
 /** Most remembered aborted transaction ids per node. */
 export const EC_RESOLVED_TX_MAX = 10_000;
 /** Default shard bytes per stripe (the config's `block_size`): a stripe holds k of these. */
@@ -61,6 +82,7 @@ assert(CHUNK_BYTES_MAX + ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX);
 assert(BLOCK_BYTES_MAX <= CHUNK_BYTES_MAX, "one stripe's shard must fit one chunk");
 assert(KEY_BYTES_MAX < ENVELOPE_BYTES_MAX);
 assert(EC_BACKOFF_MS_MIN < EC_BACKOFF_MS_MAX);
+assert(EC_TOMBSTONE_KEEP_MS >= 10 * EC_LOCK_LEASE_MS_DEFAULT, "tombstones outlive the resolution of the delete that wrote them");
 assert(SERVERS_MAX <= SHARDS_TOTAL_MAX);
 
 // ------------------------------------------------------------------ raft mode

@@ -33,7 +33,7 @@ import {
   EC_WRITE_ATTEMPTS_MAX,
   VALUE_BYTES_MAX,
 } from "../core/limits";
-import { EcGetReply, EcPrepareReply, EcStatsReply, EcView, Result, ResultCode } from "../gen/ecc";
+import { EcStatsReply, EcView, Result, ResultCode, WriteReason } from "../gen/ecc";
 import { EccChannel } from "../transport/ecc_channel";
 import { errorFromResult } from "../transport/status";
 import { EccClusterConfig } from "./config";
@@ -41,7 +41,7 @@ import { Layout, blobBytes } from "./layout";
 import { KeyInput, checkKey } from "../core/keys";
 import { EcReadCoordinator, ReadEffect, VersionedRead } from "./read_coordinator";
 export type { VersionedRead } from "./read_coordinator";
-import { EcWriteCoordinator, NodeReply, WriteEffect, WriteOutcome } from "./write_coordinator";
+import { EcWriteCoordinator, NodeReply, WriteCondition, WriteEffect, WriteExpiry, WriteOutcome } from "./write_coordinator";
 import { decodeValue, encodeBlobs } from "./shard_coding";
 import { TX_ID_BYTES } from "./shard_replica";
 import { View, writeTargets } from "./view";
@@ -59,6 +59,37 @@ export interface EcClientOptions {
 }
 
 export type WriteResult = WriteOutcome;
+
+export interface SetOptions {
+  /** Expire this long after the write (ms). */
+  ttlMs?: number;
+  /** Expire at this wall-clock time (epoch ms). */
+  expireAtMs?: number;
+  /** Keep the current value's TTL (Redis's KEEPTTL). */
+  keepTtl?: boolean;
+  /** nx: only when the key holds no live value; xx: only when it does. */
+  condition?: "nx" | "xx";
+}
+
+/** The WriteExpiry that SetOptions (or an expire() argument) ask for; checked here. */
+function expiryOf(options: { ttlMs?: number; expireAtMs?: number; keepTtl?: boolean }): WriteExpiry {
+  const given = [options.ttlMs !== undefined, options.expireAtMs !== undefined, options.keepTtl === true].filter(Boolean).length;
+  if (given > 1) throw new InvalidArgumentError("give one of a TTL, an expiry time, or keep-TTL");
+  if (options.keepTtl === true) return { kind: "keep" };
+  if (options.ttlMs !== undefined) {
+    if (!Number.isSafeInteger(options.ttlMs) || options.ttlMs <= 0) throw new InvalidArgumentError(`TTL must be a positive whole number of ms, got ${options.ttlMs}`);
+    const atMs = Date.now() + options.ttlMs;
+    if (!Number.isSafeInteger(atMs)) throw new InvalidArgumentError(`TTL of ${options.ttlMs} ms is too long`);
+    return { kind: "at", atMs };
+  }
+  if (options.expireAtMs !== undefined) {
+    if (!Number.isSafeInteger(options.expireAtMs) || options.expireAtMs <= 0) {
+      throw new InvalidArgumentError(`expiry time must be a positive whole number of epoch ms, got ${options.expireAtMs}`);
+    }
+    return { kind: "at", atMs: options.expireAtMs };
+  }
+  return { kind: "none" };
+}
 
 type ReplyBody<C extends "prepare" | "commit" | "get"> = Extract<NonNullable<Result["body"]>, { $case: C }>["value"];
 
@@ -99,25 +130,76 @@ export class EcClient {
     for (const channel of this.channels) channel.close();
   }
 
-  async set(key: KeyInput, value: Uint8Array): Promise<WriteResult> {
+  /**
+   * Stores `value`. Options: a TTL (`ttlMs` from now, or an absolute `expireAtMs`, epoch ms),
+   * `keepTtl` (keep the current value's deadline), and a condition: "nx" (only if the key
+   * holds no live value), "xx" (only if it does). result.applied is false when the condition
+   * did not hold (nothing was written).
+   */
+  async set(key: KeyInput, value: Uint8Array, options: SetOptions = {}): Promise<WriteResult> {
     const keyBytes = checkKey(key);
     if (value.length > VALUE_BYTES_MAX) throw new ValueTooLargeError(value.length, VALUE_BYTES_MAX);
-    return this.write(keyBytes, value, false);
+    const expiry = expiryOf(options);
+    const condition: WriteCondition = options.condition === "nx" ? { kind: "absent" } : options.condition === "xx" ? { kind: "present" } : { kind: "none" };
+    return this.write(keyBytes, value, false, { condition, expiry });
   }
 
-  /** Deletes by writing a tombstone (versions keep increasing across deletes). */
+  /**
+   * Deletes by writing a tombstone, when the key holds a live value; result.applied says
+   * whether anything was deleted (nothing is written for an absent key).
+   */
   async del(key: KeyInput): Promise<WriteResult> {
-    return this.write(checkKey(key), new Uint8Array(0), true);
+    return this.write(checkKey(key), new Uint8Array(0), true, { condition: { kind: "present" } });
   }
 
-  /** The value, or null when the key is absent or deleted. */
+  /**
+   * The cluster's own delete (a node evicting or expiring a key): a tombstone written only
+   * if the key is still at `version`, marked with `reason` so nodes count and log it.
+   */
+  async dropKey(key: KeyInput, version: number, reason: "evict" | "expire"): Promise<WriteResult> {
+    return this.write(checkKey(key), new Uint8Array(0), true, {
+      condition: { kind: "version", version },
+      reason: reason === "evict" ? WriteReason.WRITE_REASON_EVICT : WriteReason.WRITE_REASON_EXPIRE,
+    });
+  }
+
+  /**
+   * Sets (ttlMs > 0) or removes (null) the key's TTL, keeping its value: the value is read and
+   * written back at a new version, only if nobody wrote it in between (retried when someone
+   * did). False when the key holds no live value. Costs a read and a write of the value.
+   */
+  async expire(key: KeyInput, ttl: { ttlMs: number } | { expireAtMs: number } | null): Promise<boolean> {
+    const keyBytes = checkKey(key);
+    for (let attempt = 0; attempt < EC_WRITE_ATTEMPTS_MAX; attempt++) {
+      const read = await this.getVersioned(keyBytes);
+      if (read.kind !== "value") return false;
+      if (ttl === null && read.expiresAtMs === 0) return false; // PERSIST of a key without a TTL
+      const expiry: WriteExpiry = ttl === null ? { kind: "none" } : expiryOf(ttl);
+      const result = await this.write(keyBytes, read.value, false, { condition: { kind: "version", version: read.version }, expiry });
+      if (result.applied) return true;
+    }
+    throw new WriteAbortedError(`expire gave up after ${EC_WRITE_ATTEMPTS_MAX} attempts: the key kept changing`);
+  }
+
+  /** Milliseconds until the key expires; -1: it has no TTL; -2: it holds no live value. */
+  async ttlMs(key: KeyInput): Promise<number> {
+    const read = await this.getVersioned(key);
+    if (read.kind !== "value") return -2;
+    if (read.expiresAtMs === 0) return -1;
+    return Math.max(0, read.expiresAtMs - Date.now());
+  }
+
+  /** The value, or null when the key is absent, deleted or expired. */
   async get(key: KeyInput): Promise<Buffer | null> {
     const read = await this.getVersioned(key);
     return read.kind === "value" ? read.value : null;
   }
 
-  /** The value with its version (absent: version 0, or a tombstone's version). */
-  async getVersioned(key: KeyInput): Promise<VersionedRead> {
+  /**
+   * The value with its version and TTL deadline (absent: version 0, or a tombstone's or an
+   * expired value's version). includeExpired: return an expired value as it is (rebuilds).
+   */
+  async getVersioned(key: KeyInput, options: { includeExpired?: boolean } = {}): Promise<VersionedRead> {
     const coordinator = new EcReadCoordinator({
       key: checkKey(key),
       codec: this.codec,
@@ -131,14 +213,15 @@ export class EcClient {
       hedgeAfterMs: null,
       random: this.random,
       isHealthy: (node) => this.channels[node].healthy(performance.now()),
+      includeExpired: options.includeExpired,
     });
     return this.drive<VersionedRead, ReadEffect>(
-      (view) => coordinator.start(view, performance.now()),
+      (view) => coordinator.start(view, Date.now()),
       (effect, carryOut) => {
         if (effect.kind !== "get") return false;
         this.channels[effect.node].send({ $case: "get", value: effect.request }, this.config.rpcTimeoutMs, effect.epoch).then(
-          (result) => carryOut(coordinator.onGetReply(effect.attempt, effect.node, this.nodeReply(result, "get"), performance.now())),
-          (error: unknown) => carryOut(coordinator.onGetReply(effect.attempt, effect.node, silentReply(error), performance.now())),
+          (result) => carryOut(coordinator.onGetReply(effect.attempt, effect.node, this.nodeReply(result, "get"), Date.now())),
+          (error: unknown) => carryOut(coordinator.onGetReply(effect.attempt, effect.node, silentReply(error), Date.now())),
         );
         return true;
       },
@@ -199,8 +282,13 @@ export class EcClient {
     );
   }
 
-  /** Carries out an EcWriteCoordinator's effects until it succeeds or fails. */
-  private write(key: Buffer, value: Uint8Array, tombstone: boolean): Promise<WriteResult> {
+    /** Carries out an EcWriteCoordinator's effects until it succeeds or fails. Time is wall-clock (TTL deadlines are). */
+  private write(
+    key: Buffer,
+    value: Uint8Array,
+    tombstone: boolean,
+    extra: { condition?: WriteCondition; expiry?: WriteExpiry; reason?: WriteReason } = {},
+  ): Promise<WriteResult> {
     const layout: Layout = {
       valueBytes: value.length,
       blockBytes: this.config.blockBytes,
@@ -225,16 +313,19 @@ export class EcClient {
       viewPollMs: EC_VIEW_POLL_MS,
       random: this.random,
       newTxId: () => this.newTxId(),
+      condition: extra.condition,
+      expiry: extra.expiry,
+      reason: extra.reason,
     });
     let pausedForHook = false;
     return this.drive<WriteResult, WriteEffect>(
-      (view) => coordinator.start(view, performance.now()),
+      (view) => coordinator.start(view, Date.now()),
       (effect, carryOut, effects) => {
         switch (effect.kind) {
           case "prepare":
             this.channels[effect.node].send({ $case: "prepare", value: effect.request }, this.config.rpcTimeoutMs, effect.epoch).then(
-              (result) => carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, this.nodeReply(result, "prepare"), performance.now())),
-              (error: unknown) => carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, silentReply(error), performance.now())),
+              (result) => carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, this.nodeReply(result, "prepare"), Date.now())),
+              (error: unknown) => carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, silentReply(error), Date.now())),
             );
             return true;
           case "commit": {
@@ -246,8 +337,8 @@ export class EcClient {
               return "stop";
             }
             this.channels[effect.node].send({ $case: "commit", value: effect.request }, this.config.rpcTimeoutMs, effect.epoch).then(
-              (result) => carryOut(coordinator.onCommitReply(effect.attempt, effect.node, this.nodeReply(result, "commit"), performance.now())),
-              (error: unknown) => carryOut(coordinator.onCommitReply(effect.attempt, effect.node, silentReply(error), performance.now())),
+              (result) => carryOut(coordinator.onCommitReply(effect.attempt, effect.node, this.nodeReply(result, "commit"), Date.now())),
+              (error: unknown) => carryOut(coordinator.onCommitReply(effect.attempt, effect.node, silentReply(error), Date.now())),
             );
             return true;
           }
@@ -262,8 +353,8 @@ export class EcClient {
         }
       },
       {
-        onViewRefreshed: (view) => coordinator.onViewRefreshed(view, performance.now()),
-        onTimer: (timer) => coordinator.onTimer(timer, performance.now()),
+        onViewRefreshed: (view) => coordinator.onViewRefreshed(view, Date.now()),
+        onTimer: (timer) => coordinator.onTimer(timer, Date.now()),
       },
     );
   }

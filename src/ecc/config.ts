@@ -11,9 +11,14 @@ import {
   BLOCK_BYTES_MIN,
   EC_LOCK_LEASE_MS_DEFAULT,
   RPC_TIMEOUT_MS,
+  MAX_MEMORY_BYTES_DEFAULT,
+  MAX_MEMORY_BYTES_MAX,
+  MAX_MEMORY_BYTES_MIN,
   SERVERS_MAX,
   VALUE_BYTES_MAX,
 } from "../core/limits";
+import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
+import { parseByteSize } from "../core/units";
 
 export interface EccClusterConfig {
   servers: string[];
@@ -25,6 +30,9 @@ export interface EccClusterConfig {
   rpcTimeoutMs: number;
   /** Where each node keeps its view control plane's Raft state (not shards: those are memory). */
   dataDir: string;
+  /** Per-node memory budget for shards, staged shards and the key index; 0 = none. */
+  maxMemoryBytes: number;
+  evictionPolicy: EvictionPolicy;
 }
 
 export const ECC_DEFAULT_FILE = {
@@ -36,6 +44,8 @@ export const ECC_DEFAULT_FILE = {
   lock_lease_ms: EC_LOCK_LEASE_MS_DEFAULT,
   rpc_timeout_ms: RPC_TIMEOUT_MS,
   data_dir: ".ecc-data/ecc",
+  max_memory_bytes: MAX_MEMORY_BYTES_DEFAULT as number | string,
+  eviction_policy: EVICTION_POLICY_DEFAULT as string,
 };
 
 export type EccConfigFile = typeof ECC_DEFAULT_FILE;
@@ -66,6 +76,8 @@ const RULES: FieldRules = {
   lock_lease_ms: { kind: "integer", min: 10, max: 600_000 },
   rpc_timeout_ms: { kind: "integer", min: 10, max: 600_000 },
   data_dir: { kind: "string" },
+  max_memory_bytes: { kind: "bytes", min: MAX_MEMORY_BYTES_MIN, max: MAX_MEMORY_BYTES_MAX, optional: true },
+  eviction_policy: { kind: "choice", choices: EVICTION_POLICIES, optional: true },
 };
 
 /** Validates a config object (defaults already merged in) and returns the typed config. */
@@ -92,6 +104,8 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
     lockLeaseMs: file.lock_lease_ms,
     rpcTimeoutMs: file.rpc_timeout_ms,
     dataDir: file.data_dir,
+    maxMemoryBytes: parseByteSize(file.max_memory_bytes ?? MAX_MEMORY_BYTES_DEFAULT, "max_memory_bytes"),
+    evictionPolicy: (file.eviction_policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy,
   };
 }
 
@@ -105,5 +119,7 @@ export function eccConfigToFile(config: EccClusterConfig): EccConfigFile {
     lock_lease_ms: config.lockLeaseMs,
     rpc_timeout_ms: config.rpcTimeoutMs,
     data_dir: config.dataDir,
+    max_memory_bytes: config.maxMemoryBytes,
+    eviction_policy: config.evictionPolicy,
   };
 }

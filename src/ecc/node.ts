@@ -76,6 +76,7 @@ export class EccNodeRuntime {
       needsRebuild: options.recover || this.control.hadPersistedState,
       initialView: this.control.view(),
       shardOf: (layout, value) => encodeBlobs(options.codec, layout, value)[shardIndex],
+      memory: { maxBytes: config.maxMemoryBytes, policy: config.evictionPolicy },
     });
     this.core = core;
     this.control.register(this.server.grpcServer as Server);
@@ -121,7 +122,7 @@ export class EccNodeRuntime {
         if (op.body.value.collectGarbage) collectGarbage();
         return { id: op.id, code: ResultCode.RESULT_CODE_OK, message: "", body: { $case: "stats", value: this.stats() }, currentView: undefined };
       }
-      const { result, effects } = this.core.handle(op, this.clock.nowMs(), this.control.isLeader(), this.control.leaderAddress());
+      const { result, effects } = this.core.handle(op, this.clock.nowMs(), this.control.isLeader(), this.control.leaderAddress(), Date.now());
       this.carryOut(effects);
       return result;
     } catch (error) {
@@ -155,7 +156,7 @@ export class EccNodeRuntime {
     if (this.stopped) return;
     const leader = this.control.leaderAddress();
     const leaderIndex = this.options.config.servers.indexOf(leader);
-    this.carryOut(this.core.tick(this.clock.nowMs(), this.control.isLeader(), leaderIndex < 0 ? null : leaderIndex));
+    this.carryOut(this.core.tick(this.clock.nowMs(), this.control.isLeader(), leaderIndex < 0 ? null : leaderIndex, Date.now()));
     const progress = this.core.progress;
     if (progress !== null && progress.finishedAtMs === null && this.clock.nowMs() - this.lastProgressLogMs > 1_000) {
       this.lastProgressLogMs = this.clock.nowMs();
@@ -175,6 +176,32 @@ export class EccNodeRuntime {
         case "proposeView":
           this.proposeView(effect.change);
           break;
+        case "dropKey":
+          this.client()
+            .dropKey(effect.key, effect.version, effect.reason)
+            .then(
+              (outcome) => {
+                if (outcome.applied) this.logger.debug("ec.key_dropped", { key: effect.key.slice(0, 64), version: outcome.version, reason: effect.reason });
+              },
+              (error: unknown) => this.logger.debug("ec.drop_failed", { reason: effect.reason, message: errorMessage(error) }),
+            )
+            .finally(() => this.core.onDropDone(effect.key));
+          break;
+        case "repairRead": {
+          const read = (): void => {
+            if (this.stopped) return;
+            this.client()
+              .getVersioned(Buffer.from(effect.key, "latin1"), { includeExpired: true })
+              .then(
+                (result) => this.carryOut(this.core.onRepairRead(effect.key, result, Date.now())),
+                (error: unknown) =>
+                  this.carryOut(this.core.onRepairRead(effect.key, { kind: "error", message: errorMessage(error), retryable: true }, Date.now())),
+              );
+          };
+          if (effect.delayMs === 0) read();
+          else setTimeout(read, effect.delayMs).unref();
+          break;
+        }
         case "rebuildRead":
           if (effect.delayMs === 0) this.rebuildRead(effect.generation, effect.key);
           else setTimeout(() => this.rebuildRead(effect.generation, effect.key), effect.delayMs).unref();
@@ -211,8 +238,7 @@ export class EccNodeRuntime {
 
   private rebuildRead(generation: number, key: string): void {
     if (this.stopped) return;
-    const client = (this.rebuildClient ??= new EcClient({ config: this.options.config, codec: this.options.codec }));
-    client.getVersioned(Buffer.from(key, "latin1")).then(
+    this.client().getVersioned(Buffer.from(key, "latin1"), { includeExpired: true }).then(
       (read) => this.carryOut(this.core.onRebuildRead(generation, key, read, this.clock.nowMs())),
       (error: unknown) =>
         this.carryOut(
@@ -224,6 +250,11 @@ export class EccNodeRuntime {
           ),
         ),
     );
+  }
+
+  /** The node's own client: rebuild reads and the drops it decides (evictions, expirations). */
+  private client(): EcClient {
+    return (this.rebuildClient ??= new EcClient({ config: this.options.config, codec: this.options.codec }));
   }
 
   private peer(index: number): EccChannel {

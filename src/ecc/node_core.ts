@@ -30,6 +30,24 @@
 // view change, and a member only while k members remain). A new leader, and a node that just
 // entered the view, get a full timeout before they are judged.
 //
+// Memory (DESIGN.md section 7): every node holds a shard of every key, so nodes fill together
+// and a key must be dropped on all of them or none. Each key has an owner, one of the members
+// holding a data shard (reads ask those first, so the owner sees the key's reads and writes):
+// members[hash(key) mod |data-shard members|]. Only the owner drops its keys, as a write of a
+// tombstone through the ordinary two-phase commit, conditional on the version it saw (a key
+// rewritten meanwhile is not dropped) and marked as an eviction or an expiry:
+// - expiry: a scan cursor walks the key index a few slots per tick; a key past its TTL
+//   deadline (wall clock) is dropped by its owner. Reads already treat it as absent;
+// - eviction: over max_memory_bytes, the owner samples EVICTION_SAMPLE_SIZE keys per choice and
+//   drops the coldest by the policy (access.ts), until what is being dropped brings the node
+//   back under its budget (a node that owns no key, which cannot happen while it is a member
+//   holding a data shard, chooses among all keys);
+// - the same scan forgets tombstones EC_TOMBSTONE_KEEP_MS after their delete (the memory of a
+//   deleted or evicted key comes back).
+// Why this is safe: an eviction is a delete made by the system, with the delete's guarantees:
+// every node drops the key at one version or none does, and no read can return an older
+// version afterwards (a tombstone version is installed like any other).
+//
 // Resolution of abandoned transactions (shard_replica.ts explains the protocol): a lock whose
 // lease ran out is resolved with the other nodes of the current view: ask each for the tx's
 // status; any committed -> EcCommit(resolution) everywhere at that version; every node
@@ -37,11 +55,16 @@
 // view change that drops the silent node lets it decide).
 import assert from "node:assert/strict";
 import { crc32 } from "../codec/checksum";
-import { Op, Result, ResultCode, TxState, EcView, EcTxStatusReply } from "../gen/ecc";
-import { EcShardReplica, ReplicaOutcome } from "./shard_replica";
+import { Op, Result, ResultCode, TxState, EcView, EcTxStatusReply, WriteReason } from "../gen/ecc";
+import { EcShardReplica, MemoryBudget, ReplicaOutcome } from "./shard_replica";
 import { View, ViewChange, writeTargets } from "./view";
 import { VersionedRead } from "./read_coordinator";
 import { Layout } from "./layout";
+import { EVICTION_SAMPLE_SIZE, evictsOnlyVolatile } from "../core/eviction";
+import { Random, systemRandom } from "../core/env";
+import { evictionScore } from "../storage/access";
+import { keyHash } from "../storage/key_index";
+import { EntrySummary } from "../storage/shard_store";
 
 export type OpBody = NonNullable<Op["body"]>;
 
@@ -69,6 +92,13 @@ export type NodeEffect =
   | { kind: "proposeView"; change: ViewChange }
   /** Read `key` (the runtime's client: a read coordinator) after `delayMs`, and answer onRebuildRead. */
   | { kind: "rebuildRead"; generation: number; key: string; delayMs: number }
+  /** Read `key` after `delayMs` (with a client, expired values included) and answer onRepairRead. */
+  | { kind: "repairRead"; key: string; delayMs: number }
+  /**
+   * Drop `key` cluster-wide: a tombstone write conditional on `version`, marked with `reason`;
+   * answer onDropDone.
+   */
+  | { kind: "dropKey"; key: string; version: number; reason: "evict" | "expire" }
   | { kind: "log"; level: "debug" | "info" | "warn"; event: string; fields: Record<string, unknown> };
 
 export interface EccNodeCoreOptions {
@@ -84,6 +114,10 @@ export interface EccNodeCoreOptions {
   /** Encodes a rebuilt value into this node's shard (the codec lives with the runtime). */
   shardOf: (layout: Layout, value: Buffer) => Buffer;
   replica?: EcShardReplica;
+  /** The memory budget and eviction policy (default: unbounded). */
+  memory?: MemoryBudget;
+  /** Draws for eviction sampling and LFU counters; seeded in the simulator. */
+  random?: Random;
   /** Timing knobs (defaults NODE_TIMING); the simulator scales them to its cluster. */
   timing?: Partial<NodeTiming>;
   /** Test-only planted bugs: the simulator's self-test shows that its checks catch each. */
@@ -112,6 +146,14 @@ export const NODE_TIMING = {
   peerTimeoutMs: 1_000,
   rebuildReadsInFlightMax: 64,
   rebuildReadAttemptsMax: 50,
+  /** Index slots the expiry and tombstone scan looks at per tick. */
+  scanSlotsPerTick: 512,
+  /** Keys being dropped (evictions and expirations) at once, at most. */
+  dropsInFlightMax: 64,
+  /** Eviction choices per tick, at most. */
+  evictionsPerTick: 16,
+  /** Keys being read back to repair a missed version, at most. */
+  repairsInFlightMax: 64,
 };
 
 export type NodeTiming = typeof NODE_TIMING;
@@ -128,6 +170,7 @@ interface Resolution {
   answered: number;
   pending: number;
   committedVersion: number;
+  committedExpiresAtMs: number;
 }
 
 interface Rebuild {
@@ -169,6 +212,11 @@ export class EccNodeCore {
   private nextJoinMs = 0;
   private rebuild: Rebuild | null = null;
   private progressValue: RebuildProgress | null = null;
+  // memory: keys being dropped (key -> bytes it frees), the scan cursor, counters
+  private readonly drops = new Map<string, number>();
+  private readonly repairs = new Map<string, { minVersion: number; attempts: number }>();
+  private scanCursor = 0;
+  private readonly random: Random;
   // listings served to recovering peers
   private readonly listings = new Map<string, { keys: string[]; expiresAtMs: number }>();
   private nextListing = 1;
@@ -178,6 +226,7 @@ export class EccNodeCore {
     this.options = options;
     this.timing = { ...NODE_TIMING, ...options.timing };
     this.shardIndex = options.shardIndex;
+    this.random = options.random ?? systemRandom;
     this.replica =
       options.replica ??
       new EcShardReplica({
@@ -186,6 +235,8 @@ export class EccNodeCore {
         parityShards: options.shardCount - options.dataShards,
         blockBytes: options.blockBytes,
         address: options.address,
+        memory: options.memory,
+        random: this.random,
       });
     this.currentView = options.initialView;
     this.stateValue = options.needsRebuild ? { kind: "needs-rebuild", generation: 0 } : { kind: "member" };
@@ -228,7 +279,7 @@ export class EccNodeCore {
    * A data-path request from a client or peer. `leading`/`leader`: the control plane's state,
    * for join requests. Returns the answer and what the node must do besides.
    */
-  handle(op: Op, nowMs: number, leading: boolean, leader: string): { result: Result; effects: NodeEffect[] } {
+  handle(op: Op, nowMs: number, leading: boolean, leader: string, wallMs: number): { result: Result; effects: NodeEffect[] } {
     const body = op.body;
     const effects: NodeEffect[] = [];
     const answer = (result: Result): { result: Result; effects: NodeEffect[] } => ({ result, effects });
@@ -246,15 +297,34 @@ export class EccNodeCore {
     switch (body.$case) {
       case "prepare":
         return answer(wrap(op.id, this.replica.prepare(body.value, nowMs), (reply) => ({ $case: "prepare", value: reply })));
-      case "commit":
-        return answer(wrap(op.id, this.replica.commit(body.value), () => ({ $case: "commit", value: {} })));
+      case "commit": {
+        const outcome = this.replica.commit(body.value, wallMs);
+        if (outcome.code === ResultCode.RESULT_CODE_TX_ABORTED && body.value.version > this.replica.store.version(body.value.key.toString("latin1"))) {
+          // A version committed elsewhere that this node never staged: it was not a write target
+          // when the write began (it was rejoining, and rebuilt the key from an older version
+          // while the write was being resolved). Read the key back so it does not stay behind.
+          effects.push(...this.repair(body.value.key.toString("latin1"), body.value.version));
+        }
+        const reason = outcome.reply?.reason ?? WriteReason.WRITE_REASON_CLIENT;
+        if (reason !== WriteReason.WRITE_REASON_CLIENT) {
+          // The jepsen runner reads these: the checker treats each as a delete of the key.
+          effects.push(
+            log("info", reason === WriteReason.WRITE_REASON_EVICT ? "ec.key_evicted" : "ec.key_expired", {
+              key: body.value.key.toString("latin1"),
+              version: body.value.version,
+              atMs: wallMs,
+            }),
+          );
+        }
+        return answer(wrap(op.id, outcome, () => ({ $case: "commit", value: {} })));
+      }
       case "abort":
         return answer(wrap(op.id, this.replica.abort(body.value), () => ({ $case: "abort", value: {} })));
       case "get":
         if (!this.servesReads()) {
           return answer(withView(fail(op.id, ResultCode.RESULT_CODE_NOT_SERVING, `node is ${this.reportedState()}: it serves no reads`)));
         }
-        return answer(wrap(op.id, this.replica.get(body.value), (reply) => ({ $case: "get", value: reply })));
+        return answer(wrap(op.id, this.replica.get(body.value, wallMs), (reply) => ({ $case: "get", value: reply })));
       case "txStatus":
         return answer(wrap(op.id, this.replica.txStatus(body.value), (reply) => ({ $case: "txStatus", value: reply })));
       case "getView":
@@ -352,8 +422,9 @@ export class EccNodeCore {
   // ------------------------------------------------------------------ time
 
   /** Called every few ms by the driver; `leading`: this node leads the control plane. */
-  tick(nowMs: number, leading: boolean, leaderIndex: number | null): NodeEffect[] {
+  tick(nowMs: number, leading: boolean, leaderIndex: number | null, wallMs: number): NodeEffect[] {
     const effects: NodeEffect[] = [];
+    effects.push(...this.reclaim(wallMs));
     effects.push(...this.detect(nowMs, leading));
     if (nowMs >= this.nextScanMs) {
       this.nextScanMs = nowMs + this.timing.lockScanMs;
@@ -464,7 +535,7 @@ export class EccNodeCore {
     for (const lock of this.replica.takeExpiredLocks(nowMs, room)) {
       const others = writeTargets(this.currentView).filter((node) => node !== this.shardIndex);
       const id = this.nextResolution++;
-      this.resolutions.set(id, { key: lock.key, txId: lock.txId, others, answered: 0, pending: others.length, committedVersion: 0 });
+      this.resolutions.set(id, { key: lock.key, txId: lock.txId, others, answered: 0, pending: others.length, committedVersion: 0, committedExpiresAtMs: 0 });
       if (others.length === 0) {
         effects.push(...this.decideResolution(id, nowMs));
         continue;
@@ -489,7 +560,10 @@ export class EccNodeCore {
     if (reply.kind === "ok" && reply.result.code === ResultCode.RESULT_CODE_OK && reply.result.body?.$case === "txStatus") {
       resolution.answered++;
       const status: EcTxStatusReply = reply.result.body.value;
-      if (status.state === TxState.TX_STATE_COMMITTED) resolution.committedVersion = status.version;
+      if (status.state === TxState.TX_STATE_COMMITTED) {
+        resolution.committedVersion = status.version;
+        resolution.committedExpiresAtMs = status.expiresAtMs;
+      }
     }
     if (resolution.pending > 0) return [];
     return this.decideResolution(id, nowMs);
@@ -504,9 +578,10 @@ export class EccNodeCore {
       others.map((node) => ({ kind: "send", node, body, timeoutMs: this.timing.peerTimeoutMs, purpose: { kind: "notify" } }));
     if (resolution.committedVersion > 0) {
       const version = resolution.committedVersion;
-      const local = this.replica.commit({ key, txId, version, resolution: true });
+      const commit = { key, txId, version, resolution: true, expiresAtMs: resolution.committedExpiresAtMs };
+      const local = this.replica.commit(commit, nowMs);
       return [
-        ...notify({ $case: "commit", value: { key, txId, version, resolution: true } }),
+        ...notify({ $case: "commit", value: commit }),
         log("info", "ec.tx_resolved", { tx, decision: "commit", version, localCode: ResultCode[local.code] }),
       ];
     }
@@ -614,7 +689,7 @@ export class EccNodeCore {
       rebuild.inFlight++;
       return [{ kind: "rebuildRead", generation: rebuild.generation, key, delayMs: 50 + 20 * tried }];
     }
-    const bytes = this.installRebuilt(key, read);
+    const bytes = this.installRebuilt(key, read, nowMs);
     const progress = this.progressValue;
     if (progress !== null) {
       progress.rebuiltKeys++;
@@ -624,10 +699,15 @@ export class EccNodeCore {
   }
 
   /** Installs one key's rebuilt shard unless a newer write already gave this node one. */
-  private installRebuilt(key: string, read: VersionedRead): number {
+  private installRebuilt(key: string, read: VersionedRead, nowMs: number): number {
     if (read.version === 0) return 0; // never committed (a staged write that aborted)
     if (read.kind === "absent") {
-      this.replica.installRebuilt(key, { version: read.version, tombstone: true, valueBytes: 0, valueCrc32: crc32(Buffer.alloc(0)), shardCrc32: 0 }, Buffer.alloc(0));
+      this.replica.installRebuilt(
+        key,
+        { version: read.version, tombstone: true, valueBytes: 0, valueCrc32: crc32(Buffer.alloc(0)), shardCrc32: 0, expiresAtMs: 0 },
+        Buffer.alloc(0),
+        nowMs,
+      );
       return 0;
     }
     const layout: Layout = {
@@ -639,8 +719,16 @@ export class EccNodeCore {
     const shard = this.options.shardOf(layout, read.value);
     this.replica.installRebuilt(
       key,
-      { version: read.version, tombstone: false, valueBytes: read.value.length, valueCrc32: crc32(read.value), shardCrc32: crc32(shard) },
+      {
+        version: read.version,
+        tombstone: false,
+        valueBytes: read.value.length,
+        valueCrc32: crc32(read.value),
+        shardCrc32: crc32(shard),
+        expiresAtMs: read.expiresAtMs,
+      },
       shard,
+      nowMs,
     );
     return shard.length;
   }
@@ -653,6 +741,109 @@ export class EccNodeCore {
     this.stateValue = { kind: "rebuilt", generation };
     this.nextJoinMs = nowMs; // ask for promotion at the next tick
     return [log("info", "ec.rebuild_finished", progress === null ? { generation } : { ...progressFields(progress, nowMs), generation })];
+  }
+
+  // ------------------------------------------------------------------ memory
+
+  /** The member that decides to drop `key`: one holding a data shard (it sees the key's reads). */
+  ownerOf(key: string): number {
+    const members = this.currentView.members;
+    const dataHolders = members.filter((node) => node < this.options.dataShards);
+    const candidates = dataHolders.length > 0 ? dataHolders : members;
+    return candidates[keyHash(key) % candidates.length];
+  }
+
+  /** Expiry, tombstone forgetting and eviction, bounded per tick. */
+  private reclaim(wallMs: number): NodeEffect[] {
+    if (!this.servesReads()) return []; // only a member with complete shards decides
+    const effects: NodeEffect[] = [];
+    const store = this.replica.store;
+    const { entries, next } = store.scan(this.scanCursor, this.timing.scanSlotsPerTick);
+    this.scanCursor = next;
+    for (const entry of entries) {
+      if (entry.tombstone) {
+        this.replica.dropTombstone(entry.key, wallMs);
+        continue;
+      }
+      if (entry.expiresAtMs === 0 || entry.expiresAtMs > wallMs || this.ownerOf(entry.key) !== this.shardIndex) continue;
+      if (this.drops.has(entry.key) || this.drops.size >= this.timing.dropsInFlightMax) continue;
+      this.drops.set(entry.key, entry.bytes);
+      effects.push({ kind: "dropKey", key: entry.key, version: entry.version, reason: "expire" });
+    }
+    effects.push(...this.evict(wallMs));
+    return effects;
+  }
+
+  private evict(wallMs: number): NodeEffect[] {
+    const { maxBytes, policy } = this.replica.memory;
+    if (maxBytes === 0 || policy === "noeviction") return [];
+    let dropping = 0;
+    for (const bytes of this.drops.values()) dropping += bytes;
+    const effects: NodeEffect[] = [];
+    const store = this.replica.store;
+    for (let choice = 0; choice < this.timing.evictionsPerTick && this.drops.size < this.timing.dropsInFlightMax; choice++) {
+      if (this.replica.usedBytes() - dropping <= maxBytes) break;
+      let best: EntrySummary | null = null;
+      let bestScore = Number.NEGATIVE_INFINITY;
+      const sample = store.sample(2 * EVICTION_SAMPLE_SIZE, (below) => this.random.int(below));
+      let owned = sample.filter((entry) => this.ownerOf(entry.key) === this.shardIndex);
+      if (owned.length === 0) owned = sample;
+      for (const entry of owned.slice(0, EVICTION_SAMPLE_SIZE)) {
+        if (entry.tombstone || this.drops.has(entry.key)) continue;
+        if (evictsOnlyVolatile(policy) && entry.expiresAtMs === 0) continue;
+        const score = evictionScore(policy, entry.stamp, wallMs, entry.expiresAtMs);
+        if (best === null || score > bestScore) {
+          best = entry;
+          bestScore = score;
+        }
+      }
+      if (best === null) continue; // nothing evictable in this sample (volatile-* with no TTLs)
+      this.drops.set(best.key, best.bytes);
+      dropping += best.bytes;
+      effects.push({ kind: "dropKey", key: best.key, version: best.version, reason: "evict" });
+    }
+    return effects;
+  }
+
+  /**
+   * Starts reading `key` back until a read shows version `minVersion` or newer (the one this
+   * node heard was committed), unless a repair of the key runs already (bounded).
+   */
+  private repair(key: string, minVersion: number): NodeEffect[] {
+    const running = this.repairs.get(key);
+    if (running !== undefined) {
+      running.minVersion = Math.max(running.minVersion, minVersion);
+      return [];
+    }
+    if (this.repairs.size >= this.timing.repairsInFlightMax) return [];
+    this.repairs.set(key, { minVersion, attempts: 0 });
+    return [log("info", "ec.repair_started", { key: keyLabel(key), minVersion }), { kind: "repairRead", key, delayMs: 0 }];
+  }
+
+  /**
+   * The answer to a repairRead: install the key's version if it is newer than this node's.
+   * Until the version it waits for shows up (the write is still being resolved elsewhere),
+   * read again, a bounded number of times.
+   */
+  onRepairRead(key: string, read: VersionedRead | { kind: "error"; message: string; retryable: boolean }, nowMs: number): NodeEffect[] {
+    const repair = this.repairs.get(key);
+    if (repair === undefined) return [];
+    if (read.kind !== "error") this.installRebuilt(key, read, nowMs);
+    if (read.kind !== "error" && (read.version >= repair.minVersion || this.replica.store.version(key) >= repair.minVersion)) {
+      this.repairs.delete(key);
+      return [];
+    }
+    repair.attempts++;
+    if (repair.attempts >= this.timing.rebuildReadAttemptsMax) {
+      this.repairs.delete(key);
+      return [log("warn", "ec.repair_failed", { key: keyLabel(key), minVersion: repair.minVersion, message: read.kind === "error" ? read.message : `read version ${read.version}` })];
+    }
+    return [{ kind: "repairRead", key, delayMs: 20 + 10 * repair.attempts }];
+  }
+
+  /** The drop of `key` ended (applied, skipped because the key changed, or failed). */
+  onDropDone(key: string): void {
+    this.drops.delete(key);
   }
 
   // ------------------------------------------------------------------ listings

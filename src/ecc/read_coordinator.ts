@@ -32,7 +32,7 @@ import { View } from "./view";
 import { NodeReply } from "./write_coordinator";
 
 /** A read with its version: absent is version 0 or a tombstone's version. */
-export type VersionedRead = { kind: "value"; version: number; value: Buffer } | { kind: "absent"; version: number };
+export type VersionedRead = { kind: "value"; version: number; value: Buffer; expiresAtMs: number } | { kind: "absent"; version: number };
 
 export type ReadEffect =
   | { kind: "get"; attempt: number; node: number; epoch: number; request: EcGet }
@@ -60,6 +60,11 @@ export interface ReadCoordinatorOptions {
   random: Random;
   /** Whether the driver considers a node healthy now (healthy nodes are asked first). */
   isHealthy?: (node: number) => boolean;
+  /**
+   * Return a value past its TTL deadline as it is (a recovering node rebuilding its shard),
+   * instead of as absent (everyone else).
+   */
+  includeExpired?: boolean;
 }
 
 /** What the decision step found. */
@@ -67,7 +72,7 @@ type Verdict =
   | { kind: "wait" }
   | { kind: "expand" }
   | { kind: "absent"; version: number }
-  | { kind: "value"; version: number; value: Buffer }
+  | { kind: "value"; version: number; value: Buffer; expiresAtMs: number }
   | { kind: "retry"; reason: string }
   | { kind: "fail"; reason: string; staleEpoch: boolean }
   | { kind: "mismatch"; error: KvError };
@@ -96,6 +101,8 @@ export class EcReadCoordinator {
   private fetches = new Map<number, Fetch>();
   private blobs = new Map<number, Buffer>();
   private lastReason = "";
+  /** The time of the latest input (wall clock), against which TTL deadlines are judged. */
+  private nowMs = 0;
 
   constructor(options: ReadCoordinatorOptions) {
     assert(options.dataShards >= 1 && options.dataShards < options.shardCount);
@@ -110,11 +117,17 @@ export class EcReadCoordinator {
 
   start(view: View, nowMs: number): ReadEffect[] {
     assert.equal(this.phase, "idle");
+    this.nowMs = nowMs;
     this.latest = view;
     return this.beginAttempt();
   }
 
+  /**
+   * A node's answer. `nowMs` is wall-clock time (epoch ms): a value whose TTL deadline has
+   * passed reads as absent.
+   */
   onGetReply(attempt: number, node: number, reply: NodeReply<EcGetReply>, nowMs: number): ReadEffect[] {
+    this.nowMs = nowMs;
     if (this.phase !== "reading" || attempt !== this.attempt || !this.asked.has(node) || this.failures.has(node)) return [];
     const fetch = this.fetches.get(node);
     if (fetch !== undefined) return this.onChunk(node, fetch, reply);
@@ -281,7 +294,7 @@ export class EcReadCoordinator {
       case "absent":
         return this.finish({ kind: "succeed", result: { kind: "absent", version: verdict.version } });
       case "value":
-        return this.finish({ kind: "succeed", result: { kind: "value", version: verdict.version, value: verdict.value } });
+        return this.finish({ kind: "succeed", result: { kind: "value", version: verdict.version, value: verdict.value, expiresAtMs: verdict.expiresAtMs } });
       case "mismatch":
         return this.finish({ kind: "fail", error: verdict.error });
       case "retry":
@@ -308,6 +321,9 @@ export class EcReadCoordinator {
     if (best !== null) {
       const first = this.replies.get(best.nodes[0])!;
       if (best.version === 0 || first.tombstone) return { kind: "absent", version: best.version };
+      // Past its deadline the value reads as absent; its owner will drop it (node_core.ts).
+      const expired = first.expiresAtMs !== 0 && first.expiresAtMs <= this.nowMs;
+      if (expired && this.options.includeExpired !== true) return { kind: "absent", version: best.version };
       const decoded = this.tryDecode(best.version, best.nodes);
       if (decoded !== null) return decoded;
       return { kind: "wait" };
@@ -372,7 +388,7 @@ export class EcReadCoordinator {
     if (crc32(value) !== wire.valueCrc32 >>> 0) {
       return { kind: "retry", reason: `decoded value of version ${version} failed its checksum` };
     }
-    return { kind: "value", version, value };
+    return { kind: "value", version, value, expiresAtMs: reference.expiresAtMs };
   }
 
   /** Starts fetching the rest of the blobs the best version still needs (k of them). */

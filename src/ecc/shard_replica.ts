@@ -32,13 +32,18 @@ import {
   EcTxStatusReply,
   ResultCode,
   TxState,
+  WriteReason,
 } from "../gen/ecc";
+import { EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
+import { Random, systemRandom } from "../core/env";
+import { initialStamp, touchStamp } from "../storage/access";
 import { crc32 } from "../codec/checksum";
 import {
   CHUNK_BYTES_MAX,
   EC_RESOLVED_TX_MAX,
   EC_STAGED_BYTES_MAX,
   EC_STAGED_SHARDS_MAX,
+  EC_TOMBSTONE_KEEP_MS,
   VALUE_BYTES_MAX,
 } from "../core/limits";
 import { ShardStore } from "../storage/shard_store";
@@ -65,9 +70,10 @@ interface Lock {
   receivedBytes: number;
   staged: boolean; // all chunks in and checked
   leaseMs: number;
-  expiresAtMs: number;
+  leaseEndsAtMs: number;
   fenced: boolean;
   resolving: boolean;
+  reason: WriteReason;
 }
 
 /** 32-bit tag of a tx id, stored with the version it wrote (see shard_store.ts). */
@@ -85,7 +91,24 @@ export interface ReplicaOptions {
   stagedShardsMax?: number;
   stagedBytesMax?: number;
   resolvedTxMax?: number;
+  /** The memory budget and what to do at it (DESIGN.md section 7); default: unbounded. */
+  memory?: MemoryBudget;
+  /** Draws for LFU counters (access.ts); seeded in the simulator. */
+  random?: Random;
 }
+
+export interface MemoryBudget {
+  /** Bytes the node may hold in shards, staged shards and index; 0: no budget. */
+  maxBytes: number;
+  policy: EvictionPolicy;
+}
+
+/**
+ * Above the budget an evicting node still stages writes up to this share more while its
+ * evictions catch up; past that, EcPrepare answers MEMORY_FULL (retry) until they did. With
+ * noeviction there is no such room: a write that does not fit is refused at once.
+ */
+export const MEMORY_HEADROOM = 0.1;
 
 export interface ExpiredLock {
   key: Buffer;
@@ -114,6 +137,11 @@ export class EcShardReplica {
   private readonly stagedShardsMax: number;
   private readonly stagedBytesMax: number;
   private readonly resolvedTxMax: number;
+  private readonly budget: MemoryBudget;
+  private readonly random: Random;
+  private evictedKeys = 0;
+  private expiredKeys = 0;
+  private rejectedWrites = 0;
 
   constructor(private readonly options: ReplicaOptions) {
     assert(options.shardIndex >= 0 && options.shardIndex < options.dataShards + options.parityShards);
@@ -121,6 +149,28 @@ export class EcShardReplica {
     this.stagedShardsMax = options.stagedShardsMax ?? EC_STAGED_SHARDS_MAX;
     this.stagedBytesMax = options.stagedBytesMax ?? EC_STAGED_BYTES_MAX;
     this.resolvedTxMax = options.resolvedTxMax ?? EC_RESOLVED_TX_MAX;
+    this.budget = options.memory ?? { maxBytes: 0, policy: EVICTION_POLICY_DEFAULT };
+    this.random = options.random ?? systemRandom;
+  }
+
+  private get policy(): EvictionPolicy {
+    return this.budget.policy;
+  }
+
+  /** A refusal when staging `shardBytes` more would break the budget; tombstones always fit. */
+  private memoryRefusal(shardBytes: number, tombstone: boolean): ReplicaOutcome<never> | null {
+    const { maxBytes, policy } = this.budget;
+    if (maxBytes === 0 || tombstone) return null;
+    const after = this.usedBytes() + shardBytes;
+    if (policy === "noeviction" && after > maxBytes) {
+      this.rejectedWrites++;
+      return refuse(ResultCode.RESULT_CODE_OUT_OF_MEMORY, `node holds ${this.usedBytes()} bytes of its ${maxBytes}-byte budget; eviction_policy noeviction refuses writes that need more`);
+    }
+    if (policy !== "noeviction" && after > maxBytes * (1 + MEMORY_HEADROOM)) {
+      this.rejectedWrites++;
+      return refuse(ResultCode.RESULT_CODE_MEMORY_FULL, `node holds ${this.usedBytes()} bytes of its ${maxBytes}-byte budget; keys are being evicted, retry`);
+    }
+    return null;
   }
 
   prepare(request: EcPrepare, nowMs: number): ReplicaOutcome<EcPrepareReply> {
@@ -164,6 +214,8 @@ export class EcShardReplica {
     if (this.stagedBytes + shardBytes > this.stagedBytesMax) {
       return refuse(ResultCode.RESULT_CODE_LIMIT, `node staged bytes would exceed ${this.stagedBytesMax}`);
     }
+    const memoryRefusal = this.memoryRefusal(shardBytes, request.tombstone);
+    if (memoryRefusal !== null) return memoryRefusal;
     const chunkError = checkChunk(request, 0, shardBytes);
     if (chunkError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, chunkError);
     const shard = Buffer.allocUnsafe(shardBytes);
@@ -177,9 +229,10 @@ export class EcShardReplica {
       receivedBytes: 0,
       staged: false,
       leaseMs: request.leaseMs,
-      expiresAtMs: nowMs + request.leaseMs,
+      leaseEndsAtMs: nowMs + request.leaseMs,
       fenced: false,
       resolving: false,
+      reason: request.reason,
     };
     return this.acceptChunk(key, lock, request, true);
   }
@@ -189,7 +242,7 @@ export class EcShardReplica {
     if (lock.staged) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, "transaction already staged every chunk");
     const chunkError = checkChunk(request, lock.receivedBytes, lock.shard.length);
     if (chunkError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, chunkError);
-    lock.expiresAtMs = nowMs + lock.leaseMs;
+    lock.leaseEndsAtMs = nowMs + lock.leaseMs;
     return this.acceptChunk(request.key.toString("latin1"), lock, request, false);
   }
 
@@ -217,10 +270,17 @@ export class EcShardReplica {
       this.locks.set(key, lock);
       this.stagedBytes += lock.shard.length;
     }
-    return ok({ committedVersion: this.store.version(key), staged: lock.staged });
+    const committed = this.store.summary(key);
+    return ok({
+      committedVersion: committed?.version ?? 0,
+      staged: lock.staged,
+      committedTombstone: committed?.tombstone ?? false,
+      committedExpiresAtMs: committed?.expiresAtMs ?? 0,
+    });
   }
 
-  commit(request: EcCommit): ReplicaOutcome<Record<string, never>> {
+  /** reply.reason: why the write happened (a node counts and logs evictions and expirations). */
+  commit(request: EcCommit, nowMs: number): ReplicaOutcome<{ reason?: WriteReason }> {
     const invalid = this.checkKeyTx(request.key, request.txId);
     if (invalid !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, invalid);
     const key = request.key.toString("latin1");
@@ -248,6 +308,11 @@ export class EcShardReplica {
       if (request.resolution && request.version === committed) return ok({});
       return refuse(ResultCode.RESULT_CODE_STALE_VERSION, `version ${request.version} is not above the committed version ${committed}`);
     }
+    if (!Number.isSafeInteger(request.expiresAtMs) || request.expiresAtMs < 0) {
+      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `TTL deadline ${request.expiresAtMs} is not valid`);
+    }
+    // A tombstone has no TTL; its deadline field says when it may be forgotten (dropTombstone).
+    const expiresAtMs = lock.tombstone ? nowMs + EC_TOMBSTONE_KEEP_MS : request.expiresAtMs;
     this.store.put(
       key,
       {
@@ -257,11 +322,16 @@ export class EcShardReplica {
         valueCrc32: lock.valueCrc32,
         shardCrc32: lock.shardCrc32,
         txTag: txTagOf(request.txId),
+        expiresAtMs,
       },
       lock.shard,
+      initialStamp(this.policy, nowMs),
     );
+    this.store.touch(key, (stamp) => touchStamp(this.policy, stamp, nowMs, this.random.next()));
+    if (lock.reason === WriteReason.WRITE_REASON_EVICT) this.evictedKeys++;
+    if (lock.reason === WriteReason.WRITE_REASON_EXPIRE) this.expiredKeys++;
     this.dropLock(key, lock);
-    return ok({});
+    return ok({ reason: lock.reason });
   }
 
   abort(request: EcAbort): ReplicaOutcome<Record<string, never>> {
@@ -280,7 +350,8 @@ export class EcShardReplica {
     return ok({});
   }
 
-  get(request: EcGet): ReplicaOutcome<EcGetReply> {
+  /** A read; it counts as an access of the key (eviction prefers keys not read lately). */
+  get(request: EcGet, nowMs: number): ReplicaOutcome<EcGetReply> {
     const keyError = keyProblem(request.key);
     if (keyError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, keyError);
     const key = request.key.toString("latin1");
@@ -297,9 +368,11 @@ export class EcShardReplica {
       return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `offset ${request.offset} beyond shard of ${entry.shard.length} bytes`);
     }
     const end = Math.min(entry.shard.length, request.offset + lengthMax);
+    if (request.offset === 0) this.store.touch(key, (stamp) => touchStamp(this.policy, stamp, nowMs, this.random.next()));
     return ok({
       version: entry.version,
       tombstone: entry.tombstone,
+      expiresAtMs: entry.expiresAtMs,
       layout: {
         valueBytes: entry.valueBytes,
         blockBytes: this.options.blockBytes,
@@ -324,16 +397,18 @@ export class EcShardReplica {
     const lock = this.locks.get(key);
     if (lock !== undefined && lock.txId === txId) {
       lock.fenced = true;
-      return ok({ state: TxState.TX_STATE_STAGED, version: 0 });
+      return ok({ state: TxState.TX_STATE_STAGED, version: 0, expiresAtMs: 0 });
     }
     // While a resolver holds its own lock on `key` for this tx, no later tx can commit `key`
     // anywhere (its EcPrepare fails at the resolver), so the entry's tag still names the
     // tx that wrote the current version.
     const committedVersion = this.committedHere(key, request.txId);
-    if (committedVersion !== 0) return ok({ state: TxState.TX_STATE_COMMITTED, version: committedVersion });
-    if (this.aborted.has(txId)) return ok({ state: TxState.TX_STATE_ABORTED, version: 0 });
+    if (committedVersion !== 0) {
+      return ok({ state: TxState.TX_STATE_COMMITTED, version: committedVersion, expiresAtMs: this.store.summary(key)?.expiresAtMs ?? 0 });
+    }
+    if (this.aborted.has(txId)) return ok({ state: TxState.TX_STATE_ABORTED, version: 0, expiresAtMs: 0 });
     this.rememberAborted(txId);
-    return ok({ state: TxState.TX_STATE_UNKNOWN, version: 0 });
+    return ok({ state: TxState.TX_STATE_UNKNOWN, version: 0, expiresAtMs: 0 });
   }
 
   /**
@@ -345,7 +420,7 @@ export class EcShardReplica {
     const expired: ExpiredLock[] = [];
     for (const [key, lock] of this.locks) {
       if (expired.length >= countMax) break;
-      if (lock.resolving || lock.expiresAtMs > nowMs) continue;
+      if (lock.resolving || lock.leaseEndsAtMs > nowMs) continue;
       lock.resolving = true;
       lock.fenced = true;
       expired.push({ key: Buffer.from(key, "latin1"), txId: Buffer.from(lock.txId, "hex") });
@@ -358,7 +433,7 @@ export class EcShardReplica {
     const lock = this.locks.get(key.toString("latin1"));
     if (lock === undefined || lock.txId !== txId.toString("hex")) return;
     lock.resolving = false;
-    lock.expiresAtMs = nowMs + retryMs;
+    lock.leaseEndsAtMs = nowMs + retryMs;
   }
 
   /**
@@ -369,7 +444,7 @@ export class EcShardReplica {
   fenceAllForViewChange(nowMs: number): number {
     for (const lock of this.locks.values()) {
       lock.fenced = true;
-      if (!lock.resolving) lock.expiresAtMs = nowMs;
+      if (!lock.resolving) lock.leaseEndsAtMs = nowMs;
     }
     return this.locks.size;
   }
@@ -388,12 +463,38 @@ export class EcShardReplica {
    */
   installRebuilt(
     key: string,
-    entry: { version: number; tombstone: boolean; valueBytes: number; valueCrc32: number; shardCrc32: number },
+    entry: { version: number; tombstone: boolean; valueBytes: number; valueCrc32: number; shardCrc32: number; expiresAtMs: number },
     shard: Uint8Array,
+    nowMs: number,
   ): boolean {
     if (this.store.version(key) >= entry.version) return false;
-    this.store.put(key, { ...entry, txTag: 0 }, shard);
+    const expiresAtMs = entry.tombstone ? nowMs + EC_TOMBSTONE_KEEP_MS : entry.expiresAtMs;
+    this.store.put(key, { ...entry, expiresAtMs, txTag: 0 }, shard, initialStamp(this.policy, nowMs));
     return true;
+  }
+
+  /**
+   * Forgets a tombstone once EC_TOMBSTONE_KEEP_MS passed since it was committed here, unless
+   * a write of the key is staged here. A node without the entry answers version 0, which
+   * reads and writes treat like the tombstone (absent); a write computes its version from
+   * every node of the view, so a key all nodes forgot restarts its versions and one some
+   * still hold continues above them. The wait keeps the tombstone's tx tag while other nodes
+   * may still resolve the delete (they ask whether it committed here).
+   */
+  dropTombstone(key: string, nowMs: number): boolean {
+    if (this.locks.has(key)) return false;
+    const entry = this.store.summary(key);
+    if (entry === null || !entry.tombstone || entry.expiresAtMs > nowMs) return false;
+    return this.store.delete(key);
+  }
+
+  /** What counts against the memory budget: the store (slabs, index) and staged shards. */
+  usedBytes(): number {
+    return this.store.heldBytes() + this.stagedBytes;
+  }
+
+  get memory(): MemoryBudget {
+    return this.budget;
   }
 
   /** Forgets every shard and staged tx (the node was removed from the view). */
@@ -432,6 +533,12 @@ export class EcShardReplica {
       rebuildTotalKeys: 0,
       rebuildBytesPerSecond: 0,
       controlLeader: false,
+      usedBytes: this.usedBytes(),
+      maxMemoryBytes: this.budget.maxBytes,
+      evictionPolicy: this.budget.policy,
+      evictedKeys: this.evictedKeys,
+      expiredKeys: this.expiredKeys,
+      rejectedWrites: this.rejectedWrites,
     };
   }
 
@@ -505,6 +612,7 @@ function emptyGetReply(shardIndex: number): EcGetReply {
   return {
     version: 0,
     tombstone: false,
+    expiresAtMs: 0,
     layout: undefined,
     shardIndex,
     shardCrc32: 0,

@@ -37,10 +37,11 @@ import {
   InvalidArgumentError,
   KvError,
   OutcomeUnknownError,
+  OutOfMemoryError,
   UnavailableError,
   WriteAbortedError,
 } from "../core/errors";
-import { EcCommit, EcPrepare, EcPrepareReply, ResultCode } from "../gen/ecc";
+import { EcCommit, EcPrepare, EcPrepareReply, ResultCode, WriteReason } from "../gen/ecc";
 import { errorFromResult } from "../transport/status";
 import { Layout } from "./layout";
 import { View, writeTargets } from "./view";
@@ -66,12 +67,28 @@ export type WriteEffect =
   | { kind: "fail"; error: KvError };
 
 export interface WriteOutcome {
+  /** False when the write's condition did not hold: nothing was written (version: the current one). */
+  applied: boolean;
   version: number;
   /** Attempts started (1 when nothing got in the way). */
   attempts: number;
-  /** The newest version any node held before this write (0: never written). */
+  /** The key's state before this write: its newest version (0: never written) and whether it held a live value. */
   previousVersion: number;
+  previousLive: boolean;
+  /** The TTL deadline the write committed (epoch ms, 0 = none). */
+  expiresAtMs: number;
 }
+
+/**
+ * When a write applies, judged on the key's current state (the prepare reply with the highest
+ * committed version, read while every node is locked for this write): "absent" (SET NX: no
+ * live value: never written, deleted, or expired), "present" (SET XX), "version" (the
+ * current version is this one: an eviction or expiry must not drop a newer write).
+ */
+export type WriteCondition = { kind: "none" } | { kind: "absent" } | { kind: "present" } | { kind: "version"; version: number };
+
+/** The TTL the write commits: none, a deadline (epoch ms), or the current value's (KEEPTTL). */
+export type WriteExpiry = { kind: "none" } | { kind: "at"; atMs: number } | { kind: "keep" };
 
 export interface WriteCoordinatorOptions {
   key: Buffer;
@@ -98,6 +115,10 @@ export interface WriteCoordinatorOptions {
   random: Random;
   /** A fresh tx id for each attempt (unique per client; the driver decides how). */
   newTxId: () => Buffer;
+  condition?: WriteCondition;
+  expiry?: WriteExpiry;
+  /** Why: a client's write (default), or the cluster's eviction or expiry of the key. */
+  reason?: WriteReason;
   /**
    * Test-only planted bug: report success once one member acknowledged EcCommit instead of k.
    * The simulator's self-test shows its checks catch it (a read can still decode the old
@@ -126,6 +147,8 @@ export class EcWriteCoordinator {
   /** The newest view seen; the next attempt uses it. */
   private latest!: View;
   private attempt = 0;
+  /** The highest committed state seen in this attempt's prepare replies. */
+  private latestState = { version: 0, tombstone: false, expiresAtMs: 0 };
   /** Attempts that ended in contention (count against attemptsMax). */
   private contentionCount = 0;
   private txId: Buffer = Buffer.alloc(0);
@@ -133,6 +156,8 @@ export class EcWriteCoordinator {
   private nodes = new Map<number, NodeState>();
   private version = 0;
   private previousVersion = 0;
+  private previousLive = false;
+  private expiresAtMs = 0;
   private commitAcks = 0;
   private commitMemberAcks = 0;
   private commitRefusals = 0;
@@ -176,6 +201,13 @@ export class EcWriteCoordinator {
       case "ok": {
         this.silentNodes.delete(node);
         state.committedVersion = Math.max(state.committedVersion, reply.body.committedVersion);
+        if (reply.body.committedVersion >= this.latestState.version) {
+          this.latestState = {
+            version: reply.body.committedVersion,
+            tombstone: reply.body.committedTombstone,
+            expiresAtMs: reply.body.committedExpiresAtMs,
+          };
+        }
         state.offsetAcked = Math.min(this.blobBytes(node), state.offsetAcked + this.chunkLength(node, state.offsetAcked));
         if (state.offsetAcked < this.blobBytes(node)) {
           state.outstanding = true;
@@ -210,7 +242,19 @@ export class EcWriteCoordinator {
     const needed = this.options.plantedBug === "acknowledge-after-one-commit" ? 1 : this.options.dataShards;
     if (this.commitMemberAcks >= needed) {
       this.phase = "done";
-      return [{ kind: "succeed", result: { version: this.version, attempts: this.attempt, previousVersion: this.previousVersion } }];
+      return [
+        {
+          kind: "succeed",
+          result: {
+            applied: true,
+            version: this.version,
+            attempts: this.attempt,
+            previousVersion: this.previousVersion,
+            previousLive: this.previousLive,
+            expiresAtMs: this.expiresAtMs,
+          },
+        },
+      ];
     }
     if (this.commitAnswers < this.targets.length) return [];
     if (this.commitRefusals === this.targets.length) {
@@ -276,6 +320,7 @@ export class EcWriteCoordinator {
     this.attemptStartedMs = nowMs;
     this.lastPollMs = nowMs;
     this.version = 0;
+    this.latestState = { version: 0, tombstone: false, expiresAtMs: 0 };
     this.commitAcks = 0;
     this.commitMemberAcks = 0;
     this.commitRefusals = 0;
@@ -294,6 +339,8 @@ export class EcWriteCoordinator {
     switch (reply.code) {
       case ResultCode.RESULT_CODE_LOCKED:
       case ResultCode.RESULT_CODE_TX_ABORTED:
+      case ResultCode.RESULT_CODE_MEMORY_FULL:
+        // MEMORY_FULL: the node is over budget and evicting; the write fits once it caught up.
         this.lastError = error;
         return this.retryAfterContention();
       case ResultCode.RESULT_CODE_STALE_EPOCH:
@@ -314,7 +361,7 @@ export class EcWriteCoordinator {
   /** Called after a prepare reply moved things on: commit, wait, or give up. */
   private afterPrepareProgress(nowMs: number): WriteEffect[] {
     const states = [...this.nodes.values()];
-    if (states.every((state) => state.staged)) return this.beginCommit();
+    if (states.every((state) => state.staged)) return this.beginCommit(nowMs);
     if (states.some((state) => state.outstanding)) {
       if (this.silentNodes.size > 0) this.silentSinceMs ??= nowMs;
       return [];
@@ -378,11 +425,35 @@ export class EcWriteCoordinator {
     return this.armTimer();
   }
 
-  private beginCommit(): WriteEffect[] {
-    this.phase = "committing";
+  private beginCommit(nowMs: number): WriteEffect[] {
     let committed = 0;
     for (const state of this.nodes.values()) committed = Math.max(committed, state.committedVersion);
+    const latest = this.latestState;
+    assert.equal(latest.version, committed);
     this.previousVersion = committed;
+    this.previousLive = committed > 0 && !latest.tombstone && !(latest.expiresAtMs !== 0 && latest.expiresAtMs <= nowMs);
+    if (!conditionHolds(this.options.condition ?? { kind: "none" }, committed, this.previousLive)) {
+      // Nothing to write: release the locks and report the key's state.
+      this.phase = "done";
+      return [
+        ...this.abortAll(),
+        {
+          kind: "succeed",
+          result: {
+            applied: false,
+            version: committed,
+            attempts: this.attempt,
+            previousVersion: committed,
+            previousLive: this.previousLive,
+            expiresAtMs: this.previousLive ? latest.expiresAtMs : 0,
+          },
+        },
+      ];
+    }
+    const expiry = this.options.expiry ?? { kind: "none" };
+    this.expiresAtMs =
+      this.options.blobs === null ? 0 : expiry.kind === "at" ? expiry.atMs : expiry.kind === "keep" && this.previousLive ? latest.expiresAtMs : 0;
+    this.phase = "committing";
     this.version = committed + 1;
     const effects: WriteEffect[] = [];
     for (const node of this.targets) {
@@ -392,7 +463,7 @@ export class EcWriteCoordinator {
         attempt: this.attempt,
         node,
         epoch: this.view.epoch,
-        request: { key: this.options.key, txId: this.txId, version: this.version, resolution: false },
+        request: { key: this.options.key, txId: this.txId, version: this.version, resolution: false, expiresAtMs: this.expiresAtMs },
       });
     }
     return effects;
@@ -403,6 +474,10 @@ export class EcWriteCoordinator {
     this.contentionCount++;
     if (this.contentionCount >= this.options.attemptsMax) {
       this.phase = "done";
+      if (this.lastError instanceof OutOfMemoryError) {
+        effects.push({ kind: "fail", error: new OutOfMemoryError(`write gave up after ${this.contentionCount} attempts: ${this.lastError.message}`) });
+        return effects;
+      }
       effects.push({
         kind: "fail",
         error: new WriteAbortedError(
@@ -485,8 +560,22 @@ export class EcWriteCoordinator {
         data: blob === undefined ? Buffer.alloc(0) : blob.subarray(offset, end),
         last: end === total,
         leaseMs: this.options.lockLeaseMs,
+        reason: this.options.reason ?? WriteReason.WRITE_REASON_CLIENT,
       },
     };
+  }
+}
+
+function conditionHolds(condition: WriteCondition, version: number, live: boolean): boolean {
+  switch (condition.kind) {
+    case "none":
+      return true;
+    case "absent":
+      return !live;
+    case "present":
+      return live;
+    case "version":
+      return version === condition.version;
   }
 }
 

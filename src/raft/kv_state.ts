@@ -23,7 +23,7 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../core/errors";
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { ByteArena, LARGE_BYTES } from "../storage/byte_arena";
-import { KeyIndex, latin1Equals } from "../storage/key_index";
+import { KeyIndex, bytesHash, latin1Equals } from "../storage/key_index";
 
 export const KV_SESSIONS_MAX = 10_000;
 /** Bytes an entry's block holds besides its key and value: the key length (u16). The value
@@ -99,7 +99,10 @@ interface Session {
 export class KvState {
   private readonly arena = new ByteArena();
   /** Key bytes as a latin1 string (one char per byte, binary safe) → arena handle of its entry. */
-  private readonly index = new KeyIndex({ matches: (handle, key) => this.keyMatches(handle, key) });
+  private readonly index = new KeyIndex({
+    matches: (handle, key) => this.keyMatches(handle, key),
+    hashOf: (handle) => bytesHash(this.arena.bufferOf(handle), this.arena.dataOffset(handle) + ENTRY_KEY_LENGTH_BYTES, this.keyLength(handle)),
+  });
   private readonly sessions = new Map<number, Session>();
   private valueBytes = 0;
   private keyBytes = 0;

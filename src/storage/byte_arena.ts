@@ -6,12 +6,12 @@
 // cut from it (request frames, replies), and each entry also costs a typed-array object on
 // the JS heap: a node's ArrayBuffer memory grows several times faster than its shards.
 // Here an entry
-// costs its bytes rounded up to its size class plus a 4-byte header, and a plain number
-// (its handle) in the caller's index.
+// costs its bytes plus a 2-byte header rounded up to its size class, and a plain number (its
+// handle) in the caller's index.
 //
 // Blocks are carved from slabs of SLAB_BYTES by bumping an offset; a freed block goes on
 // its size class's free list and is reused by the next block of that class. Classes are
-// 8-byte steps up to 1 KiB and 1/64 of a power of two above (at most 1/64 slack), so a
+// 4-byte steps up to 1 KiB and 1/64 of a power of two above (at most 1/64 slack), so a
 // workload whose values keep
 // their size reuses freed blocks exactly (finer classes leave more kinds of freed blocks
 // waiting when sizes vary). Slabs are allocated without zero-fill, but the allocator may
@@ -19,15 +19,21 @@
 // tail of the newest slab costs memory, so slabs are small (SLAB_BYTES). Blocks larger than LARGE_BYTES get a Buffer of their
 // own (handle = index into `large`).
 //
-// Handles: a slab block's handle is slab * SLAB_BYTES + offset of its header (a safe
-// integer). Large blocks get negative handles: -(1 + slot).
+// Handles fit 32 bits, so an index can pack one with a hash tag into a float64 (KeyIndex):
+// a slab block's handle is (slab * SLAB_BYTES + offset of its header) / 4 (blocks start
+// 4-byte aligned), below LARGE_HANDLE_BASE (so slabs hold at most 8 GiB); a large block's
+// is LARGE_HANDLE_BASE + its slot.
 import assert from "node:assert/strict";
 
 export const SLAB_BYTES = 256 << 10;
-/** Blocks above this size are not packed into slabs. */
-export const LARGE_BYTES = 64 * 1024;
-const HEADER_BYTES = 4;
-const ALIGN = 8;
+/** Blocks above this size are not packed into slabs (a slab block's size fits its u16 header). */
+export const LARGE_BYTES = 0xffff;
+const HEADER_BYTES = 2;
+const ALIGN = 4;
+/** Handles at and above this are large blocks; below, slab blocks (offset / ALIGN). */
+export const LARGE_HANDLE_BASE = 2 ** 31;
+/** Handles are below this (an index may keep them in 32 bits). */
+export const HANDLE_LIMIT = 2 ** 32;
 
 export interface ArenaStats {
   /** Bytes callers asked for and still hold. */
@@ -59,6 +65,7 @@ export class ByteArena {
   private liveBytes = 0;
   private liveBlocks = 0;
   private freeBytes = 0;
+  private largeBytes = 0;
 
   /** A block holding `bytes` bytes (contents undefined until written through view()). */
   alloc(bytes: number): number {
@@ -67,13 +74,15 @@ export class ByteArena {
     this.liveBlocks += 1;
     if (bytes > LARGE_BYTES) {
       const buffer = Buffer.allocUnsafeSlow(bytes);
+      this.largeBytes += bytes;
       const slot = this.largeFree.pop();
       if (slot !== undefined) {
         this.large[slot] = buffer;
-        return -(1 + slot);
+        return LARGE_HANDLE_BASE + slot;
       }
       this.large.push(buffer);
-      return -this.large.length;
+      assert(this.large.length < HANDLE_LIMIT - LARGE_HANDLE_BASE, "too many large blocks");
+      return LARGE_HANDLE_BASE + this.large.length - 1;
     }
     const capacity = blockCapacity(bytes);
     const reusable = this.free.get(capacity);
@@ -83,11 +92,11 @@ export class ByteArena {
       this.freeBytes -= capacity;
     } else {
       if (this.top + capacity > SLAB_BYTES) this.addSlab();
-      handle = (this.slabs.length - 1) * SLAB_BYTES + this.top;
+      handle = ((this.slabs.length - 1) * SLAB_BYTES + this.top) / ALIGN;
       this.top += capacity;
+      assert(handle < LARGE_HANDLE_BASE, "arena slabs are full");
     }
-    const slab = this.slabs[Math.floor(handle / SLAB_BYTES)];
-    slab.writeUInt32LE(bytes, handle % SLAB_BYTES);
+    this.slabs[slabOf(handle)].writeUInt16LE(bytes, offsetOf(handle));
     return handle;
   }
 
@@ -96,14 +105,14 @@ export class ByteArena {
    * Callers that hand bytes to asynchronous code (a reply encoded later) must copy them.
    */
   view(handle: number): Buffer {
-    if (handle < 0) {
-      const buffer = this.large[-handle - 1];
+    if (handle >= LARGE_HANDLE_BASE) {
+      const buffer = this.large[handle - LARGE_HANDLE_BASE];
       assert(buffer !== null && buffer !== undefined, "freed arena block");
       return buffer;
     }
-    const slab = this.slabs[Math.floor(handle / SLAB_BYTES)];
-    const offset = handle % SLAB_BYTES;
-    const bytes = slab.readUInt32LE(offset);
+    const slab = this.slabs[slabOf(handle)];
+    const offset = offsetOf(handle);
+    const bytes = slab.readUInt16LE(offset);
     return slab.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + bytes);
   }
 
@@ -112,26 +121,27 @@ export class ByteArena {
    * fields without creating a view object (hot paths such as index probes).
    */
   bufferOf(handle: number): Buffer {
-    return handle < 0 ? this.view(handle) : this.slabs[Math.floor(handle / SLAB_BYTES)];
+    return handle >= LARGE_HANDLE_BASE ? this.view(handle) : this.slabs[slabOf(handle)];
   }
 
   dataOffset(handle: number): number {
-    return handle < 0 ? 0 : (handle % SLAB_BYTES) + HEADER_BYTES;
+    return handle >= LARGE_HANDLE_BASE ? 0 : offsetOf(handle) + HEADER_BYTES;
   }
 
   /** Data bytes of a block. */
   size(handle: number): number {
-    if (handle < 0) return this.view(handle).length;
-    return this.slabs[Math.floor(handle / SLAB_BYTES)].readUInt32LE(handle % SLAB_BYTES);
+    if (handle >= LARGE_HANDLE_BASE) return this.view(handle).length;
+    return this.slabs[slabOf(handle)].readUInt16LE(offsetOf(handle));
   }
 
   release(handle: number): void {
     const bytes = this.size(handle);
     this.liveBytes -= bytes;
     this.liveBlocks -= 1;
-    if (handle < 0) {
-      this.large[-handle - 1] = null;
-      this.largeFree.push(-handle - 1);
+    if (handle >= LARGE_HANDLE_BASE) {
+      this.large[handle - LARGE_HANDLE_BASE] = null;
+      this.largeFree.push(handle - LARGE_HANDLE_BASE);
+      this.largeBytes -= bytes;
       return;
     }
     const capacity = blockCapacity(bytes);
@@ -154,6 +164,12 @@ export class ByteArena {
     this.liveBytes = 0;
     this.liveBlocks = 0;
     this.freeBytes = 0;
+    this.largeBytes = 0;
+  }
+
+  /** Memory the arena holds: every slab reserved plus every large block. */
+  heldBytes(): number {
+    return this.slabs.length * SLAB_BYTES + this.largeBytes;
   }
 
   stats(): ArenaStats {
@@ -167,8 +183,17 @@ export class ByteArena {
   }
 
   private addSlab(): void {
+    assert((this.slabs.length + 1) * SLAB_BYTES <= LARGE_HANDLE_BASE * ALIGN, "arena slabs are full");
     // Not zero-filled: a slab's pages become resident only as blocks are written into them.
     this.slabs.push(Buffer.allocUnsafeSlow(SLAB_BYTES));
     this.top = 0;
   }
+}
+
+function slabOf(handle: number): number {
+  return Math.floor((handle * ALIGN) / SLAB_BYTES);
+}
+
+function offsetOf(handle: number): number {
+  return (handle * ALIGN) % SLAB_BYTES;
 }

@@ -2,24 +2,27 @@
 //
 // One entry = one key's newest committed version: a header, the key and the shard
 // blob, kept together as one block of a ByteArena (byte_arena.ts), found through a
-// KeyIndex (key_index.ts). An entry costs its bytes, a 4-byte block header and 12-18 bytes
-// of index table — no JS object, no Buffer, no pinned 8 KiB pool slab. Keys are byte
+// KeyIndex (key_index.ts). An entry costs its bytes, a 2-byte block header rounded up to a
+// 4-byte class, and 10-25 bytes of index table (10 per slot, 40-80% full) — no JS object, no
+// Buffer, no pinned 8 KiB pool slab. Keys are byte
 // strings handled as latin1 JS strings (one char per byte, binary safe).
 //
 // Logical bytes (DESIGN.md section 5) = payload (shard blob bytes) + key bytes + each
-// entry's header bytes (15-26 within the limits of core/limits.ts, typically 16); they are
-// what this node holds, counted exactly.
+// entry's header bytes (16-33 within the limits of core/limits.ts, typically 17 without a
+// TTL); they are what this node holds, counted exactly. Held bytes = what the arena and the
+// index occupy (slabs, large blocks, the table): what the memory budget is checked against.
 import assert from "node:assert/strict";
 import { KEY_BYTES_MAX } from "../core/limits";
 import { ByteArena, LARGE_BYTES } from "./byte_arena";
-import { KeyIndex, latin1Equals } from "./key_index";
+import { KeyIndex, bytesHash, latin1Equals } from "./key_index";
 
 /**
- * An entry's header: valueCrc32 u32 | shardCrc32 u32 | txTag u32 | then three LEB128
- * varints: key length × 2 + tombstone bit, version, value bytes. Versions are per-key
- * counters (max committed + 1) and values mostly under 16 KiB, so a typical header is
- * 12 + 1 + 1-2 + 2 = 16-17 bytes; the header is held n times per value (once per node),
- * which matters next to small shards.
+ * An entry's header: valueCrc32 u32 | shardCrc32 u32 | txTag u32 | then four LEB128
+ * varints: key length × 2 + tombstone bit, version, value bytes, and the TTL deadline
+ * (epoch ms, 0 = none). Versions are per-key counters (max committed + 1) and values mostly
+ * under 16 KiB, so a typical header is 12 + 1 + 1-2 + 2 + 1 = 17-18 bytes (a deadline takes
+ * 6 bytes instead of 1); the header is held n times per value (once per node), which
+ * matters next to small shards.
  * The shard layout (k, n-k, block size) is the node's own config, which every EcPrepare
  * is checked against, so it is not repeated per entry. txTag is a 32-bit hash of the
  * transaction that wrote this version: a resolver asking "did tx T commit here?" is
@@ -53,10 +56,11 @@ interface Header {
   tombstone: boolean;
   version: number;
   valueBytes: number;
+  expiresAtMs: number;
   /** Offset of the key (the header's end) in the buffer. */
   keyOffset: number;
 }
-const scratch: Header = { keyLength: 0, tombstone: false, version: 0, valueBytes: 0, keyOffset: 0 };
+const scratch: Header = { keyLength: 0, tombstone: false, version: 0, valueBytes: 0, expiresAtMs: 0, keyOffset: 0 };
 
 /** Reads a varint at scratch.keyOffset and advances it past. */
 function nextVarint(buffer: Buffer): number {
@@ -77,12 +81,19 @@ function readHeader(buffer: Buffer, offset: number): Header {
   scratch.tombstone = (keyField & 1) !== 0;
   scratch.version = nextVarint(buffer);
   scratch.valueBytes = nextVarint(buffer);
+  scratch.expiresAtMs = nextVarint(buffer);
   return scratch;
 }
 
 /** Header bytes of an entry (what stats() counts as metadata). */
-export function entryMetaBytes(entry: { version: number; valueBytes: number; tombstone: boolean }, keyLength: number): number {
-  return OFFSET_VARINTS + varintBytes(keyLength * 2 + (entry.tombstone ? 1 : 0)) + varintBytes(entry.version) + varintBytes(entry.valueBytes);
+export function entryMetaBytes(entry: { version: number; valueBytes: number; tombstone: boolean; expiresAtMs: number }, keyLength: number): number {
+  return (
+    OFFSET_VARINTS +
+    varintBytes(keyLength * 2 + (entry.tombstone ? 1 : 0)) +
+    varintBytes(entry.version) +
+    varintBytes(entry.valueBytes) +
+    varintBytes(entry.expiresAtMs)
+  );
 }
 
 export interface ShardEntry {
@@ -92,9 +103,23 @@ export interface ShardEntry {
   valueCrc32: number;
   shardCrc32: number;
   txTag: number;
+  /** TTL deadline, epoch ms; 0 when the value does not expire. */
+  expiresAtMs: number;
   /** The shard blob: a copy (the arena block is reused by later writes), or for shards
    * above the arena's LARGE_BYTES a view of their own buffer, which is never rewritten. */
   shard: Buffer;
+}
+
+/** What eviction and expiry need to know of an entry, without its shard. */
+export interface EntrySummary {
+  key: string;
+  version: number;
+  tombstone: boolean;
+  expiresAtMs: number;
+  /** The index slot's access stamp (access.ts). */
+  stamp: number;
+  /** Memory the entry's block takes (what dropping it gives back, roughly). */
+  bytes: number;
 }
 
 export interface StoreStats {
@@ -104,11 +129,21 @@ export interface StoreStats {
   keyBytes: number;
   metaBytes: number;
   logicalBytes: number;
+  /** Arena slabs, large blocks and the index table: the memory the store occupies. */
+  heldBytes: number;
+  indexBytes: number;
 }
 
 export class ShardStore {
   private readonly arena = new ByteArena();
-  private readonly index = new KeyIndex({ matches: (handle, key) => this.keyMatches(handle, key) });
+  private readonly index = new KeyIndex({
+    matches: (handle, key) => this.keyMatches(handle, key),
+    hashOf: (handle) => {
+      const buffer = this.arena.bufferOf(handle);
+      const header = readHeader(buffer, this.arena.dataOffset(handle));
+      return bytesHash(buffer, header.keyOffset, header.keyLength);
+    },
+  });
   private payloadBytes = 0;
   private keyBytes = 0;
   private metaBytes = 0;
@@ -146,16 +181,78 @@ export class ShardStore {
       shardCrc32: raw.readUInt32LE(OFFSET_SHARD_CRC),
       txTag: raw.readUInt32LE(OFFSET_TX_TAG),
       tombstone: header.tombstone,
+      expiresAtMs: header.expiresAtMs,
       shard: raw.length > LARGE_BYTES ? shard : Buffer.from(shard),
     };
   }
 
-  /** Installs a committed version; versions only increase (the caller checked). */
-  put(key: string, entry: Omit<ShardEntry, "shard">, shard: Uint8Array): void {
+  /** The entry's summary, without copying its shard; null when absent. */
+  summary(key: string): EntrySummary | null {
+    const slot = this.index.slotOf(key);
+    return slot < 0 ? null : this.summaryAt(slot);
+  }
+
+  /** Sets the key's access stamp with `update(old)`; false when the key is absent. */
+  touch(key: string, update: (stamp: number) => number): boolean {
+    const slot = this.index.slotOf(key);
+    if (slot < 0) return false;
+    this.index.setAccess(slot, update(this.index.accessAt(slot)));
+    return true;
+  }
+
+  /** Up to `count` entries at random (`draw(n)`: a uniform integer below n). */
+  sample(count: number, draw: (below: number) => number): EntrySummary[] {
+    return this.index.sample(count, draw).map((slot) => this.summaryAt(slot));
+  }
+
+  /** The entries in `slotsMax` index slots from `cursor` on, and where to continue (0: a pass ended). */
+  scan(cursor: number, slotsMax: number): { entries: EntrySummary[]; next: number } {
+    const { slots, next } = this.index.scan(cursor, slotsMax);
+    return { entries: slots.map((slot) => this.summaryAt(slot)), next };
+  }
+
+  /** Forgets `key` altogether (a tombstone nobody needs any more); false when absent. */
+  delete(key: string): boolean {
+    const handle = this.index.get(key);
+    if (handle === undefined) return false;
+    const buffer = this.arena.bufferOf(handle);
+    const offset = this.arena.dataOffset(handle);
+    const header = readHeader(buffer, offset);
+    const metaBytes = header.keyOffset - offset;
+    if (header.tombstone) this.tombstoneCount -= 1;
+    this.metaBytes -= metaBytes;
+    this.payloadBytes -= this.arena.size(handle) - metaBytes - key.length;
+    this.keyBytes -= key.length;
+    // The index first: removing the key's slot reads keys from the blocks around it.
+    this.index.delete(key);
+    this.arena.release(handle);
+    return true;
+  }
+
+  private summaryAt(slot: number): EntrySummary {
+    const handle = this.index.handleAt(slot);
+    const buffer = this.arena.bufferOf(handle);
+    const header = readHeader(buffer, this.arena.dataOffset(handle));
+    return {
+      key: buffer.toString("latin1", header.keyOffset, header.keyOffset + header.keyLength),
+      version: header.version,
+      tombstone: header.tombstone,
+      expiresAtMs: header.expiresAtMs,
+      stamp: this.index.accessAt(slot),
+      bytes: this.arena.size(handle),
+    };
+  }
+
+  /**
+   * Installs a committed version; versions only increase (the caller checked). A new key's
+   * access stamp is `stamp`; an existing key keeps its own (the caller touches it).
+   */
+  put(key: string, entry: Omit<ShardEntry, "shard">, shard: Uint8Array, stamp = 0): void {
     assert(Number.isSafeInteger(entry.version) && entry.version > 0);
     assert(Number.isSafeInteger(entry.valueBytes) && entry.valueBytes >= 0);
     assert(key.length > 0 && key.length <= KEY_BYTES_MAX);
     assert(!entry.tombstone || shard.length === 0);
+    assert(Number.isSafeInteger(entry.expiresAtMs) && entry.expiresAtMs >= 0);
     const previous = this.index.get(key);
     let previousTombstone = false;
     if (previous !== undefined) {
@@ -175,12 +272,13 @@ export class ShardStore {
     let offset = writeVarint(raw, OFFSET_VARINTS, key.length * 2 + (entry.tombstone ? 1 : 0));
     offset = writeVarint(raw, offset, entry.version);
     offset = writeVarint(raw, offset, entry.valueBytes);
+    offset = writeVarint(raw, offset, entry.expiresAtMs);
     assert.equal(offset, metaBytes);
     raw.write(key, offset, "latin1");
     raw.set(shard, offset + key.length);
     // The index first: finding the key's slot reads the key from the previous block, which
     // must still be live (a released large block's buffer is gone at once).
-    this.index.set(key, handle);
+    this.index.set(key, handle, stamp);
     if (previous === undefined) {
       this.keyBytes += key.length;
     } else {
@@ -217,8 +315,20 @@ export class ShardStore {
       payloadBytes: this.payloadBytes,
       keyBytes: this.keyBytes,
       metaBytes: this.metaBytes,
-      logicalBytes: this.payloadBytes + this.keyBytes + this.metaBytes,
+      logicalBytes: this.logicalBytes(),
+      heldBytes: this.heldBytes(),
+      indexBytes: this.index.tableBytes(),
     };
+  }
+
+  /** Payload, key and header bytes of every entry. */
+  logicalBytes(): number {
+    return this.payloadBytes + this.keyBytes + this.metaBytes;
+  }
+
+  /** Memory the store occupies: arena slabs and large blocks, and the index table. */
+  heldBytes(): number {
+    return this.arena.heldBytes() + this.index.tableBytes();
   }
 
   private keyMatches(handle: number, key: string): boolean {

@@ -8,6 +8,7 @@ import {
   LockedError,
   NotFoundError,
   NotLeaderError,
+  OutOfMemoryError,
   TimeoutError,
   UnavailableError,
   UnreachableError,
@@ -42,6 +43,8 @@ export function grpcStatusOf(error: KvError): GrpcStatus {
       return GrpcStatus.DATA_LOSS;
     case "OUTCOME_UNKNOWN":
       return GrpcStatus.UNKNOWN;
+    case "OUT_OF_MEMORY":
+      return GrpcStatus.RESOURCE_EXHAUSTED;
     case "INTERNAL":
       return GrpcStatus.INTERNAL;
   }
@@ -104,6 +107,9 @@ export function errorFromResult(code: ResultCode, message: string, what: string)
       return new UnavailableError(text);
     case ResultCode.RESULT_CODE_CORRUPT:
       return new CorruptShardError(text);
+    case ResultCode.RESULT_CODE_OUT_OF_MEMORY:
+    case ResultCode.RESULT_CODE_MEMORY_FULL:
+      return new OutOfMemoryError(text);
     default:
       return new InternalError(text);
   }

@@ -29,12 +29,22 @@ interface Config {
 
 const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
 
-/** 100 + 60 + 60 + 40 = 260 runs of about 2.5 virtual seconds each plus healing. */
+/** 100 + 60 + 60 + 40 + 60 + 40 = 360 runs of about 2.5 virtual seconds each plus healing. */
 const CONFIGS: Config[] = [
   { name: "default faults (5 clients, 2 keys, pauses, node and client crashes)", seeds: range(1, 100), options: {} },
   { name: "slow tail, read-heavy (6 clients)", seeds: range(1_001, 60), options: { clientCount: 6, readRatio: 0.6, slowRate: 0.3 } },
   { name: "lossy network (12% loss)", seeds: range(2_001, 60), options: { lossRate: 0.12, slowRate: 0.2 } },
   { name: "3 keys, 4 clients, more node crashes", seeds: range(3_001, 40), options: { clientCount: 4, keyCount: 3, nodeCrashRate: 0.3 } },
+  {
+    name: "a tight memory budget (allkeys-lru evicting all the time) and TTLs",
+    seeds: range(4_001, 60),
+    options: { keyCount: 4, memoryBudgetBytes: 120, ttlRate: 0.3 },
+  },
+  {
+    name: "volatile-ttl under a tight budget, many TTLs",
+    seeds: range(5_001, 40),
+    options: { keyCount: 5, memoryBudgetBytes: 150, ttlRate: 0.5, evictionPolicy: "volatile-ttl" },
+  },
 ];
 
 function runSeeds(config: Config): EccSimResult[] {
@@ -73,6 +83,8 @@ describe("ecc simulation of the real cores (seeded)", function () {
       assert(sum((r) => r.resolutions.abort) > 0, "no lease resolution aborted");
       assert(sum((r) => r.resolutions.commit) > 0, "no lease resolution committed");
       assert(sum((r) => r.counts.unknown) > 0, "no unknown outcome");
+      if (config.options.memoryBudgetBytes !== undefined) assert(sum((r) => r.evictions) > 0, "no key was evicted");
+      if ((config.options.ttlRate ?? 0) > 0) assert(sum((r) => r.expirations) > 0, "no key expired");
       // Runs that lost more than n-k nodes' shards at once check safety only; they must stay rare.
       const beyond = results.filter((r) => r.beyondBudget).length;
       assert(beyond <= results.length / 20, `${beyond} of ${results.length} runs went beyond the fault budget`);
@@ -105,14 +117,14 @@ describe("ecc simulation of the real cores (seeded)", function () {
     {
       bug: "rebuild-skips-generation-check",
       what: "a rebuild that counts results of an abandoned rebuild generation",
-      options: { keyCount: 4, pauseRate: 0.4 },
+      options: { keyCount: 8, pauseRate: 0.4, clientCount: 3 },
       message: /was promoted holding|not linearizable|disagree/,
     },
   ];
   for (const { bug, what, options, message } of planted) {
     it(`can fail: ${what} is caught`, () => {
       const caught: number[] = [];
-      for (const seed of range(1, 80)) {
+      for (const seed of range(1, 120)) {
         try {
           runEccSimulation({ seed, ...options, plantedBug: bug });
         } catch (error) {

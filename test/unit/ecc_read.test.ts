@@ -39,6 +39,7 @@ function replies(version: number, value: Buffer, chunk = 1 << 20, tombstone = fa
     reply: (node) => ({
       version,
       tombstone,
+      expiresAtMs: 0,
       layout: version === 0 ? undefined : { ...layout, valueCrc32: crc32(value) },
       shardIndex: node,
       shardCrc32: tombstone ? 0 : crc32(blobs[node]),
@@ -78,7 +79,7 @@ describe("EcReadCoordinator", () => {
     assert.deepEqual(c.onGetReply(1, 2, ok(v4.reply(2)), 0), []);
     assert.deepEqual(c.onGetReply(1, 0, ok(v4.reply(0)), 0), []);
     const done = c.onGetReply(1, 1, ok(v4.reply(1)), 0);
-    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 4, value: Buffer.from("hello, shards") } }]);
+    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 4, value: Buffer.from("hello, shards"), expiresAtMs: 0 } }]);
     assert(c.done);
   });
 
@@ -116,7 +117,7 @@ describe("EcReadCoordinator", () => {
     assert.deepEqual(c.onGetReply(1, 2, ok(v5.reply(2)), 0), []);
     assert.deepEqual(c.onGetReply(1, 3, ok(v4.reply(3)), 0), []);
     const done = c.onGetReply(1, 4, ok(v5.reply(4)), 0);
-    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 5, value: Buffer.from("new value!") } }]);
+    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 5, value: Buffer.from("new value!"), expiresAtMs: 0 } }]);
   });
 
   it("reads again after a backoff when no version can reach k (a commit is in flight)", () => {
@@ -161,7 +162,7 @@ describe("EcReadCoordinator", () => {
     assert.deepEqual(asked(c.onGetReply(1, 1, ok(bad), 0)), [3, 4]);
     c.onGetReply(1, 2, ok(v.reply(2)), 0);
     const done = c.onGetReply(1, 3, ok(v.reply(3)), 0);
-    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 4, value: Buffer.from("checked twice") } }]);
+    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 4, value: Buffer.from("checked twice"), expiresAtMs: 0 } }]);
   });
 
   it("fetches large shards chunk by chunk, pinned to the version, and checks each whole shard", () => {
@@ -199,7 +200,7 @@ describe("EcReadCoordinator", () => {
       pending = next;
     }
     result = result.filter((e) => e.kind === "succeed");
-    assert.deepEqual(result, [{ kind: "succeed", result: { kind: "value", version: 6, value } }]);
+    assert.deepEqual(result, [{ kind: "succeed", result: { kind: "value", version: 6, value, expiresAtMs: 0 } }]);
   });
 
   it("a newer version replacing the one being fetched means reading again", () => {

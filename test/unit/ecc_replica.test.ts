@@ -7,7 +7,7 @@
 // with time; exact byte accounting.
 import assert from "node:assert/strict";
 import { crc32 } from "../../src/codec/checksum";
-import { EcPrepare, ResultCode, TxState } from "../../src/gen/ecc";
+import { EcPrepare, ResultCode, TxState, WriteReason } from "../../src/gen/ecc";
 import { EcShardReplica } from "../../src/ecc/shard_replica";
 import { KEY_BYTES_MAX } from "../../src/core/limits";
 
@@ -40,6 +40,7 @@ function prepare(key: string, txId: Buffer, valueBytes: number, fill = 7, overri
     data,
     last: true,
     leaseMs: 1_000,
+    reason: WriteReason.WRITE_REASON_CLIENT,
     ...overrides,
   };
 }
@@ -50,9 +51,9 @@ describe("EcShardReplica", () => {
     const p = r.prepare(prepare("a", tx(1), 30), 0);
     assert.equal(p.code, ResultCode.RESULT_CODE_OK);
     assert.equal(p.reply!.committedVersion, 0);
-    assert.equal(r.get({ key: Buffer.from("a"), wantVersion: 0, offset: 0, lengthMax: 0 }).reply!.version, 0);
-    assert.equal(r.commit({ key: Buffer.from("a"), txId: tx(1), version: 1, resolution: false }).code, ResultCode.RESULT_CODE_OK);
-    const g = r.get({ key: Buffer.from("a"), wantVersion: 0, offset: 0, lengthMax: 0 }).reply!;
+    assert.equal(r.get({ key: Buffer.from("a"), wantVersion: 0, offset: 0, lengthMax: 0 }, 0).reply!.version, 0);
+    assert.equal(r.commit({ key: Buffer.from("a"), txId: tx(1), version: 1, resolution: false , expiresAtMs: 0 }, 0).code, ResultCode.RESULT_CODE_OK);
+    const g = r.get({ key: Buffer.from("a"), wantVersion: 0, offset: 0, lengthMax: 0 }, 0).reply!;
     assert.equal(g.version, 1);
     assert.equal(g.data.length, 10);
     assert.equal(g.shardIndex, 1);
@@ -62,9 +63,9 @@ describe("EcShardReplica", () => {
     const r = replica();
     assert.equal(r.prepare(prepare("a", tx(1), 30), 0).code, ResultCode.RESULT_CODE_OK);
     assert.equal(r.prepare(prepare("a", tx(2), 30), 0).code, ResultCode.RESULT_CODE_LOCKED);
-    assert.equal(r.commit({ key: Buffer.from("a"), txId: tx(1), version: 5, resolution: false }).code, ResultCode.RESULT_CODE_OK);
+    assert.equal(r.commit({ key: Buffer.from("a"), txId: tx(1), version: 5, resolution: false , expiresAtMs: 0 }, 0).code, ResultCode.RESULT_CODE_OK);
     assert.equal(r.prepare(prepare("a", tx(2), 30), 0).reply!.committedVersion, 5);
-    const stale = r.commit({ key: Buffer.from("a"), txId: tx(2), version: 5, resolution: false });
+    const stale = r.commit({ key: Buffer.from("a"), txId: tx(2), version: 5, resolution: false , expiresAtMs: 0 }, 0);
     assert.equal(stale.code, ResultCode.RESULT_CODE_STALE_VERSION);
     assert.equal(r.store.version("a"), 5);
   });
@@ -121,10 +122,10 @@ describe("EcShardReplica", () => {
       assert.equal(outcome.reply!.staged, i === chunks.length - 1);
       offset += data.length;
     });
-    assert.equal(r.commit({ key: Buffer.from("big"), txId: tx(9), version: 1, resolution: false }).code, ResultCode.RESULT_CODE_OK);
-    const part = r.get({ key: Buffer.from("big"), wantVersion: 1, offset: 100, lengthMax: 50 }).reply!;
+    assert.equal(r.commit({ key: Buffer.from("big"), txId: tx(9), version: 1, resolution: false , expiresAtMs: 0 }, 0).code, ResultCode.RESULT_CODE_OK);
+    const part = r.get({ key: Buffer.from("big"), wantVersion: 1, offset: 100, lengthMax: 50 }, 0).reply!;
     assert.deepEqual(part.data, blob.subarray(100, 150));
-    assert.equal(r.get({ key: Buffer.from("big"), wantVersion: 2, offset: 0, lengthMax: 0 }).code, ResultCode.RESULT_CODE_VERSION_GONE);
+    assert.equal(r.get({ key: Buffer.from("big"), wantVersion: 2, offset: 0, lengthMax: 0 }, 0).code, ResultCode.RESULT_CODE_VERSION_GONE);
   });
 
   it("a resolver's EcTxStatus fences the tx: the coordinator's EcCommit is refused, a resolver's accepted", () => {
@@ -132,8 +133,8 @@ describe("EcShardReplica", () => {
     assert.equal(r.prepare(prepare("a", tx(1), 30), 0).code, ResultCode.RESULT_CODE_OK);
     const status = r.txStatus({ key: Buffer.from("a"), txId: tx(1) });
     assert.equal(status.reply!.state, TxState.TX_STATE_STAGED);
-    assert.equal(r.commit({ key: Buffer.from("a"), txId: tx(1), version: 1, resolution: false }).code, ResultCode.RESULT_CODE_TX_ABORTED);
-    assert.equal(r.commit({ key: Buffer.from("a"), txId: tx(1), version: 1, resolution: true }).code, ResultCode.RESULT_CODE_OK);
+    assert.equal(r.commit({ key: Buffer.from("a"), txId: tx(1), version: 1, resolution: false , expiresAtMs: 0 }, 0).code, ResultCode.RESULT_CODE_TX_ABORTED);
+    assert.equal(r.commit({ key: Buffer.from("a"), txId: tx(1), version: 1, resolution: true , expiresAtMs: 0 }, 0).code, ResultCode.RESULT_CODE_OK);
     assert.equal(r.txStatus({ key: Buffer.from("a"), txId: tx(1) }).reply!.state, TxState.TX_STATE_COMMITTED);
   });
 
@@ -156,22 +157,22 @@ describe("EcShardReplica", () => {
     assert.equal(r.takeExpiredLocks(5_500, 10).length, 1);
   });
 
-  it("counts logical bytes exactly: payload + key + a 16-byte header per entry (1 KiB values, version 1)", () => {
+  it("counts logical bytes exactly: payload + key + a 17-byte header per entry (1 KiB values, version 1, no TTL)", () => {
     const r = replica();
     for (let i = 0; i < 10; i++) {
       const key = `key${i}`;
       assert.equal(r.prepare(prepare(key, tx(100 + i), 1024), 0).code, ResultCode.RESULT_CODE_OK);
-      assert.equal(r.commit({ key: Buffer.from(key), txId: tx(100 + i), version: 1, resolution: false }).code, ResultCode.RESULT_CODE_OK);
+      assert.equal(r.commit({ key: Buffer.from(key), txId: tx(100 + i), version: 1, resolution: false , expiresAtMs: 0 }, 0).code, ResultCode.RESULT_CODE_OK);
     }
     const stats = r.stats();
     assert.equal(stats.keyCount, 10);
     assert.equal(stats.payloadBytes, 10 * Math.ceil(1024 / K));
     assert.equal(stats.keyBytes, 10 * 4);
-    assert.equal(stats.metaBytes, 10 * 16);
+    assert.equal(stats.metaBytes, 10 * 17);
     assert.equal(stats.logicalBytes, stats.payloadBytes + stats.keyBytes + stats.metaBytes);
     // Overwrite with a smaller value: payload shrinks, key bytes stay.
     assert.equal(r.prepare(prepare("key0", tx(200), 3), 0).code, ResultCode.RESULT_CODE_OK);
-    assert.equal(r.commit({ key: Buffer.from("key0"), txId: tx(200), version: 2, resolution: false }).code, ResultCode.RESULT_CODE_OK);
+    assert.equal(r.commit({ key: Buffer.from("key0"), txId: tx(200), version: 2, resolution: false , expiresAtMs: 0 }, 0).code, ResultCode.RESULT_CODE_OK);
     assert.equal(r.stats().payloadBytes, 9 * Math.ceil(1024 / K) + 1);
     assert.equal(r.stats().keyBytes, 40);
   });

@@ -13,7 +13,7 @@ import path from "node:path";
 import { allocatorEnv, chooseAllocator, JEMALLOC_CONF, JEMALLOC_PATHS } from "../../src/core/allocator";
 import { SeededRandom } from "../../src/core/env";
 import { KEY_BYTES_MAX, NODE_PROCESS_ARGS } from "../../src/core/limits";
-import { blockCapacity, ByteArena, LARGE_BYTES, SLAB_BYTES } from "../../src/storage/byte_arena";
+import { blockCapacity, ByteArena, HANDLE_LIMIT, LARGE_BYTES, LARGE_HANDLE_BASE, SLAB_BYTES } from "../../src/storage/byte_arena";
 import { KeyIndex, keyHash } from "../../src/storage/key_index";
 import { entryMetaBytes, ShardEntry, ShardStore } from "../../src/storage/shard_store";
 
@@ -24,19 +24,21 @@ function filled(bytes: number, seed: number): Buffer {
 }
 
 describe("ByteArena", () => {
-  it("size classes: 8-byte steps up to 1 KiB, then at most ~1.6% slack", () => {
-    assert.equal(blockCapacity(0), 8);
-    assert.equal(blockCapacity(4), 8);
-    assert.equal(blockCapacity(5), 16);
-    assert.equal(blockCapacity(367), 376);
+  it("size classes: a 2-byte header, 4-byte steps up to 1 KiB, then at most ~1.6% slack", () => {
+    assert.equal(blockCapacity(0), 4);
+    assert.equal(blockCapacity(2), 4);
+    assert.equal(blockCapacity(3), 8);
+    // An ecc entry of a 1 KiB value in ecc(5,3): 17-byte header, 7-byte key, 342-byte shard.
+    assert.equal(blockCapacity(17 + 7 + 342), 368);
     // A raft entry of a 1 KiB value: 2-byte key length + 7-byte key + 1,024.
     assert.equal(blockCapacity(2 + 7 + 1024), 1040);
-    assert.equal(blockCapacity(2044), 2048);
-    assert.equal(blockCapacity(2045), 2080);
+    assert.equal(blockCapacity(2046), 2048);
+    assert.equal(blockCapacity(2047), 2080);
     for (let bytes = 0; bytes <= LARGE_BYTES; bytes += 97) {
       const capacity = blockCapacity(bytes);
-      assert.ok(capacity >= bytes + 4, `capacity ${capacity} holds ${bytes} + header`);
-      if (bytes > 1024) assert.ok(capacity <= (bytes + 4) * 1.016, `slack of ${bytes}: ${capacity}`);
+      assert.ok(capacity >= bytes + 2, `capacity ${capacity} holds ${bytes} + header`);
+      assert.equal(capacity % 4, 0, "blocks stay 4-byte aligned");
+      if (bytes > 1024) assert.ok(capacity <= (bytes + 2) * 1.016, `slack of ${bytes}: ${capacity}`);
     }
   });
 
@@ -76,7 +78,7 @@ describe("ByteArena", () => {
   it("keeps blocks above LARGE_BYTES apart and reuses their slots", () => {
     const arena = new ByteArena();
     const big = arena.alloc(LARGE_BYTES + 1);
-    assert.ok(big < 0);
+    assert.ok(big >= LARGE_HANDLE_BASE && big < HANDLE_LIMIT);
     arena.view(big).fill(9);
     assert.equal(arena.stats().largeBlocks, 1);
     assert.equal(arena.stats().slabBytes, 0, "no slab for a large block");
@@ -125,7 +127,7 @@ describe("KeyIndex", () => {
     // The "entries": handle i holds keys[i]; keys differ only in a suffix, and the table
     // starts small so it grows many times.
     const keys: string[] = [];
-    const index = new KeyIndex({ matches: (handle, key) => keys[handle] === key }, 2);
+    const index = new KeyIndex({ matches: (handle, key) => keys[handle] === key, hashOf: (handle) => keyHash(keys[handle]) }, 2);
     const model = new Map<string, number>();
     const random = new SeededRandom(7);
     for (let step = 0; step < 20_000; step++) {
@@ -140,7 +142,7 @@ describe("KeyIndex", () => {
     assert.equal(index.get("key8000"), undefined);
     assert.equal(index.get(""), undefined);
     assert.deepEqual([...index.values()].sort((a, b) => a - b), [...model.values()].sort((a, b) => a - b));
-    assert.ok(index.tableBytes() <= 12 * 16384, `table of ${index.tableBytes()} bytes for ${index.size} keys`);
+    assert.ok(index.tableBytes() <= 10 * 16384, `table of ${index.tableBytes()} bytes for ${index.size} keys`);
     index.clear();
     assert.equal(index.size, 0);
     assert.equal(index.get("key1"), undefined);
@@ -151,7 +153,7 @@ describe("KeyIndex", () => {
       // Few distinct keys in a table kept near its load limit: long probe runs that wrap
       // around the end, so a delete must shift later entries of a run back into its hole.
       const keys: string[] = [];
-      const index = new KeyIndex({ matches: (handle, key) => keys[handle] === key });
+      const index = new KeyIndex({ matches: (handle, key) => keys[handle] === key, hashOf: (handle) => keyHash(keys[handle]) });
       const model = new Map<string, number>();
       const random = new SeededRandom(seed);
       for (let step = 0; step < 30_000; step++) {
@@ -173,26 +175,55 @@ describe("KeyIndex", () => {
     });
   }
 
-  it("fills its table up to 4/5 before it doubles", () => {
+  it("fills its table up to 4/5 before it doubles, at 10 bytes a slot (packed handle and tag, access stamp)", () => {
     const keys: string[] = [];
-    const index = new KeyIndex({ matches: (handle, key) => keys[handle] === key });
+    const index = new KeyIndex({ matches: (handle, key) => keys[handle] === key, hashOf: (handle) => keyHash(keys[handle]) });
     for (let i = 0; i < 6_553; i++) {
       keys.push(`key${i}`);
       index.set(`key${i}`, i);
     }
-    assert.equal(index.tableBytes(), 12 * 8192, "6,553 keys fit 8,192 slots (80%)");
+    assert.equal(index.tableBytes(), 10 * 8192, "6,553 keys fit 8,192 slots (80%)");
     keys.push("one more");
     index.set("one more", 6_553);
-    assert.equal(index.tableBytes(), 12 * 16_384);
+    assert.equal(index.tableBytes(), 10 * 16_384);
     for (let i = 0; i <= 6_553; i++) assert.equal(index.get(keys[i]), i);
   });
 
-  it("stores negative handles (large arena blocks) and handle 0", () => {
-    const index = new KeyIndex({ matches: () => true });
-    index.set("a", -1);
-    assert.equal(index.get("a"), -1);
-    index.set("a", 0);
-    assert.equal(index.get("a"), 0);
+  it("stores every 32-bit handle (large arena blocks are at the top) and handle 0", () => {
+    const index = new KeyIndex({ matches: () => true, hashOf: () => keyHash("a") });
+    for (const handle of [0, 1, LARGE_HANDLE_BASE, LARGE_HANDLE_BASE + 12_345, HANDLE_LIMIT - 2]) {
+      index.set("a", handle);
+      assert.equal(index.get("a"), handle);
+    }
+  });
+
+  it("keeps each key's access stamp through growth and deletes, samples used slots, and scans them all", () => {
+    const keys: string[] = [];
+    const index = new KeyIndex({ matches: (handle, key) => keys[handle] === key, hashOf: (handle) => keyHash(keys[handle]) });
+    const random = new SeededRandom(11);
+    for (let i = 0; i < 3_000; i++) {
+      keys.push(`key${i}`);
+      index.set(`key${i}`, i, i & 0xffff);
+    }
+    for (let i = 0; i < 3_000; i += 3) index.delete(`key${i}`);
+    for (let i = 0; i < 3_000; i++) {
+      const slot = index.slotOf(`key${i}`);
+      if (i % 3 === 0) assert.equal(slot, -1);
+      else assert.equal(index.accessAt(slot), i, `stamp of key${i}`);
+    }
+    const sample = index.sample(5, (below) => random.int(below));
+    assert.equal(sample.length, 5);
+    assert.equal(new Set(sample).size, 5);
+    for (const slot of sample) assert.ok(index.handleAt(slot) % 3 !== 0);
+    const seen = new Set<number>();
+    let cursor = 0;
+    for (let pass = 0; pass < 10_000; pass++) {
+      const { slots, next } = index.scan(cursor, 100);
+      for (const slot of slots) seen.add(index.handleAt(slot));
+      cursor = next;
+      if (cursor === 0) break;
+    }
+    assert.equal(seen.size, index.size, "one full pass sees every key");
   });
 
   it("hashes bytes, not string objects: equal keys hash equal, byte 0 counts", () => {
@@ -202,7 +233,7 @@ describe("KeyIndex", () => {
 });
 
 describe("ShardStore on the arena", () => {
-  const meta = (version: number) => ({ version, tombstone: false, valueBytes: 1000, valueCrc32: 1, shardCrc32: 2, txTag: 3 });
+  const meta = (version: number) => ({ version, tombstone: false, valueBytes: 1000, valueCrc32: 1, shardCrc32: 2, txTag: 3, expiresAtMs: 0 });
 
   it("hands out shard copies that a later write of the same key does not change", () => {
     const store = new ShardStore();
@@ -230,14 +261,17 @@ describe("ShardStore on the arena", () => {
     store.put("ab", meta(1), filled(100, 1));
     store.put("ab", meta(2), filled(50, 2));
     store.put("cde", { ...meta(1), tombstone: true }, Buffer.alloc(0));
-    assert.deepEqual(store.stats(), {
+    const { heldBytes, indexBytes, ...logical } = store.stats();
+    assert.deepEqual(logical, {
       keyCount: 2,
       tombstoneCount: 1,
       payloadBytes: 50,
       keyBytes: 5,
-      metaBytes: 2 * 16, // 12 fixed bytes + varints of key length, version, value bytes (1 + 1 + 2)
-      logicalBytes: 50 + 5 + 2 * 16,
+      metaBytes: 2 * 17, // 12 fixed bytes + varints of key length, version, value bytes, deadline (1 + 1 + 2 + 1)
+      logicalBytes: 50 + 5 + 2 * 17,
     });
+    assert.equal(indexBytes, 10 * 1024);
+    assert.ok(heldBytes >= indexBytes + logical.logicalBytes, "held bytes cover the slab and the index");
     store.clear();
     assert.equal(store.stats().logicalBytes, 0);
     assert.equal(store.get("ab"), null);
@@ -268,6 +302,7 @@ describe("ShardStore on the arena", () => {
         valueCrc32: random.int(2 ** 32),
         shardCrc32: random.int(2 ** 32),
         txTag: random.int(2 ** 32),
+        expiresAtMs: random.int(3) === 0 ? 1_700_000_000_000 + random.int(2 ** 30) : 0,
       };
       store.put(key, entry, shard);
       model.set(key, { ...entry, shard });
@@ -284,7 +319,8 @@ describe("ShardStore on the arena", () => {
       metaBytes += entryMetaBytes(entry, key.length);
     }
     const tombstoneCount = [...model.values()].filter((entry) => entry.tombstone).length;
-    assert.deepEqual(store.stats(), {
+    const { heldBytes: _held, indexBytes: _index, ...logical } = store.stats();
+    assert.deepEqual(logical, {
       keyCount: model.size,
       tombstoneCount,
       payloadBytes,
@@ -293,10 +329,11 @@ describe("ShardStore on the arena", () => {
       logicalBytes: payloadBytes + keyBytes + metaBytes,
     });
     assert.deepEqual([...store.keys()].sort(), [...model.keys()].sort());
-    // The header sizes the accounting relies on: 12 fixed bytes + three LEB128 varints.
-    assert.equal(entryMetaBytes({ version: 1, valueBytes: 127, tombstone: false }, 63), 15);
-    assert.equal(entryMetaBytes({ version: 128, valueBytes: 1024, tombstone: true }, 64), 12 + 2 + 2 + 2);
-    assert.equal(entryMetaBytes({ version: Number.MAX_SAFE_INTEGER, valueBytes: 2 ** 32 - 1, tombstone: true }, KEY_BYTES_MAX), 12 + 2 + 8 + 5);
+    // The header sizes the accounting relies on: 12 fixed bytes + four LEB128 varints.
+    assert.equal(entryMetaBytes({ version: 1, valueBytes: 127, tombstone: false, expiresAtMs: 0 }, 63), 16);
+    assert.equal(entryMetaBytes({ version: 128, valueBytes: 1024, tombstone: true, expiresAtMs: 0 }, 64), 12 + 2 + 2 + 2 + 1);
+    assert.equal(entryMetaBytes({ version: 1, valueBytes: 1024, tombstone: false, expiresAtMs: 1_800_000_000_000 }, 7), 12 + 1 + 1 + 2 + 6);
+    assert.equal(entryMetaBytes({ version: Number.MAX_SAFE_INTEGER, valueBytes: 2 ** 32 - 1, tombstone: true, expiresAtMs: 0 }, KEY_BYTES_MAX), 12 + 2 + 8 + 5 + 1);
   });
 
   it("stores shards above the arena's large size, and overwrites them with any size", () => {
@@ -316,6 +353,35 @@ describe("ShardStore on the arena", () => {
     assert.equal(store.version("big"), 6);
     assert.deepEqual([...store.keys()], ["big"]);
     assert.equal(store.stats().payloadBytes, LARGE_BYTES * 2);
+  });
+
+  it("summarises, samples, scans and deletes entries with their deadline and access stamp", () => {
+    const store = new ShardStore();
+    store.put("a", { ...meta(1), expiresAtMs: 5_000 }, filled(30, 1), 7);
+    store.put("b", meta(1), filled(30, 2), 9);
+    store.put("c", { ...meta(2), tombstone: true }, Buffer.alloc(0), 11);
+    assert.deepEqual({ ...store.summary("a"), bytes: 0 }, { key: "a", version: 1, tombstone: false, expiresAtMs: 5_000, stamp: 7, bytes: 0 });
+    assert.ok(store.touch("b", (stamp) => stamp + 1));
+    assert.equal(store.summary("b")?.stamp, 10);
+    assert.equal(store.touch("nope", () => 1), false);
+    const random = new SeededRandom(3);
+    assert.deepEqual(store.sample(10, (below) => random.int(below)).map((entry) => entry.key).sort(), ["a", "b", "c"]);
+    const scanned: string[] = [];
+    for (let cursor = 0, pass = 0; pass < 100; pass++) {
+      const { entries, next } = store.scan(cursor, 64);
+      scanned.push(...entries.map((entry) => entry.key));
+      cursor = next;
+      if (cursor === 0) break;
+    }
+    assert.deepEqual(scanned.sort(), ["a", "b", "c"]);
+    const before = store.stats();
+    assert.ok(store.delete("c"));
+    assert.equal(store.delete("c"), false);
+    const after = store.stats();
+    assert.equal(after.tombstoneCount, before.tombstoneCount - 1);
+    assert.equal(after.keyBytes, before.keyBytes - 1);
+    assert.equal(store.get("c"), null);
+    assert.deepEqual(store.get("a")?.shard, filled(30, 1));
   });
 });
 
