@@ -13,6 +13,8 @@ import { addConfigOptions } from "./config_sources";
 import { ECC_CONFIG_FIELDS, ECC_CONFIG_HELP, EccConfigFlags, LoadedEccConfig, RESOLVED_CONFIG_ENV, loadEccConfig } from "./ecc_config_loader";
 import { eccHealth, eccNodeStates, newestView, reportHealth } from "./health";
 import { readValue, writeValue } from "./io";
+import { formatBytes, formatDurationMs as formatMs } from "../core/units";
+import { parseTtlFlag } from "./ttl";
 import { nodeDataDir } from "../core/data_dir";
 import { exitWithSupervisor } from "../core/supervisor_watch";
 
@@ -140,20 +142,22 @@ export function eccCommand(): Command {
 
   const client = ecc.command("client").description("talk to an ecc cluster");
   withConfig(client.command("set"), WRITE_FIELDS)
-    .description("store a value (argument, --file, or stdin)")
+    .description("store a value (argument, --file, or stdin), optionally with a TTL")
     .argument("<key>", "UTF-8 key, 1..1024 bytes")
     .argument("[value]", "the value as text; '-' or omitted reads stdin")
     .option("-f, --file <path>", "read the value from a file (binary safe)")
+    .option("--ttl <duration>", "expire after this long: 30s, 1500ms, 5m, 2h (a bare number is seconds)")
     .addOption(codecOption())
-    .action(async (key: string, value: string | undefined, flags: EccConfigFlags & { file?: string; codec: string }) => {
+    .action(async (key: string, value: string | undefined, flags: EccConfigFlags & { file?: string; ttl?: string; codec: string }) => {
+      const ttlMs = flags.ttl === undefined ? undefined : parseTtlFlag(flags.ttl);
       const bytes = await readValue({ value, file: flags.file });
       const { config } = loadConfig(flags);
-      const result = await withClient(config, flags.codec, (ecc) => ecc.set(key, bytes));
-      process.stderr.write(`OK (version ${result.version}, ${bytes.length} bytes)\n`);
+      const result = await withClient(config, flags.codec, (ecc) => ecc.set(key, bytes, { ttlMs }));
+      process.stderr.write(`OK (version ${result.version}, ${bytes.length} bytes${ttlMs === undefined ? "" : `, expires in ${formatMs(ttlMs)}`})\n`);
     });
 
   withConfig(client.command("get"), CLIENT_FIELDS)
-    .description("print a value's raw bytes to stdout (a newline follows on a terminal); 'not found' on stderr and exit 1 when absent")
+    .description("print a value's raw bytes to stdout (a newline follows on a terminal); 'not found' on stderr and exit 1 when absent or expired")
     .argument("<key>", "UTF-8 key")
     .addOption(codecOption())
     .action(async (key: string, flags: EccConfigFlags & { codec: string }) => {
@@ -164,13 +168,49 @@ export function eccCommand(): Command {
     });
 
   withConfig(client.command("del"), WRITE_FIELDS.filter((field) => field !== "block_size"))
-    .description("delete a key (a tombstone write)")
+    .description("delete a key (a tombstone write); exit 1 when it held no value (nothing is written then)")
     .argument("<key>", "UTF-8 key")
     .addOption(codecOption(true))
     .action(async (key: string, flags: EccConfigFlags & { codec: string }) => {
       const { config } = loadConfig(flags);
       const result = await withClient(config, flags.codec, (ecc) => ecc.del(key));
+      if (!result.applied) throw new NotFoundError(`nothing deleted: ${key} holds no value`);
       process.stderr.write(`OK (deleted, version ${result.version})\n`);
+    });
+
+  withConfig(client.command("expire"), WRITE_FIELDS)
+    .description("set a key's TTL, keeping its value (reads and rewrites it); exit 1 when it holds no value")
+    .argument("<key>", "UTF-8 key")
+    .argument("<duration>", "30s, 1500ms, 5m, 2h (a bare number is seconds)")
+    .addOption(codecOption())
+    .action(async (key: string, duration: string, flags: EccConfigFlags & { codec: string }) => {
+      const ttlMs = parseTtlFlag(duration);
+      const { config } = loadConfig(flags);
+      const done = await withClient(config, flags.codec, (ecc) => ecc.expire(key, { ttlMs }));
+      if (!done) throw new NotFoundError(`not found: ${key}`);
+      process.stderr.write(`OK (expires in ${formatMs(ttlMs)})\n`);
+    });
+
+  withConfig(client.command("ttl"), CLIENT_FIELDS)
+    .description("print the milliseconds until a key expires, or -1 when it has no TTL; exit 1 when it holds no value")
+    .argument("<key>", "UTF-8 key")
+    .addOption(codecOption())
+    .action(async (key: string, flags: EccConfigFlags & { codec: string }) => {
+      const { config } = loadConfig(flags);
+      const ms = await withClient(config, flags.codec, (ecc) => ecc.ttlMs(key));
+      if (ms === -2) throw new NotFoundError(`not found: ${key}`);
+      process.stdout.write(`${ms}\n`);
+    });
+
+  withConfig(client.command("persist"), WRITE_FIELDS)
+    .description("remove a key's TTL, keeping its value; exit 1 when it holds no value or no TTL")
+    .argument("<key>", "UTF-8 key")
+    .addOption(codecOption())
+    .action(async (key: string, flags: EccConfigFlags & { codec: string }) => {
+      const { config } = loadConfig(flags);
+      const done = await withClient(config, flags.codec, (ecc) => ecc.expire(key, null));
+      if (!done) throw new NotFoundError(`nothing to persist: ${key} holds no value with a TTL`);
+      process.stderr.write("OK (the key no longer expires)\n");
     });
 
   withConfig(client.command("stats"), CLIENT_FIELDS)
@@ -182,16 +222,29 @@ export function eccCommand(): Command {
       const stats = await withClient(config, flags.codec, (ecc) => ecc.stats());
       const nodes = stats.map((s, index) => ({ address: config.servers[index], ...keyCounts(s), stats: s }));
       if (flags.json === true) {
-        process.stdout.write(JSON.stringify(nodes.map((node) => ({ address: node.address, reachable: node.stats !== null, keys: node.keys, tombstones: node.tombstones, stats: node.stats })), null, 2) + "\n");
+        process.stdout.write(
+          JSON.stringify(
+            nodes.map((node) => ({
+              address: node.address,
+              reachable: node.stats !== null,
+              keys: node.keys,
+              tombstones: node.tombstones,
+              memory: memoryOf(node.stats),
+              stats: node.stats,
+            })),
+            null,
+            2,
+          ) + "\n",
+        );
       } else {
-        process.stdout.write("node                 shard  keys      tombstones  payload_B    key_B     meta_B    logical_B    rss_B\n");
+        process.stdout.write("node                 shard  keys      tombstones  payload_B    key_B     meta_B    logical_B    rss_B       used/budget             evicted  expired  rejected\n");
         for (const { address, keys, tombstones, stats: s } of nodes) {
           if (s === null) {
             process.stdout.write(`${address.padEnd(20)} unreachable\n`);
             continue;
           }
           process.stdout.write(
-            `${address.padEnd(20)} ${String(s.shardIndex).padStart(5)}  ${String(keys).padEnd(9)} ${String(tombstones).padEnd(11)} ${String(s.payloadBytes).padEnd(12)} ${String(s.keyBytes).padEnd(9)} ${String(s.metaBytes).padEnd(9)} ${String(s.logicalBytes).padEnd(12)} ${s.rssBytes}\n`,
+            `${address.padEnd(20)} ${String(s.shardIndex).padStart(5)}  ${String(keys).padEnd(9)} ${String(tombstones).padEnd(11)} ${String(s.payloadBytes).padEnd(12)} ${String(s.keyBytes).padEnd(9)} ${String(s.metaBytes).padEnd(9)} ${String(s.logicalBytes).padEnd(12)} ${String(s.rssBytes).padEnd(11)} ${formatBudget(s).padEnd(23)} ${String(s.evictedKeys).padEnd(8)} ${String(s.expiredKeys).padEnd(8)} ${s.rejectedWrites}\n`,
           );
         }
       }
@@ -217,6 +270,7 @@ export function eccCommand(): Command {
         ...keyCounts(s),
         logicalBytes: s?.logicalBytes ?? null,
         rssBytes: s?.rssBytes ?? null,
+        memory: memoryOf(s),
         rebuild:
           s === null || s.rebuildTotalKeys === 0
             ? null
@@ -230,14 +284,14 @@ export function eccCommand(): Command {
             `view epoch ${newest.epoch}: members [${newest.members.join(",")}] recovering [${newest.recovering.join(",")}] control leader ${newest.leader || "unknown"}\n`,
           );
         }
-        process.stdout.write("shard  node                 state        epoch  keys      tombstones  logical_B    rss_B       rebuild\n");
+        process.stdout.write("shard  node                 state        epoch  keys      tombstones  logical_B    rss_B       used/budget             rebuild\n");
         for (const node of nodes) {
           const rebuild =
             node.rebuild === null
               ? ""
               : `${node.rebuild.keys}/${node.rebuild.totalKeys} keys, ${node.rebuild.bytes} B, ${(node.rebuild.bytesPerSecond / 1e6).toFixed(2)} MB/s`;
           process.stdout.write(
-            `${String(node.shardIndex).padEnd(6)} ${node.address.padEnd(20)} ${(node.state + (node.controlLeader ? "*" : "")).padEnd(12)} ${String(node.epoch ?? "-").padEnd(6)} ${String(node.keys ?? "-").padEnd(9)} ${String(node.tombstones ?? "-").padEnd(11)} ${String(node.logicalBytes ?? "-").padEnd(12)} ${String(node.rssBytes ?? "-").padEnd(11)} ${rebuild}\n`,
+            `${String(node.shardIndex).padEnd(6)} ${node.address.padEnd(20)} ${(node.state + (node.controlLeader ? "*" : "")).padEnd(12)} ${String(node.epoch ?? "-").padEnd(6)} ${String(node.keys ?? "-").padEnd(9)} ${String(node.tombstones ?? "-").padEnd(11)} ${String(node.logicalBytes ?? "-").padEnd(12)} ${String(node.rssBytes ?? "-").padEnd(11)} ${(stats[node.shardIndex] === null ? "-" : formatBudget(stats[node.shardIndex]!)).padEnd(23)} ${rebuild}\n`,
           );
         }
         process.stdout.write("(* = control-plane leader)\n");
@@ -245,6 +299,24 @@ export function eccCommand(): Command {
       reportHealth(eccHealth(eccNodeStates(stats, config.servers), config.dataShards));
     });
   return ecc;
+}
+
+/** What counts against a node's budget, the budget and what the node did about it. */
+function memoryOf(stats: EcStatsReply | null): Record<string, unknown> | null {
+  if (stats === null) return null;
+  return {
+    usedBytes: stats.usedBytes,
+    maxMemoryBytes: stats.maxMemoryBytes,
+    evictionPolicy: stats.evictionPolicy,
+    evictedKeys: stats.evictedKeys,
+    expiredKeys: stats.expiredKeys,
+    rejectedWrites: stats.rejectedWrites,
+  };
+}
+
+function formatBudget(stats: EcStatsReply): string {
+  const budget = stats.maxMemoryBytes === 0 ? "none" : formatBytes(stats.maxMemoryBytes);
+  return `${formatBytes(stats.usedBytes)}/${budget}`;
 }
 
 /** A node's store counts every key it holds, tombstones (deleted keys) included. */

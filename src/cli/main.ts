@@ -97,6 +97,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // `ecc-cache ... | head`: the reader went away; stop quietly, as other command-line tools do.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   main(process.argv).then(
     (code) => {
       process.exitCode = code;

@@ -23,3 +23,25 @@ export function collectGarbage(): boolean {
   collect();
   return true;
 }
+
+/**
+ * A full collection when dead buffers pile up: under a write flood every request leaves a
+ * buffer behind, and V8 collects only after tens of MiB of them, which a memory budget
+ * cannot afford. Called on a timer by a node with a budget: collects when ArrayBuffer
+ * memory exceeds what the node holds (`heldBytes`) by more than `slackBytes`, at most
+ * every `intervalMs`. Returns whether it collected.
+ */
+export function collectWhenBuffersPileUp(heldBytes: number, slackBytes: number, intervalMs = 200): boolean {
+  const nowMs = performance.now();
+  if (nowMs - lastPressureMs < intervalMs) return false;
+  if (process.memoryUsage().arrayBuffers - heldBytes <= slackBytes) return false;
+  lastPressureMs = nowMs;
+  if (collect === null) {
+    v8.setFlagsFromString("--expose-gc");
+    collect = vm.runInNewContext("gc") as () => void;
+  }
+  collect();
+  return true;
+}
+
+let lastPressureMs = -Infinity;

@@ -55,3 +55,22 @@ export function parseDurationMs(text: string, what = "duration", bareUnit: "ms" 
   if (ms > maxMs) throw new InvalidArgumentError(`${what}: '${text}' is longer than the limit of ${Math.round(maxMs / 86_400_000)} days`);
   return Math.round(ms);
 }
+
+/** "1.5 MiB", "300 B", "−2.0 KiB" (binary units); "–" for null. */
+export function formatBytes(bytes: number | null): string {
+  if (bytes === null) return "–";
+  const sign = bytes < 0 ? "−" : "";
+  const abs = Math.abs(bytes);
+  if (abs >= 1024 * 1024 * 1024) return `${sign}${(abs / 1024 ** 3).toFixed(2)} GiB`;
+  if (abs >= 1024 * 1024) return `${sign}${(abs / 1024 ** 2).toFixed(1)} MiB`;
+  if (abs >= 1024) return `${sign}${(abs / 1024).toFixed(1)} KiB`;
+  return `${sign}${abs} B`;
+}
+
+/** "1500 ms", "30 s", "5 min", "2 h" (the largest unit that keeps it exact, or one decimal). */
+export function formatDurationMs(ms: number): string {
+  if (ms < 1_000) return `${ms} ms`;
+  if (ms < 60_000 || ms % 60_000 !== 0) return `${Number((ms / 1_000).toFixed(1))} s`;
+  if (ms < 3_600_000 || ms % 3_600_000 !== 0) return `${ms / 60_000} min`;
+  return `${ms / 3_600_000} h`;
+}

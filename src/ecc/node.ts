@@ -5,7 +5,7 @@
 // ticks and replies, and carries out the effects the core returns.
 import { Op, Result, ResultCode, EcStatsReply } from "../gen/ecc";
 import { Clock, systemClock } from "../core/env";
-import { collectGarbage } from "../core/gc";
+import { collectGarbage, collectWhenBuffersPileUp } from "../core/gc";
 import { processMemory } from "../core/process_memory";
 import { Logger } from "../core/logger";
 import { errorMessage, isKvError } from "../core/errors";
@@ -154,6 +154,8 @@ export class EccNodeRuntime {
 
   private tick(): void {
     if (this.stopped) return;
+    const budget = this.options.config.maxMemoryBytes;
+    if (budget > 0) collectWhenBuffersPileUp(this.core.replica.usedBytes(), Math.max(2 * 1024 * 1024, budget * 0.03));
     const leader = this.control.leaderAddress();
     const leaderIndex = this.options.config.servers.indexOf(leader);
     this.carryOut(this.core.tick(this.clock.nowMs(), this.control.isLeader(), leaderIndex < 0 ? null : leaderIndex, Date.now()));

@@ -40,8 +40,8 @@
 //   deadline (wall clock) is dropped by its owner. Reads already treat it as absent;
 // - eviction: over max_memory_bytes, the owner samples EVICTION_SAMPLE_SIZE keys per choice and
 //   drops the coldest by the policy (access.ts), until what is being dropped brings the node
-//   back under its budget (a node that owns no key, which cannot happen while it is a member
-//   holding a data shard, chooses among all keys);
+//   back under its budget (a node owning no keys, one holding a parity shard, leaves eviction
+//   to the owners: every node holds shards of the same size, so they fill together);
 // - the same scan forgets tombstones EC_TOMBSTONE_KEEP_MS after their delete (the memory of a
 //   deleted or evicted key comes back).
 // Why this is safe: an eviction is a delete made by the system, with the delete's guarantees:
@@ -785,9 +785,11 @@ export class EccNodeCore {
       if (this.replica.usedBytes() - dropping <= maxBytes) break;
       let best: EntrySummary | null = null;
       let bestScore = Number.NEGATIVE_INFINITY;
+      // Candidates are keys this node owns: it sees their reads, so its stamps say which are
+      // cold. A node that owns none (a parity shard's) leaves eviction to the owners, which
+      // hold shards of the same size and so run over budget together with it.
       const sample = store.sample(2 * EVICTION_SAMPLE_SIZE, (below) => this.random.int(below));
-      let owned = sample.filter((entry) => this.ownerOf(entry.key) === this.shardIndex);
-      if (owned.length === 0) owned = sample;
+      const owned = sample.filter((entry) => this.ownerOf(entry.key) === this.shardIndex);
       for (const entry of owned.slice(0, EVICTION_SAMPLE_SIZE)) {
         if (entry.tombstone || this.drops.has(entry.key)) continue;
         if (evictsOnlyVolatile(policy) && entry.expiresAtMs === 0) continue;

@@ -47,6 +47,7 @@ import {
   VALUE_BYTES_MAX,
 } from "../core/limits";
 import { ShardStore } from "../storage/shard_store";
+import { SLAB_BYTES } from "../storage/byte_arena";
 import { keyProblem } from "../core/keys";
 import { blobBytes, Layout } from "./layout";
 
@@ -161,7 +162,9 @@ export class EcShardReplica {
   private memoryRefusal(shardBytes: number, tombstone: boolean): ReplicaOutcome<never> | null {
     const { maxBytes, policy } = this.budget;
     if (maxBytes === 0 || tombstone) return null;
-    const after = this.usedBytes() + shardBytes;
+    // Committing can also open a new arena slab: room for one is kept, so the node stays
+    // within its budget after the commit too.
+    const after = this.usedBytes() + shardBytes + SLAB_BYTES;
     if (policy === "noeviction" && after > maxBytes) {
       this.rejectedWrites++;
       return refuse(ResultCode.RESULT_CODE_OUT_OF_MEMORY, `node holds ${this.usedBytes()} bytes of its ${maxBytes}-byte budget; eviction_policy noeviction refuses writes that need more`);

@@ -371,15 +371,7 @@ export function table(header: string[], rows: string[][]): string {
   ].join("\n");
 }
 
-export function formatBytes(bytes: number | null): string {
-  if (bytes === null) return "–";
-  const sign = bytes < 0 ? "−" : "";
-  const abs = Math.abs(bytes);
-  if (abs >= 1024 * 1024 * 1024) return `${sign}${(abs / 1024 ** 3).toFixed(2)} GiB`;
-  if (abs >= 1024 * 1024) return `${sign}${(abs / 1024 ** 2).toFixed(1)} MiB`;
-  if (abs >= 1024) return `${sign}${(abs / 1024).toFixed(1)} KiB`;
-  return `${sign}${abs} B`;
-}
+export { formatBytes } from "../core/units";
 
 export function formatUs(us: number | null): string {
   if (us === null) return "–";

@@ -16,7 +16,18 @@ export interface EccTestCluster {
 }
 
 export async function startEccCluster(
-  options: { k?: number; n?: number; blockSize?: number; lockLeaseMs?: number; rpcTimeoutMs?: number; heartbeatTimeoutMs?: number } = {},
+  options: {
+    k?: number;
+    n?: number;
+    blockSize?: number;
+    lockLeaseMs?: number;
+    rpcTimeoutMs?: number;
+    heartbeatTimeoutMs?: number;
+    maxMemory?: number | string;
+    evictionPolicy?: string;
+    /** Start nodes as startAll does (node flags, allocator), each in the cgroup this names. */
+    procsFileOf?: (index: number) => string;
+  } = {},
 ): Promise<EccTestCluster> {
   const n = options.n ?? 5;
   const ports = await freePorts(n);
@@ -31,6 +42,8 @@ export async function startEccCluster(
       lock_lease_ms: options.lockLeaseMs ?? 500,
       rpc_timeout_ms: options.rpcTimeoutMs ?? 2_000,
       data_dir: dataDir,
+      ...(options.maxMemory === undefined ? {} : { max_memory_bytes: options.maxMemory }),
+      ...(options.evictionPolicy === undefined ? {} : { eviction_policy: options.evictionPolicy }),
     },
     "test",
   );
@@ -42,7 +55,11 @@ export async function startEccCluster(
     nodes,
     async start(index: number, recover = false) {
       const args = ["ecc", "server", "startOne", config.servers[index], ...(recover ? ["recover"] : [])];
-      nodes[index] = await startCli(args, /ecc\.node_started/, { env: { ...env, ECC_LOG_LEVEL: "info" } });
+      const procsFile = options.procsFileOf?.(index);
+      nodes[index] = await startCli(args, /ecc\.node_started/, {
+        env: { ...env, ECC_LOG_LEVEL: "info" },
+        ...(procsFile === undefined ? {} : { asNode: true, procsFile }),
+      });
     },
     async kill(index: number, signal: NodeJS.Signals = "SIGKILL") {
       const node = nodes[index];

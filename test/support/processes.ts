@@ -5,7 +5,7 @@
 // `startAll` does not read the watch; its own nodes watch it).
 import fs from "node:fs";
 import { ChildProcess } from "node:child_process";
-import { CLI_MAIN, LaunchedProcess, launch } from "../../src/core/launcher";
+import { CLI_MAIN, LaunchedProcess, launch, nodeProcess } from "../../src/core/launcher";
 import { freeLoopbackPorts } from "../../src/core/ports";
 import { sleep } from "../../src/core/env";
 export { sleep };
@@ -76,16 +76,28 @@ const OUTPUT_LINES_MAX = 2_000;
 export async function startCli(
   args: string[],
   ready: RegExp,
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; detached?: boolean; supervised?: boolean } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    detached?: boolean;
+    supervised?: boolean;
+    /** Start it as startAll starts a node (NODE_PROCESS_ARGS, the chosen allocator). */
+    asNode?: boolean;
+    /** Place it in this cgroup (its cgroup.procs file) before it runs. */
+    procsFile?: string;
+  } = {},
 ): Promise<StartedProcess> {
+  const env = { ...process.env, ...options.env };
+  const how = options.asNode === true ? nodeProcess(CLI_PATH, args, env) : { command: process.execPath, args: [CLI_PATH, ...args], env };
   const launched = launch({
     name: `process ${args.join(" ")}`,
-    command: process.execPath,
-    args: [CLI_PATH, ...args],
-    env: { ...process.env, ...options.env },
+    command: how.command,
+    args: how.args,
+    env: how.env,
     detached: options.detached,
     supervised: options.supervised,
     tailLines: OUTPUT_LINES_MAX,
+    procsFile: options.procsFile ?? null,
   });
   try {
     await launched.waitReady({ line: ready }, options.timeoutMs ?? 20_000);
