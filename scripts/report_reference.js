@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Reproduces report/ end to end: runs the reference scenario (bench/reference.json: every
 // target, workloads A/B/C, 1 KiB and 100 B, steady and with node1 killed and restarted inside
-// a time-based measured phase; the headline group B 1 KiB steady three times), writes the raw
+// a time-based measured phase; the headline group B 1 KiB steady three times; the cache group:
+// ecc(5,3), ecc(3,2), raft(3), raft(5) and redis 1+2 at the same total memory under the cache
+// workload, for the report's "hit ratio at equal memory"), writes the raw
 // results to report/reference.json and renders report/README.md + report/charts/ from them.
 // Prints how long it took. Run from a checkout after `npm ci` (as root for per-node cgroups;
 // etcd and Redis from Debian's packages).

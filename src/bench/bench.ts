@@ -1,11 +1,15 @@
 // Runs a list of planned runs and builds the result document (results.ts).
 //
 // Each run gets a fresh cluster (or the given running one): start → settle → "before"
-// memory snapshot → preload → warm-up → measured operations with the failure schedule →
-// settle → "after" snapshot → stop. Memory and logical bytes are sampled throughout, and a
-// node restarted by the failure schedule is read as soon as its new process is ready (that
-// process's baseline; a node that is down is never read: its cgroup holds only what the
-// kernel still charges to it, not a process's memory). A run
+// memory snapshot → preload (none under the cache workload: the cache starts cold) →
+// warm-up → measured operations with the failure schedule → settle → "after" snapshot →
+// stop. A run with a memory budget starts its nodes with it (per node: the budget, or the
+// total ÷ the target's node count). The load comes from workers in this process or in
+// client processes (client_pool.ts); the CPU time of every process (nodes, client
+// processes, this one) is read over the measured phase (cpu.ts). Memory and logical bytes
+// are sampled throughout, and a node restarted by the failure schedule is read as soon as
+// its new process is ready (that process's baseline; a node that is down is never read: its
+// cgroup holds only what the kernel still charges to it, not a process's memory). A run
 // whose target cannot run here is "skipped" with the reason; a run that breaks is "failed"
 // with the reason; neither stops the others. Whatever happens, every node process, cgroup
 // and temporary directory the run created is removed before the next run starts.
@@ -26,10 +30,13 @@ import { readProcStatus, readSmapsRollup } from "./memory/proc";
 import { MemoryRecorder, MemorySnapshot, MemorySource, SAMPLER_KINDS, SamplerKind, primarySampler } from "./memory/recorder";
 import { ProgressDisplay } from "./progress";
 import { TargetLookup, lookupTarget } from "./registry";
-import { BENCH_SCHEMA, BenchResults, BenchRun, NodeSnapshotRecord } from "./results";
+import { BENCH_SCHEMA, BenchResults, BenchRun, NodeSnapshotRecord, RunBudget } from "./results";
 import { MeasuredResult, preload, runMeasured } from "./runner";
 import { RunPlan } from "./scenario";
-import { BenchClient, ClusterHandle } from "./target";
+import { BenchClient, BenchTarget, ClusterHandle, NodeBudget, TargetParams, budgetParams } from "./target";
+import { ClientPool, splitConcurrency } from "./client_pool";
+import { ClientProcessConfig } from "./client_process";
+import { CpuMeter, MeteredProcess } from "./cpu";
 import { LivePayload, ValuePool, WorkloadSpec, valueSizeMax, valueSizeText } from "./workload";
 
 export interface MemoryOptions {
@@ -54,6 +61,8 @@ export interface BenchOptions {
   timelineBucketMs: number;
   /** Attach to a running cluster instead of starting one (single-target runs only). */
   servers: string[] | null;
+  /** Processes the workers run in; 0 (default): in this process. */
+  clientProcesses?: number;
   progress: boolean;
   log(line: string): void;
   /** One summary line per finished run (stdout). */
@@ -236,16 +245,40 @@ function skeleton(plan: RunPlan, status: BenchRun["status"], reason: string | un
       warmupOps: plan.warmupOps,
       concurrency: plan.concurrency,
       seed: plan.seed,
+      fillOnMiss: plan.workload.fillOnMiss === true,
     },
     failures: plan.failures.map((failure) => ({ text: failure.text, action: failure.action, node: failure.node, at: { ...failure.at }, ...(failure.forMs !== undefined ? { forMs: failure.forMs } : {}) })),
     preload: null,
     measured: null,
     payload: null,
     memory: null,
+    cpu: null,
+    budget: null,
     events: [],
   };
   if (reason !== undefined) run.reason = reason;
   return run;
+}
+
+/**
+ * The target params of a run with its budget filled in (a spec's own max_memory / policy
+ * stay), and the budget as recorded; a string when the target can hold no budget.
+ */
+export function budgetedParams(plan: RunPlan, target: BenchTarget): { params: TargetParams; budget: RunBudget | null } | string {
+  const budget = plan.budget;
+  if (budget === null) return { params: plan.params, budget: null };
+  if (target.nodeCount === undefined) return `${target.kind} has no memory budget with eviction: the budget runs leave it out`;
+  const nodes = target.nodeCount(plan.params);
+  const nodeBytes = budget.nodeBytes ?? Math.floor(budget.totalBytes! / nodes);
+  if (nodeBytes < 1) return `a total of ${budget.totalBytes} bytes over ${nodes} nodes leaves no budget per node`;
+  const params: TargetParams = { max_memory: String(nodeBytes), policy: budget.policy, ...plan.params };
+  let resolved: NodeBudget | null;
+  try {
+    resolved = budgetParams(target.kind, params);
+  } catch (error) {
+    return errorMessage(error);
+  }
+  return { params, budget: { totalBytes: budget.totalBytes, nodeBytes: resolved!.maxMemoryBytes, nodes, policy: resolved!.evictionPolicy } };
 }
 
 /** Temporary directories of runs in progress, for the last-resort cleanup at a forced exit. */
@@ -298,6 +331,7 @@ export async function executeBench(options: BenchOptions, interrupted: () => boo
       timelineBucketMs: options.timelineBucketMs,
       cadvisor: options.memory.cadvisor,
       containers: { ...options.memory.containers },
+      clientProcesses: options.clientProcesses ?? 0,
     },
     runs,
   };
@@ -315,16 +349,25 @@ async function runOne(
   if ("missing" in lookup) return skeleton(plan, "skipped", lookup.missing, plan.targetSpec);
   const target = lookup.target;
   let label = plan.targetSpec;
+  const budgeted = budgetedParams(plan, target);
+  if (typeof budgeted === "string") return skeleton(plan, target.nodeCount === undefined ? "skipped" : "failed", budgeted, label);
+  const { params } = budgeted;
   try {
-    target.validate(plan.params);
-    label = target.label(plan.params);
+    target.validate(params);
+    label = target.label(params);
   } catch (error) {
     return skeleton(plan, "failed", errorMessage(error), label);
   }
-  const unavailable = await target.unavailableReason(plan.params);
+  const unavailable = await target.unavailableReason(params);
   if (unavailable !== null) return skeleton(plan, "skipped", unavailable, label);
+  const clientProcesses = options.clientProcesses ?? 0;
+  if (clientProcesses > 0 && plan.failures.some((failure) => "op" in failure.at)) {
+    return skeleton(plan, "skipped", "failures at op=N need the workers in the bench process (--client-processes 0); use t=DURATION", label);
+  }
 
   const run = skeleton(plan, "failed", undefined, label);
+  run.target.params = { ...params };
+  run.budget = budgeted.budget;
   const attached = options.servers !== null;
   const notes: string[] = [];
   let cgroups: NodeCgroups | null = null;
@@ -346,6 +389,8 @@ async function runOne(
   const procsPlacement = cgroups === null ? null : (node: string) => cgroups!.procsFile(node);
   let handle: ClusterHandle | null = null;
   let client: BenchClient | null = null;
+  let pool: ClientPool | null = null;
+  let cpuMeter: CpuMeter | null = null;
   let recorder: MemoryRecorder | null = null;
   let setup: SamplerSetup | null = null;
   let before: MemorySnapshot | null = null;
@@ -355,7 +400,7 @@ async function runOne(
   try {
     events.record("cluster.starting", undefined, label);
     handle = await target.start({
-      params: plan.params,
+      params,
       servers: options.servers,
       workDir,
       launcher: new ProcessLauncher(procsPlacement),
@@ -371,7 +416,7 @@ async function runOne(
       kind: cluster.kind,
       label: cluster.label,
       spec: plan.targetSpec,
-      params: { ...plan.params, ...cluster.params },
+      params: { ...params, ...cluster.params },
       idealOverhead: cluster.idealOverhead,
       logicalSource: cluster.logicalSource,
       attached: cluster.attached,
@@ -404,7 +449,6 @@ async function runOne(
     client = await cluster.connect();
     await settle(cluster, options.settleMs);
     before = await recorder.snapshot("before-load");
-    events.record("phase.preload.begin", undefined, `${plan.keyCount} keys`);
     const spec: WorkloadSpec = {
       name: plan.workload.name,
       mix: plan.workload.mix,
@@ -412,13 +456,48 @@ async function runOne(
       distribution: plan.distribution,
       valueSize: plan.valueSize,
       seed: plan.seed,
+      fillOnMiss: plan.workload.fillOnMiss === true,
     };
     const values = new ValuePool(valueSizeMax(plan.valueSize), plan.seed);
-    const preloadBar = display.phase(plan.name, "preload", plan.keyCount);
-    const preloaded = await preload(client, spec, values, payload, options.preloadConcurrency, preloadBar, interrupted);
-    preloadBar.finish();
-    run.preload = preloaded;
+    if (spec.fillOnMiss === true) {
+      // A cache starts cold: its reads miss and fill it, as the application's would.
+      events.record("phase.preload.begin", undefined, "0 keys (cache workload: the cache starts cold)");
+      run.preload = { keys: 0, errors: 0, durationMs: 0, firstError: null };
+    } else {
+      events.record("phase.preload.begin", undefined, `${plan.keyCount} keys`);
+      const preloadBar = display.phase(plan.name, "preload", plan.keyCount);
+      run.preload = await preload(client, spec, values, payload, options.preloadConcurrency, preloadBar, interrupted);
+      preloadBar.finish();
+    }
+    const preloaded = run.preload;
     events.record("phase.preload.end", undefined, `${preloaded.keys} keys in ${preloaded.durationMs} ms, ${preloaded.errors} errors`);
+    if (clientProcesses > 0) {
+      const shares = splitConcurrency(plan.concurrency, clientProcesses);
+      const configs: ClientProcessConfig[] = shares.map((concurrency, index) => ({
+        kind: plan.kind,
+        params,
+        servers: cluster.nodes().map((node) => node.address),
+        spec,
+        process: index,
+        processes: clientProcesses,
+        concurrency,
+        warmupOps: plan.warmupOps,
+        ops: plan.ops,
+        durationMs: plan.durationMs,
+        errorBackoffMs: options.errorBackoffMs,
+        originEpochMs: events.originEpochMs,
+      }));
+      pool = await ClientPool.start(configs);
+      events.record("clients.started", undefined, pool.processes().map((entry) => `${entry.name} pid ${entry.pid}`).join(", "));
+    }
+    const clients = pool;
+    cpuMeter = new CpuMeter({
+      processes: (): MeteredProcess[] => [
+        ...cluster.nodes().map((node) => ({ role: "node" as const, name: node.name, pid: node.pid })),
+        ...(clients === null ? [] : clients.processes().map((entry) => ({ role: "generator" as const, name: entry.name, pid: entry.pid }))),
+      ],
+    });
+    const meter = cpuMeter;
     const warmupBar = plan.warmupOps > 0 ? display.phase(plan.name, "warm-up", plan.warmupOps) : null;
     let measureBar: ReturnType<ProgressDisplay["phase"]> | null = null;
     const activeRecorder = recorder;
@@ -447,6 +526,9 @@ async function runOne(
         },
       },
       interrupted,
+      remote: clients,
+      onMeasureBegin: () => meter.begin(),
+      onMeasureEnd: () => meter.finish(),
       onFailureDone: async (action, node) => {
         if (action !== "restart") return;
         const snapshot = await activeRecorder.snapshot(`restart ${node}`);
@@ -457,6 +539,7 @@ async function runOne(
     if (measureBar === null) warmupBar?.finish();
     else (measureBar as ReturnType<ProgressDisplay["phase"]>).finish();
     run.measured = measured;
+    run.cpu = meter.result(measured.ops, clients === null ? "generator" : "bench");
     const cancelled = events.events.filter((event) => event.type === "failure.cancelled");
     if (cancelled.length > 0) {
       options.log(
@@ -478,6 +561,8 @@ async function runOne(
     run.reason = errorMessage(error);
     events.record("run.failed", undefined, errorMessage(error));
   } finally {
+    cpuMeter?.cancel();
+    if (pool !== null) await pool.stop();
     if (recorder !== null) await recorder.stop();
     if (client !== null) await client.close().catch(() => undefined);
     if (handle !== null) {

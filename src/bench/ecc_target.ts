@@ -1,6 +1,7 @@
 // Bench target `ecc`: an ecc cluster of n node processes (`ecc-cache ecc server startOne`,
 // one per shard), driven through the EcClient library. Parameters: k, n, block (shard bytes
-// per stripe), codec, lease_ms. Logical bytes are each node's exact store accounting
+// per stripe), codec, lease_ms, and a memory budget per node: max_memory, policy (the nodes'
+// max_memory_bytes and eviction_policy). Logical bytes are each node's exact store accounting
 // (EcStats: shard payload + key bytes + per-entry metadata).
 import { createCodec } from "../codec";
 import { CodecBackend } from "../codec/codec";
@@ -13,9 +14,9 @@ import { BLOCK_BYTES_DEFAULT, EC_LOCK_LEASE_MS_DEFAULT, RPC_TIMEOUT_MS } from ".
 import { CLI_MAIN, LocalCluster, LocalFaults } from "./local_cluster";
 import { allocatorEnv } from "../core/allocator";
 import { NODE_PROCESS_ARGS } from "../core/limits";
-import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
+import { BUDGET_PARAMS, BenchClient, BenchTarget, ClusterHandle, NodeBudget, NodeInfo, NodeStats, TargetContext, TargetParams, budgetParams, budgetRecord, checkParamNames, intParam, withBudgetFields } from "./target";
 
-const PARAMS = ["k", "n", "block", "codec", "lease_ms"] as const;
+const PARAMS = ["k", "n", "block", "codec", "lease_ms", ...BUDGET_PARAMS] as const;
 const CODECS = ["auto", "table", "wasm"];
 
 function shape(params: TargetParams): { k: number; n: number } {
@@ -37,8 +38,13 @@ export const eccTarget: BenchTarget = {
     return `ecc(n=${n},k=${k})`;
   },
 
+  nodeCount(params: TargetParams): number {
+    return shape(params).n;
+  },
+
   validate(params: TargetParams): void {
     checkParamNames("ecc", params, PARAMS);
+    budgetParams("ecc", params);
     const { k, n } = shape(params);
     if (!(k < n) || !(2 * k > n)) throw new InvalidArgumentError(`ecc: need n/2 < k < n (got k=${k}, n=${n})`);
     intParam(params, "block", BLOCK_BYTES_DEFAULT, 64, 4 * 1024 * 1024);
@@ -76,9 +82,10 @@ export const eccTarget: BenchTarget = {
       "bench target ecc",
     );
     const codecBackend = (params.codec ?? "auto") as CodecBackend | "auto";
+    const budget = budgetParams("ecc", params);
     let cluster: LocalCluster | null = null;
     if (!attached) {
-      const env = { [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(config)), ECC_LOG_LEVEL: "warn", ...allocatorEnv() };
+      const env = { [RESOLVED_CONFIG_ENV]: JSON.stringify(withBudgetFields(eccConfigToFile(config), budget)), ECC_LOG_LEVEL: "warn", ...allocatorEnv() };
       cluster = new LocalCluster(
         servers.map((address, index) => {
           const args = [...NODE_PROCESS_ARGS, CLI_MAIN, "ecc", "server", "startOne", address, "--log-level", "info"];
@@ -101,7 +108,7 @@ export const eccTarget: BenchTarget = {
       await cluster.startAll();
     }
     const statsClient = new EcClient({ config, codec: await createCodec(codecBackend, k, n - k) });
-    return new EccCluster(config, codecBackend, cluster, statsClient, attached);
+    return new EccCluster(config, codecBackend, cluster, statsClient, attached, budget);
   },
 };
 
@@ -120,12 +127,13 @@ class EccCluster extends LocalFaults implements ClusterHandle {
     cluster: LocalCluster | null,
     private readonly statsClient: EcClient,
     readonly attached: boolean,
+    budget: NodeBudget | null,
   ) {
     super(cluster);
     const n = config.dataShards + config.parityShards;
     this.label = `ecc(n=${n},k=${config.dataShards})`;
     this.idealOverhead = n / config.dataShards;
-    this.params = { k: config.dataShards, n, blockBytes: config.blockBytes, codec: codecBackend, lockLeaseMs: config.lockLeaseMs };
+    this.params = { k: config.dataShards, n, blockBytes: config.blockBytes, codec: codecBackend, lockLeaseMs: config.lockLeaseMs, ...budgetRecord(budget) };
   }
 
   nodes(): NodeInfo[] {

@@ -14,15 +14,22 @@ export class EventLog {
   readonly events: RunEvent[] = [];
   dropped = 0;
 
-  constructor(private readonly originMs: number) {}
+  /** @param originMs performance.now() at the run's origin. */
+  constructor(readonly originMs: number) {}
+
+  /** The origin as epoch milliseconds (performance.timeOrigin-based), for other processes' clocks. */
+  get originEpochMs(): number {
+    return performance.timeOrigin + this.originMs;
+  }
 
   /** Milliseconds since the origin, now. */
   elapsedMs(): number {
     return performance.now() - this.originMs;
   }
 
-  record(type: string, node?: string, detail?: string): RunEvent {
-    const event: RunEvent = { tMs: Math.round(this.elapsedMs() * 10) / 10, type };
+  /** Records an event now, or at `atMs` (ms since the origin) when it happened earlier than it is recorded. */
+  record(type: string, node?: string, detail?: string, atMs?: number): RunEvent {
+    const event: RunEvent = { tMs: Math.round((atMs ?? this.elapsedMs()) * 10) / 10, type };
     if (node !== undefined) event.node = node;
     if (detail !== undefined) event.detail = detail;
     if (this.events.length < EVENTS_MAX) this.events.push(event);

@@ -1,7 +1,8 @@
 // Bench target `raft`: a raft-mode cluster of node processes (`ecc-cache raft server
 // startOne <index>`), driven through the RaftClient library. Parameters: nodes (default 3),
 // fsync (default never: the comparison peers run without fsync too, etcd with
-// --unsafe-no-fsync), snapshot_entries. Logical bytes are each node's exact accounting
+// --unsafe-no-fsync), snapshot_entries, and a memory budget per node: max_memory, policy (the
+// nodes' max_memory_bytes and eviction_policy). Logical bytes are each node's exact accounting
 // (state machine keys + values + per-entry metadata + the data of log entries not yet applied
 // and persisted: applied ones are released from memory and read back from disk when needed).
 import path from "node:path";
@@ -13,9 +14,9 @@ import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../core/limits";
 import { CLI_MAIN, LocalCluster, LocalFaults } from "./local_cluster";
 import { allocatorEnv } from "../core/allocator";
 import { NODE_PROCESS_ARGS } from "../core/limits";
-import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
+import { BUDGET_PARAMS, BenchClient, BenchTarget, ClusterHandle, NodeBudget, NodeInfo, NodeStats, TargetContext, TargetParams, budgetParams, budgetRecord, checkParamNames, intParam, withBudgetFields } from "./target";
 
-const PARAMS = ["nodes", "fsync", "snapshot_entries"] as const;
+const PARAMS = ["nodes", "fsync", "snapshot_entries", ...BUDGET_PARAMS] as const;
 
 export const raftTarget: BenchTarget = {
   kind: "raft",
@@ -29,8 +30,13 @@ export const raftTarget: BenchTarget = {
     return `raft(${intParam(params, "nodes", 3, 1, 64)})`;
   },
 
+  nodeCount(params: TargetParams): number {
+    return intParam(params, "nodes", 3, 1, 64);
+  },
+
   validate(params: TargetParams): void {
     checkParamNames("raft", params, PARAMS);
+    budgetParams("raft", params);
     intParam(params, "nodes", 3, 1, 64);
     intParam(params, "snapshot_entries", RAFT_SNAPSHOT_ENTRIES_DEFAULT, 10, 10_000_000);
     if (params.fsync !== undefined && params.fsync !== "always" && params.fsync !== "never") {
@@ -54,9 +60,10 @@ export const raftTarget: BenchTarget = {
       },
       "bench target raft",
     );
+    const budget = budgetParams("raft", params);
     let cluster: LocalCluster | null = null;
     if (!attached) {
-      const env = { [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "warn", ...allocatorEnv() };
+      const env = { [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(withBudgetFields(raftConfigToFile(config), budget)), RAFT_LOG_LEVEL: "warn", ...allocatorEnv() };
       cluster = new LocalCluster(
         servers.map((address, index) => {
           const args = [...NODE_PROCESS_ARGS, CLI_MAIN, "raft", "server", "startOne", String(index), "--log-level", "info"];
@@ -68,7 +75,7 @@ export const raftTarget: BenchTarget = {
       await cluster.startAll();
     }
     const statsClient = new RaftClient({ servers, rpcTimeoutMs: config.rpcTimeoutMs });
-    return new RaftCluster(config, cluster, statsClient, attached);
+    return new RaftCluster(config, cluster, statsClient, attached, budget);
   },
 };
 
@@ -86,11 +93,12 @@ class RaftCluster extends LocalFaults implements ClusterHandle {
     cluster: LocalCluster | null,
     private readonly statsClient: RaftClient,
     readonly attached: boolean,
+    budget: NodeBudget | null,
   ) {
     super(cluster);
     this.label = `raft(${config.servers.length})`;
     this.idealOverhead = config.servers.length;
-    this.params = { nodes: config.servers.length, fsync: config.fsync, snapshotEntries: config.snapshotEntries, tickMs: config.tickMs };
+    this.params = { nodes: config.servers.length, fsync: config.fsync, snapshotEntries: config.snapshotEntries, tickMs: config.tickMs, ...budgetRecord(budget) };
   }
 
   nodes(): NodeInfo[] {

@@ -12,7 +12,11 @@
 // Logical bytes: redis's own INFO memory used_memory_dataset (allocator bytes of the
 // dataset: keys, values and their per-entry overhead), not an exact count of user bytes.
 //
-// Parameters: replicas (0..4), wait (0|1), binary (path of redis-server).
+// Memory budget (max_memory, policy): every node runs with --maxmemory and --maxmemory-policy.
+// A replica leaves evicting to its primary (Redis's replica-ignore-maxmemory default): it
+// applies the primary's evictions, which reach it as deletes.
+//
+// Parameters: replicas (0..4), wait (0|1), binary (path of redis-server), max_memory, policy.
 import path from "node:path";
 import fs from "node:fs";
 import { InvalidArgumentError } from "../core/errors";
@@ -21,9 +25,14 @@ import { binaryVersion } from "./etcd_target";
 import { sleep } from "../core/env";
 import { LocalCluster, LocalFaults } from "./local_cluster";
 import { RedisConnection, RedisReplyError, parseInfo } from "./redis/resp";
-import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
+import { BUDGET_PARAMS, BenchClient, BenchTarget, ClusterHandle, NodeBudget, NodeInfo, NodeStats, TargetContext, TargetParams, budgetParams, budgetRecord, checkParamNames, intParam } from "./target";
 
-const PARAMS = ["replicas", "wait", "binary"] as const;
+const PARAMS = ["replicas", "wait", "binary", ...BUDGET_PARAMS] as const;
+
+/** redis-server arguments of a memory budget (none without one). */
+export function redisBudgetArgs(budget: NodeBudget | null): string[] {
+  return budget === null ? [] : ["--maxmemory", String(budget.maxMemoryBytes), "--maxmemory-policy", budget.evictionPolicy];
+}
 const CLUSTER_READY_TIMEOUT_MS = 30_000;
 
 export const redisTarget: BenchTarget = {
@@ -43,8 +52,13 @@ export const redisTarget: BenchTarget = {
     return replicas === 0 ? "redis(1)" : `redis(1+${replicas}${wait === 1 ? ",wait" : ""})`;
   },
 
+  nodeCount(params: TargetParams): number {
+    return intParam(params, "replicas", 0, 0, 4) + 1;
+  },
+
   validate(params: TargetParams): void {
     checkParamNames("redis", params, PARAMS);
+    budgetParams("redis", params);
     intParam(params, "replicas", 0, 0, 4);
     intParam(params, "wait", 0, 0, 1);
   },
@@ -57,9 +71,10 @@ export const redisTarget: BenchTarget = {
     const binary = params.binary ?? "redis-server";
     const version = binaryVersion(binary, ["--version"], /v=(\S+)/) ?? "unknown";
     const label = this.label(params);
+    const budget = budgetParams("redis", params);
     if (context.servers !== null) {
       if (context.servers.length !== replicas + 1) throw new InvalidArgumentError(`redis: ${context.servers.length} servers given but replicas=${replicas}`);
-      return new RedisCluster(label, context.servers, null, replicas, wait, true, version);
+      return new RedisCluster(label, context.servers, null, replicas, wait, true, version, budget);
     }
     const ports = await context.ports(replicas + 1);
     const addresses = ports.map((port) => `127.0.0.1:${port}`);
@@ -76,6 +91,7 @@ export const redisTarget: BenchTarget = {
           "--dir", dir,
           "--loglevel", "notice",
           "--logfile", "",
+          ...redisBudgetArgs(budget),
         ];
         if (index > 0) args.push("--replicaof", "127.0.0.1", String(ports[0]));
         return {
@@ -91,7 +107,7 @@ export const redisTarget: BenchTarget = {
       { onUnexpectedExit: (node, code, signal) => context.log(`redis ${node} exited unexpectedly (${signal ?? code})`) },
     );
     await cluster.startAll();
-    const handle = new RedisCluster(label, addresses, cluster, replicas, wait, false, version);
+    const handle = new RedisCluster(label, addresses, cluster, replicas, wait, false, version, budget);
     try {
       await handle.waitForReplicas(CLUSTER_READY_TIMEOUT_MS);
     } catch (error) {
@@ -101,6 +117,12 @@ export const redisTarget: BenchTarget = {
     return handle;
   },
 };
+
+/** Keys the node evicted so far (INFO stats evicted_keys), when it says. */
+function evictedKeys(info: Record<string, string>): Record<string, number> {
+  const value = Number(info.evicted_keys);
+  return Number.isFinite(value) && info.evicted_keys !== undefined ? { evictedKeys: value } : {};
+}
 
 function connection(address: string): RedisConnection {
   const colon = address.lastIndexOf(":");
@@ -124,10 +146,11 @@ class RedisCluster extends LocalFaults implements ClusterHandle {
     private readonly wait: boolean,
     readonly attached: boolean,
     version: string,
+    budget: NodeBudget | null,
   ) {
     super(cluster);
     this.idealOverhead = replicas + 1;
-    this.params = { replicas, wait, version, persistence: "off" };
+    this.params = { replicas, wait, version, persistence: "off", ...budgetRecord(budget) };
     this.statsConnections = addresses.map(connection);
   }
 
@@ -192,13 +215,13 @@ class RedisCluster extends LocalFaults implements ClusterHandle {
     return Promise.all(
       this.statsConnections.map(async (stats) => {
         try {
-          const [memory, keys] = await Promise.all([stats.command(["INFO", "memory"]), stats.command(["DBSIZE"])]);
+          const [memory, counters, keys] = await Promise.all([stats.command(["INFO", "memory"]), stats.command(["INFO", "stats"]), stats.command(["DBSIZE"])]);
           const info = parseInfo(String(memory));
           return {
             logicalBytes: Number(info.used_memory_dataset),
             keyCount: Number(keys),
             rssBytes: Number(info.used_memory_rss),
-            extra: { usedMemoryBytes: Number(info.used_memory), usedMemoryOverheadBytes: Number(info.used_memory_overhead) },
+            extra: { usedMemoryBytes: Number(info.used_memory), usedMemoryOverheadBytes: Number(info.used_memory_overhead), ...evictedKeys(parseInfo(String(counters))) },
           };
         } catch {
           return null; // unreachable (killed, paused)

@@ -1,12 +1,16 @@
 // The bench result file: one JSON document per `ecc-cache bench` invocation, the only input
-// of `ecc-cache report`. Schema `ecc-cache.bench/3` (zod, strict: an unknown or missing
+// of `ecc-cache report`. Schema `ecc-cache.bench/4` (zod, strict: an unknown or missing
 // field is an error on write and on read, so the two sides cannot drift; the one exception is
 // a run's `repeat`, added later within /2, which reads as 1 when absent).
 //
+// /4 added the CPU time of every process over the measured phase (`run.cpu`), the cache
+// workload's hits and misses (`measured.cache`, `workload.fillOnMiss`), the nodes' memory
+// budget (`run.budget`) and the number of client processes (`config.clientProcesses`).
 // /3 added time-based measured phases (a run's workload has `durationMs`, and `ops` is null
 // when it is set) and the memory baseline of a node's new process after a restart
-// (`memory.restarts`). /2 files are still read: they are upgraded on reading (no duration,
-// `ops` as recorded, no restart readings), so the committed reference keeps rendering.
+// (`memory.restarts`). /3 and /2 files are still read: they are upgraded on reading (/2: no
+// duration, `ops` as recorded, no restart readings; both: no CPU figures, no cache counts, no
+// budget, workers in the bench process), so the committed reference keeps rendering.
 //
 // Top level: schema, startedAt/finishedAt, commit, seed, argv, scenario, environment,
 // config (what was asked), runs. A run is one (target, workload, value size, concurrency,
@@ -26,8 +30,9 @@ import { z } from "zod";
 import { InvalidArgumentError } from "../core/errors";
 import { SAMPLER_KINDS } from "./memory/recorder";
 
-export const BENCH_SCHEMA = "ecc-cache.bench/3";
-/** The previous schema, read by upgrading (upgradeV2). */
+export const BENCH_SCHEMA = "ecc-cache.bench/4";
+/** Earlier schemas, read by upgrading (upgradeV2, upgradeV3). */
+export const BENCH_SCHEMA_V3 = "ecc-cache.bench/3";
 export const BENCH_SCHEMA_V2 = "ecc-cache.bench/2";
 
 const count = z.number().int().min(0);
@@ -81,6 +86,62 @@ const measured = z.strictObject({
     z.strictObject({ kind: z.enum(["read", "write"]), startMs: finite, endMs: finite, errors: count, ongoing: z.boolean() }),
   ),
   longestGaps: z.array(z.strictObject({ kind: z.enum(["read", "write"]), startMs: finite, endMs: finite })),
+  /** The cache workload's reads: hits, misses (each followed by a set: a fill), warm-up included apart. */
+  cache: z
+    .strictObject({
+      hits: count,
+      misses: count,
+      hitRatio: z.number().min(0).max(1).nullable(),
+      fills: count,
+      fillErrors: count,
+      warmupHits: count,
+      warmupMisses: count,
+    })
+    .nullable(),
+});
+
+/**
+ * CPU time over the measured phase (cpu.ts): every process of the run, from /proc/<pid>/stat
+ * (utime + stime) or process.cpuUsage() for the bench itself, sampled when the phase began,
+ * periodically, and when its last operation completed.
+ */
+const cpu = z.strictObject({
+  wallMs: nonNegative,
+  cores: z.number().int().positive(),
+  clockTicksPerSecond: z.number().int().positive(),
+  processes: z.array(
+    z.strictObject({
+      /** node: a node of the cluster; generator: a process issuing the load; bench: the bench process when the load runs elsewhere. */
+      role: z.enum(["node", "generator", "bench"]),
+      name: z.string(),
+      pids: z.array(z.number().int()),
+      cpuMs: nonNegative,
+      /** A process exited during the phase: its CPU after the last reading is missing. */
+      partial: z.boolean(),
+    }),
+  ),
+  /** Operations of the phase (a cache miss's set counts as one). */
+  ops: count,
+  /** Σ over every process ÷ ops; null when some node's CPU could not be read (no PID: attached, containers). */
+  cpuPerOpUs: nonNegative.nullable(),
+  nodeCpuPerOpUs: nonNegative.nullable(),
+  generatorCpuPerOpUs: nonNegative,
+  /** Generator CPU ÷ wall time ÷ cores: the share of the machine the load generation took. */
+  generatorShare: nonNegative,
+  /** The busiest generator process, in cores (CPU ÷ wall time). */
+  generatorProcessCoresMax: nonNegative,
+  /** generatorProcessCoresMax above GENERATOR_SATURATED_CORES: the load generator may have held the target back. */
+  generatorSaturated: z.boolean(),
+  notes: z.array(z.string()),
+});
+
+/** The nodes' memory budget of a run (bench --total-memory / --max-memory / --policy). */
+const budget = z.strictObject({
+  /** The cluster's budget when the run asked for equal total memory; null when it set a per-node budget. */
+  totalBytes: count.nullable(),
+  nodeBytes: z.number().int().positive(),
+  nodes: z.number().int().positive(),
+  policy: z.string(),
 });
 
 const nodeSnapshot = z.strictObject({
@@ -138,6 +199,8 @@ const workload = z.strictObject({
   warmupOps: count,
   concurrency: z.number().int().positive(),
   seed: z.number().int(),
+  /** The cache workload: a read that found nothing was followed by a set of the key. */
+  fillOnMiss: z.boolean(),
 });
 
 const failure = z.strictObject({
@@ -171,6 +234,8 @@ const run = z.strictObject({
   measured: measured.nullable(),
   payload: payload.nullable(),
   memory: memory.nullable(),
+  cpu: cpu.nullable(),
+  budget: budget.nullable(),
   events: z.array(runEvent),
 });
 
@@ -204,6 +269,8 @@ export const benchResultsSchema = z.strictObject({
     timelineBucketMs: z.number().int().positive(),
     cadvisor: z.string().nullable(),
     containers: z.record(z.string(), z.string()),
+    /** Processes the workers ran in; 0: in the bench process itself. */
+    clientProcesses: count,
   }),
   runs: z.array(run),
 });
@@ -215,6 +282,8 @@ export type RunTarget = z.infer<typeof target>;
 export type RunWorkload = z.infer<typeof workload>;
 export type RunMeasured = z.infer<typeof measured>;
 export type NodeSnapshotRecord = z.infer<typeof nodeSnapshot>;
+export type RunCpu = z.infer<typeof cpu>;
+export type RunBudget = z.infer<typeof budget>;
 
 function describeIssues(error: z.ZodError, limit = 10): string {
   const lines = error.issues.slice(0, limit).map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : "(top level)"}: ${issue.message}`);
@@ -237,16 +306,37 @@ function upgradeV2(data: Record<string, unknown>): Record<string, unknown> {
     if (copy.memory !== null && typeof copy.memory === "object" && !("restarts" in copy.memory)) copy.memory = { ...copy.memory, restarts: [] };
     return copy;
   };
-  return { ...data, schema: BENCH_SCHEMA, runs: Array.isArray(runs) ? runs.map(upgradeRun) : runs };
+  return { ...data, schema: BENCH_SCHEMA_V3, runs: Array.isArray(runs) ? runs.map(upgradeRun) : runs };
 }
 
-/** Validates parsed JSON as a result document (/3, or /2 upgraded); throws a usage error naming the fields. */
+/**
+ * A /3 document as /4: no CPU figures and no budget per run, no cache counts (/3 had no cache
+ * workload: `fillOnMiss` false), and the workers ran in the bench process (clientProcesses 0).
+ * Returns a copy; `data` is not changed.
+ */
+function upgradeV3(data: Record<string, unknown>): Record<string, unknown> {
+  const object = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
+  const upgradeRun = (run: unknown): unknown => {
+    if (!object(run)) return run;
+    const copy: Record<string, unknown> = { ...run };
+    if (!("cpu" in copy)) copy.cpu = null;
+    if (!("budget" in copy)) copy.budget = null;
+    if (object(copy.workload) && !("fillOnMiss" in copy.workload)) copy.workload = { ...copy.workload, fillOnMiss: false };
+    if (object(copy.measured) && !("cache" in copy.measured)) copy.measured = { ...copy.measured, cache: null };
+    return copy;
+  };
+  const config = object(data.config) && !("clientProcesses" in data.config) ? { ...data.config, clientProcesses: 0 } : data.config;
+  return { ...data, schema: BENCH_SCHEMA, config, runs: Array.isArray(data.runs) ? data.runs.map(upgradeRun) : data.runs };
+}
+
+/** Validates parsed JSON as a result document (/4, or /3 or /2 upgraded); throws a usage error naming the fields. */
 export function validateResults(data: unknown, source: string): BenchResults {
   const schema = (data as { schema?: unknown } | null)?.schema;
   if (schema === BENCH_SCHEMA_V2) data = upgradeV2(data as Record<string, unknown>);
+  if ((data as { schema?: unknown } | null)?.schema === BENCH_SCHEMA_V3) data = upgradeV3(data as Record<string, unknown>);
   else if (schema !== BENCH_SCHEMA) {
     throw new InvalidArgumentError(
-      `${source}: schema is ${JSON.stringify(schema)}, expected "${BENCH_SCHEMA}" (or "${BENCH_SCHEMA_V2}")` +
+      `${source}: schema is ${JSON.stringify(schema)}, expected "${BENCH_SCHEMA}" (or "${BENCH_SCHEMA_V3}", "${BENCH_SCHEMA_V2}")` +
         (schema === "ecc-cache.bench/1" ? " (files of the first bench carry summaries only; re-run `ecc-cache bench`)" : ""),
     );
   }

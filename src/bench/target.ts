@@ -27,7 +27,15 @@
 //       // idealOverhead is the replica count and whose stats() returns each node's logical bytes.
 //     },
 //   };
+//
+// Memory budgets: a target whose nodes can hold a budget and evict (ecc, raft, redis) takes
+// the parameters `max_memory` (bytes per node: 1048576, 512MiB) and `policy` (Redis's names,
+// core/eviction.ts), and says how many nodes a spec has (nodeCount), so the bench can give
+// every target the same total memory (--total-memory). A target without nodeCount gets no
+// budget: its runs with one are skipped.
 import { InvalidArgumentError } from "../core/errors";
+import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
+import { parseByteSize } from "../core/units";
 import { ProcessLauncher } from "./local_cluster";
 
 export interface BenchClient {
@@ -121,6 +129,50 @@ export interface BenchTarget {
   /** Throws a usage error on unknown or bad parameters. */
   validate(params: TargetParams): void;
   start(context: TargetContext): Promise<ClusterHandle>;
+  /** How many nodes (each with its own memory budget) these params start; absent: no memory budgets. */
+  nodeCount?(params: TargetParams): number;
+}
+
+/** Target parameters of a memory budget (see the header). */
+export const BUDGET_PARAMS = ["max_memory", "policy"] as const;
+
+export interface NodeBudget {
+  maxMemoryBytes: number;
+  evictionPolicy: EvictionPolicy;
+}
+
+/**
+ * The budget a target's params ask of every node, or null when they set none. Throws a usage
+ * error for a bad size, an unknown policy, or a policy without a size.
+ */
+export function budgetParams(kind: string, params: TargetParams): NodeBudget | null {
+  const size = params.max_memory;
+  const policy = params.policy;
+  if (policy !== undefined && !(EVICTION_POLICIES as readonly string[]).includes(policy)) {
+    throw new InvalidArgumentError(`target ${kind}: policy=${policy} is not an eviction policy (${EVICTION_POLICIES.join(", ")})`);
+  }
+  if (size === undefined) {
+    if (policy !== undefined) throw new InvalidArgumentError(`target ${kind}: policy=${policy} needs max_memory=SIZE`);
+    return null;
+  }
+  const bytes = parseByteSize(size, `target ${kind}: max_memory`);
+  if (bytes < 1) throw new InvalidArgumentError(`target ${kind}: max_memory must be above 0`);
+  return { maxMemoryBytes: bytes, evictionPolicy: (policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy };
+}
+
+/**
+ * A node config file (ecc_config.json or raft_config.json shape) with the budget's fields
+ * `max_memory_bytes` and `eviction_policy`, added only when a budget is set: a config without
+ * them reads as before, on nodes that know the fields and on nodes that do not.
+ */
+export function withBudgetFields<T extends object>(file: T, budget: NodeBudget | null): T & { max_memory_bytes?: number; eviction_policy?: EvictionPolicy } {
+  if (budget === null) return file;
+  return { ...file, max_memory_bytes: budget.maxMemoryBytes, eviction_policy: budget.evictionPolicy };
+}
+
+/** The budget's part of a ClusterHandle's resolved params (recorded in results). */
+export function budgetRecord(budget: NodeBudget | null): Record<string, string | number> {
+  return budget === null ? {} : { maxMemoryBytes: budget.maxMemoryBytes, evictionPolicy: budget.evictionPolicy };
 }
 
 /** Parses "ecc:k=2,n=3" / "redis:replicas=2" / "etcd". Lists inside values use '+'. */

@@ -1,8 +1,11 @@
 // YCSB-style workloads (DESIGN.md section 5), deterministic by seed.
 //   A: 50% reads / 50% updates   B: 95% reads / 5% updates   C: 100% inserts of new keys
 //   S: 100% updates (set) of existing keys   custom: any read/update/insert/delete mix
-// Keys are `key0`, `key1`, ... as in the original study; keys below `keyCount` are preloaded,
-// inserts continue at `keyCount`.
+//   cache: zipfian reads (theta 0.99) of a key space larger than the cache's memory; a read
+//          that finds nothing is followed by a set of that key, as an application with a
+//          database behind its cache does. Nothing is preloaded: the cache starts cold.
+// Keys are `key0`, `key1`, ... as in the original study; keys below `keyCount` are preloaded
+// (except under `cache`), inserts continue at `keyCount`.
 //
 // Determinism: the same spec (seed included) yields the same sequence of operations, keys
 // and value sizes on every platform. Kinds and keys come from one seeded stream, value sizes
@@ -30,6 +33,10 @@ export const WORKLOADS: Record<string, Mix> = {
   S: { read: 0, update: 1, insert: 0, delete: 0 },
 };
 
+/** The workload that sets a key after a read found it absent (see the header). */
+export const CACHE_WORKLOAD = "cache";
+export const CACHE_MIX: Mix = Object.freeze({ read: 1, update: 0, insert: 0, delete: 0 });
+
 export type KeyDistribution = "uniform" | "zipfian";
 
 /** Value sizes: one fixed size, or uniform over [minBytes, maxBytes] (both inclusive). */
@@ -42,6 +49,8 @@ export interface WorkloadSpec {
   distribution: KeyDistribution;
   valueSize: ValueSize;
   seed: number;
+  /** A read that finds nothing is followed by a set of that key (the cache workload). */
+  fillOnMiss?: boolean;
 }
 
 /** Parses "read=0.9,update=0.1" into a mix that sums to 1. */
@@ -65,9 +74,14 @@ export function parseMix(text: string): Mix {
 
 /** "A" | "b" | ... → its mix; throws a usage error naming the known workloads otherwise. */
 export function workloadMix(name: string): Mix {
+  if (isCacheWorkload(name)) return CACHE_MIX;
   const mix = WORKLOADS[name.trim().toUpperCase()];
-  if (mix === undefined) throw new InvalidArgumentError(`unknown workload '${name}' (${Object.keys(WORKLOADS).join(", ")}, or --mix)`);
+  if (mix === undefined) throw new InvalidArgumentError(`unknown workload '${name}' (${Object.keys(WORKLOADS).join(", ")}, ${CACHE_WORKLOAD}, or --mix)`);
   return mix;
+}
+
+export function isCacheWorkload(name: string): boolean {
+  return name.trim().toLowerCase() === CACHE_WORKLOAD;
 }
 
 /** Parses a byte count: "100", "1KiB", "4 MiB", "2kb" (binary units). */
@@ -154,7 +168,12 @@ export class ZipfianGenerator {
 export interface Operation {
   kind: OpKind;
   key: string;
-  /** Bytes of the value written (update, insert); 0 for read and delete. */
+  /** The key's number: `key` is keyName(keyIndex). */
+  keyIndex: number;
+  /**
+   * Bytes of the value written (update, insert); for a read of the cache workload, the size
+   * of the set that follows a miss; 0 otherwise.
+   */
   valueBytes: number;
 }
 
@@ -188,10 +207,10 @@ export class OperationGenerator {
     else if (r < this.cumulative[1]) kind = "update";
     else if (r < this.cumulative[2]) kind = "insert";
     else kind = "delete";
-    const valueBytes = kind === "update" || kind === "insert" ? this.nextValueBytes() : 0;
-    if (kind === "insert") return { kind, key: keyName(this.nextInsert++), valueBytes };
-    const index = this.zipf !== null ? this.zipf.next() : this.random.int(this.spec.keyCount);
-    return { kind, key: keyName(index), valueBytes };
+    const writes = kind === "update" || kind === "insert" || (kind === "read" && this.spec.fillOnMiss === true);
+    const valueBytes = writes ? this.nextValueBytes() : 0;
+    const keyIndex = kind === "insert" ? this.nextInsert++ : this.zipf !== null ? this.zipf.next() : this.random.int(this.spec.keyCount);
+    return { kind, key: keyName(keyIndex), keyIndex, valueBytes };
   }
 
   /** The size of the next value written (also used by the preload, in key order). */
@@ -276,4 +295,62 @@ export function* preloadPlan(spec: WorkloadSpec): Generator<{ key: string; value
     const valueBytes = size.kind === "fixed" ? size.bytes : size.minBytes + random.int(size.maxBytes - size.minBytes + 1);
     yield { key: keyName(index), valueBytes, index };
   }
+}
+
+/**
+ * The operations of a spec by issue index, regenerated from its seed: workers in other
+ * processes report their completions by index (client_process.ts), and the merge looks the
+ * operation up here instead of shipping keys and sizes back. Columns in typed arrays, grown
+ * as higher indexes are asked for.
+ */
+export class OperationTable {
+  private readonly generator: OperationGenerator;
+  private kinds = new Uint8Array(1024);
+  private keyIndexes = new Float64Array(1024);
+  private sizes = new Uint32Array(1024);
+  private length = 0;
+
+  constructor(spec: WorkloadSpec) {
+    this.generator = new OperationGenerator(spec);
+  }
+
+  at(index: number): Operation {
+    if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`operation index ${index}`);
+    while (this.length <= index) this.append(this.generator.next());
+    const keyIndex = this.keyIndexes[index];
+    return { kind: OP_KINDS[this.kinds[index]], key: keyName(keyIndex), keyIndex, valueBytes: this.sizes[index] };
+  }
+
+  private append(op: Operation): void {
+    if (this.length === this.kinds.length) {
+      const grow = <T extends Uint8Array | Float64Array | Uint32Array>(column: T, make: (size: number) => T): T => {
+        const bigger = make(column.length * 2);
+        bigger.set(column);
+        return bigger;
+      };
+      this.kinds = grow(this.kinds, (size) => new Uint8Array(size));
+      this.keyIndexes = grow(this.keyIndexes, (size) => new Float64Array(size));
+      this.sizes = grow(this.sizes, (size) => new Uint32Array(size));
+    }
+    this.kinds[this.length] = OP_KINDS.indexOf(op.kind);
+    this.keyIndexes[this.length] = op.keyIndex;
+    this.sizes[this.length] = op.valueBytes;
+    this.length++;
+  }
+}
+
+/** The mean length in bytes of the keys key0..key{keyCount-1} (digit counts, no loop over the keys). */
+export function meanKeyBytes(keyCount: number): number {
+  if (keyCount <= 0) return 0;
+  let total = 0;
+  for (let digits = 1, low = 0; low < keyCount; digits++, low = low === 0 ? 10 : low * 10) {
+    const high = Math.min(keyCount, low === 0 ? 10 : low * 10);
+    total += (high - low) * ("key".length + digits);
+  }
+  return total / keyCount;
+}
+
+/** The mean value size of a distribution (what a key costs on average). */
+export function valueSizeMean(size: ValueSize): number {
+  return size.kind === "fixed" ? size.bytes : (size.minBytes + size.maxBytes) / 2;
 }

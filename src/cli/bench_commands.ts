@@ -1,6 +1,6 @@
 // `ecc-cache bench`: the comparison runner. Drives ecc, raft, etcd and redis with YCSB-style
 // workloads, injects failures, samples memory per node, and writes one JSON result file per
-// invocation (schema ecc-cache.bench/3, src/bench/results.ts). Its summary is in main.ts.
+// invocation (schema ecc-cache.bench/4, src/bench/results.ts). Its summary is in main.ts.
 // Starts and stops the clusters it measures unless given a running one (--servers).
 // Parsing and output only; the work is in src/bench.
 import path from "node:path";
@@ -13,10 +13,23 @@ import { cleanupAllCgroupsSync } from "../bench/memory/cgroup";
 import { DOCKER_SOCKET_DEFAULT } from "../bench/memory/docker";
 import { knownTargetKinds, lookupTarget } from "../bench/registry";
 import { BenchRun, writeResults } from "../bench/results";
-import { REPEAT_NONE, REPEAT_TIMES_MAX, RunPlan, UnknownRepeatGroupError, WorkloadChoice, expandMatrix, loadScenario } from "../bench/scenario";
+import { CLIENT_PROCESSES_MAX, splitConcurrency } from "../bench/client_pool";
+import {
+  REPEAT_NONE,
+  REPEAT_TIMES_MAX,
+  RepeatSpec,
+  RunPlan,
+  UnknownRepeatGroupError,
+  WorkloadChoice,
+  expandMatrices,
+  expandMatrix,
+  loadScenario,
+  parseBudget,
+  parseWorkloadChoice,
+} from "../bench/scenario";
 import { parseTargetSpec } from "../bench/target";
-import { KeyDistribution, parseMix, parseValueSize, workloadMix } from "../bench/workload";
-import { formatBytes, formatRatio, formatUs, summarizeRun } from "../report/analysis";
+import { KeyDistribution, parseMix, parseValueSize } from "../bench/workload";
+import { formatBytes, formatCpuPerOp, formatGenerator, formatRatio, formatUs, summarizeRun } from "../report/analysis";
 import { EXIT_UNAVAILABLE } from "./exit_codes";
 
 interface BenchFlags {
@@ -52,6 +65,10 @@ interface BenchFlags {
   out?: string;
   report?: string;
   progress: boolean;
+  clientProcesses: string;
+  totalMemory?: string;
+  maxMemory?: string;
+  policy?: string;
 }
 
 function wholeNumber(text: string, flag: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
@@ -105,6 +122,7 @@ interface Plan {
   periodMs: number;
   timelineMs: number;
   seed: number;
+  clientProcesses: number;
 }
 
 function planFromFlags(flags: BenchFlags, command: Command): Plan {
@@ -114,27 +132,32 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
   const timelineFlag = wholeNumber(flags.timelineMs, "--timeline-ms", 10);
   const repeatFlag = wholeNumber(flags.repeat, "--repeat", 1, REPEAT_TIMES_MAX);
   const durationFlag = flags.duration === undefined ? null : positiveDuration(flags.duration);
+  const clientProcessesFlag = wholeNumber(flags.clientProcesses, "--client-processes", 0, CLIENT_PROCESSES_MAX);
   if (flags.scenario !== undefined) {
-    for (const name of ["target", "workloads", "mix", "valueBytes", "fail", "distribution", "servers"]) {
+    for (const name of ["target", "workloads", "mix", "valueBytes", "fail", "distribution", "servers", "totalMemory", "maxMemory", "policy"]) {
       if (fromCli(name)) throw new InvalidArgumentError(`--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} cannot be combined with --scenario (the scenario defines it)`);
     }
     const scenario = loadScenario(flags.scenario);
-    const matrix = { ...scenario.matrix };
-    // Sizes may be scaled down from the command line (a quick pass over a big scenario).
-    if (fromCli("ops")) matrix.ops = wholeNumber(flags.ops, "--ops", 1);
-    // --duration makes every variant's measured phase time-based (the scenario's own durations included).
-    if (durationFlag !== null) matrix.variants = matrix.variants.map((variant) => ({ ...variant, durationMs: durationFlag }));
-    if (flags.warmupOps !== undefined) matrix.warmupOps = wholeNumber(flags.warmupOps, "--warmup-ops");
-    if (fromCli("keys")) matrix.keyCount = wholeNumber(flags.keys, "--keys", 1);
-    if (fromCli("seed")) matrix.seed = wholeNumber(flags.seed, "--seed");
-    if (fromCli("concurrency")) matrix.concurrencies = flags.concurrency.split(",").map((c) => wholeNumber(c, "--concurrency", 1));
-    matrix.targets = matrix.targets.map((spec) => withEccDefaults(spec, flags));
+    // Every matrix of the scenario takes the same overrides.
+    const matrices = scenario.matrices.map((original) => {
+      const matrix = { ...original };
+      // Sizes may be scaled down from the command line (a quick pass over a big scenario).
+      if (fromCli("ops")) matrix.ops = wholeNumber(flags.ops, "--ops", 1);
+      // --duration makes every variant's measured phase time-based (the scenario's own durations included).
+      if (durationFlag !== null) matrix.variants = matrix.variants.map((variant) => ({ ...variant, durationMs: durationFlag }));
+      if (flags.warmupOps !== undefined) matrix.warmupOps = wholeNumber(flags.warmupOps, "--warmup-ops");
+      if (fromCli("keys")) matrix.keyCount = wholeNumber(flags.keys, "--keys", 1);
+      if (fromCli("seed")) matrix.seed = wholeNumber(flags.seed, "--seed");
+      if (fromCli("concurrency")) matrix.concurrencies = flags.concurrency.split(",").map((c) => wholeNumber(c, "--concurrency", 1));
+      matrix.targets = matrix.targets.map((spec) => withEccDefaults(spec, flags));
+      return matrix;
+    });
     // --repeat sets the rounds of the scenario's repeat groups, or of every group when it
     // lists none; --repeat 1 turns the scenario's repeats off.
-    if (fromCli("repeat")) matrix.repeat = repeatFlag === 1 ? REPEAT_NONE : { groups: scenario.file.repeat?.groups ?? "all", times: repeatFlag };
+    const repeat: RepeatSpec = fromCli("repeat") ? (repeatFlag === 1 ? REPEAT_NONE : { groups: scenario.file.repeat?.groups ?? "all", times: repeatFlag }) : scenario.matrix.repeat;
     let runs: RunPlan[];
     try {
-      runs = expandMatrix(matrix);
+      runs = expandMatrices(matrices, repeat);
     } catch (error) {
       if (!(error instanceof InvalidArgumentError)) throw error;
       // --concurrency renames the groups, so the scenario's repeat groups may be gone.
@@ -148,13 +171,14 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
       memory: fromCli("memory") ? flags.memory : scenario.file.memory.samplers,
       periodMs: fromCli("memoryPeriodMs") ? periodFlag : scenario.file.memory.periodMs,
       timelineMs: fromCli("timelineMs") ? timelineFlag : scenario.file.timelineMs,
-      seed: matrix.seed,
+      seed: matrices[0].seed,
+      clientProcesses: fromCli("clientProcesses") ? clientProcessesFlag : scenario.file.clientProcesses,
     };
   }
   const ops = wholeNumber(flags.ops, "--ops", 1);
   const seed = wholeNumber(flags.seed, "--seed");
-  const workloads: WorkloadChoice[] =
-    flags.mix !== undefined ? [{ name: "custom", mix: parseMix(flags.mix) }] : flags.workloads.split(",").map((w) => ({ name: w.trim().toUpperCase(), mix: workloadMix(w) }));
+  const workloads: WorkloadChoice[] = flags.mix !== undefined ? [{ name: "custom", mix: parseMix(flags.mix) }] : flags.workloads.split(",").map(parseWorkloadChoice);
+  const budget = parseBudget(flags.totalMemory, flags.maxMemory, flags.policy, { total: "--total-memory", perNode: "--max-memory", policy: "--policy" });
   const failures: FailureSpec[] = flags.fail.map(parseFailure);
   const targets = (flags.target.length > 0 ? flags.target : ["ecc"]).map((spec) => withEccDefaults(spec, flags));
   return {
@@ -170,6 +194,7 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
       warmupOps: flags.warmupOps !== undefined ? wholeNumber(flags.warmupOps, "--warmup-ops") : Math.min(1_000, Math.floor(ops / 10)),
       seed,
       repeat: { groups: "all", times: repeatFlag },
+      budget,
     }),
     scenario: null,
     settleMs: settleFlag,
@@ -177,7 +202,18 @@ function planFromFlags(flags: BenchFlags, command: Command): Plan {
     periodMs: periodFlag,
     timelineMs: timelineFlag,
     seed,
+    clientProcesses: clientProcessesFlag,
   };
+}
+
+/** Usage errors of --client-processes for these runs, before anything starts. */
+function checkClientProcesses(runs: RunPlan[], processes: number): void {
+  if (processes === 0) return;
+  for (const run of runs) {
+    splitConcurrency(run.concurrency, processes);
+    const byOp = run.failures.filter((failure) => "op" in failure.at);
+    if (byOp.length > 0) throw new InvalidArgumentError(`--client-processes: failures at op=N (${byOp.map((f) => f.text).join(", ")}) need the workers in the bench process; use t=DURATION`);
+  }
 }
 
 function runLine(run: BenchRun): string {
@@ -189,6 +225,8 @@ function runLine(run: BenchRun): string {
     (row.readP50Us !== null ? `  read p50/p99 ${formatUs(row.readP50Us)}/${formatUs(row.readP99Us)}` : "") +
     (row.writeP50Us !== null ? `  write p50/p99 ${formatUs(row.writeP50Us)}/${formatUs(row.writeP99Us)}` : "") +
     `  errors ${row.errors}` +
+    (row.hitRatio !== null ? `  hit ratio ${row.hitRatio.toFixed(3)}` : "") +
+    `  cpu/op ${formatCpuPerOp(row)}  generator ${formatGenerator(row)}` +
     `  mem Δ ${formatBytes(row.memoryDeltaBytes)}${row.memoryPartial ? " (partial)" : ""} [${row.sampler ?? "none"}]` +
     ` = ${formatRatio(row.overheadRatio)} payload ${formatBytes(row.payloadBytes)} (ideal ${formatRatio(row.idealOverhead)})`
   );
@@ -200,7 +238,7 @@ export function benchCommand(): Command {
     .option("--scenario <file>", "run a scenario file (bench/*.json): a matrix of targets, workloads, sizes, concurrencies, failure variants")
     .option("--only <patterns>", "run only runs whose name contains one of these comma-separated texts (rounds after the first of a repeated run end in -r2, -r3, ...)")
     .option("--target <spec>", `system under test, repeatable: ${knownTargetKinds().join(", ")}; parameters after ':' e.g. ecc:n=3,k=2  etcd:nodes=3  redis:replicas=2,wait=1`, collect, [])
-    .option("--workloads <list>", "comma list of A (50/50 read/update), B (95/5), C (inserts), S (100% update)", "B,S")
+    .option("--workloads <list>", "comma list of A (50/50 read/update), B (95/5), C (inserts), S (100% update), cache (zipfian reads, a set after each miss, cold start)", "B,S")
     .option("--mix <shares>", "custom mix instead of --workloads, e.g. read=0.7,update=0.2,delete=0.1")
     .option("--ops <count>", "measured operations per run", "10000")
     .option("--duration <time>", "measure for this long instead of --ops operations (e.g. 15s); a failure run needs it so the restart and the recovery fall inside the measured phase")
@@ -232,6 +270,10 @@ export function benchCommand(): Command {
     .option("--servers <list>", "use a running cluster at these addresses instead of starting one (one target only)")
     .option("--out <file>", "result JSON path (default results/bench-<time>.json)")
     .option("--report <dir>", "also render the report into this directory")
+    .option("--client-processes <n>", `run the workers in this many processes (0 to ${CLIENT_PROCESSES_MAX}; 0: in the bench process), each with its share of the concurrency, so the load generator is not what limits a fast target`, "0")
+    .option("--total-memory <size>", "give every target the same memory: each node gets SIZE ÷ the target's node count (e.g. 30MiB); targets without a budget (etcd) are skipped")
+    .option("--max-memory <size>", "memory budget of every node of every target (e.g. 10MiB); instead of --total-memory")
+    .option("--policy <name>", "eviction policy with a budget, Redis's names: allkeys-lru (default), allkeys-lfu, allkeys-random, noeviction, volatile-*")
     .option("--no-progress", "no live progress bar (it is shown only when stderr is a terminal anyway)")
     .action(async (flags: BenchFlags) => {
       const plan = planFromFlags(flags, command);
@@ -247,6 +289,7 @@ export function benchCommand(): Command {
         else if (lookup.missing.startsWith("unknown target")) throw new InvalidArgumentError(lookup.missing);
       }
       parseSamplerList(plan.memory);
+      checkClientProcesses(runs, plan.clientProcesses);
       const servers = flags.servers === undefined ? null : flags.servers.split(",").map((s) => s.trim());
       if (servers !== null && new Set(runs.map((run) => run.targetSpec)).size > 1) {
         throw new InvalidArgumentError("--servers attaches to one running cluster: give exactly one --target");
@@ -295,6 +338,7 @@ export function benchCommand(): Command {
             preloadConcurrency: wholeNumber(flags.preloadConcurrency, "--preload-concurrency", 1),
             timelineBucketMs: plan.timelineMs,
             servers,
+            clientProcesses: plan.clientProcesses,
             progress: flags.progress,
             log: (line) => process.stderr.write(`${line}\n`),
             onRunDone: (run) => process.stdout.write(`${runLine(run)}\n`),

@@ -26,6 +26,14 @@
 //                    delta; "other" = memory delta − the two (allocator, native runtime, kernel)
 //   aggregate        the runs of one (group, target) repeated (scenario `repeat`): the median
 //                    of every figure over the runs, min–max of the noisy ones, the run count
+//   CPU per op       Σ CPU time of every process over the measured phase ÷ its operations
+//                    (nodes, the load generator, the bench; bench/cpu.ts), split into the
+//                    nodes' part and the generator's; generator share = generator CPU ÷ wall
+//                    time ÷ cores; saturated when one generator process used more than
+//                    GENERATOR_SATURATED_CORES of a core (a ratio against it is not given)
+//   hit ratio        the cache workload's measured reads: hits ÷ (hits + misses)
+//   budgeted runs    (a memory budget: nodes evict) the payload counts keys set, not keys
+//                    live, so no overhead or logical ratio is given for them
 import assert from "node:assert/strict";
 import { BenchRun } from "../bench/results";
 
@@ -93,6 +101,17 @@ export interface RunSummaryRow {
   writeUnavailableMs: number;
   readLongestGapMs: number | null;
   writeLongestGapMs: number | null;
+  /** CPU per operation (see "CPU per op" above); null without CPU figures (older files) or node PIDs. */
+  cpuPerOpUs: number | null;
+  nodeCpuPerOpUs: number | null;
+  generatorCpuPerOpUs: number | null;
+  generatorShare: number | null;
+  generatorProcessCoresMax: number | null;
+  generatorSaturated: boolean;
+  /** Processes the load came from (0: the bench process); null without CPU figures. */
+  clientProcesses: number | null;
+  /** The cache workload's hit ratio; null for other workloads. */
+  hitRatio: number | null;
 }
 
 /**
@@ -212,6 +231,9 @@ function longestGapMs(run: BenchRun, kind: "read" | "write"): number | null {
 
 export function summarizeRun(run: BenchRun): RunSummaryRow {
   const rows = nodeMemoryRows(run);
+  // With a budget the nodes evict: the payload counts what was set, not what is held.
+  const evicting = run.budget !== null;
+  const cpu = run.cpu;
   const restarted = rows.some((row) => row.baseline !== "before-load");
   const memory = sumKnown(rows.map((row) => row.deltaBytes));
   const logical = sumKnown(rows.map((row) => row.logicalDeltaBytes));
@@ -235,10 +257,10 @@ export function summarizeRun(run: BenchRun): RunSummaryRow {
     memoryPartial: memory.partial,
     nodesLeftOut: rows.filter((row) => row.deltaBytes === null).map((row) => row.node),
     nodesRestarted: rows.filter((row) => row.baseline !== "before-load").map((row) => row.node),
-    overheadRatio: memory.partial || restarted || memory.sum === null || memory.sum <= 0 ? null : ratio(memory.sum),
+    overheadRatio: evicting || memory.partial || restarted || memory.sum === null || memory.sum <= 0 ? null : ratio(memory.sum),
     idealOverhead: run.target.idealOverhead,
     logicalDeltaBytes: logical.sum,
-    logicalRatio: logical.partial ? null : ratio(logical.sum),
+    logicalRatio: evicting || logical.partial ? null : ratio(logical.sum),
     v8HeapDeltaBytes: v8Heap,
     arrayBuffersDeltaBytes: arrayBuffers,
     otherDeltaBytes: memory.sum === null || v8Heap === null || arrayBuffers === null ? null : memory.sum - v8Heap - arrayBuffers,
@@ -255,11 +277,19 @@ export function summarizeRun(run: BenchRun): RunSummaryRow {
     writeUnavailableMs: unavailableMs(run, "write"),
     readLongestGapMs: longestGapMs(run, "read"),
     writeLongestGapMs: longestGapMs(run, "write"),
+    cpuPerOpUs: cpu?.cpuPerOpUs ?? null,
+    nodeCpuPerOpUs: cpu?.nodeCpuPerOpUs ?? null,
+    generatorCpuPerOpUs: cpu?.generatorCpuPerOpUs ?? null,
+    generatorShare: cpu?.generatorShare ?? null,
+    generatorProcessCoresMax: cpu?.generatorProcessCoresMax ?? null,
+    generatorSaturated: cpu?.generatorSaturated ?? false,
+    clientProcesses: cpu === null ? null : cpu.processes.filter((entry) => entry.role === "generator" && entry.name !== "bench").length,
+    hitRatio: run.measured?.cache?.hitRatio ?? null,
   };
 }
 
 /** Figures shown with their min–max next to the median when a target ran more than once. */
-export const RANGED_FIGURES = ["memoryDeltaBytes", "overheadRatio", "logicalRatio", "opsPerSecond", "p99Us"] as const;
+export const RANGED_FIGURES = ["memoryDeltaBytes", "overheadRatio", "logicalRatio", "opsPerSecond", "p99Us", "cpuPerOpUs", "hitRatio"] as const;
 export type RangedFigure = (typeof RANGED_FIGURES)[number];
 
 export interface FigureRange {
@@ -344,6 +374,15 @@ export function aggregateRuns(rows: RunSummaryRow[]): AggregateRow {
     writeUnavailableMs: mid((row) => row.writeUnavailableMs)!,
     readLongestGapMs: mid((row) => row.readLongestGapMs),
     writeLongestGapMs: mid((row) => row.writeLongestGapMs),
+    cpuPerOpUs: mid((row) => row.cpuPerOpUs),
+    nodeCpuPerOpUs: mid((row) => row.nodeCpuPerOpUs),
+    generatorCpuPerOpUs: mid((row) => row.generatorCpuPerOpUs),
+    generatorShare: mid((row) => row.generatorShare),
+    generatorProcessCoresMax: mid((row) => row.generatorProcessCoresMax),
+    // One saturated run is enough to doubt the row's ops/s.
+    generatorSaturated: sorted.some((row) => row.generatorSaturated),
+    clientProcesses: first.clientProcesses,
+    hitRatio: mid((row) => row.hitRatio),
     runCount: sorted.length,
     ranges,
   };
@@ -382,6 +421,22 @@ export function formatUs(us: number | null): string {
 
 export function formatRatio(ratio: number | null): string {
   return ratio === null ? "–" : `${ratio.toFixed(2)}×`;
+}
+
+/** "<total> (<nodes> nodes + <generator> generator)": CPU time per operation; "–" without figures. */
+export function formatCpuPerOp(row: Pick<RunSummaryRow, "cpuPerOpUs" | "nodeCpuPerOpUs" | "generatorCpuPerOpUs">, total = formatUs(row.cpuPerOpUs)): string {
+  if (row.cpuPerOpUs === null) return row.generatorCpuPerOpUs === null ? "–" : `– (generator ${formatUs(row.generatorCpuPerOpUs)})`;
+  return `${total} (${formatUs(row.nodeCpuPerOpUs)} nodes + ${formatUs(row.generatorCpuPerOpUs)} generator)`;
+}
+
+/**
+ * "<share of the machine>% (<busiest process> core, in the bench process | N processes)",
+ * with ", saturated" when a generator process was; "–" without figures.
+ */
+export function formatGenerator(row: Pick<RunSummaryRow, "generatorShare" | "generatorProcessCoresMax" | "generatorSaturated" | "clientProcesses">): string {
+  if (row.generatorShare === null || row.generatorProcessCoresMax === null) return "–";
+  const where = row.clientProcesses === null || row.clientProcesses === 0 ? "in the bench process" : `busiest of ${row.clientProcesses} processes`;
+  return `${Math.round(row.generatorShare * 100)}% (${row.generatorProcessCoresMax.toFixed(2)} core, ${where}${row.generatorSaturated ? ", saturated" : ""})`;
 }
 
 /** ops/s as a whole number (a median of two runs may end in .5). */

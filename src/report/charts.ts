@@ -5,6 +5,7 @@ import * as vl from "vega-lite";
 import { decodeHistogram, cdfPoints } from "../bench/histogram";
 import { BenchRun } from "../bench/results";
 import { RunSummaryRow } from "./analysis";
+import { CacheRow } from "./cache";
 
 type Spec = Record<string, unknown>;
 const MIB = 1024 * 1024;
@@ -289,6 +290,58 @@ export function overheadSpec(rows: RunSummaryRow[], title: string): Spec | null 
     config: CONFIG,
     data: { values },
     vconcat: panels,
+    resolve: { scale: { color: "shared" } },
+  };
+}
+
+/**
+ * Hit ratio at equal memory, for one group: per target the hit ratio (left panel), and the
+ * keys each node held as bars with the keys its budget should hold as black ticks (right).
+ */
+export function cacheSpec(rows: CacheRow[], title: string): Spec | null {
+  const values = rows
+    .filter((row) => row.hitRatio !== null || row.measuredKeys !== null)
+    .map((row) => ({ target: row.target, hitRatio: row.hitRatio, held: row.measuredKeys, predicted: row.predictedKeys }));
+  if (values.length === 0) return null;
+  const targets = values.map((row) => row.target);
+  const x = { field: "target", type: "nominal", title: null, sort: targets, axis: { labelAngle: -30 } };
+  const color = { field: "target", type: "nominal", title: "target", sort: targets, legend: null };
+  return {
+    $schema: SCHEMA,
+    title: { text: title, subtitle: "left: hit ratio; right: keys held per node (bars), keys predicted (black ticks)" },
+    config: CONFIG,
+    data: { values },
+    hconcat: [
+      {
+        width: { step: 48 },
+        height: 180,
+        transform: [{ filter: "datum.hitRatio !== null" }],
+        mark: { type: "bar" },
+        encoding: {
+          x,
+          color,
+          y: { field: "hitRatio", type: "quantitative", title: "hit ratio", scale: { domain: [0, 1] }, axis: { format: "%" } },
+          tooltip: [{ field: "target" }, { field: "hitRatio", title: "hit ratio", format: ".3f" }],
+        },
+      },
+      {
+        width: { step: 48 },
+        height: 180,
+        encoding: { x },
+        layer: [
+          {
+            transform: [{ filter: "datum.held !== null" }],
+            mark: { type: "bar" },
+            encoding: {
+              color,
+              y: { field: "held", type: "quantitative", title: "keys per node", scale: { zero: true } },
+              tooltip: [{ field: "target" }, { field: "held", title: "keys held" }, { field: "predicted", title: "keys predicted" }],
+            },
+          },
+          { mark: { type: "tick", thickness: 2.5, color: "black" }, encoding: { y: { field: "predicted", type: "quantitative" } } },
+        ],
+      },
+    ],
     resolve: { scale: { color: "shared" } },
   };
 }

@@ -53,6 +53,8 @@ export function measurementParams(run: BenchRun, results: BenchResults): Params 
     ["error backoff", `${results.config.errorBackoffMs} ms`],
     ["preload concurrency", String(results.config.preloadConcurrency)],
     ["memory samplers", results.config.memorySamplers],
+    ["client processes", String(results.config.clientProcesses)],
+    ["memory budget", run.budget === null ? "none" : `${run.budget.totalBytes !== null ? `${run.budget.totalBytes} B in total` : `${run.budget.nodeBytes} B per node`}, ${run.budget.policy}`],
   ];
 }
 

@@ -85,9 +85,12 @@ export function headline(summaries: RunSummaryRow[]): string {
     for (const name of ["ecc(n=5,k=3)", "ecc(n=3,k=2)", "raft(3)"]) {
       const row = pick(aggregates, name);
       if (row === undefined) continue;
-      const speed = ratio(row.opsPerSecond, etcd.opsPerSecond);
+      // A result whose load generator was saturated says more about our client than the target: no ratio from it.
+      const saturated = [row, etcd].filter((side) => side.generatorSaturated).map((side) => side.target);
+      const speed = saturated.length > 0 ? null : ratio(row.opsPerSecond, etcd.opsPerSecond);
+      const why = saturated.length > 0 ? ` (no ratio: the load generator was saturated in ${saturated.join(" and ")}'s run)` : "";
       lines.push(
-        `- ${name} vs etcd(3): ${speed === null ? "–" : formatRatio(speed)} the ops/s (${formatOps(row.opsPerSecond)} vs ${formatOps(etcd.opsPerSecond)}${mediansNote(row, etcd)}), ` +
+        `- ${name} vs etcd(3): ${speed === null ? "–" : formatRatio(speed)} the ops/s${why} (${formatOps(row.opsPerSecond)} vs ${formatOps(etcd.opsPerSecond)}${mediansNote(row, etcd)}), ` +
           `p99 ${formatUs(row.p99Us)} vs ${formatUs(etcd.p99Us)}.`,
       );
     }

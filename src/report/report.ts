@@ -1,5 +1,5 @@
 // Result files → report/: README-style Markdown (report.md) and SVG charts (charts/*.svg).
-// The report reads only result documents (schema ecc-cache.bench/3, or /2 upgraded on reading); it never talks to a
+// The report reads only result documents (schema ecc-cache.bench/4, or /3 and /2 upgraded on reading); it never talks to a
 // cluster. Runs from several files are merged; runs that share every measurement parameter
 // but the target are compared side by side (comparable.ts decides, and splits the rest). A target that ran a
 // group several times (scenario `repeat`) gets one table row of medians with min–max
@@ -13,6 +13,8 @@ import {
   NodeMemoryRow,
   aggregateRows,
   formatBytes,
+  formatCpuPerOp,
+  formatGenerator,
   formatOps,
   formatRatio,
   formatUs,
@@ -22,7 +24,8 @@ import {
   summarizeRun,
   table,
 } from "./analysis";
-import { latencySpec, memorySpec, overheadSpec, renderSvg, throughputSpec } from "./charts";
+import { CACHE_DEFINITIONS, cacheGroupText, cacheRows } from "./cache";
+import { cacheSpec, latencySpec, memorySpec, overheadSpec, renderSvg, throughputSpec } from "./charts";
 import { comparableRuns } from "./comparable";
 import { headline, memoryBreakdown } from "./headline";
 
@@ -43,8 +46,10 @@ function slug(text: string): string {
 function summaryTable(rows: AggregateRow[]): string {
   // The runs column only where some target ran more than once: single-run reports stay as they were.
   const repeated = rows.some((row) => row.runCount > 1);
+  const hits = rows.some((row) => row.hitRatio !== null);
   const ranged = (row: AggregateRow, format: (value: number | null) => string, figure: keyof AggregateRow["ranges"]): string =>
     row.runCount > 1 ? formatWithRange(format, row[figure], row.ranges[figure]) : format(row[figure]);
+  const cpuPerOp = (row: AggregateRow): string => formatCpuPerOp(row, row.runCount > 1 ? formatWithRange(formatUs, row.cpuPerOpUs, row.ranges.cpuPerOpUs) : undefined);
   return table(
     [
       "target",
@@ -55,6 +60,9 @@ function summaryTable(rows: AggregateRow[]): string {
       "ideal",
       "logical Δ ÷ payload",
       "ops/s",
+      ...(hits ? ["hit ratio"] : []),
+      "CPU/op",
+      "generator CPU",
       "p50",
       "p99",
       "read p50 / p99",
@@ -72,6 +80,9 @@ function summaryTable(rows: AggregateRow[]): string {
       formatRatio(row.idealOverhead),
       ranged(row, formatRatio, "logicalRatio"),
       ranged(row, formatOps, "opsPerSecond"),
+      ...(hits ? [ranged(row, (value) => (value === null ? "–" : `${(value * 100).toFixed(1)}%`), "hitRatio")] : []),
+      cpuPerOp(row),
+      formatGenerator(row),
       formatUs(row.p50Us),
       ranged(row, formatUs, "p99Us"),
       `${formatUs(row.readP50Us)} / ${formatUs(row.readP99Us)}`,
@@ -251,10 +262,14 @@ export const DEFINITIONS =
   "Latency is per completed operation (errors are counted apart, never in the percentiles); *unavailable* sums the windows from a failing operation to the next success of the same class (read / write); " +
   "*longest gap* is the longest time without any successful completion of that class (it also catches stalls where operations wait instead of failing). " +
   "In a failure run's timeline, times are seconds since the measured phase began; *back* is when the restarted process was ready, *recovered* when it held 99% of the median key count of the other nodes. " +
-  "*Groups*: runs compared side by side share every parameter but the target (workload, value size, keys, operations or duration, warm-up, concurrency, distribution, seed, failures, settle time, samplers); runs of one name that differ are shown as separate groups named after what differs. " +
+  "*Groups*: runs compared side by side share every parameter but the target (workload, value size, keys, operations or duration, warm-up, concurrency, distribution, seed, failures, settle time, samplers, client processes, memory budget); runs of one name that differ are shown as separate groups named after what differs. " +
   "*Repeats*: a group listed in the scenario's `repeat` (or run with `--repeat`) ran each target several times, in interleaved rounds; its table has a *runs* column, " +
-  "every figure is the median over the runs (a ratio is the median of the runs' ratios), memory Δ, overhead, logical ratio, ops/s and p99 are followed by their (min–max), " +
-  "and *errors* is the total over the runs; the headline divides medians and gives the ratio's (min–max) over runs paired by round.";
+  "every figure is the median over the runs (a ratio is the median of the runs' ratios), memory Δ, overhead, logical ratio, ops/s, p99, CPU/op and hit ratio are followed by their (min–max), " +
+  "and *errors* is the total over the runs; the headline divides medians and gives the ratio's (min–max) over runs paired by round. " +
+  "*CPU/op*: the CPU time (user + system) every process of the run used over the measured phase — each node, the load generator and the bench — divided by the phase's operations, split into the nodes' part and the generator's (the bench process's own part, when the load came from client processes, is in the total only); " +
+  "read from /proc/<pid>/stat (clock ticks, 10 ms each) at the phase's start, every 500 ms and at its end, so a short phase gives a coarse figure; none where a node has no PID (an attached cluster, containers). " +
+  "*Generator CPU*: the load generator's CPU ÷ wall time ÷ the machine's cores, and the busiest generator process in cores; *saturated* when one used more than 0.9 of a core, so the target's ops/s may be held down by our own client: the headline gives no ratio against such a result. " +
+  "Results from before these figures were recorded show –.";
 
 /** "15 min 54 s", "42 s", "0.5 s". */
 export function formatDuration(ms: number): string {
@@ -323,6 +338,18 @@ export async function writeReport(inputs: ReportInput[], outDir: string, consist
   if (breakdown !== "") out.push(breakdown, "");
 
   if (splits.length > 0) out.push(`**Not comparable, kept apart.** ${splits.join(" ")}`, "");
+
+  const cache = cacheRows(okRuns);
+  if (cache.length > 0) {
+    out.push("## Hit ratio at equal memory", "", CACHE_DEFINITIONS, "");
+    for (const group of [...new Set(cache.map((row) => row.group))]) {
+      const rows = cache.filter((row) => row.group === group);
+      out.push(cacheGroupText(rows), "");
+      const chart = await saveChart(`hit-ratio-${group}`, cacheSpec(rows, `hit ratio at equal memory — ${group}`));
+      if (chart !== null) out.push(`![hit ratio at equal memory, ${group}](${chart})`, "");
+      out.push(`Memory per node over time: the section [${group}](#${group.toLowerCase().replace(/[^a-z0-9-]/g, "")}) below.`, "");
+    }
+  }
 
   // One bar per (group, target): the median of a repeated target.
   const overview = await saveChart("overhead", overheadSpec(aggregateRows(summaries), "memory overhead ratio vs ideal"));

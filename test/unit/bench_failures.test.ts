@@ -9,7 +9,8 @@
 // lacks skip the run with the reason; a target kind the registry lacks is skipped with the
 // reason. bench/reference.json parses and expands to the documented matrix, every target of
 // it is built, its failure runs are time-based with the restart well inside, and its headline
-// group runs three times. Repeats: a repeated group runs all its targets for
+// group runs three times; its cache matrix runs every cache target at one total memory.
+// Repeats: a repeated group runs all its targets for
 // round 1, then all for round 2 (interleaved), names gain -r<i> from round 2 on and stay
 // unique; a repeat group the matrix does not produce is refused with the groups it has.
 // Time-based phases: an op-count phase that ends before a +D restart cancels it (and the
@@ -20,7 +21,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { failureOutsideWindow, followUpOf, parseDurationMs, parseFailure } from "../../src/bench/failures";
 import { lookupTarget } from "../../src/bench/registry";
-import { MatrixInput, REPEAT_NONE, expandMatrix, loadScenario, parseScenario, targetSlug } from "../../src/bench/scenario";
+import { MatrixInput, REPEAT_NONE, expandMatrices, expandMatrix, loadScenario, parseScenario, targetSlug } from "../../src/bench/scenario";
 import { parseTargetSpec } from "../../src/bench/target";
 import { InvalidArgumentError } from "../../src/core/errors";
 import { sampleResults } from "../fixtures/bench/sample_results";
@@ -174,6 +175,24 @@ describe("bench failures and scenarios", function () {
     for (const run of runs) rounds.set(`${run.group} r${run.repeat}`, (rounds.get(`${run.group} r${run.repeat}`) ?? 0) + 1);
     assert.equal(rounds.size, cells + 2);
     for (const count of rounds.values()) assert.equal(count, matrix.targets.length);
+
+    // The cache comparison (issue 16): one more matrix, every cache target at the same total memory.
+    assert.equal(scenario.matrices.length, 2);
+    const cache = scenario.matrices[1];
+    assert.deepEqual(cache.targets, ["ecc:n=5,k=3", "ecc:n=3,k=2", "raft:nodes=3", "raft:nodes=5", "redis:replicas=2"]);
+    assert.deepEqual(cache.workloads.map((w) => [w.name, w.fillOnMiss]), [["cache", true]]);
+    assert.deepEqual(cache.budget, { totalBytes: 30 * 1024 * 1024, nodeBytes: null, policy: "allkeys-lru" });
+    assert.ok(cache.keyCount * 1024 > 3 * 30 * 1024 * 1024, "the key space is far larger than the memory");
+    const all = expandMatrices(scenario.matrices, matrix.repeat);
+    const cacheRuns = all.filter((run) => run.budget !== null);
+    assert.equal(all.length, runs.length + cache.targets.length);
+    assert.deepEqual([...new Set(cacheRuns.map((run) => run.group))], ["cache-1KiB-c64-total30MiB"]);
+    assert.equal(new Set(all.map((run) => run.name)).size, all.length, "run names are unique");
+    for (const run of cacheRuns) {
+      const found = lookupTarget(run.kind);
+      assert.ok("target" in found && found.target.nodeCount !== undefined, `${run.kind} takes a memory budget`);
+      assert.ok(run.durationMs !== null && run.warmupOps >= cache.keyCount / 2, `${run.name}: a warm-up that fills the cache, then a time-based phase`);
+    }
   });
 
   const small: MatrixInput = {

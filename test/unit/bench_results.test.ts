@@ -1,4 +1,4 @@
-// The result file schema (src/bench/results.ts, ecc-cache.bench/3; /2 is read by upgrading).
+// The result file schema (src/bench/results.ts, ecc-cache.bench/4; /3 and /2 are read by upgrading).
 // Method: run the real bench orchestration against in-process fake targets
 // (test/fixtures/bench/sample_results.ts), write the document, validate and read it back.
 // Checks: write → read round-trips exactly; the document carries config, environment,
@@ -6,7 +6,10 @@
 // version are rejected with the field's path; a document that does not validate is never
 // written; files of the first bench (/1) get a message saying to re-run; a run without
 // `repeat` (written before repeats existed, like the committed report/reference.json) reads
-// as repeat 1; a /2 document reads as /3 without a duration or restart readings.
+// as repeat 1; a /2 document reads as /3 without a duration or restart readings; a /3
+// document reads as /4 without CPU figures, cache counts or a budget, its load from the bench
+// process. A run carries the CPU of the bench process as the generator's, over the measured
+// phase, and says that nodes without a PID (the fakes) were not read.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -99,9 +102,45 @@ describe("bench results schema", function () {
     assert.throws(() => validateResults(missing, "v3.json"), /runs\.0\.workload\.durationMs/);
   });
 
+  it("reads a /3 document (before CPU figures, the cache workload and budgets) as /4 with none of them", () => {
+    const v3 = JSON.parse(JSON.stringify(results));
+    v3.schema = "ecc-cache.bench/3";
+    delete v3.config.clientProcesses;
+    for (const run of v3.runs) {
+      delete run.cpu;
+      delete run.budget;
+      delete run.workload.fillOnMiss;
+      delete run.measured.cache;
+    }
+    const read = validateResults(v3, "v3.json");
+    assert.equal(read.schema, BENCH_SCHEMA);
+    assert.equal(read.config.clientProcesses, 0);
+    for (const run of read.runs) {
+      assert.equal(run.cpu, null);
+      assert.equal(run.budget, null);
+      assert.equal(run.workload.fillOnMiss, false);
+      assert.equal(run.measured!.cache, null);
+    }
+    assert.equal(v3.schema, "ecc-cache.bench/3", "the input is not changed");
+  });
+
+  it("a run carries the CPU of its measured phase: the bench process as the generator, no total without node PIDs", () => {
+    for (const run of results.runs) {
+      const cpu = run.cpu!;
+      assert.deepEqual(cpu.processes.map((entry) => [entry.role, entry.name]), [["generator", "bench"]]);
+      assert.ok(cpu.processes[0].cpuMs > 0 && cpu.generatorCpuPerOpUs > 0);
+      assert.equal(cpu.ops, 600);
+      assert.ok(cpu.wallMs > 0 && cpu.wallMs <= run.measured!.durationMs + 1_000, `${cpu.wallMs} ms of ${run.measured!.durationMs}`);
+      assert.equal(cpu.cpuPerOpUs, null, "the fake nodes have no PID");
+      assert.match(cpu.notes.join(" "), /node0: no PID/);
+      assert.equal(run.measured!.cache, null, "not the cache workload");
+    }
+    assert.equal(results.config.clientProcesses, 0);
+  });
+
   it("rejects other schema versions; /1 with a hint to re-run", () => {
     assert.throws(() => validateResults({ ...results, schema: "ecc-cache.bench/1" }, "old.json"), /re-run/);
-    assert.throws(() => validateResults({ schema: "something/9" }, "other.json"), /expected "ecc-cache\.bench\/3" \(or "ecc-cache\.bench\/2"\)/);
+    assert.throws(() => validateResults({ schema: "something/9" }, "other.json"), /expected "ecc-cache\.bench\/4" \(or "ecc-cache\.bench\/3", "ecc-cache\.bench\/2"\)/);
     assert.throws(() => readResults(path.join(dir, "absent.json")), /cannot read/);
   });
 

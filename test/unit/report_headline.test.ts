@@ -1,7 +1,8 @@
 // The report headline: memory ratios ecc/raft from the steady B 1 KiB group (measured and
 // logical) against the ideals, and ops/s and p99 against etcd; nothing when the pairs are
-// missing. With repeats: the ratio of the medians, followed by the min–max of the ratios of
-// runs paired by round; a single run's headline has no range and says nothing of medians.
+// missing, and no speed ratio against a result whose load generator was saturated. With
+// repeats: the ratio of the medians, followed by the min–max of the ratios of runs paired
+// by round; a single run's headline has no range and says nothing of medians.
 // A B 1 KiB group's headline ends with the issue's memory targets, each met or missed.
 // The memory breakdown of the same group: one row per target whose nodes reported their V8
 // heap and array buffers, with "other" the rest of the delta, medians column by column, and
@@ -45,6 +46,14 @@ function row(target: string, group: string, memoryMiB: number, logicalMiB: numbe
     writeUnavailableMs: 0,
     readLongestGapMs: null,
     writeLongestGapMs: null,
+    cpuPerOpUs: null,
+    nodeCpuPerOpUs: null,
+    generatorCpuPerOpUs: null,
+    generatorShare: null,
+    generatorProcessCoresMax: null,
+    generatorSaturated: false,
+    clientProcesses: null,
+    hitRatio: null,
   };
 }
 
@@ -93,6 +102,13 @@ describe("report headline", () => {
     assert.match(text, /ecc\(n=3,k=2\) ÷ raft\(3\): \*\*0\.50\*\* measured .* 0\.50 in exact logical bytes; ideal 0\.50, the original study measured 0\.58/);
     assert.match(text, /ecc\(n=5,k=3\) ÷ raft\(5\): \*\*0\.36\*\* measured .* 0\.34 in exact logical bytes; ideal 0\.33/);
     assert.match(text, /ecc\(n=5,k=3\) vs etcd\(3\): .*\(15000 vs 3800\)/);
+
+    // A result whose load generator was saturated gives no ratio against a peer (issue 18).
+    const saturated = headline(rows.map((r) => (r.target === "etcd(3)" ? { ...r, generatorSaturated: true } : r)));
+    assert.match(saturated, /ecc\(n=5,k=3\) vs etcd\(3\): – the ops\/s \(no ratio: the load generator was saturated in etcd\(3\)'s run\) \(15000 vs 3800\)/);
+    const ours = headline(rows.map((r) => (r.target === "raft(3)" ? { ...r, generatorSaturated: true } : r)));
+    assert.match(ours, /raft\(3\) vs etcd\(3\): – the ops\/s \(no ratio: the load generator was saturated in raft\(3\)'s run\)/);
+    assert.match(ours, /ecc\(n=5,k=3\) vs etcd\(3\): 3\.95× the ops\/s \(15000/, "the others keep theirs");
   });
 
   it("with repeats: the ratio of the medians, and its range over runs paired by round", () => {

@@ -54,6 +54,14 @@ function row(repeat: number, figures: Partial<RunSummaryRow> = {}): RunSummaryRo
     writeUnavailableMs: 0,
     readLongestGapMs: 12,
     writeLongestGapMs: 40,
+    cpuPerOpUs: null,
+    nodeCpuPerOpUs: null,
+    generatorCpuPerOpUs: null,
+    generatorShare: null,
+    generatorProcessCoresMax: null,
+    generatorSaturated: false,
+    clientProcesses: null,
+    hitRatio: null,
     ...figures,
   };
 }
@@ -95,6 +103,8 @@ describe("report repeats", function () {
       logicalRatio: { min: 1.5, max: 1.5 },
       opsPerSecond: { min: 9_000, max: 12_000 },
       p99Us: { min: 4_000, max: 6_000 },
+      cpuPerOpUs: null,
+      hitRatio: null,
     });
   });
 
@@ -172,7 +182,7 @@ describe("report repeats", function () {
       assert.match(cells[4], /^\d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\)$/);
       assert.equal(cells[5], "3.00×", "the ideal in its own column");
       assert.equal(cells[7], "2000 (1000–3000)");
-      assert.equal(cells[9], "1.20 ms (900 µs–1.50 ms)");
+      assert.equal(cells[11], "1.20 ms (900 µs–1.50 ms)", "p99, after CPU/op and the generator's CPU");
       assert.match(markdown, /\| other\(2\) \| 3 \|/);
       assert.match(markdown, /Repeated: up to 3 runs per target .*show repeat 1 only/);
       assert.match(markdown, /\*Repeats\*: .*median .*\(min–max\)/);
