@@ -306,6 +306,7 @@ function memoryOf(stats: EcStatsReply | null): Record<string, unknown> | null {
   if (stats === null) return null;
   return {
     usedBytes: stats.usedBytes,
+    heldBytes: stats.heldBytes,
     maxMemoryBytes: stats.maxMemoryBytes,
     evictionPolicy: stats.evictionPolicy,
     evictedKeys: stats.evictedKeys,

@@ -226,8 +226,8 @@ export class EcClient {
         return true;
       },
       {
-        onViewRefreshed: (view) => coordinator.onViewRefreshed(view, performance.now()),
-        onTimer: (timer) => coordinator.onTimer(timer, performance.now()),
+        onViewRefreshed: (view) => coordinator.onViewRefreshed(view, Date.now()),
+        onTimer: (timer) => coordinator.onTimer(timer, Date.now()),
       },
     );
   }

@@ -155,7 +155,7 @@ export class EccNodeRuntime {
   private tick(): void {
     if (this.stopped) return;
     const budget = this.options.config.maxMemoryBytes;
-    if (budget > 0) collectWhenBuffersPileUp(this.core.replica.usedBytes(), Math.max(2 * 1024 * 1024, budget * 0.03));
+    if (budget > 0) collectWhenBuffersPileUp(this.core.replica.heldBytes(), Math.max(2 * 1024 * 1024, budget * 0.03));
     const leader = this.control.leaderAddress();
     const leaderIndex = this.options.config.servers.indexOf(leader);
     this.carryOut(this.core.tick(this.clock.nowMs(), this.control.isLeader(), leaderIndex < 0 ? null : leaderIndex, Date.now()));
@@ -220,8 +220,8 @@ export class EccNodeRuntime {
     // Pings travel on the batched stream the data path uses; the rest as unary calls.
     const sent = purpose.kind === "ping" ? peer.send(body, timeoutMs) : peer.call(body, timeoutMs);
     sent.then(
-      (result) => this.carryOut(this.core.onPeerReply(purpose, { kind: "ok", result }, this.clock.nowMs())),
-      (error: unknown) => this.carryOut(this.core.onPeerReply(purpose, { kind: "silent", message: errorMessage(error) }, this.clock.nowMs())),
+      (result) => this.carryOut(this.core.onPeerReply(purpose, { kind: "ok", result }, this.clock.nowMs(), Date.now())),
+      (error: unknown) => this.carryOut(this.core.onPeerReply(purpose, { kind: "silent", message: errorMessage(error) }, this.clock.nowMs(), Date.now())),
     );
   }
 
@@ -241,7 +241,7 @@ export class EccNodeRuntime {
   private rebuildRead(generation: number, key: string): void {
     if (this.stopped) return;
     this.client().getVersioned(Buffer.from(key, "latin1"), { includeExpired: true }).then(
-      (read) => this.carryOut(this.core.onRebuildRead(generation, key, read, this.clock.nowMs())),
+      (read) => this.carryOut(this.core.onRebuildRead(generation, key, read, this.clock.nowMs(), Date.now())),
       (error: unknown) =>
         this.carryOut(
           this.core.onRebuildRead(
@@ -249,6 +249,7 @@ export class EccNodeRuntime {
             key,
             { kind: "error", message: errorMessage(error), retryable: !isKvError(error) || error.retryable },
             this.clock.nowMs(),
+            Date.now(),
           ),
         ),
     );

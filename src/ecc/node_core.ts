@@ -305,17 +305,7 @@ export class EccNodeCore {
           // while the write was being resolved). Read the key back so it does not stay behind.
           effects.push(...this.repair(body.value.key.toString("latin1"), body.value.version));
         }
-        const reason = outcome.reply?.reason ?? WriteReason.WRITE_REASON_CLIENT;
-        if (reason !== WriteReason.WRITE_REASON_CLIENT) {
-          // The jepsen runner reads these: the checker treats each as a delete of the key.
-          effects.push(
-            log("info", reason === WriteReason.WRITE_REASON_EVICT ? "ec.key_evicted" : "ec.key_expired", {
-              key: body.value.key.toString("latin1"),
-              version: body.value.version,
-              atMs: wallMs,
-            }),
-          );
-        }
+        effects.push(...this.dropLogs(outcome.reply?.reason, body.value.key.toString("latin1"), body.value.version, wallMs));
         return answer(wrap(op.id, outcome, () => ({ $case: "commit", value: {} })));
       }
       case "abort":
@@ -428,7 +418,7 @@ export class EccNodeCore {
     effects.push(...this.detect(nowMs, leading));
     if (nowMs >= this.nextScanMs) {
       this.nextScanMs = nowMs + this.timing.lockScanMs;
-      effects.push(...this.scanLocks(nowMs));
+      effects.push(...this.scanLocks(nowMs, wallMs));
     }
     effects.push(...this.joinOrPromote(nowMs, leaderIndex));
     const rebuild = this.rebuild;
@@ -511,14 +501,15 @@ export class EccNodeCore {
 
   // ------------------------------------------------------------------ replies
 
-  onPeerReply(purpose: PeerPurpose, reply: PeerReply, nowMs: number): NodeEffect[] {
+  /** A peer's answer; nowMs: the monotonic clock, wallMs: epoch ms (a resolution may commit). */
+  onPeerReply(purpose: PeerPurpose, reply: PeerReply, nowMs: number, wallMs: number): NodeEffect[] {
     switch (purpose.kind) {
       case "ping":
         this.pingsOutstanding.set(purpose.node, Math.max(0, (this.pingsOutstanding.get(purpose.node) ?? 1) - 1));
         if (reply.kind === "ok" && reply.result.code === ResultCode.RESULT_CODE_OK) this.lastSeenMs.set(purpose.node, nowMs);
         return [];
       case "txStatus":
-        return this.onTxStatus(purpose.resolution, reply, nowMs);
+        return this.onTxStatus(purpose.resolution, reply, nowMs, wallMs);
       case "listKeys":
         return this.onListing(purpose.generation, purpose.node, reply, nowMs);
       case "notify":
@@ -526,9 +517,18 @@ export class EccNodeCore {
     }
   }
 
+  /**
+   * The log line of a drop (eviction or expiry) committed here, with the key, version and
+   * when (epoch ms): the jepsen runner reads them and the checker treats each as a delete.
+   */
+  private dropLogs(reason: WriteReason | undefined, key: string, version: number, wallMs: number): NodeEffect[] {
+    if (reason === undefined || reason === WriteReason.WRITE_REASON_CLIENT) return [];
+    return [log("info", reason === WriteReason.WRITE_REASON_EVICT ? "ec.key_evicted" : "ec.key_expired", { key, version, atMs: wallMs })];
+  }
+
   // ------------------------------------------------------------------ resolution
 
-  private scanLocks(nowMs: number): NodeEffect[] {
+  private scanLocks(nowMs: number, wallMs: number): NodeEffect[] {
     const room = this.timing.resolvePerScanMax - this.resolutions.size;
     if (room <= 0) return [];
     const effects: NodeEffect[] = [];
@@ -537,7 +537,7 @@ export class EccNodeCore {
       const id = this.nextResolution++;
       this.resolutions.set(id, { key: lock.key, txId: lock.txId, others, answered: 0, pending: others.length, committedVersion: 0, committedExpiresAtMs: 0 });
       if (others.length === 0) {
-        effects.push(...this.decideResolution(id, nowMs));
+        effects.push(...this.decideResolution(id, nowMs, wallMs));
         continue;
       }
       for (const node of others) {
@@ -553,7 +553,7 @@ export class EccNodeCore {
     return effects;
   }
 
-  private onTxStatus(id: number, reply: PeerReply, nowMs: number): NodeEffect[] {
+  private onTxStatus(id: number, reply: PeerReply, nowMs: number, wallMs: number): NodeEffect[] {
     const resolution = this.resolutions.get(id);
     if (resolution === undefined) return [];
     resolution.pending--;
@@ -566,10 +566,10 @@ export class EccNodeCore {
       }
     }
     if (resolution.pending > 0) return [];
-    return this.decideResolution(id, nowMs);
+    return this.decideResolution(id, nowMs, wallMs);
   }
 
-  private decideResolution(id: number, nowMs: number): NodeEffect[] {
+  private decideResolution(id: number, nowMs: number, wallMs: number): NodeEffect[] {
     const resolution = this.resolutions.get(id)!;
     this.resolutions.delete(id);
     const { key, txId, others } = resolution;
@@ -579,10 +579,11 @@ export class EccNodeCore {
     if (resolution.committedVersion > 0) {
       const version = resolution.committedVersion;
       const commit = { key, txId, version, resolution: true, expiresAtMs: resolution.committedExpiresAtMs };
-      const local = this.replica.commit(commit, nowMs);
+      const local = this.replica.commit(commit, wallMs);
       return [
         ...notify({ $case: "commit", value: commit }),
         log("info", "ec.tx_resolved", { tx, decision: "commit", version, localCode: ResultCode[local.code] }),
+        ...this.dropLogs(local.reply?.reason, key.toString("latin1"), version, wallMs),
       ];
     }
     if (resolution.answered < others.length) {
@@ -672,8 +673,17 @@ export class EccNodeCore {
     return effects;
   }
 
-  /** The answer to a rebuildRead effect: the key's value and version, or why it failed. */
-  onRebuildRead(generation: number, key: string, read: VersionedRead | { kind: "error"; message: string; retryable: boolean }, nowMs: number): NodeEffect[] {
+  /**
+   * The answer to a rebuildRead effect: the key's value and version, or why it failed.
+   * nowMs: the monotonic clock (progress); wallMs: epoch ms (TTL deadlines, tombstones' keep).
+   */
+  onRebuildRead(
+    generation: number,
+    key: string,
+    read: VersionedRead | { kind: "error"; message: string; retryable: boolean },
+    nowMs: number,
+    wallMs: number,
+  ): NodeEffect[] {
     const rebuild = this.rebuild;
     const skipCheck = this.options.plantedBug === "rebuild-skips-generation-check";
     if (rebuild === null || this.stateValue.kind !== "recovering") return [];
@@ -689,7 +699,7 @@ export class EccNodeCore {
       rebuild.inFlight++;
       return [{ kind: "rebuildRead", generation: rebuild.generation, key, delayMs: 50 + 20 * tried }];
     }
-    const bytes = this.installRebuilt(key, read, nowMs);
+    const bytes = this.installRebuilt(key, read, wallMs);
     const progress = this.progressValue;
     if (progress !== null) {
       progress.rebuiltKeys++;
@@ -698,15 +708,15 @@ export class EccNodeCore {
     return this.feedRebuild(nowMs);
   }
 
-  /** Installs one key's rebuilt shard unless a newer write already gave this node one. */
-  private installRebuilt(key: string, read: VersionedRead, nowMs: number): number {
+  /** Installs one key's rebuilt shard unless a newer write already gave this node one (wallMs: epoch ms). */
+  private installRebuilt(key: string, read: VersionedRead, wallMs: number): number {
     if (read.version === 0) return 0; // never committed (a staged write that aborted)
     if (read.kind === "absent") {
       this.replica.installRebuilt(
         key,
         { version: read.version, tombstone: true, valueBytes: 0, valueCrc32: crc32(Buffer.alloc(0)), shardCrc32: 0, expiresAtMs: 0 },
         Buffer.alloc(0),
-        nowMs,
+        wallMs,
       );
       return 0;
     }
@@ -728,7 +738,7 @@ export class EccNodeCore {
         expiresAtMs: read.expiresAtMs,
       },
       shard,
-      nowMs,
+      wallMs,
     );
     return shard.length;
   }
@@ -827,10 +837,10 @@ export class EccNodeCore {
    * Until the version it waits for shows up (the write is still being resolved elsewhere),
    * read again, a bounded number of times.
    */
-  onRepairRead(key: string, read: VersionedRead | { kind: "error"; message: string; retryable: boolean }, nowMs: number): NodeEffect[] {
+  onRepairRead(key: string, read: VersionedRead | { kind: "error"; message: string; retryable: boolean }, wallMs: number): NodeEffect[] {
     const repair = this.repairs.get(key);
     if (repair === undefined) return [];
-    if (read.kind !== "error") this.installRebuilt(key, read, nowMs);
+    if (read.kind !== "error") this.installRebuilt(key, read, wallMs);
     if (read.kind !== "error" && (read.version >= repair.minVersion || this.replica.store.version(key) >= repair.minVersion)) {
       this.repairs.delete(key);
       return [];

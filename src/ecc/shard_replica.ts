@@ -47,7 +47,6 @@ import {
   VALUE_BYTES_MAX,
 } from "../core/limits";
 import { ShardStore } from "../storage/shard_store";
-import { SLAB_BYTES } from "../storage/byte_arena";
 import { keyProblem } from "../core/keys";
 import { blobBytes, Layout } from "./layout";
 
@@ -159,12 +158,10 @@ export class EcShardReplica {
   }
 
   /** A refusal when staging `shardBytes` more would break the budget; tombstones always fit. */
-  private memoryRefusal(shardBytes: number, tombstone: boolean): ReplicaOutcome<never> | null {
+  private memoryRefusal(keyBytes: number, shardBytes: number, tombstone: boolean): ReplicaOutcome<never> | null {
     const { maxBytes, policy } = this.budget;
     if (maxBytes === 0 || tombstone) return null;
-    // Committing can also open a new arena slab: room for one is kept, so the node stays
-    // within its budget after the commit too.
-    const after = this.usedBytes() + shardBytes + SLAB_BYTES;
+    const after = this.usedBytes() + this.store.bytesToAdd(keyBytes, shardBytes);
     if (policy === "noeviction" && after > maxBytes) {
       this.rejectedWrites++;
       return refuse(ResultCode.RESULT_CODE_OUT_OF_MEMORY, `node holds ${this.usedBytes()} bytes of its ${maxBytes}-byte budget; eviction_policy noeviction refuses writes that need more`);
@@ -217,7 +214,7 @@ export class EcShardReplica {
     if (this.stagedBytes + shardBytes > this.stagedBytesMax) {
       return refuse(ResultCode.RESULT_CODE_LIMIT, `node staged bytes would exceed ${this.stagedBytesMax}`);
     }
-    const memoryRefusal = this.memoryRefusal(shardBytes, request.tombstone);
+    const memoryRefusal = this.memoryRefusal(request.key.length, shardBytes, request.tombstone);
     if (memoryRefusal !== null) return memoryRefusal;
     const chunkError = checkChunk(request, 0, shardBytes);
     if (chunkError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, chunkError);
@@ -491,8 +488,13 @@ export class EcShardReplica {
     return this.store.delete(key);
   }
 
-  /** What counts against the memory budget: the store (slabs, index) and staged shards. */
+  /** What counts against the memory budget: the store's blocks in use and index, and staged shards. */
   usedBytes(): number {
+    return this.store.usedBytes() + this.stagedBytes;
+  }
+
+  /** Memory held: every arena slab (free blocks and tails included), the index, staged shards. */
+  heldBytes(): number {
     return this.store.heldBytes() + this.stagedBytes;
   }
 
@@ -537,6 +539,7 @@ export class EcShardReplica {
       rebuildBytesPerSecond: 0,
       controlLeader: false,
       usedBytes: this.usedBytes(),
+      heldBytes: this.heldBytes(),
       maxMemoryBytes: this.budget.maxBytes,
       evictionPolicy: this.budget.policy,
       evictedKeys: this.evictedKeys,

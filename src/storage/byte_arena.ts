@@ -172,6 +172,29 @@ export class ByteArena {
     return this.slabs.length * SLAB_BYTES + this.largeBytes;
   }
 
+  /**
+   * How much alloc(bytes) would add to inUseBytes(): the block's capacity, plus the newest
+   * slab's tail when the block does not fit there (a tail too short for the block is left
+   * unused, and counts from then on).
+   */
+  bytesToAlloc(bytes: number): number {
+    if (bytes > LARGE_BYTES) return bytes;
+    const capacity = blockCapacity(bytes);
+    if ((this.free.get(capacity)?.length ?? 0) > 0) return capacity;
+    return this.top + capacity > SLAB_BYTES && this.slabs.length > 0 ? SLAB_BYTES - this.top + capacity : capacity;
+  }
+
+  /**
+   * Bytes in blocks that are in use: what the arena holds minus blocks on free lists (the
+   * next block of their class reuses them) and the newest slab's untouched tail (the tails
+   * of older slabs, too short for the block that opened the next slab, count). A budget
+   * is checked against this, not heldBytes(), which never shrinks (slabs are kept).
+   */
+  inUseBytes(): number {
+    const tail = this.slabs.length === 0 ? 0 : SLAB_BYTES - this.top;
+    return this.heldBytes() - this.freeBytes - tail;
+  }
+
   stats(): ArenaStats {
     return {
       liveBytes: this.liveBytes,

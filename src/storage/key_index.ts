@@ -177,6 +177,11 @@ export class KeyIndex {
     return { slots, next: end >= this.slots.length ? 0 : end };
   }
 
+  /** Bytes the table grows by when one more key is added (it doubles at its load limit). */
+  growthBytes(): number {
+    return this.count + 1 > this.slots.length * LOAD_MAX ? this.tableBytes() : 0;
+  }
+
   /** Bytes of the table itself. */
   tableBytes(): number {
     return this.slots.byteLength + this.access.byteLength;

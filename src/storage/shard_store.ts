@@ -32,6 +32,8 @@ const OFFSET_VALUE_CRC = 0;
 const OFFSET_SHARD_CRC = 4;
 const OFFSET_TX_TAG = 8;
 const OFFSET_VARINTS = 12;
+/** Fixed fields, then varints of at most 2 (key length), 8 (version), 4 (value bytes) and 7 (deadline) bytes. */
+const HEADER_BYTES_MAX = OFFSET_VARINTS + 2 + 8 + 4 + 7;
 
 /** LEB128 length of a non-negative safe integer. */
 function varintBytes(value: number): number {
@@ -324,6 +326,24 @@ export class ShardStore {
   /** Payload, key and header bytes of every entry. */
   logicalBytes(): number {
     return this.payloadBytes + this.keyBytes + this.metaBytes;
+  }
+
+  /**
+   * The most one more entry of `keyBytes` and `shardBytes` may add to usedBytes(): its block
+   * (header and class rounding included), and the index table when it is due to double. A
+   * budget checks writes against it, so the node stays within its budget after the commit.
+   */
+  bytesToAdd(keyBytes: number, shardBytes: number): number {
+    return this.arena.bytesToAlloc(HEADER_BYTES_MAX + keyBytes + shardBytes) + this.index.growthBytes();
+  }
+
+  /**
+   * What a budget is checked against: bytes of the blocks in use (entries with their headers
+   * and class rounding) and the index table. Blocks freed by deletes and evictions are
+   * reused by later entries of their size class, so they are not counted; heldBytes() is.
+   */
+  usedBytes(): number {
+    return this.arena.inUseBytes() + this.index.tableBytes();
   }
 
   /** Memory the store occupies: arena slabs and large blocks, and the index table. */

@@ -13,7 +13,7 @@
 // Every node process is stopped by PID; every wait is bounded.
 import assert from "node:assert/strict";
 import { createCodec } from "../../src/codec";
-import { OutOfMemoryError } from "../../src/core/errors";
+import { OutOfMemoryError, OutcomeUnknownError, UnavailableError } from "../../src/core/errors";
 import { EcClient } from "../../src/ecc/client";
 import { EcStatsReply } from "../../src/gen/ecc";
 import { MEMORY_HEADROOM } from "../../src/ecc/shard_replica";
@@ -68,10 +68,12 @@ describe("ecc memory budget (5 processes, k=3, 8 MiB per node, 64 KiB values)", 
       for (const s of stats) assert(s.rejectedWrites > 0 || s.usedBytes > BUDGET / 2);
       // Every acknowledged key reads back exactly.
       for (const i of acked) assert.deepEqual(await client.get(`key${i}`), value(i), `key${i}`);
-      // A delete works at the limit, and frees room for a write again (once its tombstone is all that is left).
+      // A delete works at the limit, and its blocks take the next write of their size.
       assert((await client.del(`key${acked[0]}`)).applied);
       assert.equal(await client.get(`key${acked[0]}`), null);
-      // The CLI maps it to its own exit code.
+      await client.set("in-the-freed-room", value(424_242));
+      assert.deepEqual(await client.get("in-the-freed-room"), value(424_242));
+      // Full again: the CLI maps the refusal to its own exit code.
       const cli = await runCli(["ecc", "client", "set", "one-more", "-"], { env: cluster.env, input: value(999_999) });
       assert.equal(cli.code, 9, `exit code for out of memory; stderr: ${cli.stderr}`);
       assert.match(cli.stderr, /budget|memory/);
@@ -196,19 +198,27 @@ describe("ecc memory budget (5 processes, k=3, 8 MiB per node, 64 KiB values)", 
         baselines.push(memory.workingSetBytes);
         writeFileSync(`${groups.dir(`node${index}`)}/${limitFile}`, String(Math.ceil(budget * 1.25 + memory.workingSetBytes)));
       }
-      // A flood: 16 writers, 64 KiB values, ~94 MiB per node of shards written in all.
+      // A flood: 16 writers, 64 KiB values, ~94 MiB per node of shards written in all. On two
+      // cores a node may miss its heartbeats under this load and leave the view for a moment:
+      // writes then fail as unavailable or with an unknown outcome. Those are counted (and
+      // bounded below), not what this test is about; any other error fails it.
       let next = 0;
+      const errors = new Map<string, number>();
       const writer = async (): Promise<void> => {
         while (next < 4_500) {
           const i = next++;
           try {
             await client.set(`flood${i}`, value(i));
           } catch (error) {
-            if (!(error instanceof OutOfMemoryError)) throw error;
+            if (!(error instanceof OutOfMemoryError || error instanceof OutcomeUnknownError || error instanceof UnavailableError)) throw error;
+            errors.set(error.name, (errors.get(error.name) ?? 0) + 1);
           }
         }
       };
       await Promise.all(Array.from({ length: 16 }, writer));
+      const churn = (errors.get("OutcomeUnknownError") ?? 0) + (errors.get("UnavailableError") ?? 0);
+      if (errors.size > 0) process.stderr.write(`      flood errors: ${[...errors].map(([name, count]) => `${name} ${count}`).join(", ")}\n`);
+      assert(churn <= 450, `${churn} of 4,500 writes failed as unavailable or unknown`);
       for (const [index, node] of cluster.nodes.entries()) {
         assert(node !== null && node.child.exitCode === null && node.child.signalCode === null, `node ${index} is alive`);
       }

@@ -67,6 +67,12 @@ const WRITE_ATTEMPTS_MAX = 12;
 const READ_ATTEMPTS_MAX = 20;
 const VIEW_POLL_MS = 20;
 const THINK_MS_MAX = 10;
+/**
+ * Wall-clock time (epoch ms, what the drivers take from Date.now()) is the virtual clock plus
+ * this, so a core that mixes its monotonic clock with wall time misbehaves here as it would
+ * in a real process.
+ */
+const WALL_EPOCH_MS = 1_800_000_000_000;
 const TTL_MS_MIN = 30;
 const TTL_MS_MAX = 400;
 const REBUILD_READ_DELAY_MS_MAX = 80;
@@ -153,6 +159,12 @@ class LogicalBytesStore extends ShardStore {
   override heldBytes(): number {
     return this.logicalBytes();
   }
+  override usedBytes(): number {
+    return this.logicalBytes();
+  }
+  override bytesToAdd(keyBytes: number, shardBytes: number): number {
+    return keyBytes + shardBytes;
+  }
 }
 
 export class SimCheckError extends Error {
@@ -235,6 +247,10 @@ class EccSimulation {
   readonly transcript: string[] = [];
   readonly hash = createHash("sha256");
   readonly recorder: HistoryRecorder;
+  /** Wall-clock time now (epoch ms), as the drivers read Date.now(). */
+  wall(): number {
+    return WALL_EPOCH_MS + this.now;
+  }
   readonly nodes: SimNode[];
   readonly keys: string[];
   /** Every value some client tried to write, by key: reads must return one of these. */
@@ -386,7 +402,7 @@ class EccSimulation {
     const core = node.core!;
     const raft = node.raft!;
     const status = raft.status();
-    const { result, effects } = core.handle(op, this.now, status.role === "leader", status.leaderId ?? "", this.now);
+    const { result, effects } = core.handle(op, this.now, status.role === "leader", status.leaderId ?? "", this.wall());
     if (op.body?.$case === "get" && result.code === ResultCode.RESULT_CODE_OK) {
       const view = core.view();
       if (!(view.members.includes(node.index) && core.state.kind === "member")) {
@@ -494,7 +510,7 @@ class EccSimulation {
         node.driver!.process();
         const status = raft.status();
         const leaderIndex = status.leaderId === null ? null : this.nodes.findIndex((other) => other.id === status.leaderId);
-        this.carryOutNode(node, core!.tick(this.now, status.role === "leader", leaderIndex, this.now));
+        this.carryOutNode(node, core!.tick(this.now, status.role === "leader", leaderIndex, this.wall()));
         this.checkNode(node);
       }
       this.at(NODE_TICK_MS, tick);
@@ -568,7 +584,7 @@ class EccSimulation {
           this.rpc(`n${node.index}`, effect.node, effect.body, 0, effect.timeoutMs, alive, (result) =>
             this.onNode(node, life, () => {
               const reply = result === null ? ({ kind: "silent", message: "no answer" } as const) : ({ kind: "ok", result } as const);
-              this.carryOutNode(node, node.core!.onPeerReply(effect.purpose, reply, this.now));
+              this.carryOutNode(node, node.core!.onPeerReply(effect.purpose, reply, this.now, this.wall()));
             }),
           );
           break;
@@ -596,7 +612,7 @@ class EccSimulation {
                 effect.key,
                 (read) =>
                   this.at(this.random.int(REBUILD_READ_DELAY_MS_MAX), () =>
-                    this.onNode(node, life, () => this.carryOutNode(node, node.core!.onRebuildRead(effect.generation, effect.key, read, this.now))),
+                    this.onNode(node, life, () => this.carryOutNode(node, node.core!.onRebuildRead(effect.generation, effect.key, read, this.now, this.wall()))),
                   ),
                 true, // a rebuild installs expired values as they are: their owner drops them
               ),
@@ -609,7 +625,7 @@ class EccSimulation {
               this.read(
               node.rebuildClient!,
               effect.key,
-                (read) => this.onNode(node, life, () => this.carryOutNode(node, node.core!.onRepairRead(effect.key, read, this.now))),
+                (read) => this.onNode(node, life, () => this.carryOutNode(node, node.core!.onRepairRead(effect.key, read, this.wall()))),
                 true,
               ),
             ),
@@ -808,16 +824,16 @@ class EccSimulation {
     });
     this.drive<ReadEffect>(
       client,
-      (view) => coordinator.start(view, this.now),
+      (view) => coordinator.start(view, this.wall()),
       (effect, carryOut) => {
         if (effect.kind !== "get") return false;
         this.rpc(client.label, effect.node, { $case: "get", value: effect.request }, effect.epoch, RPC_TIMEOUT_MS, client.alive, (result) =>
-          carryOut(coordinator.onGetReply(effect.attempt, effect.node, this.nodeReply(client, result, "get"), this.now)),
+          carryOut(coordinator.onGetReply(effect.attempt, effect.node, this.nodeReply(client, result, "get"), this.wall())),
         );
         return true;
       },
-      (view) => coordinator.onViewRefreshed(view, this.now),
-      (timer) => coordinator.onTimer(timer, this.now),
+      (view) => coordinator.onViewRefreshed(view, this.wall()),
+      (timer) => coordinator.onTimer(timer, this.wall()),
       (effect) => {
         if (effect.kind === "succeed") {
           const result = (effect as Extract<ReadEffect, { kind: "succeed" }>).result;
@@ -876,12 +892,12 @@ class EccSimulation {
     let crashChecked = false;
     this.drive<WriteEffect>(
       client,
-      (view) => coordinator.start(view, this.now),
+      (view) => coordinator.start(view, this.wall()),
       (effect, carryOut) => {
         switch (effect.kind) {
           case "prepare":
             this.rpc(client.label, effect.node, { $case: "prepare", value: effect.request }, effect.epoch, RPC_TIMEOUT_MS, client.alive, (result) =>
-              carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, this.nodeReply(client, result, "prepare"), this.now)),
+              carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, this.nodeReply(client, result, "prepare"), this.wall())),
             );
             return true;
           case "commit":
@@ -898,7 +914,7 @@ class EccSimulation {
               return "stop";
             }
             this.rpc(client.label, effect.node, { $case: "commit", value: effect.request }, effect.epoch, RPC_TIMEOUT_MS, client.alive, (result) =>
-              carryOut(coordinator.onCommitReply(effect.attempt, effect.node, this.nodeReply(client, result, "commit"), this.now)),
+              carryOut(coordinator.onCommitReply(effect.attempt, effect.node, this.nodeReply(client, result, "commit"), this.wall())),
             );
             return true;
           case "abort":
@@ -908,8 +924,8 @@ class EccSimulation {
             return false;
         }
       },
-      (view) => coordinator.onViewRefreshed(view, this.now),
-      (timer) => coordinator.onTimer(timer, this.now),
+      (view) => coordinator.onViewRefreshed(view, this.wall()),
+      (timer) => coordinator.onTimer(timer, this.wall()),
       (effect) => {
         if (effect.kind === "succeed") {
           const result = (effect as Extract<WriteEffect, { kind: "succeed" }>).result;
@@ -1061,7 +1077,7 @@ class EccSimulation {
         expiry?.writeEnded(outcome.kind);
         this.finishOp(client, outcome);
       },
-      withTtl ? { expiry: { kind: "at", atMs: deadline } } : {},
+      withTtl ? { expiry: { kind: "at", atMs: WALL_EPOCH_MS + deadline } } : {},
     );
   }
 

@@ -53,6 +53,28 @@ describe("ByteArena", () => {
     assert.deepEqual(arena.stats(), { liveBytes: 5, liveBlocks: 2, slabBytes: SLAB_BYTES, freeBytes: 0, largeBlocks: 0 });
   });
 
+  it("counts blocks in use, not blocks freed for reuse or a slab's untouched tail (what a budget checks)", () => {
+    const arena = new ByteArena();
+    assert.equal(arena.inUseBytes(), 0);
+    const handles = Array.from({ length: 1000 }, () => {
+      const expected = arena.inUseBytes() + arena.bytesToAlloc(1000);
+      const handle = arena.alloc(1000);
+      assert.equal(arena.inUseBytes(), expected, "bytesToAlloc predicts the growth");
+      return handle;
+    });
+    const inUse = arena.inUseBytes();
+    const slabs = arena.stats().slabBytes / SLAB_BYTES;
+    // Each full slab leaves a tail shorter than one block.
+    assert.ok(inUse >= 1000 * blockCapacity(1000) && inUse < 1000 * blockCapacity(1000) + (slabs - 1) * blockCapacity(1000));
+    assert.ok(arena.heldBytes() > inUse, "held bytes include the newest slab's tail");
+    for (const handle of handles.slice(0, 600)) arena.release(handle);
+    assert.equal(arena.inUseBytes(), inUse - 600 * blockCapacity(1000), "released blocks no longer count");
+    const held = arena.heldBytes();
+    for (let i = 0; i < 600; i++) arena.alloc(1000);
+    assert.equal(arena.inUseBytes(), inUse);
+    assert.equal(arena.heldBytes(), held, "the released blocks were reused");
+  });
+
   it("reuses a released block for the next block of its class instead of growing", () => {
     const arena = new ByteArena();
     const handles = Array.from({ length: 5000 }, (_, i) => {
@@ -275,6 +297,25 @@ describe("ShardStore on the arena", () => {
     store.clear();
     assert.equal(store.stats().logicalBytes, 0);
     assert.equal(store.get("ab"), null);
+  });
+
+  it("predicts what an entry adds to the bytes a budget checks, index growth included, and gives it back on delete", () => {
+    const store = new ShardStore();
+    const random = new SeededRandom(11);
+    for (let i = 0; i < 3000; i++) {
+      const key = `key-${i}-${"x".repeat(random.int(40))}`;
+      const shardBytes = random.int(3) === 0 ? 70_000 + random.int(1000) : random.int(2000);
+      const before = store.usedBytes();
+      const predicted = store.bytesToAdd(key.length, shardBytes);
+      store.put(key, { ...meta(1 + random.int(1_000_000)), valueBytes: shardBytes * 3, expiresAtMs: random.int(2) === 0 ? 0 : Date.now() }, filled(shardBytes, i));
+      const added = store.usedBytes() - before;
+      assert.ok(added <= predicted, `entry ${i} (${shardBytes} bytes) added ${added}, predicted at most ${predicted}`);
+      assert.ok(added >= shardBytes + key.length, `entry ${i} added ${added}`);
+    }
+    const full = store.usedBytes();
+    for (let i = 0; i < 3000; i += 2) store.delete([...store.keys()].find((key) => key.startsWith(`key-${i}-`))!);
+    assert.ok(store.usedBytes() < full * 0.6, `deleting half the entries gives their blocks back: ${store.usedBytes()} of ${full}`);
+    assert.ok(store.heldBytes() > store.usedBytes(), "slab blocks are kept for reuse (large blocks are freed)");
   });
 
   it("reads back every header field at the varint boundaries and counts their bytes exactly", () => {
