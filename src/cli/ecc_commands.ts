@@ -167,6 +167,26 @@ export function eccCommand(): Command {
       await writeValue(value);
     });
 
+  withConfig(client.command("getrange"), CLIENT_FIELDS)
+    .description(
+      "print bytes START..END of a value (inclusive; negative offsets count from its end, as Redis's GETRANGE; put -- before " +
+        "negative ones); only the stripes covering the range are read. Exit 1 when the key holds no value",
+    )
+    .argument("<key>", "UTF-8 key")
+    .argument("<start>", "first byte offset (integer)")
+    .argument("<end>", "last byte offset (integer, inclusive)")
+    .addOption(codecOption())
+    .action(async (key: string, start: string, end: string, flags: EccConfigFlags & { codec: string }) => {
+      const [from, to] = [start, end].map((text) => {
+        if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new InvalidArgumentError(`offset '${text}' is not an integer`);
+        return Number(text);
+      });
+      const { config } = loadConfig(flags);
+      const value = await withClient(config, flags.codec, (ecc) => ecc.getRange(key, from, to));
+      if (value === null) throw new NotFoundError(`not found: ${key}`);
+      await writeValue(value);
+    });
+
   withConfig(client.command("del"), WRITE_FIELDS.filter((field) => field !== "block_size"))
     .description("delete a key (a tombstone write); exit 1 when it held no value (nothing is written then)")
     .argument("<key>", "UTF-8 key")

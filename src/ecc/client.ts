@@ -39,7 +39,7 @@ import { errorFromResult } from "../transport/status";
 import { EccClusterConfig } from "./config";
 import { Layout, blobBytes } from "./layout";
 import { KeyInput, checkKey } from "../core/keys";
-import { EcReadCoordinator, ReadEffect, VersionedRead } from "./read_coordinator";
+import { EcReadCoordinator, ReadEffect, ReadRange, VersionedRead } from "./read_coordinator";
 export type { VersionedRead } from "./read_coordinator";
 import { EcWriteCoordinator, NodeReply, WriteCondition, WriteEffect, WriteExpiry, WriteOutcome } from "./write_coordinator";
 import { decodeValue, encodeBlobs } from "./shard_coding";
@@ -183,7 +183,7 @@ export class EcClient {
 
   /** Milliseconds until the key expires; -1: it has no TTL; -2: it holds no live value. */
   async ttlMs(key: KeyInput): Promise<number> {
-    const read = await this.getVersioned(key);
+    const read = await this.getVersioned(key, { bytes: "none" });
     if (read.kind !== "value") return -2;
     if (read.expiresAtMs === 0) return -1;
     return Math.max(0, read.expiresAtMs - Date.now());
@@ -196,10 +196,27 @@ export class EcClient {
   }
 
   /**
+   * Bytes start..end of the value, inclusive, negative offsets counting from its end (as
+   * Redis's GETRANGE); null when the key holds no value. Only the stripes covering the range
+   * are fetched.
+   */
+  async getRange(key: KeyInput, start: number, end: number): Promise<Buffer | null> {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end)) throw new InvalidArgumentError(`range ${start}..${end}: offsets must be integers`);
+    const read = await this.getVersioned(key, { bytes: { start, end } });
+    return read.kind === "value" ? read.value : null;
+  }
+
+  /** The value's size, version and TTL deadline without its bytes; null when the key holds no value. */
+  async stat(key: KeyInput): Promise<{ version: number; valueBytes: number; expiresAtMs: number } | null> {
+    const read = await this.getVersioned(key, { bytes: "none" });
+    return read.kind === "value" ? { version: read.version, valueBytes: read.valueBytes, expiresAtMs: read.expiresAtMs } : null;
+  }
+
+  /**
    * The value with its version and TTL deadline (absent: version 0, or a tombstone's or an
    * expired value's version). includeExpired: return an expired value as it is (rebuilds).
    */
-  async getVersioned(key: KeyInput, options: { includeExpired?: boolean } = {}): Promise<VersionedRead> {
+  async getVersioned(key: KeyInput, options: { includeExpired?: boolean; bytes?: ReadRange | "none" } = {}): Promise<VersionedRead> {
     const coordinator = new EcReadCoordinator({
       key: checkKey(key),
       codec: this.codec,
@@ -214,6 +231,7 @@ export class EcClient {
       random: this.random,
       isHealthy: (node) => this.channels[node].healthy(performance.now()),
       includeExpired: options.includeExpired,
+      bytes: options.bytes,
     });
     return this.drive<VersionedRead, ReadEffect>(
       (view) => coordinator.start(view, Date.now()),

@@ -46,3 +46,30 @@ export function blobBytes(layout: Layout): number {
 export function stripeBlobOffset(layout: Layout, stripeIndex: number): number {
   return stripeIndex * layout.blockBytes;
 }
+
+/**
+ * A node keeps a CRC-32 per stripe of its blob, so a range read can check the stripes it
+ * fetched without the rest (a single-stripe blob's is its shard CRC, so none are kept).
+ * They follow the blob in the stored entry, little-endian, one per stripe.
+ */
+export function stripeChecksumBytes(layout: Layout): number {
+  const count = stripeCount(layout);
+  return count === 1 ? 0 : 4 * count;
+}
+
+/** The stripe checksums of `blob` (empty for a single-stripe blob). */
+export function stripeChecksums(layout: Layout, blob: Uint8Array, crc32: (bytes: Uint8Array) => number): Buffer {
+  const trailer = Buffer.allocUnsafe(stripeChecksumBytes(layout));
+  for (let stripe = 0; 4 * stripe < trailer.length; stripe++) {
+    const start = stripeBlobOffset(layout, stripe);
+    trailer.writeUInt32LE(crc32(blob.subarray(start, start + stripeShardBytes(layout, stripe))) >>> 0, 4 * stripe);
+  }
+  return trailer;
+}
+
+/** The stripes of a blob that [start, end] (inclusive value offsets, within the value) touch. */
+export function stripesOfRange(layout: Layout, start: number, end: number): { first: number; last: number } {
+  assert(start >= 0 && start <= end && end < layout.valueBytes);
+  const stripe = stripeValueBytes(layout);
+  return { first: Math.floor(start / stripe), last: Math.floor(end / stripe) };
+}

@@ -20,19 +20,48 @@
 //   mean reading again; otherwise fail with UnavailableError.
 // - hedgeAfterMs: when no decision came that long after the attempt started, ask one more
 //   member (and again after as long), so one slow node does not hold the read up.
+// - A range read (`bytes`) asks for versions and layouts first, then fetches only the stripes
+//   that cover the range, each checked by its own CRC-32: from the data shards holding the
+//   range's bytes when all of them agree on the version (the code is systematic: a copy), or
+//   else from any k nodes of that version, decoding just those stripes. A whole value's
+//   CRC cannot be checked then; every stripe's is.
 import assert from "node:assert/strict";
 import { ErasureCodec } from "../codec/codec";
 import { crc32 } from "../codec/checksum";
 import { Random } from "../core/env";
 import { ConfigError, KvError, UnavailableError } from "../core/errors";
 import { EcGet, EcGetReply, ResultCode } from "../gen/ecc";
-import { Layout, blobBytes } from "./layout";
+import { Layout, blobBytes, stripeBlobOffset, stripeBytes, stripeShardBytes, stripeValueBytes, stripesOfRange } from "./layout";
 import { decodeValue } from "./shard_coding";
 import { View } from "./view";
 import { NodeReply } from "./write_coordinator";
 
-/** A read with its version: absent is version 0 or a tombstone's version. */
-export type VersionedRead = { kind: "value"; version: number; value: Buffer; expiresAtMs: number } | { kind: "absent"; version: number };
+/**
+ * A read with its version: absent is version 0 or a tombstone's version. valueBytes: the
+ * whole value's size (value holds only the range a range read asked for).
+ */
+export type VersionedRead = { kind: "value"; version: number; value: Buffer; valueBytes: number; expiresAtMs: number } | { kind: "absent"; version: number };
+
+/** Value bytes start..end, inclusive; negative offsets count from the end (Redis's GETRANGE). */
+export interface ReadRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * A ReadRange resolved against a value of `length` bytes, exactly as Redis's GETRANGE does
+ * (negative offsets from the end, then clamped); null when it selects nothing.
+ */
+export function resolveRange(range: ReadRange, length: number): { start: number; end: number } | null {
+  let { start, end } = range;
+  if (start < 0) start = length + start;
+  if (end < 0) end = length + end;
+  if (start < 0) start = 0;
+  if (end < 0) end = 0;
+  if (end >= length) end = length - 1;
+  if (start > end || length === 0) return null;
+  return { start, end };
+}
 
 export type ReadEffect =
   | { kind: "get"; attempt: number; node: number; epoch: number; request: EcGet }
@@ -65,6 +94,11 @@ export interface ReadCoordinatorOptions {
    * instead of as absent (everyone else).
    */
   includeExpired?: boolean;
+  /**
+   * Read only these bytes of the value ("none": none, only its version, size and TTL);
+   * default: the whole value.
+   */
+  bytes?: ReadRange | "none";
 }
 
 /** What the decision step found. */
@@ -72,15 +106,20 @@ type Verdict =
   | { kind: "wait" }
   | { kind: "expand" }
   | { kind: "absent"; version: number }
-  | { kind: "value"; version: number; value: Buffer; expiresAtMs: number }
+  | { kind: "value"; version: number; value: Buffer; valueBytes: number; expiresAtMs: number }
   | { kind: "retry"; reason: string }
   | { kind: "fail"; reason: string; staleEpoch: boolean }
   | { kind: "mismatch"; error: KvError };
 
+/** Bytes [base, end) of a node's blob being fetched; `offset`: the next blob offset to ask for. */
 interface Fetch {
   version: number;
   blob: Buffer;
+  base: number;
   offset: number;
+  end: number;
+  /** Whole stripes, each checked by its own CRC-32 as it arrives (range reads). */
+  byStripe: boolean;
 }
 
 export class EcReadCoordinator {
@@ -210,7 +249,14 @@ export class EcReadCoordinator {
       attempt: this.attempt,
       node,
       epoch: this.view.epoch,
-      request: { key: this.options.key, wantVersion: 0, offset: 0, lengthMax: this.options.chunkBytesMax },
+      request: {
+        key: this.options.key,
+        wantVersion: 0,
+        offset: 0,
+        lengthMax: this.options.chunkBytesMax,
+        headerOnly: this.options.bytes !== undefined,
+        stripeChecksums: false,
+      },
     };
   }
 
@@ -247,21 +293,52 @@ export class EcReadCoordinator {
       return this.step();
     }
     const data = reply.body.data;
-    if (reply.body.version !== fetch.version || reply.body.offset !== fetch.offset || data.length === 0 || fetch.offset + data.length > fetch.blob.length) {
+    if (reply.body.version !== fetch.version || reply.body.offset !== fetch.offset || data.length === 0 || fetch.offset + data.length > fetch.end) {
       this.fetches.delete(node);
       this.fail(node, `chunk at ${reply.body.offset} (${data.length} bytes, version ${reply.body.version}) does not continue the shard`, false);
       return this.step();
     }
-    data.copy(fetch.blob, fetch.offset);
+    if (fetch.byStripe) {
+      const problem = this.checkStripes(node, fetch, data, reply.body.stripeCrc32);
+      if (problem !== null) {
+        this.fetches.delete(node);
+        this.fail(node, problem, false);
+        return this.step();
+      }
+    }
+    data.copy(fetch.blob, fetch.offset - fetch.base);
     fetch.offset += data.length;
-    if (fetch.offset < fetch.blob.length) return [this.chunkEffect(node, fetch)];
+    if (fetch.offset < fetch.end) return [this.chunkEffect(node, fetch)];
     this.fetches.delete(node);
-    if (crc32(fetch.blob) !== this.replies.get(node)!.shardCrc32 >>> 0) {
+    if (!fetch.byStripe && crc32(fetch.blob) !== this.replies.get(node)!.shardCrc32 >>> 0) {
       this.fail(node, `shard of version ${fetch.version} failed its checksum`, false);
     } else {
       this.blobs.set(node, fetch.blob);
     }
     return this.step();
+  }
+
+  /** Why a chunk of whole stripes is not what was asked for, or null when each stripe checks. */
+  private checkStripes(node: number, fetch: Fetch, data: Buffer, checksums: number[]): string | null {
+    const layout = this.layoutOfReply(node);
+    let at = fetch.offset;
+    let stripe = at / layout.blockBytes;
+    for (const checksum of checksums) {
+      const bytes = stripeShardBytes(layout, stripe);
+      if (at + bytes > fetch.offset + data.length) break;
+      if (crc32(data.subarray(at - fetch.offset, at - fetch.offset + bytes)) !== checksum >>> 0) {
+        return `stripe ${stripe} of version ${fetch.version} failed its checksum`;
+      }
+      at += bytes;
+      stripe++;
+    }
+    if (at !== fetch.offset + data.length) return `chunk at ${fetch.offset} is not ${checksums.length} whole checked stripes`;
+    return null;
+  }
+
+  private layoutOfReply(node: number): Layout {
+    const wire = this.replies.get(node)!.layout!;
+    return { valueBytes: wire.valueBytes, blockBytes: wire.blockBytes, dataShards: wire.dataShards, parityShards: wire.parityShards };
   }
 
   private chunkEffect(node: number, fetch: Fetch): ReadEffect {
@@ -270,7 +347,14 @@ export class EcReadCoordinator {
       attempt: this.attempt,
       node,
       epoch: this.view.epoch,
-      request: { key: this.options.key, wantVersion: fetch.version, offset: fetch.offset, lengthMax: this.options.chunkBytesMax },
+      request: {
+        key: this.options.key,
+        wantVersion: fetch.version,
+        offset: fetch.offset,
+        lengthMax: fetch.byStripe ? Math.min(this.options.chunkBytesMax, fetch.end - fetch.offset) : this.options.chunkBytesMax,
+        headerOnly: false,
+        stripeChecksums: fetch.byStripe,
+      },
     };
   }
 
@@ -294,7 +378,10 @@ export class EcReadCoordinator {
       case "absent":
         return this.finish({ kind: "succeed", result: { kind: "absent", version: verdict.version } });
       case "value":
-        return this.finish({ kind: "succeed", result: { kind: "value", version: verdict.version, value: verdict.value, expiresAtMs: verdict.expiresAtMs } });
+        return this.finish({
+          kind: "succeed",
+          result: { kind: "value", version: verdict.version, value: verdict.value, valueBytes: verdict.valueBytes, expiresAtMs: verdict.expiresAtMs },
+        });
       case "mismatch":
         return this.finish({ kind: "fail", error: verdict.error });
       case "retry":
@@ -324,7 +411,7 @@ export class EcReadCoordinator {
       // Past its deadline the value reads as absent; its owner will drop it (node_core.ts).
       const expired = first.expiresAtMs !== 0 && first.expiresAtMs <= this.nowMs;
       if (expired && this.options.includeExpired !== true) return { kind: "absent", version: best.version };
-      const decoded = this.tryDecode(best.version, best.nodes);
+      const decoded = this.options.bytes === undefined ? this.tryDecode(best.version, best.nodes) : this.tryRange(best.version, best.nodes, this.options.bytes);
       if (decoded !== null) return decoded;
       return { kind: "wait" };
     }
@@ -349,12 +436,11 @@ export class EcReadCoordinator {
   }
 
   /**
-   * With k replies of `version` in hand: the value once k checked blobs are here, a mismatch
-   * verdict for a layout this client cannot read, or null while blobs are still being fetched
-   * (fetchNeeded starts them). Nodes whose metadata disagrees are failed here.
+   * The layout k replies of `version` agree on; a mismatch verdict for a layout this client
+   * cannot read; or, when a node's metadata disagrees (it is failed here), what decide() says
+   * next.
    */
-  private tryDecode(version: number, nodes: number[]): Verdict | null {
-    const sorted = nodes.slice().sort((a, b) => a - b);
+  private agreedLayout(version: number, sorted: number[]): Layout | Verdict {
     const reference = this.replies.get(sorted[0])!;
     const wire = reference.layout;
     if (wire === undefined) {
@@ -374,21 +460,127 @@ export class EcReadCoordinator {
     const size = blobBytes(layout);
     for (const node of sorted) {
       const reply = this.replies.get(node)!;
-      if (reply.shardBytes !== size || reply.layout?.valueCrc32 !== wire.valueCrc32 || reply.layout?.valueBytes !== wire.valueBytes) {
+      if (
+        reply.shardBytes !== size ||
+        reply.layout?.valueCrc32 !== wire.valueCrc32 ||
+        reply.layout?.valueBytes !== wire.valueBytes ||
+        reply.layout?.blockBytes !== wire.blockBytes
+      ) {
         this.fail(node, `shard metadata disagrees with the other shards of version ${version}`, false);
         return this.decide();
       }
     }
+    return layout;
+  }
+
+  /**
+   * With k replies of `version` in hand: the value once k checked blobs are here, a mismatch
+   * verdict for a layout this client cannot read, or null while blobs are still being fetched
+   * (fetchNeeded starts them). Nodes whose metadata disagrees are failed here.
+   */
+  private tryDecode(version: number, nodes: number[]): Verdict | null {
+    const sorted = nodes.slice().sort((a, b) => a - b);
+    const layout = this.agreedLayout(version, sorted);
+    if ("kind" in layout) return layout;
+    const reference = this.replies.get(sorted[0])!;
     const ready = sorted.filter((node) => this.blobs.has(node));
     if (ready.length < this.options.dataShards) return null;
     const chosen = ready.slice(0, this.options.dataShards);
     const blobs: Array<Buffer | null> = new Array(this.options.shardCount).fill(null);
     for (const node of chosen) blobs[node] = this.blobs.get(node)!;
     const value = decodeValue(this.options.codec, layout, blobs);
-    if (crc32(value) !== wire.valueCrc32 >>> 0) {
+    if (crc32(value) !== reference.layout!.valueCrc32 >>> 0) {
       return { kind: "retry", reason: `decoded value of version ${version} failed its checksum` };
     }
-    return { kind: "value", version, value, expiresAtMs: reference.expiresAtMs };
+    return { kind: "value", version, value, valueBytes: value.length, expiresAtMs: reference.expiresAtMs };
+  }
+
+  /**
+   * A range read with k replies of `version` in hand: the range once the stripes it needs are
+   * here (from the data shards that hold it, or from any k nodes to decode), else null
+   * (rangeFetchNeeded starts the fetches).
+   */
+  private tryRange(version: number, nodes: number[], bytes: ReadRange | "none"): Verdict | null {
+    const sorted = nodes.slice().sort((a, b) => a - b);
+    const layout = this.agreedLayout(version, sorted);
+    if ("kind" in layout) return layout;
+    const expiresAtMs = this.replies.get(sorted[0])!.expiresAtMs;
+    const range = bytes === "none" ? null : resolveRange(bytes, layout.valueBytes);
+    if (range === null) return { kind: "value", version, value: Buffer.alloc(0), valueBytes: layout.valueBytes, expiresAtMs };
+    const plan = this.rangePlan(layout, range, sorted);
+    if (!plan.sources.every((node) => this.blobs.has(node))) return null;
+    const { first, last } = stripesOfRange(layout, range.start, range.end);
+    const stripe = stripeValueBytes(layout);
+    const out = Buffer.allocUnsafe(range.end - range.start + 1);
+    if (plan.systematic) {
+      // Shard j of stripe s holds value bytes s·S + j·L .. s·S + (j+1)·L - 1 (L: that stripe's shard size).
+      for (const node of plan.sources) {
+        const segment = this.blobs.get(node)!;
+        for (let s = first; s <= last; s++) {
+          const shardBytes = stripeShardBytes(layout, s);
+          const from = Math.max(range.start, s * stripe + node * shardBytes);
+          const to = Math.min(range.end, s * stripe + (node + 1) * shardBytes - 1, s * stripe + stripeBytes(layout, s) - 1);
+          if (from > to) continue;
+          const at = stripeBlobOffset(layout, s) - stripeBlobOffset(layout, first) + (from - s * stripe - node * shardBytes);
+          segment.copy(out, from - range.start, at, at + to - from + 1);
+        }
+      }
+    } else {
+      let subBytes = 0;
+      for (let s = first; s <= last; s++) subBytes += stripeBytes(layout, s);
+      const sub: Layout = { ...layout, valueBytes: subBytes };
+      const blobs: Array<Buffer | null> = new Array(this.options.shardCount).fill(null);
+      for (const node of plan.sources) blobs[node] = this.blobs.get(node)!;
+      const value = decodeValue(this.options.codec, sub, blobs);
+      value.copy(out, 0, range.start - first * stripe, range.end - first * stripe + 1);
+    }
+    return { kind: "value", version, value: out, valueBytes: layout.valueBytes, expiresAtMs };
+  }
+
+  /**
+   * Which nodes' stripes a range read uses: the data shards holding its bytes when all of
+   * them are among `nodes` (the replies of the version), else k of `nodes` (those already
+   * fetched or being fetched first, then data shards). Every node's segment is the same
+   * stripes of its blob, so a fetch from a data shard serves either plan.
+   */
+  private rangePlan(layout: Layout, range: { start: number; end: number }, sorted: number[]): { systematic: boolean; sources: number[] } {
+    const { first, last } = stripesOfRange(layout, range.start, range.end);
+    const stripe = stripeValueBytes(layout);
+    const holders: number[] = [];
+    for (let node = 0; node < layout.dataShards; node++) {
+      for (let s = first; s <= last; s++) {
+        const shardBytes = stripeShardBytes(layout, s);
+        const from = s * stripe + node * shardBytes;
+        const to = Math.min(from + shardBytes, s * stripe + stripeBytes(layout, s)) - 1;
+        if (from <= to && from <= range.end && to >= range.start) {
+          holders.push(node);
+          break;
+        }
+      }
+    }
+    if (holders.every((node) => sorted.includes(node))) return { systematic: true, sources: holders };
+    const started = (node: number): boolean => this.blobs.has(node) || this.fetches.has(node);
+    const ordered = sorted.slice().sort((a, b) => Number(started(b)) - Number(started(a)) || a - b);
+    return { systematic: false, sources: ordered.slice(0, this.options.dataShards) };
+  }
+
+  /** Starts the stripe fetches the best version's range plan still needs. */
+  private rangeFetchNeeded(best: { version: number; nodes: number[] }): ReadEffect[] {
+    const sorted = best.nodes.slice().sort((a, b) => a - b);
+    const layout = this.layoutOfReply(sorted[0]);
+    const range = this.options.bytes === "none" || this.options.bytes === undefined ? null : resolveRange(this.options.bytes, layout.valueBytes);
+    if (range === null) return [];
+    const { first, last } = stripesOfRange(layout, range.start, range.end);
+    const base = stripeBlobOffset(layout, first);
+    const end = stripeBlobOffset(layout, last) + stripeShardBytes(layout, last);
+    const effects: ReadEffect[] = [];
+    for (const node of this.rangePlan(layout, range, sorted).sources) {
+      if (this.blobs.has(node) || this.fetches.has(node)) continue;
+      const fetch: Fetch = { version: best.version, blob: Buffer.allocUnsafe(end - base), base, offset: base, end, byStripe: true };
+      this.fetches.set(node, fetch);
+      effects.push(this.chunkEffect(node, fetch));
+    }
+    return effects;
   }
 
   /** Starts fetching the rest of the blobs the best version still needs (k of them). */
@@ -405,6 +597,7 @@ export class EcReadCoordinator {
       if (nodes.length >= this.options.dataShards && (best === null || version > best.version)) best = { version, nodes };
     }
     if (best === null) return [];
+    if (this.options.bytes !== undefined) return this.rangeFetchNeeded(best);
     const sorted = best.nodes.slice().sort((a, b) => a - b);
     const have = sorted.filter((node) => this.blobs.has(node) || this.fetches.has(node)).length;
     const effects: ReadEffect[] = [];
@@ -415,7 +608,7 @@ export class EcReadCoordinator {
       const reply = this.replies.get(node)!;
       const blob = Buffer.allocUnsafe(reply.shardBytes);
       reply.data.copy(blob, 0);
-      const fetch: Fetch = { version: best.version, blob, offset: reply.data.length };
+      const fetch: Fetch = { version: best.version, blob, base: 0, offset: reply.data.length, end: reply.shardBytes, byStripe: false };
       this.fetches.set(node, fetch);
       effects.push(this.chunkEffect(node, fetch));
       needed--;

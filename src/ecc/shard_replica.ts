@@ -48,7 +48,7 @@ import {
 } from "../core/limits";
 import { ShardStore } from "../storage/shard_store";
 import { keyProblem } from "../core/keys";
-import { blobBytes, Layout } from "./layout";
+import { blobBytes, Layout, stripeBlobOffset, stripeChecksumBytes, stripeChecksums, stripeCount, stripeShardBytes } from "./layout";
 
 export const TX_ID_BYTES = 16;
 const LEASE_MS_MIN = 10;
@@ -142,6 +142,7 @@ export class EcShardReplica {
   private evictedKeys = 0;
   private expiredKeys = 0;
   private rejectedWrites = 0;
+  private readBytesServed = 0;
 
   constructor(private readonly options: ReplicaOptions) {
     assert(options.shardIndex >= 0 && options.shardIndex < options.dataShards + options.parityShards);
@@ -214,7 +215,7 @@ export class EcShardReplica {
     if (this.stagedBytes + shardBytes > this.stagedBytesMax) {
       return refuse(ResultCode.RESULT_CODE_LIMIT, `node staged bytes would exceed ${this.stagedBytesMax}`);
     }
-    const memoryRefusal = this.memoryRefusal(request.key.length, shardBytes, request.tombstone);
+    const memoryRefusal = this.memoryRefusal(request.key.length, shardBytes + (request.tombstone ? 0 : stripeChecksumBytes(layout)), request.tombstone);
     if (memoryRefusal !== null) return memoryRefusal;
     const chunkError = checkChunk(request, 0, shardBytes);
     if (chunkError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, chunkError);
@@ -326,6 +327,7 @@ export class EcShardReplica {
       },
       lock.shard,
       initialStamp(this.policy, nowMs),
+      lock.tombstone ? undefined : stripeChecksums(lock.layout, lock.shard, crc32),
     );
     this.store.touch(key, (stamp) => touchStamp(this.policy, stamp, nowMs, this.random.next()));
     if (lock.reason === WriteReason.WRITE_REASON_EVICT) this.evictedKeys++;
@@ -364,11 +366,30 @@ export class EcShardReplica {
     if (request.wantVersion !== 0 && request.wantVersion !== entry.version) {
       return refuse(ResultCode.RESULT_CODE_VERSION_GONE, `version ${request.wantVersion} replaced by ${entry.version}`);
     }
-    if (request.offset > entry.shard.length) {
-      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `offset ${request.offset} beyond shard of ${entry.shard.length} bytes`);
+    const layout = this.layoutOf(entry.valueBytes);
+    const blob = entry.shard.subarray(0, entry.tombstone ? 0 : blobBytes(layout));
+    if (request.offset > blob.length) {
+      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `offset ${request.offset} beyond shard of ${blob.length} bytes`);
     }
-    const end = Math.min(entry.shard.length, request.offset + lengthMax);
+    let end = request.headerOnly ? request.offset : Math.min(blob.length, request.offset + lengthMax);
+    const stripeCrc32: number[] = [];
+    if (request.stripeChecksums && !request.headerOnly && !entry.tombstone) {
+      // Whole stripes from a stripe boundary, each with its checksum.
+      if (request.offset % layout.blockBytes !== 0) {
+        return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `offset ${request.offset} is not a stripe boundary (${layout.blockBytes}-byte stripes)`);
+      }
+      const count = stripeCount(layout);
+      const trailer = entry.shard.subarray(blob.length);
+      end = request.offset;
+      for (let stripe = request.offset / layout.blockBytes; stripe < count; stripe++) {
+        const stripeEnd = stripeBlobOffset(layout, stripe) + stripeShardBytes(layout, stripe);
+        if (stripeCrc32.length > 0 && stripeEnd - request.offset > lengthMax) break;
+        stripeCrc32.push(count === 1 ? entry.shardCrc32 : trailer.readUInt32LE(4 * stripe));
+        end = stripeEnd;
+      }
+    }
     if (request.offset === 0) this.store.touch(key, (stamp) => touchStamp(this.policy, stamp, nowMs, this.random.next()));
+    this.readBytesServed += end - request.offset;
     return ok({
       version: entry.version,
       tombstone: entry.tombstone,
@@ -382,10 +403,15 @@ export class EcShardReplica {
       },
       shardIndex: this.options.shardIndex,
       shardCrc32: entry.shardCrc32,
-      shardBytes: entry.shard.length,
+      shardBytes: blob.length,
       offset: request.offset,
-      data: entry.shard.subarray(request.offset, end),
+      data: blob.subarray(request.offset, end),
+      stripeCrc32,
     });
+  }
+
+  private layoutOf(valueBytes: number): Layout {
+    return { valueBytes, blockBytes: this.options.blockBytes, dataShards: this.options.dataShards, parityShards: this.options.parityShards };
   }
 
   /** A resolver asks; a staged tx becomes fenced, an unknown one is recorded as aborted. */
@@ -469,7 +495,8 @@ export class EcShardReplica {
   ): boolean {
     if (this.store.version(key) >= entry.version) return false;
     const expiresAtMs = entry.tombstone ? nowMs + EC_TOMBSTONE_KEEP_MS : entry.expiresAtMs;
-    this.store.put(key, { ...entry, expiresAtMs, txTag: 0 }, shard, initialStamp(this.policy, nowMs));
+    const trailer = entry.tombstone ? undefined : stripeChecksums(this.layoutOf(entry.valueBytes), shard, crc32);
+    this.store.put(key, { ...entry, expiresAtMs, txTag: 0 }, shard, initialStamp(this.policy, nowMs), trailer);
     return true;
   }
 
@@ -540,6 +567,7 @@ export class EcShardReplica {
       controlLeader: false,
       usedBytes: this.usedBytes(),
       heldBytes: this.heldBytes(),
+      readBytesServed: this.readBytesServed,
       maxMemoryBytes: this.budget.maxBytes,
       evictionPolicy: this.budget.policy,
       evictedKeys: this.evictedKeys,
@@ -625,5 +653,6 @@ function emptyGetReply(shardIndex: number): EcGetReply {
     shardBytes: 0,
     offset: 0,
     data: Buffer.alloc(0),
+    stripeCrc32: [],
   };
 }

@@ -107,8 +107,9 @@ export interface ShardEntry {
   txTag: number;
   /** TTL deadline, epoch ms; 0 when the value does not expire. */
   expiresAtMs: number;
-  /** The shard blob: a copy (the arena block is reused by later writes), or for shards
-   * above the arena's LARGE_BYTES a view of their own buffer, which is never rewritten. */
+  /** The shard blob, then the trailer put() was given if any: a copy (the arena block is
+   * reused by later writes), or for entries above the arena's LARGE_BYTES a view of their
+   * own buffer, which is never rewritten. */
   shard: Buffer;
 }
 
@@ -247,9 +248,10 @@ export class ShardStore {
 
   /**
    * Installs a committed version; versions only increase (the caller checked). A new key's
-   * access stamp is `stamp`; an existing key keeps its own (the caller touches it).
+   * access stamp is `stamp`; an existing key keeps its own (the caller touches it). The
+   * trailer is stored after the shard and handed back with it (the caller knows its size).
    */
-  put(key: string, entry: Omit<ShardEntry, "shard">, shard: Uint8Array, stamp = 0): void {
+  put(key: string, entry: Omit<ShardEntry, "shard">, shard: Uint8Array, stamp = 0, trailer?: Uint8Array): void {
     assert(Number.isSafeInteger(entry.version) && entry.version > 0);
     assert(Number.isSafeInteger(entry.valueBytes) && entry.valueBytes >= 0);
     assert(key.length > 0 && key.length <= KEY_BYTES_MAX);
@@ -266,7 +268,8 @@ export class ShardStore {
       this.payloadBytes -= this.arena.size(previous) - metaBytes - key.length;
     }
     const metaBytes = entryMetaBytes(entry, key.length);
-    const handle = this.arena.alloc(metaBytes + key.length + shard.length);
+    const trailerBytes = trailer?.length ?? 0;
+    const handle = this.arena.alloc(metaBytes + key.length + shard.length + trailerBytes);
     const raw = this.arena.view(handle);
     raw.writeUInt32LE(entry.valueCrc32 >>> 0, OFFSET_VALUE_CRC);
     raw.writeUInt32LE(entry.shardCrc32 >>> 0, OFFSET_SHARD_CRC);
@@ -278,6 +281,7 @@ export class ShardStore {
     assert.equal(offset, metaBytes);
     raw.write(key, offset, "latin1");
     raw.set(shard, offset + key.length);
+    if (trailer !== undefined) raw.set(trailer, offset + key.length + shard.length);
     // The index first: finding the key's slot reads the key from the previous block, which
     // must still be live (a released large block's buffer is gone at once).
     this.index.set(key, handle, stamp);
@@ -288,7 +292,7 @@ export class ShardStore {
       this.arena.release(previous);
     }
     this.metaBytes += metaBytes;
-    this.payloadBytes += shard.length;
+    this.payloadBytes += shard.length + trailerBytes;
     if (entry.tombstone) this.tombstoneCount += 1;
   }
 

@@ -46,6 +46,7 @@ function replies(version: number, value: Buffer, chunk = 1 << 20, tombstone = fa
       shardBytes: tombstone ? 0 : blobs[node].length,
       offset: 0,
       data: tombstone ? Buffer.alloc(0) : blobs[node].subarray(0, Math.min(chunk, blobs[node].length)),
+      stripeCrc32: [],
     }),
   };
 }
@@ -79,7 +80,7 @@ describe("EcReadCoordinator", () => {
     assert.deepEqual(c.onGetReply(1, 2, ok(v4.reply(2)), 0), []);
     assert.deepEqual(c.onGetReply(1, 0, ok(v4.reply(0)), 0), []);
     const done = c.onGetReply(1, 1, ok(v4.reply(1)), 0);
-    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 4, value: Buffer.from("hello, shards"), expiresAtMs: 0 } }]);
+    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 4, value: Buffer.from("hello, shards"), valueBytes: 13, expiresAtMs: 0 } }]);
     assert(c.done);
   });
 
@@ -117,7 +118,7 @@ describe("EcReadCoordinator", () => {
     assert.deepEqual(c.onGetReply(1, 2, ok(v5.reply(2)), 0), []);
     assert.deepEqual(c.onGetReply(1, 3, ok(v4.reply(3)), 0), []);
     const done = c.onGetReply(1, 4, ok(v5.reply(4)), 0);
-    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 5, value: Buffer.from("new value!"), expiresAtMs: 0 } }]);
+    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 5, value: Buffer.from("new value!"), valueBytes: 10, expiresAtMs: 0 } }]);
   });
 
   it("reads again after a backoff when no version can reach k (a commit is in flight)", () => {
@@ -162,7 +163,7 @@ describe("EcReadCoordinator", () => {
     assert.deepEqual(asked(c.onGetReply(1, 1, ok(bad), 0)), [3, 4]);
     c.onGetReply(1, 2, ok(v.reply(2)), 0);
     const done = c.onGetReply(1, 3, ok(v.reply(3)), 0);
-    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 4, value: Buffer.from("checked twice"), expiresAtMs: 0 } }]);
+    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 4, value: Buffer.from("checked twice"), valueBytes: 13, expiresAtMs: 0 } }]);
   });
 
   it("fetches large shards chunk by chunk, pinned to the version, and checks each whole shard", () => {
@@ -200,7 +201,7 @@ describe("EcReadCoordinator", () => {
       pending = next;
     }
     result = result.filter((e) => e.kind === "succeed");
-    assert.deepEqual(result, [{ kind: "succeed", result: { kind: "value", version: 6, value, expiresAtMs: 0 } }]);
+    assert.deepEqual(result, [{ kind: "succeed", result: { kind: "value", version: 6, value, valueBytes: value.length, expiresAtMs: 0 } }]);
   });
 
   it("a newer version replacing the one being fetched means reading again", () => {

@@ -51,9 +51,9 @@ describe("EcShardReplica", () => {
     const p = r.prepare(prepare("a", tx(1), 30), 0);
     assert.equal(p.code, ResultCode.RESULT_CODE_OK);
     assert.equal(p.reply!.committedVersion, 0);
-    assert.equal(r.get({ key: Buffer.from("a"), wantVersion: 0, offset: 0, lengthMax: 0 }, 0).reply!.version, 0);
+    assert.equal(r.get({ key: Buffer.from("a"), wantVersion: 0, offset: 0, lengthMax: 0, headerOnly: false, stripeChecksums: false }, 0).reply!.version, 0);
     assert.equal(r.commit({ key: Buffer.from("a"), txId: tx(1), version: 1, resolution: false , expiresAtMs: 0 }, 0).code, ResultCode.RESULT_CODE_OK);
-    const g = r.get({ key: Buffer.from("a"), wantVersion: 0, offset: 0, lengthMax: 0 }, 0).reply!;
+    const g = r.get({ key: Buffer.from("a"), wantVersion: 0, offset: 0, lengthMax: 0, headerOnly: false, stripeChecksums: false }, 0).reply!;
     assert.equal(g.version, 1);
     assert.equal(g.data.length, 10);
     assert.equal(g.shardIndex, 1);
@@ -123,9 +123,9 @@ describe("EcShardReplica", () => {
       offset += data.length;
     });
     assert.equal(r.commit({ key: Buffer.from("big"), txId: tx(9), version: 1, resolution: false , expiresAtMs: 0 }, 0).code, ResultCode.RESULT_CODE_OK);
-    const part = r.get({ key: Buffer.from("big"), wantVersion: 1, offset: 100, lengthMax: 50 }, 0).reply!;
+    const part = r.get({ key: Buffer.from("big"), wantVersion: 1, offset: 100, lengthMax: 50, headerOnly: false, stripeChecksums: false }, 0).reply!;
     assert.deepEqual(part.data, blob.subarray(100, 150));
-    assert.equal(r.get({ key: Buffer.from("big"), wantVersion: 2, offset: 0, lengthMax: 0 }, 0).code, ResultCode.RESULT_CODE_VERSION_GONE);
+    assert.equal(r.get({ key: Buffer.from("big"), wantVersion: 2, offset: 0, lengthMax: 0, headerOnly: false, stripeChecksums: false }, 0).code, ResultCode.RESULT_CODE_VERSION_GONE);
   });
 
   it("a resolver's EcTxStatus fences the tx: the coordinator's EcCommit is refused, a resolver's accepted", () => {
@@ -157,7 +157,9 @@ describe("EcShardReplica", () => {
     assert.equal(r.takeExpiredLocks(5_500, 10).length, 1);
   });
 
-  it("counts logical bytes exactly: payload + key + a 17-byte header per entry (1 KiB values, version 1, no TTL)", () => {
+  it("counts logical bytes exactly: payload (shards, and a CRC-32 per stripe of a value of several) + key + a 17-byte header per entry", () => {
+    // 1 KiB values at version 1 without a TTL, in 64-byte blocks: 6 stripes of 3 × 64 bytes.
+    const checksums = 4 * Math.ceil(1024 / (K * BLOCK));
     const r = replica();
     for (let i = 0; i < 10; i++) {
       const key = `key${i}`;
@@ -166,14 +168,14 @@ describe("EcShardReplica", () => {
     }
     const stats = r.stats();
     assert.equal(stats.keyCount, 10);
-    assert.equal(stats.payloadBytes, 10 * Math.ceil(1024 / K));
+    assert.equal(stats.payloadBytes, 10 * (Math.ceil(1024 / K) + checksums));
     assert.equal(stats.keyBytes, 10 * 4);
     assert.equal(stats.metaBytes, 10 * 17);
     assert.equal(stats.logicalBytes, stats.payloadBytes + stats.keyBytes + stats.metaBytes);
     // Overwrite with a smaller value: payload shrinks, key bytes stay.
     assert.equal(r.prepare(prepare("key0", tx(200), 3), 0).code, ResultCode.RESULT_CODE_OK);
     assert.equal(r.commit({ key: Buffer.from("key0"), txId: tx(200), version: 2, resolution: false , expiresAtMs: 0 }, 0).code, ResultCode.RESULT_CODE_OK);
-    assert.equal(r.stats().payloadBytes, 9 * Math.ceil(1024 / K) + 1);
+    assert.equal(r.stats().payloadBytes, 9 * (Math.ceil(1024 / K) + checksums) + 1);
     assert.equal(r.stats().keyBytes, 40);
   });
 });
