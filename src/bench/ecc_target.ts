@@ -1,13 +1,15 @@
 // Bench target `ecc`: an ecc cluster of n node processes (`ecc-cache ecc server startOne`,
 // one per shard), driven through the EcClient library. Parameters: k, n, block (shard bytes
-// per stripe), codec, lease_ms, and a memory budget per node: max_memory, policy (the nodes'
-// max_memory_bytes and eviction_policy). Logical bytes are each node's exact store accounting
+// per stripe), codec, lease_ms, read_extra (late binding: members a read asks beyond k),
+// hedge (the read hedge percentile, 0 = off), a slow node (slow_node=INDEX, slow_ms=MS: that
+// node answers every read MS ms late, the test-only fault ECC_CACHE_FAULT=slow-reads), and a
+// memory budget per node: max_memory, policy (the nodes' max_memory_bytes and eviction_policy). Logical bytes are each node's exact store accounting
 // (EcStats: shard payload + key bytes + per-entry metadata).
 import { createCodec } from "../codec";
 import { CodecBackend } from "../codec/codec";
 import { EcClient } from "../ecc/client";
 import path from "node:path";
-import { ECC_DEFAULT_FILE, EccClusterConfig, eccConfigToFile, parseEccConfig } from "../ecc/config";
+import { ECC_DEFAULT_FILE, EccClusterConfig, READ_EXTRA_DEFAULT, READ_HEDGE_PERCENTILE_DEFAULT, eccConfigToFile, parseEccConfig } from "../ecc/config";
 import { RESOLVED_CONFIG_ENV } from "../cli/ecc_config_loader";
 import { InvalidArgumentError } from "../core/errors";
 import { BLOCK_BYTES_DEFAULT, EC_LOCK_LEASE_MS_DEFAULT, RPC_TIMEOUT_MS } from "../core/limits";
@@ -16,7 +18,7 @@ import { allocatorEnv } from "../core/allocator";
 import { NODE_PROCESS_ARGS } from "../core/limits";
 import { BUDGET_PARAMS, BenchClient, BenchTarget, ClusterHandle, NodeBudget, NodeInfo, NodeStats, TargetContext, TargetParams, budgetParams, budgetRecord, checkParamNames, intParam, withBudgetFields } from "./target";
 
-const PARAMS = ["k", "n", "block", "codec", "lease_ms", ...BUDGET_PARAMS] as const;
+const PARAMS = ["k", "n", "block", "codec", "lease_ms", "read_extra", "hedge", "slow_node", "slow_ms", ...BUDGET_PARAMS] as const;
 const CODECS = ["auto", "table", "wasm"];
 
 function shape(params: TargetParams): { k: number; n: number } {
@@ -27,7 +29,7 @@ function shape(params: TargetParams): { k: number; n: number } {
 
 export const eccTarget: BenchTarget = {
   kind: "ecc",
-  description: "ecc-cache in ecc mode: Reed–Solomon shards, one per node, 2PC writes (params k, n, block, codec, lease_ms)",
+  description: "ecc-cache in ecc mode: Reed–Solomon shards, one per node, 2PC writes (params k, n, block, codec, lease_ms, read_extra, hedge, slow_node + slow_ms, max_memory, policy)",
 
   async unavailableReason(): Promise<string | null> {
     return null; // this repository's own nodes: always buildable here
@@ -49,6 +51,11 @@ export const eccTarget: BenchTarget = {
     if (!(k < n) || !(2 * k > n)) throw new InvalidArgumentError(`ecc: need n/2 < k < n (got k=${k}, n=${n})`);
     intParam(params, "block", BLOCK_BYTES_DEFAULT, 64, 4 * 1024 * 1024);
     intParam(params, "lease_ms", EC_LOCK_LEASE_MS_DEFAULT, 10, 600_000);
+    intParam(params, "read_extra", Math.min(READ_EXTRA_DEFAULT, n - k), 0, n - k);
+    intParam(params, "hedge", READ_HEDGE_PERCENTILE_DEFAULT, 0, 99);
+    intParam(params, "slow_node", 0, 0, n - 1);
+    intParam(params, "slow_ms", 0, 0, 60_000);
+    if ((params.slow_node === undefined) !== (params.slow_ms === undefined)) throw new InvalidArgumentError("ecc: slow_node and slow_ms go together");
     if (params.codec !== undefined && !CODECS.includes(params.codec)) {
       throw new InvalidArgumentError(`ecc: codec=${params.codec} (one of ${CODECS.join(", ")})`);
     }
@@ -78,9 +85,13 @@ export const eccTarget: BenchTarget = {
         heartbeat_timeout_ms: 1_000,
         lock_lease_ms: intParam(params, "lease_ms", EC_LOCK_LEASE_MS_DEFAULT, 10, 600_000),
         rpc_timeout_ms: RPC_TIMEOUT_MS,
+        read_extra: intParam(params, "read_extra", Math.min(READ_EXTRA_DEFAULT, n - k), 0, n - k),
+        read_hedge_percentile: intParam(params, "hedge", READ_HEDGE_PERCENTILE_DEFAULT, 0, 99),
       },
       "bench target ecc",
     );
+    const slowNode = params.slow_node === undefined ? null : intParam(params, "slow_node", 0, 0, n - 1);
+    const slowMs = intParam(params, "slow_ms", 0, 0, 60_000);
     const codecBackend = (params.codec ?? "auto") as CodecBackend | "auto";
     const budget = budgetParams("ecc", params);
     let cluster: LocalCluster | null = null;
@@ -96,7 +107,7 @@ export const eccTarget: BenchTarget = {
             command: process.execPath,
             args,
             restartArgs: [...args.slice(0, args.indexOf(address) + 1), "recover", ...args.slice(args.indexOf(address) + 1)],
-            env,
+            env: index === slowNode ? { ...env, ECC_CACHE_FAULT: `slow-reads:${slowMs}` } : env,
             readyLine: /ecc\.node_started/,
           };
         }),

@@ -16,12 +16,13 @@ import { readValue, writeValue } from "./io";
 import { formatBytes, formatDurationMs as formatMs } from "../core/units";
 import { parseTtlFlag } from "./ttl";
 import { nodeDataDir } from "../core/data_dir";
+import type { Logger } from "../core/logger";
 import { exitWithSupervisor } from "../core/supervisor_watch";
 
 const CODEC_CHOICES = ["auto", "table", "wasm"];
 
 /** The settings every client command needs to describe the cluster it talks to. */
-const CLIENT_FIELDS = ["servers", "k", "n", "rpc_timeout_ms"];
+const CLIENT_FIELDS = ["servers", "k", "n", "rpc_timeout_ms", "read_extra", "read_hedge_percentile"];
 /** Writes also cut values into stripes, lock with a lease, and wait for view changes. */
 const WRITE_FIELDS = [...CLIENT_FIELDS, "block_size", "lock_lease_ms", "heartbeat_timeout_ms"];
 const SERVER_FIELDS = ECC_CONFIG_FIELDS.map((field) => field.field);
@@ -56,6 +57,17 @@ async function openClient(config: EccClusterConfig, codecBackend: string): Promi
         }
       : undefined;
   return new EcClient({ config, codec, afterPrepare });
+}
+
+/**
+ * ECC_CACHE_FAULT=slow-reads:MS (test-only fault injection, as pause-after-prepare): the node
+ * answers every read MS ms late, the slow node of the late-binding bench.
+ */
+function slowReadsFault(logger: Logger): number {
+  const match = /^slow-reads:(\d{1,5})$/.exec(process.env.ECC_CACHE_FAULT ?? "");
+  if (match === null) return 0;
+  logger.warn("ecc.fault_injected", { fault: "slow-reads", delayMs: Number(match[1]) });
+  return Number(match[1]);
 }
 
 async function withClient<T>(config: EccClusterConfig, codecBackend: string, run: (client: EcClient) => Promise<T>): Promise<T> {
@@ -128,7 +140,7 @@ export function eccCommand(): Command {
         fs.rmSync(nodeDataDir(config.dataDir, address), { recursive: true, force: true });
       }
       const codec = await createCodec((process.env.ECC_CODEC ?? "auto") as CodecBackend | "auto", config.dataShards, config.parityShards);
-      const node = new EccNodeRuntime({ config, address, logger, codec, recover: recover !== undefined });
+      const node = new EccNodeRuntime({ config, address, logger, codec, recover: recover !== undefined, slowReadsMs: slowReadsFault(logger) });
       await node.start();
       await new Promise<void>((resolve) => {
         const stop = (): void => {

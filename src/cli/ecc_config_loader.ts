@@ -24,6 +24,8 @@ export interface EccConfigFlags {
   dataDir?: string;
   maxMemory?: string;
   evictionPolicy?: string;
+  readExtra?: string;
+  readHedgePercentile?: string;
 }
 
 export const RESOLVED_CONFIG_ENV = "ECC_CACHE_RESOLVED_CONFIG";
@@ -75,6 +77,22 @@ export const ECC_CONFIG_FIELDS: readonly ConfigField[] = [
     kind: "string",
     option: "--eviction-policy <policy>",
     help: `what a node over budget does: ${EVICTION_POLICIES.join(", ")}`,
+  },
+  {
+    flag: "readExtra",
+    env: "ECC_READ_EXTRA",
+    field: "read_extra",
+    kind: "integer",
+    option: "--read-extra <count>",
+    help: "members a read asks beyond k; it decodes the first k that agree (0..n-k, default 1)",
+  },
+  {
+    flag: "readHedgePercentile",
+    env: "ECC_READ_HEDGE_PERCENTILE",
+    field: "read_hedge_percentile",
+    kind: "integer",
+    option: "--read-hedge-percentile <p>",
+    help: "a read waiting past this percentile of recent reads asks one more member; 0 = never (default 95)",
   },
 ];
 

@@ -40,6 +40,7 @@ import { EccClusterConfig } from "./config";
 import { Layout, blobBytes } from "./layout";
 import { KeyInput, checkKey } from "../core/keys";
 import { EcReadCoordinator, ReadEffect, ReadRange, VersionedRead } from "./read_coordinator";
+import { RecentLatencies } from "../core/recent_latency";
 export type { VersionedRead } from "./read_coordinator";
 import { EcWriteCoordinator, NodeReply, WriteCondition, WriteEffect, WriteExpiry, WriteOutcome } from "./write_coordinator";
 import { decodeValue, encodeBlobs } from "./shard_coding";
@@ -114,6 +115,8 @@ export class EcClient {
   private txCounter = 0;
   private view: View | null = null;
   private viewRefresh: Promise<View> | null = null;
+  /** Recent read latencies: a read waiting past their percentile asks one more member. */
+  private readonly readLatencies: RecentLatencies | null;
 
   constructor(private readonly options: EcClientOptions) {
     this.config = options.config;
@@ -124,6 +127,7 @@ export class EcClient {
       throw new InvalidArgumentError("codec shape does not match the cluster config");
     }
     this.channels = this.config.servers.map((address) => new EccChannel(address));
+    this.readLatencies = this.config.readHedgePercentile === 0 ? null : new RecentLatencies(this.config.readHedgePercentile);
   }
 
   close(): void {
@@ -226,14 +230,15 @@ export class EcClient {
       attemptsMax: READ_ATTEMPTS_MAX,
       backoffMsMin: EC_BACKOFF_MS_MIN,
       backoffMsMax: EC_BACKOFF_MS_MAX,
-      extraNodes: 0,
-      hedgeAfterMs: null,
+      extraNodes: Math.min(this.config.readExtra, this.config.parityShards),
+      hedgeAfterMs: this.hedgeAfterMs(),
       random: this.random,
       isHealthy: (node) => this.channels[node].healthy(performance.now()),
       includeExpired: options.includeExpired,
       bytes: options.bytes,
     });
-    return this.drive<VersionedRead, ReadEffect>(
+    const startedMs = performance.now();
+    const read = await this.drive<VersionedRead, ReadEffect>(
       (view) => coordinator.start(view, Date.now()),
       (effect, carryOut) => {
         if (effect.kind !== "get") return false;
@@ -248,6 +253,14 @@ export class EcClient {
         onTimer: (timer) => coordinator.onTimer(timer, Date.now()),
       },
     );
+    if (options.bytes === undefined) this.readLatencies?.record(performance.now() - startedMs);
+    return read;
+  }
+
+  /** How long a read waits for its first answers before it asks one more member; null: never. */
+  private hedgeAfterMs(): number | null {
+    const percentile = this.readLatencies?.percentile() ?? null;
+    return percentile === null ? null : Math.max(1, Math.ceil(percentile));
   }
 
   /** The cached view, fetched from the servers the first time. */

@@ -20,6 +20,10 @@ import {
 import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
 import { parseByteSize } from "../core/units";
 
+/** Late binding: one member beyond k, so one slow node does not hold a read up. */
+export const READ_EXTRA_DEFAULT = 1;
+export const READ_HEDGE_PERCENTILE_DEFAULT = 95;
+
 export interface EccClusterConfig {
   servers: string[];
   dataShards: number;
@@ -33,6 +37,10 @@ export interface EccClusterConfig {
   /** Per-node memory budget for shards, staged shards and the key index; 0 = none. */
   maxMemoryBytes: number;
   evictionPolicy: EvictionPolicy;
+  /** Members a read asks beyond k (late binding): it decodes the first k that agree. */
+  readExtra: number;
+  /** A read asks one more member once it waited past this percentile of recent reads; 0: never. */
+  readHedgePercentile: number;
 }
 
 export const ECC_DEFAULT_FILE = {
@@ -46,6 +54,8 @@ export const ECC_DEFAULT_FILE = {
   data_dir: ".ecc-data/ecc",
   max_memory_bytes: MAX_MEMORY_BYTES_DEFAULT as number | string,
   eviction_policy: EVICTION_POLICY_DEFAULT as string,
+  read_extra: READ_EXTRA_DEFAULT as number | undefined,
+  read_hedge_percentile: READ_HEDGE_PERCENTILE_DEFAULT as number | undefined,
 };
 
 export type EccConfigFile = typeof ECC_DEFAULT_FILE;
@@ -78,6 +88,8 @@ const RULES: FieldRules = {
   data_dir: { kind: "string" },
   max_memory_bytes: { kind: "bytes", min: MAX_MEMORY_BYTES_MIN, max: MAX_MEMORY_BYTES_MAX, optional: true },
   eviction_policy: { kind: "choice", choices: EVICTION_POLICIES, optional: true },
+  read_extra: { kind: "integer", min: 0, max: SERVERS_MAX, optional: true },
+  read_hedge_percentile: { kind: "integer", min: 0, max: 99, optional: true },
 };
 
 /** Validates a config object (defaults already merged in) and returns the typed config. */
@@ -93,6 +105,10 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
   if (!(2 * file.k > file.n)) {
     problems.push(`k (${file.k}) must be more than n/2 (${file.n / 2}) so any k nodes are a majority`);
   }
+  const readExtra = file.read_extra ?? Math.min(READ_EXTRA_DEFAULT, file.n - file.k);
+  if (readExtra > file.n - file.k) problems.push(`read_extra (${readExtra}) must be at most n - k (${file.n - file.k}): there are no more members to ask`);
+  const hedge = file.read_hedge_percentile ?? READ_HEDGE_PERCENTILE_DEFAULT;
+  if (hedge !== 0 && hedge < 50) problems.push(`read_hedge_percentile (${hedge}) must be 0 (no hedging) or 50..99`);
   problems.push(...serverListProblems(file.servers));
   if (problems.length > 0) throw new ConfigError(`invalid ecc config (${source}):\n  ${problems.join("\n  ")}`);
   return {
@@ -106,6 +122,8 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
     dataDir: file.data_dir,
     maxMemoryBytes: parseByteSize(file.max_memory_bytes ?? MAX_MEMORY_BYTES_DEFAULT, "max_memory_bytes"),
     evictionPolicy: (file.eviction_policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy,
+    readExtra,
+    readHedgePercentile: hedge,
   };
 }
 
@@ -121,5 +139,7 @@ export function eccConfigToFile(config: EccClusterConfig): EccConfigFile {
     data_dir: config.dataDir,
     max_memory_bytes: config.maxMemoryBytes,
     eviction_policy: config.evictionPolicy,
+    read_extra: config.readExtra,
+    read_hedge_percentile: config.readHedgePercentile,
   };
 }

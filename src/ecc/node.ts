@@ -31,6 +31,8 @@ export interface EccNodeOptions {
   /** Started with `recover`: this node's shards are gone; rebuild before serving. */
   recover: boolean;
   clock?: Clock;
+  /** Test-only fault: answer every read this much later (a slow node for the bench). */
+  slowReadsMs?: number;
 }
 
 export class EccNodeRuntime {
@@ -52,7 +54,7 @@ export class EccNodeRuntime {
     this.shardIndex = shardIndex;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
-    this.server = new EccServer((op) => this.handle(op), this.logger);
+    this.server = new EccServer((op) => this.handle(op), this.logger, { slowReadsMs: options.slowReadsMs ?? 0 });
     let core: EccNodeCore | null = null;
     this.control = new ViewControlPlane({
       id: address,

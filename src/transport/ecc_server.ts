@@ -17,11 +17,15 @@ export class EccServer {
   constructor(
     private readonly handler: OpHandler,
     private readonly logger: Logger,
+    /** slowReadsMs: a test-only fault, every batch holding a read is answered this much later. */
+    private readonly faults: { slowReadsMs: number } = { slowReadsMs: 0 },
   ) {
     this.server.addService(EccNodeService, {
       exchange: (stream: ServerDuplexStream<OpBatch, ResultBatch>) => this.exchange(stream),
       call: (call: ServerUnaryCall<Op, Result>, callback: sendUnaryData<Result>) => {
-        callback(null, this.handler(call.request));
+        const result = this.handler(call.request);
+        if (call.request.body?.$case === "get" && this.faults.slowReadsMs > 0) setTimeout(() => callback(null, result), this.faults.slowReadsMs);
+        else callback(null, result);
       },
     });
   }
@@ -49,18 +53,23 @@ export class EccServer {
     stream.on("data", (batch: OpBatch) => {
       let results: Result[] = [];
       let bytes = 0;
+      const slow = this.faults.slowReadsMs > 0 && batch.ops.some((op) => op.body?.$case === "get");
+      const write = (message: ResultBatch): void => {
+        if (slow) setTimeout(() => stream.write(message), this.faults.slowReadsMs);
+        else stream.write(message);
+      };
       for (const op of batch.ops) {
         const result = this.handler(op);
         const resultBytes = result.body?.$case === "get" ? result.body.value.data.length : 0;
         if (results.length > 0 && bytes + resultBytes > CHUNK_BYTES_MAX) {
-          stream.write({ results });
+          write({ results });
           results = [];
           bytes = 0;
         }
         results.push(result);
         bytes += resultBytes;
       }
-      if (results.length > 0) stream.write({ results });
+      if (results.length > 0) write({ results });
     });
     stream.on("end", () => {
       this.streams.delete(stream);

@@ -16,6 +16,9 @@ describe("ecc config", () => {
     assert.equal(config.dataShards, 3);
     assert.equal(config.parityShards, 2);
     assert.equal(source, "embedded defaults");
+    assert.equal(config.readExtra, 1, "late binding: one member beyond k");
+    assert.equal(config.readHedgePercentile, 95);
+    assert.equal(loadEccConfig({}, { ECC_READ_EXTRA: "0", ECC_READ_HEDGE_PERCENTILE: "0" }, empty).config.readExtra, 0);
   });
 
   it("reads an original-shaped file, then env, then flags on top", () => {
@@ -40,6 +43,9 @@ describe("ecc config", () => {
       [{ servers: "127.0.0.1:70000,127.0.0.1:2,127.0.0.1:3" }, /outside 1..65535/],
       [{ blockSize: "1" }, /block_size/],
       [{ k: "-1" }, /not a whole number/],
+      [{ readExtra: "3" }, /read_extra \(3\) must be at most n - k \(2\)/],
+      [{ readHedgePercentile: "30" }, /must be 0 \(no hedging\) or 50..99/],
+      [{ readHedgePercentile: "100" }, /read_hedge_percentile/],
     ];
     for (const [flags, reason] of cases) {
       assert.throws(() => loadEccConfig(flags, {}, empty), (error: unknown) => error instanceof ConfigError && reason.test(error.message));
