@@ -18,6 +18,7 @@ import path from "node:path";
 import { freePorts, runCli, startCli, stopProcess, StartedProcess, waitUntil } from "../support/processes";
 
 const PROMTOOL = spawnSync("promtool", ["--version"], { encoding: "utf8" }).status === 0 ? "promtool" : null;
+if (PROMTOOL === null) console.log("      promtool not installed (apt-get install prometheus): `promtool check metrics` is not run on the nodes' /metrics");
 const HTTP_WAIT_MS = 5_000;
 
 async function httpGet(address: string, pathname: string): Promise<{ status: number; body: string }> {
