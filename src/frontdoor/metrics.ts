@@ -212,6 +212,22 @@ export class NodeMetrics implements NodeMetricsSink {
     });
   }
 
+  /**
+   * A counter whose total the node keeps itself (it only grows while the process lives),
+   * read at scrape time.
+   */
+  counterFromTotal(name: string, help: string, read: () => number): void {
+    new Counter({
+      name: PREFIX + name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  }
+
   /** A gauge with one label whose values are read at scrape time. */
   labeledGauge(name: string, help: string, label: string, read: () => Record<string, number>): void {
     new Gauge({

@@ -126,7 +126,7 @@ describe("HTTP admin port (real processes)", function () {
     const servers = ports.slice(0, 3).map((port) => `127.0.0.1:${port}`);
     const https = ports.slice(3).map((port) => `127.0.0.1:${port}`);
     const flags = ["--servers", servers.join(","), "--k", "2", "--n", "3"];
-    all = await startCli(["ecc", "server", "startAll", ...flags, "--http-servers", https.join(","), "--data-dir", dataDir, "--heartbeat-timeout-ms", "500"], /Press Ctrl-C/, {
+    all = await startCli(["ecc", "server", "startAll", ...flags, "--http-servers", https.join(","), "--data-dir", dataDir, "--heartbeat-timeout-ms", "500", "--max-memory", "64MiB"], /Press Ctrl-C/, {
       timeoutMs: 30_000,
     });
     const nodes = printedNodes(all.output);
@@ -152,6 +152,10 @@ describe("HTTP admin port (real processes)", function () {
       assert.equal(sample(body, "ecc_cache_keys"), 5);
       assert.ok(sample(body, "ecc_cache_logical_bytes")! > 0);
       assert.ok(sample(body, "process_resident_memory_bytes")! > 0, "prom-client's process metrics are there");
+      assert.equal(sample(body, "ecc_cache_memory_budget_bytes"), 64 * 1024 * 1024, "the node's budget");
+      assert.ok(sample(body, "ecc_cache_memory_used_bytes")! > 0);
+      assert.equal(sample(body, "ecc_cache_evicted_keys_total"), 0, "nothing evicted under the budget");
+      assert.equal(sample(body, "ecc_cache_expired_keys_total"), 0);
       assert.equal(sample(body, "ecc_cache_view_epoch"), sample(body, "ecc_cache_view_epoch"));
     }
     assert.equal(

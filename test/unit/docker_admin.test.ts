@@ -40,6 +40,7 @@ async function expositions(): Promise<string[]> {
     keyCount: 12, tombstoneCount: 2, payloadBytes: 4096, keyBytes: 60, metaBytes: 192, logicalBytes: 4348, stagedCount: 0, stagedBytes: 0,
     view: { epoch: 3, members: [0, 1, 2], recovering: [], leader: "ecc1:3000" }, state: "member", rebuiltKeys: 0, rebuiltBytes: 0,
     rebuildTotalKeys: 0, controlLeader: false, v8HeapBytes: 1 << 22, arrayBuffersBytes: 1 << 20,
+    usedBytes: 5000, maxMemoryBytes: 1 << 20, evictionPolicy: "allkeys-lru", evictedKeys: 3, expiredKeys: 1, rejectedWrites: 0,
   } as unknown as EcStatsReply;
   registerEccGauges(ecc, { core: { progress: null } as never, stats: () => eccStats });
   ecc.opDone("prepare", "RESULT_CODE_OK", performance.now());
@@ -130,7 +131,10 @@ describe("admin port in the Docker files and dashboards", () => {
     const used = new Set(queries.flatMap((query) => [...query.matchAll(/\b((?:ecc_cache|process|nodejs)_[a-z_]+)\b/g)].map((match) => match[1])));
     const missing = [...used].filter((name) => !offered.has(name));
     assert.deepEqual(missing, [], "every metric the dashboard queries is exposed by a node");
-    for (const needed of ["ecc_cache_ops_total", "ecc_cache_op_duration_seconds_bucket", "ecc_cache_view_epoch", "ecc_cache_rebuild_rebuilt_bytes", "ecc_cache_raft_term", "ecc_cache_grpc_errors_total"]) {
+    for (const needed of [
+      "ecc_cache_ops_total", "ecc_cache_op_duration_seconds_bucket", "ecc_cache_view_epoch", "ecc_cache_rebuild_rebuilt_bytes", "ecc_cache_raft_term",
+      "ecc_cache_grpc_errors_total", "ecc_cache_memory_budget_bytes", "ecc_cache_evicted_keys_total", "ecc_cache_expired_keys_total",
+    ]) {
       assert.ok(used.has(needed), `the dashboard shows ${needed}`);
     }
   });
