@@ -22,12 +22,10 @@ import { getContainerRuntimeClient } from "testcontainers";
 import { stringify } from "yaml";
 import { runCommand } from "../../src/jepsen/netns";
 import { sleep } from "../support/processes";
-import { DOCKER_DIR, readCompose } from "./compose_support";
-import { Dockerode, REQUIRE_DOCKER, RUN_ID, dockerUnavailableReason } from "./docker_support";
+import { DOCKER_DIR, PROJECT_LABEL, SERVICE_LABEL, composeUnavailableReason, readCompose, removeComposeProject } from "./compose_support";
+import { Dockerode, RUN_ID } from "./docker_support";
 
 const PROJECT = `eccprom${RUN_ID.replace(/-/g, "").slice(0, 10)}`;
-const PROJECT_LABEL = "com.docker.compose.project";
-const SERVICE_LABEL = "com.docker.compose.service";
 const PROMETHEUS_IMAGE = process.env.ECC_CACHE_PROMETHEUS_IMAGE ?? "ecc-cache-prometheus:dev";
 
 describe("compose: healthchecks on /readyz and Prometheus scraping every node (skipped without Docker)", function () {
@@ -38,15 +36,8 @@ describe("compose: healthchecks on /readyz and Prometheus scraping every node (s
 
   before(async function () {
     this.timeout(180_000);
-    let reason = await dockerUnavailableReason();
-    if (reason === null) {
-      reason = await runCommand("docker-compose", ["version", "--short"]).then(
-        () => null,
-        (error: unknown) => `no docker-compose (${String(error)}); run bash scripts/ci_docker.sh as root`,
-      );
-    }
+    const reason = await composeUnavailableReason();
     if (reason !== null) {
-      if (REQUIRE_DOCKER) throw new Error(`ECC_CACHE_REQUIRE_DOCKER=1 but ${reason}`);
       console.log(`      skipping: ${reason}`);
       this.skip();
     }
@@ -74,18 +65,7 @@ describe("compose: healthchecks on /readyz and Prometheus scraping every node (s
 
   after(async function () {
     this.timeout(120_000);
-    const problems: string[] = [];
-    if (composeArgs.length > 0) {
-      await runCommand("docker-compose", [...composeArgs, "--profile", "prometheus", "down", "-v", "--remove-orphans", "-t", "5"], 90_000).catch((error: unknown) =>
-        problems.push(String(error)),
-      );
-    }
-    if (docker !== null) {
-      const leftovers = await docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${PROJECT}`] } });
-      for (const info of leftovers) await docker.getContainer(info.Id).remove({ force: true, v: true }).catch((error: unknown) => problems.push(String(error)));
-      const volumes = (await docker.listVolumes({ filters: { label: [`${PROJECT_LABEL}=${PROJECT}`] } })).Volumes ?? [];
-      for (const volume of volumes) await docker.getVolume(volume.Name).remove().catch((error: unknown) => problems.push(String(error)));
-    }
+    const problems = await removeComposeProject(docker, PROJECT, composeArgs.length > 0 ? [...composeArgs, "--profile", "prometheus"] : []);
     if (dir !== "") fs.rmSync(dir, { recursive: true, force: true });
     if (problems.length > 0) console.error(`      compose cleanup problems:\n        ${problems.join("\n        ")}`);
   });
