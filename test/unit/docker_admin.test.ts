@@ -40,7 +40,7 @@ async function expositions(): Promise<string[]> {
     keyCount: 12, tombstoneCount: 2, payloadBytes: 4096, keyBytes: 60, metaBytes: 192, logicalBytes: 4348, stagedCount: 0, stagedBytes: 0,
     view: { epoch: 3, members: [0, 1, 2], recovering: [], leader: "ecc1:3000" }, state: "member", rebuiltKeys: 0, rebuiltBytes: 0,
     rebuildTotalKeys: 0, controlLeader: false, v8HeapBytes: 1 << 22, arrayBuffersBytes: 1 << 20,
-    usedBytes: 5000, maxMemoryBytes: 1 << 20, evictionPolicy: "allkeys-lru", evictedKeys: 3, expiredKeys: 1, rejectedWrites: 0,
+    usedBytes: 5000, heldBytes: 6000, maxMemoryBytes: 1 << 20, evictionPolicy: "allkeys-lru", evictedKeys: 3, expiredKeys: 1, rejectedWrites: 0,
   } as unknown as EcStatsReply;
   registerEccGauges(ecc, { core: { progress: null } as never, stats: () => eccStats });
   ecc.opDone("prepare", "RESULT_CODE_OK", performance.now());
