@@ -5,6 +5,7 @@
 import { ConfigError } from "../core/errors";
 import { serverListProblems } from "../core/address";
 import { FieldRules, flatConfigProblems } from "../core/flat_config";
+import { HTTP_FIELD_RULES, httpServersProblems } from "../frontdoor/admin_address";
 import {
   BLOCK_BYTES_DEFAULT,
   BLOCK_BYTES_MAX,
@@ -41,6 +42,9 @@ export interface EccClusterConfig {
   readExtra: number;
   /** A read asks one more member once it waited past this percentile of recent reads; 0: never. */
   readHedgePercentile: number;
+  /** The HTTP admin port: this node's port (0: off), or one host:port per server; src/frontdoor/admin_address.ts. */
+  httpPort?: number;
+  httpServers?: string[];
 }
 
 export const ECC_DEFAULT_FILE = {
@@ -58,7 +62,8 @@ export const ECC_DEFAULT_FILE = {
   read_hedge_percentile: READ_HEDGE_PERCENTILE_DEFAULT as number | undefined,
 };
 
-export type EccConfigFile = typeof ECC_DEFAULT_FILE;
+/** The admin port's fields are optional: without them each node gets the default port (admin_address.ts). */
+export type EccConfigFile = typeof ECC_DEFAULT_FILE & { http_port?: number; http_servers?: string[] };
 
 /**
  * The original's block_size meant something else: values were capped at k × block_size bytes
@@ -90,6 +95,7 @@ const RULES: FieldRules = {
   eviction_policy: { kind: "choice", choices: EVICTION_POLICIES, optional: true },
   read_extra: { kind: "integer", min: 0, max: SERVERS_MAX, optional: true },
   read_hedge_percentile: { kind: "integer", min: 0, max: 99, optional: true },
+  ...HTTP_FIELD_RULES,
 };
 
 /** Validates a config object (defaults already merged in) and returns the typed config. */
@@ -110,6 +116,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
   const hedge = file.read_hedge_percentile ?? READ_HEDGE_PERCENTILE_DEFAULT;
   if (hedge !== 0 && hedge < 50) problems.push(`read_hedge_percentile (${hedge}) must be 0 (no hedging) or 50..99`);
   problems.push(...serverListProblems(file.servers));
+  problems.push(...httpServersProblems(file.servers, file.http_servers));
   if (problems.length > 0) throw new ConfigError(`invalid ecc config (${source}):\n  ${problems.join("\n  ")}`);
   return {
     servers: file.servers,
@@ -124,6 +131,8 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
     evictionPolicy: (file.eviction_policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy,
     readExtra,
     readHedgePercentile: hedge,
+    ...(file.http_port === undefined ? {} : { httpPort: file.http_port }),
+    ...(file.http_servers === undefined ? {} : { httpServers: file.http_servers }),
   };
 }
 
@@ -141,5 +150,7 @@ export function eccConfigToFile(config: EccClusterConfig): EccConfigFile {
     eviction_policy: config.evictionPolicy,
     read_extra: config.readExtra,
     read_hedge_percentile: config.readHedgePercentile,
+    ...(config.httpPort === undefined ? {} : { http_port: config.httpPort }),
+    ...(config.httpServers === undefined ? {} : { http_servers: config.httpServers }),
   };
 }
