@@ -92,6 +92,8 @@ assert(SERVERS_MAX <= SHARDS_TOTAL_MAX);
 export const RAFT_SNAPSHOT_ENTRIES_DEFAULT = 5_000;
 /** Upper bound of config.maxInflightAppends (appends sent but not acknowledged, per follower). */
 export const RAFT_APPENDS_IN_FLIGHT_MAX = 256;
+/** Upper bound of config.maxInflightBytes (entry bytes sent to one follower, not yet acknowledged). */
+export const RAFT_INFLIGHT_BYTES_MAX = 1024 * 1024 * 1024;
 /** Upper bound of config.maxEntriesPerAppend. */
 export const RAFT_ENTRIES_PER_APPEND_MAX = 4_096;
 /** Upper bound of config.maxBytesPerAppend: one AppendEntries must fit one gRPC message. */
