@@ -94,6 +94,11 @@ export const RAFT_SNAPSHOT_ENTRIES_DEFAULT = 5_000;
 export const RAFT_APPENDS_IN_FLIGHT_MAX = 256;
 /** Upper bound of config.maxInflightBytes (entry bytes sent to one follower, not yet acknowledged). */
 export const RAFT_INFLIGHT_BYTES_MAX = 1024 * 1024 * 1024;
+/**
+ * The slowest replication rate a raft leader assumes (RaftConfig.replicationBytesPerTickMin,
+ * from the tick length): an append unanswered for its bytes at this rate is sent again.
+ */
+export const RAFT_REPLICATION_BYTES_PER_SECOND_MIN = 16 * 1024 * 1024;
 /** Upper bound of config.maxEntriesPerAppend. */
 export const RAFT_ENTRIES_PER_APPEND_MAX = 4_096;
 /** Upper bound of config.maxBytesPerAppend: one AppendEntries must fit one gRPC message. */

@@ -19,7 +19,7 @@ import { SeededRandom } from "../core/env";
 import { collectGarbage } from "../core/gc";
 import { processMemory } from "../core/process_memory";
 import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors";
-import { VALUE_BYTES_MAX } from "../core/limits";
+import { RAFT_REPLICATION_BYTES_PER_SECOND_MIN, VALUE_BYTES_MAX } from "../core/limits";
 import { keyProblem } from "../core/keys";
 import { Logger } from "../core/logger";
 import { bindServer } from "../transport/bind";
@@ -33,6 +33,9 @@ import { RaftPeerTransport } from "./peer_transport";
 import { RAFT_SERVER_OPTIONS } from "../transport/grpc_options";
 import { nodeDataDir } from "../core/data_dir";
 
+/** Readies with at least this many entry bytes are persisted off the event loop. */
+const RAFT_ASYNC_PERSIST_BYTES_MIN = 1024 * 1024;
+const STOP_PERSIST_WAIT_MS = 5_000;
 const JOIN_ATTEMPTS_MAX = 600;
 const JOIN_RETRY_MS = 200;
 
@@ -72,6 +75,8 @@ export class RaftNodeRuntime implements RaftHost {
   private driver!: RaftDriver;
   private stopped = false;
   private readonly clientStreams = new Set<ServerDuplexStream<KvBatch, KvResultBatch>>();
+  private persistsRunning = 0;
+  private persistIdle: (() => void) | null = null;
 
   constructor(private readonly options: RaftNodeOptions) {
     this.id = options.address;
@@ -100,6 +105,7 @@ export class RaftNodeRuntime implements RaftHost {
         voters: bootstrapVoters,
         electionTicks: config.electionTicks,
         heartbeatTicks: config.heartbeatTicks,
+        replicationBytesPerTickMin: Math.max(1, Math.round((RAFT_REPLICATION_BYTES_PER_SECOND_MIN * config.tickMs) / 1000)),
         random: new SeededRandom(this.options.seed ?? (Date.now() ^ (process.pid << 8))),
         logger: this.logger,
       },
@@ -140,6 +146,13 @@ export class RaftNodeRuntime implements RaftHost {
     this.transport.close();
     for (const stream of this.clientStreams) stream.end();
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    if (this.persistsRunning > 0) {
+      // A write in progress finishes before its files close (bounded: the process exits anyway).
+      await new Promise<void>((resolve) => {
+        this.persistIdle = resolve;
+        setTimeout(resolve, STOP_PERSIST_WAIT_MS).unref();
+      });
+    }
     this.storage.close();
   }
 
@@ -284,6 +297,23 @@ export class RaftNodeRuntime implements RaftHost {
 
   persist(ready: RaftReady): void {
     this.storage.persist(ready);
+  }
+
+  /** Large appends are written and synced off the event loop (see DiskRaftStorage.persistAsync). */
+  persistAsync(ready: RaftReady, done: (error: Error | null) => void): boolean {
+    let bytes = 0;
+    for (const entry of ready.entriesToPersist) bytes += entry.data.byteLength;
+    if (bytes < RAFT_ASYNC_PERSIST_BYTES_MIN) return false;
+    this.persistsRunning++;
+    this.storage.persistAsync(ready, (error) => {
+      this.persistsRunning--;
+      if (this.stopped) {
+        this.persistIdle?.();
+        return; // stopping: nothing may run on this node any more
+      }
+      done(error);
+    });
+    return true;
   }
 
   send(messages: readonly RaftMessage[]): void {

@@ -89,6 +89,31 @@ describe("raft DiskRaftStorage", () => {
     reopened.close();
   });
 
+  it("persists asynchronously what persist() would (large entries written from their own data), and reads it back", async () => {
+    const storage = new DiskRaftStorage(dir, "always");
+    storage.persist(ready({ entriesToPersist: [entry(1, 1)], hardState: { term: 1, votedFor: "a", commitIndex: 0 } }));
+    const big = Buffer.alloc(3 * 1024 * 1024 + 7);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 13) & 0xff;
+    const entries: LogEntry[] = [entry(2, 1), { index: 3, term: 1, type: "command", data: big }, entry(4, 1), entry(5, 2, "after")];
+    await new Promise<void>((resolve, reject) =>
+      storage.persistAsync(ready({ entriesToPersist: entries, hardState: { term: 2, votedFor: "b", commitIndex: 3 }, mustSync: true }), (error) =>
+        error === null ? resolve() : reject(error),
+      ),
+    );
+    assert(Buffer.from(storage.readEntryData(3, 1)).equals(big), "read back through the frame index");
+    storage.close();
+    const view = new DiskRaftStorage(dir, "always").view();
+    assert.deepEqual(view.hardState, { term: 2, votedFor: "b", commitIndex: 3 });
+    assert.deepEqual(view.entries.map((e) => [e.index, e.term, e.data.byteLength]), [
+      [1, 1, 2],
+      [2, 1, 2],
+      [3, 1, big.length],
+      [4, 1, 2],
+      [5, 2, 5],
+    ]);
+    assert(Buffer.from(view.entries[2].data).equals(big));
+  });
+
   it("keeps the snapshot and only later entries after compaction", () => {
     const storage = new DiskRaftStorage(dir, "never");
     storage.persist(ready({ entriesToPersist: [1, 2, 3, 4, 5].map((i) => entry(i, 1)) }));
