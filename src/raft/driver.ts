@@ -19,7 +19,7 @@
 // A host that schedules persistence itself (the simulator) takes the ready with core.ready()
 // and hands it to carryOut() once it is persisted.
 import assert from "node:assert/strict";
-import { RaftCore, RaftReady, RaftStatus } from "./core";
+import { ProposeBatchResult, RaftCore, RaftReady, RaftStatus } from "./core";
 import { ConfChange, LogEntry, NodeId, RaftMessage, Snapshot } from "./types";
 
 /**
@@ -124,11 +124,12 @@ export class RaftDriver {
     this.track(proposed.index, proposed.term, done);
   }
 
-  /** Many commands in one log append; dones[i] answers datas[i]. */
-  proposeBatch(datas: readonly Uint8Array[], dones: ReadonlyArray<(outcome: RaftOutcome) => void>): void {
+  /** Many commands in one log append; dones[i] answers datas[i]. Returns where they went. */
+  proposeBatch(datas: readonly Uint8Array[], dones: ReadonlyArray<(outcome: RaftOutcome) => void>): ProposeBatchResult {
     assert.equal(datas.length, dones.length);
     const proposed = this.core.proposeBatch(datas);
     dones.forEach((done, offset) => this.track(proposed.firstIndex + offset, proposed.term, done));
+    return proposed;
   }
 
   proposeConfChange(change: ConfChange, done: (outcome: RaftOutcome) => void): void {

@@ -259,14 +259,8 @@ class Simulation {
       if (request.kind === "get") {
         driver.readIndex((outcome) => answer(outcome, () => node.kv.get(Buffer.from(request.key))?.toString("utf8") ?? null));
       } else {
-        const data = encodeCommand({
-          op: request.kind,
-          clientId: request.clientId,
-          seq: request.seq,
-          floor: request.floor,
-          key: Buffer.from(request.key),
-          value: request.kind === "set" ? Buffer.from(request.value) : Buffer.alloc(0),
-        });
+        const fields = { clientId: request.clientId, seq: request.seq, floor: request.floor, atMs: this.nowMs, key: Buffer.from(request.key) };
+        const data = encodeCommand(request.kind === "set" ? { op: "set", ...fields, value: Buffer.from(request.value), expiresAtMs: 0 } : { op: "del", ...fields });
         driver.propose(data, (outcome) => answer(outcome));
       }
     } catch (error) {

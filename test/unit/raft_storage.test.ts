@@ -17,7 +17,7 @@ import { MemoryLog } from "../../src/raft/memory_log";
 import { LogEntry } from "../../src/raft/types";
 
 function set(key: string, value: string, clientId: number, seq: number, floor: number) {
-  return decodeCommand(encodeCommand({ op: "set", clientId, seq, floor, key: Buffer.from(key), value: Buffer.from(value) }));
+  return decodeCommand(encodeCommand({ op: "set", clientId, seq, floor, atMs: 0, key: Buffer.from(key), value: Buffer.from(value), expiresAtMs: 0 }));
 }
 
 function ready(partial: Partial<RaftReady>): RaftReady {
@@ -42,12 +42,12 @@ function entry(index: number, term: number, text = `e${index}`): LogEntry {
 describe("raft KvState", () => {
   it("applies each (client, seq) once, also out of order, and a retry after a newer write changes nothing", () => {
     const kv = new KvState();
-    assert.equal(kv.apply(set("a", "1", 7, 2, 1)), true); // seq 2 lands before seq 1
-    assert.equal(kv.apply(set("a", "0", 7, 1, 1)), true);
+    assert.equal(kv.apply(set("a", "1", 7, 2, 1)).applied, true); // seq 2 lands before seq 1
+    assert.equal(kv.apply(set("a", "0", 7, 1, 1)).applied, true);
     assert.equal(kv.get(Buffer.from("a"))?.toString(), "0");
-    assert.equal(kv.apply(set("a", "1", 7, 2, 1)), false, "a retried seq 2 is a duplicate");
-    assert.equal(kv.apply(set("a", "x", 9, 1, 1)), true, "another client");
-    assert.equal(kv.apply(set("a", "0", 7, 1, 3)), false, "below the floor: settled");
+    assert.equal(kv.apply(set("a", "1", 7, 2, 1)).applied, false, "a retried seq 2 is a duplicate");
+    assert.equal(kv.apply(set("a", "x", 9, 1, 1)).applied, true, "another client");
+    assert.equal(kv.apply(set("a", "0", 7, 1, 3)).applied, false, "below the floor: settled");
     assert.equal(kv.get(Buffer.from("a"))?.toString(), "x");
   });
 
@@ -55,13 +55,13 @@ describe("raft KvState", () => {
     const kv = new KvState();
     kv.apply(set("k1", "hello", 1, 1, 1));
     kv.apply(set("k2", "", 1, 2, 1));
-    kv.apply(decodeCommand(encodeCommand({ op: "del", clientId: 2, seq: 1, floor: 1, key: Buffer.from("k1"), value: Buffer.alloc(0) })));
+    kv.apply(decodeCommand(encodeCommand({ op: "del", clientId: 2, seq: 1, floor: 1, atMs: 0, key: Buffer.from("k1") })));
     const copy = new KvState();
     copy.restore(kv.snapshot());
     assert.deepEqual(copy.stats(), kv.stats());
     assert.equal(copy.get(Buffer.from("k1")), null);
     assert.equal(copy.get(Buffer.from("k2"))?.length, 0);
-    assert.equal(copy.apply(set("k2", "again", 1, 2, 1)), false, "sessions survive the snapshot");
+    assert.equal(copy.apply(set("k2", "again", 1, 2, 1)).applied, false, "sessions survive the snapshot");
   });
 });
 

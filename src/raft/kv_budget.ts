@@ -1,0 +1,214 @@
+// KvBudget: what a raft leader decides about memory and TTLs, over its own KvState. Pure:
+// time (the leader's clock) and randomness (a draw function) come in as arguments; it returns
+// choices, which the node proposes as drop commands (kv_state.ts) so every replica applies
+// the same drops in the same place of the log. Followers never decide: only the leader calls
+// admit() and tick().
+//
+// - Admission (admit): a write that needs memory the budget does not have is refused at once
+//   under noeviction (OUT_OF_MEMORY). Under an evicting policy the leader chooses victims
+//   and proposes their drop in the same batch, before the write, so no replica ever holds
+//   the write and the victims together; when it cannot find enough (volatile-* with no keys
+//   with a TTL, or a value larger than the whole budget) the write is refused too, as Redis
+//   does.
+// - Active expiry and eviction (tick): each tick scans a slice of the key index for values
+//   past their deadline (a full pass every expiryPassTicks ticks), and evicts while the state
+//   is over budget (e.g. a new leader that inherited a full state), both bounded per tick.
+// - Reads: a read that finds its value past the deadline (by the leader's clock) gets an
+//   expiry to propose; the node answers the read once that entry is applied, so "expired"
+//   is decided by the log, never by one node's clock.
+//
+// Eviction samples EVICTION_SAMPLE_SIZE keys per victim and takes the best by
+// evictionScore (access.ts), as Redis does (its maxmemory-samples default). Access stamps are
+// the leader's own: reads happen there only, so a new leader ranks by the writes it applied
+// until reads come its way.
+//
+// Accounting: "used" is KvState.usedBytes() (arena and key index, minus blocks freed for
+// reuse) plus the log entry data the node holds in memory. Writes proposed and not yet
+// applied add their growth, drops proposed and not yet applied take away their blocks:
+// projectedBytes() is what the budget is checked against.
+import { EVICTION_SAMPLE_SIZE, EvictionPolicy, evictsOnlyVolatile } from "../core/eviction";
+import { evictionScore } from "../storage/access";
+import { DropKey, DropReason, KV_DROP_KEYS_MAX, KvEntrySummary, KvState } from "./kv_state";
+
+/** Most keys one tick proposes to drop, per reason. */
+export const KV_DROPS_PER_TICK_MAX = 4_096;
+/** Samples drawn for one victim before giving up on it (volatile-* find few candidates among many keys). */
+const SAMPLES_PER_VICTIM_MAX = 16;
+/** Index slots scanned per tick at least (a small table is swept in a few ticks). */
+const EXPIRY_SLOTS_PER_TICK_MIN = 256;
+
+export interface KvBudgetOptions {
+  /** The budget for the state's memory (KvState.usedBytes); 0: none. */
+  maxBytes: number;
+  policy: EvictionPolicy;
+  /** Ticks for one pass of the expiry scan over the whole key index. */
+  expiryPassTicks: number;
+  /** Memory held outside the state that counts too (the node: log entry data not yet released). */
+  extraBytes?: () => number;
+}
+
+/** Keys to drop for one reason, and the bytes their blocks hold. */
+export interface DropChoice {
+  reason: DropReason;
+  keys: DropKey[];
+  bytes: number;
+}
+
+export type Admission = { ok: true; evictions: DropChoice | null } | { ok: false; message: string };
+
+export class KvBudget {
+  private pendingGrowth = 0;
+  /** Keys with a drop proposed and not yet applied (count: several drops may name one key). */
+  private readonly pendingDrops = new Map<string, { bytes: number; count: number }>();
+  private pendingDropBytes = 0;
+  private expiryCursor = 0;
+
+  constructor(
+    private readonly kv: KvState,
+    readonly options: KvBudgetOptions,
+  ) {}
+
+  /**
+   * What the node will hold once every write and drop proposed so far is applied. Counts the
+   * log data in memory besides (a write in flight is in the log and in pendingGrowth: room for
+   * both is kept until it is applied and its log copy released).
+   */
+  projectedBytes(): number {
+    return this.kv.usedBytes() + (this.options.extraBytes?.() ?? 0) + this.pendingGrowth - this.pendingDropBytes;
+  }
+
+  /**
+   * Whether a write of `growth` more bytes (KvState.entryBytes: next - current) to `key` fits,
+   * and which keys to evict first when it does not. The caller records what it proposes
+   * (noteWrite, noteDrops) and settles it once applied or failed.
+   */
+  admit(key: string, growth: number, nowMs: number, draw: (below: number) => number): Admission {
+    const { maxBytes, policy } = this.options;
+    if (maxBytes === 0 || growth <= 0) return { ok: true, evictions: null };
+    const projected = this.projectedBytes();
+    const overBytes = projected + growth - maxBytes;
+    if (overBytes <= 0) return { ok: true, evictions: null };
+    if (policy === "noeviction") {
+      return { ok: false, message: `out of memory: the node holds ${projected} of its ${maxBytes}-byte budget and this write needs ${growth} more; eviction_policy noeviction refuses writes that need memory` };
+    }
+    if (growth > maxBytes) return { ok: false, message: `out of memory: this write needs ${growth} bytes, more than the whole ${maxBytes}-byte budget` };
+    const choice = this.chooseVictims(overBytes, nowMs, draw, key, KV_DROP_KEYS_MAX);
+    if (choice.bytes < overBytes) {
+      return {
+        ok: false,
+        message: `out of memory: the node holds ${projected} of its ${maxBytes}-byte budget and found only ${choice.bytes} bytes to evict of the ${overBytes} this write needs (eviction_policy ${policy})`,
+      };
+    }
+    return { ok: true, evictions: choice.keys.length > 0 ? choice : null };
+  }
+
+  noteWrite(growth: number): void {
+    if (growth > 0) this.pendingGrowth += growth;
+  }
+
+  settleWrite(growth: number): void {
+    if (growth > 0) this.pendingGrowth -= growth;
+  }
+
+  noteDrops(choice: DropChoice): void {
+    for (const dropped of choice.keys) {
+      const key = dropped.key.toString("latin1");
+      const pending = this.pendingDrops.get(key);
+      if (pending !== undefined) {
+        pending.count++;
+        continue;
+      }
+      const bytes = this.kv.summary(key)?.bytes ?? 0;
+      this.pendingDrops.set(key, { bytes, count: 1 });
+      this.pendingDropBytes += bytes;
+    }
+  }
+
+  settleDrops(choice: DropChoice): void {
+    for (const dropped of choice.keys) {
+      const key = dropped.key.toString("latin1");
+      const pending = this.pendingDrops.get(key);
+      if (pending === undefined) continue;
+      if (--pending.count > 0) continue;
+      this.pendingDrops.delete(key);
+      this.pendingDropBytes -= pending.bytes;
+    }
+  }
+
+  /**
+   * The drops a leader proposes this tick: values past their deadline found in this tick's
+   * slice of the index, and victims while the state is over budget. Each bounded.
+   */
+  tick(nowMs: number, draw: (below: number) => number): DropChoice[] {
+    const choices: DropChoice[] = [];
+    if (this.kv.volatileKeys > 0) {
+      const slotsMax = Math.max(EXPIRY_SLOTS_PER_TICK_MIN, Math.ceil(this.kv.indexSlots / this.options.expiryPassTicks));
+      const now = Math.max(nowMs, this.kv.clockMs);
+      const { expired, next } = this.kv.scanExpired(this.expiryCursor, slotsMax, now);
+      this.expiryCursor = next;
+      const keys: DropKey[] = [];
+      let bytes = 0;
+      for (const entry of expired) {
+        if (keys.length >= KV_DROPS_PER_TICK_MAX) break;
+        if (this.pendingDrops.has(entry.key)) continue;
+        keys.push({ key: Buffer.from(entry.key, "latin1"), version: entry.version });
+        bytes += entry.bytes;
+      }
+      if (keys.length > 0) choices.push({ reason: "expire", keys, bytes });
+    } else {
+      this.expiryCursor = 0;
+    }
+    const { maxBytes, policy } = this.options;
+    if (maxBytes > 0 && policy !== "noeviction") {
+      const expiring = choices.reduce((sum, choice) => sum + choice.bytes, 0);
+      const overBytes = this.projectedBytes() - expiring - maxBytes;
+      if (overBytes > 0) {
+        const exclude = new Set(choices.flatMap((choice) => choice.keys.map((dropped) => dropped.key.toString("latin1"))));
+        const choice = this.chooseVictims(overBytes, nowMs, draw, exclude, KV_DROPS_PER_TICK_MAX);
+        if (choice.keys.length > 0) choices.push(choice);
+      }
+    }
+    return choices;
+  }
+
+  /**
+   * The expiry to propose before answering a read of `key`, when its value is past the
+   * deadline at the leader's clock (or the state's, if that is later); null when it is live
+   * or absent.
+   */
+  expiryOnRead(key: string, nowMs: number): DropChoice | null {
+    const entry = this.kv.summary(key);
+    if (entry === null || entry.expiresAtMs === 0 || entry.expiresAtMs > Math.max(nowMs, this.kv.clockMs)) return null;
+    return { reason: "expire", keys: [{ key: Buffer.from(key, "latin1"), version: entry.version }], bytes: entry.bytes };
+  }
+
+  /** Victims worth at least `needBytes`, chosen by sampling (fewer when too few qualify). */
+  private chooseVictims(needBytes: number, nowMs: number, draw: (below: number) => number, exclude: string | Set<string>, keysMax: number): DropChoice {
+    const { policy } = this.options;
+    const chosen = new Set<string>();
+    const keys: DropKey[] = [];
+    let bytes = 0;
+    const excluded = (key: string): boolean => (typeof exclude === "string" ? key === exclude : exclude.has(key));
+    if (evictsOnlyVolatile(policy) && this.kv.volatileKeys === 0) return { reason: "evict", keys, bytes };
+    while (bytes < needBytes && keys.length < keysMax && chosen.size + this.pendingDrops.size < this.kv.keyCount) {
+      let best: KvEntrySummary | null = null;
+      let bestScore = Number.NEGATIVE_INFINITY;
+      for (let sample = 0; sample < SAMPLES_PER_VICTIM_MAX && best === null; sample++) {
+        for (const entry of this.kv.sample(EVICTION_SAMPLE_SIZE, draw)) {
+          if (chosen.has(entry.key) || this.pendingDrops.has(entry.key) || excluded(entry.key)) continue;
+          if (evictsOnlyVolatile(policy) && entry.expiresAtMs === 0) continue;
+          const score = evictionScore(policy, entry.stamp, nowMs, entry.expiresAtMs);
+          if (best === null || score > bestScore) {
+            best = entry;
+            bestScore = score;
+          }
+        }
+      }
+      if (best === null) break; // nothing evictable found
+      chosen.add(best.key);
+      keys.push({ key: Buffer.from(best.key, "latin1"), version: best.version });
+      bytes += best.bytes;
+    }
+    return { reason: "evict", keys, bytes };
+  }
+}
