@@ -133,11 +133,11 @@ export class RaftClient {
     return result.existed;
   }
 
-  /** Removes the key's TTL; false when the key is absent or had none. */
-  async persist(key: string | Uint8Array): Promise<boolean> {
+  /** Removes the key's TTL: "removed", "none" (it had no TTL) or "absent". */
+  async persist(key: string | Uint8Array): Promise<"removed" | "none" | "absent"> {
     const keyBytes = checkKey(key);
     const result = await this.write((seq, floor) => ({ $case: "expire", value: { key: keyBytes, ttlMs: 0, clientId: this.clientId, seq, floor } }));
-    return result.existed;
+    return !result.existed ? "absent" : result.hadTtl ? "removed" : "none";
   }
 
   /** Milliseconds until the key expires; -1 without a TTL; -2 when the key is absent. */

@@ -17,23 +17,45 @@
 //   expiry to propose; the node answers the read once that entry is applied, so "expired"
 //   is decided by the log, never by one node's clock.
 //
-// Eviction samples EVICTION_SAMPLE_SIZE keys per victim and takes the best by
-// evictionScore (access.ts), as Redis does (its maxmemory-samples default). Access stamps are
-// the leader's own: reads happen there only, so a new leader ranks by the writes it applied
-// until reads come its way.
+// Eviction samples EVICTION_SAMPLE_SIZE keys per victim (Redis's maxmemory-samples default)
+// into a pool of the EVICTION_POOL_SIZE best candidates seen so far, and evicts the pool's
+// best, as Redis's eviction pool does: the choice is then the best of many samples, not of
+// five. Why it matters here: the LRU clock counts seconds, so while a cache turns over within
+// a few seconds, a key written this second ties with a hot key read this second; the pool
+// keeps older candidates at hand. A pooled key is checked again when chosen (still there, same
+// version, its score recomputed: a hot key read since it was pooled goes back). Access
+// stamps are the leader's own: reads happen there only, so a new leader ranks by the writes
+// it applied until reads come its way.
 //
-// Accounting: "used" is KvState.usedBytes() (arena and key index, minus blocks freed for
-// reuse) plus the log entry data the node holds in memory. Writes proposed and not yet
-// applied add their growth, drops proposed and not yet applied take away their blocks:
-// projectedBytes() is what the budget is checked against.
+// Accounting: "used" is KvState.usedBytes(): the arena and the key index, minus blocks freed
+// for reuse and the newest slab's untouched tail. Writes proposed and not yet applied add
+// their growth, drops proposed and not yet applied take away their blocks: projectedBytes().
+// Each write is admitted with its drops ahead of it in the log, so every replica's state,
+// after any prefix of the log, stays within the budget less KV_BUDGET_ROUNDING_BYTES: room
+// for what the estimate does not see (when a block opens a new slab, the old slab's tail
+// too small for it is lost). Like Redis (whose replication buffers do not count towards
+// maxmemory), the log entries in flight are not in the budget: they are bounded by the
+// uncommitted-entry limits and reported apart (log_bytes).
 import { EVICTION_SAMPLE_SIZE, EvictionPolicy, evictsOnlyVolatile } from "../core/eviction";
 import { evictionScore } from "../storage/access";
+import { LARGE_BYTES } from "../storage/byte_arena";
 import { DropKey, DropReason, KV_DROP_KEYS_MAX, KvEntrySummary, KvState } from "./kv_state";
+
+/** Budget kept free for the arena's rounding: at most one slab block (LARGE_BYTES) lost to a slab's tail. */
+export const KV_BUDGET_ROUNDING_BYTES = LARGE_BYTES + 1;
 
 /** Most keys one tick proposes to drop, per reason. */
 export const KV_DROPS_PER_TICK_MAX = 4_096;
 /** Samples drawn for one victim before giving up on it (volatile-* find few candidates among many keys). */
 const SAMPLES_PER_VICTIM_MAX = 16;
+/** Candidates kept between samplings (Redis's EVPOOL_SIZE). */
+const EVICTION_POOL_SIZE = 16;
+
+interface PoolEntry {
+  key: string;
+  version: number;
+  score: number;
+}
 /** Index slots scanned per tick at least (a small table is swept in a few ticks). */
 const EXPIRY_SLOTS_PER_TICK_MIN = 256;
 
@@ -43,8 +65,6 @@ export interface KvBudgetOptions {
   policy: EvictionPolicy;
   /** Ticks for one pass of the expiry scan over the whole key index. */
   expiryPassTicks: number;
-  /** Memory held outside the state that counts too (the node: log entry data not yet released). */
-  extraBytes?: () => number;
 }
 
 /** Keys to drop for one reason, and the bytes their blocks hold. */
@@ -62,19 +82,22 @@ export class KvBudget {
   private readonly pendingDrops = new Map<string, { bytes: number; count: number }>();
   private pendingDropBytes = 0;
   private expiryCursor = 0;
+  /** The best eviction candidates seen so far, lowest score first. */
+  private pool: PoolEntry[] = [];
 
   constructor(
     private readonly kv: KvState,
     readonly options: KvBudgetOptions,
   ) {}
 
-  /**
-   * What the node will hold once every write and drop proposed so far is applied. Counts the
-   * log data in memory besides (a write in flight is in the log and in pendingGrowth: room for
-   * both is kept until it is applied and its log copy released).
-   */
+  /** What the state will hold once every write and drop proposed so far is applied. */
   projectedBytes(): number {
-    return this.kv.usedBytes() + (this.options.extraBytes?.() ?? 0) + this.pendingGrowth - this.pendingDropBytes;
+    return this.kv.usedBytes() + this.pendingGrowth - this.pendingDropBytes;
+  }
+
+  /** What admission and eviction keep the projection under: the budget less its rounding room. */
+  private limitBytes(): number {
+    return Math.max(0, this.options.maxBytes - KV_BUDGET_ROUNDING_BYTES);
   }
 
   /**
@@ -86,7 +109,7 @@ export class KvBudget {
     const { maxBytes, policy } = this.options;
     if (maxBytes === 0 || growth <= 0) return { ok: true, evictions: null };
     const projected = this.projectedBytes();
-    const overBytes = projected + growth - maxBytes;
+    const overBytes = projected + growth - this.limitBytes();
     if (overBytes <= 0) return { ok: true, evictions: null };
     if (policy === "noeviction") {
       return { ok: false, message: `out of memory: the node holds ${projected} of its ${maxBytes}-byte budget and this write needs ${growth} more; eviction_policy noeviction refuses writes that need memory` };
@@ -161,7 +184,7 @@ export class KvBudget {
     const { maxBytes, policy } = this.options;
     if (maxBytes > 0 && policy !== "noeviction") {
       const expiring = choices.reduce((sum, choice) => sum + choice.bytes, 0);
-      const overBytes = this.projectedBytes() - expiring - maxBytes;
+      const overBytes = this.projectedBytes() - expiring - this.limitBytes();
       if (overBytes > 0) {
         const exclude = new Set(choices.flatMap((choice) => choice.keys.map((dropped) => dropped.key.toString("latin1"))));
         const choice = this.chooseVictims(overBytes, nowMs, draw, exclude, KV_DROPS_PER_TICK_MAX);
@@ -189,26 +212,53 @@ export class KvBudget {
     const keys: DropKey[] = [];
     let bytes = 0;
     const excluded = (key: string): boolean => (typeof exclude === "string" ? key === exclude : exclude.has(key));
+    const eligible = (entry: KvEntrySummary): boolean =>
+      !chosen.has(entry.key) && !this.pendingDrops.has(entry.key) && !excluded(entry.key) && !(evictsOnlyVolatile(policy) && entry.expiresAtMs === 0);
     if (evictsOnlyVolatile(policy) && this.kv.volatileKeys === 0) return { reason: "evict", keys, bytes };
     while (bytes < needBytes && keys.length < keysMax && chosen.size + this.pendingDrops.size < this.kv.keyCount) {
-      let best: KvEntrySummary | null = null;
-      let bestScore = Number.NEGATIVE_INFINITY;
-      for (let sample = 0; sample < SAMPLES_PER_VICTIM_MAX && best === null; sample++) {
+      let victim: KvEntrySummary | null = null;
+      for (let sample = 0; sample < SAMPLES_PER_VICTIM_MAX && victim === null; sample++) {
         for (const entry of this.kv.sample(EVICTION_SAMPLE_SIZE, draw)) {
-          if (chosen.has(entry.key) || this.pendingDrops.has(entry.key) || excluded(entry.key)) continue;
-          if (evictsOnlyVolatile(policy) && entry.expiresAtMs === 0) continue;
-          const score = evictionScore(policy, entry.stamp, nowMs, entry.expiresAtMs);
-          if (best === null || score > bestScore) {
-            best = entry;
-            bestScore = score;
-          }
+          if (eligible(entry)) this.pool = poolInsert(this.pool, { key: entry.key, version: entry.version, score: evictionScore(policy, entry.stamp, nowMs, entry.expiresAtMs) });
         }
+        victim = this.bestOfPool(nowMs, eligible);
       }
-      if (best === null) break; // nothing evictable found
-      chosen.add(best.key);
-      keys.push({ key: Buffer.from(best.key, "latin1"), version: best.version });
-      bytes += best.bytes;
+      if (victim === null) break; // nothing evictable found
+      chosen.add(victim.key);
+      keys.push({ key: Buffer.from(victim.key, "latin1"), version: victim.version });
+      bytes += victim.bytes;
     }
     return { reason: "evict", keys, bytes };
   }
+
+  /**
+   * Takes the pool's best candidate that still qualifies, checked against the state now: gone
+   * or rewritten since it was pooled, it is dropped from the pool; scoring lower now (read
+   * since), it goes back with its new score and the next best is tried.
+   */
+  private bestOfPool(nowMs: number, eligible: (entry: KvEntrySummary) => boolean): KvEntrySummary | null {
+    for (let tries = 0; tries < 2 * EVICTION_POOL_SIZE && this.pool.length > 0; tries++) {
+      const candidate = this.pool.pop() as PoolEntry;
+      const entry = this.kv.summary(candidate.key);
+      if (entry === null || entry.version !== candidate.version || !eligible(entry)) continue;
+      const score = evictionScore(this.options.policy, entry.stamp, nowMs, entry.expiresAtMs);
+      if (score < candidate.score) {
+        this.pool = poolInsert(this.pool, { ...candidate, score });
+        continue;
+      }
+      return entry;
+    }
+    return null;
+  }
+}
+
+/** The pool with `entry` in score order (lowest first), at most EVICTION_POOL_SIZE, one entry per key. */
+function poolInsert(pool: PoolEntry[], entry: PoolEntry): PoolEntry[] {
+  const rest = pool.filter((pooled) => pooled.key !== entry.key);
+  if (rest.length >= EVICTION_POOL_SIZE && entry.score <= rest[0].score) return rest;
+  let at = rest.length;
+  while (at > 0 && rest[at - 1].score > entry.score) at--;
+  rest.splice(at, 0, entry);
+  if (rest.length > EVICTION_POOL_SIZE) rest.shift();
+  return rest;
 }

@@ -209,13 +209,14 @@ export interface DroppedKey {
 
 /**
  * What applying a command did. applied: false for a duplicate of a client's command (already
- * applied). existed: del and expire, whether the key held a live value (Redis's 1 / 0; for a
- * PERSIST, whether it held a deadline). dropped: values that left as evictions or expiries,
- * including one found past its deadline by this command.
+ * applied). existed: whether the key held a live value (Redis's 1 / 0 for DEL and EXPIRE);
+ * hadDeadline: expire, whether that value had a TTL (PERSIST's 1 / 0). dropped: values that
+ * left as evictions or expiries, including one found past its deadline by this command.
  */
 export interface KvApplyResult {
   applied: boolean;
   existed: boolean;
+  hadDeadline: boolean;
   dropped: DroppedKey[];
 }
 
@@ -331,11 +332,12 @@ export class KvState {
 
   /**
    * Memory this state occupies and could not hand to a new entry without growing: the arena
-   * (slabs and large blocks) minus its blocks freed for reuse, plus the key index. Dropping
-   * an entry lowers it by the entry's block; what the memory budget is checked against.
+   * (slabs and large blocks) minus its blocks freed for reuse and the newest slab's untouched
+   * tail, plus the key index. Dropping an entry lowers it by the entry's block; what the
+   * memory budget is checked against.
    */
   usedBytes(): number {
-    return this.arena.heldBytes() - this.arena.stats().freeBytes + this.index.tableBytes();
+    return this.arena.heldBytes() - this.arena.stats().freeBytes - this.arena.tailBytes() + this.index.tableBytes();
   }
 
   /** The arena's blocks freed and waiting for reuse by an entry of their size class. */
@@ -348,13 +350,15 @@ export class KvState {
   }
 
   /**
-   * The block capacity an entry for this key and value would take, and the capacity of the
-   * key's current entry (0 when absent): a write's memory growth is their difference.
+   * The memory an entry for this key and value would take (its block, and for a new key the
+   * key index's growth when it must double), and the block of the key's current entry (0
+   * when absent): a write's memory growth is their difference.
    */
   entryBytes(key: string, valueBytes: number, hasDeadline: boolean, version: number): { next: number; current: number } {
     const handle = this.index.get(key);
     const dataBytes = ENTRY_KEY_LENGTH_BYTES + key.length + varintBytes(version) + valueBytes + (hasDeadline ? DEADLINE_BYTES : 0);
-    return { next: blockCapacity(dataBytes), current: handle === undefined ? 0 : blockCapacity(this.arena.size(handle)) };
+    const indexGrowth = handle === undefined ? this.index.growthBytesForOneMore() : 0;
+    return { next: blockCapacity(dataBytes) + indexGrowth, current: handle === undefined ? 0 : blockCapacity(this.arena.size(handle)) };
   }
 
   /** Whether the session of `clientId` already applied `seq` (a retry of it would change nothing). */
@@ -369,9 +373,9 @@ export class KvState {
    */
   apply(command: KvCommand, index = 0): KvApplyResult {
     if (command.atMs > this.clock) this.clock = command.atMs;
-    if (command.op === "drop") return { applied: true, existed: false, dropped: this.applyDrop(command) };
+    if (command.op === "drop") return { applied: true, existed: false, hadDeadline: false, dropped: this.applyDrop(command) };
     const atMs = command.atMs;
-    if (command.clientId !== 0 && !this.admit(command)) return { applied: false, existed: false, dropped: NO_DROPS };
+    if (command.clientId !== 0 && !this.admit(command)) return { applied: false, existed: false, hadDeadline: false, dropped: NO_DROPS };
     const key = command.key.toString("latin1");
     let dropped = NO_DROPS;
     let previous = this.index.get(key);
@@ -397,7 +401,7 @@ export class KvState {
           this.release(previous);
         }
         this.account(handle, 1);
-        return { applied: true, existed: previous !== undefined, dropped };
+        return { applied: true, existed: previous !== undefined, hadDeadline: false, dropped };
       }
       case "del":
         if (previous !== undefined) {
@@ -405,13 +409,13 @@ export class KvState {
           this.keyBytes -= key.length;
           this.release(previous);
         }
-        return { applied: true, existed: previous !== undefined, dropped };
+        return { applied: true, existed: previous !== undefined, hadDeadline: false, dropped };
       case "expire": {
-        if (previous === undefined) return { applied: true, existed: false, dropped };
+        if (previous === undefined) return { applied: true, existed: false, hadDeadline: false, dropped };
         const hadDeadline = this.deadlineOf(previous) !== 0;
-        if (command.expiresAtMs === 0 && !hadDeadline) return { applied: true, existed: false, dropped }; // PERSIST without a TTL
-        this.setDeadline(key, previous, command.expiresAtMs);
-        return { applied: true, existed: true, dropped };
+        // PERSIST of a value without a TTL changes nothing.
+        if (command.expiresAtMs !== 0 || hadDeadline) this.setDeadline(key, previous, command.expiresAtMs);
+        return { applied: true, existed: true, hadDeadline, dropped };
       }
     }
   }

@@ -116,7 +116,6 @@ export class RaftNodeRuntime implements RaftHost {
       maxBytes: config.maxMemoryBytes,
       policy: config.evictionPolicy,
       expiryPassTicks: Math.max(1, Math.round(EXPIRY_PASS_MS / config.tickMs)),
-      extraBytes: () => this.core.logView().dataBytesHeld,
     });
   }
 
@@ -279,7 +278,11 @@ export class RaftNodeRuntime implements RaftHost {
     const session = clientId === 0 ? null : `${clientId}:${seq}`;
     if (session !== null) {
       // A retry of a write already applied, or already in this leader's log: never a second copy.
-      if (this.kv.sessionApplied(clientId, seq)) return resolve({ ...ok(), existed: this.kv.summary(keyText) !== null });
+      if (this.kv.sessionApplied(clientId, seq)) {
+        // What the first attempt found is not kept: answer with the key's state now.
+        const entry = this.kv.summary(keyText);
+        return resolve({ ...ok(), existed: entry !== null, hadTtl: body.$case === "expire" && ttlMs === 0 ? false : (entry?.expiresAtMs ?? 0) !== 0 });
+      }
       const index = this.inLog.get(session);
       if (index !== undefined) {
         this.waitForEntry(index, (outcome) => resolve(resultOfWrite(outcome)));
@@ -588,7 +591,7 @@ export class RaftNodeRuntime implements RaftHost {
       logicalBytes: kv.valueBytes + kv.keyBytes + kv.metaBytes + logBytes,
       ...processMemory(),
       snapshotIndex: this.driver.snapshotIndex,
-      usedBytes: this.kv.usedBytes() + logBytes,
+      usedBytes: this.kv.usedBytes(),
       maxMemoryBytes: config.maxMemoryBytes,
       evictionPolicy: config.evictionPolicy,
       evictedKeys: this.counters.evicted,
@@ -630,7 +633,7 @@ export class RaftNodeRuntime implements RaftHost {
 const DEADLINE_FIELD_GROWTH_BYTES = 8;
 
 function ok(): ResultBody {
-  return { code: KvCode.KV_CODE_OK, message: "", leaderHint: "", value: Buffer.alloc(0), found: false, stats: undefined, maybeApplied: false, existed: false, ttlMs: 0 };
+  return { code: KvCode.KV_CODE_OK, message: "", leaderHint: "", value: Buffer.alloc(0), found: false, stats: undefined, maybeApplied: false, existed: false, ttlMs: 0, hadTtl: false };
 }
 
 function fail(code: KvCode, message: string): ResultBody {
@@ -644,7 +647,10 @@ function resultOfOutcome(outcome: RaftOutcome): ResultBody {
 
 /** A write's outcome: ok (with what it found), or failed, saying whether it may still be applied. */
 function resultOfWrite(outcome: RaftOutcome): ResultBody {
-  if (outcome.ok) return { ...ok(), existed: (outcome.result as KvApplyResult | null | undefined)?.existed ?? false };
+  if (outcome.ok) {
+    const applied = outcome.result as KvApplyResult | null | undefined;
+    return { ...ok(), existed: applied?.existed ?? false, hadTtl: applied?.hadDeadline ?? false };
+  }
   return { ...fail(KvCode.KV_CODE_NOT_LEADER, outcome.reason), leaderHint: outcome.leaderHint ?? "", maybeApplied: outcome.maybeApplied };
 }
 

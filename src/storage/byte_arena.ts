@@ -172,6 +172,11 @@ export class ByteArena {
     return this.slabs.length * SLAB_BYTES + this.largeBytes;
   }
 
+  /** Bytes of the newest slab no block was ever carved from (untouched: not resident yet). */
+  tailBytes(): number {
+    return this.slabs.length === 0 ? 0 : SLAB_BYTES - this.top;
+  }
+
   stats(): ArenaStats {
     return {
       liveBytes: this.liveBytes,

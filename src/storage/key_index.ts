@@ -182,6 +182,11 @@ export class KeyIndex {
     return this.slots.byteLength + this.access.byteLength;
   }
 
+  /** Bytes the table grows by when one more key is added now (0, or its size: it doubles). */
+  growthBytesForOneMore(): number {
+    return this.count + 1 > this.slots.length * LOAD_MAX ? this.tableBytes() : 0;
+  }
+
   private deleteSlot(hole: number): void {
     const mask = this.slots.length - 1;
     // Backward shift: an entry further along the run moves into the hole when the hole lies

@@ -3,14 +3,15 @@
 // Properties: noeviction refuses a write that needs memory and nothing else; an evicting
 // policy names victims worth at least the missing bytes, never the key being written, and
 // refuses when it cannot find them (volatile-* without TTL keys, a value larger than the
-// budget); allkeys-lru prefers keys read least recently, volatile-ttl the nearest deadline;
+// budget); allkeys-lru prefers keys read least recently (sampled into a pool of the best
+// candidates, so a key read since it was pooled is not taken), volatile-ttl the nearest deadline;
 // writes and drops proposed but not applied count in the projection until settled; tick()
 // finds values past their deadline within one pass and evicts a state that is over budget;
 // a read of a value past its deadline gets an expiry to propose first.
 import assert from "node:assert/strict";
 import { SeededRandom } from "../../src/core/env";
 import { EvictionPolicy } from "../../src/core/eviction";
-import { DropChoice, KvBudget } from "../../src/raft/kv_budget";
+import { DropChoice, KV_BUDGET_ROUNDING_BYTES, KvBudget } from "../../src/raft/kv_budget";
 import { KvCommand, KvState } from "../../src/raft/kv_state";
 
 const VALUE_BYTES = 1_000;
@@ -41,7 +42,7 @@ const draw = (random: SeededRandom) => (below: number) => random.int(below);
 describe("raft KvBudget", () => {
   it("noeviction: a write that needs memory is refused at once; one that fits, or frees, is not", () => {
     const kv = filledState("noeviction", 50);
-    const budget = new KvBudget(kv, { maxBytes: kv.usedBytes() + 500, policy: "noeviction", expiryPassTicks: 10 });
+    const budget = new KvBudget(kv, { maxBytes: kv.usedBytes() + KV_BUDGET_ROUNDING_BYTES + 500, policy: "noeviction", expiryPassTicks: 10 });
     const refused = budget.admit("new", growthOf(kv, "new"), 2_000, draw(new SeededRandom(1)));
     assert(!refused.ok);
     assert.match(refused.message, /out of memory.*noeviction/);
@@ -54,7 +55,7 @@ describe("raft KvBudget", () => {
     const kv = filledState("allkeys-lru", 40);
     // Every key but k0..k4 is read at a later second: k0..k4 are the coldest.
     for (let i = 5; i < 40; i++) kv.touch(Buffer.from(`k${i}`), 60_000, 0);
-    const budget = new KvBudget(kv, { maxBytes: kv.usedBytes() + 100, policy: "allkeys-lru", expiryPassTicks: 10 });
+    const budget = new KvBudget(kv, { maxBytes: kv.usedBytes() + KV_BUDGET_ROUNDING_BYTES + 100, policy: "allkeys-lru", expiryPassTicks: 10 });
     const growth = growthOf(kv, "new");
     const random = new SeededRandom(3);
     let coldPicks = 0;
@@ -65,18 +66,35 @@ describe("raft KvBudget", () => {
       assert(!admission.evictions.keys.some((dropped) => dropped.key.toString() === "new"));
       if (["k0", "k1", "k2", "k3", "k4"].includes(admission.evictions.keys[0].key.toString())) coldPicks++;
     }
-    // A sample of 5 of 40 keys holds a cold one in about half the draws; random picks would be 1 in 8.
-    assert(coldPicks >= 6, `a cold key was chosen ${coldPicks} times of 20`);
+    // The pool keeps the coldest keys seen by every sampling; random picks would be 1 in 8.
+    assert(coldPicks >= 15, `a cold key was chosen ${coldPicks} times of 20`);
+  });
+
+  it("a pooled candidate read since it was pooled is not evicted for its old score", () => {
+    const kv = filledState("allkeys-lru", 40);
+    const cold = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    for (let i = 20; i < 40; i++) kv.touch(Buffer.from(`k${i}`), 60_000, 0);
+    const budget = new KvBudget(kv, { maxBytes: kv.usedBytes() + KV_BUDGET_ROUNDING_BYTES + 100, policy: "allkeys-lru", expiryPassTicks: 10 });
+    const random = new SeededRandom(8);
+    // Many samplings (nothing applied): the pool fills with the cold keys.
+    for (let round = 0; round < 30; round++) assert(budget.admit("new", growthOf(kv, "new"), 61_000, draw(random)).ok);
+    // Now they are read: the hottest keys. A pool that trusted its old scores would pick them.
+    for (const key of cold) kv.touch(Buffer.from(key), 62_000, 0);
+    for (let round = 0; round < 10; round++) {
+      const next = budget.admit("new", growthOf(kv, "new"), 62_000, draw(random));
+      assert(next.ok && next.evictions !== null);
+      assert(!cold.includes(next.evictions.keys[0].key.toString()), `round ${round}: ${next.evictions.keys[0].key.toString()}`);
+    }
   });
 
   it("volatile-ttl: only keys with a TTL, the nearest deadline first; none with a TTL: refused", () => {
     const kv = filledState("volatile-ttl", 30, (i) => (i % 2 === 0 ? 100_000 + i * 1_000 : 0));
-    const budget = new KvBudget(kv, { maxBytes: kv.usedBytes() + 100, policy: "volatile-ttl", expiryPassTicks: 10 });
+    const budget = new KvBudget(kv, { maxBytes: kv.usedBytes() + KV_BUDGET_ROUNDING_BYTES + 100, policy: "volatile-ttl", expiryPassTicks: 10 });
     const admission = budget.admit("new", growthOf(kv, "new"), 2_000, draw(new SeededRandom(5)));
     assert(admission.ok && admission.evictions !== null);
     for (const dropped of admission.evictions.keys) assert.equal(Number(dropped.key.toString().slice(1)) % 2, 0, "a key with a TTL");
     const none = filledState("volatile-ttl", 30);
-    const strict = new KvBudget(none, { maxBytes: none.usedBytes() + 100, policy: "volatile-ttl", expiryPassTicks: 10 });
+    const strict = new KvBudget(none, { maxBytes: none.usedBytes() + KV_BUDGET_ROUNDING_BYTES + 100, policy: "volatile-ttl", expiryPassTicks: 10 });
     const refused = strict.admit("new", growthOf(none, "new"), 2_000, draw(new SeededRandom(5)));
     assert(!refused.ok);
     assert.match(refused.message, /found only 0 bytes to evict/);
@@ -126,7 +144,7 @@ describe("raft KvBudget", () => {
   it("tick: a state over budget (a new leader's, say) is evicted back under it", () => {
     const kv = filledState("allkeys-random", 200);
     const maxBytes = kv.usedBytes() - 50 * VALUE_BYTES;
-    const budget = new KvBudget(kv, { maxBytes, policy: "allkeys-random", expiryPassTicks: 10 });
+    const budget = new KvBudget(kv, { maxBytes: maxBytes + KV_BUDGET_ROUNDING_BYTES, policy: "allkeys-random", expiryPassTicks: 10 });
     const random = new SeededRandom(11);
     for (let tick = 0; tick < 5 && kv.usedBytes() > maxBytes; tick++) {
       for (const choice of budget.tick(2_000, draw(random))) {

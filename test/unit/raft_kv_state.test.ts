@@ -181,8 +181,10 @@ describe("raft KvState: TTLs, versions and drops", () => {
     assert.deepEqual([result.existed, kv.summary("a")?.expiresAtMs, kv.summary("a")?.version], [true, 9_000, 3]);
     assert.equal(kv.apply(expireAt("a", 1_200, 8_000), 5).existed, true);
     assert.equal(kv.summary("a")?.expiresAtMs, 8_000);
-    assert.equal(kv.apply(expireAt("a", 1_300, 0), 6).existed, true, "PERSIST of a value with a TTL");
-    assert.equal(kv.apply(expireAt("a", 1_400, 0), 7).existed, false, "PERSIST of one without");
+    const persisted = kv.apply(expireAt("a", 1_300, 0), 6);
+    assert.deepEqual([persisted.existed, persisted.hadDeadline], [true, true], "PERSIST of a value with a TTL");
+    const again = kv.apply(expireAt("a", 1_400, 0), 7);
+    assert.deepEqual([again.existed, again.hadDeadline], [true, false], "PERSIST of one without");
     assert.deepEqual([kv.summary("a")?.expiresAtMs, kv.volatileKeys, get(kv, "a")?.toString()], [0, 0, "value"]);
     assert.equal(kv.apply(expireAt("missing", 1_500, 9_000), 8).existed, false);
   });
