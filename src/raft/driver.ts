@@ -116,12 +116,13 @@ export class RaftDriver {
 
   /**
    * Proposes one command; `done` runs when this node applies the entry (ok when it holds the
-   * proposal's term) or when leadership is lost first. Throws what core.propose throws
-   * (NotLeaderError, limits) without calling `done`.
+   * proposal's term) or when leadership is lost first. Returns the entry's index. Throws what
+   * core.propose throws (NotLeaderError, limits) without calling `done`.
    */
-  propose(data: Uint8Array, done: (outcome: RaftOutcome) => void): void {
+  propose(data: Uint8Array, done: (outcome: RaftOutcome) => void): number {
     const proposed = this.core.propose(data);
     this.track(proposed.index, proposed.term, done);
+    return proposed.index;
   }
 
   /** Many commands in one log append; dones[i] answers datas[i]. Returns where they went. */

@@ -14,8 +14,7 @@
 //   entry may still commit), and the client retries with the same (clientId, seq), which the
 //   state machine deduplicates (kv_state.ts). A retry this leader has already applied is
 //   answered at once; one it holds in its log waits for that entry instead of appending a
-//   second copy (inLog: built from the unapplied log when this node becomes leader, and from
-//   its own proposals).
+//   second copy (retry_table.ts).
 // - get/ttl: linearizable through ReadIndex; all reads of one turn share one ReadIndex round.
 //   A value past its deadline is first expired through the log (kv_budget.ts), then read.
 // - The memory budget and TTLs are the leader's decisions (kv_budget.ts): admission of each
@@ -40,6 +39,7 @@ import { DroppedKey, KvApplyResult, KvCommand, KvState, commandSession, decodeCo
 import { RaftClusterConfig } from "./config";
 import { LogEntry, RaftMessage, Snapshot, snapshotLoadedOnUse } from "./types";
 import { RaftPeerTransport } from "./peer_transport";
+import { RetryTable, sessionKey } from "./retry_table";
 import { RAFT_SERVER_OPTIONS } from "../transport/grpc_options";
 import { nodeDataDir } from "../core/data_dir";
 
@@ -99,10 +99,8 @@ export class RaftNodeRuntime implements RaftHost {
   private readonly clientStreams = new Set<ServerDuplexStream<KvBatch, KvResultBatch>>();
   private persistsRunning = 0;
   private persistIdle: (() => void) | null = null;
-  /** Leader only: "clientId:seq" → log index of a client command not yet applied. */
-  private readonly inLog = new Map<string, number>();
-  /** Retries waiting for the entry at an index to be applied. */
-  private readonly entryWaiters = new Map<number, Array<(outcome: RaftOutcome) => void>>();
+  /** Leader only: the client commands in the log not yet applied, and retries waiting on them. */
+  private readonly retries = new RetryTable();
   /** Eviction's sampling (leader-local choices; replicas apply the proposed drops). */
   private readonly evictionRandom = new SeededRandom(Date.now() ^ (process.pid << 4));
   private readonly counters = { evicted: 0, expired: 0, rejected: 0 };
@@ -275,7 +273,7 @@ export class RaftNodeRuntime implements RaftHost {
       return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, `TTL of ${ttlMs} ms is out of range (1 ms to ${TTL_MS_MAX} ms)`));
     }
     const keyText = key.toString("latin1");
-    const session = clientId === 0 ? null : `${clientId}:${seq}`;
+    const session = clientId === 0 ? null : sessionKey(clientId, seq);
     if (session !== null) {
       // A retry of a write already applied, or already in this leader's log: never a second copy.
       if (this.kv.sessionApplied(clientId, seq)) {
@@ -283,9 +281,9 @@ export class RaftNodeRuntime implements RaftHost {
         const entry = this.kv.summary(keyText);
         return resolve({ ...ok(), existed: entry !== null, hadTtl: body.$case === "expire" && ttlMs === 0 ? false : (entry?.expiresAtMs ?? 0) !== 0 });
       }
-      const index = this.inLog.get(session);
+      const index = this.retries.find(session);
       if (index !== undefined) {
-        this.waitForEntry(index, (outcome) => resolve(resultOfWrite(outcome)));
+        this.retries.wait(index, (outcome) => resolve(resultOfWrite(outcome)));
         return;
       }
     }
@@ -322,16 +320,6 @@ export class RaftNodeRuntime implements RaftHost {
         resolve(resultOfError(error));
       },
     });
-  }
-
-  /** Runs `done` once the entry at `index` is applied, or leadership is lost first. */
-  private waitForEntry(index: number, done: (outcome: RaftOutcome) => void): void {
-    let waiters = this.entryWaiters.get(index);
-    if (waiters === undefined) {
-      waiters = [];
-      this.entryWaiters.set(index, waiters);
-    }
-    waiters.push(done);
   }
 
   /** Queues the leader's drop of `choice` (proposed with the next batch); `after` gets its outcome. */
@@ -384,7 +372,7 @@ export class RaftNodeRuntime implements RaftHost {
           group.map((write) => write.done),
         );
         group.forEach((write, offset) => {
-          if (write.session !== null) this.inLog.set(write.session, proposed.firstIndex + offset);
+          if (write.session !== null) this.retries.track(write.session, proposed.firstIndex + offset);
         });
       } catch (error) {
         for (const write of group) write.failed(error);
@@ -484,6 +472,7 @@ export class RaftNodeRuntime implements RaftHost {
 
   apply(entry: LogEntry): unknown {
     let result: KvApplyResult | null = null;
+    let session: string | null = null;
     if (entry.type === "command") {
       let command: KvCommand | null = null;
       try {
@@ -495,19 +484,12 @@ export class RaftNodeRuntime implements RaftHost {
       if (command !== null) {
         result = this.kv.apply(command, entry.index);
         for (const dropped of result.dropped) this.recordDrop(dropped);
-        if (command.op !== "drop" && command.clientId !== 0) {
-          const session = `${command.clientId}:${command.seq}`;
-          if (this.inLog.get(session) === entry.index) this.inLog.delete(session);
-        }
+        if (command.op !== "drop" && command.clientId !== 0) session = sessionKey(command.clientId, command.seq);
       }
     } else if (entry.type === "config") {
       this.logger.info("raft.config_applied", { index: entry.index, voters: this.core.status().voters });
     }
-    const waiters = this.entryWaiters.get(entry.index);
-    if (waiters !== undefined) {
-      this.entryWaiters.delete(entry.index);
-      for (const waiter of waiters) waiter({ ok: true, index: entry.index, result });
-    }
+    this.retries.applied(entry.index, session, result);
     return result;
   }
 
@@ -552,7 +534,7 @@ export class RaftNodeRuntime implements RaftHost {
       for (let index = this.driver.appliedIndex + 1; index <= log.lastIndex(); index++) {
         if (log.typeOf(index) !== "command") continue;
         const session = commandSession(log.entry(index).data);
-        if (session !== null && session.clientId !== 0) this.inLog.set(`${session.clientId}:${session.seq}`, index);
+        if (session !== null && session.clientId !== 0) this.retries.track(sessionKey(session.clientId, session.seq), index);
       }
       return;
     }
@@ -560,10 +542,7 @@ export class RaftNodeRuntime implements RaftHost {
     const queued = this.writeQueue;
     this.writeQueue = [];
     for (const write of queued) write.failed(new NotLeaderError(status.leaderId, "leadership lost"));
-    this.inLog.clear();
-    const waiting = [...this.entryWaiters.values()].flat();
-    this.entryWaiters.clear();
-    for (const waiter of waiting) waiter({ ok: false, leaderHint: status.leaderId, reason: "leadership lost", maybeApplied: true });
+    this.retries.clear(status.leaderId);
   }
 
   private stats(): KvStatsReply {
