@@ -114,6 +114,18 @@ describe("raft DiskRaftStorage", () => {
     assert(Buffer.from(view.entries[2].data).equals(big));
   });
 
+  it("an empty entry whose data is a view of an empty buffer (as the log holds a no-op) reads back", () => {
+    const storage = new DiskRaftStorage(dir, "never");
+    const empty = Buffer.allocUnsafeSlow(0).subarray(0, 0);
+    storage.persist(ready({ entriesToPersist: [{ index: 1, term: 1, type: "noop", data: empty }, entry(2, 1)] }));
+    storage.close();
+    const view = new DiskRaftStorage(dir, "never").view();
+    assert.deepEqual(view.entries.map((e) => [e.index, e.type]), [
+      [1, "noop"],
+      [2, "command"],
+    ]);
+  });
+
   it("keeps the snapshot and only later entries after compaction", () => {
     const storage = new DiskRaftStorage(dir, "never");
     storage.persist(ready({ entriesToPersist: [1, 2, 3, 4, 5].map((i) => entry(i, 1)) }));
