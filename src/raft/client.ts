@@ -15,8 +15,9 @@
 // Deadlines and node choice: an attempt's deadline is rpcTimeoutMs plus the time a set's
 // value takes at RAFT_CLIENT_BYTES_PER_SECOND_MIN, so a large value is not given up while it
 // is still being replicated. After a node failed to answer, the next attempts go to the
-// other nodes, and for rpcTimeoutMs a NOT_LEADER hint naming it is not followed (a follower
-// keeps naming a stopped leader until its election timeout runs out).
+// other nodes, and for DISTRUST_MS (or rpcTimeoutMs, if longer) a NOT_LEADER hint naming it
+// is not followed: a follower keeps naming a stopped leader until its election timeout runs
+// out, and following it cost a second full timeout at the stopped node.
 //
 // With connectTimeoutMs set, an operation during which no node ever accepted a connection
 // gives up after that long with "no raft node reachable at A, B, C", instead of spending
@@ -48,6 +49,12 @@ type KvChannel = BatchingChannel<KvBody, KvOp, KvResult, KvBatch, KvResultBatch>
 
 const BACKOFF_MS_MIN = 5;
 const BACKOFF_MS_MAX = 500;
+/**
+ * How long a node that failed to answer is passed over within an operation: longer than an
+ * election timeout (the default config's is at most 600 ms), short enough that a leader that
+ * was only slow (a long GC pause) is asked again within the operation.
+ */
+const DISTRUST_MS = 2_000;
 
 export interface RaftClientOptions {
   servers: string[];
@@ -91,6 +98,8 @@ export class RaftClient {
   private readonly attemptsMax: number;
   /** Attempts made by every operation so far (the big-values script reports it). */
   attemptCount = 0;
+  /** The nodes the latest operation to finish sent its attempts to, in order (for tests and scripts). */
+  lastAttemptAddresses: string[] = [];
 
   constructor(private readonly options: RaftClientOptions) {
     if (options.servers.length === 0) throw new InvalidArgumentError("no servers given");
@@ -213,13 +222,23 @@ export class RaftClient {
     const isWrite = body.$case === "set" || body.$case === "del" || body.$case === "expire";
     const timeoutMs = attemptTimeoutMs(this.options.rpcTimeoutMs, body);
     const startedMs = performance.now();
-    const tracker = new AttemptTracker(this.options.servers, this.options.rpcTimeoutMs);
+    const tracker = new AttemptTracker(this.options.servers, Math.max(DISTRUST_MS, this.options.rpcTimeoutMs));
+    const addresses: string[] = [];
+    try {
+      return await this.attempts(body, isWrite, timeoutMs, startedMs, tracker, addresses);
+    } finally {
+      this.lastAttemptAddresses = addresses;
+    }
+  }
+
+  private async attempts(body: KvBody, isWrite: boolean, timeoutMs: number, startedMs: number, tracker: AttemptTracker, addresses: string[]): Promise<KvResult> {
     let lastError: KvError | null = null;
     // Servers that refused a connection during this operation; null once any node was reached.
     let refused: Set<string> | null = new Set<string>();
     for (let attempt = 0; attempt < this.attemptsMax; attempt++) {
       const address = tracker.pick(this.leader, this.rotation);
       this.attemptCount++;
+      addresses.push(address);
       let result: KvResult;
       try {
         result = await this.channel(address).send(body, timeoutMs);
@@ -264,7 +283,7 @@ export class RaftClient {
         case KvCode.KV_CODE_INVALID_ARGUMENT:
           throw new InvalidArgumentError(result.message);
         case KvCode.KV_CODE_OUT_OF_MEMORY:
-          if (tracker.maybeApplied !== null) throw tracker.unknown(`${result.message}, after an earlier attempt`, attempt + 1, startedMs, lastError);
+          if (tracker.maybeApplied) throw tracker.unknown(`${result.message}, after an earlier attempt`, attempt + 1, startedMs, lastError);
           throw new OutOfMemoryError(`${address}: ${result.message}`);
         case KvCode.KV_CODE_UNAVAILABLE:
           lastError = new UnavailableError(`${address}: ${result.message}`);
@@ -272,12 +291,12 @@ export class RaftClient {
           await sleep(backoffMs(attempt));
           continue;
         default:
-          if (isWrite && tracker.maybeApplied !== null) throw tracker.unknown(`${KvCode[result.code]}: ${result.message}`, attempt + 1, startedMs, lastError);
+          if (isWrite && tracker.maybeApplied) throw tracker.unknown(`${KvCode[result.code]}: ${result.message}`, attempt + 1, startedMs, lastError);
           throw new UnavailableError(`${address}: ${KvCode[result.code]}: ${result.message}`);
       }
     }
     const what = body.$case === "get" || body.$case === "ttl" ? "read" : isWrite ? "write" : body.$case;
-    if (isWrite && tracker.maybeApplied !== null) throw tracker.unknown("gave up", this.attemptsMax, startedMs, lastError);
+    if (isWrite && tracker.maybeApplied) throw tracker.unknown("gave up", this.attemptsMax, startedMs, lastError);
     throw new UnavailableError(`${what} failed after ${this.attemptsMax} attempts (${elapsedSeconds(startedMs)} s): ${tracker.summary()}`, { cause: lastError });
   }
 
@@ -296,8 +315,8 @@ export class RaftClient {
 class AttemptTracker {
   private readonly lastWord = new Map<string, string>();
   private readonly failedAtMs = new Map<string, number>();
-  /** The node an attempt that may have been applied went to; null while none may have. */
-  maybeApplied: string | null = null;
+  /** The nodes attempts that may have been applied went to, in order; empty while none may have. */
+  readonly maybeAppliedAt: string[] = [];
 
   constructor(
     private readonly servers: readonly string[],
@@ -329,7 +348,11 @@ class AttemptTracker {
   }
 
   mayHaveApplied(address: string): void {
-    this.maybeApplied = address;
+    if (!this.maybeAppliedAt.includes(address)) this.maybeAppliedAt.push(address);
+  }
+
+  get maybeApplied(): boolean {
+    return this.maybeAppliedAt.length > 0;
   }
 
   /** What each node answered last, e.g. "127.0.0.1:4000: no answer within 2000 ms; 127.0.0.1:4001: not the leader (no leader known)". */
@@ -340,7 +363,7 @@ class AttemptTracker {
 
   unknown(reason: string, attempts: number, startedMs: number, cause: KvError | null): OutcomeUnknownError {
     return new OutcomeUnknownError(
-      `write outcome unknown after ${attempts} attempts (${elapsedSeconds(startedMs)} s): ${reason}; an attempt reached ${this.maybeApplied} and may have been applied (last answers: ${this.summary()})`,
+      `write outcome unknown after ${attempts} attempts (${elapsedSeconds(startedMs)} s): ${reason}; attempts that may have been applied reached ${this.maybeAppliedAt.join(", ")} (last answers: ${this.summary()})`,
       { cause },
     );
   }
