@@ -50,14 +50,15 @@ export const KV_DROPS_PER_TICK_MAX = 4_096;
 const SAMPLES_PER_VICTIM_MAX = 16;
 /** Candidates kept between samplings (Redis's EVPOOL_SIZE). */
 const EVICTION_POOL_SIZE = 16;
+/** Index slots scanned per tick at least (a small table is swept in a few ticks). */
+const EXPIRY_SLOTS_PER_TICK_MIN = 256;
 
+/** An eviction candidate: the key, the version it was scored at, and its score then. */
 interface PoolEntry {
   key: string;
   version: number;
   score: number;
 }
-/** Index slots scanned per tick at least (a small table is swept in a few ticks). */
-const EXPIRY_SLOTS_PER_TICK_MIN = 256;
 
 export interface KvBudgetOptions {
   /** The budget for the state's memory (KvState.usedBytes); 0: none. */

@@ -130,6 +130,18 @@ function assertSameEvictions(stats: KvStatsReply[]): void {
   assert(keys.every((count) => count === keys[0]), `every node holds the same keys: ${keys.join(", ")}`);
 }
 
+/**
+ * After a flood: every node caught up, alive, within the budget (sampled and now), and (when
+ * the policy evicts) every node applied the same evictions. Returns every node's stats.
+ */
+async function assertSettledWithinBudget(cluster: RaftTestCluster, client: RaftClient, usedMax: number[], evicts: boolean): Promise<KvStatsReply[]> {
+  const stats = await settled(cluster, client);
+  assertAlive(cluster);
+  assertWithinBudget(usedMax, stats);
+  if (evicts) assertSameEvictions(stats);
+  return stats;
+}
+
 /** Every key reads as absent or as the value written to it, never anything else; returns how many are present. */
 async function assertNoWrongValue(client: RaftClient, keys: Iterable<string>): Promise<number> {
   const pending = [...keys];
@@ -182,9 +194,7 @@ describe("raft memory budget, eviction and TTLs (real processes)", function () {
     const deleted = [...result.acknowledged].slice(0, 20);
     for (const key of deleted) await client.del(key);
     await client.set("after-delete", valueOf("after-delete"));
-    const stats = await settled(cluster!, client);
-    assertAlive(cluster!);
-    assertWithinBudget(usedMax, stats);
+    const stats = await assertSettledWithinBudget(cluster!, client, usedMax, false);
     assert(stats.every((s) => s.evictedKeys === 0), "noeviction never evicts");
     const leader = stats.find((s) => s.role === "leader");
     assert(leader !== undefined);
@@ -211,10 +221,7 @@ describe("raft memory budget, eviction and TTLs (real processes)", function () {
     await reader;
     const { usedMax } = await watch.stop();
     assert.deepEqual([result.otherErrors, result.outOfMemory], [[], 0]);
-    const stats = await settled(cluster!, client);
-    assertAlive(cluster!);
-    assertWithinBudget(usedMax, stats);
-    assertSameEvictions(stats);
+    await assertSettledWithinBudget(cluster!, client, usedMax, true);
     const hotKept = await assertNoWrongValue(client, hot);
     const coldKept = await assertNoWrongValue(client, cold);
     assert.equal(hotKept, hot.length, `${hotKept} of ${hot.length} hot keys kept`);
@@ -229,10 +236,7 @@ describe("raft memory budget, eviction and TTLs (real processes)", function () {
       const result = await flood(client, keys, 16);
       const { usedMax } = await watch.stop();
       assert.deepEqual([result.otherErrors, result.outOfMemory], [[], 0]);
-      const stats = await settled(cluster!, client);
-      assertAlive(cluster!);
-      assertWithinBudget(usedMax, stats);
-      assertSameEvictions(stats);
+      await assertSettledWithinBudget(cluster!, client, usedMax, true);
       const kept = await assertNoWrongValue(client, keys);
       assert(kept > 500 && kept < 2_500, `${kept} keys kept`);
     });
@@ -265,10 +269,7 @@ describe("raft memory budget, eviction and TTLs (real processes)", function () {
       assert.deepEqual(more.otherErrors, []);
       assert(more.outOfMemory > 0, "refused once no key with a TTL is left");
       const { usedMax } = await watch.stop();
-      const stats = await settled(cluster!, client);
-      assertAlive(cluster!);
-      assertWithinBudget(usedMax, stats);
-      assertSameEvictions(stats);
+      await assertSettledWithinBudget(cluster!, client, usedMax, true);
     });
   }
 
