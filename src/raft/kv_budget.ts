@@ -39,7 +39,7 @@
 import { EVICTION_SAMPLE_SIZE, EvictionPolicy, evictsOnlyVolatile } from "../core/eviction";
 import { evictionScore } from "../storage/access";
 import { LARGE_BYTES } from "../storage/byte_arena";
-import { DropKey, DropReason, KV_DROP_KEYS_MAX, KvEntrySummary, KvState } from "./kv_state";
+import { DropKey, DropReason, KV_DROP_COMMAND_BYTES_MAX, KV_DROP_KEYS_MAX, KvEntrySummary, KvState, dropKeyBytes } from "./kv_state";
 
 /** Budget kept free for the arena's rounding: at most one slab block (LARGE_BYTES) lost to a slab's tail. */
 export const KV_BUDGET_ROUNDING_BYTES = LARGE_BYTES + 1;
@@ -172,9 +172,12 @@ export class KvBudget {
       this.expiryCursor = next;
       const keys: DropKey[] = [];
       let bytes = 0;
+      let commandBytes = 0;
       for (const entry of expired) {
         if (keys.length >= KV_DROPS_PER_TICK_MAX) break;
         if (this.pendingDrops.has(entry.key)) continue;
+        commandBytes += dropKeyBytes(entry.key.length);
+        if (commandBytes > KV_DROP_COMMAND_BYTES_MAX / 2) break;
         keys.push({ key: Buffer.from(entry.key, "latin1"), version: entry.version });
         bytes += entry.bytes;
       }
@@ -212,6 +215,8 @@ export class KvBudget {
     const chosen = new Set<string>();
     const keys: DropKey[] = [];
     let bytes = 0;
+    // Half a drop command's limit: the command's header and the other reason's keys stay clear of it.
+    let commandBytesLeft = KV_DROP_COMMAND_BYTES_MAX / 2;
     const excluded = (key: string): boolean => (typeof exclude === "string" ? key === exclude : exclude.has(key));
     const eligible = (entry: KvEntrySummary): boolean =>
       !chosen.has(entry.key) && !this.pendingDrops.has(entry.key) && !excluded(entry.key) && !(evictsOnlyVolatile(policy) && entry.expiresAtMs === 0);
@@ -225,6 +230,8 @@ export class KvBudget {
         victim = this.bestOfPool(nowMs, eligible);
       }
       if (victim === null) break; // nothing evictable found
+      commandBytesLeft -= dropKeyBytes(victim.key.length);
+      if (commandBytesLeft < 0) break; // the command is full: the next tick evicts more
       chosen.add(victim.key);
       keys.push({ key: Buffer.from(victim.key, "latin1"), version: victim.version });
       bytes += victim.bytes;

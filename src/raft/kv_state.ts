@@ -51,6 +51,8 @@ const DEADLINE_BYTES = 6;
 export const KV_SESSION_SEQS_MAX = 8_192;
 /** Most keys one drop command names. */
 export const KV_DROP_KEYS_MAX = 65_536;
+/** Most bytes one drop command takes (far below an entry's limit, whatever the key lengths). */
+export const KV_DROP_COMMAND_BYTES_MAX = 8 * 1024 * 1024;
 
 // Command encodings. Ops 1 and 2 are the format before TTLs (no time, no deadline): still
 // decoded, so a log written by an older node replays.
@@ -66,6 +68,11 @@ const CLIENT_HEADER_BYTES = 1 + 8 + 8 + 8 + 8 + 8 + 2;
 /** op, atMs, reason, key count. */
 const DROP_HEADER_BYTES = 1 + 8 + 1 + 4;
 const DROP_KEY_FIXED_BYTES = 2 + 8;
+
+/** What naming one key of `keyBytes` adds to a drop command. */
+export function dropKeyBytes(keyBytes: number): number {
+  return DROP_KEY_FIXED_BYTES + keyBytes;
+}
 const REASON_CODES = { evict: 1, expire: 2 } as const;
 
 const SNAPSHOT_MAGIC_V1 = 0x4b565331; // "KVS1": before versions and deadlines
@@ -108,7 +115,8 @@ export function encodeCommand(command: KvCommand): Buffer {
   if (command.op === "drop") {
     assert(command.keys.length >= 1 && command.keys.length <= KV_DROP_KEYS_MAX);
     let bytes = DROP_HEADER_BYTES;
-    for (const dropped of command.keys) bytes += DROP_KEY_FIXED_BYTES + dropped.key.length;
+    for (const dropped of command.keys) bytes += dropKeyBytes(dropped.key.length);
+    assert(bytes <= KV_DROP_COMMAND_BYTES_MAX, "a drop command within its size limit");
     const out = Buffer.allocUnsafe(bytes);
     out[0] = OP_DROP;
     out.writeDoubleLE(command.atMs, 1);

@@ -12,12 +12,12 @@ import assert from "node:assert/strict";
 import { SeededRandom } from "../../src/core/env";
 import { EvictionPolicy } from "../../src/core/eviction";
 import { DropChoice, KV_BUDGET_ROUNDING_BYTES, KvBudget } from "../../src/raft/kv_budget";
-import { KvCommand, KvState } from "../../src/raft/kv_state";
+import { KV_DROP_COMMAND_BYTES_MAX, KvCommand, KvState, encodeCommand } from "../../src/raft/kv_state";
 
 const VALUE_BYTES = 1_000;
 let index = 0;
 
-function setCommand(key: string, atMs: number, expiresAtMs = 0, bytes = VALUE_BYTES): KvCommand {
+function setCommand(key: string, atMs: number, expiresAtMs = 0, bytes = VALUE_BYTES): Extract<KvCommand, { op: "set" }> {
   return { op: "set", clientId: 0, seq: 0, floor: 0, atMs, key: Buffer.from(key, "latin1"), value: Buffer.alloc(bytes, 7), expiresAtMs };
 }
 
@@ -155,6 +155,24 @@ describe("raft KvBudget", () => {
     }
     assert(kv.usedBytes() <= maxBytes, `${kv.usedBytes()} used, budget ${maxBytes}`);
     assert(kv.keyCount >= 140, `evicted only what was needed: ${kv.keyCount} keys left`);
+  });
+
+  it("a drop names no more keys than one command may carry, whatever their length", () => {
+    const kv = new KvState({ policy: "allkeys-random" });
+    const longKey = (i: number): string => `${String(i).padStart(6, "0")}${"k".repeat(994)}`;
+    for (let i = 0; i < 12_000; i++) kv.apply({ ...setCommand(longKey(i), 1_000), value: Buffer.alloc(10) }, ++index);
+    // A write that needs about 9,000 of these entries evicted: their names alone exceed a command.
+    const budget = new KvBudget(kv, { maxBytes: kv.usedBytes() + KV_BUDGET_ROUNDING_BYTES, policy: "allkeys-random", expiryPassTicks: 10 });
+    const admission = budget.admit("big", 9_500_000, 2_000, draw(new SeededRandom(4)));
+    if (admission.ok) {
+      assert(admission.evictions !== null);
+      assert(encodeCommand({ op: "drop", atMs: 2_000, reason: "evict", keys: admission.evictions.keys }).length <= KV_DROP_COMMAND_BYTES_MAX);
+    } else {
+      assert.match(admission.message, /found only/);
+    }
+    // The tick's drops stay within a command too.
+    const [choice] = new KvBudget(kv, { maxBytes: 4 * 1024 * 1024, policy: "allkeys-random", expiryPassTicks: 10 }).tick(2_000, draw(new SeededRandom(5)));
+    assert(encodeCommand({ op: "drop", atMs: 2_000, reason: choice.reason, keys: choice.keys }).length <= KV_DROP_COMMAND_BYTES_MAX);
   });
 
   it("a read of a value past its deadline (at the later of the leader's and the state's clock) gets an expiry first", () => {
