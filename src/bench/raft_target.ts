@@ -1,7 +1,8 @@
 // Bench target `raft`: a raft-mode cluster of node processes (`ecc-cache raft server
 // startOne <index>`), driven through the RaftClient library. Parameters: nodes (default 3),
 // fsync (default never: the comparison peers run without fsync too, etcd with
-// --unsafe-no-fsync), snapshot_entries. Logical bytes are each node's exact accounting
+// --unsafe-no-fsync), snapshot_entries, max_memory (each node's budget, e.g. 64MiB; default
+// the config's) and eviction_policy. Logical bytes are each node's exact accounting
 // (state machine keys + values + per-entry metadata + the data of log entries not yet applied
 // and persisted: applied ones are released from memory and read back from disk when needed).
 import path from "node:path";
@@ -15,11 +16,11 @@ import { allocatorEnv } from "../core/allocator";
 import { NODE_PROCESS_ARGS } from "../core/limits";
 import { BenchClient, BenchTarget, ClusterHandle, NodeInfo, NodeStats, TargetContext, TargetParams, checkParamNames, intParam } from "./target";
 
-const PARAMS = ["nodes", "fsync", "snapshot_entries"] as const;
+const PARAMS = ["nodes", "fsync", "snapshot_entries", "max_memory", "eviction_policy"] as const;
 
 export const raftTarget: BenchTarget = {
   kind: "raft",
-  description: "ecc-cache in raft mode: full values replicated by our own Raft (params nodes, fsync, snapshot_entries)",
+  description: "ecc-cache in raft mode: full values replicated by our own Raft (params nodes, fsync, snapshot_entries, max_memory, eviction_policy)",
 
   async unavailableReason(): Promise<string | null> {
     return null; // this repository's own nodes: always buildable here
@@ -36,6 +37,8 @@ export const raftTarget: BenchTarget = {
     if (params.fsync !== undefined && params.fsync !== "always" && params.fsync !== "never") {
       throw new InvalidArgumentError(`raft: fsync=${params.fsync} (always or never)`);
     }
+    // The node config's own rules (sizes, policy names), checked before anything starts.
+    parseRaftConfig({ ...RAFT_DEFAULT_FILE, ...memoryFields(params) }, "bench target raft");
   },
 
   async start(context: TargetContext): Promise<ClusterHandle> {
@@ -50,6 +53,7 @@ export const raftTarget: BenchTarget = {
         servers,
         fsync: params.fsync ?? "never",
         snapshot_entries: intParam(params, "snapshot_entries", RAFT_SNAPSHOT_ENTRIES_DEFAULT, 10, 10_000_000),
+        ...memoryFields(params),
         data_dir: path.join(context.workDir, "raft-data"),
       },
       "bench target raft",
@@ -71,6 +75,14 @@ export const raftTarget: BenchTarget = {
     return new RaftCluster(config, cluster, statsClient, attached);
   },
 };
+
+/** raft_config.json fields for the max_memory and eviction_policy parameters (absent: the config's defaults). */
+function memoryFields(params: TargetParams): Record<string, string> {
+  const fields: Record<string, string> = {};
+  if (params.max_memory !== undefined) fields.max_memory_bytes = params.max_memory;
+  if (params.eviction_policy !== undefined) fields.eviction_policy = params.eviction_policy;
+  return fields;
+}
 
 class RaftCluster extends LocalFaults implements ClusterHandle {
   readonly kind = "raft";
