@@ -199,6 +199,18 @@ describe("raft memory budget, eviction and TTLs (real processes)", function () {
     const leader = stats.find((s) => s.role === "leader");
     assert(leader !== undefined);
     assert(leader.rejectedWrites >= result.outOfMemory + 1, `the leader counted ${leader.rejectedWrites} refused writes`);
+    // The CLI reports used against the budget, in text and JSON.
+    const servers = cluster!.config.servers.join(",");
+    const status = await runCli(["raft", "cluster", "status", "--json", "--servers", servers]);
+    assert.equal(status.code, 0, status.stderr);
+    for (const node of JSON.parse(status.stdout.toString()).nodes) {
+      assert.equal(node.memory.maxMemoryBytes, BUDGET_BYTES);
+      assert(node.memory.usedBytes > 0 && node.memory.usedBytes <= BUDGET_BYTES);
+      assert.equal(node.memory.evictionPolicy, "noeviction");
+    }
+    const text = (await runCli(["raft", "client", "stats", "--servers", servers])).stdout.toString();
+    assert.match(text, /used_B\s+budget_B\s+evicted\s+expired\s+rejected/);
+    assert.match(text, new RegExp(`\\b${BUDGET_BYTES}\\b`));
   });
 
   it("allkeys-lru keeps a hot set that fits while cold keys flood in", async () => {
