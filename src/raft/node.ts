@@ -290,7 +290,7 @@ export class RaftNodeRuntime implements RaftHost {
     // The memory this write needs, and whether the budget has it (kv_budget.ts).
     const current = this.kv.summary(keyText);
     let growth = 0;
-    if (value !== null) growth = this.kv.entryBytes(keyText, value.length, ttlMs > 0, this.core.status().lastIndex + 1).next - (current?.bytes ?? 0);
+    if (value !== null) growth = this.kv.entryBytes(keyText, value.length, ttlMs > 0, this.core.logView().lastIndex() + 1).next - (current?.bytes ?? 0);
     else if (body.$case === "expire" && ttlMs > 0 && current !== null && current.expiresAtMs === 0) growth = DEADLINE_FIELD_GROWTH_BYTES;
     const nowMs = Date.now();
     const admission = this.budget.admit(keyText, growth, nowMs, (below) => this.evictionRandom.int(below));
