@@ -241,10 +241,10 @@ describe("raft memory budget, eviction and TTLs (real processes)", function () {
   });
 
   for (const policy of ["allkeys-lfu", "allkeys-random"] as const) {
-    it(`${policy}: filled four times over, every node stays within budget, evicts the same keys, returns no wrong value`, async () => {
+    it(`${policy}: filled three times over, every node stays within budget, evicts the same keys, returns no wrong value`, async () => {
       await start(policy);
       const watch = watchMemory(cluster!, client);
-      const keys = keysFrom("k", 6_000);
+      const keys = keysFrom("k", 4_500);
       const result = await flood(client, keys, 16);
       const { usedMax } = await watch.stop();
       assert.deepEqual([result.otherErrors, result.outOfMemory], [[], 0]);
@@ -260,7 +260,7 @@ describe("raft memory budget, eviction and TTLs (real processes)", function () {
       const watch = watchMemory(cluster!, client);
       // 600 keys without a TTL (2.4 MiB), then keys with TTLs of 10 to 20 minutes.
       const persistent = keysFrom("p", 600);
-      const volatile = keysFrom("v", 3_000);
+      const volatile = keysFrom("v", 2_000);
       const persistentResult = await flood(client, persistent, 8);
       const ttlOf = (key: string): number => 600_000 + Number(key.slice(1)) * 200;
       const volatileResult = await flood(client, volatile, 8, ttlOf);
@@ -277,7 +277,7 @@ describe("raft memory budget, eviction and TTLs (real processes)", function () {
       }
       // Only keys without a TTL now: a write that needs memory is refused.
       for (const key of volatileKept) await client.del(key);
-      const more = await flood(client, keysFrom("q", 1_500), 8);
+      const more = await flood(client, keysFrom("q", 1_000), 8);
       assert.deepEqual(more.otherErrors, []);
       assert(more.outOfMemory > 0, "refused once no key with a TTL is left");
       const { usedMax } = await watch.stop();
