@@ -340,8 +340,12 @@ export class DiskRaftStorage {
       header.writeDoubleLE(entry.term, FRAME_HEADER_BYTES);
       header.writeDoubleLE(entry.index, FRAME_HEADER_BYTES + 8);
       header[FRAME_HEADER_BYTES + 16] = TYPE_CODES[entry.type];
-      const fixedCrc = crc32(header.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + FRAME_FIXED_BYTES));
-      header.writeUInt32LE(crc32(entry.data, fixedCrc), 4);
+      // A small frame's body is contiguous (one checksum call); a large one's data is apart.
+      const crc =
+        header.length === FRAME_HEADER_BYTES + length
+          ? crc32(header.subarray(FRAME_HEADER_BYTES))
+          : crc32(entry.data, crc32(header.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + FRAME_FIXED_BYTES)));
+      header.writeUInt32LE(crc, 4);
       this.offsets.push(offset);
       offset += FRAME_HEADER_BYTES + length;
     }

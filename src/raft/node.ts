@@ -288,10 +288,13 @@ export class RaftNodeRuntime implements RaftHost {
       }
     }
     // The memory this write needs, and whether the budget has it (kv_budget.ts).
-    const current = this.kv.summary(keyText);
     let growth = 0;
-    if (value !== null) growth = this.kv.entryBytes(keyText, value.length, ttlMs > 0, this.core.logView().lastIndex() + 1).next - (current?.bytes ?? 0);
-    else if (body.$case === "expire" && ttlMs > 0 && current !== null && current.expiresAtMs === 0) growth = DEADLINE_FIELD_GROWTH_BYTES;
+    if (value !== null) {
+      const bytes = this.kv.entryBytes(keyText, value.length, ttlMs > 0, this.core.logView().lastIndex() + 1);
+      growth = bytes.next - bytes.current;
+    } else if (body.$case === "expire" && ttlMs > 0 && this.kv.summary(keyText)?.expiresAtMs === 0) {
+      growth = DEADLINE_FIELD_GROWTH_BYTES;
+    }
     const nowMs = Date.now();
     const admission = this.budget.admit(keyText, growth, nowMs, (below) => this.evictionRandom.int(below));
     if (!admission.ok) {
@@ -484,7 +487,8 @@ export class RaftNodeRuntime implements RaftHost {
       if (command !== null) {
         result = this.kv.apply(command, entry.index);
         for (const dropped of result.dropped) this.recordDrop(dropped);
-        if (command.op !== "drop" && command.clientId !== 0) session = sessionKey(command.clientId, command.seq);
+        // Only a leader tracks commands in its log (followers' tables are empty).
+        if (this.retries.size > 0 && command.op !== "drop" && command.clientId !== 0) session = sessionKey(command.clientId, command.seq);
       }
     } else if (entry.type === "config") {
       this.logger.info("raft.config_applied", { index: entry.index, voters: this.core.status().voters });
