@@ -18,6 +18,7 @@ import { EccClusterConfig, eccConfigToFile, parseEccConfig } from "../ecc/config
 import { RaftClient } from "../raft/client";
 import { RaftClusterConfig, parseRaftConfig, raftConfigToFile } from "../raft/config";
 import { NamespaceNetwork } from "./netns";
+import { NodeDrop, parseDropLine } from "./drops";
 import { sleep } from "../core/env";
 
 /** ECC_CACHE_RESOLVED_CONFIG / RAFT_CACHE_RESOLVED_CONFIG (src/cli/*_config_loader.ts). */
@@ -49,6 +50,8 @@ export interface ClusterOptions {
   network: NamespaceNetwork | null;
   /** When set, every line each node prints is appended to <logDir>/node<i>.log. */
   logDir?: string | null;
+  /** raft only: fields of raft_config.json to set on every node (max_memory_bytes, eviction_policy). */
+  raftOverrides?: Record<string, unknown>;
 }
 
 export interface NodeHealth {
@@ -72,6 +75,11 @@ export class JepsenCluster {
   readonly nodes: Array<NodeProcess | null>;
   /** Every PID this cluster ever started (nodes, restarts, CLI clients), in start order. */
   readonly startedPids: number[] = [];
+  /**
+   * raft: the evictions and expirations the nodes logged, by "key@version" (every node logs
+   * each one it applies; the earliest line is kept).
+   */
+  readonly drops = new Map<string, NodeDrop>();
   private readonly dataDir: string;
   /** CLI clients (client crashes) still running: stopped with the cluster. */
   private readonly extraProcesses = new Set<LaunchedProcess>();
@@ -118,6 +126,7 @@ export class JepsenCluster {
           fsync: "never",
           data_dir: dataDir,
           rpc_timeout_ms: 1_000,
+          ...options.raftOverrides,
         },
         "jepsen",
       );
@@ -171,7 +180,15 @@ export class JepsenCluster {
       args: commandArgs,
       env: { ...process.env, ...this.childEnv },
       tailLines: OUTPUT_LINES_MAX,
-      onLine: file === null ? undefined : (line) => file.write(`${line}\n`),
+      onLine: (line) => {
+        file?.write(`${line}\n`);
+        if (this.mode !== "raft") return;
+        const drop = parseDropLine(line);
+        if (drop === null) return;
+        const id = `${drop.key}@${drop.version}`;
+        const earlier = this.drops.get(id);
+        if (earlier === undefined || drop.loggedAtMs < earlier.loggedAtMs) this.drops.set(id, drop);
+      },
     });
     const node: NodeProcess = {
       index,

@@ -63,6 +63,10 @@ export function jepsenProgram(): Command {
     .option("--out <file>", "write the results JSON (schema ecc-cache.jepsen/1) here")
     .option("--history-out <file>", "write the full history (ecc-cache-history JSON) here")
     .option("--node-logs <dir>", "append every node's output to <dir>/node<i>.log")
+    .option("--max-memory <size>", "raft: each node's memory budget (max_memory_bytes), e.g. 4MiB; evictions join the history as expire operations")
+    .option("--eviction-policy <policy>", "raft: the nodes' eviction_policy (default allkeys-lru)")
+    .option("--value-bytes <n>", "raft: store each value padded to n bytes (the history keeps the short value)", integer("--value-bytes", 0, 16 * 1024 * 1024))
+    .option("--ttl-ms <ms>", "raft: a third of the sets carry this TTL; expirations join the history as expire operations", integer("--ttl-ms", 1, 86_400_000))
     .option("--cleanup-netns", "only delete network namespaces left by killed runs (jepsen-<pid>-*, pid gone), then exit")
     .option("-q, --quiet", "print only the report, not nemesis events as they happen")
     .addHelpText(
@@ -88,6 +92,10 @@ interface Flags {
   nodeLogs?: string;
   cleanupNetns?: boolean;
   quiet?: boolean;
+  maxMemory?: string;
+  evictionPolicy?: string;
+  valueBytes?: number;
+  ttlMs?: number;
 }
 
 function writeFile(file: string, text: string): void {
@@ -133,6 +141,10 @@ export async function main(argv: string[]): Promise<number> {
       checkOptions: { stepsMaxPerKey: flags.checkSteps },
       nodeLogDir: flags.nodeLogs ?? null,
       log,
+      maxMemory: flags.maxMemory,
+      evictionPolicy: flags.evictionPolicy,
+      valueBytes: flags.valueBytes,
+      ttlMs: flags.ttlMs,
     });
   } catch (error) {
     process.stderr.write(`jepsen: the run could not be carried out: ${errorMessage(error)}\n(seed ${seed})\n`);

@@ -5,7 +5,13 @@
 //      operation recorded in a HistoryRecorder;
 //   3. stop both, heal every fault, wait (bounded) for a healthy cluster;
 //   4. read every key with a fresh client; those reads are part of the history;
-//   5. check the history for linearizability (src/check/linearizability.ts).
+//   5. raft: add the evictions and expirations the nodes logged, each as an "expire" of the
+//      value it removed (drops.ts);
+//   6. check the history for linearizability (src/check/linearizability.ts).
+//
+// A raft run can play a cache: a memory budget per node (maxMemory, evictionPolicy), values
+// stored larger than the history shows them (valueBytes: padding, so a budget fills with a
+// few keys), and TTLs on a third of the sets (ttlMs).
 //
 // "No acknowledged write lost" needs no separate check: the final reads start after every
 // other operation returned (or was given up as unknown), so a final read that misses an
@@ -22,7 +28,8 @@ import { JepsenCluster, JepsenMode } from "./cluster";
 import { NamespaceNetwork, namespaceSupport } from "./netns";
 import { NemesisEvent, Nemesis, formatEvent } from "./nemesis";
 import { FaultKind, FaultWindow, SCHEDULE_DEFAULTS, nemesisSchedule } from "./schedule";
-import { eccTargets, raftTargets } from "./targets";
+import { eccTargets, raftTargets, storedValue } from "./targets";
+import { dropOperations } from "./drops";
 import { ClientStats, TargetFactory, WORKLOAD_DEFAULTS, recordedOperation, startWorkload, withDeadline } from "./workload";
 
 export const RESULT_SCHEMA = "ecc-cache.jepsen/1";
@@ -46,6 +53,13 @@ export interface JepsenOptions {
   /** Append every node's output to <nodeLogDir>/node<i>.log. */
   nodeLogDir?: string | null;
   log?: (line: string) => void;
+  /** raft: each node's memory budget (a size, e.g. "4MiB") and eviction policy. */
+  maxMemory?: string;
+  evictionPolicy?: string;
+  /** raft: each value is stored padded to this many bytes (the history keeps it short). */
+  valueBytes?: number;
+  /** raft: a third of the sets carry this TTL. */
+  ttlMs?: number;
 }
 
 export interface OperationCounts {
@@ -80,6 +94,8 @@ export interface JepsenResult {
     schedule: FaultWindow[];
   };
   counts: Record<OperationKind, OperationCounts> & { total: OperationCounts };
+  /** raft: the evictions and expirations the nodes logged, added to the history as "expire" operations. */
+  drops: { evictions: number; expirations: number; unmatched: number };
   clientCrashes: number;
   /**
    * Writes recorded as unknown, by the error that ended them (DeadlineError: the runner's
@@ -127,6 +143,12 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
   const keys = Array.from({ length: keyCount }, (_, index) => `k${index}`);
   let faults = [...(options.faults ?? defaultFaults(options.mode))];
   if (options.mode === "raft" && faults.includes("client-crash")) throw new Error("client-crash is an ecc fault (the raft client has no 2PC)");
+  const cacheOptions = [options.maxMemory, options.evictionPolicy, options.valueBytes, options.ttlMs].filter((option) => option !== undefined);
+  if (options.mode === "ecc" && cacheOptions.length > 0) throw new Error("memory budget, value size and TTL options are for --mode raft");
+  const raftOverrides: Record<string, unknown> = {};
+  if (options.maxMemory !== undefined) raftOverrides.max_memory_bytes = options.maxMemory;
+  if (options.evictionPolicy !== undefined) raftOverrides.eviction_policy = options.evictionPolicy;
+  const valueBytes = options.valueBytes ?? 0;
 
   let partitionNote = "not requested";
   if (faults.includes("partition")) {
@@ -162,7 +184,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
       network = await NamespaceNetwork.create({ nodeCount });
       log(`network namespaces: ${network.namespaces().join(", ")} (subnet ${network.subnetPrefix}.0/24)`);
     }
-    cluster = await JepsenCluster.start({ mode: options.mode, network, logDir: options.nodeLogDir ?? null });
+    cluster = await JepsenCluster.start({ mode: options.mode, network, logDir: options.nodeLogDir ?? null, raftOverrides });
     log(`${options.mode} cluster: ${cluster.servers.join(", ")} pids ${cluster.pids().join(",")}`);
     const ready = await cluster.waitHealthy(30_000);
     if (!ready.healthy) throw new Error(`cluster not healthy after start: ${ready.summary}`);
@@ -179,11 +201,13 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     const setupMs = performance.now() - totalStartMs;
 
     const baseMs = performance.now();
+    /** The wall clock at the history's zero: node logs are in epoch ms. */
+    const epochBaseMs = Date.now();
     const clock: Clock = { nowMs: () => performance.now() - baseMs };
     const recorder = new HistoryRecorder(clock, { operationsMax: RECORDED_OPERATIONS_MAX });
     const unknownErrors = new Map<number, string>();
     const openTarget: TargetFactory =
-      options.mode === "ecc" ? await eccTargets(cluster.eccConfig!) : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs);
+      options.mode === "ecc" ? await eccTargets(cluster.eccConfig!) : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs, valueBytes);
     const nemesis = new Nemesis({ cluster, schedule, recorder, keys, nowMs: clock.nowMs, log });
     const workload = startWorkload(
       recorder,
@@ -197,6 +221,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         getFraction: WORKLOAD_DEFAULTS.getFraction,
         setFraction: WORKLOAD_DEFAULTS.setFraction,
         onUnknown: (operationId, errorName) => unknownErrors.set(operationId, errorName),
+        ttlMs: options.ttlMs,
       },
       sleep,
     );
@@ -239,8 +264,22 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     const healMs = performance.now() - healStartMs;
 
     const checkStartMs = performance.now();
-    const history = recorder.history();
-    const { verdict, message, failing } = judge(history, finalReads, options.checkOptions ?? {});
+    const recorded = recorder.history();
+    const drops = dropOperations(cluster.drops.values(), recorded, epochBaseMs, (value) => storedValue(value, valueBytes));
+    for (const drop of drops.unmatched.slice(0, 5)) log(`a node dropped ${JSON.stringify(drop.key)}@${drop.version}, a value no client wrote (crc ${drop.valueCrc32})`);
+    // The drops have no place in the recorder's event order: with them, equal times count as
+    // overlapping (the checker's rule for histories without event indexes).
+    const history =
+      drops.operations.length === 0
+        ? recorded
+        : [...recorded.map(({ invokeEventIndex: _invoke, returnEventIndex: _return, ...operation }) => operation), ...drops.operations];
+    const judged = judge(history, finalReads, options.checkOptions ?? {});
+    const { failing } = judged;
+    let { verdict, message } = judged;
+    if (drops.unmatched.length > 0 && verdict === "linearizable") {
+      verdict = "inconclusive";
+      message = `${drops.unmatched.length} logged drops name values no client wrote, so the history cannot account for them`;
+    }
     const checkMs = performance.now() - checkStartMs;
 
     return {
@@ -261,6 +300,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         schedule,
       },
       counts: countOperations(history),
+      drops: { evictions: drops.evictions, expirations: drops.expirations, unmatched: drops.unmatched.length },
       unknownWrites: unknownWriteSummary(history, unknownErrors),
       clientCrashes: new Set(history.filter((operation) => operation.clientId.startsWith("x")).map((operation) => operation.clientId)).size,
       clients,
@@ -349,11 +389,19 @@ export function formatReport(result: JepsenResult): string {
   lines.push(`jepsen ${result.mode}: seed ${result.seed}, ${result.config.clients} clients, ${result.config.keys.length} keys, ${result.config.timeMs} ms`);
   lines.push(`faults: ${result.config.faults.join(", ") || "none"} (budget ${result.config.faultBudget} of ${result.config.nodeCount} nodes); partitions: ${result.config.partitions.note}`);
   lines.push("operations      ok    fail  unknown");
-  for (const kind of ["get", "set", "del", "total"] as const) {
+  for (const kind of ["get", "set", "del", "expire", "total"] as const) {
+    if (kind === "expire" && result.counts.expire.ok + result.counts.expire.unknown === 0) continue;
     const c = result.counts[kind];
     lines.push(`  ${kind.padEnd(8)} ${String(c.ok).padStart(7)} ${String(c.fail).padStart(7)} ${String(c.unknown).padStart(8)}`);
   }
-  lines.push(`client crashes between EcPrepare and EcCommit: ${result.clientCrashes}`);
+  if (result.mode === "raft") {
+    lines.push(
+      `cluster drops (expire operations): ${result.drops.evictions} evictions, ${result.drops.expirations} expirations` +
+        (result.drops.unmatched > 0 ? `, ${result.drops.unmatched} of values no client wrote` : ""),
+    );
+  } else {
+    lines.push(`client crashes between EcPrepare and EcCommit: ${result.clientCrashes}`);
+  }
   const unknownKinds = Object.entries(result.unknownWrites);
   if (unknownKinds.length > 0) {
     lines.push(

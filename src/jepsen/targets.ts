@@ -23,12 +23,29 @@ export async function eccTargets(config: EccClusterConfig): Promise<TargetFactor
   };
 }
 
-export function raftTargets(servers: string[], rpcTimeoutMs: number): TargetFactory {
+/**
+ * What the raft target stores for a workload value: the value, then NUL bytes up to
+ * `valueBytes` (so a small budget fills with few keys while the history keeps short values).
+ */
+export function storedValue(value: string, valueBytes: number): Buffer {
+  const text = Buffer.from(value, "utf8");
+  if (text.length >= valueBytes) return text;
+  const stored = Buffer.alloc(valueBytes, 0);
+  text.copy(stored);
+  return stored;
+}
+
+export function raftTargets(servers: string[], rpcTimeoutMs: number, valueBytes = 0): TargetFactory {
   return async () => {
     const client = new RaftClient({ servers, rpcTimeoutMs });
     return {
-      get: async (key) => (await client.get(key))?.toString("utf8") ?? null,
-      set: (key, value) => client.set(key, Buffer.from(value, "utf8")),
+      get: async (key) => {
+        const stored = await client.get(key);
+        if (stored === null) return null;
+        const end = stored.indexOf(0);
+        return stored.toString("utf8", 0, end < 0 ? stored.length : end);
+      },
+      set: (key, value, ttlMs) => client.set(key, storedValue(value, valueBytes), { ttlMs }),
       del: (key) => client.del(key),
       close: () => client.close(),
     } satisfies KvTarget;

@@ -20,7 +20,9 @@ export interface RaftTestCluster {
   stop(): Promise<void>;
 }
 
-export async function startRaftCluster(options: { size?: number; snapshotEntries?: number; extraPorts?: number } = {}): Promise<RaftTestCluster> {
+export async function startRaftCluster(
+  options: { size?: number; snapshotEntries?: number; extraPorts?: number; config?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {},
+): Promise<RaftTestCluster> {
   const size = options.size ?? 3;
   const ports = await freePorts(size + (options.extraPorts ?? 0));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "raft-test-"));
@@ -34,10 +36,11 @@ export async function startRaftCluster(options: { size?: number; snapshotEntries
       fsync: "never",
       data_dir: dataDir,
       rpc_timeout_ms: 1_000,
+      ...options.config,
     },
     "test",
   );
-  const env = { [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "info" };
+  const env = { [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "info", ...options.env };
   const nodes = new Map<string, StartedProcess>();
   const clients: RaftClient[] = [];
   const cluster: RaftTestCluster = {
