@@ -51,7 +51,8 @@ export interface ClusterOptions {
   /** When set, every line each node prints is appended to <logDir>/node<i>.log. */
   logDir?: string | null;
   /** raft only: fields of raft_config.json to set on every node (max_memory_bytes, eviction_policy). */
-  raftOverrides?: Record<string, unknown>;
+  /** Config fields on top of the runner's own (a memory budget, a policy). */
+  overrides?: Record<string, unknown>;
 }
 
 export interface NodeHealth {
@@ -79,6 +80,7 @@ export class JepsenCluster {
    * raft: the evictions and expirations the nodes logged, by "key@version" (every node logs
    * each one it applies; the earliest line is kept).
    */
+  /** Every drop nodes logged, by key@version, with every node's log time (drops.ts). */
   readonly drops = new Map<string, NodeDrop>();
   private readonly dataDir: string;
   /** CLI clients (client crashes) still running: stopped with the cluster. */
@@ -109,6 +111,7 @@ export class JepsenCluster {
           lock_lease_ms: 500,
           rpc_timeout_ms: 2_000,
           data_dir: dataDir,
+          ...options.overrides,
         },
         "jepsen",
       );
@@ -126,7 +129,7 @@ export class JepsenCluster {
           fsync: "never",
           data_dir: dataDir,
           rpc_timeout_ms: 1_000,
-          ...options.raftOverrides,
+          ...options.overrides,
         },
         "jepsen",
       );
@@ -182,12 +185,12 @@ export class JepsenCluster {
       tailLines: OUTPUT_LINES_MAX,
       onLine: (line) => {
         file?.write(`${line}\n`);
-        if (this.mode !== "raft") return;
         const drop = parseDropLine(line);
         if (drop === null) return;
         const id = `${drop.key}@${drop.version}`;
         const earlier = this.drops.get(id);
-        if (earlier === undefined || drop.loggedAtMs < earlier.loggedAtMs) this.drops.set(id, drop);
+        if (earlier === undefined) this.drops.set(id, drop);
+        else earlier.loggedAtMs.push(...drop.loggedAtMs);
       },
     });
     const node: NodeProcess = {

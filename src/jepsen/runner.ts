@@ -29,7 +29,8 @@ import { NamespaceNetwork, namespaceSupport } from "./netns";
 import { NemesisEvent, Nemesis, formatEvent } from "./nemesis";
 import { FaultKind, FaultWindow, SCHEDULE_DEFAULTS, nemesisSchedule } from "./schedule";
 import { eccTargets, raftTargets, storedValue } from "./targets";
-import { dropOperations } from "./drops";
+import { dropOperations, ttlExpireOperations } from "./drops";
+import { LongestGaps, longestGaps } from "./gaps";
 import { ClientStats, TargetFactory, WORKLOAD_DEFAULTS, recordedOperation, startWorkload, withDeadline } from "./workload";
 
 export const RESULT_SCHEMA = "ecc-cache.jepsen/1";
@@ -114,6 +115,8 @@ export interface JepsenResult {
   message: string;
   failing: FailingKey[];
   timingsMs: { setup: number; workload: number; heal: number; check: number; total: number };
+  /** The longest stretch of the workload without a successful read / write (gaps.ts). */
+  longestGaps: LongestGaps;
   /** Not part of the JSON file (large); written by --history-out. */
   history?: History;
 }
@@ -143,11 +146,9 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
   const keys = Array.from({ length: keyCount }, (_, index) => `k${index}`);
   let faults = [...(options.faults ?? defaultFaults(options.mode))];
   if (options.mode === "raft" && faults.includes("client-crash")) throw new Error("client-crash is an ecc fault (the raft client has no 2PC)");
-  const cacheOptions = [options.maxMemory, options.evictionPolicy, options.valueBytes, options.ttlMs].filter((option) => option !== undefined);
-  if (options.mode === "ecc" && cacheOptions.length > 0) throw new Error("memory budget, value size and TTL options are for --mode raft");
-  const raftOverrides: Record<string, unknown> = {};
-  if (options.maxMemory !== undefined) raftOverrides.max_memory_bytes = options.maxMemory;
-  if (options.evictionPolicy !== undefined) raftOverrides.eviction_policy = options.evictionPolicy;
+  const overrides: Record<string, unknown> = {};
+  if (options.maxMemory !== undefined) overrides.max_memory_bytes = options.maxMemory;
+  if (options.evictionPolicy !== undefined) overrides.eviction_policy = options.evictionPolicy;
   const valueBytes = options.valueBytes ?? 0;
 
   let partitionNote = "not requested";
@@ -184,7 +185,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
       network = await NamespaceNetwork.create({ nodeCount });
       log(`network namespaces: ${network.namespaces().join(", ")} (subnet ${network.subnetPrefix}.0/24)`);
     }
-    cluster = await JepsenCluster.start({ mode: options.mode, network, logDir: options.nodeLogDir ?? null, raftOverrides });
+    cluster = await JepsenCluster.start({ mode: options.mode, network, logDir: options.nodeLogDir ?? null, overrides });
     log(`${options.mode} cluster: ${cluster.servers.join(", ")} pids ${cluster.pids().join(",")}`);
     const ready = await cluster.waitHealthy(30_000);
     if (!ready.healthy) throw new Error(`cluster not healthy after start: ${ready.summary}`);
@@ -206,8 +207,10 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     const clock: Clock = { nowMs: () => performance.now() - baseMs };
     const recorder = new HistoryRecorder(clock, { operationsMax: RECORDED_OPERATIONS_MAX });
     const unknownErrors = new Map<number, string>();
+    /** ecc: the TTL deadline of each value set with one (the target picks it; drops.ts). */
+    const ttlDeadlines = new Map<string, number>();
     const openTarget: TargetFactory =
-      options.mode === "ecc" ? await eccTargets(cluster.eccConfig!) : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs, valueBytes);
+      options.mode === "ecc" ? await eccTargets(cluster.eccConfig!, valueBytes, ttlDeadlines) : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs, valueBytes);
     const nemesis = new Nemesis({ cluster, schedule, recorder, keys, nowMs: clock.nowMs, log });
     const workload = startWorkload(
       recorder,
@@ -265,7 +268,10 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
 
     const checkStartMs = performance.now();
     const recorded = recorder.history();
-    const drops = dropOperations(cluster.drops.values(), recorded, epochBaseMs, (value) => storedValue(value, valueBytes));
+    const drops = dropOperations(cluster.drops.values(), recorded, epochBaseMs, (value) => storedValue(value, valueBytes), cluster.eccConfig?.dataShards ?? 1);
+    const ttlOperations = ttlExpireOperations([...recorded, ...drops.operations], ttlDeadlines, epochBaseMs);
+    drops.operations.push(...ttlOperations);
+    drops.expirations += ttlOperations.length;
     for (const drop of drops.unmatched.slice(0, 5)) log(`a node dropped ${JSON.stringify(drop.key)}@${drop.version}, a value no client wrote (crc ${drop.valueCrc32})`);
     // The drops have no place in the recorder's event order: with them, equal times count as
     // overlapping (the checker's rule for histories without event indexes).
@@ -311,6 +317,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
       verdict,
       message,
       failing,
+      longestGaps: longestGaps(recorded, workloadMs),
       timingsMs: {
         setup: Math.round(setupMs),
         workload: Math.round(workloadMs),
@@ -413,6 +420,8 @@ export function formatReport(result: JepsenResult): string {
   for (const event of result.events) lines.push("  " + formatEvent(event));
   lines.push(`after healing: ${result.health.healthy ? "healthy" : "NOT healthy"} in ${result.health.waitedMs} ms (${result.health.summary})`);
   lines.push(`final reads: ${result.finalReads.map((read) => `${read.key}=${read.result === null ? "absent" : read.result}`).join(" ")}`);
+  const gap = (g: LongestGaps["reads"]): string => `${(g.ms / 1000).toFixed(2)} s (from ${(g.fromMs / 1000).toFixed(2)} s)`;
+  lines.push(`longest without a success: reads ${gap(result.longestGaps.reads)}, writes ${gap(result.longestGaps.writes)}`);
   lines.push(`timings: setup ${result.timingsMs.setup} ms, workload ${result.timingsMs.workload} ms, heal+final reads ${result.timingsMs.heal} ms, check ${result.timingsMs.check} ms`);
   if (result.verdict === "linearizable") {
     lines.push(`linearizable (no acknowledged write lost: the final reads are part of the checked history)`);
