@@ -486,15 +486,15 @@ export class EccNodeCore {
         });
       }
     }
-    const silent = new Set<number>();
-    for (const node of targets) {
-      if (nowMs - (this.lastSeenMs.get(node) ?? nowMs) > timeoutMs) silent.add(node);
-    }
+    // The longest silent first: the view removes one at a time, and a node down since long ago
+    // should go before one that is merely slow now (it may answer again before the next round).
+    const lastSeen = (node: number): number => this.lastSeenMs.get(node) ?? nowMs;
+    const silent = targets.filter((node) => nowMs - lastSeen(node) > timeoutMs).sort((a, b) => lastSeen(a) - lastSeen(b) || a - b);
     const epoch = this.currentView.epoch;
     const proposedNow = this.silenceProposed.epoch === epoch && nowMs - this.silenceProposed.atMs < timeoutMs;
-    if (silent.size > 0 && !proposedNow) {
+    if (silent.length > 0 && !proposedNow) {
       this.silenceProposed = { epoch, atMs: nowMs };
-      effects.push({ kind: "proposeView", change: { kind: "silence", silent: [...silent], expectedEpoch: epoch } });
+      effects.push({ kind: "proposeView", change: { kind: "silence", silent, expectedEpoch: epoch } });
     }
     return effects;
   }

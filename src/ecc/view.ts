@@ -66,13 +66,18 @@ export function writeTargets(view: View): number[] {
  * member is removed only while k members remain; a silent recovering node always.
  * `silent` holds the shard indexes not heard from within heartbeat_timeout_ms.
  */
-export function nextViewForSilence(view: View, silent: ReadonlySet<number>, dataShards: number): View | null {
-  const recovering = view.recovering.find((index) => silent.has(index));
+/**
+ * Removes one silent node: a recovering one first (it serves nothing), else the first member
+ * in `silent`'s order (the detector lists the longest silent first: most likely down rather
+ * than slow), never leaving fewer than k members; null when nothing may change.
+ */
+export function nextViewForSilence(view: View, silent: readonly number[], dataShards: number): View | null {
+  const recovering = silent.find((index) => view.recovering.includes(index));
   if (recovering !== undefined) {
     return { epoch: view.epoch + 1, members: view.members, recovering: view.recovering.filter((index) => index !== recovering) };
   }
   if (view.members.length - 1 < dataShards) return null;
-  const member = view.members.find((index) => silent.has(index));
+  const member = silent.find((index) => view.members.includes(index));
   if (member === undefined) return null;
   return { epoch: view.epoch + 1, members: view.members.filter((index) => index !== member), recovering: view.recovering };
 }
@@ -111,7 +116,7 @@ export function applyViewChange(view: View, change: ViewChange, dataShards: numb
   if (view.epoch !== change.expectedEpoch) return null;
   switch (change.kind) {
     case "silence":
-      return nextViewForSilence(view, new Set(change.silent), dataShards);
+      return nextViewForSilence(view, change.silent, dataShards);
     case "join": {
       const next = nextViewForJoin(view, change.shardIndex, dataShards);
       return typeof next === "string" ? null : next;
