@@ -558,10 +558,17 @@ export class EcReadCoordinator {
         }
       }
     }
-    if (holders.every((node) => sorted.includes(node))) return { systematic: true, sources: holders };
     const started = (node: number): boolean => this.blobs.has(node) || this.fetches.has(node);
     const ordered = sorted.slice().sort((a, b) => Number(started(b)) - Number(started(a)) || a - b);
-    return { systematic: false, sources: ordered.slice(0, this.options.dataShards) };
+    const decode = ordered.slice(0, this.options.dataShards);
+    // The plan that asks for fewer new stripes: a holder's header that arrives after a decode
+    // from k others has started adds no fetch, and a copy wins a tie.
+    if (holders.every((node) => sorted.includes(node))) {
+      const copyNew = holders.filter((node) => !started(node)).length;
+      const decodeNew = decode.filter((node) => !started(node)).length;
+      if (copyNew <= decodeNew) return { systematic: true, sources: holders };
+    }
+    return { systematic: false, sources: decode };
   }
 
   /** Starts the stripe fetches the best version's range plan still needs. */

@@ -78,7 +78,7 @@ interface Run {
 function read(
   replicas: EcShardReplica[],
   bytes: ReadRange | "none" | undefined,
-  options: { silent?: number[]; tamper?: (node: number, data: Buffer) => Buffer; chunkBytesMax?: number } = {},
+  options: { silent?: number[]; late?: number[]; extraNodes?: number; tamper?: (node: number, data: Buffer) => Buffer; chunkBytesMax?: number } = {},
 ): Run {
   const coordinator = new EcReadCoordinator({
     key: KEY,
@@ -89,7 +89,7 @@ function read(
     attemptsMax: 3,
     backoffMsMin: 1,
     backoffMsMax: 2,
-    extraNodes: 0,
+    extraNodes: options.extraNodes ?? 0,
     hedgeAfterMs: null,
     random: new SeededRandom(1),
     bytes,
@@ -97,8 +97,13 @@ function read(
   const bytesFrom = [0, 0, 0, 0, 0];
   const requests: EcGet[] = [];
   const queue: ReadEffect[] = coordinator.start(VIEW, 0);
+  // Header replies of `late` nodes, delivered just after the first stripe fetch goes out.
+  const held: Array<() => ReadEffect[]> = [];
   for (let steps = 0; steps < 10_000 && queue.length > 0; steps++) {
     const effect = queue.shift()!;
+    if (effect.kind === "get" && !effect.request.headerOnly && held.length > 0) {
+      for (const deliver of held.splice(0)) queue.push(...deliver());
+    }
     if (effect.kind === "succeed") return { result: effect.result, bytesFrom, requests };
     if (effect.kind === "fail") throw effect.error;
     if (effect.kind === "refreshView") {
@@ -116,7 +121,9 @@ function read(
     const body: EcGetReply = { ...outcome.reply!, data: Buffer.from(outcome.reply!.data) };
     if (options.tamper !== undefined) body.data = options.tamper(effect.node, body.data);
     bytesFrom[effect.node] += body.data.length;
-    queue.push(...coordinator.onGetReply(effect.attempt, effect.node, { kind: "ok", body }, 0));
+    const deliver = (): ReadEffect[] => coordinator.onGetReply(effect.attempt, effect.node, { kind: "ok", body }, 0);
+    if (options.late?.includes(effect.node) && effect.request.headerOnly) held.push(deliver);
+    else queue.push(...deliver());
   }
   assert.fail("the read did not finish");
 }
@@ -196,6 +203,15 @@ describe("ecc range reads", () => {
     assert.equal(run.result.kind === "value" && run.result.value.equals(value.subarray(450, 461)), true);
     assert.equal(run.bytesFrom[1], 0);
     assert.equal(run.bytesFrom.filter((bytes) => bytes === BLOCK).length, K, "one stripe from each of k nodes");
+  });
+
+  it("a late header from the node holding the range adds no fetch to a decode already under way", () => {
+    const replicas = cluster(value);
+    // Headers asked of k+1 nodes; node 1 (holding 448..511) answers after the decode from
+    // nodes 0, 2 and 3 has started: the read finishes with those k stripes, not k+1.
+    const run = read(replicas, { start: 450, end: 460 }, { late: [1], extraNodes: 1 });
+    assert.equal(run.result.kind === "value" && run.result.value.equals(value.subarray(450, 461)), true);
+    assert.deepEqual(run.bytesFrom, [BLOCK, 0, BLOCK, BLOCK, 0]);
   });
 
   it("a stripe that fails its checksum counts as a failed node: the read decodes from the others", () => {
