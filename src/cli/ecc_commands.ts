@@ -87,17 +87,20 @@ export function eccCommand(): Command {
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
     .action(async (flags: EccConfigFlags) => {
       const { config, source } = loadConfig(flags);
-      const [{ findBusyAddresses }, { superviseNodes }] = await Promise.all([import("../core/ports"), import("./supervisor")]);
-      const busy = await findBusyAddresses(config.servers);
+      const [{ findBusyAddresses }, { superviseNodes }, resp] = await Promise.all([import("../core/ports"), import("./supervisor"), import("../resp/resp_address")]);
+      const respAddresses = resp.respAddresses(config, resp.ECC_RESP_BASE_PORT);
+      const busy = await findBusyAddresses([...config.servers, ...respAddresses.filter((address): address is string => address !== null)]);
       if (busy.length > 0) throw new UnavailableError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
       process.stdout.write(
         `ecc cluster: k=${config.dataShards} n=${config.dataShards + config.parityShards} block_size=${config.blockBytes} (config: ${source})\n`,
       );
-      const env = { ...process.env, [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(config)) };
+      const childConfig = { ...config, ...resp.childRespSettings(respAddresses) };
+      const env = { ...process.env, [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(childConfig)) };
       const code = await superviseNodes(
         config.servers.map((address, index) => ({
           name: `ecc node ${index} (shard ${index})`,
           address,
+          respAddress: respAddresses[index],
           // startAll starts a new cluster: every node's memory is empty, so view state
           // left by an earlier run is meaningless (and would make every node wait to rebuild).
           args: ["ecc", "server", "startOne", address, "--fresh"],
@@ -141,11 +144,14 @@ export function eccCommand(): Command {
       }
       const codec = await createCodec((process.env.ECC_CODEC ?? "auto") as CodecBackend | "auto", config.dataShards, config.parityShards);
       const node = new EccNodeRuntime({ config, address, logger, codec, recover: recover !== undefined, slowReadsMs: slowReadsFault(logger) });
+      // The RESP port is bound before the node starts, so a port in use fails the start (exit
+      // 3, as for the gRPC port) and the node's ready line means both ports are listening.
+      const respServer = await startEccResp(node, config, address, codec, logger);
       await node.start();
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           logger.info("ecc.node_stopping", {});
-          void node.stop().then(resolve);
+          void Promise.all([respServer?.close(), node.stop()]).then(() => resolve());
         };
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
@@ -331,6 +337,35 @@ export function eccCommand(): Command {
       reportHealth(eccHealth(eccNodeStates(stats, config.servers), config.dataShards));
     });
   return ecc;
+}
+
+/** This node's RESP server (src/resp) when the config gives it a port; null when it has none. */
+async function startEccResp(
+  node: import("../ecc/node").EccNodeRuntime,
+  config: EccClusterConfig,
+  address: string,
+  codec: import("../codec/codec").ErasureCodec,
+  logger: Logger,
+): Promise<{ close(): Promise<void> } | null> {
+  const { respAddress } = await import("../resp/resp_address");
+  const listenAt = respAddress(config, address);
+  if (listenAt === null) return null;
+  const [{ RespServer }, { EccRespBackend }, { EcClient }] = await Promise.all([import("../resp/server"), import("../resp/ecc_backend"), import("../ecc/client")]);
+  const backend = new EccRespBackend(node, new EcClient({ config, codec }), config);
+  const server = new RespServer({ backend, logger });
+  try {
+    await server.listen(listenAt);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  logger.info("resp.listening", { address: server.address });
+  return {
+    close: async () => {
+      await server.close();
+      await backend.close();
+    },
+  };
 }
 
 /** What counts against a node's budget, the budget and what the node did about it. */

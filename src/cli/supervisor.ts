@@ -11,6 +11,8 @@ export interface NodeSpec {
   args: string[];
   env: NodeJS.ProcessEnv;
   address: string;
+  /** The node's RESP (Redis protocol) address, printed with its address; null when it has none. */
+  respAddress?: string | null;
 }
 
 const READY_TIMEOUT_MS = 20_000;
@@ -74,7 +76,9 @@ export async function superviseNodes(nodes: NodeSpec[], readyEvent: string, titl
   }
 
   process.stdout.write(`${title}: ${nodes.length} nodes running\n`);
-  nodes.forEach((spec, index) => process.stdout.write(`  ${spec.name}  listening on ${spec.address}  pid ${launched[index].pid}\n`));
+  nodes.forEach((spec, index) =>
+    process.stdout.write(`  ${spec.name}  listening on ${spec.address}  pid ${launched[index].pid}${spec.respAddress ? `  resp ${spec.respAddress}` : ""}\n`),
+  );
   process.stdout.write("Press Ctrl-C to stop all nodes.\n");
 
   const end = await Promise.race([signalled, Promise.all(launched.map((node) => node.exited)).then(() => null)]);

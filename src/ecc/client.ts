@@ -70,6 +70,11 @@ export interface SetOptions {
   keepTtl?: boolean;
   /** nx: only when the key holds no live value; xx: only when it does. */
   condition?: "nx" | "xx";
+  /**
+   * Only when the key is still at this version (from getVersioned; 0: never written): a read
+   * then a write that nobody else's write got between (SET ... GET, APPEND over RESP).
+   */
+  ifVersion?: number;
 }
 
 /** The WriteExpiry that SetOptions (or an expire() argument) ask for; checked here. */
@@ -144,7 +149,15 @@ export class EcClient {
     const keyBytes = checkKey(key);
     if (value.length > VALUE_BYTES_MAX) throw new ValueTooLargeError(value.length, VALUE_BYTES_MAX);
     const expiry = expiryOf(options);
-    const condition: WriteCondition = options.condition === "nx" ? { kind: "absent" } : options.condition === "xx" ? { kind: "present" } : { kind: "none" };
+    if (options.ifVersion !== undefined && options.condition !== undefined) throw new InvalidArgumentError("give a condition or a version, not both");
+    const condition: WriteCondition =
+      options.ifVersion !== undefined
+        ? versionCondition(options.ifVersion)
+        : options.condition === "nx"
+          ? { kind: "absent" }
+          : options.condition === "xx"
+            ? { kind: "present" }
+            : { kind: "none" };
     return this.write(keyBytes, value, false, { condition, expiry });
   }
 
@@ -152,8 +165,10 @@ export class EcClient {
    * Deletes by writing a tombstone, when the key holds a live value; result.applied says
    * whether anything was deleted (nothing is written for an absent key).
    */
-  async del(key: KeyInput): Promise<WriteResult> {
-    return this.write(checkKey(key), new Uint8Array(0), true, { condition: { kind: "present" } });
+  async del(key: KeyInput, options: { ifVersion?: number } = {}): Promise<WriteResult> {
+    // With ifVersion (GETDEL over RESP: a read, then a delete of exactly what was read).
+    const condition: WriteCondition = options.ifVersion === undefined ? { kind: "present" } : versionCondition(options.ifVersion);
+    return this.write(checkKey(key), new Uint8Array(0), true, { condition });
   }
 
   /**
@@ -477,6 +492,11 @@ export class EcClient {
 }
 
 
+
+function versionCondition(version: number): WriteCondition {
+  if (!Number.isSafeInteger(version) || version < 0) throw new InvalidArgumentError(`a version is a whole number from 0, got ${version}`);
+  return { kind: "version", version };
+}
 
 /** No answer (deadline, broken stream) as the coordinators see it. */
 function silentReply(error: unknown): { kind: "silent"; message: string } {
