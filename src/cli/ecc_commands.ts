@@ -350,9 +350,14 @@ async function startEccResp(
   const { respAddress } = await import("../resp/resp_address");
   const listenAt = respAddress(config, address);
   if (listenAt === null) return null;
-  const [{ RespServer }, { EccRespBackend }, { EcClient }] = await Promise.all([import("../resp/server"), import("../resp/ecc_backend"), import("../ecc/client")]);
+  const [{ RespServer, partialCommandMsFromEnv }, { EccRespBackend }, { EcClient }] = await Promise.all([
+    import("../resp/server"),
+    import("../resp/ecc_backend"),
+    import("../ecc/client"),
+  ]);
+  const partialCommandMsMax = partialCommandMsFromEnv(process.env);
   const backend = new EccRespBackend(node, new EcClient({ config, codec }), config);
-  const server = new RespServer({ backend, logger });
+  const server = new RespServer({ backend, logger, partialCommandMsMax });
   try {
     await server.listen(listenAt);
   } catch (error) {

@@ -14,8 +14,9 @@
 // - anything that is not a flat array of bulk strings (requests never nest).
 // The two redis-parser fields read here are internal, so the dependency is pinned to 3.0.0
 // and test/unit/resp_request_reader.test.ts fails if they change meaning.
-// Not supported: Redis's inline commands (a line of text without the '*' framing); every
-// Redis client and redis-cli, including --pipe, send the framed form.
+// Empty lines between commands are skipped, as Redis skips them (redis-cli --pipe sends one
+// before its closing ECHO). Not supported: Redis's other inline commands (a line of text
+// without the '*' framing); every Redis client and redis-cli send the framed form.
 import RedisParser from "redis-parser";
 import { RESP_BULK_BYTES_MAX, RESP_COMMAND_ARGUMENTS_MAX, RESP_QUERY_BUFFER_BYTES_MAX } from "../core/limits";
 
@@ -55,6 +56,12 @@ export class RequestReader {
   private partialBytes = 0;
   /** When the incomplete command's first byte arrived (ms, caller's clock); null: none. */
   private partialSinceMs: number | null = null;
+  /** Offset in redis-parser's current buffer where the next command starts (-1: unknown). */
+  private boundaryOffset = -1;
+  /** Bytes of redis-parser's current buffer that precede the chunk being fed. */
+  private leftoverBytes = 0;
+  /** Set when the parser met an empty line at a command boundary: where it is in the chunk. */
+  private emptyLineAt = -1;
 
   constructor(private readonly limits: RequestLimits = REQUEST_LIMITS_DEFAULT) {
     this.parser = new RedisParser({
@@ -62,7 +69,7 @@ export class RequestReader {
       returnReply: (reply: unknown) => this.onReply(reply),
       // A top-level '-' line: a client never sends one.
       returnError: () => this.fail("Protocol error: expected '*', got '-'"),
-      returnFatalError: (error: Error) => this.fail(protocolErrorText(error.message)),
+      returnFatalError: (error: Error) => this.onFatal(error),
     });
     this.internals = this.parser as unknown as ParserInternals;
   }
@@ -71,16 +78,55 @@ export class RequestReader {
   feed(chunk: Buffer, nowMs: number): FeedResult {
     if (this.failure !== null) return { commands: [], protocolError: this.failure };
     this.completed = [];
-    try {
-      this.parser.execute(chunk);
-    } catch (error) {
-      // e.g. `new Array(length)` of an absurd array header throws a RangeError.
-      this.fail(error instanceof RangeError ? "Protocol error: invalid multibulk length" : `Protocol error: ${(error as Error).message}`);
+    let rest: Buffer | null = chunk;
+    let completedBefore = false;
+    while (rest !== null && rest.length > 0 && this.failure === null) {
+      const piece: Buffer = rest;
+      rest = null;
+      const internals = this.internals;
+      const idle = internals.buffer === null && internals.bigStrSize === 0 && internals.arrayCache.length === 0;
+      // Where redis-parser's offsets will point during this execute (see onFatal).
+      this.leftoverBytes = internals.buffer !== null && internals.bigStrSize === 0 ? internals.buffer.length - internals.offset : 0;
+      this.boundaryOffset = idle ? 0 : -1;
+      this.emptyLineAt = -1;
+      const countBefore = this.completed.length;
+      try {
+        this.parser.execute(piece);
+      } catch (error) {
+        // e.g. `new Array(length)` of an absurd array header throws a RangeError.
+        this.fail(error instanceof RangeError ? "Protocol error: invalid multibulk length" : `Protocol error: ${(error as Error).message}`);
+      }
+      if (this.emptyLineAt >= 0) {
+        // An empty line between commands: drop it and parse on from the next byte.
+        let next = this.emptyLineAt;
+        while (next < piece.length && (piece[next] === 13 || piece[next] === 10)) next += 1;
+        this.parser.reset();
+        completedBefore ||= this.completed.length > countBefore;
+        rest = piece.subarray(next);
+        if (rest.length === 0) this.checkPartial(0, true, nowMs);
+        continue;
+      }
+      if (this.failure === null) this.checkPartial(piece.length, completedBefore || this.completed.length > countBefore, nowMs);
     }
     const commands = this.completed;
     this.completed = [];
-    if (this.failure === null) this.checkPartial(chunk.length, commands.length > 0, nowMs);
     return { commands, protocolError: this.failure };
+  }
+
+  /**
+   * redis-parser met a byte that starts no RESP type. At a command boundary a CR or LF is an
+   * empty line, which Redis skips: note where, so feed() goes on after it. Anything else is a
+   * protocol error. When this is called, redis-parser's offset is one past the byte, in its
+   * buffer: the chunk, preceded by `leftoverBytes` of an incomplete command.
+   */
+  private onFatal(error: Error): void {
+    const at = this.internals.offset - 1;
+    const text = protocolErrorText(error.message);
+    if (at === this.boundaryOffset && /got '\\x0[ad]'$/.test(text) && at >= this.leftoverBytes) {
+      this.emptyLineAt = at - this.leftoverBytes;
+      return;
+    }
+    this.fail(text);
   }
 
   /** How long the incomplete command has been arriving; null when there is none. */
@@ -122,12 +168,15 @@ export class RequestReader {
 
   private onReply(reply: unknown): void {
     if (this.failure !== null) return;
-    if (reply === null) return; // "*-1": Redis ignores a null multibulk
+    if (reply === null || (Array.isArray(reply) && reply.length === 0)) {
+      // "*-1" and "*0": Redis ignores a null or empty multibulk
+      this.boundaryOffset = this.internals.offset;
+      return;
+    }
     if (!Array.isArray(reply)) {
       this.fail("Protocol error: expected '*' (an array of bulk strings; inline commands are not supported)");
       return;
     }
-    if (reply.length === 0) return; // "*0": Redis ignores an empty multibulk
     if (reply.length > this.limits.argumentsMax) {
       this.fail("Protocol error: invalid multibulk length");
       return;
@@ -143,6 +192,7 @@ export class RequestReader {
       }
     }
     this.completed.push(reply as Buffer[]);
+    this.boundaryOffset = this.internals.offset;
   }
 
   private fail(message: string): void {

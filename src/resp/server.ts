@@ -12,7 +12,7 @@
 // closed after the replies before it; the node keeps serving everyone else.
 import net from "node:net";
 import { randomBytes } from "node:crypto";
-import { UnavailableError, errorMessage } from "../core/errors";
+import { ConfigError, UnavailableError, errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
 import { RESP_CONNECTIONS_MAX, RESP_OUTPUT_BYTES_HIGH, RESP_PARTIAL_COMMAND_MS_MAX, RESP_PIPELINE_COMMANDS_MAX } from "../core/limits";
 import { parseAddress } from "../core/address";
@@ -21,6 +21,22 @@ import { CommandContext, CommandResult, ConnectionState, ServerFacts, prepareCom
 import { PipelineScheduler } from "./pipeline";
 import { Protocol, encodeReply, error } from "./reply";
 import { REQUEST_LIMITS_DEFAULT, RequestLimits, RequestReader } from "./request_reader";
+
+/**
+ * ECC_CACHE_RESP_PARTIAL_COMMAND_MS: a shorter slowloris deadline for a node (tests use it to
+ * see the deadline fire without waiting RESP_PARTIAL_COMMAND_MS_MAX); never a longer one.
+ */
+export const PARTIAL_COMMAND_MS_ENV = "ECC_CACHE_RESP_PARTIAL_COMMAND_MS";
+
+export function partialCommandMsFromEnv(env: NodeJS.ProcessEnv): number {
+  const text = env[PARTIAL_COMMAND_MS_ENV];
+  if (text === undefined || text === "") return RESP_PARTIAL_COMMAND_MS_MAX;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 50 || value > RESP_PARTIAL_COMMAND_MS_MAX) {
+    throw new ConfigError(`${PARTIAL_COMMAND_MS_ENV}: expected a whole number of ms from 50 to ${RESP_PARTIAL_COMMAND_MS_MAX}, got '${text}'`);
+  }
+  return value;
+}
 
 export interface RespServerOptions {
   backend: RespBackend;

@@ -62,6 +62,22 @@ describe("RESP request reader", () => {
     assert.deepEqual(result.commands, [[Buffer.from("PING")]]);
   });
 
+  it("skips empty lines between commands, as redis-cli --pipe sends one, at every split", () => {
+    const bytes = Buffer.concat([Buffer.from("\r\n"), command("MGET", "a", "b"), Buffer.from("\r\n\n"), command("ECHO", "x"), Buffer.from("\r\n")]);
+    for (let split = 0; split <= bytes.length; split++) {
+      const reader = new RequestReader(limits);
+      const first = reader.feed(bytes.subarray(0, split), 0);
+      const second = reader.feed(bytes.subarray(split), 1);
+      assert.equal(first.protocolError ?? second.protocolError, null, `split at ${split}`);
+      assert.deepEqual([...first.commands, ...second.commands].map((args) => args.map(String)), [["MGET", "a", "b"], ["ECHO", "x"]], `split at ${split}`);
+      assert.equal(reader.partialAgeMs(2), null);
+    }
+    const inline = new RequestReader(limits);
+    assert.match(inline.feed(Buffer.from("PING\r\n"), 0).protocolError ?? "", /expected '\*', got 'P'/, "other inline commands are refused");
+    const inArray = new RequestReader(limits);
+    assert.match(inArray.feed(Buffer.from("*2\r\n$3\r\nGET\r\n\r\n"), 0).protocolError ?? "", /Protocol error/, "not inside a command");
+  });
+
   it("puts a large bulk string together from many chunks", () => {
     const value = Buffer.alloc(3 * 1024 * 1024);
     for (let i = 0; i < value.length; i++) value[i] = (i * 7919) & 0xff;
