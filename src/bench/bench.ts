@@ -25,6 +25,7 @@ import { sleep } from "../core/env";
 import { ProcessLauncher } from "./local_cluster";
 import { NodeCgroups, detectLocalCgroupLayout, CgroupLayout } from "./memory/cgroup";
 import { fetchCadvisorMemory } from "./memory/cadvisor";
+import { fetchNetdataMemory, netdataCgroupChartId } from "./memory/netdata";
 import { DOCKER_SOCKET_DEFAULT, fetchDockerStats, parseDockerMemory } from "./memory/docker";
 import { readProcStatus, readSmapsRollup } from "./memory/proc";
 import { MemoryRecorder, MemorySnapshot, MemorySource, SAMPLER_KINDS, SamplerKind, primarySampler } from "./memory/recorder";
@@ -44,6 +45,8 @@ export interface MemoryOptions {
   samplers: string;
   periodMs: number;
   cadvisor: string | null;
+  /** Netdata agent's base URL (--netdata); its cgroups charts of the nodes' cgroups. */
+  netdata?: string | null;
   /** node name → container id/name (docker, cAdvisor). */
   containers: Record<string, string>;
   dockerSocket: string;
@@ -195,6 +198,19 @@ function memorySources(handle: ClusterHandle, wanted: SamplerKind[] | null, cgro
         },
       });
     }
+    const netdata = options.netdata ?? null;
+    if (want("netdata") && !automatic && cgroups !== null && netdata !== null) {
+      const chart = netdataCgroupChartId(cgroups.layout.mount, cgroups.dir(name));
+      sources.push({
+        node: name,
+        sampler: "netdata",
+        read: async () => {
+          if (!running(name)) return null;
+          const memory = await fetchNetdataMemory(netdata, chart);
+          return memory === null ? null : { bytes: memory.workingSetBytes, detail: { swapBytes: memory.swapBytes, timeS: memory.timeS } };
+        },
+      });
+    }
     const container = options.containers[name];
     if (want("docker") && container !== undefined && dockerReachable) {
       sources.push({
@@ -222,6 +238,8 @@ function memorySources(handle: ClusterHandle, wanted: SamplerKind[] | null, cgro
   if (want("docker") && !automatic && !dockerReachable) notes.push(`docker: no engine socket at ${options.dockerSocket}`);
   if (want("docker") && !automatic && Object.keys(options.containers).length === 0) notes.push("docker: no --containers mapping of nodes to containers");
   if (want("cadvisor") && !automatic && options.cadvisor === null) notes.push("cadvisor: no --cadvisor URL");
+  if (want("netdata") && !automatic && (options.netdata ?? null) === null) notes.push("netdata: no --netdata URL");
+  if (want("netdata") && !automatic && cgroups === null) notes.push("netdata: the nodes have no cgroups of their own to chart (needs root and a memory cgroup controller)");
   return { sources, reported: want("reported"), notes };
 }
 
@@ -330,6 +348,7 @@ export async function executeBench(options: BenchOptions, interrupted: () => boo
       preloadConcurrency: options.preloadConcurrency,
       timelineBucketMs: options.timelineBucketMs,
       cadvisor: options.memory.cadvisor,
+      ...(options.memory.netdata ? { netdata: options.memory.netdata } : {}),
       containers: { ...options.memory.containers },
       clientProcesses: options.clientProcesses ?? 0,
     },
@@ -371,7 +390,8 @@ async function runOne(
   const attached = options.servers !== null;
   const notes: string[] = [];
   let cgroups: NodeCgroups | null = null;
-  if (!attached && (wanted === null || wanted.includes("cgroup"))) {
+  // Netdata charts the nodes' cgroups, so it needs them placed as the cgroup sampler does.
+  if (!attached && (wanted === null || wanted.includes("cgroup") || wanted.includes("netdata"))) {
     if (layout === null) notes.push("cgroup: no cgroup memory controller found");
     else {
       const created = NodeCgroups.create(layout);
@@ -379,7 +399,7 @@ async function runOne(
       else cgroups = created;
     }
     if (cgroups === null && wanted !== null) {
-      run.reason = `--memory cgroup requested but unavailable: ${notes.join("; ")}`;
+      run.reason = `--memory ${wanted.includes("cgroup") ? "cgroup" : "netdata"} requested but unavailable: ${notes.join("; ")}`;
       return run;
     }
   }

@@ -2,8 +2,8 @@
 // with asynchronous replicas (replicas=2: node0 primary, node1..2 replicas), on loopback,
 // with persistence off (--save "" --appendonly no), as an in-memory cache runs it.
 //
-// The client (redis/resp.ts) pipelines every command on one connection to the primary;
-// reads and writes go to the primary. Replication is asynchronous: a write is acknowledged
+// The client (ioredis, redis/client.ts) pipelines the commands of each event-loop turn on one
+// connection to the primary; reads and writes go to the primary. Replication is asynchronous: a write is acknowledged
 // when the primary has it; with wait=1 every write is followed by WAIT <replicas> so it is
 // acknowledged only once every replica has it (closer to what ecc and Raft promise). There is
 // no automatic failover (that needs Sentinel): a killed primary means errors until it is back,
@@ -24,7 +24,7 @@ import { RPC_TIMEOUT_MS } from "../core/limits";
 import { binaryVersion } from "./etcd_target";
 import { sleep } from "../core/env";
 import { LocalCluster, LocalFaults } from "./local_cluster";
-import { RedisConnection, RedisReplyError, parseInfo } from "./redis/resp";
+import { RedisClient, parseInfo, redisClient } from "./redis/client";
 import { BUDGET_PARAMS, BenchClient, BenchTarget, ClusterHandle, NodeBudget, NodeInfo, NodeStats, TargetContext, TargetParams, budgetParams, budgetRecord, checkParamNames, intParam } from "./target";
 
 const PARAMS = ["replicas", "wait", "binary", ...BUDGET_PARAMS] as const;
@@ -124,9 +124,8 @@ function evictedKeys(info: Record<string, string>): Record<string, number> {
   return Number.isFinite(value) && info.evicted_keys !== undefined ? { evictedKeys: value } : {};
 }
 
-function connection(address: string): RedisConnection {
-  const colon = address.lastIndexOf(":");
-  return new RedisConnection({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)), timeoutMs: RPC_TIMEOUT_MS });
+function connection(address: string): RedisClient {
+  return redisClient(address, RPC_TIMEOUT_MS);
 }
 
 class RedisCluster extends LocalFaults implements ClusterHandle {
@@ -134,8 +133,8 @@ class RedisCluster extends LocalFaults implements ClusterHandle {
   readonly idealOverhead: number;
   readonly logicalSource = "redis INFO used_memory_dataset: allocator bytes of keys, values and per-entry overhead";
   readonly params: Record<string, string | number | boolean>;
-  private readonly statsConnections: RedisConnection[];
-  private readonly clients: RedisConnection[] = [];
+  private readonly statsConnections: RedisClient[];
+  private readonly clients: RedisClient[] = [];
   private stopped = false;
 
   constructor(
@@ -171,7 +170,7 @@ class RedisCluster extends LocalFaults implements ClusterHandle {
     let last = "";
     while (performance.now() < deadline) {
       try {
-        const info = parseInfo(String(await this.statsConnections[0].command(["INFO", "replication"])));
+        const info = parseInfo(await this.statsConnections[0].info("replication"));
         const online = Object.keys(info).filter((field) => /^slave\d+$/.test(field) && info[field].includes("state=online")).length;
         if (online >= this.replicas) return;
         last = `${online} of ${this.replicas} replicas online`;
@@ -189,25 +188,20 @@ class RedisCluster extends LocalFaults implements ClusterHandle {
     const replicas = this.replicas;
     const wait = this.wait;
     return {
-      get: async (key) => {
-        const value = await primary.command(["GET", key]);
-        return value === null ? null : (value as Buffer);
-      },
+      get: async (key) => primary.getBuffer(key),
       set: async (key, value) => {
         if (!wait) {
-          await primary.command(["SET", key, value]);
+          await primary.set(key, value);
           return;
         }
-        const [, acknowledged] = await Promise.all([primary.command(["SET", key, value]), primary.command(["WAIT", replicas, RPC_TIMEOUT_MS])]);
-        if (typeof acknowledged === "number" && acknowledged < replicas) {
-          throw new RedisReplyError(`WAIT: only ${acknowledged} of ${replicas} replicas acknowledged the write`);
-        }
+        const [, acknowledged] = await Promise.all([primary.set(key, value), primary.wait(replicas, RPC_TIMEOUT_MS)]);
+        if (acknowledged < replicas) throw new Error(`WAIT: only ${acknowledged} of ${replicas} replicas acknowledged the write`);
       },
       del: async (key) => {
-        await primary.command(["DEL", key]);
-        if (wait) await primary.command(["WAIT", replicas, RPC_TIMEOUT_MS]);
+        await primary.del(key);
+        if (wait) await primary.wait(replicas, RPC_TIMEOUT_MS);
       },
-      close: async () => primary.close(),
+      close: async () => primary.disconnect(),
     };
   }
 
@@ -215,13 +209,13 @@ class RedisCluster extends LocalFaults implements ClusterHandle {
     return Promise.all(
       this.statsConnections.map(async (stats) => {
         try {
-          const [memory, counters, keys] = await Promise.all([stats.command(["INFO", "memory"]), stats.command(["INFO", "stats"]), stats.command(["DBSIZE"])]);
-          const info = parseInfo(String(memory));
+          const [memory, counters, keys] = await Promise.all([stats.info("memory"), stats.info("stats"), stats.dbsize()]);
+          const info = parseInfo(memory);
           return {
             logicalBytes: Number(info.used_memory_dataset),
             keyCount: Number(keys),
             rssBytes: Number(info.used_memory_rss),
-            extra: { usedMemoryBytes: Number(info.used_memory), usedMemoryOverheadBytes: Number(info.used_memory_overhead), ...evictedKeys(parseInfo(String(counters))) },
+            extra: { usedMemoryBytes: Number(info.used_memory), usedMemoryOverheadBytes: Number(info.used_memory_overhead), ...evictedKeys(parseInfo(counters)) },
           };
         } catch {
           return null; // unreachable (killed, paused)
@@ -234,8 +228,8 @@ class RedisCluster extends LocalFaults implements ClusterHandle {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const client of this.clients) client.close();
-    for (const stats of this.statsConnections) stats.close();
+    for (const client of this.clients) client.disconnect();
+    for (const stats of this.statsConnections) stats.disconnect();
     if (this.cluster !== null) await this.cluster.stop();
   }
 

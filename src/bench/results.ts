@@ -268,6 +268,7 @@ export const benchResultsSchema = z.strictObject({
     preloadConcurrency: z.number().int().positive(),
     timelineBucketMs: z.number().int().positive(),
     cadvisor: z.string().nullable(),
+    netdata: z.string().optional(),
     containers: z.record(z.string(), z.string()),
     /** Processes the workers ran in; 0: in the bench process itself. */
     clientProcesses: count,

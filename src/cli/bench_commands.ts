@@ -51,6 +51,7 @@ interface BenchFlags {
   memory: string;
   memoryPeriodMs: string;
   cadvisor?: string;
+  netdata?: string;
   containers?: string;
   dockerSocket: string;
   settleMs: string;
@@ -254,9 +255,10 @@ export function benchCommand(): Command {
       "1",
     )
     .option("--fail <spec>", "failure, repeatable: ACTION:NODE@op=N|t=DURATION[+DURATION], ACTION kill|stop|pause|resume|restart, e.g. kill:node1@op=5000, pause:node2@t=3s+2s", collect, [])
-    .option("--memory <samplers>", "memory samplers: auto, none, or a list of cgroup,proc,smaps,docker,cadvisor,reported", "auto")
+    .option("--memory <samplers>", "memory samplers: auto, none, or a list of cgroup,proc,smaps,docker,cadvisor,netdata,reported", "auto")
     .option("--memory-period-ms <ms>", "memory sampling period", "500")
     .option("--cadvisor <url>", "cAdvisor REST endpoint to read container memory from (with --containers)")
+    .option("--netdata <url>", "Netdata agent to read each node's cgroup memory chart from (with --memory netdata; as root)", "http://127.0.0.1:19999")
     .option("--containers <map>", "node to container mapping for docker/cadvisor sampling: node0=ID,node1=ID")
     .option("--docker-socket <path>", "Docker engine socket", DOCKER_SOCKET_DEFAULT)
     .option("--settle-ms <ms>", "wait after the cluster starts and after the load, before each memory snapshot (half before the nodes collect garbage, half after, for the allocators to return freed pages)", "2000")
@@ -330,6 +332,7 @@ export function benchCommand(): Command {
               samplers: plan.memory,
               periodMs: plan.periodMs,
               cadvisor: flags.cadvisor ?? null,
+              netdata: (plan.memory.split(",").map((kind) => kind.trim()).includes("netdata") ? flags.netdata : null) ?? null,
               containers: parseContainers(flags.containers),
               dockerSocket: flags.dockerSocket,
             },

@@ -11,7 +11,8 @@ import { EccClusterConfig, eccConfigToFile } from "../ecc/config";
 import type { EcStatsReply } from "../gen/ecc";
 import { addConfigOptions } from "./config_sources";
 import { ECC_CONFIG_FIELDS, ECC_CONFIG_HELP, EccConfigFlags, LoadedEccConfig, RESOLVED_CONFIG_ENV, loadEccConfig } from "./ecc_config_loader";
-import { eccHealth, eccNodeStates, newestView, reportHealth } from "./health";
+import { eccHealth, eccNodeStates, reportHealth } from "./health";
+import { eccClusterStatus, keyCounts, memoryOf } from "../frontdoor/status";
 import { readValue, writeValue } from "./io";
 import { formatBytes, formatDurationMs as formatMs } from "../core/units";
 import { parseTtlFlag } from "./ttl";
@@ -87,19 +88,26 @@ export function eccCommand(): Command {
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
     .action(async (flags: EccConfigFlags) => {
       const { config, source } = loadConfig(flags);
-      const [{ findBusyAddresses }, { superviseNodes }, resp] = await Promise.all([import("../core/ports"), import("./supervisor"), import("../resp/resp_address")]);
+      const [{ findBusyAddresses }, { superviseNodes }, http, resp] = await Promise.all([
+        import("../core/ports"),
+        import("./supervisor"),
+        import("../frontdoor/admin_address"),
+        import("../resp/resp_address"),
+      ]);
+      const httpAddresses = http.adminHttpAddresses(config, http.ECC_HTTP_BASE_PORT);
       const respAddresses = resp.respAddresses(config, resp.ECC_RESP_BASE_PORT);
-      const busy = await findBusyAddresses([...config.servers, ...respAddresses.filter((address): address is string => address !== null)]);
+      const busy = await findBusyAddresses([...config.servers, ...[...httpAddresses, ...respAddresses].filter((address): address is string => address !== null)]);
       if (busy.length > 0) throw new UnavailableError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
       process.stdout.write(
         `ecc cluster: k=${config.dataShards} n=${config.dataShards + config.parityShards} block_size=${config.blockBytes} (config: ${source})\n`,
       );
-      const childConfig = { ...config, ...resp.childRespSettings(respAddresses) };
+      const childConfig = { ...config, ...http.childHttpSettings(httpAddresses), ...resp.childRespSettings(respAddresses) };
       const env = { ...process.env, [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(childConfig)) };
       const code = await superviseNodes(
         config.servers.map((address, index) => ({
           name: `ecc node ${index} (shard ${index})`,
           address,
+          httpAddress: httpAddresses[index],
           respAddress: respAddresses[index],
           // startAll starts a new cluster: every node's memory is empty, so view state
           // left by an earlier run is meaningless (and would make every node wait to rebuild).
@@ -143,15 +151,26 @@ export function eccCommand(): Command {
         fs.rmSync(nodeDataDir(config.dataDir, address), { recursive: true, force: true });
       }
       const codec = await createCodec((process.env.ECC_CODEC ?? "auto") as CodecBackend | "auto", config.dataShards, config.parityShards);
-      const node = new EccNodeRuntime({ config, address, logger, codec, recover: recover !== undefined, slowReadsMs: slowReadsFault(logger) });
+      const { adminHttpAddress } = await import("../frontdoor/admin_address");
+      const httpAddress = adminHttpAddress(config, address);
+      const metrics = httpAddress === null ? undefined : new (await import("../frontdoor/metrics")).NodeMetrics({ mode: "ecc", address });
+      const node = new EccNodeRuntime({ config, address, logger, codec, recover: recover !== undefined, slowReadsMs: slowReadsFault(logger), metrics });
       // The RESP port is bound before the node starts, so a port in use fails the start (exit
       // 3, as for the gRPC port) and the node's ready line means both ports are listening.
-      const respServer = await startEccResp(node, config, address, codec, logger);
+      const respServer = await startEccResp(node, config, address, codec, logger, metrics);
       await node.start();
+      const admin =
+        httpAddress === null || metrics === undefined
+          ? null
+          : await (await import("../frontdoor/ecc_admin")).startEccAdmin({ node, config, codec, httpAddress, metrics, logger }).catch(async (error: unknown) => {
+              await node.stop();
+              throw error;
+            });
+      if (admin !== null) logger.info("http.listening", { address: admin.address });
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           logger.info("ecc.node_stopping", {});
-          void Promise.all([respServer?.close(), node.stop()]).then(() => resolve());
+          void Promise.all([respServer?.close(), admin?.close(), node.stop()]).then(() => resolve());
         };
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
@@ -297,25 +316,10 @@ export function eccCommand(): Command {
     .action(async (flags: EccConfigFlags & { json?: boolean; codec: string }) => {
       const { config } = loadConfig(flags);
       const stats = await withClient(config, flags.codec, (ecc) => ecc.stats());
-      const newest = newestView(stats);
-      const nodes = stats.map((s, index) => ({
-        address: config.servers[index],
-        shardIndex: index,
-        reachable: s !== null,
-        state: s?.state ?? "unreachable",
-        epoch: s?.view?.epoch ?? null,
-        controlLeader: s?.controlLeader ?? false,
-        ...keyCounts(s),
-        logicalBytes: s?.logicalBytes ?? null,
-        rssBytes: s?.rssBytes ?? null,
-        memory: memoryOf(s),
-        rebuild:
-          s === null || s.rebuildTotalKeys === 0
-            ? null
-            : { keys: s.rebuiltKeys, totalKeys: s.rebuildTotalKeys, bytes: s.rebuiltBytes, bytesPerSecond: s.rebuildBytesPerSecond },
-      }));
+      const status = eccClusterStatus(stats, config.servers);
+      const { view: newest, nodes } = status;
       if (flags.json === true) {
-        process.stdout.write(JSON.stringify({ view: newest, nodes }, null, 2) + "\n");
+        process.stdout.write(JSON.stringify(status, null, 2) + "\n");
       } else {
         if (newest !== null) {
           process.stdout.write(
@@ -346,18 +350,19 @@ async function startEccResp(
   address: string,
   codec: import("../codec/codec").ErasureCodec,
   logger: Logger,
+  metrics: import("../frontdoor/metrics").NodeMetricsSink | undefined,
 ): Promise<{ close(): Promise<void> } | null> {
   const { respAddress } = await import("../resp/resp_address");
   const listenAt = respAddress(config, address);
   if (listenAt === null) return null;
-  const [{ RespServer, partialCommandMsFromEnv }, { EccRespBackend }, { EcClient }] = await Promise.all([
+  const [{ RespServer, partialCommandMsFromEnv, respMetrics }, { EccRespBackend }, { EcClient }] = await Promise.all([
     import("../resp/server"),
     import("../resp/ecc_backend"),
     import("../ecc/client"),
   ]);
   const partialCommandMsMax = partialCommandMsFromEnv(process.env);
   const backend = new EccRespBackend(node, new EcClient({ config, codec }), config);
-  const server = new RespServer({ backend, logger, partialCommandMsMax });
+  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics) });
   try {
     await server.listen(listenAt);
   } catch (error) {
@@ -373,27 +378,7 @@ async function startEccResp(
   };
 }
 
-/** What counts against a node's budget, the budget and what the node did about it. */
-function memoryOf(stats: EcStatsReply | null): Record<string, unknown> | null {
-  if (stats === null) return null;
-  return {
-    usedBytes: stats.usedBytes,
-    heldBytes: stats.heldBytes,
-    maxMemoryBytes: stats.maxMemoryBytes,
-    evictionPolicy: stats.evictionPolicy,
-    evictedKeys: stats.evictedKeys,
-    expiredKeys: stats.expiredKeys,
-    rejectedWrites: stats.rejectedWrites,
-  };
-}
-
 function formatBudget(stats: EcStatsReply): string {
   const budget = stats.maxMemoryBytes === 0 ? "none" : formatBytes(stats.maxMemoryBytes);
   return `${formatBytes(stats.usedBytes)}/${budget}`;
-}
-
-/** A node's store counts every key it holds, tombstones (deleted keys) included. */
-function keyCounts(stats: EcStatsReply | null): { keys: number | null; tombstones: number | null } {
-  if (stats === null) return { keys: null, tombstones: null };
-  return { keys: stats.keyCount - stats.tombstoneCount, tombstones: stats.tombstoneCount };
 }

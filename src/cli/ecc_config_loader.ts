@@ -1,9 +1,10 @@
 // Where the ecc config comes from, in order of precedence (highest first):
 //   1. flags (--servers, --k, --n, --block-size, --heartbeat-timeout-ms, --lock-lease-ms,
-//      --rpc-timeout-ms, --data-dir, --resp-port, --resp-servers, ...; each command offers
-//      the ones it uses)
+//      --rpc-timeout-ms, --data-dir, --http-port, --http-servers, --resp-port, --resp-servers,
+//      ...; each command offers the ones it uses)
 //   2. environment (ECC_SERVERS, ECC_K, ECC_N, ECC_BLOCK_SIZE, ECC_HEARTBEAT_TIMEOUT_MS,
-//      ECC_LOCK_LEASE_MS, ECC_RPC_TIMEOUT_MS, ECC_DATA_DIR, ECC_RESP_PORT, ECC_RESP_SERVERS, ...)
+//      ECC_LOCK_LEASE_MS, ECC_RPC_TIMEOUT_MS, ECC_DATA_DIR, ECC_HTTP_PORT, ECC_HTTP_SERVERS,
+//      ECC_RESP_PORT, ECC_RESP_SERVERS, ...)
 //   3. the config file: -c FILE, else $ECC_CONFIG, else ./ecc_config.json when present
 //   4. the embedded defaults (5 servers on 127.0.0.1:3000-3004, k=3, n=5)
 // startAll hands the resolved config to its children in ECC_CACHE_RESOLVED_CONFIG so every
@@ -29,6 +30,8 @@ export interface EccConfigFlags {
   readHedgePercentile?: string;
   respPort?: string;
   respServers?: string;
+  httpPort?: string;
+  httpServers?: string;
 }
 
 export const RESOLVED_CONFIG_ENV = "ECC_CACHE_RESOLVED_CONFIG";
@@ -112,6 +115,22 @@ export const ECC_CONFIG_FIELDS: readonly ConfigField[] = [
     kind: "list",
     option: "--resp-servers <list>",
     help: "comma-separated host:port list of the nodes' RESP ports, parallel to servers",
+  },
+  {
+    flag: "httpPort",
+    env: "ECC_HTTP_PORT",
+    field: "http_port",
+    kind: "integer",
+    option: "--http-port <port>",
+    help: "this node's HTTP admin port (/healthz, /readyz, /metrics, /v1/status) on its host; 0 turns it off (startAll without it: 9300+index)",
+  },
+  {
+    flag: "httpServers",
+    env: "ECC_HTTP_SERVERS",
+    field: "http_servers",
+    kind: "list",
+    option: "--http-servers <list>",
+    help: "comma-separated host:port list of the nodes' HTTP admin ports, parallel to servers",
   },
 ];
 

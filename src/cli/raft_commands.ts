@@ -5,7 +5,6 @@
 import { Command } from "commander";
 import { parseAddress } from "../core/address";
 import { ConfigError, NotFoundError, UnavailableError } from "../core/errors";
-import type { KvStatsReply } from "../gen/raft";
 import type { RaftClient } from "../raft/client";
 import { RaftClusterConfig, raftConfigToFile } from "../raft/config";
 import { addConfigOptions } from "./config_sources";
@@ -13,6 +12,7 @@ import { reportHealth, raftHealth } from "./health";
 import { readValue, writeValue } from "./io";
 import { RAFT_CONFIG_FIELDS, RAFT_CONFIG_HELP, RAFT_RESOLVED_CONFIG_ENV, RaftConfigFlags, loadRaftConfig } from "./raft_config_loader";
 import { exitWithSupervisor } from "../core/supervisor_watch";
+import { RaftClusterReport, gatherRaftCluster, raftClusterStatus } from "../frontdoor/status";
 
 /** A client needs the servers and its own two deadlines; the rest configures nodes. */
 const CLIENT_FIELDS = ["servers", "rpc_timeout_ms", "connect_timeout_ms"];
@@ -46,45 +46,6 @@ async function withClient<T>(flags: RaftConfigFlags, run: (client: RaftClient, c
   }
 }
 
-interface RaftNodeReport {
-  address: string;
-  /** A voter in the leader's configuration (the configured servers when no leader answered). */
-  member: boolean;
-  stats: KvStatsReply | null;
-}
-
-interface RaftClusterReport {
-  leader: string | null;
-  term: number | null;
-  members: string[];
-  nodes: RaftNodeReport[];
-}
-
-/**
- * Asks every configured server, then every voter the leader names that is not configured (a
- * node added with `cluster add`), so status and stats cover the cluster as it is now.
- */
-async function gatherCluster(client: RaftClient, config: RaftClusterConfig): Promise<RaftClusterReport> {
-  const addresses = [...config.servers];
-  const stats = await client.statsAll(addresses);
-  const leaderOf = (): KvStatsReply | null =>
-    stats.filter((s): s is KvStatsReply => s !== null && s.role === "leader").sort((a, b) => b.term - a.term)[0] ?? null;
-  const extra = (leaderOf()?.voters ?? []).filter((voter) => !addresses.includes(voter));
-  if (extra.length > 0) {
-    addresses.push(...extra);
-    stats.push(...(await client.statsAll(extra)));
-  }
-  const leader = leaderOf();
-  const members = leader?.voters ?? config.servers;
-  const terms = stats.filter((s): s is KvStatsReply => s !== null).map((s) => s.term);
-  return {
-    leader: leader?.nodeId ?? null,
-    term: leader?.term ?? (terms.length > 0 ? Math.max(...terms) : null),
-    members: [...members],
-    nodes: addresses.map((address, index) => ({ address, member: members.includes(address), stats: stats[index] })),
-  };
-}
-
 function reportClusterHealth(report: RaftClusterReport): void {
   reportHealth(raftHealth(report.nodes.filter((node) => node.member).map((node) => ({ address: node.address, role: node.stats?.role ?? null }))));
 }
@@ -97,13 +58,21 @@ export function raftCommand(): Command {
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
     .action(async (flags: RaftConfigFlags) => {
       const { config, source } = loadRaftConfig(flags);
-      const [{ findBusyAddresses }, { superviseNodes }] = await Promise.all([import("../core/ports"), import("./supervisor")]);
-      const busy = await findBusyAddresses(config.servers);
+      const [{ findBusyAddresses }, { superviseNodes }, http] = await Promise.all([import("../core/ports"), import("./supervisor"), import("../frontdoor/admin_address")]);
+      const httpAddresses = http.adminHttpAddresses(config, http.RAFT_HTTP_BASE_PORT);
+      const busy = await findBusyAddresses([...config.servers, ...httpAddresses.filter((address): address is string => address !== null)]);
       if (busy.length > 0) throw new UnavailableError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
       process.stdout.write(`raft cluster: ${config.servers.length} nodes, fsync ${config.fsync}, data in ${config.dataDir} (config: ${source})\n`);
-      const env = { ...process.env, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)) };
+      const childConfig = { ...config, ...http.childHttpSettings(httpAddresses) };
+      const env = { ...process.env, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(childConfig)) };
       process.exitCode = await superviseNodes(
-        config.servers.map((address, index) => ({ name: `raft node ${index}`, address, args: ["raft", "server", "startOne", String(index)], env })),
+        config.servers.map((address, index) => ({
+          name: `raft node ${index}`,
+          address,
+          httpAddress: httpAddresses[index],
+          args: ["raft", "server", "startOne", String(index)],
+          env,
+        })),
         "raft.node_started",
         "raft cluster",
       );
@@ -125,12 +94,23 @@ export function raftCommand(): Command {
         level: parseLogLevel(flags.logLevel ?? process.env.RAFT_LOG_LEVEL, "info"),
         write: (line) => process.stdout.write(line),
       });
-      const node = new RaftNodeRuntime({ config, address, logger, join: flags.join === true || !bootstrap });
+      const { adminHttpAddress } = await import("../frontdoor/admin_address");
+      const httpAddress = adminHttpAddress(config, address);
+      const metrics = httpAddress === null ? undefined : new (await import("../frontdoor/metrics")).NodeMetrics({ mode: "raft", address });
+      const node = new RaftNodeRuntime({ config, address, logger, join: flags.join === true || !bootstrap, metrics });
       await node.start();
+      const admin =
+        httpAddress === null || metrics === undefined
+          ? null
+          : await (await import("../frontdoor/raft_admin")).startRaftAdmin({ node, config, httpAddress, metrics, logger }).catch(async (error: unknown) => {
+              await node.stop();
+              throw error;
+            });
+      if (admin !== null) logger.info("http.listening", { address: admin.address });
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           logger.info("raft.node_stopping", {});
-          void node.stop().then(resolve);
+          void Promise.all([admin?.close(), node.stop()]).then(() => resolve());
         };
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
@@ -170,7 +150,7 @@ export function raftCommand(): Command {
     .description("each node's role, term, indexes and exact logical bytes; exit 0 healthy, 7 degraded, 3 cannot serve")
     .option("--json", "machine-readable output")
     .action(async (flags: RaftConfigFlags & { json?: boolean }) => {
-      const report = await withClient(flags, gatherCluster);
+      const report = await withClient(flags, gatherRaftCluster);
       if (flags.json === true) {
         process.stdout.write(JSON.stringify(report.nodes.map((node) => ({ address: node.address, reachable: node.stats !== null, member: node.member, stats: node.stats })), null, 2) + "\n");
       } else {
@@ -193,19 +173,11 @@ export function raftCommand(): Command {
     .description("the leader, term and members, and per node: role, term, commit and applied index; exit 0 healthy, 7 degraded, 3 cannot serve")
     .option("--json", "machine-readable output")
     .action(async (flags: RaftConfigFlags & { json?: boolean }) => {
-      const report = await withClient(flags, gatherCluster);
-      const nodes = report.nodes.map(({ address, member, stats: s }) => ({
-        address,
-        reachable: s !== null,
-        member,
-        role: s?.role ?? "unreachable",
-        term: s?.term ?? null,
-        leader: s === null || s.leaderId === "" ? null : s.leaderId,
-        commitIndex: s?.commitIndex ?? null,
-        appliedIndex: s?.appliedIndex ?? null,
-      }));
+      const report = await withClient(flags, gatherRaftCluster);
+      const status = raftClusterStatus(report);
+      const { nodes } = status;
       if (flags.json === true) {
-        process.stdout.write(JSON.stringify({ leader: report.leader, term: report.term, members: report.members, nodes }, null, 2) + "\n");
+        process.stdout.write(JSON.stringify(status, null, 2) + "\n");
       } else {
         process.stdout.write(`leader ${report.leader ?? "none"} term ${report.term ?? "-"} members [${report.members.join(",")}]\n`);
         process.stdout.write("node                 role        term   commit   applied  member\n");

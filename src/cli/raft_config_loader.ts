@@ -1,9 +1,9 @@
 // Where the raft config comes from, highest precedence first: flags (--servers,
 // --tick-ms, --election-ticks, --heartbeat-ticks, --snapshot-entries, --fsync, --data-dir,
-// --rpc-timeout-ms, --connect-timeout-ms; each command offers the ones it uses), environment
-// (RAFT_SERVERS, RAFT_TICK_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS,
-// RAFT_SNAPSHOT_ENTRIES, RAFT_FSYNC, RAFT_DATA_DIR, RAFT_RPC_TIMEOUT_MS,
-// RAFT_CONNECT_TIMEOUT_MS), the file (-c FILE, else $RAFT_CONFIG, else ./raft_config.json),
+// --rpc-timeout-ms, --connect-timeout-ms, --http-port, --http-servers; each command offers
+// the ones it uses), environment (RAFT_SERVERS, RAFT_TICK_MS, RAFT_ELECTION_TICKS,
+// RAFT_HEARTBEAT_TICKS, RAFT_SNAPSHOT_ENTRIES, RAFT_FSYNC, RAFT_DATA_DIR, RAFT_RPC_TIMEOUT_MS,
+// RAFT_CONNECT_TIMEOUT_MS, RAFT_HTTP_PORT, RAFT_HTTP_SERVERS), the file (-c FILE, else $RAFT_CONFIG, else ./raft_config.json),
 // the embedded defaults (3 servers on 127.0.0.1:4000-4002).
 import { RAFT_DEFAULT_FILE, RaftClusterConfig, parseRaftConfig } from "../raft/config";
 import { ConfigField, mergeConfigSources, parseJson } from "./config_sources";
@@ -17,6 +17,8 @@ export interface RaftConfigFlags {
   snapshotEntries?: string;
   fsync?: string;
   dataDir?: string;
+  httpPort?: string;
+  httpServers?: string;
   rpcTimeoutMs?: string;
   connectTimeoutMs?: string;
 }
@@ -55,6 +57,22 @@ export const RAFT_CONFIG_FIELDS: readonly ConfigField[] = [
     kind: "integer",
     option: "--connect-timeout-ms <ms>",
     help: "give up when no node accepts a connection for this long",
+  },
+  {
+    flag: "httpPort",
+    env: "RAFT_HTTP_PORT",
+    field: "http_port",
+    kind: "integer",
+    option: "--http-port <port>",
+    help: "this node's HTTP admin port (/healthz, /readyz, /metrics, /v1/status) on its host; 0 turns it off (startAll without it: 9400+index)",
+  },
+  {
+    flag: "httpServers",
+    env: "RAFT_HTTP_SERVERS",
+    field: "http_servers",
+    kind: "list",
+    option: "--http-servers <list>",
+    help: "comma-separated host:port list of the nodes' HTTP admin ports, parallel to servers",
   },
 ];
 

@@ -13,6 +13,8 @@ export interface NodeSpec {
   address: string;
   /** The node's RESP (Redis protocol) address, printed with its address; null when it has none. */
   respAddress?: string | null;
+  /** The node's HTTP admin port, printed with its address; null when it has none. */
+  httpAddress?: string | null;
 }
 
 const READY_TIMEOUT_MS = 20_000;
@@ -77,7 +79,9 @@ export async function superviseNodes(nodes: NodeSpec[], readyEvent: string, titl
 
   process.stdout.write(`${title}: ${nodes.length} nodes running\n`);
   nodes.forEach((spec, index) =>
-    process.stdout.write(`  ${spec.name}  listening on ${spec.address}  pid ${launched[index].pid}${spec.respAddress ? `  resp ${spec.respAddress}` : ""}\n`),
+    process.stdout.write(
+      `  ${spec.name}  listening on ${spec.address}  pid ${launched[index].pid}${spec.httpAddress ? `  http ${spec.httpAddress}` : ""}${spec.respAddress ? `  resp ${spec.respAddress}` : ""}\n`,
+    ),
   );
   process.stdout.write("Press Ctrl-C to stop all nodes.\n");
 

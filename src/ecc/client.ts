@@ -97,7 +97,7 @@ function expiryOf(options: { ttlMs?: number; expireAtMs?: number; keepTtl?: bool
   return { kind: "none" };
 }
 
-type ReplyBody<C extends "prepare" | "commit" | "get"> = Extract<NonNullable<Result["body"]>, { $case: C }>["value"];
+type ReplyBody<C extends "prepare" | "commit" | "get" | "txStatus"> = Extract<NonNullable<Result["body"]>, { $case: C }>["value"];
 
 /** The effects every core shares, carried out by EcClient.drive. */
 type CommonEffect =
@@ -357,6 +357,7 @@ export class EcClient {
       backoffMsMax: EC_BACKOFF_MS_MAX,
       unavailableWaitMs: this.unavailableWaitMs(),
       viewPollMs: EC_VIEW_POLL_MS,
+      confirmWaitMs: this.unavailableWaitMs(),
       random: this.random,
       newTxId: () => this.newTxId(),
       condition: extra.condition,
@@ -388,6 +389,12 @@ export class EcClient {
             );
             return true;
           }
+          case "txStatus":
+            this.channels[effect.node].send({ $case: "txStatus", value: effect.request }, this.config.rpcTimeoutMs).then(
+              (result) => carryOut(coordinator.onTxStatusReply(effect.round, effect.node, this.nodeReply(result, "txStatus"), Date.now())),
+              (error: unknown) => carryOut(coordinator.onTxStatusReply(effect.round, effect.node, silentReply(error), Date.now())),
+            );
+            return true;
           case "abort":
             // Best effort and not waited for: a node that misses it resolves the tx when its lease ends.
             this.channels[effect.node]
@@ -461,7 +468,7 @@ export class EcClient {
   }
 
   /** A node's Result as the coordinators see it (adopting any newer view it carries). */
-  private nodeReply<C extends "prepare" | "commit" | "get">(result: Result, expected: C): NodeReply<ReplyBody<C>> {
+  private nodeReply<C extends "prepare" | "commit" | "get" | "txStatus">(result: Result, expected: C): NodeReply<ReplyBody<C>> {
     if (result.code === ResultCode.RESULT_CODE_OK) {
       if (result.body?.$case !== expected) {
         return { kind: "refused", code: ResultCode.RESULT_CODE_INTERNAL, message: `answer without a ${expected} body`, view: null };

@@ -5,6 +5,7 @@
 import { ConfigError } from "../core/errors";
 import { serverListProblems } from "../core/address";
 import { FieldRules, flatConfigProblems } from "../core/flat_config";
+import { HTTP_FIELD_RULES, httpServersProblems } from "../frontdoor/admin_address";
 import {
   BLOCK_BYTES_DEFAULT,
   BLOCK_BYTES_MAX,
@@ -45,6 +46,9 @@ export interface EccClusterConfig {
   /** The RESP (Redis protocol) port: this node's port (0: off), or one host:port per server; src/resp/resp_address.ts. */
   respPort?: number;
   respServers?: string[];
+  /** The HTTP admin port: this node's port (0: off), or one host:port per server; src/frontdoor/admin_address.ts. */
+  httpPort?: number;
+  httpServers?: string[];
 }
 
 export const ECC_DEFAULT_FILE = {
@@ -62,8 +66,11 @@ export const ECC_DEFAULT_FILE = {
   read_hedge_percentile: READ_HEDGE_PERCENTILE_DEFAULT as number | undefined,
 };
 
-/** The RESP port's fields are optional: without them startAll gives each node the default port (resp_address.ts). */
-export type EccConfigFile = typeof ECC_DEFAULT_FILE & { resp_port?: number; resp_servers?: string[] };
+/**
+ * The front doors' fields are optional: without them startAll gives each node the default
+ * ports (admin_address.ts, resp_address.ts).
+ */
+export type EccConfigFile = typeof ECC_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] };
 
 /**
  * The original's block_size meant something else: values were capped at k × block_size bytes
@@ -96,6 +103,7 @@ const RULES: FieldRules = {
   read_extra: { kind: "integer", min: 0, max: SERVERS_MAX, optional: true },
   read_hedge_percentile: { kind: "integer", min: 0, max: 99, optional: true },
   ...RESP_FIELD_RULES,
+  ...HTTP_FIELD_RULES,
 };
 
 /** Validates a config object (defaults already merged in) and returns the typed config. */
@@ -117,6 +125,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
   if (hedge !== 0 && hedge < 50) problems.push(`read_hedge_percentile (${hedge}) must be 0 (no hedging) or 50..99`);
   problems.push(...serverListProblems(file.servers));
   problems.push(...respServersProblems(file.servers, file.resp_servers));
+  problems.push(...httpServersProblems(file.servers, file.http_servers));
   if (problems.length > 0) throw new ConfigError(`invalid ecc config (${source}):\n  ${problems.join("\n  ")}`);
   return {
     servers: file.servers,
@@ -133,6 +142,8 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
     readHedgePercentile: hedge,
     ...(file.resp_port === undefined ? {} : { respPort: file.resp_port }),
     ...(file.resp_servers === undefined ? {} : { respServers: file.resp_servers }),
+    ...(file.http_port === undefined ? {} : { httpPort: file.http_port }),
+    ...(file.http_servers === undefined ? {} : { httpServers: file.http_servers }),
   };
 }
 
@@ -152,5 +163,7 @@ export function eccConfigToFile(config: EccClusterConfig): EccConfigFile {
     read_hedge_percentile: config.readHedgePercentile,
     ...(config.respPort === undefined ? {} : { resp_port: config.respPort }),
     ...(config.respServers === undefined ? {} : { resp_servers: config.respServers }),
+    ...(config.httpPort === undefined ? {} : { http_port: config.httpPort }),
+    ...(config.httpServers === undefined ? {} : { http_servers: config.httpServers }),
   };
 }

@@ -19,6 +19,8 @@ import { View, applyViewChange } from "./view";
 import { EcClient } from "./client";
 import { encodeBlobs } from "./shard_coding";
 import { EccNodeCore, NodeEffect, PeerPurpose, fail, progressFields } from "./node_core";
+import type { NodeMetricsSink } from "../frontdoor/metrics";
+import { grpcCodeName } from "../transport/status";
 
 /** How often the core gets a tick (it keeps its own deadlines within). */
 const TICK_MS_MAX = 25;
@@ -33,6 +35,8 @@ export interface EccNodeOptions {
   clock?: Clock;
   /** Test-only fault: answer every read this much later (a slow node for the bench). */
   slowReadsMs?: number;
+  /** Counters and latency for the admin port's /metrics (src/frontdoor/metrics.ts). */
+  metrics?: NodeMetricsSink;
 }
 
 export class EccNodeRuntime {
@@ -119,6 +123,15 @@ export class EccNodeRuntime {
   }
 
   handle(op: Op): Result {
+    const metrics = this.options.metrics;
+    if (metrics === undefined) return this.answer(op);
+    const startedMs = performance.now();
+    const result = this.answer(op);
+    metrics.opDone(op.body?.$case ?? "none", ResultCode[result.code], startedMs);
+    return result;
+  }
+
+  private answer(op: Op): Result {
     try {
       if (op.body?.$case === "stats") {
         if (op.body.value.collectGarbage) collectGarbage();
@@ -159,6 +172,10 @@ export class EccNodeRuntime {
     const budget = this.options.config.maxMemoryBytes;
     if (budget > 0) collectWhenBuffersPileUp(this.core.replica.heldBytes(), Math.max(2 * 1024 * 1024, budget * 0.03));
     const leader = this.control.leaderAddress();
+    if (leader !== this.lastLeader) {
+      this.lastLeader = leader;
+      if (leader !== "") this.options.metrics?.leaderChanged();
+    }
     const leaderIndex = this.options.config.servers.indexOf(leader);
     this.carryOut(this.core.tick(this.clock.nowMs(), this.control.isLeader(), leaderIndex < 0 ? null : leaderIndex, Date.now()));
     const progress = this.core.progress;
@@ -169,6 +186,7 @@ export class EccNodeRuntime {
   }
 
   private lastProgressLogMs = 0;
+  private lastLeader = "";
 
   private carryOut(effects: NodeEffect[]): void {
     if (this.stopped) return;
@@ -223,7 +241,10 @@ export class EccNodeRuntime {
     const sent = purpose.kind === "ping" ? peer.send(body, timeoutMs) : peer.call(body, timeoutMs);
     sent.then(
       (result) => this.carryOut(this.core.onPeerReply(purpose, { kind: "ok", result }, this.clock.nowMs(), Date.now())),
-      (error: unknown) => this.carryOut(this.core.onPeerReply(purpose, { kind: "silent", message: errorMessage(error) }, this.clock.nowMs(), Date.now())),
+      (error: unknown) => {
+        this.options.metrics?.grpcError(grpcCodeName(error));
+        this.carryOut(this.core.onPeerReply(purpose, { kind: "silent", message: errorMessage(error) }, this.clock.nowMs(), Date.now()));
+      },
     );
   }
 

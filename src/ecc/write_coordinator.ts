@@ -29,8 +29,13 @@
 // - bad input, a limit, a corrupt shard: EcAbort and fail with the typed error.
 // - EcCommit refused by every node (fenced, or a new epoch): none committed, so retrying is
 //   safe. Some node acknowledged or did not answer but fewer than k members acknowledged: the
-//   write may still complete through resolution, so the outcome is unknown (never reported
-//   as failed: a failed write must not have happened).
+//   write may still complete through resolution (a view change during the commit fences it on
+//   the nodes that moved, and they resolve it among themselves). The coordinator then asks the
+//   members of the newest view for the tx's status (EcTxStatus), round after round for up to
+//   confirmWaitMs: once k of them report it committed at its version it succeeds; otherwise
+//   the outcome is unknown (never reported as failed: a failed write must not have happened).
+//   Asking fences the tx where it is still staged, which is harmless: every EcCommit of this
+//   write has been answered by then.
 import assert from "node:assert/strict";
 import { Random } from "../core/env";
 import {
@@ -41,7 +46,7 @@ import {
   UnavailableError,
   WriteAbortedError,
 } from "../core/errors";
-import { EcCommit, EcPrepare, EcPrepareReply, ResultCode, WriteReason } from "../gen/ecc";
+import { EcCommit, EcPrepare, EcPrepareReply, EcTxStatus, EcTxStatusReply, ResultCode, TxState, WriteReason } from "../gen/ecc";
 import { errorFromResult } from "../transport/status";
 import { Layout } from "./layout";
 import { View, writeTargets } from "./view";
@@ -57,6 +62,8 @@ export type NodeReply<T> =
 export type WriteEffect =
   | { kind: "prepare"; attempt: number; node: number; epoch: number; request: EcPrepare }
   | { kind: "commit"; attempt: number; node: number; epoch: number; request: EcCommit }
+  /** Asks a member whether this write's tx committed there; answer with onTxStatusReply. */
+  | { kind: "txStatus"; round: number; node: number; request: EcTxStatus }
   /** Fire and forget: the coordinator never waits for an EcAbort. */
   | { kind: "abort"; node: number; epoch: number; key: Buffer; txId: Buffer }
   /** Ask the servers for their view; answer with onViewRefreshed (null: nobody answered). */
@@ -111,6 +118,8 @@ export interface WriteCoordinatorOptions {
   unavailableWaitMs: number;
   /** How often to poll the view while some node has not answered. */
   viewPollMs: number;
+  /** How long to keep asking whether a commit that fewer than k members acknowledged completed. */
+  confirmWaitMs: number;
   /** Jitter for backoffs. */
   random: Random;
   /** A fresh tx id for each attempt (unique per client; the driver decides how). */
@@ -127,7 +136,7 @@ export interface WriteCoordinatorOptions {
   plantedBug?: "acknowledge-after-one-commit";
 }
 
-type Phase = "idle" | "preparing" | "committing" | "backoff" | "refreshing" | "done";
+type Phase = "idle" | "preparing" | "committing" | "confirming" | "backoff" | "refreshing" | "done";
 
 interface NodeState {
   /** Bytes of this node's blob acknowledged by EcPrepare so far. */
@@ -170,7 +179,13 @@ export class EcWriteCoordinator {
   private timer = 0;
   private timerArmed = false;
   /** Why the coordinator is refreshing the view (what to do with the answer). */
-  private refreshFor: "silent" | "retry" | null = null;
+  private refreshFor: "silent" | "retry" | "confirm" | null = null;
+  /** Confirming a commit: the round of EcTxStatus asks, and who said committed / answered in it. */
+  private confirmRound = 0;
+  private confirmUntilMs = 0;
+  private confirmAsked = new Set<number>();
+  private confirmCommitted = new Set<number>();
+  private confirmAnswered = new Set<number>();
   private attemptStartedMs = 0;
   private lastPollMs = 0;
 
@@ -240,38 +255,74 @@ export class EcWriteCoordinator {
       this.adopt(reply.view);
     }
     const needed = this.options.plantedBug === "acknowledge-after-one-commit" ? 1 : this.options.dataShards;
-    if (this.commitMemberAcks >= needed) {
-      this.phase = "done";
-      return [
-        {
-          kind: "succeed",
-          result: {
-            applied: true,
-            version: this.version,
-            attempts: this.attempt,
-            previousVersion: this.previousVersion,
-            previousLive: this.previousLive,
-            expiresAtMs: this.expiresAtMs,
-          },
-        },
-      ];
-    }
+    if (this.commitMemberAcks >= needed) return this.succeed();
     if (this.commitAnswers < this.targets.length) return [];
     if (this.commitRefusals === this.targets.length) {
       // Nobody committed: safe to try again.
       this.lastError = new WriteAbortedError(`EcCommit of version ${this.version} refused by every node`);
       return this.retryAfterContention();
     }
+    this.phase = "confirming";
+    this.confirmUntilMs = nowMs + this.options.confirmWaitMs;
+    this.refreshFor = "confirm";
+    return [{ kind: "refreshView" }];
+  }
+
+  /** A member's answer to EcTxStatus while confirming a commit. */
+  onTxStatusReply(round: number, node: number, reply: NodeReply<EcTxStatusReply>, nowMs: number): WriteEffect[] {
+    if (this.phase !== "confirming" || round !== this.confirmRound || !this.confirmAsked.has(node) || this.confirmAnswered.has(node)) return [];
+    this.confirmAnswered.add(node);
+    if (reply.kind === "ok" && reply.body.state === TxState.TX_STATE_COMMITTED && reply.body.version === this.version) this.confirmCommitted.add(node);
+    if (reply.kind === "refused") this.adopt(reply.view);
+    if (this.confirmCommitted.size >= this.options.dataShards) return this.succeed();
+    if (this.confirmAnswered.size < this.confirmAsked.size) return [];
+    if (nowMs >= this.confirmUntilMs) return this.outcomeUnknown();
+    return [this.newTimer(this.options.viewPollMs)];
+  }
+
+  private succeed(): WriteEffect[] {
     this.phase = "done";
+    return [
+      {
+        kind: "succeed",
+        result: {
+          applied: true,
+          version: this.version,
+          attempts: this.attempt,
+          previousVersion: this.previousVersion,
+          previousLive: this.previousLive,
+          expiresAtMs: this.expiresAtMs,
+        },
+      },
+    ];
+  }
+
+  private outcomeUnknown(): WriteEffect[] {
+    this.phase = "done";
+    const confirmed = this.confirmRound === 0 ? "" : `; ${this.confirmCommitted.size} members of view ${this.latest.epoch} confirmed it since`;
     return [
       {
         kind: "fail",
         error: new OutcomeUnknownError(
           `write outcome unknown: ${this.commitAcks} of ${this.targets.length} nodes acknowledged EcCommit of version ${this.version}` +
-            ` (${this.commitMemberAcks} members, ${this.options.dataShards} needed); it may still complete`,
+            ` (${this.commitMemberAcks} members, ${this.options.dataShards} needed)${confirmed}; it may still complete`,
         ),
       },
     ];
+  }
+
+  /** One round of EcTxStatus to the members of the newest view. */
+  private confirmAsk(): WriteEffect[] {
+    this.confirmRound++;
+    this.confirmAsked = new Set(this.latest.members);
+    this.confirmAnswered = new Set();
+    this.confirmCommitted = new Set();
+    return this.latest.members.map((node) => ({
+      kind: "txStatus",
+      round: this.confirmRound,
+      node,
+      request: { key: this.options.key, txId: this.txId },
+    }));
   }
 
   /** A view learned outside a refresh (e.g. from a node's refusal elsewhere). */
@@ -291,6 +342,7 @@ export class EcWriteCoordinator {
       if (this.phase !== "refreshing") return [];
       return this.beginAttempt(nowMs);
     }
+    if (reason === "confirm" && this.phase === "confirming") return this.confirmAsk();
     if (reason === "silent" && this.phase === "preparing") {
       if (newer) return this.abandonForNewView(nowMs);
       return this.checkSilence(nowMs);
@@ -303,6 +355,11 @@ export class EcWriteCoordinator {
     this.timerArmed = false;
     if (this.phase === "backoff") return this.beginAttempt(nowMs);
     if (this.phase === "preparing" && this.refreshFor === null) return this.checkSilence(nowMs);
+    if (this.phase === "confirming") {
+      if (nowMs >= this.confirmUntilMs) return this.outcomeUnknown();
+      this.refreshFor = "confirm";
+      return [{ kind: "refreshView" }];
+    }
     return [];
   }
 

@@ -3,6 +3,7 @@
 import { ConfigError } from "../core/errors";
 import { serverListProblems } from "../core/address";
 import { FieldRules, flatConfigProblems } from "../core/flat_config";
+import { HTTP_FIELD_RULES, httpServersProblems } from "../frontdoor/admin_address";
 import { SERVERS_MAX } from "../core/limits";
 import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../core/limits";
 import { FsyncPolicy } from "./disk_storage";
@@ -19,6 +20,9 @@ export interface RaftClusterConfig {
   rpcTimeoutMs: number;
   /** A client gives up when no node accepted a connection for this long (client only). */
   connectTimeoutMs: number;
+  /** The HTTP admin port: this node's port (0: off), or one host:port per server; src/frontdoor/admin_address.ts. */
+  httpPort?: number;
+  httpServers?: string[];
 }
 
 export const RAFT_DEFAULT_FILE = {
@@ -33,7 +37,8 @@ export const RAFT_DEFAULT_FILE = {
   connect_timeout_ms: 2_000,
 };
 
-export type RaftConfigFile = typeof RAFT_DEFAULT_FILE;
+/** The admin port's fields are optional: without them each node gets the default port (admin_address.ts). */
+export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[] };
 
 const RULES: FieldRules = {
   servers: { kind: "strings", itemsMin: 1, itemsMax: SERVERS_MAX },
@@ -47,6 +52,7 @@ const RULES: FieldRules = {
   // Optional: client-only, and the config objects built in code for nodes (jepsen, tests)
   // leave it out.
   connect_timeout_ms: { kind: "integer", min: 10, max: 600_000, optional: true },
+  ...HTTP_FIELD_RULES,
 };
 
 export function parseRaftConfig(input: unknown, source: string): RaftClusterConfig {
@@ -58,6 +64,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
     problems.push(`election_ticks (${file.election_ticks}) must be more than twice heartbeat_ticks (${file.heartbeat_ticks})`);
   }
   problems.push(...serverListProblems(file.servers));
+  problems.push(...httpServersProblems(file.servers, file.http_servers));
   if (problems.length > 0) throw new ConfigError(`invalid raft config (${source}):\n  ${problems.join("\n  ")}`);
   return {
     servers: file.servers,
@@ -69,6 +76,8 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
     dataDir: file.data_dir,
     rpcTimeoutMs: file.rpc_timeout_ms,
     connectTimeoutMs: file.connect_timeout_ms ?? RAFT_DEFAULT_FILE.connect_timeout_ms,
+    ...(file.http_port === undefined ? {} : { httpPort: file.http_port }),
+    ...(file.http_servers === undefined ? {} : { httpServers: file.http_servers }),
   };
 }
 
@@ -83,5 +92,7 @@ export function raftConfigToFile(config: RaftClusterConfig): RaftConfigFile {
     data_dir: config.dataDir,
     rpc_timeout_ms: config.rpcTimeoutMs,
     connect_timeout_ms: config.connectTimeoutMs,
+    ...(config.httpPort === undefined ? {} : { http_port: config.httpPort }),
+    ...(config.httpServers === undefined ? {} : { http_servers: config.httpServers }),
   };
 }

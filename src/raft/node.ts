@@ -32,6 +32,7 @@ import { LogEntry, RaftMessage, Snapshot, snapshotLoadedOnUse } from "./types";
 import { RaftPeerTransport } from "./peer_transport";
 import { RAFT_SERVER_OPTIONS } from "../transport/grpc_options";
 import { nodeDataDir } from "../core/data_dir";
+import type { NodeMetricsSink } from "../frontdoor/metrics";
 
 const JOIN_ATTEMPTS_MAX = 600;
 const JOIN_RETRY_MS = 200;
@@ -45,6 +46,8 @@ export interface RaftNodeOptions {
   join: boolean;
   /** Seed of the election-timeout randomness (defaults to time-based). */
   seed?: number;
+  /** Counters and latency for the admin port's /metrics (src/frontdoor/metrics.ts). */
+  metrics?: NodeMetricsSink;
 }
 
 interface QueuedWrite {
@@ -106,7 +109,7 @@ export class RaftNodeRuntime implements RaftHost {
       view,
     );
     this.driver = new RaftDriver(this.core, this, { snapshotEntries: config.snapshotEntries, appliedIndex: snapshotIndex });
-    this.transport = new RaftPeerTransport(this.id, this.logger);
+    this.transport = new RaftPeerTransport(this.id, this.logger, this.options.metrics);
     this.transport.register(this.server, (messages) => {
       if (this.stopped) return;
       for (const message of messages) this.core.step(message);
@@ -119,6 +122,7 @@ export class RaftNodeRuntime implements RaftHost {
     this.tickTimer = setInterval(() => {
       this.core.tick();
       this.schedule();
+      this.noteLeader();
     }, config.tickMs);
     this.logger.info("raft.node_started", {
       address: this.id,
@@ -173,6 +177,16 @@ export class RaftNodeRuntime implements RaftHost {
   }
 
   private handleOp(op: KvOp, resolve: (result: Omit<KvResult, "id">) => void): void {
+    const metrics = this.options.metrics;
+    if (metrics !== undefined) {
+      const startedMs = performance.now();
+      const command = op.body?.$case ?? "none";
+      const answer = resolve;
+      resolve = (result) => {
+        metrics.opDone(command, KvCode[result.code], startedMs);
+        answer(result);
+      };
+    }
     const body = op.body;
     if (body === undefined) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, "operation without a body"));
     if (body.$case === "stats") {
@@ -333,7 +347,17 @@ export class RaftNodeRuntime implements RaftHost {
     this.writeQueue = [];
   }
 
-  private stats() {
+  /** The leader this node knows of changed since the last tick: counted for /metrics. */
+  private noteLeader(): void {
+    const leader = this.core.status().leaderId ?? "";
+    if (leader === this.lastLeader) return;
+    this.lastLeader = leader;
+    if (leader !== "") this.options.metrics?.leaderChanged();
+  }
+
+  private lastLeader = "";
+
+  stats() {
     const status = this.core.status();
     const kv = this.kv.stats();
     // Entry data the log holds in memory: entries not yet applied and persisted (applied

@@ -8,6 +8,8 @@ import { Logger } from "../core/logger";
 import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
 import { RaftMessage } from "./types";
 import { SnapshotAssembler, toWire } from "./wire";
+import type { NodeMetricsSink } from "../frontdoor/metrics";
+import { grpcCodeName } from "../transport/status";
 
 /** Bytes queued on one peer stream beyond which messages are dropped (Raft resends). */
 const PEER_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
@@ -18,6 +20,7 @@ class PeerSender {
   constructor(
     readonly address: string,
     private readonly logger: Logger,
+    private readonly metrics: Pick<NodeMetricsSink, "grpcError"> | undefined,
   ) {
     this.client = new RaftPeerClient(address, credentials.createInsecure(), RAFT_CHANNEL_OPTIONS);
   }
@@ -26,7 +29,10 @@ class PeerSender {
     if (this.stream === null) {
       const stream = this.client.deliver((error: unknown) => {
         if (this.stream === stream) this.stream = null;
-        if (error !== null) this.logger.debug("raft.peer_stream_closed", { peer: this.address, message: errorMessage(error) });
+        if (error !== null) {
+          this.metrics?.grpcError(grpcCodeName(error));
+          this.logger.debug("raft.peer_stream_closed", { peer: this.address, message: errorMessage(error) });
+        }
       });
       stream.on("error", () => {
         if (this.stream === stream) this.stream = null;
@@ -53,6 +59,8 @@ export class RaftPeerTransport {
   constructor(
     private readonly selfId: string,
     private readonly logger: Logger,
+    /** Told of failed peer streams, for /metrics (src/frontdoor/metrics.ts). */
+    private readonly metrics?: Pick<NodeMetricsSink, "grpcError">,
   ) {}
 
   /** Adds the RaftPeer service to `server`; `onMessages` gets each batch of decoded messages. */
@@ -94,7 +102,7 @@ export class RaftPeerTransport {
     for (const [to, list] of byPeer) {
       let peer = this.peers.get(to);
       if (peer === undefined) {
-        peer = new PeerSender(to, this.logger);
+        peer = new PeerSender(to, this.logger, this.metrics);
         this.peers.set(to, peer);
       }
       peer.send(list);

@@ -45,12 +45,24 @@ export interface RespServerOptions {
   partialCommandMsMax?: number;
   pipelineCommandsMax?: number;
   requestLimits?: RequestLimits;
-  /** Called once per command answered: its name and whether the reply was an error (metrics). */
-  onCommand?: (name: string, failed: boolean) => void;
+  /** Called once per command answered: its name, whether the reply was an error, and when it arrived (performance.now()). */
+  onCommand?: (name: string, failed: boolean, startedMs: number) => void;
+}
+
+/**
+ * RESP commands in the node's metrics (src/frontdoor/metrics.ts), as operations named
+ * resp_<command> with result ok or error: ecc_cache_op_duration_seconds{command="resp_get"}
+ * and the per-result counts beside it. Unknown commands count as resp_unknown.
+ */
+export function respMetrics(sink: { opDone(command: string, result: string, startedMs: number): void } | undefined): RespServerOptions["onCommand"] {
+  if (sink === undefined) return undefined;
+  return (name, failed, startedMs) => sink.opDone(`resp_${name}`, failed ? "error" : "ok", startedMs);
 }
 
 interface Slot {
   result: CommandResult | null;
+  /** performance.now() when the command arrived (metrics). */
+  startedMs: number;
 }
 
 export class RespServer {
@@ -239,7 +251,7 @@ class RespConnection {
 
   private admit(args: Buffer[]): void {
     const prepared = prepareCommand(args);
-    const slot: Slot = { result: null };
+    const slot: Slot = { result: null, startedMs: performance.now() };
     this.slots.push(slot);
     if (prepared.name === "quit") this.readingDone = true;
     const { id, start } = this.scheduler.admit(prepared.access);
@@ -256,7 +268,7 @@ class RespConnection {
   private complete(id: number, slot: Slot, result: CommandResult, name: string): void {
     slot.result = result;
     this.server.counters.totalCommands += 1;
-    this.server.options.onCommand?.(name, result.reply.kind === "error");
+    this.server.options.onCommand?.(name, result.reply.kind === "error", slot.startedMs);
     for (const next of this.scheduler.finish(id)) {
       const entry = this.waiting.get(next)!;
       this.waiting.delete(next);
@@ -268,7 +280,7 @@ class RespConnection {
   private protocolError(message: string): void {
     this.readingDone = true;
     this.closeAfterFlush = true;
-    this.slots.push({ result: { reply: error(`ERR ${message}`), close: true } });
+    this.slots.push({ result: { reply: error(`ERR ${message}`), close: true }, startedMs: performance.now() });
     this.scheduleFlush();
   }
 

@@ -13,6 +13,10 @@ export const CHANNEL_OPTIONS: ChannelOptions = {
   "grpc.initial_reconnect_backoff_ms": 100,
   "grpc.max_reconnect_backoff_ms": 1_000,
   "grpc.min_reconnect_backoff_ms": 100,
+  // A replaced node (a new container) comes back under its name at a new address: resolve
+  // names again within a second of a failed connection, not the default 30 s, or peers keep
+  // dialling the old address and the replacement stays outside the view that long.
+  "grpc.dns_min_time_between_resolutions_ms": 1_000,
   "grpc.enable_retries": 0,
   // Distinct channels per target even when two clients in one process dial the same node.
   "grpc.use_local_subchannel_pool": 1,

@@ -50,6 +50,20 @@ export function grpcStatusOf(error: KvError): GrpcStatus {
   }
 }
 
+/**
+ * The gRPC status name of a failed call, for counting: the code the wire carried when there
+ * is one (the error itself or its cause), else the status our typed error maps to (a local
+ * deadline is DEADLINE_EXCEEDED, a closed channel UNAVAILABLE).
+ */
+export function grpcCodeName(error: unknown): string {
+  for (const candidate of [error, (error as { cause?: unknown } | null)?.cause]) {
+    const code = (candidate as Partial<ServiceError> | null | undefined)?.code;
+    if (typeof code === "number" && GrpcStatus[code] !== undefined) return GrpcStatus[code];
+  }
+  if (error instanceof KvError) return GrpcStatus[grpcStatusOf(error)];
+  return GrpcStatus[GrpcStatus.UNKNOWN];
+}
+
 /** A gRPC failure seen by a client, as a typed error. `leaderHint` comes from metadata. */
 export function errorFromGrpc(error: unknown, what: string): KvError {
   const service = error as Partial<ServiceError>;

@@ -26,12 +26,10 @@ import { stringify } from "yaml";
 import { readResults } from "../../src/bench/results";
 import { runCommand } from "../../src/jepsen/netns";
 import { sleep } from "../support/processes";
-import { DOCKER_DIR, environmentOf, flagValue, readCompose, COMPOSE_CONTAINERS_ENV } from "./compose_support";
-import { Dockerode, REQUIRE_DOCKER, RUN_ID, dockerUnavailableReason } from "./docker_support";
+import { DOCKER_DIR, PROJECT_LABEL, SERVICE_LABEL, environmentOf, flagValue, readCompose, COMPOSE_CONTAINERS_ENV, composeUnavailableReason, removeComposeProject } from "./compose_support";
+import { Dockerode, RUN_ID } from "./docker_support";
 
 const PROJECT = `ecctest${RUN_ID.replace(/-/g, "").slice(0, 10)}`;
-const PROJECT_LABEL = "com.docker.compose.project";
-const SERVICE_LABEL = "com.docker.compose.service";
 
 describe("compose bench stack (docker-compose, v2 container names; skipped without Docker)", function () {
   this.timeout(300_000);
@@ -41,15 +39,8 @@ describe("compose bench stack (docker-compose, v2 container names; skipped witho
 
   before(async function () {
     this.timeout(60_000);
-    let reason = await dockerUnavailableReason();
-    if (reason === null) {
-      reason = await runCommand("docker-compose", ["version", "--short"]).then(
-        () => null,
-        (error: unknown) => `no docker-compose (${String(error)}); run bash scripts/ci_docker.sh as root`,
-      );
-    }
+    const reason = await composeUnavailableReason();
     if (reason !== null) {
-      if (REQUIRE_DOCKER) throw new Error(`ECC_CACHE_REQUIRE_DOCKER=1 but ${reason}`);
       console.log(`      skipping the compose bench test: ${reason}`);
       this.skip();
     }
@@ -71,21 +62,7 @@ describe("compose bench stack (docker-compose, v2 container names; skipped witho
 
   after(async function () {
     this.timeout(120_000);
-    const problems: string[] = [];
-    if (composeArgs.length > 0) {
-      await runCommand("docker-compose", [...composeArgs, "down", "-v", "--remove-orphans", "-t", "5"], 90_000).catch((error: unknown) => problems.push(String(error)));
-    }
-    if (docker !== null) {
-      // Whatever `down` missed (it was interrupted, or a container was renamed mid-way).
-      const leftovers = await docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${PROJECT}`] } });
-      for (const info of leftovers) {
-        await docker.getContainer(info.Id).remove({ force: true, v: true }).catch((error: unknown) => problems.push(String(error)));
-      }
-      const volumes = (await docker.listVolumes({ filters: { label: [`${PROJECT_LABEL}=${PROJECT}`] } })).Volumes ?? [];
-      for (const volume of volumes) {
-        await docker.getVolume(volume.Name).remove().catch((error: unknown) => problems.push(String(error)));
-      }
-    }
+    const problems = await removeComposeProject(docker, PROJECT, composeArgs);
     if (dir !== "") fs.rmSync(dir, { recursive: true, force: true });
     if (problems.length > 0) console.error(`      compose cleanup problems:\n        ${problems.join("\n        ")}`);
   });

@@ -456,7 +456,10 @@ describe("ecc containers (5 nodes of the image, k=3; skipped without Docker)", f
       if (view.members.includes(slot.index)) return;
       await sleep(250);
     }
-    assert.fail(`replacement ${slot.alias} not a member after 30 s (view ${view.epoch}: members ${view.members.join(",")}, recovering ${view.recovering.join(",")})`);
+    assert.fail(
+      `replacement ${slot.alias} not a member after 30 s (view ${view.epoch}: members ${view.members.join(",")}, recovering ${view.recovering.join(",")}); ` +
+        `its last output:\n${(await logsOf(slot)).slice(-3_000)}`,
+    );
   }
 
   async function waitHealthy(slot: NodeSlot, timeoutMs: number): Promise<void> {

@@ -746,7 +746,7 @@ class EccSimulation {
   }
 
   /** A node's Result as the coordinators see it (EcClient.nodeReply). */
-  nodeReply<T>(client: SimClient, result: Result | null, expected: "prepare" | "commit" | "get"): NodeReply<T> {
+  nodeReply<T>(client: SimClient, result: Result | null, expected: "prepare" | "commit" | "get" | "txStatus"): NodeReply<T> {
     if (result === null) return { kind: "silent", message: "no answer" };
     if (result.code === ResultCode.RESULT_CODE_OK && result.body?.$case === expected) {
       return { kind: "ok", body: result.body.value as unknown as T };
@@ -884,6 +884,7 @@ class EccSimulation {
       backoffMsMax: EC_BACKOFF_MS_MAX,
       unavailableWaitMs: 4 * HEARTBEAT_TIMEOUT_MS + RPC_TIMEOUT_MS,
       viewPollMs: VIEW_POLL_MS,
+      confirmWaitMs: 4 * HEARTBEAT_TIMEOUT_MS + RPC_TIMEOUT_MS,
       random: this.random,
       newTxId: () => {
         const txId = Buffer.alloc(16);
@@ -923,6 +924,11 @@ class EccSimulation {
             }
             this.rpc(client.label, effect.node, { $case: "commit", value: effect.request }, effect.epoch, RPC_TIMEOUT_MS, client.alive, (result) =>
               carryOut(coordinator.onCommitReply(effect.attempt, effect.node, this.nodeReply(client, result, "commit"), this.wall())),
+            );
+            return true;
+          case "txStatus":
+            this.rpc(client.label, effect.node, { $case: "txStatus", value: effect.request }, 0, RPC_TIMEOUT_MS, client.alive, (result) =>
+              carryOut(coordinator.onTxStatusReply(effect.round, effect.node, this.nodeReply(client, result, "txStatus"), this.wall())),
             );
             return true;
           case "abort":

@@ -70,6 +70,8 @@ describe("launcher", function () {
 
   it("a process that is not ready in time: UnavailableError naming the time", async () => {
     const launched = track(nodeScript("sleeper", 'console.log("still booting"); setInterval(() => {}, 1000);'));
+    // Once it printed (a loaded machine may take longer than the deadline to start node).
+    await launched.waitReady({ line: /still booting/ }, WAIT_MS);
     await assert.rejects(launched.waitReady({ line: /READY/ }, 300), /sleeper not ready within 300 ms; last output: still booting/);
   });
 

@@ -1,16 +1,20 @@
 // Periodic memory and logical-bytes sampling of one cluster during a run.
 //
-// Each node has one or more memory sources (cgroup working set, docker, cAdvisor, /proc
-// RSS, smaps Pss, or the node's own report) and the cluster's stats call gives each node's
+// Each node has one or more memory sources (cgroup working set, docker, cAdvisor, Netdata,
+// /proc RSS, smaps Pss, or the node's own report) and the cluster's stats call gives each node's
 // logical bytes. Every period (default 500 ms) all are read at once; a tick that is still
 // running when the next is due is not doubled up (a paused node's stats call can take its
 // whole deadline). snapshot() takes one reading on demand: the before/after-load points.
 import { NodeStats } from "../target";
 
-export type SamplerKind = "cgroup" | "docker" | "cadvisor" | "proc" | "smaps" | "reported";
-export const SAMPLER_KINDS: readonly SamplerKind[] = ["cgroup", "docker", "cadvisor", "proc", "smaps", "reported"];
-/** Which sampler is a node's "memory" when several ran (DESIGN.md section 5: working set first). */
-export const SAMPLER_PREFERENCE: readonly SamplerKind[] = ["cgroup", "docker", "cadvisor", "proc", "smaps", "reported"];
+export type SamplerKind = "cgroup" | "docker" | "cadvisor" | "netdata" | "proc" | "smaps" | "reported";
+export const SAMPLER_KINDS: readonly SamplerKind[] = ["cgroup", "docker", "cadvisor", "netdata", "proc", "smaps", "reported"];
+/**
+ * Which sampler is a node's "memory" when several ran (DESIGN.md section 5: working set
+ * first). Netdata's figure is the cgroup working set too, but collected once a second on its
+ * own clock, so the files read at the very moment come first.
+ */
+export const SAMPLER_PREFERENCE: readonly SamplerKind[] = ["cgroup", "docker", "cadvisor", "netdata", "proc", "smaps", "reported"];
 
 export const SAMPLES_MAX = 500_000;
 
