@@ -4,6 +4,7 @@ import { ConfigError } from "../core/errors";
 import { serverListProblems } from "../core/address";
 import { FieldRules, flatConfigProblems } from "../core/flat_config";
 import { HTTP_FIELD_RULES, httpServersProblems } from "../frontdoor/admin_address";
+import { RESP_FIELD_RULES, respServersProblems } from "../resp/resp_address";
 import { SERVERS_MAX } from "../core/limits";
 import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../core/limits";
 import { FsyncPolicy } from "./disk_storage";
@@ -23,6 +24,9 @@ export interface RaftClusterConfig {
   /** The HTTP admin port: this node's port (0: off), or one host:port per server; src/frontdoor/admin_address.ts. */
   httpPort?: number;
   httpServers?: string[];
+  /** The RESP (Redis protocol) port: this node's port (0: off), or one host:port per server; src/resp/resp_address.ts. */
+  respPort?: number;
+  respServers?: string[];
 }
 
 export const RAFT_DEFAULT_FILE = {
@@ -38,7 +42,7 @@ export const RAFT_DEFAULT_FILE = {
 };
 
 /** The admin port's fields are optional: without them each node gets the default port (admin_address.ts). */
-export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[] };
+export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] };
 
 const RULES: FieldRules = {
   servers: { kind: "strings", itemsMin: 1, itemsMax: SERVERS_MAX },
@@ -53,6 +57,7 @@ const RULES: FieldRules = {
   // leave it out.
   connect_timeout_ms: { kind: "integer", min: 10, max: 600_000, optional: true },
   ...HTTP_FIELD_RULES,
+  ...RESP_FIELD_RULES,
 };
 
 export function parseRaftConfig(input: unknown, source: string): RaftClusterConfig {
@@ -65,6 +70,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
   }
   problems.push(...serverListProblems(file.servers));
   problems.push(...httpServersProblems(file.servers, file.http_servers));
+  problems.push(...respServersProblems(file.servers, file.resp_servers));
   if (problems.length > 0) throw new ConfigError(`invalid raft config (${source}):\n  ${problems.join("\n  ")}`);
   return {
     servers: file.servers,
@@ -78,6 +84,8 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
     connectTimeoutMs: file.connect_timeout_ms ?? RAFT_DEFAULT_FILE.connect_timeout_ms,
     ...(file.http_port === undefined ? {} : { httpPort: file.http_port }),
     ...(file.http_servers === undefined ? {} : { httpServers: file.http_servers }),
+    ...(file.resp_port === undefined ? {} : { respPort: file.resp_port }),
+    ...(file.resp_servers === undefined ? {} : { respServers: file.resp_servers }),
   };
 }
 
@@ -94,5 +102,7 @@ export function raftConfigToFile(config: RaftClusterConfig): RaftConfigFile {
     connect_timeout_ms: config.connectTimeoutMs,
     ...(config.httpPort === undefined ? {} : { http_port: config.httpPort }),
     ...(config.httpServers === undefined ? {} : { http_servers: config.httpServers }),
+    ...(config.respPort === undefined ? {} : { resp_port: config.respPort }),
+    ...(config.respServers === undefined ? {} : { resp_servers: config.respServers }),
   };
 }

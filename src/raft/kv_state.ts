@@ -155,6 +155,17 @@ export class KvState {
     return handle;
   }
 
+  /** The keys in `slotsMax` index slots from `cursor` on, and where to continue (0: a pass ended); RESP's SCAN. */
+  scan(cursor: number, slotsMax: number): { keys: Buffer[]; next: number } {
+    const { slots, next } = this.index.scan(cursor, slotsMax);
+    const keys = slots.map((slot) => {
+      const handle = this.index.handleAt(slot);
+      const start = this.arena.dataOffset(handle) + ENTRY_KEY_LENGTH_BYTES;
+      return Buffer.from(this.arena.bufferOf(handle).subarray(start, start + this.keyLength(handle)));
+    });
+    return { keys, next };
+  }
+
   private keyLength(handle: number): number {
     return this.arena.bufferOf(handle).readUInt16LE(this.arena.dataOffset(handle));
   }

@@ -20,9 +20,21 @@ export interface RaftTestCluster {
   stop(): Promise<void>;
 }
 
-export async function startRaftCluster(options: { size?: number; snapshotEntries?: number; extraPorts?: number } = {}): Promise<RaftTestCluster> {
+export async function startRaftCluster(
+  options: {
+    size?: number;
+    snapshotEntries?: number;
+    extraPorts?: number;
+    /** Give every node a RESP (Redis protocol) port of its own (config resp_servers). */
+    resp?: boolean;
+    /** More environment for every node. */
+    env?: NodeJS.ProcessEnv;
+  } = {},
+): Promise<RaftTestCluster> {
   const size = options.size ?? 3;
-  const ports = await freePorts(size + (options.extraPorts ?? 0));
+  const respCount = options.resp === true ? size : 0;
+  const allPorts = await freePorts(size + (options.extraPorts ?? 0) + respCount);
+  const ports = allPorts.slice(0, allPorts.length - respCount);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "raft-test-"));
   const config = parseRaftConfig(
     {
@@ -34,10 +46,11 @@ export async function startRaftCluster(options: { size?: number; snapshotEntries
       fsync: "never",
       data_dir: dataDir,
       rpc_timeout_ms: 1_000,
+      ...(respCount > 0 ? { resp_servers: allPorts.slice(allPorts.length - respCount).map((port) => `127.0.0.1:${port}`) } : {}),
     },
     "test",
   );
-  const env = { [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "info" };
+  const env = { ...options.env, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "info" };
   const nodes = new Map<string, StartedProcess>();
   const clients: RaftClient[] = [];
   const cluster: RaftTestCluster = {

@@ -24,6 +24,8 @@ export interface RespCluster {
   /** The RESP port of every node, in node order. */
   ports: number[];
   mode: "ecc" | "raft";
+  /** TTLs and conditional writes (NX, XX, GET, GETDEL, APPEND): ecc only, until raft's state machine has them. */
+  ttlAndConditions: boolean;
   stop(): Promise<void>;
 }
 
@@ -76,10 +78,14 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
       assert.deepEqual(raw.subarray(0, raw.length - 1), binary, "--raw prints the bytes and a newline");
       acknowledged.set("bin", binary);
       assert.equal((await redisCli(a, ["get", "missing"])).stdout.toString(), "\n");
-      assert.equal((await redisCli(a, ["expire", "fruit", "100"])).stdout.toString(), "1\n");
-      const ttl = Number((await redisCli(b, ["ttl", "fruit"])).stdout.toString());
-      assert.ok(ttl > 95 && ttl <= 100, `ttl ${ttl}`);
-      assert.equal((await redisCli(a, ["persist", "fruit"])).stdout.toString(), "1\n");
+      if (cluster.ttlAndConditions) {
+        assert.equal((await redisCli(a, ["expire", "fruit", "100"])).stdout.toString(), "1\n");
+        const ttl = Number((await redisCli(b, ["ttl", "fruit"])).stdout.toString());
+        assert.ok(ttl > 95 && ttl <= 100, `ttl ${ttl}`);
+        assert.equal((await redisCli(a, ["persist", "fruit"])).stdout.toString(), "1\n");
+      } else {
+        assert.match((await redisCli(a, ["expire", "fruit", "100"])).stdout.toString(), /^ERR EXPIRE is not supported in raft mode yet/);
+      }
       assert.equal((await redisCli(a, ["ttl", "fruit"])).stdout.toString(), "-1\n");
       assert.equal((await redisCli(a, ["ttl", "missing"])).stdout.toString(), "-2\n");
       const info = (await redisCli(a, ["info"])).stdout.toString();
@@ -118,7 +124,8 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
         pipeline.set("order", `v${round}`);
         pipeline.get("order");
         pipeline.set(`spread:${round}`, `s${round}`);
-        pipeline.append("appended", `${round},`);
+        if (cluster.ttlAndConditions) pipeline.append("appended", `${round},`);
+        else pipeline.set("appended", Array.from({ length: round + 1 }, (_, i) => `${i},`).join(""));
       }
       pipeline.getrange("appended", 0, 4);
       pipeline.strlen("appended");
@@ -157,7 +164,11 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
       acknowledged.set("big", big);
     });
 
-    it("ioredis: of 12 concurrent SET NX on different nodes exactly one wins", async () => {
+    it("ioredis: of 12 concurrent SET NX on different nodes exactly one wins", async function () {
+      if (!cluster.ttlAndConditions) {
+        console.log("      skipped: raft mode has no conditional writes or TTLs yet");
+        this.skip();
+      }
       const connections = await Promise.all(Array.from({ length: 12 }, (_, i) => open(cluster.ports[i % cluster.ports.length])));
       for (let round = 0; round < 3; round++) {
         const key = `nx:${round}`;
