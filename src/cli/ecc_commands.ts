@@ -355,13 +355,14 @@ async function startEccResp(
   const { respAddress } = await import("../resp/resp_address");
   const listenAt = respAddress(config, address);
   if (listenAt === null) return null;
-  const [{ RespServer, partialCommandMsFromEnv, respMetrics }, { EccRespBackend }, { EcClient }] = await Promise.all([
+  const [{ RespServer, partialCommandMsFromEnv, respMetrics }, { EccRespBackend, selfLink }, { EcClient }] = await Promise.all([
     import("../resp/server"),
     import("../resp/ecc_backend"),
     import("../ecc/client"),
   ]);
   const partialCommandMsMax = partialCommandMsFromEnv(process.env);
-  const backend = new EccRespBackend(node, new EcClient({ config, codec }), config);
+  const client = new EcClient({ config, codec, links: new Map([[node.shardIndex, selfLink(node)]]) });
+  const backend = new EccRespBackend(node, client, config);
   const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics) });
   try {
     await server.listen(listenAt);

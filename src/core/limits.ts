@@ -96,6 +96,12 @@ export const RESP_COMMAND_ARGUMENTS_MAX = 65_536;
 export const RESP_QUERY_BUFFER_BYTES_MAX = 2 * VALUE_BYTES_MAX + 1024 * 1024;
 /** Most commands of one connection received and not yet answered; reading pauses beyond. */
 export const RESP_PIPELINE_COMMANDS_MAX = 1_024;
+/**
+ * Most commands of one connection running at once (the others wait in order): a client that
+ * pipelines thousands of writes must not start thousands of 2PC rounds together, which would
+ * starve the nodes' heartbeats on a small machine. redis-benchmark's -P 16 runs whole.
+ */
+export const RESP_COMMANDS_RUNNING_MAX = 64;
 /** Most keys of one multi-key command read or written at once (the rest wait their turn). */
 export const RESP_KEYS_IN_FLIGHT_MAX = 256;
 /** Most reply bytes queued on one connection before it stops reading (the client is not reading). */
@@ -123,6 +129,7 @@ assert(RESP_BULK_BYTES_MAX >= VALUE_BYTES_MAX, "a maximal value must fit one bul
 assert(RESP_QUERY_BUFFER_BYTES_MAX >= RESP_BULK_BYTES_MAX + KEY_BYTES_MAX + 1024, "a SET of a maximal value must fit the query buffer");
 assert(RESP_PARTIAL_COMMAND_MS_MAX * 4 * 1024 >= VALUE_BYTES_MAX, "a maximal value at 4 MB/s arrives before the slowloris deadline");
 assert(RESP_KEYS_IN_FLIGHT_MAX <= RESP_COMMAND_ARGUMENTS_MAX);
+assert(RESP_COMMANDS_RUNNING_MAX <= RESP_PIPELINE_COMMANDS_MAX);
 
 // ------------------------------------------------------------------ raft mode
 // Config values are checked against these once, in the RaftCore constructor.

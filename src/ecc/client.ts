@@ -33,7 +33,7 @@ import {
   EC_WRITE_ATTEMPTS_MAX,
   VALUE_BYTES_MAX,
 } from "../core/limits";
-import { EcStatsReply, EcView, Result, ResultCode, WriteReason } from "../gen/ecc";
+import { EcStatsReply, EcView, Op, Result, ResultCode, WriteReason } from "../gen/ecc";
 import { EccChannel } from "../transport/ecc_channel";
 import { errorFromResult } from "../transport/status";
 import { EccClusterConfig } from "./config";
@@ -51,9 +51,21 @@ const READ_ATTEMPTS_MAX = 20;
 
 export type { KeyInput } from "../core/keys";
 
+/** How the client reaches one node: its gRPC channel, or inside a node process the node itself. */
+export interface EccNodeLink {
+  send(body: NonNullable<Op["body"]>, timeoutMs?: number, epoch?: number): Promise<Result>;
+  healthy(nowMs: number): boolean;
+  close(): void;
+}
+
 export interface EcClientOptions {
   config: EccClusterConfig;
   codec: ErasureCodec;
+  /**
+   * Nodes reached without gRPC, by node index: a node's RESP front door coordinates through
+   * a client that hands its own node's operations straight to the node (src/resp/ecc_backend.ts).
+   */
+  links?: ReadonlyMap<number, EccNodeLink>;
   random?: Random;
   /** Test-only fault hook: called after every member staged, before EcCommit. */
   afterPrepare?: () => Promise<void>;
@@ -113,7 +125,7 @@ export function viewFromWire(view: EcView): View {
 export class EcClient {
   private readonly config: EccClusterConfig;
   private readonly codec: ErasureCodec;
-  private readonly channels: EccChannel[];
+  private readonly channels: EccNodeLink[];
   private readonly random: Random;
   private readonly shardCount: number;
   private readonly txPrefix = randomBytes(8);
@@ -131,7 +143,7 @@ export class EcClient {
     if (this.codec.dataShards !== this.config.dataShards || this.codec.parityShards !== this.config.parityShards) {
       throw new InvalidArgumentError("codec shape does not match the cluster config");
     }
-    this.channels = this.config.servers.map((address) => new EccChannel(address));
+    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address));
     this.readLatencies = this.config.readHedgePercentile === 0 ? null : new RecentLatencies(this.config.readHedgePercentile);
   }
 

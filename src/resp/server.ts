@@ -14,7 +14,7 @@ import net from "node:net";
 import { randomBytes } from "node:crypto";
 import { ConfigError, UnavailableError, errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
-import { RESP_CONNECTIONS_MAX, RESP_OUTPUT_BYTES_HIGH, RESP_PARTIAL_COMMAND_MS_MAX, RESP_PIPELINE_COMMANDS_MAX } from "../core/limits";
+import { RESP_COMMANDS_RUNNING_MAX, RESP_CONNECTIONS_MAX, RESP_OUTPUT_BYTES_HIGH, RESP_PARTIAL_COMMAND_MS_MAX, RESP_PIPELINE_COMMANDS_MAX } from "../core/limits";
 import { parseAddress } from "../core/address";
 import { RespBackend } from "./backend";
 import { CommandContext, CommandResult, ConnectionState, ServerFacts, prepareCommand } from "./commands";
@@ -162,6 +162,10 @@ class RespConnection {
   private slotsHead = 0;
   /** Commands admitted and waiting for their turn (pipeline.ts), by scheduler id. */
   private readonly waiting = new Map<number, { slot: Slot; run: (context: CommandContext) => Promise<CommandResult> | CommandResult; name: string }>();
+  /** Commands the scheduler let go that wait for a running slot (RESP_COMMANDS_RUNNING_MAX), in order. */
+  private readonly ready: Array<{ id: number; slot: Slot; run: (context: CommandContext) => Promise<CommandResult> | CommandResult; name: string }> = [];
+  private readyHead = 0;
+  private running = 0;
   private flushScheduled = false;
   /** No more commands are read (QUIT, a protocol error, the client half-closed). */
   private readingDone = false;
@@ -260,15 +264,30 @@ class RespConnection {
   }
 
   private run(id: number, slot: Slot, run: (context: CommandContext) => Promise<CommandResult> | CommandResult, name: string): void {
+    if (this.running >= RESP_COMMANDS_RUNNING_MAX) {
+      this.ready.push({ id, slot, run, name });
+      return;
+    }
+    this.running += 1;
     const result = run(this.context);
     if (result instanceof Promise) result.then((done) => this.complete(id, slot, done, name));
     else this.complete(id, slot, result, name);
   }
 
   private complete(id: number, slot: Slot, result: CommandResult, name: string): void {
+    this.running -= 1;
     slot.result = result;
     this.server.counters.totalCommands += 1;
     this.server.options.onCommand?.(name, result.reply.kind === "error", slot.startedMs);
+    // Commands already waiting for a running slot go first, then the ones this one held.
+    while (this.running < RESP_COMMANDS_RUNNING_MAX && this.readyHead < this.ready.length) {
+      const next = this.ready[this.readyHead++];
+      this.run(next.id, next.slot, next.run, next.name);
+    }
+    if (this.readyHead === this.ready.length) {
+      this.ready.length = 0;
+      this.readyHead = 0;
+    }
     for (const next of this.scheduler.finish(id)) {
       const entry = this.waiting.get(next)!;
       this.waiting.delete(next);
