@@ -335,7 +335,7 @@ export function unknownWriteSummary(history: History, errorNames: ReadonlyMap<nu
 
 export function countOperations(history: History): JepsenResult["counts"] {
   const empty = (): OperationCounts => ({ ok: 0, fail: 0, unknown: 0 });
-  const counts = { get: empty(), set: empty(), del: empty(), expire: empty(), total: empty() };
+  const counts = { get: empty(), set: empty(), del: empty(), expire: empty(), setnx: empty(), total: empty() };
   for (const operation of history) {
     counts[operation.kind][operation.status]++;
     counts.total[operation.status]++;
