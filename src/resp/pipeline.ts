@@ -48,7 +48,7 @@ export class PipelineScheduler {
     const entry: Entry = { id: this.nextId++, access, running: false };
     const start = this.mayStart(entry);
     this.unfinished.set(entry.id, entry);
-    for (const key of new Set(access.keys)) {
+    for (const key of distinct(access.keys)) {
       const list = this.byKey.get(key);
       if (list === undefined) this.byKey.set(key, [entry]);
       else list.push(entry);
@@ -65,7 +65,7 @@ export class PipelineScheduler {
     assert.ok(entry !== undefined && entry.running, `command ${id} is not running`);
     this.unfinished.delete(id);
     if (entry.access.barrier) this.barrierCount -= 1;
-    for (const key of new Set(entry.access.keys)) {
+    for (const key of distinct(entry.access.keys)) {
       const list = this.byKey.get(key)!;
       const index = list.indexOf(entry);
       assert.ok(index >= 0);
@@ -103,4 +103,9 @@ export class PipelineScheduler {
     }
     return true;
   }
+}
+
+/** The keys without repeats (most commands name one key: no Set for them). */
+function distinct(keys: readonly string[]): readonly string[] {
+  return keys.length <= 1 ? keys : [...new Set(keys)];
 }

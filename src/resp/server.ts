@@ -293,7 +293,11 @@ class RespConnection {
       this.waiting.delete(next);
       this.run(next, entry.slot, entry.run, entry.name);
     }
-    this.scheduleFlush();
+    // Every command received has its reply: write them now rather than a turn later (a
+    // client waiting for its one reply, -P 1, saves a turn of the event loop). Otherwise
+    // the replies ready so far go out together in the next turn.
+    if (this.scheduler.size === 0) this.flush();
+    else this.scheduleFlush();
   }
 
   private protocolError(message: string): void {
