@@ -5,6 +5,9 @@
 import { Command } from "commander";
 import { parseAddress } from "../core/address";
 import { ConfigError, NotFoundError, UnavailableError } from "../core/errors";
+import { parseDurationMs } from "../core/units";
+import { TTL_MS_MAX } from "../core/limits";
+import type { KvStatsReply } from "../gen/raft";
 import type { RaftClient } from "../raft/client";
 import { RaftClusterConfig, raftConfigToFile } from "../raft/config";
 import { addConfigOptions } from "./config_sources";
@@ -44,6 +47,15 @@ async function withClient<T>(flags: RaftConfigFlags, run: (client: RaftClient, c
   } finally {
     client.close();
   }
+}
+
+/** A TTL argument or --ttl: a duration of at least 1 ms (bad text is a usage error, exit 2). */
+function parseTtl(text: string): number {
+  return parseDurationMs(text, "TTL", "s", TTL_MS_MAX);
+}
+
+function budgetText(stats: KvStatsReply): string {
+  return stats.maxMemoryBytes === 0 ? "none" : String(stats.maxMemoryBytes);
 }
 
 function reportClusterHealth(report: RaftClusterReport): void {
@@ -128,14 +140,45 @@ export function raftCommand(): Command {
 
   const client = raft.command("client").description("talk to a raft cluster");
   withConfig(client.command("set"), CLIENT_FIELDS)
-    .description("store a value (argument, --file, or stdin)")
+    .description("store a value (argument, --file, or stdin); with --ttl it expires that long after the leader takes it")
     .argument("<key>", "UTF-8 key, 1..1024 bytes")
     .argument("[value]", "the value as text; '-' or omitted reads stdin")
     .option("-f, --file <path>", "read the value from a file (binary safe)")
-    .action(async (key: string, value: string | undefined, flags: RaftConfigFlags & { file?: string }) => {
+    .option("--ttl <duration>", "time to live: 30s, 1500ms, 5m, 2h, 1d (a bare number is seconds)")
+    .action(async (key: string, value: string | undefined, flags: RaftConfigFlags & { file?: string; ttl?: string }) => {
+      const ttlMs = flags.ttl === undefined ? undefined : parseTtl(flags.ttl);
       const bytes = await readValue({ value, file: flags.file });
-      await withClient(flags, (raftClient) => raftClient.set(key, bytes));
-      process.stderr.write(`OK (${bytes.length} bytes)\n`);
+      await withClient(flags, (raftClient) => raftClient.set(key, bytes, { ttlMs }));
+      process.stderr.write(`OK (${bytes.length} bytes${ttlMs === undefined ? "" : `, expires in ${ttlMs} ms`})\n`);
+    });
+
+  withConfig(client.command("expire"), CLIENT_FIELDS)
+    .description("give a key's value a time to live, from now; exit 1 when the key is absent")
+    .argument("<key>", "UTF-8 key")
+    .argument("<ttl>", "30s, 1500ms, 5m, 2h, 1d (a bare number is seconds)")
+    .action(async (key: string, ttl: string, flags: RaftConfigFlags) => {
+      const ttlMs = parseTtl(ttl);
+      const existed = await withClient(flags, (raftClient) => raftClient.expire(key, ttlMs));
+      if (!existed) throw new NotFoundError(`not found: ${key}`);
+      process.stderr.write(`OK (expires in ${ttlMs} ms)\n`);
+    });
+
+  withConfig(client.command("ttl"), CLIENT_FIELDS)
+    .description("print the milliseconds until a key expires (-1: it has no TTL); exit 1 when the key is absent")
+    .argument("<key>", "UTF-8 key")
+    .action(async (key: string, flags: RaftConfigFlags) => {
+      const ttlMs = await withClient(flags, (raftClient) => raftClient.ttl(key));
+      if (ttlMs === -2) throw new NotFoundError(`not found: ${key}`);
+      process.stdout.write(`${ttlMs}\n`);
+    });
+
+  withConfig(client.command("persist"), CLIENT_FIELDS)
+    .description("remove a key's time to live (it no longer expires); exit 1 when the key is absent")
+    .argument("<key>", "UTF-8 key")
+    .action(async (key: string, flags: RaftConfigFlags) => {
+      const outcome = await withClient(flags, (raftClient) => raftClient.persist(key));
+      if (outcome === "absent") throw new NotFoundError(`not found: ${key}`);
+      process.stderr.write(outcome === "removed" ? "OK (TTL removed)\n" : "OK (it had no TTL)\n");
     });
 
   withConfig(client.command("get"), CLIENT_FIELDS)
@@ -156,21 +199,23 @@ export function raftCommand(): Command {
     });
 
   withConfig(client.command("stats"), CLIENT_FIELDS)
-    .description("each node's role, term, indexes and exact logical bytes; exit 0 healthy, 7 degraded, 3 cannot serve")
+    .description("each node's role, term, indexes, exact logical bytes, memory used against its budget, evictions, expirations and writes refused for memory; exit 0 healthy, 7 degraded, 3 cannot serve")
     .option("--json", "machine-readable output")
     .action(async (flags: RaftConfigFlags & { json?: boolean }) => {
       const report = await withClient(flags, gatherRaftCluster);
       if (flags.json === true) {
         process.stdout.write(JSON.stringify(report.nodes.map((node) => ({ address: node.address, reachable: node.stats !== null, member: node.member, stats: node.stats })), null, 2) + "\n");
       } else {
-        process.stdout.write("node                 role        term   commit   applied  keys      value_B      log_B      logical_B    rss_B\n");
+        process.stdout.write(
+          "node                 role        term   commit   applied  keys      value_B      log_B      logical_B    used_B       budget_B     evicted  expired  rejected rss_B\n",
+        );
         for (const { address, stats: s } of report.nodes) {
           if (s === null) {
             process.stdout.write(`${address.padEnd(20)} unreachable\n`);
             continue;
           }
           process.stdout.write(
-            `${address.padEnd(20)} ${s.role.padEnd(11)} ${String(s.term).padEnd(6)} ${String(s.commitIndex).padEnd(8)} ${String(s.appliedIndex).padEnd(8)} ${String(s.keyCount).padEnd(9)} ${String(s.valueBytes).padEnd(12)} ${String(s.logBytes).padEnd(10)} ${String(s.logicalBytes).padEnd(12)} ${s.rssBytes}\n`,
+            `${address.padEnd(20)} ${s.role.padEnd(11)} ${String(s.term).padEnd(6)} ${String(s.commitIndex).padEnd(8)} ${String(s.appliedIndex).padEnd(8)} ${String(s.keyCount).padEnd(9)} ${String(s.valueBytes).padEnd(12)} ${String(s.logBytes).padEnd(10)} ${String(s.logicalBytes).padEnd(12)} ${String(s.usedBytes).padEnd(12)} ${budgetText(s).padEnd(12)} ${String(s.evictedKeys).padEnd(8)} ${String(s.expiredKeys).padEnd(8)} ${String(s.rejectedWrites).padEnd(8)} ${s.rssBytes}\n`,
           );
         }
       }
@@ -179,7 +224,7 @@ export function raftCommand(): Command {
 
   const cluster = raft.command("cluster").description("the raft cluster as a whole: status, and membership changes (one at a time)");
   withConfig(cluster.command("status"), CLIENT_FIELDS)
-    .description("the leader, term and members, and per node: role, term, commit and applied index; exit 0 healthy, 7 degraded, 3 cannot serve")
+    .description("the leader, term and members, and per node: role, term, commit and applied index, memory used against its budget; exit 0 healthy, 7 degraded, 3 cannot serve")
     .option("--json", "machine-readable output")
     .action(async (flags: RaftConfigFlags & { json?: boolean }) => {
       const report = await withClient(flags, gatherRaftCluster);
@@ -189,10 +234,11 @@ export function raftCommand(): Command {
         process.stdout.write(JSON.stringify(status, null, 2) + "\n");
       } else {
         process.stdout.write(`leader ${report.leader ?? "none"} term ${report.term ?? "-"} members [${report.members.join(",")}]\n`);
-        process.stdout.write("node                 role        term   commit   applied  member\n");
+        process.stdout.write("node                 role        term   commit   applied  member used_B       budget_B     policy\n");
         for (const node of nodes) {
+          const stats = report.nodes.find((entry) => entry.address === node.address)?.stats ?? null;
           process.stdout.write(
-            `${node.address.padEnd(20)} ${node.role.padEnd(11)} ${String(node.term ?? "-").padEnd(6)} ${String(node.commitIndex ?? "-").padEnd(8)} ${String(node.appliedIndex ?? "-").padEnd(8)} ${node.member ? "yes" : "no"}\n`,
+            `${node.address.padEnd(20)} ${node.role.padEnd(11)} ${String(node.term ?? "-").padEnd(6)} ${String(node.commitIndex ?? "-").padEnd(8)} ${String(node.appliedIndex ?? "-").padEnd(8)} ${(node.member ? "yes" : "no").padEnd(6)} ${String(stats?.usedBytes ?? "-").padEnd(12)} ${(stats === null ? "-" : budgetText(stats)).padEnd(12)} ${stats?.evictionPolicy ?? "-"}\n`,
           );
         }
       }

@@ -1,10 +1,13 @@
 // Where the raft config comes from, highest precedence first: flags (--servers,
 // --tick-ms, --election-ticks, --heartbeat-ticks, --snapshot-entries, --fsync, --data-dir,
-// --rpc-timeout-ms, --connect-timeout-ms, --http-port, --http-servers; each command offers
-// the ones it uses), environment (RAFT_SERVERS, RAFT_TICK_MS, RAFT_ELECTION_TICKS,
-// RAFT_HEARTBEAT_TICKS, RAFT_SNAPSHOT_ENTRIES, RAFT_FSYNC, RAFT_DATA_DIR, RAFT_RPC_TIMEOUT_MS,
-// RAFT_CONNECT_TIMEOUT_MS, RAFT_HTTP_PORT, RAFT_HTTP_SERVERS), the file (-c FILE, else $RAFT_CONFIG, else ./raft_config.json),
-// the embedded defaults (3 servers on 127.0.0.1:4000-4002).
+// --rpc-timeout-ms, --connect-timeout-ms, --http-port, --http-servers, --max-memory,
+// --eviction-policy; each command offers the ones it uses), environment (RAFT_SERVERS,
+// RAFT_TICK_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_SNAPSHOT_ENTRIES, RAFT_FSYNC,
+// RAFT_DATA_DIR, RAFT_RPC_TIMEOUT_MS, RAFT_CONNECT_TIMEOUT_MS, RAFT_HTTP_PORT,
+// RAFT_HTTP_SERVERS, RAFT_MAX_MEMORY_BYTES, RAFT_EVICTION_POLICY), the file (-c FILE, else
+// $RAFT_CONFIG, else ./raft_config.json), the embedded defaults (3 servers on
+// 127.0.0.1:4000-4002).
+import { EVICTION_POLICIES } from "../core/eviction";
 import { RAFT_DEFAULT_FILE, RaftClusterConfig, parseRaftConfig } from "../raft/config";
 import { ConfigField, mergeConfigSources, parseJson } from "./config_sources";
 
@@ -23,6 +26,8 @@ export interface RaftConfigFlags {
   httpServers?: string;
   rpcTimeoutMs?: string;
   connectTimeoutMs?: string;
+  maxMemory?: string;
+  evictionPolicy?: string;
 }
 
 export const RAFT_RESOLVED_CONFIG_ENV = "RAFT_CACHE_RESOLVED_CONFIG";
@@ -91,6 +96,22 @@ export const RAFT_CONFIG_FIELDS: readonly ConfigField[] = [
     kind: "list",
     option: "--resp-servers <list>",
     help: "comma-separated host:port list of the nodes' RESP ports, parallel to servers",
+  },
+  {
+    flag: "maxMemory",
+    env: "RAFT_MAX_MEMORY_BYTES",
+    field: "max_memory_bytes",
+    kind: "string",
+    option: "--max-memory <size>",
+    help: "per-node memory budget for values, keys, index and log, e.g. 512MiB; 0 = none",
+  },
+  {
+    flag: "evictionPolicy",
+    env: "RAFT_EVICTION_POLICY",
+    field: "eviction_policy",
+    kind: "string",
+    option: "--eviction-policy <policy>",
+    help: `what the leader does when a write needs memory the budget lacks: ${EVICTION_POLICIES.join(", ")}`,
   },
 ];
 

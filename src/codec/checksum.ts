@@ -48,6 +48,9 @@ export function crc32(bytes: Uint8Array, seed = 0): number {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new InvalidArgumentError(`crc32 seed must be an unsigned 32-bit integer, got ${seed}`);
   }
+  // No bytes: the seed. (Node 20's zlib.crc32 returns 0 for an empty view of an empty
+  // ArrayBuffer, e.g. Buffer.allocUnsafeSlow(0).subarray(0, 0), whatever the seed.)
+  if (bytes.byteLength === 0) return seed >>> 0;
   if (zlibCrc32 !== null) return zlibCrc32(bytes, seed) >>> 0;
   return crc32Portable(bytes, seed);
 }

@@ -42,6 +42,8 @@ export const MAX_MEMORY_BYTES_DEFAULT = 256 * 1024 * 1024;
  */
 export const MAX_MEMORY_BYTES_MIN = 4 * 1024 * 1024;
 export const MAX_MEMORY_BYTES_MAX = 2 ** 40;
+/** Longest TTL a client may ask for (parseDurationMs's default limit: a deadline stays a safe epoch-ms integer). */
+export const TTL_MS_MAX = 100 * 365 * 86_400_000;
 /**
  * How long a node keeps a delete's tombstone before forgetting the key (its memory returns
  * to the budget): long enough for every lease to run out and the other nodes to resolve the
@@ -138,6 +140,19 @@ assert(RESP_COMMANDS_RUNNING_MAX <= RESP_PIPELINE_COMMANDS_MAX);
 export const RAFT_SNAPSHOT_ENTRIES_DEFAULT = 5_000;
 /** Upper bound of config.maxInflightAppends (appends sent but not acknowledged, per follower). */
 export const RAFT_APPENDS_IN_FLIGHT_MAX = 256;
+/** Upper bound of config.maxInflightBytes (entry bytes sent to one follower, not yet acknowledged). */
+export const RAFT_INFLIGHT_BYTES_MAX = 1024 * 1024 * 1024;
+/**
+ * The slowest replication rate a raft leader assumes (RaftConfig.replicationBytesPerTickMin,
+ * from the tick length): an append unanswered for its bytes at this rate is sent again.
+ */
+export const RAFT_REPLICATION_BYTES_PER_SECOND_MIN = 16 * 1024 * 1024;
+/**
+ * The slowest rate a raft client assumes for a set's value (client to leader, replication,
+ * persistence, apply): an attempt's deadline is rpc_timeout_ms plus the value at this rate,
+ * so a 64 MiB set gets 8 s more than a small one.
+ */
+export const RAFT_CLIENT_BYTES_PER_SECOND_MIN = 8 * 1024 * 1024;
 /** Upper bound of config.maxEntriesPerAppend. */
 export const RAFT_ENTRIES_PER_APPEND_MAX = 4_096;
 /** Upper bound of config.maxBytesPerAppend: one AppendEntries must fit one gRPC message. */

@@ -305,7 +305,7 @@ export class EccNodeCore {
           // while the write was being resolved). Read the key back so it does not stay behind.
           effects.push(...this.repair(body.value.key.toString("latin1"), body.value.version));
         }
-        effects.push(...this.dropLogs(outcome.reply?.reason, body.value.key.toString("latin1"), body.value.version, wallMs));
+        effects.push(...this.dropLogs(outcome.reply, body.value.key.toString("latin1"), body.value.version, wallMs));
         return answer(wrap(op.id, outcome, () => ({ $case: "commit", value: {} })));
       }
       case "abort":
@@ -518,12 +518,21 @@ export class EccNodeCore {
   }
 
   /**
-   * The log line of a drop (eviction or expiry) committed here, with the key, version and
-   * when (epoch ms): the jepsen runner reads them and the checker treats each as a delete.
+   * The log line of a drop (eviction or expiry) committed here: the key, the tombstone's
+   * version, the CRC-32 of the value it removed and when (epoch ms). The jepsen runner reads
+   * the evictions and the checker treats each as a delete of that value (src/jepsen/drops.ts).
    */
-  private dropLogs(reason: WriteReason | undefined, key: string, version: number, wallMs: number): NodeEffect[] {
+  private dropLogs(reply: { reason?: WriteReason; droppedValueCrc32?: number } | undefined, key: string, version: number, wallMs: number): NodeEffect[] {
+    const reason = reply?.reason;
     if (reason === undefined || reason === WriteReason.WRITE_REASON_CLIENT) return [];
-    return [log("info", reason === WriteReason.WRITE_REASON_EVICT ? "ec.key_evicted" : "ec.key_expired", { key, version, atMs: wallMs })];
+    return [
+      log("info", reason === WriteReason.WRITE_REASON_EVICT ? "ec.key_evicted" : "ec.key_expired", {
+        key,
+        version,
+        valueCrc32: reply?.droppedValueCrc32 ?? 0,
+        atMs: wallMs,
+      }),
+    ];
   }
 
   // ------------------------------------------------------------------ resolution
@@ -583,7 +592,7 @@ export class EccNodeCore {
       return [
         ...notify({ $case: "commit", value: commit }),
         log("info", "ec.tx_resolved", { tx, decision: "commit", version, localCode: ResultCode[local.code] }),
-        ...this.dropLogs(local.reply?.reason, key.toString("latin1"), version, wallMs),
+        ...this.dropLogs(local.reply, key.toString("latin1"), version, wallMs),
       ];
     }
     if (resolution.answered < others.length) {

@@ -280,8 +280,11 @@ export class EcShardReplica {
     });
   }
 
-  /** reply.reason: why the write happened (a node counts and logs evictions and expirations). */
-  commit(request: EcCommit, nowMs: number): ReplicaOutcome<{ reason?: WriteReason }> {
+  /**
+   * reply.reason: why the write happened (a node counts and logs evictions and expirations);
+   * droppedValueCrc32: for a drop, the CRC-32 of the value it removed (what the log names).
+   */
+  commit(request: EcCommit, nowMs: number): ReplicaOutcome<{ reason?: WriteReason; droppedValueCrc32?: number }> {
     const invalid = this.checkKeyTx(request.key, request.txId);
     if (invalid !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, invalid);
     const key = request.key.toString("latin1");
@@ -312,6 +315,7 @@ export class EcShardReplica {
     if (!Number.isSafeInteger(request.expiresAtMs) || request.expiresAtMs < 0) {
       return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `TTL deadline ${request.expiresAtMs} is not valid`);
     }
+    const droppedValueCrc32 = lock.reason === WriteReason.WRITE_REASON_CLIENT ? 0 : this.store.valueCrc32(key);
     // A tombstone has no TTL; its deadline field says when it may be forgotten (dropTombstone).
     const expiresAtMs = lock.tombstone ? nowMs + EC_TOMBSTONE_KEEP_MS : request.expiresAtMs;
     this.store.put(
@@ -333,7 +337,7 @@ export class EcShardReplica {
     if (lock.reason === WriteReason.WRITE_REASON_EVICT) this.evictedKeys++;
     if (lock.reason === WriteReason.WRITE_REASON_EXPIRE) this.expiredKeys++;
     this.dropLock(key, lock);
-    return ok({ reason: lock.reason });
+    return ok({ reason: lock.reason, droppedValueCrc32 });
   }
 
   abort(request: EcAbort): ReplicaOutcome<Record<string, never>> {

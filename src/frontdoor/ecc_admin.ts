@@ -7,7 +7,7 @@ import { EcClient } from "../ecc/client";
 import type { EcStatsReply } from "../gen/ecc";
 import { Logger } from "../core/logger";
 import { AdminHttpServer, Readiness, startNodeAdmin } from "./http";
-import { NodeMetrics, registerStoreGauges } from "./metrics";
+import { NodeMetrics, registerMemoryGauges, registerStoreGauges } from "./metrics";
 import { eccClusterStatus } from "./status";
 
 export interface EccAdminOptions {
@@ -47,12 +47,14 @@ export function registerEccGauges(metrics: NodeMetrics, node: Pick<EccNodeRuntim
   metrics.gauge("rebuild_listed_keys", "Keys the current or last rebuild set out to rebuild", () => stats.rebuildTotalKeys);
   metrics.gauge("rebuild_rebuilt_keys", "Keys the current or last rebuild has rebuilt", () => stats.rebuiltKeys);
   metrics.gauge("rebuild_rebuilt_bytes", "Shard bytes the current or last rebuild has rebuilt", () => stats.rebuiltBytes);
-  metrics.gauge("memory_used_bytes", "What counts against this node's memory budget: store blocks in use, key index, staged shards", () => stats.usedBytes);
-  metrics.gauge("memory_held_bytes", "memory_used_bytes plus the free blocks and slab tails the store keeps for reuse", () => stats.heldBytes);
-  metrics.gauge("memory_budget_bytes", "This node's memory budget (max_memory_bytes); 0 when it has none", () => stats.maxMemoryBytes);
-  metrics.counterFromTotal("evicted_keys_total", "Keys evicted to stay within the budget (tombstones committed here for evictions)", () => stats.evictedKeys);
-  metrics.counterFromTotal("expired_keys_total", "Keys whose TTL ran out (tombstones committed here for expirations)", () => stats.expiredKeys);
-  metrics.counterFromTotal("rejected_writes_total", "EcPrepares refused because the node was out of memory (noeviction, or nothing left to evict)", () => stats.rejectedWrites);
+  registerMemoryGauges(metrics, () => ({
+    usedBytes: stats.usedBytes,
+    heldBytes: stats.heldBytes,
+    budgetBytes: stats.maxMemoryBytes,
+    evictedKeys: stats.evictedKeys,
+    expiredKeys: stats.expiredKeys,
+    rejectedWrites: stats.rejectedWrites,
+  }));
   metrics.gauge("staged_shards", "Shards staged by EcPrepare and not yet committed or aborted", () => stats.stagedCount);
   metrics.gauge("staged_bytes", "Bytes of staged shards", () => stats.stagedBytes);
   registerStoreGauges(metrics, () => ({

@@ -258,6 +258,25 @@ export interface StoreFigures {
   arrayBuffersBytes: number;
 }
 
+/** What a node's memory budget sees, in both modes. */
+export interface MemoryFigures {
+  usedBytes: number;
+  heldBytes: number;
+  budgetBytes: number;
+  evictedKeys: number;
+  expiredKeys: number;
+  rejectedWrites: number;
+}
+
+export function registerMemoryGauges(metrics: NodeMetrics, read: () => MemoryFigures): void {
+  metrics.gauge("memory_used_bytes", "What counts against this node's memory budget (ecc: store blocks in use, key index, staged shards; raft: the state's arena in use and key index)", () => read().usedBytes);
+  metrics.gauge("memory_held_bytes", "memory_used_bytes plus the free blocks and slab tails the store keeps for reuse", () => read().heldBytes);
+  metrics.gauge("memory_budget_bytes", "This node's memory budget (max_memory_bytes); 0 when it has none", () => read().budgetBytes);
+  metrics.counterFromTotal("evicted_keys_total", "Keys evicted to stay within the budget (applied on this node)", () => read().evictedKeys);
+  metrics.counterFromTotal("expired_keys_total", "Keys whose TTL ran out (applied on this node)", () => read().expiredKeys);
+  metrics.counterFromTotal("rejected_writes_total", "Writes this node refused for memory (noeviction, or nothing left to evict)", () => read().rejectedWrites);
+}
+
 export function registerStoreGauges(metrics: NodeMetrics, read: () => StoreFigures): void {
   metrics.gauge("keys", "Live keys this node holds", () => read().keys);
   metrics.gauge("tombstones", "Deleted keys this node still holds as tombstones", () => read().tombstones);

@@ -7,7 +7,7 @@ import type { KvStatsReply } from "../gen/raft";
 import type { RaftRole } from "../raft/types";
 import { Logger } from "../core/logger";
 import { AdminHttpServer, Readiness, startNodeAdmin } from "./http";
-import { NodeMetrics, registerStoreGauges } from "./metrics";
+import { NodeMetrics, registerMemoryGauges, registerStoreGauges } from "./metrics";
 import { gatherRaftCluster, raftClusterStatus } from "./status";
 
 export interface RaftAdminOptions {
@@ -42,6 +42,14 @@ export function registerRaftGauges(metrics: NodeMetrics, node: Pick<RaftNodeRunt
   metrics.gauge("raft_voters", "Voters in this node's configuration", () => stats.voters.length);
   metrics.gauge("raft_has_leader", "1 when this node knows a leader", () => (stats.leaderId === "" ? 0 : 1));
   metrics.stateGauge("raft_role", "This node's Raft role (1 for the current one)", "role", ROLES, () => stats.role);
+  registerMemoryGauges(metrics, () => ({
+    usedBytes: stats.usedBytes,
+    heldBytes: stats.usedBytes + stats.arenaFreeBytes,
+    budgetBytes: stats.maxMemoryBytes,
+    evictedKeys: stats.evictedKeys,
+    expiredKeys: stats.expiredKeys,
+    rejectedWrites: stats.rejectedWrites,
+  }));
   registerStoreGauges(metrics, () => ({
     keys: stats.keyCount,
     tombstones: 0,

@@ -124,6 +124,15 @@ export interface RaftNodeStatus {
   leader: string | null;
   commitIndex: number | null;
   appliedIndex: number | null;
+  /** Memory used against the node's budget and what it did about it; null when unreachable. */
+  memory: {
+    usedBytes: number;
+    maxMemoryBytes: number;
+    evictionPolicy: string;
+    evictedKeys: number;
+    expiredKeys: number;
+    rejectedWrites: number;
+  } | null;
 }
 
 export interface RaftClusterStatus {
@@ -143,6 +152,17 @@ export function raftClusterStatus(report: RaftClusterReport): RaftClusterStatus 
     leader: s === null || s.leaderId === "" ? null : s.leaderId,
     commitIndex: s?.commitIndex ?? null,
     appliedIndex: s?.appliedIndex ?? null,
+    memory:
+      s === null
+        ? null
+        : {
+            usedBytes: s.usedBytes,
+            maxMemoryBytes: s.maxMemoryBytes,
+            evictionPolicy: s.evictionPolicy,
+            evictedKeys: s.evictedKeys,
+            expiredKeys: s.expiredKeys,
+            rejectedWrites: s.rejectedWrites,
+          },
   }));
   return { leader: report.leader, term: report.term, members: report.members, nodes };
 }

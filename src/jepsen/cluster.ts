@@ -19,6 +19,7 @@ import { EccClusterConfig, eccConfigToFile, parseEccConfig } from "../ecc/config
 import { RaftClient } from "../raft/client";
 import { RaftClusterConfig, parseRaftConfig, raftConfigToFile } from "../raft/config";
 import { NamespaceNetwork } from "./netns";
+import { NodeDrop, parseDropLine } from "./drops";
 import { sleep } from "../core/env";
 
 /** ECC_CACHE_RESOLVED_CONFIG / RAFT_CACHE_RESOLVED_CONFIG (src/cli/*_config_loader.ts). */
@@ -52,6 +53,9 @@ export interface ClusterOptions {
   logDir?: string | null;
   /** Give every node a RESP port (for a run through the Redis protocol: --via resp). */
   resp?: boolean;
+  /** raft only: fields of raft_config.json to set on every node (max_memory_bytes, eviction_policy). */
+  /** Config fields on top of the runner's own (a memory budget, a policy). */
+  overrides?: Record<string, unknown>;
 }
 
 /** The RESP port of each node in a namespace network (every node has an address of its own). */
@@ -78,6 +82,12 @@ export class JepsenCluster {
   readonly nodes: Array<NodeProcess | null>;
   /** Every PID this cluster ever started (nodes, restarts, CLI clients), in start order. */
   readonly startedPids: number[] = [];
+  /**
+   * raft: the evictions and expirations the nodes logged, by "key@version" (every node logs
+   * each one it applies; the earliest line is kept).
+   */
+  /** Every drop nodes logged, by key@version, with every node's log time (drops.ts). */
+  readonly drops = new Map<string, NodeDrop>();
   private readonly dataDir: string;
   /** CLI clients (client crashes) still running: stopped with the cluster. */
   private readonly extraProcesses = new Set<LaunchedProcess>();
@@ -115,6 +125,7 @@ export class JepsenCluster {
           rpc_timeout_ms: 2_000,
           data_dir: dataDir,
           ...respFields,
+          ...options.overrides,
         },
         "jepsen",
       );
@@ -133,6 +144,7 @@ export class JepsenCluster {
           data_dir: dataDir,
           rpc_timeout_ms: 1_000,
           ...respFields,
+          ...options.overrides,
         },
         "jepsen",
       );
@@ -193,7 +205,15 @@ export class JepsenCluster {
       args: commandArgs,
       env: { ...process.env, ...this.childEnv },
       tailLines: OUTPUT_LINES_MAX,
-      onLine: file === null ? undefined : (line) => file.write(`${line}\n`),
+      onLine: (line) => {
+        file?.write(`${line}\n`);
+        const drop = parseDropLine(line);
+        if (drop === null) return;
+        const id = `${drop.key}@${drop.version}`;
+        const earlier = this.drops.get(id);
+        if (earlier === undefined) this.drops.set(id, drop);
+        else earlier.loggedAtMs.push(...drop.loggedAtMs);
+      },
     });
     const node: NodeProcess = {
       index,

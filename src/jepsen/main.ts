@@ -85,6 +85,10 @@ export function jepsenProgram(): Command {
     .option("--out <file>", "write the results JSON (schema ecc-cache.jepsen/1) here")
     .option("--history-out <file>", "write the full history (ecc-cache-history JSON) here")
     .option("--node-logs <dir>", "append every node's output to <dir>/node<i>.log")
+    .option("--max-memory <size>", "each node's memory budget (max_memory_bytes), e.g. 4MiB; evictions join the history as expire operations (from the nodes' logs)")
+    .option("--eviction-policy <policy>", "the nodes' eviction_policy (default allkeys-lru)")
+    .option("--value-bytes <n>", "store each value padded to n bytes (the history keeps the short value), so a small budget fills with few keys", integer("--value-bytes", 0, 16 * 1024 * 1024))
+    .option("--ttl-ms <ms>", "a third of the sets carry this TTL; expirations join the history as expire operations (raft: from the nodes' logs; ecc: at each value's deadline)", integer("--ttl-ms", 1, 86_400_000))
     .option("--cleanup-netns", "only delete network namespaces left by killed runs (jepsen-<pid>-*, pid gone), then exit")
     .option("-q, --quiet", "print only the report, not nemesis events as they happen")
     .addHelpText(
@@ -112,6 +116,10 @@ interface Flags {
   nodeLogs?: string;
   cleanupNetns?: boolean;
   quiet?: boolean;
+  maxMemory?: string;
+  evictionPolicy?: string;
+  valueBytes?: number;
+  ttlMs?: number;
 }
 
 function writeFile(file: string, text: string): void {
@@ -159,6 +167,10 @@ export async function main(argv: string[]): Promise<number> {
       via: flags.via,
       setNxFraction: flags.nxFraction ?? (flags.via === "resp" && flags.mode === "ecc" ? RESP_NX_FRACTION_DEFAULT : 0),
       log,
+      maxMemory: flags.maxMemory,
+      evictionPolicy: flags.evictionPolicy,
+      valueBytes: flags.valueBytes,
+      ttlMs: flags.ttlMs,
     });
   } catch (error) {
     process.stderr.write(`jepsen: the run could not be carried out: ${errorMessage(error)}\n(seed ${seed})\n`);

@@ -5,7 +5,13 @@
 //      operation recorded in a HistoryRecorder;
 //   3. stop both, heal every fault, wait (bounded) for a healthy cluster;
 //   4. read every key with a fresh client; those reads are part of the history;
-//   5. check the history for linearizability (src/check/linearizability.ts).
+//   5. raft: add the evictions and expirations the nodes logged, each as an "expire" of the
+//      value it removed (drops.ts);
+//   6. check the history for linearizability (src/check/linearizability.ts).
+//
+// A raft run can play a cache: a memory budget per node (maxMemory, evictionPolicy), values
+// stored larger than the history shows them (valueBytes: padding, so a budget fills with a
+// few keys), and TTLs on a third of the sets (ttlMs).
 //
 // "No acknowledged write lost" needs no separate check: the final reads start after every
 // other operation returned (or was given up as unknown), so a final read that misses an
@@ -22,7 +28,9 @@ import { JepsenCluster, JepsenMode } from "./cluster";
 import { NamespaceNetwork, namespaceSupport } from "./netns";
 import { NemesisEvent, Nemesis, formatEvent } from "./nemesis";
 import { FaultKind, FaultWindow, SCHEDULE_DEFAULTS, nemesisSchedule } from "./schedule";
-import { eccTargets, raftTargets, respTargets } from "./targets";
+import { eccTargets, raftTargets, respTargets, storedValue } from "./targets";
+import { dropOperations, ttlExpireOperations } from "./drops";
+import { LongestGaps, longestGaps } from "./gaps";
 import { ClientStats, TargetFactory, WORKLOAD_DEFAULTS, recordedOperation, startWorkload, withDeadline } from "./workload";
 
 export const RESULT_SCHEMA = "ecc-cache.jepsen/1";
@@ -50,6 +58,13 @@ export interface JepsenOptions {
   /** Fraction of operations that are SET NX (only where the mode has conditional writes: ecc). */
   setNxFraction?: number;
   log?: (line: string) => void;
+  /** raft: each node's memory budget (a size, e.g. "4MiB") and eviction policy. */
+  maxMemory?: string;
+  evictionPolicy?: string;
+  /** raft: each value is stored padded to this many bytes (the history keeps it short). */
+  valueBytes?: number;
+  /** raft: a third of the sets carry this TTL. */
+  ttlMs?: number;
 }
 
 export interface OperationCounts {
@@ -87,6 +102,8 @@ export interface JepsenResult {
     schedule: FaultWindow[];
   };
   counts: Record<OperationKind, OperationCounts> & { total: OperationCounts };
+  /** raft: the evictions and expirations the nodes logged, added to the history as "expire" operations. */
+  drops: { evictions: number; expirations: number; unmatched: number };
   clientCrashes: number;
   /**
    * Writes recorded as unknown, by the error that ended them (DeadlineError: the runner's
@@ -105,6 +122,8 @@ export interface JepsenResult {
   message: string;
   failing: FailingKey[];
   timingsMs: { setup: number; workload: number; heal: number; check: number; total: number };
+  /** The longest stretch of the workload without a successful read / write (gaps.ts). */
+  longestGaps: LongestGaps;
   /** Not part of the JSON file (large); written by --history-out. */
   history?: History;
 }
@@ -138,6 +157,10 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
   if (!(setNxFraction >= 0 && setNxFraction <= WORKLOAD_DEFAULTS.setFraction)) throw new Error(`the SET NX fraction must be 0..${WORKLOAD_DEFAULTS.setFraction} (a share of the sets)`);
   let faults = [...(options.faults ?? defaultFaults(options.mode))];
   if (options.mode === "raft" && faults.includes("client-crash")) throw new Error("client-crash is an ecc fault (the raft client has no 2PC)");
+  const overrides: Record<string, unknown> = {};
+  if (options.maxMemory !== undefined) overrides.max_memory_bytes = options.maxMemory;
+  if (options.evictionPolicy !== undefined) overrides.eviction_policy = options.evictionPolicy;
+  const valueBytes = options.valueBytes ?? 0;
 
   let partitionNote = "not requested";
   if (faults.includes("partition")) {
@@ -173,7 +196,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
       network = await NamespaceNetwork.create({ nodeCount });
       log(`network namespaces: ${network.namespaces().join(", ")} (subnet ${network.subnetPrefix}.0/24)`);
     }
-    cluster = await JepsenCluster.start({ mode: options.mode, network, logDir: options.nodeLogDir ?? null, resp: via === "resp" });
+    cluster = await JepsenCluster.start({ mode: options.mode, network, logDir: options.nodeLogDir ?? null, overrides, resp: via === "resp" });
     log(`${options.mode} cluster: ${cluster.servers.join(", ")} pids ${cluster.pids().join(",")}${via === "resp" ? `; clients through RESP at ${cluster.respAddresses.join(", ")}` : ""}`);
     const ready = await cluster.waitHealthy(30_000);
     if (!ready.healthy) throw new Error(`cluster not healthy after start: ${ready.summary}`);
@@ -190,15 +213,19 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     const setupMs = performance.now() - totalStartMs;
 
     const baseMs = performance.now();
+    /** The wall clock at the history's zero: node logs are in epoch ms. */
+    const epochBaseMs = Date.now();
     const clock: Clock = { nowMs: () => performance.now() - baseMs };
     const recorder = new HistoryRecorder(clock, { operationsMax: RECORDED_OPERATIONS_MAX });
     const unknownErrors = new Map<number, string>();
+    /** ecc: the TTL deadline of each value set with one (the target picks it; drops.ts). */
+    const ttlDeadlines = new Map<string, number>();
     const openTarget: TargetFactory =
       via === "resp"
         ? respTargets(cluster.respAddresses, { setNx: options.mode === "ecc", commandTimeoutMs: operationTimeoutMs })
         : options.mode === "ecc"
-          ? await eccTargets(cluster.eccConfig!)
-          : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs);
+          ? await eccTargets(cluster.eccConfig!, valueBytes, ttlDeadlines)
+          : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs, valueBytes);
     const nemesis = new Nemesis({ cluster, schedule, recorder, keys, nowMs: clock.nowMs, log });
     const workload = startWorkload(
       recorder,
@@ -213,6 +240,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         setFraction: WORKLOAD_DEFAULTS.setFraction,
         setNxFraction,
         onUnknown: (operationId, errorName) => unknownErrors.set(operationId, errorName),
+        ttlMs: options.ttlMs,
       },
       sleep,
     );
@@ -255,8 +283,25 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     const healMs = performance.now() - healStartMs;
 
     const checkStartMs = performance.now();
-    const history = recorder.history();
-    const { verdict, message, failing } = judge(history, finalReads, options.checkOptions ?? {});
+    const recorded = recorder.history();
+    const drops = dropOperations(cluster.drops.values(), recorded, epochBaseMs, (value) => storedValue(value, valueBytes), cluster.eccConfig?.dataShards ?? 1);
+    const ttlOperations = ttlExpireOperations([...recorded, ...drops.operations], ttlDeadlines, epochBaseMs);
+    drops.operations.push(...ttlOperations);
+    drops.expirations += ttlOperations.length;
+    for (const drop of drops.unmatched.slice(0, 5)) log(`a node dropped ${JSON.stringify(drop.key)}@${drop.version}, a value no client wrote (crc ${drop.valueCrc32})`);
+    // The drops have no place in the recorder's event order: with them, equal times count as
+    // overlapping (the checker's rule for histories without event indexes).
+    const history =
+      drops.operations.length === 0
+        ? recorded
+        : [...recorded.map(({ invokeEventIndex: _invoke, returnEventIndex: _return, ...operation }) => operation), ...drops.operations];
+    const judged = judge(history, finalReads, options.checkOptions ?? {});
+    const { failing } = judged;
+    let { verdict, message } = judged;
+    if (drops.unmatched.length > 0 && verdict === "linearizable") {
+      verdict = "inconclusive";
+      message = `${drops.unmatched.length} logged drops name values no client wrote, so the history cannot account for them`;
+    }
     const checkMs = performance.now() - checkStartMs;
 
     return {
@@ -279,6 +324,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         schedule,
       },
       counts: countOperations(history),
+      drops: { evictions: drops.evictions, expirations: drops.expirations, unmatched: drops.unmatched.length },
       unknownWrites: unknownWriteSummary(history, unknownErrors),
       clientCrashes: new Set(history.filter((operation) => operation.clientId.startsWith("x")).map((operation) => operation.clientId)).size,
       clients,
@@ -289,6 +335,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
       verdict,
       message,
       failing,
+      longestGaps: longestGaps(recorded, workloadMs),
       timingsMs: {
         setup: Math.round(setupMs),
         workload: Math.round(workloadMs),
@@ -368,7 +415,8 @@ export function formatReport(result: JepsenResult): string {
   lines.push(`faults: ${result.config.faults.join(", ") || "none"} (budget ${result.config.faultBudget} of ${result.config.nodeCount} nodes); partitions: ${result.config.partitions.note}`);
   if (result.config.via === "resp") lines.push(`clients: ioredis through every node's RESP port; SET NX ${Math.round(100 * (result.config.setNxFraction ?? 0))}% of operations`);
   lines.push("operations      ok    fail  unknown");
-  for (const kind of ["get", "set", "setnx", "del", "total"] as const) {
+  for (const kind of ["get", "set", "setnx", "del", "expire", "total"] as const) {
+    if (kind === "expire" && result.counts.expire.ok + result.counts.expire.unknown === 0) continue;
     const c = result.counts[kind];
     // setnx: counted only in files written since it exists
     if (c === undefined || (kind === "setnx" && c.ok + c.fail + c.unknown === 0)) continue;
@@ -376,7 +424,14 @@ export function formatReport(result: JepsenResult): string {
   }
   const setnx = result.history?.filter((operation) => operation.kind === "setnx" && operation.status === "ok") ?? [];
   if (setnx.length > 0) lines.push(`SET NX: ${setnx.filter((operation) => operation.result === "1").length} of ${setnx.length} answered applied`);
-  lines.push(`client crashes between EcPrepare and EcCommit: ${result.clientCrashes}`);
+  if (result.mode === "raft") {
+    lines.push(
+      `cluster drops (expire operations): ${result.drops.evictions} evictions, ${result.drops.expirations} expirations` +
+        (result.drops.unmatched > 0 ? `, ${result.drops.unmatched} of values no client wrote` : ""),
+    );
+  } else {
+    lines.push(`client crashes between EcPrepare and EcCommit: ${result.clientCrashes}`);
+  }
   const unknownKinds = Object.entries(result.unknownWrites);
   if (unknownKinds.length > 0) {
     lines.push(
@@ -388,6 +443,8 @@ export function formatReport(result: JepsenResult): string {
   for (const event of result.events) lines.push("  " + formatEvent(event));
   lines.push(`after healing: ${result.health.healthy ? "healthy" : "NOT healthy"} in ${result.health.waitedMs} ms (${result.health.summary})`);
   lines.push(`final reads: ${result.finalReads.map((read) => `${read.key}=${read.result === null ? "absent" : read.result}`).join(" ")}`);
+  const gap = (g: LongestGaps["reads"]): string => `${(g.ms / 1000).toFixed(2)} s (from ${(g.fromMs / 1000).toFixed(2)} s)`;
+  lines.push(`longest without a success: reads ${gap(result.longestGaps.reads)}, writes ${gap(result.longestGaps.writes)}`);
   lines.push(`timings: setup ${result.timingsMs.setup} ms, workload ${result.timingsMs.workload} ms, heal+final reads ${result.timingsMs.heal} ms, check ${result.timingsMs.check} ms`);
   if (result.verdict === "linearizable") {
     lines.push(`linearizable (no acknowledged write lost: the final reads are part of the checked history)`);

@@ -24,7 +24,8 @@ import { HistoryRecorder, OperationKind, SETNX_APPLIED, SETNX_NOT_APPLIED } from
 /** What the workload needs of a store: one client connection. */
 export interface KvTarget {
   get(key: string): Promise<string | null>;
-  set(key: string, value: string): Promise<void>;
+  /** ttlMs: the value expires that long after the write (targets that support TTLs). */
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
   del(key: string): Promise<void>;
   /** SET NX: true when it applied, false when the key held a value. Absent: the target has no conditional writes. */
   setNx?(key: string, value: string): Promise<boolean>;
@@ -48,6 +49,8 @@ export interface WorkloadOptions {
   setNxFraction?: number;
   /** Told of every operation recorded as unknown, with the error class that made it so. */
   onUnknown?: (operationId: number, errorName: string) => void;
+  /** When set, a third of the sets carry this TTL (the cluster's expirations join the history from its logs). */
+  ttlMs?: number;
 }
 
 export const WORKLOAD_DEFAULTS = {
@@ -107,6 +110,7 @@ export async function recordedOperation(
   key: string,
   value: string | null,
   timeoutMs: number,
+  ttlMs?: number,
 ): Promise<OperationOutcome> {
   const handle = recorder.invoke(clientId, kind === "set" || kind === "setnx" ? { kind, key, value: value as string } : { kind, key });
   try {
@@ -122,7 +126,7 @@ export async function recordedOperation(
       recorder.ok(handle, result);
       return { operationId: handle, status: "ok", result };
     }
-    await withDeadline(kind === "set" ? target.set(key, value as string) : target.del(key), timeoutMs);
+    await withDeadline(kind === "set" ? target.set(key, value as string, ttlMs) : target.del(key), timeoutMs);
     recorder.ok(handle);
     return { operationId: handle, status: "ok" };
   } catch (error) {
@@ -207,8 +211,10 @@ async function clientLoop(
             : "del";
     const key = options.keys[random.int(options.keys.length)];
     const value = kind === "set" || kind === "setnx" ? `${clientId}-${sequence}` : null;
+    // Drawn only when TTLs are asked for, so runs without them replay as before.
+    const ttlMs = kind === "set" && options.ttlMs !== undefined && random.next() < 1 / 3 ? options.ttlMs : undefined;
     sequence++;
-    const outcome = await recordedOperation(recorder, clientId, target, kind, key, value, options.operationTimeoutMs);
+    const outcome = await recordedOperation(recorder, clientId, target, kind, key, value, options.operationTimeoutMs, ttlMs);
     stats.operations++;
     if (outcome.status !== "ok") noteError(outcome.reason.slice(0, 200));
     if (outcome.status === "unknown") {

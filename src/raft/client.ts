@@ -2,28 +2,43 @@
 // retries with capped, jittered backoff on unavailability, and never reports success for a
 // write that was not applied: a write answers OK only once the leader applied its entry.
 // Writes carry (clientId, seq, floor) so a retried write is applied at most once
-// (kv_state.ts). One instance is safe for many concurrent callers.
+// (kv_state.ts), and a retry of one the leader already holds never appends another copy
+// (node.ts). One instance is safe for many concurrent callers.
+//
+// Honest outcomes: a write that gives up says "failed" (UnavailableError, exit 3) only when
+// no attempt can have been applied: every attempt was refused before it reached a log (not
+// the leader, never connected, out of memory). Once an attempt may have reached a log (it
+// timed out after it was sent, its stream broke, or the leader lost leadership after
+// appending it), giving up is OutcomeUnknownError (exit 8): the write may or may not have
+// happened. Either message names what each node answered last.
+//
+// Deadlines and node choice: an attempt's deadline is rpcTimeoutMs plus the time a set's
+// value takes at RAFT_CLIENT_BYTES_PER_SECOND_MIN, so a large value is not given up while it
+// is still being replicated. After a node failed to answer, the next attempts go to the
+// other nodes, and for DISTRUST_MS (or rpcTimeoutMs, if longer) a NOT_LEADER hint naming it
+// is not followed: a follower keeps naming a stopped leader until its election timeout runs
+// out, and following it cost a second full timeout at the stopped node.
 //
 // With connectTimeoutMs set, an operation during which no node ever accepted a connection
 // gives up after that long with "no raft node reachable at A, B, C", instead of spending
 // every attempt on connections that are refused. Only failures that prove the request never
-// left this process count (see neverConnected): a node that took the request and then broke
-// the connection may have applied a write, so that case keeps retrying as before.
+// left this process count (UnreachableError).
 import { credentials } from "@grpc/grpc-js";
 import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvStatsReply, RaftKvClient } from "../gen/raft";
 import {
   InvalidArgumentError,
-  KeyTooLargeError,
   KvError,
-  TimeoutError,
   NotLeaderError,
+  OutOfMemoryError,
+  OutcomeUnknownError,
+  TimeoutError,
   UnavailableError,
   UnreachableError,
   ValueTooLargeError,
   errorMessage,
   isKvError,
 } from "../core/errors";
-import { VALUE_BYTES_MAX } from "../core/limits";
+import { RAFT_CLIENT_BYTES_PER_SECOND_MIN, TTL_MS_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { checkKey } from "../core/keys";
 import { BatchingChannel } from "../transport/batching_channel";
 import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
@@ -34,11 +49,17 @@ type KvChannel = BatchingChannel<KvBody, KvOp, KvResult, KvBatch, KvResultBatch>
 
 const BACKOFF_MS_MIN = 5;
 const BACKOFF_MS_MAX = 500;
+/**
+ * How long a node that failed to answer is passed over within an operation: longer than an
+ * election timeout (the default config's is at most 600 ms), short enough that a leader that
+ * was only slow (a long GC pause) is asked again within the operation.
+ */
+const DISTRUST_MS = 2_000;
 
 export interface RaftClientOptions {
   servers: string[];
   rpcTimeoutMs: number;
-  /** Attempts per operation across leader changes (each bounded by rpcTimeoutMs). */
+  /** Attempts per operation across leader changes (each bounded by its deadline). */
   attemptsMax?: number;
   /**
    * Give up an operation when, this long after it started, every server was tried and none
@@ -46,6 +67,24 @@ export interface RaftClientOptions {
    * jepsen clients want: they ride out whole-cluster restarts).
    */
   connectTimeoutMs?: number;
+}
+
+export interface RaftSetOptions {
+  /** Expire this long after the leader takes the write (ms, 1 to TTL_MS_MAX). */
+  ttlMs?: number;
+}
+
+/** The deadline of one attempt of `body`: the base, plus a set's value at the slowest rate assumed. */
+export function attemptTimeoutMs(rpcTimeoutMs: number, body: KvBody): number {
+  const valueBytes = body.$case === "set" ? body.value.value.length : 0;
+  return rpcTimeoutMs + Math.ceil((valueBytes * 1000) / RAFT_CLIENT_BYTES_PER_SECOND_MIN);
+}
+
+function checkTtlMs(ttlMs: number): number {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1 || ttlMs > TTL_MS_MAX) {
+    throw new InvalidArgumentError(`TTL must be a whole number of ms from 1 to ${TTL_MS_MAX}, got ${ttlMs}`);
+  }
+  return ttlMs;
 }
 
 export class RaftClient {
@@ -57,6 +96,10 @@ export class RaftClient {
   private nextSeq = 1;
   private readonly inFlightSeqs = new Set<number>();
   private readonly attemptsMax: number;
+  /** Attempts made by every operation so far (the big-values script reports it). */
+  attemptCount = 0;
+  /** The nodes the latest operation to finish sent its attempts to, in order (for tests and scripts). */
+  lastAttemptAddresses: string[] = [];
 
   constructor(private readonly options: RaftClientOptions) {
     if (options.servers.length === 0) throw new InvalidArgumentError("no servers given");
@@ -68,31 +111,53 @@ export class RaftClient {
     for (const client of this.clients) client.close();
   }
 
+  /** The value, or null when the key is absent (deleted, evicted or past its TTL). */
   async get(key: string | Uint8Array): Promise<Buffer | null> {
     const keyBytes = checkKey(key);
     const result = await this.run({ $case: "get", value: { key: keyBytes } });
     return result.found ? result.value : null;
   }
 
-  async set(key: string | Uint8Array, value: Uint8Array): Promise<void> {
+  async set(key: string | Uint8Array, value: Uint8Array, options: RaftSetOptions = {}): Promise<void> {
     const keyBytes = checkKey(key);
     if (value.length > VALUE_BYTES_MAX) throw new ValueTooLargeError(value.length, VALUE_BYTES_MAX);
-    const seq = this.takeSeq();
-    try {
-      await this.run({ $case: "set", value: { key: keyBytes, value: Buffer.from(value.buffer, value.byteOffset, value.length), clientId: this.clientId, seq, floor: this.floor() } });
-    } finally {
-      this.inFlightSeqs.delete(seq);
-    }
+    const ttlMs = options.ttlMs === undefined ? 0 : checkTtlMs(options.ttlMs);
+    await this.write((seq, floor) => ({
+      $case: "set",
+      value: { key: keyBytes, value: Buffer.from(value.buffer, value.byteOffset, value.length), clientId: this.clientId, seq, floor, ttlMs },
+    }));
   }
 
-  async del(key: string | Uint8Array): Promise<void> {
+  /**
+   * Deletes the key (nothing happens when it is absent). True when the key held a value, as
+   * the state machine found it (RESP's DEL count); a retry of a delete already applied finds
+   * the key as it is by then.
+   */
+  async del(key: string | Uint8Array): Promise<boolean> {
     const keyBytes = checkKey(key);
-    const seq = this.takeSeq();
-    try {
-      await this.run({ $case: "del", value: { key: keyBytes, clientId: this.clientId, seq, floor: this.floor() } });
-    } finally {
-      this.inFlightSeqs.delete(seq);
-    }
+    return (await this.write((seq, floor) => ({ $case: "del", value: { key: keyBytes, clientId: this.clientId, seq, floor } }))).existed;
+  }
+
+  /** Gives the key's value a TTL of `ttlMs` from now (the leader's clock); false when the key is absent. */
+  async expire(key: string | Uint8Array, ttlMs: number): Promise<boolean> {
+    const keyBytes = checkKey(key);
+    const ttl = checkTtlMs(ttlMs);
+    const result = await this.write((seq, floor) => ({ $case: "expire", value: { key: keyBytes, ttlMs: ttl, clientId: this.clientId, seq, floor } }));
+    return result.existed;
+  }
+
+  /** Removes the key's TTL: "removed", "none" (it had no TTL) or "absent". */
+  async persist(key: string | Uint8Array): Promise<"removed" | "none" | "absent"> {
+    const keyBytes = checkKey(key);
+    const result = await this.write((seq, floor) => ({ $case: "expire", value: { key: keyBytes, ttlMs: 0, clientId: this.clientId, seq, floor } }));
+    return !result.existed ? "absent" : result.hadTtl ? "removed" : "none";
+  }
+
+  /** Milliseconds until the key expires; -1 without a TTL; -2 when the key is absent. */
+  async ttl(key: string | Uint8Array): Promise<number> {
+    const keyBytes = checkKey(key);
+    const result = await this.run({ $case: "ttl", value: { key: keyBytes } });
+    return result.ttlMs;
   }
 
   async addMember(address: string): Promise<void> {
@@ -122,10 +187,14 @@ export class RaftClient {
     );
   }
 
-  private takeSeq(): number {
+  private async write(body: (seq: number, floor: number) => KvBody): Promise<KvResult> {
     const seq = this.nextSeq++;
     this.inFlightSeqs.add(seq);
-    return seq;
+    try {
+      return await this.run(body(seq, this.floor()));
+    } finally {
+      this.inFlightSeqs.delete(seq);
+    }
   }
 
   /** The lowest seq still waiting: every seq below it is settled. */
@@ -154,18 +223,35 @@ export class RaftClient {
   }
 
   private async run(body: KvBody): Promise<KvResult> {
-    let lastError: KvError | null = null;
+    const isWrite = body.$case === "set" || body.$case === "del" || body.$case === "expire";
+    const timeoutMs = attemptTimeoutMs(this.options.rpcTimeoutMs, body);
     const startedMs = performance.now();
+    const tracker = new AttemptTracker(this.options.servers, Math.max(DISTRUST_MS, this.options.rpcTimeoutMs));
+    const addresses: string[] = [];
+    try {
+      return await this.attempts(body, isWrite, timeoutMs, startedMs, tracker, addresses);
+    } finally {
+      this.lastAttemptAddresses = addresses;
+    }
+  }
+
+  private async attempts(body: KvBody, isWrite: boolean, timeoutMs: number, startedMs: number, tracker: AttemptTracker, addresses: string[]): Promise<KvResult> {
+    let lastError: KvError | null = null;
     // Servers that refused a connection during this operation; null once any node was reached.
     let refused: Set<string> | null = new Set<string>();
     for (let attempt = 0; attempt < this.attemptsMax; attempt++) {
-      const address = this.leader ?? this.options.servers[this.rotation % this.options.servers.length];
+      const address = tracker.pick(this.leader, this.rotation);
+      this.attemptCount++;
+      addresses.push(address);
       let result: KvResult;
       try {
-        result = await this.channel(address).send(body, this.options.rpcTimeoutMs);
+        result = await this.channel(address).send(body, timeoutMs);
       } catch (error) {
         lastError = isKvError(error) ? error : new UnavailableError(errorMessage(error));
         this.forgetLeader(address);
+        tracker.failed(address, lastError instanceof TimeoutError ? `no answer within ${timeoutMs} ms` : lastError.message);
+        // Sent and not answered: a write may have reached the log. Never connected: it did not.
+        if (isWrite && !neverConnected(lastError)) tracker.mayHaveApplied(address);
         if (refused !== null && neverConnected(lastError)) refused.add(address);
         else refused = null;
         const connectTimeoutMs = this.options.connectTimeoutMs;
@@ -185,35 +271,105 @@ export class RaftClient {
         case KvCode.KV_CODE_OK:
           this.leader = address;
           return result;
-        case KvCode.KV_CODE_NOT_LEADER:
-          lastError = new NotLeaderError(result.leaderHint === "" ? null : result.leaderHint, `${address}: ${result.message}`);
-          if (result.leaderHint !== "" && result.leaderHint !== address) {
-            this.leader = result.leaderHint;
+        case KvCode.KV_CODE_NOT_LEADER: {
+          const hint = result.leaderHint === "" ? null : result.leaderHint;
+          lastError = new NotLeaderError(hint, `${address}: ${result.message}`);
+          if (isWrite && result.maybeApplied) tracker.mayHaveApplied(address);
+          tracker.answered(address, hint === null ? `${result.message} (no leader known)` : `${result.message} (names ${hint})`);
+          if (hint !== null && hint !== address && tracker.trusted(hint)) {
+            this.leader = hint;
           } else {
             this.forgetLeader(address);
             await sleep(backoffMs(attempt));
           }
           continue;
+        }
         case KvCode.KV_CODE_INVALID_ARGUMENT:
           throw new InvalidArgumentError(result.message);
+        case KvCode.KV_CODE_OUT_OF_MEMORY:
+          if (tracker.maybeApplied) throw tracker.unknown(`${result.message}, after an earlier attempt`, attempt + 1, startedMs, lastError);
+          throw new OutOfMemoryError(`${address}: ${result.message}`);
         case KvCode.KV_CODE_UNAVAILABLE:
           lastError = new UnavailableError(`${address}: ${result.message}`);
+          tracker.answered(address, result.message);
           await sleep(backoffMs(attempt));
           continue;
         default:
+          if (isWrite && tracker.maybeApplied) throw tracker.unknown(`${KvCode[result.code]}: ${result.message}`, attempt + 1, startedMs, lastError);
           throw new UnavailableError(`${address}: ${KvCode[result.code]}: ${result.message}`);
       }
     }
-    const what = body.$case === "get" ? "read" : body.$case === "set" || body.$case === "del" ? "write" : body.$case;
-    if (lastError instanceof TimeoutError && (body.$case === "set" || body.$case === "del")) {
-      throw new TimeoutError(`${what} outcome unknown after ${this.attemptsMax} attempts: ${lastError.message}`, { cause: lastError });
-    }
-    throw new UnavailableError(`${what} failed after ${this.attemptsMax} attempts: ${lastError?.message ?? "no leader"}`, { cause: lastError });
+    const what = body.$case === "get" || body.$case === "ttl" ? "read" : isWrite ? "write" : body.$case;
+    if (isWrite && tracker.maybeApplied) throw tracker.unknown("gave up", this.attemptsMax, startedMs, lastError);
+    throw new UnavailableError(`${what} failed after ${this.attemptsMax} attempts (${elapsedSeconds(startedMs)} s): ${tracker.summary()}`, { cause: lastError });
   }
 
+  /** After `address` failed: the next attempt goes elsewhere. */
   private forgetLeader(address: string): void {
     if (this.leader === address) this.leader = null;
     this.rotation++;
+  }
+}
+
+/**
+ * One operation's view of the servers: what each answered last, which ones failed to answer
+ * (passed over, and not followed as leader hints, for distrustMs), and whether an attempt may
+ * have reached a log.
+ */
+class AttemptTracker {
+  private readonly lastWord = new Map<string, string>();
+  private readonly failedAtMs = new Map<string, number>();
+  /** The nodes attempts that may have been applied went to, in order; empty while none may have. */
+  readonly maybeAppliedAt: string[] = [];
+
+  constructor(
+    private readonly servers: readonly string[],
+    private readonly distrustMs: number,
+  ) {}
+
+  /** The leader when known and trusted, else the next server in rotation that did not just fail. */
+  pick(leader: string | null, rotation: number): string {
+    if (leader !== null && this.trusted(leader)) return leader;
+    for (let offset = 0; offset < this.servers.length; offset++) {
+      const candidate = this.servers[(rotation + offset) % this.servers.length];
+      if (this.trusted(candidate)) return candidate;
+    }
+    return this.servers[rotation % this.servers.length];
+  }
+
+  trusted(address: string): boolean {
+    const failedAt = this.failedAtMs.get(address);
+    return failedAt === undefined || performance.now() - failedAt > this.distrustMs;
+  }
+
+  failed(address: string, why: string): void {
+    this.failedAtMs.set(address, performance.now());
+    this.lastWord.set(address, why);
+  }
+
+  answered(address: string, what: string): void {
+    this.lastWord.set(address, what);
+  }
+
+  mayHaveApplied(address: string): void {
+    if (!this.maybeAppliedAt.includes(address)) this.maybeAppliedAt.push(address);
+  }
+
+  get maybeApplied(): boolean {
+    return this.maybeAppliedAt.length > 0;
+  }
+
+  /** What each node answered last, e.g. "127.0.0.1:4000: no answer within 2000 ms; 127.0.0.1:4001: not the leader (no leader known)". */
+  summary(): string {
+    if (this.lastWord.size === 0) return "no node answered";
+    return [...this.lastWord].map(([address, word]) => `${address}: ${word}`).join("; ");
+  }
+
+  unknown(reason: string, attempts: number, startedMs: number, cause: KvError | null): OutcomeUnknownError {
+    return new OutcomeUnknownError(
+      `write outcome unknown after ${attempts} attempts (${elapsedSeconds(startedMs)} s): ${reason}; attempts that may have been applied reached ${this.maybeAppliedAt.join(", ")} (last answers: ${this.summary()})`,
+      { cause },
+    );
   }
 }
 
@@ -222,9 +378,11 @@ function neverConnected(error: KvError): boolean {
   return error instanceof UnreachableError;
 }
 
+function elapsedSeconds(startedMs: number): string {
+  return ((performance.now() - startedMs) / 1000).toFixed(1);
+}
 
 function backoffMs(attempt: number): number {
   const ceiling = Math.min(BACKOFF_MS_MAX, BACKOFF_MS_MIN * 2 ** Math.min(attempt, 10));
   return BACKOFF_MS_MIN + Math.random() * ceiling;
 }
-

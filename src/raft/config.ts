@@ -4,9 +4,10 @@ import { ConfigError } from "../core/errors";
 import { serverListProblems } from "../core/address";
 import { FieldRules, flatConfigProblems } from "../core/flat_config";
 import { HTTP_FIELD_RULES, httpServersProblems } from "../frontdoor/admin_address";
+import { MAX_MEMORY_BYTES_DEFAULT, MAX_MEMORY_BYTES_MAX, MAX_MEMORY_BYTES_MIN, RAFT_SNAPSHOT_ENTRIES_DEFAULT, SERVERS_MAX } from "../core/limits";
+import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
+import { parseByteSize } from "../core/units";
 import { RESP_FIELD_RULES, respServersProblems } from "../resp/resp_address";
-import { SERVERS_MAX } from "../core/limits";
-import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../core/limits";
 import { FsyncPolicy } from "./disk_storage";
 
 export interface RaftClusterConfig {
@@ -27,6 +28,12 @@ export interface RaftClusterConfig {
   /** The RESP (Redis protocol) port: this node's port (0: off), or one host:port per server; src/resp/resp_address.ts. */
   respPort?: number;
   respServers?: string[];
+  /**
+   * Per-node memory budget for the state machine (values, keys, index, arena) and the log
+   * data held in memory; 0 = none. The leader keeps every node within it (kv_budget.ts).
+   */
+  maxMemoryBytes: number;
+  evictionPolicy: EvictionPolicy;
 }
 
 export const RAFT_DEFAULT_FILE = {
@@ -39,6 +46,8 @@ export const RAFT_DEFAULT_FILE = {
   data_dir: ".ecc-data/raft",
   rpc_timeout_ms: 2_000,
   connect_timeout_ms: 2_000,
+  max_memory_bytes: MAX_MEMORY_BYTES_DEFAULT as number | string,
+  eviction_policy: EVICTION_POLICY_DEFAULT as string,
 };
 
 /** The admin port's fields are optional: without them each node gets the default port (admin_address.ts). */
@@ -58,12 +67,20 @@ const RULES: FieldRules = {
   connect_timeout_ms: { kind: "integer", min: 10, max: 600_000, optional: true },
   ...HTTP_FIELD_RULES,
   ...RESP_FIELD_RULES,
+  // Optional like connect_timeout_ms; the defaults apply when left out. A budget below
+  // MAX_MEMORY_BYTES_MIN cannot hold a node's index and one value in flight: refused.
+  max_memory_bytes: { kind: "bytes", min: MAX_MEMORY_BYTES_MIN, max: MAX_MEMORY_BYTES_MAX, optional: true },
+  eviction_policy: { kind: "choice", choices: EVICTION_POLICIES, optional: true },
 };
 
 export function parseRaftConfig(input: unknown, source: string): RaftClusterConfig {
   const fieldProblems = flatConfigProblems(input, RULES);
   if (fieldProblems.length > 0) throw new ConfigError(`invalid raft config (${source}):\n  ${fieldProblems.join("\n  ")}`);
-  const file = input as Omit<RaftConfigFile, "connect_timeout_ms"> & { connect_timeout_ms?: number };
+  const file = input as Omit<RaftConfigFile, "connect_timeout_ms" | "max_memory_bytes" | "eviction_policy"> & {
+    connect_timeout_ms?: number;
+    max_memory_bytes?: number | string;
+    eviction_policy?: string;
+  };
   const problems: string[] = [];
   if (!(file.election_ticks > 2 * file.heartbeat_ticks)) {
     problems.push(`election_ticks (${file.election_ticks}) must be more than twice heartbeat_ticks (${file.heartbeat_ticks})`);
@@ -86,6 +103,8 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
     ...(file.http_servers === undefined ? {} : { httpServers: file.http_servers }),
     ...(file.resp_port === undefined ? {} : { respPort: file.resp_port }),
     ...(file.resp_servers === undefined ? {} : { respServers: file.resp_servers }),
+    maxMemoryBytes: parseByteSize(file.max_memory_bytes ?? MAX_MEMORY_BYTES_DEFAULT, "max_memory_bytes"),
+    evictionPolicy: (file.eviction_policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy,
   };
 }
 
@@ -104,5 +123,7 @@ export function raftConfigToFile(config: RaftClusterConfig): RaftConfigFile {
     ...(config.httpServers === undefined ? {} : { http_servers: config.httpServers }),
     ...(config.respPort === undefined ? {} : { resp_port: config.respPort }),
     ...(config.respServers === undefined ? {} : { resp_servers: config.respServers }),
+    max_memory_bytes: config.maxMemoryBytes,
+    eviction_policy: config.evictionPolicy,
   };
 }

@@ -53,6 +53,7 @@ import {
   RAFT_ELECTION_TICKS_MIN,
   RAFT_ENTRIES_PER_APPEND_MAX,
   RAFT_ENTRY_BYTES_MAX,
+  RAFT_INFLIGHT_BYTES_MAX,
   RAFT_OUTBOX_MESSAGES_MAX,
   RAFT_PROPOSE_BATCH_MAX,
   RAFT_READS_PENDING_MAX,
@@ -78,6 +79,19 @@ export interface RaftConfig {
   readonly maxBytesPerAppend: number;
   /** Appends sent to one follower and not yet acknowledged, at most. */
   readonly maxInflightAppends: number;
+  /**
+   * Entry bytes sent to one follower and not yet acknowledged, at most (at least one append
+   * always goes). Paces large appends: a follower's link carries a bounded backlog, so the
+   * messages behind it (and the next proposals) do not queue behind hundreds of MiB.
+   */
+  readonly maxInflightBytes: number;
+  /**
+   * The slowest replication rate the leader assumes, in entry bytes per tick: an append of B
+   * bytes left unanswered for B / replicationBytesPerTickMin ticks more than a small one is
+   * taken for lost and sent again. Too high, and a large entry still on its way is sent again
+   * (another copy on the wire); too low, and a lost one waits longer before its resend.
+   */
+  readonly replicationBytesPerTickMin: number;
   /** Run a pre-vote round before bumping the term (thesis §9.6). */
   readonly preVote: boolean;
   /** Leader steps down without a quorum of contact per election timeout; followers ignore votes while they hear a leader. */
@@ -93,6 +107,8 @@ export const RAFT_CONFIG_DEFAULTS = {
   maxEntriesPerAppend: 512,
   maxBytesPerAppend: 4 * 1024 * 1024,
   maxInflightAppends: 64,
+  maxInflightBytes: 32 * 1024 * 1024,
+  replicationBytesPerTickMin: 256 * 1024,
   preVote: true,
   checkQuorum: true,
 } as const;
@@ -185,6 +201,8 @@ type ProgressState = "probe" | "replicate" | "snapshot";
 interface InflightAppend {
   readonly lastIndex: number;
   readonly sentTick: number;
+  /** Entry bytes it carries (entryBytes of each). */
+  readonly bytes: number;
 }
 
 /**
@@ -196,9 +214,16 @@ class Progress {
   matchIndex = 0;
   nextIndex: number;
   state: ProgressState = "probe";
-  /** In probe state: an append is out; wait for its answer or the next heartbeat answer. */
+  /**
+   * In probe state: an append is out; wait for its answer, or for a heartbeat answer once it
+   * had time to arrive (probeSentTick, probeBytes).
+   */
   probeSent = false;
+  probeSentTick = 0;
+  probeBytes = 0;
   inflights: InflightAppend[] = [];
+  /** Sum of inflights' bytes. */
+  inflightBytes = 0;
   pendingSnapshotIndex = 0;
   snapshotSentTick = 0;
   /** Heard from since the last check-quorum round. A new leader starts by trusting everyone. */
@@ -251,6 +276,10 @@ function validateConfig(config: RaftConfig): void {
   if (!positiveInteger(config.maxInflightAppends) || config.maxInflightAppends > RAFT_APPENDS_IN_FLIGHT_MAX) {
     throw new ConfigError(`raft: maxInflightAppends must lie in [1, ${RAFT_APPENDS_IN_FLIGHT_MAX}]`);
   }
+  if (!positiveInteger(config.maxInflightBytes) || config.maxInflightBytes > RAFT_INFLIGHT_BYTES_MAX) {
+    throw new ConfigError(`raft: maxInflightBytes must lie in [1, ${RAFT_INFLIGHT_BYTES_MAX}]`);
+  }
+  if (!positiveInteger(config.replicationBytesPerTickMin)) throw new ConfigError("raft: replicationBytesPerTickMin must be a positive integer");
   if (config.voters.length > RAFT_VOTERS_MAX) throw new ConfigError(`raft: at most ${RAFT_VOTERS_MAX} voters`);
   if (new Set(config.voters).size !== config.voters.length) throw new ConfigError("raft: voters must be unique");
 }
@@ -305,6 +334,13 @@ export class RaftCore {
 
   // ready()/advance() bookkeeping.
   private outbox: RaftMessage[] = [];
+  /**
+   * Heartbeats and heartbeat answers at a term already persisted: they may leave before the
+   * ready in flight is persisted (takeUrgentMessages), see there.
+   */
+  private urgentOutbox: RaftMessage[] = [];
+  /** The term of the last hard state the driver persisted (advance) or loaded. */
+  private termPersisted: number;
   /** Highest log index handed to the driver to persist (entries above it go in the next ready). */
   private handedIndex: number;
   /** Highest log index the driver has persisted and acknowledged, and that still matches the log. */
@@ -356,6 +392,7 @@ export class RaftCore {
     this.handedIndex = this.log.lastIndex();
     this.persistedIndex = this.log.lastIndex();
     this.hardStateHanded = hardState;
+    this.termPersisted = hardState.term;
     this.refreshConfig();
     this.resetElectionTimer();
   }
@@ -598,7 +635,7 @@ export class RaftCore {
 
   hasReady(): boolean {
     if (this.readyInFlight !== null) return false;
-    if (this.outbox.length > 0) return true;
+    if (this.outbox.length > 0 || this.urgentOutbox.length > 0) return true;
     if (this.role === "leader" && (this.broadcastPending || this.readRound > this.readRoundSent)) return true;
     if (this.log.lastIndex() > this.handedIndex) return true;
     if (this.pendingTruncateFrom !== null) return true;
@@ -645,7 +682,7 @@ export class RaftCore {
       truncateFrom,
       snapshotToPersist,
       entriesToPersist,
-      messagesToSend: this.outbox,
+      messagesToSend: this.urgentOutbox.length === 0 ? this.outbox : [...this.urgentOutbox, ...this.outbox],
       committedEntries,
       readStates: this.readStatesOut,
       readsFailed: this.readsFailedOut,
@@ -653,6 +690,7 @@ export class RaftCore {
     };
 
     this.outbox = [];
+    this.urgentOutbox = [];
     this.readStatesOut = [];
     this.readsFailedOut = [];
     this.handedIndex = lastIndex;
@@ -670,6 +708,7 @@ export class RaftCore {
     assert(this.readyInFlight !== null, "advance() without ready()");
     assert(ready === this.readyInFlight, "advance() with a ready other than the last one");
     this.readyInFlight = null;
+    if (ready.hardState !== null) this.termPersisted = ready.hardState.term;
     // Entries removed after this ready was produced are no longer what the driver wrote.
     const persistedCap = this.truncatedSinceReady - 1;
     if (ready.snapshotToPersist !== null) {
@@ -694,6 +733,21 @@ export class RaftCore {
     // so its own fsync can be what completes a commit.
     if (this.role === "leader") this.maybeCommit();
     this.releaseReads();
+  }
+
+  /**
+   * Heartbeats (leader) and heartbeat answers (follower) produced since the last ready(), for
+   * a driver whose ready is still being persisted (a large append's write and fsync): sending
+   * them at once keeps the followers from starting an election and the leader from stepping
+   * down for lack of a quorum while the disk works. Safe before persistence: they carry only
+   * the sender's term, already durable (a message at a term not yet persisted waits for the
+   * next ready), a commitIndex the receiver is known to hold, and a ReadIndex round; none of
+   * them votes or acknowledges entries. ready() hands out the rest of them itself.
+   */
+  takeUrgentMessages(): RaftMessage[] {
+    const messages = this.urgentOutbox;
+    this.urgentOutbox = [];
+    return messages;
   }
 
   status(): RaftStatus {
@@ -1140,6 +1194,7 @@ export class RaftCore {
     if (progress.state === "snapshot") return false;
     if (progress.state === "probe" && progress.probeSent) return false;
     if (progress.state === "replicate" && progress.inflights.length >= this.config.maxInflightAppends) return false;
+    if (progress.state === "replicate" && progress.inflights.length > 0 && progress.inflightBytes >= this.config.maxInflightBytes) return false;
     const lastIndex = this.log.lastIndex();
     assert(progress.nextIndex <= lastIndex + 1, "nextIndex beyond the leader's log");
     assert(progress.nextIndex > progress.matchIndex);
@@ -1166,13 +1221,20 @@ export class RaftCore {
       leaderCommitIndex: this.commitIndex,
     };
     this.send(message);
+    let bytes = 0;
+    for (const entry of entries) bytes += entryBytes(entry);
     if (progress.state === "replicate" && entries.length > 0) {
       const last = entries[entries.length - 1].index;
       progress.nextIndex = last + 1;
-      progress.inflights.push({ lastIndex: last, sentTick: this.tickCount });
+      progress.inflights.push({ lastIndex: last, sentTick: this.tickCount, bytes });
+      progress.inflightBytes += bytes;
       assert(progress.inflights.length <= this.config.maxInflightAppends);
     }
-    if (progress.state === "probe") progress.probeSent = true;
+    if (progress.state === "probe") {
+      progress.probeSent = true;
+      progress.probeSentTick = this.tickCount;
+      progress.probeBytes = bytes;
+    }
     return true;
   }
 
@@ -1184,7 +1246,7 @@ export class RaftCore {
     progress.state = "snapshot";
     progress.pendingSnapshotIndex = this.snapshot.meta.lastIndex;
     progress.snapshotSentTick = this.tickCount;
-    progress.inflights = [];
+    this.clearInflights(progress);
     progress.probeSent = false;
     return true;
   }
@@ -1214,6 +1276,7 @@ export class RaftCore {
       progress.resendTick = this.tickCount;
       progress.nextIndex = gapIndex;
       progress.inflights = progress.inflights.filter((inflight) => inflight.lastIndex < gapIndex);
+      progress.inflightBytes = progress.inflights.reduce((sum, inflight) => sum + inflight.bytes, 0);
       this.sendAppendsWhileAllowed(message.from, progress);
       return;
     }
@@ -1240,7 +1303,10 @@ export class RaftCore {
     }
     if (progress.nextIndex < matchIndex + 1) progress.nextIndex = matchIndex + 1;
     let freeCount = 0;
-    while (freeCount < progress.inflights.length && progress.inflights[freeCount].lastIndex <= matchIndex) freeCount++;
+    while (freeCount < progress.inflights.length && progress.inflights[freeCount].lastIndex <= matchIndex) {
+      progress.inflightBytes -= progress.inflights[freeCount].bytes;
+      freeCount++;
+    }
     if (freeCount > 0) progress.inflights.splice(0, freeCount);
     if (progress.state === "probe") {
       this.becomeReplicate(progress);
@@ -1259,15 +1325,18 @@ export class RaftCore {
     const progress = this.progress.get(message.from);
     if (progress === undefined) return;
     progress.recentActive = true;
-    progress.probeSent = false;
+    // The follower is alive; a probe it has not answered was lost, unless it is a large one
+    // still on its way (then sending it again would only put another copy on the wire).
+    if (progress.probeSent && this.tickCount - progress.probeSentTick >= this.transferTicks(progress.probeBytes)) progress.probeSent = false;
     if (message.readRound > progress.readRoundAcked) progress.readRoundAcked = message.readRound;
     if (
       progress.state === "replicate" &&
       progress.inflights.length > 0 &&
-      this.tickCount - progress.inflights[0].sentTick >= this.appendRetryTicks
+      this.tickCount - progress.inflights[0].sentTick >= this.appendRetryTicks + this.transferTicks(progress.inflights[0].bytes)
     ) {
-      // The oldest pipelined append went unanswered for appendRetryTicks although the
-      // follower is alive: assume it (or its answer) was lost and probe again from matchIndex.
+      // The oldest pipelined append went unanswered for appendRetryTicks (plus its transfer
+      // time at the slowest rate assumed) although the follower is alive: assume it (or its
+      // answer) was lost and probe again from matchIndex.
       this.becomeProbe(progress);
     }
     if (progress.state === "snapshot" && this.tickCount - progress.snapshotSentTick >= this.config.electionTicks) {
@@ -1282,10 +1351,15 @@ export class RaftCore {
     this.releaseReads();
   }
 
+  private clearInflights(progress: Progress): void {
+    progress.inflights = [];
+    progress.inflightBytes = 0;
+  }
+
   private becomeProbe(progress: Progress): void {
     progress.state = "probe";
     progress.probeSent = false;
-    progress.inflights = [];
+    this.clearInflights(progress);
     progress.pendingSnapshotIndex = 0;
     progress.nextIndex = progress.matchIndex + 1;
   }
@@ -1293,7 +1367,7 @@ export class RaftCore {
   private becomeReplicate(progress: Progress): void {
     progress.state = "replicate";
     progress.probeSent = false;
-    progress.inflights = [];
+    this.clearInflights(progress);
     progress.pendingSnapshotIndex = 0;
     progress.nextIndex = progress.matchIndex + 1;
   }
@@ -1473,7 +1547,13 @@ export class RaftCore {
   private send(message: RaftMessage): void {
     assert.equal(message.from, this.id);
     assert.notEqual(message.to, this.id);
-    assert(this.outbox.length < RAFT_OUTBOX_MESSAGES_MAX, "outbox full: the driver stopped calling ready()");
-    this.outbox.push(message);
+    assert(this.outbox.length + this.urgentOutbox.length < RAFT_OUTBOX_MESSAGES_MAX, "outbox full: the driver stopped calling ready()");
+    const urgent = (message.type === "Heartbeat" || message.type === "HeartbeatResponse") && message.term === this.termPersisted;
+    (urgent ? this.urgentOutbox : this.outbox).push(message);
+  }
+
+  /** Ticks an append of `bytes` may take beyond a small one's round trip before it counts as lost. */
+  private transferTicks(bytes: number): number {
+    return Math.ceil(bytes / this.config.replicationBytesPerTickMin);
   }
 }

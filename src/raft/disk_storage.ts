@@ -28,6 +28,8 @@ const FRAME_FIXED_BYTES = 8 + 8 + 1; // term, index, type
 const SNAPSHOT_MAGIC = 0x52534e31; // "RSN1"
 const TYPE_CODES: Record<EntryType, number> = { command: 0, config: 1, noop: 2 };
 const TYPE_NAMES: EntryType[] = ["command", "config", "noop"];
+/** Entries at least this large are written from their own data, not copied into a frame buffer. */
+const LARGE_ENTRY_BYTES = 64 * 1024;
 
 export class DiskRaftStorage {
   private readonly hardStateFd: number;
@@ -76,6 +78,39 @@ export class DiskRaftStorage {
       fs.fdatasyncSync(this.logFd);
       fs.fdatasyncSync(this.hardStateFd);
     }
+  }
+
+  /**
+   * persist() with the entries' write, the hard state and the fsync done on libuv's thread
+   * pool: a large append (many MiB) then costs the event loop only its checksum, and
+   * heartbeats keep flowing while the disk works. A snapshot or a truncation is carried out
+   * first, synchronously (rare). `done` runs once everything is written (and synced when the
+   * policy asks); the caller starts nothing else on this storage before it (one ready at a
+   * time, RaftDriver), and reads of entries being written never happen meanwhile (the core
+   * reads back only entries it knows are persisted).
+   */
+  persistAsync(ready: RaftReady, done: (error: Error | null) => void): void {
+    if (ready.snapshotToPersist !== null) {
+      this.compact(ready.snapshotToPersist, []);
+    } else if (ready.truncateFrom !== null) {
+      this.truncateFrom(ready.truncateFrom);
+    }
+    const logFd = this.logFd;
+    const frames = ready.entriesToPersist.length > 0 ? this.frame(ready.entriesToPersist) : null;
+    const hardState = ready.hardState === null ? null : this.hardStateRecord(ready.hardState);
+    const sync = ready.mustSync && this.fsync === "always";
+    const steps: Array<(next: (error: NodeJS.ErrnoException | null) => void) => void> = [];
+    if (frames !== null) steps.push((next) => writevAll(logFd, frames.buffers, frames.position, next));
+    if (hardState !== null) steps.push((next) => fs.write(this.hardStateFd, hardState.record, 0, SLOT_BYTES, hardState.position, (error) => next(error)));
+    if (sync) {
+      steps.push((next) => fs.fdatasync(logFd, next));
+      steps.push((next) => fs.fdatasync(this.hardStateFd, next));
+    }
+    const run = (step: number): void => {
+      if (step === steps.length) return done(null);
+      steps[step]((error) => (error === null ? run(step + 1) : done(error)));
+    };
+    run(0);
   }
 
   /** After the driver snapshotted its state machine: save it and drop entries it covers. */
@@ -166,6 +201,12 @@ export class DiskRaftStorage {
   }
 
   private writeHardState(state: HardState): void {
+    const { record, position } = this.hardStateRecord(state);
+    fs.writeSync(this.hardStateFd, record, 0, SLOT_BYTES, position);
+  }
+
+  /** The next hard-state slot's bytes and where they go (the sequence number advances). */
+  private hardStateRecord(state: HardState): { record: Buffer; position: number } {
     const votedFor = Buffer.from(state.votedFor ?? "", "utf8");
     assert(votedFor.length <= VOTED_FOR_BYTES_MAX);
     const record = Buffer.alloc(SLOT_BYTES);
@@ -176,7 +217,7 @@ export class DiskRaftStorage {
     record.writeUInt16LE(votedFor.length, 28);
     votedFor.copy(record, 30);
     record.writeUInt32LE(crc32(record.subarray(4, 30 + votedFor.length)), 0);
-    fs.writeSync(this.hardStateFd, record, 0, SLOT_BYTES, (this.hardStateSeq % 2) * SLOT_BYTES);
+    return { record, position: (this.hardStateSeq % 2) * SLOT_BYTES };
   }
 
   private readSnapshot(): Snapshot | null {
@@ -249,26 +290,68 @@ export class DiskRaftStorage {
   }
 
   private append(entries: readonly LogEntry[]): void {
+    const { buffers, position } = this.frame(entries);
+    let offset = position;
+    for (const buffer of buffers) {
+      let written = 0;
+      while (written < buffer.byteLength) written += fs.writeSync(this.logFd, buffer, written, buffer.byteLength - written, offset + written);
+      offset += buffer.byteLength;
+    }
+  }
+
+  /**
+   * The frames of `entries` as buffers to write back to back at `position`, and the log's
+   * bookkeeping (offsets, size) advanced past them. Small entries are framed together into
+   * one buffer; an entry of LARGE_ENTRY_BYTES or more is written from its own data (only its
+   * header is new), so persisting a 64 MiB value copies nothing.
+   */
+  private frame(entries: readonly LogEntry[]): { buffers: Uint8Array[]; position: number } {
     const expected = this.firstFileIndex + this.offsets.length;
     assert.equal(entries[0].index, expected, "entries must continue the persisted log");
-    let total = 0;
-    for (const entry of entries) total += FRAME_HEADER_BYTES + FRAME_FIXED_BYTES + entry.data.length;
-    const out = Buffer.allocUnsafe(total);
-    let offset = 0;
-    for (const entry of entries) {
-      const length = FRAME_FIXED_BYTES + entry.data.length;
-      out.writeUInt32LE(length, offset);
-      const body = offset + FRAME_HEADER_BYTES;
-      out.writeDoubleLE(entry.term, body);
-      out.writeDoubleLE(entry.index, body + 8);
-      out[body + 16] = TYPE_CODES[entry.type];
-      out.set(entry.data, body + FRAME_FIXED_BYTES);
-      out.writeUInt32LE(crc32(out.subarray(body, body + length)), offset + 4);
-      this.offsets.push(this.logFileBytes + offset);
+    const position = this.logFileBytes;
+    const buffers: Uint8Array[] = [];
+    let small: Buffer | null = null;
+    let smallUsed = 0;
+    let offset = position;
+    for (let entryIndex = 0; entryIndex < entries.length; entryIndex++) {
+      const entry = entries[entryIndex];
+      const length = FRAME_FIXED_BYTES + entry.data.byteLength;
+      let header: Buffer;
+      if (entry.data.byteLength >= LARGE_ENTRY_BYTES) {
+        if (small !== null) buffers.push(small.subarray(0, smallUsed));
+        small = null;
+        header = Buffer.allocUnsafe(FRAME_HEADER_BYTES + FRAME_FIXED_BYTES);
+        buffers.push(header, entry.data);
+      } else {
+        if (small === null) {
+          // Room for this entry and the small ones right after it.
+          let bytes = 0;
+          for (let next = entryIndex; next < entries.length && entries[next].data.byteLength < LARGE_ENTRY_BYTES; next++) {
+            bytes += FRAME_HEADER_BYTES + FRAME_FIXED_BYTES + entries[next].data.byteLength;
+          }
+          small = Buffer.allocUnsafe(bytes);
+          smallUsed = 0;
+        }
+        header = small.subarray(smallUsed, smallUsed + FRAME_HEADER_BYTES + length);
+        header.set(entry.data, FRAME_HEADER_BYTES + FRAME_FIXED_BYTES);
+        smallUsed += FRAME_HEADER_BYTES + length;
+      }
+      header.writeUInt32LE(length, 0);
+      header.writeDoubleLE(entry.term, FRAME_HEADER_BYTES);
+      header.writeDoubleLE(entry.index, FRAME_HEADER_BYTES + 8);
+      header[FRAME_HEADER_BYTES + 16] = TYPE_CODES[entry.type];
+      // A small frame's body is contiguous (one checksum call); a large one's data is apart.
+      const crc =
+        header.length === FRAME_HEADER_BYTES + length
+          ? crc32(header.subarray(FRAME_HEADER_BYTES))
+          : crc32(entry.data, crc32(header.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + FRAME_FIXED_BYTES)));
+      header.writeUInt32LE(crc, 4);
+      this.offsets.push(offset);
       offset += FRAME_HEADER_BYTES + length;
     }
-    fs.writeSync(this.logFd, out, 0, total, this.logFileBytes);
-    this.logFileBytes += total;
+    if (small !== null) buffers.push(small.subarray(0, smallUsed));
+    this.logFileBytes = offset;
+    return { buffers, position };
   }
 
   private truncateFrom(index: number): void {
@@ -319,4 +402,23 @@ function readExactly(fd: number, into: Buffer, position: number): void {
 function writeAll(fd: number, data: Uint8Array): void {
   let offset = 0;
   while (offset < data.byteLength) offset += fs.writeSync(fd, data, offset, data.byteLength - offset);
+}
+
+/** Writes every buffer at `position` on, asynchronously (fs.writev may write less than asked). */
+function writevAll(fd: number, buffers: Uint8Array[], position: number, done: (error: NodeJS.ErrnoException | null) => void): void {
+  fs.writev(fd, buffers, position, (error, written) => {
+    if (error !== null) return done(error);
+    let skip = written;
+    const rest: Uint8Array[] = [];
+    for (const buffer of buffers) {
+      if (skip >= buffer.byteLength) {
+        skip -= buffer.byteLength;
+        continue;
+      }
+      rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+      skip = 0;
+    }
+    if (rest.length === 0) return done(null);
+    writevAll(fd, rest, position + written, done);
+  });
 }

@@ -12,28 +12,51 @@
 //
 // The host supplies the real world: where entries are persisted (a file, or a simulated disk
 // whose "fsync" may complete later), how messages travel, the state machine, and how a
-// snapshot of it is taken. Everything here runs synchronously: a host that persists
-// asynchronously takes the ready itself (core.ready()) and hands it to carryOut() once
-// persistence completed, never calling ready() again in between.
+// snapshot of it is taken. A host may persist a ready asynchronously (persistAsync: a large
+// append's write and fsync then leave the event loop free); until it completes, process()
+// takes no new ready and only sends the core's urgent messages (heartbeats and their
+// answers, see RaftCore.takeUrgentMessages), so leadership stays visible while the disk works.
+// A host that schedules persistence itself (the simulator) takes the ready with core.ready()
+// and hands it to carryOut() once it is persisted.
 import assert from "node:assert/strict";
-import { RaftCore, RaftReady, RaftStatus } from "./core";
+import { ProposeBatchResult, RaftCore, RaftReady, RaftStatus } from "./core";
 import { ConfChange, LogEntry, NodeId, RaftMessage, Snapshot } from "./types";
 
 /**
  * How a proposal or a ReadIndex request ended. ok: the proposal was applied at `index`, or
  * the read may be served (the state machine covers read index `index`).
  */
-export type RaftOutcome = { ok: true; index: number } | { ok: false; leaderHint: NodeId | null; reason: string };
+export type RaftOutcome =
+  | { ok: true; index: number; result?: unknown }
+  | {
+      ok: false;
+      leaderHint: NodeId | null;
+      reason: string;
+      /**
+       * The proposal's entry may still commit (leadership was lost after it was appended, or
+       * a snapshot covered its index): its effect is unknown here. False: it will never be
+       * applied (it was replaced by another leader's entry).
+       */
+      maybeApplied: boolean;
+    };
 
 export interface RaftHost {
   /** Step 1 of RaftReady: snapshot, truncation, entries, hard state; fsync when ready.mustSync. */
   persist(ready: RaftReady): void;
+  /**
+   * Step 1, asynchronously, when the host chooses to for this ready (returns true; false: call
+   * persist now). `done` must be called once the ready is durable; an error there is fatal.
+   */
+  persistAsync?(ready: RaftReady, done: (error: Error | null) => void): boolean;
   /** Step 2: only after persist. */
   send(messages: readonly RaftMessage[]): void;
   /** Step 3a: a snapshot received from the leader replaces the state machine. */
   restore(snapshot: Snapshot): void;
-  /** Step 3b: one committed entry, in log order, exactly once. */
-  apply(entry: LogEntry): void;
+  /**
+   * Step 3b: one committed entry, in log order, exactly once. What it returns is handed to
+   * the proposal the entry answers (RaftOutcome.result).
+   */
+  apply(entry: LogEntry): unknown;
   /**
    * After advance: `appliedIndex` is `snapshotEntries` past the last snapshot. The host takes
    * its state machine's image, calls core.compact() and rewrites its storage.
@@ -62,6 +85,8 @@ export class RaftDriver {
   private readonly pendingProposals = new Map<number, PendingProposal>();
   private readonly pendingReads = new Map<string, (outcome: RaftOutcome) => void>();
   private nextReadId = 1;
+  /** The ready whose asynchronous persistence has not completed. */
+  private persisting: RaftReady | null = null;
   /** What the host's state machine covers: the last entry applied or snapshot restored here. */
   private appliedIndexValue: number;
   private leading = false;
@@ -91,19 +116,21 @@ export class RaftDriver {
 
   /**
    * Proposes one command; `done` runs when this node applies the entry (ok when it holds the
-   * proposal's term) or when leadership is lost first. Throws what core.propose throws
-   * (NotLeaderError, limits) without calling `done`.
+   * proposal's term) or when leadership is lost first. Returns the entry's index. Throws what
+   * core.propose throws (NotLeaderError, limits) without calling `done`.
    */
-  propose(data: Uint8Array, done: (outcome: RaftOutcome) => void): void {
+  propose(data: Uint8Array, done: (outcome: RaftOutcome) => void): number {
     const proposed = this.core.propose(data);
     this.track(proposed.index, proposed.term, done);
+    return proposed.index;
   }
 
-  /** Many commands in one log append; dones[i] answers datas[i]. */
-  proposeBatch(datas: readonly Uint8Array[], dones: ReadonlyArray<(outcome: RaftOutcome) => void>): void {
+  /** Many commands in one log append; dones[i] answers datas[i]. Returns where they went. */
+  proposeBatch(datas: readonly Uint8Array[], dones: ReadonlyArray<(outcome: RaftOutcome) => void>): ProposeBatchResult {
     assert.equal(datas.length, dones.length);
     const proposed = this.core.proposeBatch(datas);
     dones.forEach((done, offset) => this.track(proposed.firstIndex + offset, proposed.term, done));
+    return proposed;
   }
 
   proposeConfChange(change: ConfChange, done: (outcome: RaftOutcome) => void): void {
@@ -122,13 +149,33 @@ export class RaftDriver {
     this.pendingReads.set(requestId, done);
   }
 
-  /** Carries out every ready the core has, in order, then notices leadership changes. */
+  /** True while a ready's asynchronous persistence runs. */
+  get persistPending(): boolean {
+    return this.persisting !== null;
+  }
+
+  /**
+   * Carries out every ready the core has, in order, then notices leadership changes. While
+   * an asynchronous persist runs it sends only the urgent messages, and the rest waits for it.
+   */
   process(): void {
+    if (this.persisting !== null) {
+      const urgent = this.core.takeUrgentMessages();
+      if (urgent.length > 0) this.host.send(urgent);
+      this.noticeLeadership();
+      return;
+    }
     let rounds = 0;
     while (this.core.hasReady()) {
-      this.carryOut(this.core.ready());
+      const ready = this.core.ready();
       rounds++;
       assert(rounds < READY_ROUNDS_MAX, "ready loop does not settle");
+      if (this.host.persistAsync?.(ready, (error) => this.persisted(ready, error)) === true) {
+        this.persisting = ready;
+        break;
+      }
+      this.host.persist(ready);
+      this.afterPersist(ready);
     }
     this.noticeLeadership();
   }
@@ -139,6 +186,20 @@ export class RaftDriver {
    */
   carryOut(ready: RaftReady): void {
     this.host.persist(ready);
+    this.afterPersist(ready);
+  }
+
+  private persisted(ready: RaftReady, error: Error | null): void {
+    // Storage that failed cannot be trusted with anything after it: stop the process.
+    if (error !== null) throw error;
+    assert.equal(this.persisting, ready, "an asynchronous persist completed out of turn");
+    this.persisting = null;
+    this.afterPersist(ready);
+    this.process();
+  }
+
+  /** Steps 2-5 of the ready contract, and compaction. */
+  private afterPersist(ready: RaftReady): void {
     if (ready.messagesToSend.length > 0) this.host.send(ready.messagesToSend);
     if (ready.snapshotToPersist !== null) {
       this.host.restore(ready.snapshotToPersist);
@@ -148,17 +209,17 @@ export class RaftDriver {
       for (const [index, pending] of this.pendingProposals) {
         if (index > this.appliedIndexValue) continue;
         this.pendingProposals.delete(index);
-        pending.done({ ok: false, leaderHint: this.core.status().leaderId, reason: "the entry was installed by a snapshot" });
+        pending.done({ ok: false, leaderHint: this.core.status().leaderId, reason: "the entry was installed by a snapshot", maybeApplied: true });
       }
     }
     for (const entry of ready.committedEntries) {
-      this.host.apply(entry);
+      const result = this.host.apply(entry);
       this.appliedIndexValue = entry.index;
       const pending = this.pendingProposals.get(entry.index);
       if (pending === undefined) continue;
       this.pendingProposals.delete(entry.index);
-      if (pending.term === entry.term) pending.done({ ok: true, index: entry.index });
-      else pending.done({ ok: false, leaderHint: this.core.status().leaderId, reason: "the proposal was replaced by a new leader's entry" });
+      if (pending.term === entry.term) pending.done({ ok: true, index: entry.index, result });
+      else pending.done({ ok: false, leaderHint: this.core.status().leaderId, reason: "the proposal was replaced by a new leader's entry", maybeApplied: false });
     }
     for (const readState of ready.readStates) {
       const done = this.pendingReads.get(readState.requestId);
@@ -170,7 +231,7 @@ export class RaftDriver {
       const done = this.pendingReads.get(requestId);
       if (done === undefined) continue;
       this.pendingReads.delete(requestId);
-      done({ ok: false, leaderHint: this.core.status().leaderId, reason: "leadership lost" });
+      done({ ok: false, leaderHint: this.core.status().leaderId, reason: "leadership lost", maybeApplied: false });
     }
     this.core.advance(ready);
     this.maybeCompact();
@@ -178,7 +239,7 @@ export class RaftDriver {
 
   /** Fails every waiting proposal and read (the node is stopping). */
   failAll(reason: string): void {
-    const outcome: RaftOutcome = { ok: false, leaderHint: null, reason };
+    const outcome: RaftOutcome = { ok: false, leaderHint: null, reason, maybeApplied: true };
     for (const pending of this.pendingProposals.values()) pending.done(outcome);
     this.pendingProposals.clear();
     for (const done of this.pendingReads.values()) done(outcome);
@@ -205,7 +266,7 @@ export class RaftDriver {
     if (leading === this.leading) return;
     this.leading = leading;
     if (!leading) {
-      const outcome: RaftOutcome = { ok: false, leaderHint: status.leaderId, reason: "leadership lost" };
+      const outcome: RaftOutcome = { ok: false, leaderHint: status.leaderId, reason: "leadership lost", maybeApplied: true };
       for (const pending of this.pendingProposals.values()) pending.done(outcome);
       this.pendingProposals.clear();
     }

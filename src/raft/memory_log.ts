@@ -15,6 +15,13 @@ import { EntryType, LogEntry } from "./types";
 /** Reads the data of entry `index` (of term `term`) back from stable storage. */
 export type EntryDataLoader = (index: number, term: number) => Uint8Array;
 
+/** Data at least this large that fills a buffer of its own is kept without a copy (append). */
+export const OWN_DATA_BYTES_MIN = 64 * 1024;
+
+function ownsItsBuffer(data: Uint8Array): boolean {
+  return data.byteLength >= OWN_DATA_BYTES_MIN && data.byteOffset === 0 && data.buffer.byteLength === data.byteLength;
+}
+
 /** Stands for the data of a released entry (compared by identity, never handed out). */
 const RELEASED_DATA = new Uint8Array(0);
 
@@ -151,22 +158,30 @@ export class MemoryLog implements LogView {
    * a received message), and a log entry kept until the next compaction would keep all of
    * that alive, several times the entries' own bytes.
    * The entries of one call are appended together and compacted in order, so the shared
-   * buffer is freed with the last of them.
+   * buffer is freed with the last of them. An entry of at least OWN_DATA_BYTES_MIN whose data
+   * is a whole buffer of its own (a large command, a large entry reassembled from pieces) is
+   * kept as it is: copying it would pin nothing less, and would cost a copy of many MiB.
    */
   append(entries: readonly LogEntry[]): void {
     let expectedIndex = this.lastIndex() + 1;
     let termPrevious = this.lastTerm();
+    let copiedBytes = 0;
     let bytes = 0;
     for (const entry of entries) {
       assert.equal(entry.index, expectedIndex, "appended entries must be contiguous");
       assert(entry.term >= termPrevious, "terms in a log never decrease");
       bytes += entry.data.byteLength;
+      if (!ownsItsBuffer(entry.data)) copiedBytes += entry.data.byteLength;
       expectedIndex++;
       termPrevious = entry.term;
     }
-    const owned = Buffer.allocUnsafeSlow(bytes);
+    const owned = Buffer.allocUnsafeSlow(copiedBytes);
     let offset = 0;
     for (const entry of entries) {
+      if (ownsItsBuffer(entry.data)) {
+        this.entries.push({ ...entry });
+        continue;
+      }
       owned.set(entry.data, offset);
       this.entries.push({ ...entry, data: owned.subarray(offset, offset + entry.data.byteLength) });
       offset += entry.data.byteLength;

@@ -2,40 +2,57 @@
 // RaftCore (core.ts): a tick timer, gRPC in and out, the disk, and the KV state machine.
 //
 // The ready loop is the shared RaftDriver (driver.ts); this runtime is its host: it persists
-// to disk_storage.ts (fsync when the core says so and --fsync always), sends through
-// peer_transport.ts and applies to the KV state machine. Everything runs on the event loop
-// synchronously inside process(), so the core never sees a call between ready() and advance().
+// to disk_storage.ts (fsync when the core says so and --fsync always; readies of a large
+// append off the event loop), sends through peer_transport.ts and applies to the KV state
+// machine. The core never sees a call between ready() and advance() other than the inputs
+// the ready contract allows (ticks, messages, proposals).
 //
 // Client requests (RaftKv service, batched streams like ecc mode):
-// - set/del: queued and proposed together with proposeBatch() once per event-loop turn
+// - set/del/expire: queued and proposed together with proposeBatch() once per event-loop turn
 //   (one log append carries many commands); answered when the entry is applied here with
-//   the term it was proposed in. Leadership lost first -> NOT_LEADER, and the client retries
-//   with the same (clientId, seq), which the state machine deduplicates (kv_state.ts).
-// - get: linearizable through ReadIndex; all gets of one turn share one ReadIndex round.
+//   the term it was proposed in. Leadership lost first -> NOT_LEADER (maybe_applied: the
+//   entry may still commit), and the client retries with the same (clientId, seq), which the
+//   state machine deduplicates (kv_state.ts). A retry this leader has already applied is
+//   answered at once; one it holds in its log waits for that entry instead of appending a
+//   second copy (retry_table.ts).
+// - get/ttl: linearizable through ReadIndex; all reads of one turn share one ReadIndex round.
+//   A value past its deadline is first expired through the log (kv_budget.ts), then read.
+// - The memory budget and TTLs are the leader's decisions (kv_budget.ts): admission of each
+//   write, evictions proposed before a write that needs room, active expiry and eviction
+//   each tick. Every node applies the resulting drops, counts and logs them.
 // - a follower answers NOT_LEADER with the leader's address.
 import { Server, ServerDuplexStream } from "@grpc/grpc-js";
-import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, RaftKvService } from "../gen/raft";
+import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvStatsReply, RaftKvService } from "../gen/raft";
 import { SeededRandom } from "../core/env";
 import { collectGarbage } from "../core/gc";
 import { processMemory } from "../core/process_memory";
 import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors";
-import { VALUE_BYTES_MAX } from "../core/limits";
+import { RAFT_REPLICATION_BYTES_PER_SECOND_MIN, TTL_MS_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { keyProblem } from "../core/keys";
 import { Logger } from "../core/logger";
 import { bindServer } from "../transport/bind";
 import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady, RaftStatus, RaftStorageView } from "./core";
 import { RaftDriver, RaftHost, RaftOutcome } from "./driver";
 import { DiskRaftStorage } from "./disk_storage";
-import { KvState, decodeCommand, encodeCommand } from "./kv_state";
+import { DropChoice, KvBudget } from "./kv_budget";
+import { DroppedKey, KvApplyResult, KvCommand, KvState, commandSession, decodeCommand, encodeCommand } from "./kv_state";
 import { RaftClusterConfig } from "./config";
 import { LogEntry, RaftMessage, Snapshot, snapshotLoadedOnUse } from "./types";
 import { RaftPeerTransport } from "./peer_transport";
+import { RetryTable, sessionKey } from "./retry_table";
 import { RAFT_SERVER_OPTIONS } from "../transport/grpc_options";
 import { nodeDataDir } from "../core/data_dir";
 import type { NodeMetricsSink } from "../frontdoor/metrics";
 
+/** Readies with at least this many entry bytes are persisted off the event loop. */
+const RAFT_ASYNC_PERSIST_BYTES_MIN = 1024 * 1024;
+const STOP_PERSIST_WAIT_MS = 5_000;
 const JOIN_ATTEMPTS_MAX = 600;
 const JOIN_RETRY_MS = 200;
+/** The expiry scan covers the whole key index once per this long (kv_budget.ts). */
+const EXPIRY_PASS_MS = 1_000;
+/** Commands one proposeBatch carries at most (RAFT_PROPOSE_BATCH_MAX bounds it too). */
+const PROPOSE_GROUP_MAX = 4_096;
 
 export interface RaftNodeOptions {
   config: RaftClusterConfig;
@@ -50,21 +67,29 @@ export interface RaftNodeOptions {
   metrics?: NodeMetricsSink;
 }
 
+type ResultBody = Omit<KvResult, "id">;
+
 interface QueuedWrite {
   data: Buffer;
-  resolve: (result: Omit<KvResult, "id">) => void;
+  /** "clientId:seq" of a client's command (null for the leader's drops): finds retries. */
+  session: string | null;
+  /** Exactly one of these runs: the proposal's outcome, or why it was never proposed. */
+  done: (outcome: RaftOutcome) => void;
+  failed: (error: unknown) => void;
 }
 
 interface QueuedRead {
+  kind: "get" | "ttl";
   key: Buffer;
-  resolve: (result: Omit<KvResult, "id">) => void;
+  resolve: (result: ResultBody) => void;
 }
 
 export class RaftNodeRuntime implements RaftHost {
   readonly id: string;
   private core!: RaftCore;
   private storage!: DiskRaftStorage;
-  private readonly kv = new KvState();
+  private readonly kv: KvState;
+  private readonly budget: KvBudget;
   private readonly server = new Server(RAFT_SERVER_OPTIONS);
   private transport!: RaftPeerTransport;
   private readonly logger: Logger;
@@ -75,10 +100,24 @@ export class RaftNodeRuntime implements RaftHost {
   private driver!: RaftDriver;
   private stopped = false;
   private readonly clientStreams = new Set<ServerDuplexStream<KvBatch, KvResultBatch>>();
+  private persistsRunning = 0;
+  private persistIdle: (() => void) | null = null;
+  /** Leader only: the client commands in the log not yet applied, and retries waiting on them. */
+  private readonly retries = new RetryTable();
+  /** Eviction's sampling (leader-local choices; replicas apply the proposed drops). */
+  private readonly evictionRandom = new SeededRandom(Date.now() ^ (process.pid << 4));
+  private readonly counters = { evicted: 0, expired: 0, rejected: 0 };
 
   constructor(private readonly options: RaftNodeOptions) {
     this.id = options.address;
     this.logger = options.logger;
+    const { config } = options;
+    this.kv = new KvState({ policy: config.evictionPolicy });
+    this.budget = new KvBudget(this.kv, {
+      maxBytes: config.maxMemoryBytes,
+      policy: config.evictionPolicy,
+      expiryPassTicks: Math.max(1, Math.round(EXPIRY_PASS_MS / config.tickMs)),
+    });
   }
 
   async start(): Promise<number> {
@@ -103,6 +142,7 @@ export class RaftNodeRuntime implements RaftHost {
         voters: bootstrapVoters,
         electionTicks: config.electionTicks,
         heartbeatTicks: config.heartbeatTicks,
+        replicationBytesPerTickMin: Math.max(1, Math.round((RAFT_REPLICATION_BYTES_PER_SECOND_MIN * config.tickMs) / 1000)),
         random: new SeededRandom(this.options.seed ?? (Date.now() ^ (process.pid << 8))),
         logger: this.logger,
       },
@@ -121,6 +161,7 @@ export class RaftNodeRuntime implements RaftHost {
     const port = await bindServer(this.server, this.id);
     this.tickTimer = setInterval(() => {
       this.core.tick();
+      if (this.core.status().role === "leader") this.tickBudget();
       this.schedule();
       this.noteLeader();
     }, config.tickMs);
@@ -132,6 +173,8 @@ export class RaftNodeRuntime implements RaftHost {
       snapshotIndex,
       join: this.options.join,
       fsync: config.fsync,
+      maxMemoryBytes: config.maxMemoryBytes,
+      evictionPolicy: config.evictionPolicy,
     });
     this.schedule();
     if (this.options.join) void this.joinCluster();
@@ -144,6 +187,13 @@ export class RaftNodeRuntime implements RaftHost {
     this.transport.close();
     for (const stream of this.clientStreams) stream.end();
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    if (this.persistsRunning > 0) {
+      // A write in progress finishes before its files close (bounded: the process exits anyway).
+      await new Promise<void>((resolve) => {
+        this.persistIdle = resolve;
+        setTimeout(resolve, STOP_PERSIST_WAIT_MS).unref();
+      });
+    }
     this.storage.close();
   }
 
@@ -153,7 +203,7 @@ export class RaftNodeRuntime implements RaftHost {
     this.clientStreams.add(stream);
     let outbox: KvResult[] = [];
     let flushScheduled = false;
-    const reply = (id: number, result: Omit<KvResult, "id">): void => {
+    const reply = (id: number, result: ResultBody): void => {
       outbox.push({ id, ...result });
       if (flushScheduled) return;
       flushScheduled = true;
@@ -176,7 +226,7 @@ export class RaftNodeRuntime implements RaftHost {
     stream.on("close", () => this.clientStreams.delete(stream));
   }
 
-  private handleOp(op: KvOp, resolve: (result: Omit<KvResult, "id">) => void): void {
+  private handleOp(op: KvOp, resolve: (result: ResultBody) => void): void {
     const metrics = this.options.metrics;
     if (metrics !== undefined) {
       const startedMs = performance.now();
@@ -198,31 +248,17 @@ export class RaftNodeRuntime implements RaftHost {
       return resolve({ ...fail(KvCode.KV_CODE_NOT_LEADER, "not the leader"), leaderHint: status.leaderId ?? "" });
     }
     switch (body.$case) {
-      case "get": {
+      case "get":
+      case "ttl": {
         const keyError = keyProblem(body.value.key);
         if (keyError !== null) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, keyError));
-        this.readQueue.push({ key: body.value.key, resolve });
+        this.readQueue.push({ kind: body.$case, key: body.value.key, resolve });
         return;
       }
       case "set":
-      case "del": {
-        const keyError = keyProblem(body.value.key);
-        if (keyError !== null) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, keyError));
-        const value = body.$case === "set" ? body.value.value : Buffer.alloc(0);
-        if (value.length > VALUE_BYTES_MAX) {
-          return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, `value is ${value.length} bytes; the limit is ${VALUE_BYTES_MAX} bytes`));
-        }
-        const data = encodeCommand({
-          op: body.$case,
-          clientId: body.value.clientId,
-          seq: body.value.seq,
-          floor: body.value.floor,
-          key: body.value.key,
-          value,
-        });
-        this.writeQueue.push({ data, resolve });
-        return;
-      }
+      case "del":
+      case "expire":
+        return this.handleWrite(body, resolve);
       case "addMember":
       case "removeMember": {
         try {
@@ -236,6 +272,93 @@ export class RaftNodeRuntime implements RaftHost {
         return;
       }
     }
+  }
+
+  private handleWrite(body: Extract<NonNullable<KvOp["body"]>, { $case: "set" | "del" | "expire" }>, resolve: (result: ResultBody) => void): void {
+    const { key, clientId, seq, floor } = body.value;
+    const keyError = keyProblem(key);
+    if (keyError !== null) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, keyError));
+    const value = body.$case === "set" ? body.value.value : null;
+    if (value !== null && value.length > VALUE_BYTES_MAX) {
+      return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, `value is ${value.length} bytes; the limit is ${VALUE_BYTES_MAX} bytes`));
+    }
+    const ttlMs = body.$case === "del" ? 0 : body.value.ttlMs;
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 0 || ttlMs > TTL_MS_MAX) {
+      return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, `TTL of ${ttlMs} ms is out of range (1 ms to ${TTL_MS_MAX} ms)`));
+    }
+    const keyText = key.toString("latin1");
+    const session = clientId === 0 ? null : sessionKey(clientId, seq);
+    if (session !== null) {
+      // A retry of a write already applied, or already in this leader's log: never a second copy.
+      if (this.kv.sessionApplied(clientId, seq)) {
+        // What the first attempt found is not kept: answer with the key's state now.
+        const entry = this.kv.summary(keyText);
+        return resolve({ ...ok(), existed: entry !== null, hadTtl: body.$case === "expire" && ttlMs === 0 ? false : (entry?.expiresAtMs ?? 0) !== 0 });
+      }
+      const index = this.retries.find(session);
+      if (index !== undefined) {
+        this.retries.wait(index, (outcome) => resolve(resultOfWrite(outcome)));
+        return;
+      }
+    }
+    // The memory this write needs, and whether the budget has it (kv_budget.ts).
+    let growth = 0;
+    if (value !== null) {
+      const bytes = this.kv.entryBytes(keyText, value.length, ttlMs > 0, this.core.logView().lastIndex() + 1);
+      growth = bytes.next - bytes.current;
+    } else if (body.$case === "expire" && ttlMs > 0 && this.kv.summary(keyText)?.expiresAtMs === 0) {
+      growth = DEADLINE_FIELD_GROWTH_BYTES;
+    }
+    const nowMs = Date.now();
+    const admission = this.budget.admit(keyText, growth, nowMs, (below) => this.evictionRandom.int(below));
+    if (!admission.ok) {
+      this.counters.rejected++;
+      return resolve(fail(KvCode.KV_CODE_OUT_OF_MEMORY, admission.message));
+    }
+    if (admission.evictions !== null) this.queueDrop(admission.evictions, nowMs);
+    const fields = { clientId, seq, floor, atMs: nowMs, key };
+    const expiresAtMs = ttlMs > 0 ? nowMs + ttlMs : 0;
+    const command: KvCommand =
+      body.$case === "set"
+        ? { op: "set", ...fields, value: value as Buffer, expiresAtMs }
+        : body.$case === "del"
+          ? { op: "del", ...fields }
+          : { op: "expire", ...fields, expiresAtMs };
+    this.budget.noteWrite(growth);
+    this.writeQueue.push({
+      data: encodeCommand(command),
+      session,
+      done: (outcome) => {
+        this.budget.settleWrite(growth);
+        resolve(resultOfWrite(outcome));
+      },
+      failed: (error) => {
+        this.budget.settleWrite(growth);
+        resolve(resultOfError(error));
+      },
+    });
+  }
+
+  /** Queues the leader's drop of `choice` (proposed with the next batch); `after` gets its outcome. */
+  private queueDrop(choice: DropChoice, nowMs: number, after?: (outcome: RaftOutcome | null) => void): void {
+    this.budget.noteDrops(choice);
+    this.writeQueue.push({
+      data: encodeCommand({ op: "drop", atMs: nowMs, reason: choice.reason, keys: choice.keys }),
+      session: null,
+      done: (outcome) => {
+        this.budget.settleDrops(choice);
+        after?.(outcome);
+      },
+      failed: () => {
+        this.budget.settleDrops(choice);
+        after?.(null);
+      },
+    });
+  }
+
+  private tickBudget(): void {
+    const nowMs = Date.now();
+    for (const choice of this.budget.tick(nowMs, (below) => this.evictionRandom.int(below))) this.queueDrop(choice, nowMs);
   }
 
   // ------------------------------------------------------------------------- the loop
@@ -258,35 +381,60 @@ export class RaftNodeRuntime implements RaftHost {
     if (this.writeQueue.length === 0) return;
     const queued = this.writeQueue;
     this.writeQueue = [];
-    for (let start = 0; start < queued.length; start += 4_096) {
-      const group = queued.slice(start, start + 4_096);
+    for (let start = 0; start < queued.length; start += PROPOSE_GROUP_MAX) {
+      const group = queued.slice(start, start + PROPOSE_GROUP_MAX);
       try {
-        this.driver.proposeBatch(
+        const proposed = this.driver.proposeBatch(
           group.map((write) => write.data),
-          group.map((write) => (outcome: RaftOutcome) => write.resolve(resultOfOutcome(outcome))),
+          group.map((write) => write.done),
         );
+        group.forEach((write, offset) => {
+          if (write.session !== null) this.retries.track(write.session, proposed.firstIndex + offset);
+        });
       } catch (error) {
-        const failure = resultOfError(error);
-        for (const write of group) write.resolve(failure);
+        for (const write of group) write.failed(error);
       }
     }
   }
 
-  /** Every get of this event-loop turn shares one ReadIndex round. */
+  /** Every read of this event-loop turn shares one ReadIndex round. */
   private startQueuedReads(): void {
     if (this.readQueue.length === 0) return;
     const reads = this.readQueue;
     this.readQueue = [];
     try {
       this.driver.readIndex((outcome) => {
+        if (!outcome.ok) {
+          for (const read of reads) read.resolve(resultOfOutcome(outcome));
+          return;
+        }
+        const nowMs = Date.now();
+        const expiring: QueuedRead[] = [];
+        const keys = new Map<string, DropChoice["keys"][number]>();
+        let bytes = 0;
         for (const read of reads) {
-          if (!outcome.ok) {
-            read.resolve(resultOfOutcome(outcome));
+          const keyText = read.key.toString("latin1");
+          const expiry = this.budget.expiryOnRead(keyText, nowMs);
+          if (expiry === null) {
+            read.resolve(this.answerRead(read, nowMs));
             continue;
           }
-          const value = this.kv.get(read.key);
-          read.resolve(value === null ? { ...ok(), found: false } : { ...ok(), found: true, value });
+          // Past its deadline: the expiry goes through the log first, so every later read
+          // (on any leader, whatever its clock) sees the key absent too.
+          expiring.push(read);
+          if (!keys.has(keyText)) {
+            keys.set(keyText, expiry.keys[0]);
+            bytes += expiry.bytes;
+          }
         }
+        if (expiring.length === 0) return;
+        this.queueDrop({ reason: "expire", keys: [...keys.values()], bytes }, nowMs, (dropOutcome) => {
+          for (const read of expiring) {
+            if (dropOutcome?.ok === true) read.resolve(this.answerRead(read, Date.now()));
+            else read.resolve({ ...fail(KvCode.KV_CODE_NOT_LEADER, "leadership lost"), leaderHint: this.core.status().leaderId ?? "" });
+          }
+        });
+        this.schedule();
       });
     } catch (error) {
       const failure = resultOfError(error);
@@ -294,10 +442,40 @@ export class RaftNodeRuntime implements RaftHost {
     }
   }
 
+  /** A read answered from the state machine (the read's index is applied). */
+  private answerRead(read: QueuedRead, nowMs: number): ResultBody {
+    if (read.kind === "ttl") {
+      const entry = this.kv.summary(read.key.toString("latin1"));
+      const ttlMs = entry === null ? -2 : entry.expiresAtMs === 0 ? -1 : Math.max(1, entry.expiresAtMs - nowMs);
+      return { ...ok(), found: entry !== null, ttlMs };
+    }
+    const value = this.kv.get(read.key);
+    if (value === null) return { ...ok(), found: false };
+    this.kv.touch(read.key, nowMs, this.evictionRandom.next());
+    return { ...ok(), found: true, value };
+  }
+
   // ------------------------------------------------- RaftHost: called by the driver only
 
   persist(ready: RaftReady): void {
     this.storage.persist(ready);
+  }
+
+  /** Large appends are written and synced off the event loop (see DiskRaftStorage.persistAsync). */
+  persistAsync(ready: RaftReady, done: (error: Error | null) => void): boolean {
+    let bytes = 0;
+    for (const entry of ready.entriesToPersist) bytes += entry.data.byteLength;
+    if (bytes < RAFT_ASYNC_PERSIST_BYTES_MIN) return false;
+    this.persistsRunning++;
+    this.storage.persistAsync(ready, (error) => {
+      this.persistsRunning--;
+      if (this.stopped) {
+        this.persistIdle?.();
+        return; // stopping: nothing may run on this node any more
+      }
+      done(error);
+    });
+    return true;
   }
 
   send(messages: readonly RaftMessage[]): void {
@@ -309,17 +487,44 @@ export class RaftNodeRuntime implements RaftHost {
     this.logger.info("raft.snapshot_installed", { index: snapshot.meta.lastIndex });
   }
 
-  apply(entry: LogEntry): void {
+  apply(entry: LogEntry): unknown {
+    let result: KvApplyResult | null = null;
+    let session: string | null = null;
     if (entry.type === "command") {
+      let command: KvCommand | null = null;
       try {
-        this.kv.apply(decodeCommand(entry.data));
+        command = decodeCommand(entry.data);
       } catch (error) {
         // Commands are validated before proposal; a bad one is skipped the same way on every node.
         this.logger.error("raft.bad_command", { index: entry.index, message: errorMessage(error) });
       }
+      if (command !== null) {
+        result = this.kv.apply(command, entry.index);
+        for (const dropped of result.dropped) this.recordDrop(dropped);
+        // Only a leader tracks commands in its log (followers' tables are empty).
+        if (this.retries.size > 0 && command.op !== "drop" && command.clientId !== 0) session = sessionKey(command.clientId, command.seq);
+      }
     } else if (entry.type === "config") {
       this.logger.info("raft.config_applied", { index: entry.index, voters: this.core.status().voters });
     }
+    this.retries.applied(entry.index, session, result);
+    return result;
+  }
+
+  /**
+   * Counts an eviction or expiry and logs it: key, version, the value's CRC-32 and the
+   * leader's time when it chose the drop. The jepsen runner reads these lines and records
+   * each as an "expire" of that value in the history (src/jepsen/drops.ts).
+   */
+  private recordDrop(dropped: DroppedKey): void {
+    if (dropped.reason === "evict") this.counters.evicted++;
+    else this.counters.expired++;
+    this.logger.info(dropped.reason === "evict" ? "raft.key_evicted" : "raft.key_expired", {
+      key: dropped.key,
+      version: dropped.version,
+      valueCrc32: dropped.valueCrc32,
+      atMs: dropped.atMs,
+    });
   }
 
   compact(index: number): void {
@@ -335,16 +540,27 @@ export class RaftNodeRuntime implements RaftHost {
     this.logger.info("raft.compacted", { index, snapshotBytes });
   }
 
-  /** A node that stopped leading also fails the writes it had not proposed yet. */
+  /**
+   * A new leader learns which client commands its log holds unapplied (a retry of one waits
+   * for it); a node that stopped leading fails the writes it had not proposed and the retries
+   * waiting on entries (those may still commit: maybe applied).
+   */
   onLeadership(leading: boolean, status: RaftStatus): void {
     if (leading) {
       this.logger.info("raft.leader_elected", { term: status.term });
+      const log = this.core.logView();
+      for (let index = this.driver.appliedIndex + 1; index <= log.lastIndex(); index++) {
+        if (log.typeOf(index) !== "command") continue;
+        const session = commandSession(log.entry(index).data);
+        if (session !== null && session.clientId !== 0) this.retries.track(sessionKey(session.clientId, session.seq), index);
+      }
       return;
     }
     this.logger.info("raft.leadership_lost", { term: status.term, leader: status.leaderId });
-    const failure = { ...fail(KvCode.KV_CODE_NOT_LEADER, "leadership lost"), leaderHint: status.leaderId ?? "" };
-    for (const write of this.writeQueue) write.resolve(failure);
+    const queued = this.writeQueue;
     this.writeQueue = [];
+    for (const write of queued) write.failed(new NotLeaderError(status.leaderId, "leadership lost"));
+    this.retries.clear(status.leaderId);
   }
 
   /** The leader this node knows of changed since the last tick: counted for /metrics. */
@@ -359,15 +575,16 @@ export class RaftNodeRuntime implements RaftHost {
 
   /** Keys of this node's state machine (RESP's SCAN and KEYS; a follower's may lag the leader's). */
   scanKeys(cursor: number, slotsMax: number): { keys: Buffer[]; next: number } {
-    return this.kv.scan(cursor, slotsMax);
+    return this.kv.scan(cursor, slotsMax, Date.now());
   }
 
-  stats() {
+  stats(): KvStatsReply {
     const status = this.core.status();
     const kv = this.kv.stats();
     // Entry data the log holds in memory: entries not yet applied and persisted (applied
     // ones are read back from log.bin when a follower needs them again).
     const logBytes = this.core.logView().dataBytesHeld;
+    const { config } = this.options;
     return {
       nodeId: this.id,
       role: status.role,
@@ -386,6 +603,15 @@ export class RaftNodeRuntime implements RaftHost {
       logicalBytes: kv.valueBytes + kv.keyBytes + kv.metaBytes + logBytes,
       ...processMemory(),
       snapshotIndex: this.driver.snapshotIndex,
+      usedBytes: this.kv.usedBytes(),
+      maxMemoryBytes: config.maxMemoryBytes,
+      evictionPolicy: config.evictionPolicy,
+      evictedKeys: this.counters.evicted,
+      expiredKeys: this.counters.expired,
+      rejectedWrites: this.counters.rejected,
+      indexBytes: this.kv.indexBytes(),
+      arenaFreeBytes: this.kv.freeBytes(),
+      volatileKeys: this.kv.volatileKeys,
     };
   }
 
@@ -415,20 +641,32 @@ export class RaftNodeRuntime implements RaftHost {
   }
 }
 
-function ok(): Omit<KvResult, "id"> {
-  return { code: KvCode.KV_CODE_OK, message: "", leaderHint: "", value: Buffer.alloc(0), found: false, stats: undefined };
+/** What an EXPIRE that gives a value its first deadline adds to its block, at most. */
+const DEADLINE_FIELD_GROWTH_BYTES = 8;
+
+function ok(): ResultBody {
+  return { code: KvCode.KV_CODE_OK, message: "", leaderHint: "", value: Buffer.alloc(0), found: false, stats: undefined, maybeApplied: false, existed: false, ttlMs: 0, hadTtl: false };
 }
 
-function fail(code: KvCode, message: string): Omit<KvResult, "id"> {
-  return { code, message, leaderHint: "", value: Buffer.alloc(0), found: false, stats: undefined };
+function fail(code: KvCode, message: string): ResultBody {
+  return { ...ok(), code, message };
 }
 
-function resultOfOutcome(outcome: RaftOutcome): Omit<KvResult, "id"> {
+function resultOfOutcome(outcome: RaftOutcome): ResultBody {
   if (outcome.ok) return ok();
   return { ...fail(KvCode.KV_CODE_NOT_LEADER, outcome.reason), leaderHint: outcome.leaderHint ?? "" };
 }
 
-function resultOfError(error: unknown): Omit<KvResult, "id"> {
+/** A write's outcome: ok (with what it found), or failed, saying whether it may still be applied. */
+function resultOfWrite(outcome: RaftOutcome): ResultBody {
+  if (outcome.ok) {
+    const applied = outcome.result as KvApplyResult | null | undefined;
+    return { ...ok(), existed: applied?.existed ?? false, hadTtl: applied?.hadDeadline ?? false };
+  }
+  return { ...fail(KvCode.KV_CODE_NOT_LEADER, outcome.reason), leaderHint: outcome.leaderHint ?? "", maybeApplied: outcome.maybeApplied };
+}
+
+function resultOfError(error: unknown): ResultBody {
   if (error instanceof NotLeaderError) return { ...fail(KvCode.KV_CODE_NOT_LEADER, error.message), leaderHint: error.leaderHint ?? "" };
   if (isKvError(error)) {
     const kvError = error as KvError;
@@ -439,4 +677,3 @@ function resultOfError(error: unknown): Omit<KvResult, "id"> {
   }
   return fail(KvCode.KV_CODE_INTERNAL, errorMessage(error));
 }
-

@@ -1,22 +1,70 @@
 // Raft peer messaging over gRPC, shared by raft mode (node.ts) and ecc mode's view control
-// plane: one client-streaming Deliver call per peer for outgoing messages; incoming ones
-// are decoded (snapshots reassembled) and handed to a callback.
+// plane: two client-streaming Deliver calls per peer for outgoing messages; incoming ones
+// are decoded (snapshots and large appends reassembled) and handed to a callback.
+//
+// Why two streams: messages on one stream arrive in order, so a heartbeat written after a
+// 64 MiB append reached the follower only after the whole append did, and the follower
+// started an election meanwhile. The data stream carries AppendEntries with entries and
+// snapshots, in pieces (wire.ts), written only while fewer than DATA_WINDOW_BYTES of them are
+// on their way (the leader paces large appends); the control stream carries everything else
+// at once. HTTP/2 interleaves the two streams' frames on the peer's one connection.
 import { ClientWritableStream, Metadata, Server, ServerReadableStream, credentials, sendUnaryData } from "@grpc/grpc-js";
 import { DeliverSummary, PeerBatch, PeerMessage, RaftPeerClient, RaftPeerService } from "../gen/raft";
 import { errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
 import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
 import { RaftMessage } from "./types";
-import { SnapshotAssembler, toWire } from "./wire";
 import type { NodeMetricsSink } from "../frontdoor/metrics";
 import { grpcCodeName } from "../transport/status";
+import { MessageAssembler, toWire } from "./wire";
 
-/** Bytes queued on one peer stream beyond which messages are dropped (Raft resends). */
-const PEER_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+/** Control messages queued on one peer stream beyond which more are dropped (Raft resends). */
+const CONTROL_QUEUE_MESSAGES_MAX = 10_000;
+/** Data bytes written to the data stream and not yet handed to the connection, at most. */
+const DATA_WINDOW_BYTES = 4 * 1024 * 1024;
+/**
+ * Data bytes waiting to be written, at most; a message that would go beyond is dropped
+ * (Raft resends), except that one message of any size is taken when nothing waits.
+ */
+const DATA_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+/** Per-message framing counted on top of its payload. */
+const MESSAGE_OVERHEAD_BYTES = 64;
+
+/** Messages that go on the data stream: appends carrying entries, and snapshot pieces. */
+function isData(message: RaftMessage): boolean {
+  return (message.type === "AppendEntries" && message.entries.length > 0) || message.type === "InstallSnapshot";
+}
+
+function wireBytes(message: PeerMessage): number {
+  const body = message.body;
+  if (body === undefined) return MESSAGE_OVERHEAD_BYTES;
+  switch (body.$case) {
+    case "appendEntries":
+      return MESSAGE_OVERHEAD_BYTES + body.value.entries.reduce((sum, entry) => sum + entry.data.length + MESSAGE_OVERHEAD_BYTES, 0);
+    case "appendChunk":
+    case "snapshotChunk":
+      return MESSAGE_OVERHEAD_BYTES + body.value.data.length;
+    default:
+      return MESSAGE_OVERHEAD_BYTES;
+  }
+}
+
+interface QueuedBatch {
+  batch: PeerBatch;
+  bytes: number;
+}
 
 class PeerSender {
-  private stream: ClientWritableStream<PeerBatch> | null = null;
+  private control: ClientWritableStream<PeerBatch> | null = null;
+  private data: ClientWritableStream<PeerBatch> | null = null;
   private readonly client: InstanceType<typeof RaftPeerClient>;
+  /** Data batches waiting for room in the window, in order; a large message is several. */
+  private dataQueue: QueuedBatch[] = [];
+  private dataQueuedBytes = 0;
+  /** Bytes written on the current data stream whose write has not completed. */
+  private dataInFlightBytes = 0;
+  private closed = false;
+
   constructor(
     readonly address: string,
     private readonly logger: Logger,
@@ -25,35 +73,114 @@ class PeerSender {
     this.client = new RaftPeerClient(address, credentials.createInsecure(), RAFT_CHANNEL_OPTIONS);
   }
 
-  send(messages: PeerMessage[]): void {
-    if (this.stream === null) {
-      const stream = this.client.deliver((error: unknown) => {
-        if (this.stream === stream) this.stream = null;
-        if (error !== null) {
-          this.metrics?.grpcError(grpcCodeName(error));
-          this.logger.debug("raft.peer_stream_closed", { peer: this.address, message: errorMessage(error) });
-        }
-      });
-      stream.on("error", () => {
-        if (this.stream === stream) this.stream = null;
-      });
-      this.stream = stream;
+  send(messages: readonly RaftMessage[]): void {
+    const control: PeerMessage[] = [];
+    let dataGroup: PeerMessage[] = [];
+    let dataGroupBytes = 0;
+    const flushGroup = (): void => {
+      if (dataGroup.length > 0) this.enqueueData([{ batch: { messages: dataGroup }, bytes: dataGroupBytes }]);
+      dataGroup = [];
+      dataGroupBytes = 0;
+    };
+    for (const message of messages) {
+      const wire = toWire(message);
+      if (!isData(message)) {
+        control.push(...wire);
+        continue;
+      }
+      if (wire.length === 1) {
+        // Small appends of one ready travel together in one batch.
+        dataGroup.push(wire[0]);
+        dataGroupBytes += wireBytes(wire[0]);
+        continue;
+      }
+      flushGroup();
+      this.enqueueData(wire.map((piece) => ({ batch: { messages: [piece] }, bytes: wireBytes(piece) })));
     }
-    // The peer is not keeping up (or is gone): drop; Raft retransmits what matters.
-    if (this.stream.writableLength > PEER_QUEUE_BYTES_MAX) return;
-    this.stream.write({ messages });
+    flushGroup();
+    if (control.length > 0) {
+      const stream = this.controlStream();
+      // The peer is not keeping up (or is gone): drop; Raft retransmits what matters.
+      if (stream.writableLength < CONTROL_QUEUE_MESSAGES_MAX) stream.write({ messages: control });
+    }
+    this.pumpData();
   }
 
   close(): void {
-    this.stream?.end();
-    this.stream = null;
+    this.closed = true;
+    this.control?.end();
+    this.data?.end();
+    this.control = null;
+    this.data = null;
+    this.dataQueue = [];
+    this.dataQueuedBytes = 0;
     this.client.close();
+  }
+
+  /** Queues one message's batches, all or nothing. */
+  private enqueueData(batches: QueuedBatch[]): void {
+    const bytes = batches.reduce((sum, queued) => sum + queued.bytes, 0);
+    if (this.dataQueue.length > 0 && this.dataQueuedBytes + bytes > DATA_QUEUE_BYTES_MAX) return; // Raft resends
+    this.dataQueue.push(...batches);
+    this.dataQueuedBytes += bytes;
+  }
+
+  /** Writes queued data while the window has room; called again as writes complete. */
+  private pumpData(): void {
+    while (!this.closed && this.dataQueue.length > 0 && this.dataInFlightBytes < DATA_WINDOW_BYTES) {
+      const queued = this.dataQueue.shift() as QueuedBatch;
+      this.dataQueuedBytes -= queued.bytes;
+      const stream = this.dataStream();
+      this.dataInFlightBytes += queued.bytes;
+      stream.write(queued.batch, () => {
+        if (this.data !== stream) return; // a stream that broke: its accounting was reset
+        this.dataInFlightBytes -= queued.bytes;
+        this.pumpData();
+      });
+    }
+  }
+
+  private controlStream(): ClientWritableStream<PeerBatch> {
+    if (this.control === null) this.control = this.open("control", () => (this.control = null));
+    return this.control;
+  }
+
+  private dataStream(): ClientWritableStream<PeerBatch> {
+    if (this.data === null) {
+      this.dataInFlightBytes = 0;
+      this.data = this.open("data", () => {
+        // What was queued behind a broken stream is dropped with it: Raft resends.
+        this.data = null;
+        this.dataQueue = [];
+        this.dataQueuedBytes = 0;
+        this.dataInFlightBytes = 0;
+      });
+    }
+    return this.data;
+  }
+
+  private open(kind: "control" | "data", onBroken: () => void): ClientWritableStream<PeerBatch> {
+    let current = true;
+    const broken = (): void => {
+      if (!current) return;
+      current = false;
+      onBroken();
+    };
+    const stream = this.client.deliver((error: unknown) => {
+      broken();
+      if (error !== null) {
+        this.metrics?.grpcError(grpcCodeName(error));
+        this.logger.debug("raft.peer_stream_closed", { peer: this.address, stream: kind, message: errorMessage(error) });
+      }
+    });
+    stream.on("error", broken);
+    return stream;
   }
 }
 
 export class RaftPeerTransport {
   private readonly peers = new Map<string, PeerSender>();
-  private readonly assembler = new SnapshotAssembler();
+  private readonly assembler = new MessageAssembler();
   private closed = false;
 
   constructor(
@@ -90,14 +217,14 @@ export class RaftPeerTransport {
 
   send(messages: readonly RaftMessage[]): void {
     if (messages.length === 0 || this.closed) return;
-    const byPeer = new Map<string, PeerMessage[]>();
+    const byPeer = new Map<string, RaftMessage[]>();
     for (const message of messages) {
       let list = byPeer.get(message.to);
       if (list === undefined) {
         list = [];
         byPeer.set(message.to, list);
       }
-      for (const wire of toWire(message)) list.push(wire);
+      list.push(message);
     }
     for (const [to, list] of byPeer) {
       let peer = this.peers.get(to);

@@ -1,13 +1,31 @@
 // Raft messages between their core form (src/raft/types.ts) and their protobuf form
-// (proto/raft.proto). InstallSnapshot is cut into SnapshotChunk messages here and put back
-// together by SnapshotAssembler on the receiving side.
+// (proto/raft.proto). InstallSnapshot is cut into SnapshotChunk messages here, and an
+// AppendEntries whose entry data exceed one piece into AppendChunk messages; MessageAssembler
+// puts both back together on the receiving side.
+//
+// Why pieces for large appends: one message of a whole 64 MiB entry costs the sender several
+// full copies in one go (protobuf's writer grows by doubling and shifts nested messages when
+// it writes their lengths, then gRPC frames it), holding the event loop for hundreds of
+// milliseconds, and the receiver sees nothing of it until the last byte arrived. Pieces of
+// APPEND_PIECE_BYTES are encoded one at a time as the stream drains (peer_transport.ts), and
+// the receiver copies each into place.
 import assert from "node:assert/strict";
-import { EntryType as WireEntryType, Entry, PeerMessage } from "../gen/raft";
-import { EntryType, LogEntry, RaftMessage, Snapshot } from "./types";
+import { AppendChunk, AppendEntries as WireAppendEntries, EntryType as WireEntryType, Entry, PeerMessage } from "../gen/raft";
+import { OWN_DATA_BYTES_MIN } from "./memory_log";
+import { AppendEntries, EntryType, LogEntry, RaftMessage, Snapshot } from "./types";
 
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
-/** A snapshot being received is dropped when its sender goes quiet this long. */
+/** Entry data per AppendChunk; an AppendEntries with more entry data than this goes in pieces. */
+export const APPEND_PIECE_BYTES = 1024 * 1024;
+/**
+ * Entries at least this large get a buffer of their own when reassembled, which the log then
+ * keeps as it is (MemoryLog.append copies only entries that share a larger buffer).
+ */
+const OWN_BUFFER_BYTES_MIN = OWN_DATA_BYTES_MIN;
+/** Messages being reassembled at once (per kind); the oldest is dropped beyond. */
 const ASSEMBLY_MAX = 16;
+/** The largest reassembled message accepted (a snapshot, or an append's entries). */
+const ASSEMBLY_BYTES_MAX = 8 * 1024 * 1024 * 1024;
 
 const TO_WIRE: Record<EntryType, WireEntryType> = {
   command: WireEntryType.ENTRY_TYPE_COMMAND,
@@ -45,7 +63,10 @@ export function toWire(message: RaftMessage): PeerMessage[] {
       ];
     case "RequestVoteResponse":
       return [{ ...base, body: { $case: "requestVoteResponse", value: { granted: message.granted } } }];
-    case "AppendEntries":
+    case "AppendEntries": {
+      let dataBytes = 0;
+      for (const entry of message.entries) dataBytes += entry.data.byteLength;
+      if (dataBytes > APPEND_PIECE_BYTES) return appendPieces(message, dataBytes);
       return [
         {
           ...base,
@@ -60,6 +81,7 @@ export function toWire(message: RaftMessage): PeerMessage[] {
           },
         },
       ];
+    }
     case "AppendEntriesResponse":
       return [
         {
@@ -111,16 +133,74 @@ export function toWire(message: RaftMessage): PeerMessage[] {
   }
 }
 
-interface Assembly {
+/**
+ * An AppendEntries as AppendChunk pieces of at most APPEND_PIECE_BYTES of entry data each. A
+ * piece's data are views of the entries' data where they fall within one entry; a piece that
+ * spans entries is copied together (at most one piece's bytes).
+ */
+function appendPieces(message: AppendEntries, dataBytes: number): PeerMessage[] {
+  const base = { from: message.from, to: message.to, term: message.term };
+  const head: WireAppendEntries = {
+    prevLogIndex: message.prevLogIndex,
+    prevLogTerm: message.prevLogTerm,
+    entries: message.entries.map((entry) => entryToWire({ ...entry, data: new Uint8Array(0) })),
+    leaderCommitIndex: message.leaderCommitIndex,
+  };
+  const entryBytes = message.entries.map((entry) => entry.data.byteLength);
+  const pieces: PeerMessage[] = [];
+  let entryIndex = 0;
+  let entryOffset = 0;
+  for (let offset = 0; offset < dataBytes; ) {
+    const pieceBytes = Math.min(APPEND_PIECE_BYTES, dataBytes - offset);
+    const parts: Uint8Array[] = [];
+    let needed = pieceBytes;
+    while (needed > 0) {
+      const data = message.entries[entryIndex].data;
+      const take = Math.min(needed, data.byteLength - entryOffset);
+      if (take > 0) parts.push(data.subarray(entryOffset, entryOffset + take));
+      entryOffset += take;
+      needed -= take;
+      if (entryOffset === data.byteLength) {
+        entryIndex++;
+        entryOffset = 0;
+      }
+    }
+    const joined = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    const chunk: AppendChunk = {
+      head: offset === 0 ? head : undefined,
+      entryBytes: offset === 0 ? entryBytes : [],
+      offset,
+      data: Buffer.from(joined.buffer, joined.byteOffset, joined.byteLength),
+      last: offset + pieceBytes === dataBytes,
+    };
+    pieces.push({ ...base, body: { $case: "appendChunk", value: chunk } });
+    offset += pieceBytes;
+  }
+  return pieces;
+}
+
+interface SnapshotAssembly {
   term: number;
   lastIndex: number;
   data: Buffer;
   receivedBytes: number;
 }
 
-/** Turns wire messages back into core messages; holds partial snapshots per sender. */
-export class SnapshotAssembler {
-  private readonly assemblies = new Map<string, Assembly>();
+interface AppendAssembly {
+  term: number;
+  head: WireAppendEntries;
+  /** Each entry's data buffer, filled piece by piece. */
+  buffers: Buffer[];
+  /** Where each entry's data starts in the concatenation of all of them. */
+  starts: number[];
+  totalBytes: number;
+  receivedBytes: number;
+}
+
+/** Turns wire messages back into core messages; holds partial snapshots and appends per sender. */
+export class MessageAssembler {
+  private readonly assemblies = new Map<string, SnapshotAssembly>();
+  private readonly appends = new Map<string, AppendAssembly>();
 
   /** The core message, or null while a snapshot is still arriving (or for garbage). */
   fromWire(message: PeerMessage): RaftMessage | null {
@@ -171,7 +251,71 @@ export class SnapshotAssembler {
         return { ...base, type: "TimeoutNow" };
       case "snapshotChunk":
         return this.addChunk(message.from, message.to, message.term, body.value);
+      case "appendChunk":
+        return this.addAppendPiece(message.from, message.to, message.term, body.value);
     }
+  }
+
+  private addAppendPiece(from: string, to: string, term: number, piece: AppendChunk): RaftMessage | null {
+    let assembly = this.appends.get(from);
+    if (piece.offset === 0) {
+      const head = piece.head;
+      if (head === undefined || head.entries.length !== piece.entryBytes.length || head.entries.length === 0) return null;
+      let totalBytes = 0;
+      const starts: number[] = [];
+      for (const bytes of piece.entryBytes) {
+        if (!Number.isSafeInteger(bytes) || bytes < 0) return null;
+        starts.push(totalBytes);
+        totalBytes += bytes;
+      }
+      if (totalBytes > ASSEMBLY_BYTES_MAX) return null;
+      // Large entries get a buffer each (kept as they are by the log); small ones share one.
+      let smallBytes = 0;
+      for (const bytes of piece.entryBytes) if (bytes < OWN_BUFFER_BYTES_MIN) smallBytes += bytes;
+      const shared = Buffer.allocUnsafeSlow(smallBytes);
+      let sharedOffset = 0;
+      const buffers = piece.entryBytes.map((bytes) => {
+        if (bytes >= OWN_BUFFER_BYTES_MIN) return Buffer.allocUnsafeSlow(bytes);
+        const view = shared.subarray(sharedOffset, sharedOffset + bytes);
+        sharedOffset += bytes;
+        return view;
+      });
+      assembly = { term, head, buffers, starts, totalBytes, receivedBytes: 0 };
+      this.appends.set(from, assembly);
+      while (this.appends.size > ASSEMBLY_MAX) this.appends.delete(this.appends.keys().next().value as string);
+    }
+    if (assembly === undefined || assembly.term !== term) return null;
+    if (piece.offset !== assembly.receivedBytes || piece.offset + piece.data.length > assembly.totalBytes) {
+      this.appends.delete(from); // out of order (a lost piece): the leader will resend
+      return null;
+    }
+    // Copy the piece into the entries it covers.
+    let position = piece.offset;
+    let consumed = 0;
+    let entry = upperBound(assembly.starts, position) - 1;
+    while (consumed < piece.data.length) {
+      while (position - assembly.starts[entry] >= assembly.buffers[entry].length) entry++;
+      const within = position - assembly.starts[entry];
+      const take = Math.min(piece.data.length - consumed, assembly.buffers[entry].length - within);
+      piece.data.copy(assembly.buffers[entry], within, consumed, consumed + take);
+      consumed += take;
+      position += take;
+    }
+    assembly.receivedBytes += piece.data.length;
+    if (!piece.last) return null;
+    this.appends.delete(from);
+    if (assembly.receivedBytes !== assembly.totalBytes) return null;
+    const entries = assembly.head.entries.map((wire, index) => entryFromWire({ ...wire, data: assembly!.buffers[index] }));
+    return {
+      from,
+      to,
+      term,
+      type: "AppendEntries",
+      prevLogIndex: assembly.head.prevLogIndex,
+      prevLogTerm: assembly.head.prevLogTerm,
+      entries,
+      leaderCommitIndex: assembly.head.leaderCommitIndex,
+    };
   }
 
   private addChunk(
@@ -203,4 +347,16 @@ export class SnapshotAssembler {
     assert(snapshot.meta.lastIndex >= 0);
     return { from, to, term, type: "InstallSnapshot", snapshot };
   }
+}
+
+/** The number of values in sorted `starts` that are <= `value`. */
+function upperBound(starts: readonly number[], value: number): number {
+  let low = 0;
+  let high = starts.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (starts[middle] <= value) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }

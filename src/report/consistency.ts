@@ -51,18 +51,21 @@ export function consistencySection(results: Array<{ file: string; result: Jepsen
       faultText + (result.config.partitions.enabled ? "" : " (no partitions here)"),
       `${total.ok} / ${total.fail} / ${total.unknown}`,
       String(unknownSeen),
+      // Files written before the gaps were measured have none.
+      result.longestGaps === undefined ? "–" : `${(result.longestGaps.reads.ms / 1000).toFixed(1)} s / ${(result.longestGaps.writes.ms / 1000).toFixed(1)} s`,
       result.health.healthy ? "yes" : `no: ${result.health.summary}`,
       `**${result.verdict}**`,
     ];
   });
-  const header = ["mode", "seed", "run", "faults (events)", "ok / fail / unknown", "unknown writes seen later", "healthy after healing", "verdict"];
+  const header = ["mode", "seed", "run", "faults (events)", "ok / fail / unknown", "unknown writes seen later", "longest without a success: reads / writes", "healthy after healing", "verdict"];
   const lines = [
     "## Consistency under faults",
     "",
     "Histories of concurrent get/set/del on a few keys under a seeded nemesis (kill + restart, pause, network partitions, " +
       "clients killed between EcPrepare and EcCommit), checked per key for linearizability (Wing–Gong/Lowe); the final " +
       "reads after healing are part of the history, so a lost acknowledged write fails the check. " +
-      "*Unknown* operations (timed out, crashed client) may or may not have happened; *seen later* counts unknown writes a later read proved took effect.",
+      "*Unknown* operations (timed out, crashed client) may or may not have happened; *seen later* counts unknown writes a later read proved took effect; " +
+      "*longest without a success*: the longest stretch of the workload in which no read (write) of any client succeeded.",
     "",
     `| ${header.join(" | ")} |`,
     `| ${header.map((_, i) => (i === 0 ? "---" : "---:")).join(" | ")} |`,

@@ -5,12 +5,13 @@
 // (Redis Cluster's -MOVED), would need a cluster-aware client: redis-cli, redis-benchmark and a
 // plain ioredis do not follow one to another port.
 //
-// What raft mode cannot do yet through this front door, because the raft state machine on
-// this branch has no TTLs and no conditional writes: SET's EX/PX/EXAT/PXAT/KEEPTTL/NX/XX/GET,
-// EXPIRE, PEXPIRE, GETDEL and APPEND answer "ERR ... not supported in raft mode"; TTL and PTTL
-// answer -1 for a key that exists; PERSIST 0. DEL's count comes from a read before the delete
-// (two keys' deletes by other clients in between can make it off by one); a delete itself is
-// linearizable. DBSIZE, SCAN and KEYS list this node's state machine (a follower's may lag).
+// TTLs are the raft state machine's own (the leader turns a TTL into a deadline when it
+// takes the write): SET's EX/PX (and EXAT/PXAT as the time left from now), EXPIRE, PEXPIRE,
+// TTL, PTTL, PERSIST. What raft mode cannot do yet through this front door, because its state
+// machine has no conditional writes: SET's NX/XX/GET/KEEPTTL, GETDEL and APPEND answer
+// "ERR ... not supported in raft mode". DEL's count is the state machine's (whether the key
+// held a value when the delete applied). DBSIZE, SCAN and KEYS list this node's state machine
+// (a follower's may lag the leader's by the entries not yet applied there).
 import { RaftClient } from "../raft/client";
 import { RaftClusterConfig } from "../raft/config";
 import { RaftNodeRuntime } from "../raft/node";
@@ -19,7 +20,7 @@ import { CommandError } from "./arguments";
 import { resolveRange } from "../ecc/read_coordinator";
 
 function notInRaft(what: string): CommandError {
-  return new CommandError(`ERR ${what} is not supported in raft mode yet (the raft state machine has no TTLs or conditional writes)`);
+  return new CommandError(`ERR ${what} is not supported in raft mode yet (the raft state machine has no conditional writes)`);
 }
 
 export class RaftRespBackend implements RespBackend {
@@ -43,15 +44,23 @@ export class RaftRespBackend implements RespBackend {
   }
 
   async stat(key: Buffer): Promise<KeyStat | null> {
-    const value = await this.client.get(key);
-    return value === null ? null : { valueBytes: value.length, expiresAtMs: 0 };
+    const [value, ttlMs] = await Promise.all([this.client.get(key), this.client.ttl(key)]);
+    if (value === null || ttlMs === -2) return null;
+    return { valueBytes: value.length, expiresAtMs: ttlMs > 0 ? Date.now() + ttlMs : 0 };
   }
 
   async set(key: Buffer, value: Buffer, request: SetRequest): Promise<SetOutcome> {
     if (request.condition !== "none") throw notInRaft(`SET ${request.condition.toUpperCase()}`);
     if (request.returnPrevious) throw notInRaft("SET ... GET");
-    if (request.expiry.kind !== "none") throw notInRaft("a TTL");
-    await this.client.set(key, value);
+    if (request.expiry.kind === "keep") throw notInRaft("SET ... KEEPTTL");
+    if (request.expiry.kind === "at") {
+      const ttlMs = request.expiry.atMs - Date.now();
+      // A deadline already past (EXAT/PXAT): the value would expire at once, as in Redis.
+      if (ttlMs <= 0) await this.client.del(key);
+      else await this.client.set(key, value, { ttlMs });
+    } else {
+      await this.client.set(key, value);
+    }
     return { applied: true, previous: null };
   }
 
@@ -59,15 +68,13 @@ export class RaftRespBackend implements RespBackend {
     throw notInRaft("GETDEL");
   }
 
-  async del(key: Buffer): Promise<boolean> {
-    const existed = (await this.client.get(key)) !== null;
-    if (existed) await this.client.del(key);
-    return existed;
+  del(key: Buffer): Promise<boolean> {
+    return this.client.del(key);
   }
 
-  async expire(_key: Buffer, expireAtMs: number | null): Promise<boolean> {
-    if (expireAtMs === null) return false; // PERSIST: no key has a TTL here
-    throw notInRaft("EXPIRE");
+  async expire(key: Buffer, expireAtMs: number | null): Promise<boolean> {
+    if (expireAtMs === null) return (await this.client.persist(key)) === "removed";
+    return this.client.expire(key, Math.max(1, expireAtMs - Date.now()));
   }
 
   async append(): Promise<number> {
@@ -100,8 +107,15 @@ export class RaftRespBackend implements RespBackend {
         ["cache_raft_applied_index", stats.appliedIndex],
       ],
       memory: [
-        ["used_memory", stats.valueBytes + stats.keyBytes + stats.metaBytes],
+        ["used_memory", stats.usedBytes],
+        ["used_memory_rss", stats.rssBytes],
+        ["maxmemory", stats.maxMemoryBytes],
+        ["maxmemory_policy", stats.evictionPolicy],
+        ["cache_logical_bytes", stats.logicalBytes],
         ["cache_log_bytes", stats.logBytes],
+        ["cache_evicted_keys", stats.evictedKeys],
+        ["cache_expired_keys", stats.expiredKeys],
+        ["cache_rejected_writes", stats.rejectedWrites],
       ],
       replication: [
         ["role", "master"],
@@ -109,12 +123,18 @@ export class RaftRespBackend implements RespBackend {
         ["cache_replication", `raft: ${stats.voters.length} voters, this node is ${stats.role}`],
       ],
       keys: stats.keyCount,
-      keysWithTtl: 0,
+      keysWithTtl: stats.volatileKeys,
     };
   }
 
   configValues(): Record<string, string> {
-    return { save: "", appendonly: "no", databases: "1", "cache-servers": this.config.servers.join(",") };
+    return {
+      maxmemory: String(this.config.maxMemoryBytes),
+      "maxmemory-policy": this.config.evictionPolicy,
+      save: "",
+      appendonly: "no",
+      databases: "1",
+    };
   }
 
   async close(): Promise<void> {

@@ -171,6 +171,13 @@ export class ShardStore {
     return { version: readHeader(buffer, offset).version, txTag: buffer.readUInt32LE(offset + OFFSET_TX_TAG) };
   }
 
+  /** CRC-32 of the whole value whose shard `key` holds now (0 when absent). */
+  valueCrc32(key: string): number {
+    const handle = this.index.get(key);
+    if (handle === undefined) return 0;
+    return this.arena.bufferOf(handle).readUInt32LE(this.arena.dataOffset(handle) + OFFSET_VALUE_CRC);
+  }
+
   get(key: string): ShardEntry | null {
     const handle = this.index.get(key);
     if (handle === undefined) return null;

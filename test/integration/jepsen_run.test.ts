@@ -8,7 +8,9 @@
 // linearizable: so no acknowledged write was lost. Also: the results file follows its
 // schema, the exit code is 0, at least one node fault really happened, and every process the
 // run started is gone and its network namespaces removed afterwards, also when the run is
-// interrupted with SIGINT half way.
+// interrupted with SIGINT half way. A raft run as a cache (a tight budget, values padded
+// to fill it, TTLs) evicts and expires values, and with each drop the nodes logged added to
+// the history as an "expire" of that value, the history is linearizable.
 import assert from "node:assert/strict";
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -134,6 +136,27 @@ describe("jepsen runs against real clusters (faults within the budget)", functio
       assert.deepEqual(namespacesOf(pid), []);
     });
   }
+
+  it("raft as a cache (a 4 MiB budget, TTLs): evictions and expirations from the node logs keep it linearizable", async () => {
+    const out = path.join(outDir, "raft-cache.json");
+    const args = [
+      "--mode", "raft", "--time", "20", "--seed", "21", "--keys", "200", "--max-memory", "4MiB", "--value-bytes", "30000", "--ttl-ms", "1500",
+      "--faults", "kill,pause", "--out", out, "--heal-timeout-ms", "15000",
+    ];
+    const output = await runJepsenProcess(args, 120_000, (started) => (child = started));
+    const context = `exit ${output.code}\nstdout:\n${output.stdout.slice(0, 3_000)}\nstderr (tail):\n${output.stderr.slice(-3_000)}`;
+    assert.equal(output.code, 0, context);
+    const result = JSON.parse(fs.readFileSync(out, "utf8"));
+    assert.equal(result.verdict, "linearizable", context);
+    assert.equal(result.health.healthy, true, context);
+    // The cluster dropped values, and each one joined the history as an expire.
+    assert.ok(result.drops.evictions > 20, `only ${result.drops.evictions} evictions\n${context}`);
+    assert.ok(result.drops.expirations > 20, `only ${result.drops.expirations} expirations\n${context}`);
+    assert.equal(result.drops.unmatched, 0, context);
+    assert.equal(result.counts.expire.ok, result.drops.evictions + result.drops.expirations);
+    assert.equal(result.config.cluster.max_memory_bytes, 4 * 1024 * 1024);
+    assert.deepEqual(result.pids.filter((started: number) => alive(started)), []);
+  });
 
   it("SIGINT half way: exit 2, every started process stopped, namespaces removed", async () => {
     let stderr = "";

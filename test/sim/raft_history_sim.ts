@@ -15,6 +15,16 @@
 // Storage model: a node persists everything ready() hands it before it sends (fsync
 // "always"), so a crash loses only volatile state: the RaftCore, the KvState (rebuilt by
 // re-applying the persisted committed log) and pending client requests.
+//
+// Requests are handled as node.ts handles them: a retry of a write the leader applied or
+// holds in its log (RetryTable) never appends a second copy, which the run checks at the end
+// on every node's committed log. With `cache`, the nodes run a tight memory budget
+// (allkeys-lru, a few keys fit) and clients set TTLs on some values: the leader's KvBudget
+// decides evictions and expirations (on the simulated clock) and proposes them as drop
+// commands; each drop proposed is recorded in the history as an "expire" of the value it
+// names, from the proposal to its first apply (a drop that never applies: unknown; one that
+// applies without dropping: failed), and reads of a value past its deadline first commit its
+// expiry, as on a real node.
 import { EventQueue } from "./event_queue";
 import { HistoryRecorder, History } from "../../src/check/history";
 import { CheckResult, checkHistory } from "../../src/check/linearizability";
@@ -23,8 +33,12 @@ import { NotLeaderError } from "../../src/core/errors";
 import assert from "node:assert/strict";
 import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady } from "../../src/raft/core";
 import { RaftDriver, RaftHost, RaftOutcome } from "../../src/raft/driver";
-import { KvState, decodeCommand, encodeCommand } from "../../src/raft/kv_state";
+import { DropChoice, KV_BUDGET_ROUNDING_BYTES, KvBudget } from "../../src/raft/kv_budget";
+import { KvApplyResult, KvCommand, KvState, commandSession, decodeCommand, encodeCommand } from "../../src/raft/kv_state";
+import { RetryTable, sessionKey } from "../../src/raft/retry_table";
 import { HardState, LogEntry, NodeId, RaftMessage } from "../../src/raft/types";
+import { crc32 } from "../../src/codec/checksum";
+import { OperationHandle } from "../../src/check/history";
 
 export interface SimHistoryOptions {
   seed: number;
@@ -43,6 +57,8 @@ export interface SimHistoryOptions {
    * it to show that the harness and the checker catch a real violation.
    */
   mutation?: "local-reads";
+  /** A tight memory budget with evictions, and TTLs on some sets (see the header). */
+  cache?: boolean;
 }
 
 export interface SimHistoryResult {
@@ -54,6 +70,9 @@ export interface SimHistoryResult {
   leaderTerms: number;
   simulatedMs: number;
   eventCount: number;
+  /** With `cache`: drops applied, by reason. */
+  evictions: number;
+  expirations: number;
 }
 
 const NODE_COUNT = 3;
@@ -76,10 +95,16 @@ const EVENTS_MAX = 5_000_000;
 
 type Request =
   | { kind: "get"; key: string }
-  | { kind: "set"; key: string; value: string; clientId: number; seq: number; floor: number }
+  | { kind: "set"; key: string; value: string; clientId: number; seq: number; floor: number; ttlMs: number }
   | { kind: "del"; key: string; clientId: number; seq: number; floor: number };
 
-type Reply = { code: "ok"; value?: string | null } | { code: "not-leader"; leaderHint: number | null } | { code: "unavailable" };
+/** "oom": refused for memory (nothing written). */
+type Reply = { code: "ok"; value?: string | null } | { code: "not-leader"; leaderHint: number | null } | { code: "unavailable" } | { code: "oom" };
+
+/** The budget of `cache` runs beyond the index and the rounding room: a few small entries. */
+const CACHE_ENTRY_ROOM_BYTES = 60;
+const TTL_MS_MIN = 20;
+const TTL_MS_MAX_SIM = 300;
 
 interface SimNode {
   index: number;
@@ -88,6 +113,10 @@ interface SimNode {
   /** The shared RaftDriver around the current core (src/raft/driver.ts), as node.ts uses it. */
   driver: RaftDriver | null;
   kv: KvState;
+  budget: KvBudget | null;
+  retries: RetryTable;
+  /** Eviction's sampling on this node (leader-local choices). */
+  evictionRandom: SeededRandom;
   /** Durable across crashes. */
   hardState: HardState | null;
   entries: LogEntry[];
@@ -108,11 +137,18 @@ class Simulation {
   readonly cut = new Set<string>();
   readonly leaderTermsSeen = new Set<number>();
   private readonly lossRate: number;
+  /** Drops proposed and not yet seen applied, by their entry ("term:index"): each key's history operation. */
+  private readonly dropsInFlight = new Map<string, Array<{ id: string; handle: OperationHandle }>>();
+  /** Every value written, by key and CRC-32 (a drop names a value by its checksum). */
+  private readonly valuesByCrc = new Map<string, string>();
+  evictions = 0;
+  expirations = 0;
 
   constructor(
     readonly seed: number,
     lossRate: number,
     readonly mutation: SimHistoryOptions["mutation"],
+    readonly cache: boolean,
   ) {
     this.random = new SeededRandom(seed);
     this.lossRate = lossRate;
@@ -125,6 +161,9 @@ class Simulation {
       core: null,
       driver: null,
       kv: new KvState(),
+      budget: null,
+      retries: new RetryTable(),
+      evictionRandom: new SeededRandom(seed ^ (index * 7_001)),
       hardState: null,
       entries: [],
       life: 0,
@@ -175,12 +214,19 @@ class Simulation {
       { hardState: node.hardState, snapshot: null, entries: node.entries.slice() },
     );
     // The state machine is memory: rebuilt by re-applying the committed log from ready().
-    node.kv = new KvState();
+    node.kv = new KvState({ policy: "allkeys-lru" });
+    node.budget = this.cache
+      ? new KvBudget(node.kv, { maxBytes: KV_BUDGET_ROUNDING_BYTES + node.kv.indexBytes() + CACHE_ENTRY_ROOM_BYTES, policy: "allkeys-lru", expiryPassTicks: 10 })
+      : null;
+    node.retries = new RetryTable();
     node.driver = new RaftDriver(node.core, this.hostFor(node), { snapshotEntries: 0 });
     const life = node.life;
     const tick = (): void => {
       if (node.life !== life || node.core === null) return;
       node.core.tick();
+      if (node.budget !== null && node.core.status().role === "leader") {
+        for (const choice of node.budget.tick(this.nowMs, (below) => node.evictionRandom.int(below))) this.proposeDrop(node, choice);
+      }
       this.process(node);
       this.at(TICK_MS, tick);
     };
@@ -230,9 +276,108 @@ class Simulation {
       },
       restore: () => assert.fail("this simulation never compacts, so no snapshot is sent"),
       apply: (entry) => {
-        if (entry.type === "command") node.kv.apply(decodeCommand(entry.data));
+        let result: KvApplyResult | null = null;
+        let session: string | null = null;
+        if (entry.type === "command") {
+          const command = decodeCommand(entry.data);
+          result = node.kv.apply(command, entry.index);
+          if (command.op !== "drop" && command.clientId !== 0) session = sessionKey(command.clientId, command.seq);
+          if (command.op === "drop") this.dropApplied(`${entry.term}:${entry.index}`, command, result);
+        }
+        node.retries.applied(entry.index, session, result);
+        return result;
+      },
+      onLeadership: (leading, status) => {
+        if (!leading) {
+          node.retries.clear(status.leaderId);
+          return;
+        }
+        // As node.ts: learn the unapplied client commands this new leader holds.
+        const log = node.core!.logView();
+        for (let index = node.driver!.appliedIndex + 1; index <= log.lastIndex(); index++) {
+          if (log.typeOf(index) !== "command") continue;
+          const found = commandSession(log.entry(index).data);
+          if (found !== null && found.clientId !== 0) node.retries.track(sessionKey(found.clientId, found.seq), index);
+        }
       },
     };
+  }
+
+  /**
+   * A leader proposes drops (evictions, expirations). Each key's value leaves the history as
+   * an "expire" from now (the decision, before the commit) to the drop's first apply.
+   */
+  proposeDrop(node: SimNode, choice: DropChoice, after?: (outcome: RaftOutcome) => void): void {
+    const budget = node.budget!;
+    budget.noteDrops(choice);
+    const data = encodeCommand({ op: "drop", atMs: this.nowMs, reason: choice.reason, keys: choice.keys });
+    let index: number;
+    try {
+      index = node.driver!.propose(data, (outcome) => {
+        budget.settleDrops(choice);
+        after?.(outcome);
+      });
+    } catch {
+      budget.settleDrops(choice);
+      after?.({ ok: false, leaderHint: null, reason: "not proposed", maybeApplied: false });
+      return;
+    }
+    const operations: Array<{ id: string; handle: OperationHandle }> = [];
+    for (const dropped of choice.keys) {
+      const key = dropped.key.toString("latin1");
+      const crc = node.kv.summary(key)?.version === dropped.version ? crc32(node.kv.get(dropped.key)!) : null;
+      const value = crc === null ? undefined : this.valuesByCrc.get(`${key}/${crc}`);
+      if (value === undefined) continue; // the leader's state no longer holds that version: nothing to drop
+      operations.push({ id: `${key}@${dropped.version}`, handle: this.recorder.invoke(`n${node.index}.drop`, { kind: "expire", key, value }) });
+    }
+    this.dropsInFlight.set(`${node.core!.status().term}:${index}`, operations);
+  }
+
+  /**
+   * The first apply (on any node) of the drop entry `entryId` settles its history operations:
+   * each key dropped, or left as it was (its version changed, or it is no longer due).
+   */
+  private dropApplied(entryId: string, command: Extract<KvCommand, { op: "drop" }>, result: KvApplyResult): void {
+    const operations = this.dropsInFlight.get(entryId);
+    if (operations === undefined) return;
+    this.dropsInFlight.delete(entryId);
+    const dropped = new Set(result.dropped.map((entry) => `${entry.key}@${entry.version}`));
+    for (const { id, handle } of operations) {
+      if (dropped.has(id)) {
+        this.recorder.ok(handle);
+        if (command.reason === "evict") this.evictions++;
+        else this.expirations++;
+      } else {
+        this.recorder.fail(handle);
+      }
+    }
+  }
+
+  /** Drops proposed that no node applied by the end: their effect is unknown. */
+  settleDropsInFlight(): void {
+    for (const operations of this.dropsInFlight.values()) for (const { handle } of operations) this.recorder.unknown(handle);
+    this.dropsInFlight.clear();
+  }
+
+  noteValue(key: string, value: string): void {
+    this.valuesByCrc.set(`${key}/${crc32(Buffer.from(value))}`, value);
+  }
+
+  /** No node's committed log holds one client command twice (a retry never appended again). */
+  checkNoDuplicateCommands(): void {
+    for (const node of this.nodes) {
+      const commitIndex = node.hardState?.commitIndex ?? 0;
+      const seen = new Map<string, number>();
+      for (const entry of node.entries) {
+        if (entry.index > commitIndex || entry.type !== "command") continue;
+        const found = commandSession(entry.data);
+        if (found === null || found.clientId === 0) continue;
+        const session = sessionKey(found.clientId, found.seq);
+        const earlier = seen.get(session);
+        if (earlier !== undefined) throw new Error(`seed ${this.seed}: n${node.index}'s committed log holds command ${session} twice (indexes ${earlier} and ${entry.index})`);
+        seen.set(session, entry.index);
+      }
+    }
   }
 
   private hintOf(leaderId: NodeId | null): number | null {
@@ -255,19 +400,54 @@ class Simulation {
     const driver = node.driver!;
     const answer = (outcome: RaftOutcome, value?: () => string | null): void =>
       reply(outcome.ok ? { code: "ok", value: value?.() } : { code: "not-leader", leaderHint: this.hintOf(outcome.leaderHint) });
+    const read = (): string | null => node.kv.get(Buffer.from(request.key))?.toString("utf8") ?? null;
     try {
       if (request.kind === "get") {
-        driver.readIndex((outcome) => answer(outcome, () => node.kv.get(Buffer.from(request.key))?.toString("utf8") ?? null));
-      } else {
-        const data = encodeCommand({
-          op: request.kind,
-          clientId: request.clientId,
-          seq: request.seq,
-          floor: request.floor,
-          key: Buffer.from(request.key),
-          value: request.kind === "set" ? Buffer.from(request.value) : Buffer.alloc(0),
+        driver.readIndex((outcome) => {
+          const expiry = outcome.ok && node.budget !== null ? node.budget.expiryOnRead(request.key, this.nowMs) : null;
+          if (expiry === null) return answer(outcome, read);
+          // Past its deadline: commit the expiry first, then answer (node.ts does the same).
+          this.proposeDrop(node, expiry, (dropOutcome) => answer(dropOutcome, read));
         });
-        driver.propose(data, (outcome) => answer(outcome));
+      } else {
+        const session = sessionKey(request.clientId, request.seq);
+        if (node.kv.sessionApplied(request.clientId, request.seq)) {
+          reply({ code: "ok" });
+          return;
+        }
+        const index = node.retries.find(session);
+        if (index !== undefined) {
+          node.retries.wait(index, (outcome) => answer(outcome));
+          return;
+        }
+        let growth = 0;
+        if (request.kind === "set" && node.budget !== null) {
+          const bytes = node.kv.entryBytes(request.key, Buffer.byteLength(request.value), request.ttlMs > 0, core.status().lastIndex + 1);
+          growth = bytes.next - bytes.current;
+          const admission = node.budget.admit(request.key, growth, this.nowMs, (below) => node.evictionRandom.int(below));
+          if (!admission.ok) {
+            reply({ code: "oom" });
+            return;
+          }
+          if (admission.evictions !== null) this.proposeDrop(node, admission.evictions);
+          node.budget.noteWrite(growth);
+        }
+        const fields = { clientId: request.clientId, seq: request.seq, floor: request.floor, atMs: this.nowMs, key: Buffer.from(request.key) };
+        const data = encodeCommand(
+          request.kind === "set"
+            ? { op: "set", ...fields, value: Buffer.from(request.value), expiresAtMs: request.ttlMs > 0 ? this.nowMs + request.ttlMs : 0 }
+            : { op: "del", ...fields },
+        );
+        try {
+          const proposed = driver.propose(data, (outcome) => {
+            node.budget?.settleWrite(growth);
+            answer(outcome);
+          });
+          node.retries.track(session, proposed);
+        } catch (error) {
+          node.budget?.settleWrite(growth);
+          throw error;
+        }
       }
     } catch (error) {
       reply(error instanceof NotLeaderError ? { code: "not-leader", leaderHint: null } : { code: "unavailable" });
@@ -298,17 +478,17 @@ class SimClient {
     this.rotation = random.int(NODE_COUNT);
   }
 
-  /** Runs one request to completion: the reply, or null after ATTEMPTS_MAX attempts. */
-  perform(request: Request, done: (reply: Reply | null) => void): void {
+  /** Runs one request to completion: the reply, or null after ATTEMPTS_MAX attempts; and the attempts made. */
+  perform(request: Request, done: (reply: Reply | null, attempts: number) => void): void {
     const operation = ++this.operationNumber;
-    this.current = { operation, done };
     let attempts = 0;
+    this.current = { operation, done: (reply) => done(reply, attempts) };
     let finished = false;
     const finish = (reply: Reply | null): void => {
       if (finished) return;
       finished = true;
       this.current = null;
-      done(reply);
+      done(reply, attempts);
     };
     const attempt = (): void => {
       if (finished) return;
@@ -320,6 +500,7 @@ class SimClient {
       const onReply = (reply: Reply): void => {
         if (finished) return;
         if (reply.code === "ok") return finish(reply); // any attempt's success is the operation's
+        if (reply.code === "oom") return finish(reply); // refused for memory: the caller judges
         if (answered || attemptNumber !== attempts) return; // a stale refusal: the newer attempt decides
         answered = true;
         if (reply.code === "not-leader" && reply.leaderHint !== null && reply.leaderHint !== target) {
@@ -367,8 +548,9 @@ class SimClient {
 export function runSimRaftHistory(options: SimHistoryOptions): SimHistoryResult {
   const durationMs = options.durationMs ?? 5_000;
   const clientCount = options.clientCount ?? 4;
-  const keys = Array.from({ length: options.keyCount ?? 2 }, (_, index) => `k${index}`);
-  const simulation = new Simulation(options.seed, options.lossRate ?? 0.01, options.mutation);
+  const cache = options.cache ?? false;
+  const keys = Array.from({ length: options.keyCount ?? (cache ? 4 : 2) }, (_, index) => `k${index}`);
+  const simulation = new Simulation(options.seed, options.lossRate ?? 0.01, options.mutation, cache);
   const random = simulation.random;
   const recorder = simulation.recorder;
   let running = true;
@@ -393,11 +575,17 @@ export function runSimRaftHistory(options: SimHistoryOptions): SimHistoryResult 
       }
       const seq = client.takeSeq();
       const value = `${client.name}-${counter++}`;
-      const request: Request = draw < 0.85 ? { kind: "set", key, value, clientId: client.id, seq, floor: seq } : { kind: "del", key, clientId: client.id, seq, floor: seq };
+      // With `cache`, a third of the sets expire after TTL_MS_MIN..TTL_MS_MAX_SIM.
+      const ttlMs = cache && clientRandom.next() < 1 / 3 ? TTL_MS_MIN + clientRandom.int(TTL_MS_MAX_SIM - TTL_MS_MIN + 1) : 0;
+      const request: Request =
+        draw < 0.85 ? { kind: "set", key, value, clientId: client.id, seq, floor: seq, ttlMs } : { kind: "del", key, clientId: client.id, seq, floor: seq };
+      if (request.kind === "set") simulation.noteValue(key, value);
       const handle = recorder.invoke(client.name, request.kind === "set" ? { kind: "set", key, value } : { kind: "del", key });
-      client.perform(request, (reply) => {
+      client.perform(request, (reply, attempts) => {
         // Gave up: the write may still be applied (a retry or the first attempt may commit).
+        // Refused for memory at the first attempt: it never happened.
         if (reply?.code === "ok") recorder.ok(handle);
+        else if (reply?.code === "oom" && attempts === 1) recorder.fail(handle);
         else recorder.unknown(handle);
         simulation.at(clientRandom.int(THINK_MS_MAX + 1), next);
       });
@@ -455,6 +643,8 @@ export function runSimRaftHistory(options: SimHistoryOptions): SimHistoryResult 
     }
   }
 
+  simulation.settleDropsInFlight();
+  simulation.checkNoDuplicateCommands();
   const history = recorder.history();
   const counts = { ok: 0, fail: 0, unknown: 0 };
   for (const operation of history) counts[operation.status]++;
@@ -467,5 +657,7 @@ export function runSimRaftHistory(options: SimHistoryOptions): SimHistoryResult 
     leaderTerms: simulation.leaderTermsSeen.size,
     simulatedMs: simulation.nowMs,
     eventCount: simulation.eventCount,
+    evictions: simulation.evictions,
+    expirations: simulation.expirations,
   };
 }

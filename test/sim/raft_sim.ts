@@ -514,6 +514,12 @@ class Simulation {
   // -------------------------------------------------------------------------------------
 
   private pump(node: SimNode): void {
+    if (node.core !== null && node.inflightReady !== null) {
+      // What the node runtime does while a write is being persisted: heartbeats and their
+      // answers leave at once (RaftCore.takeUrgentMessages).
+      for (const message of node.core.takeUrgentMessages()) this.send(message);
+      return;
+    }
     for (let round = 0; round < READY_ROUNDS_PER_PUMP_MAX; round++) {
       const core = node.core;
       if (core === null || node.inflightReady !== null || !core.hasReady()) return;

@@ -25,10 +25,10 @@ export async function startRaftCluster(
     size?: number;
     snapshotEntries?: number;
     extraPorts?: number;
+    config?: Record<string, unknown>;
+    env?: NodeJS.ProcessEnv;
     /** Give every node a RESP (Redis protocol) port of its own (config resp_servers). */
     resp?: boolean;
-    /** More environment for every node. */
-    env?: NodeJS.ProcessEnv;
   } = {},
 ): Promise<RaftTestCluster> {
   const size = options.size ?? 3;
@@ -47,10 +47,11 @@ export async function startRaftCluster(
       data_dir: dataDir,
       rpc_timeout_ms: 1_000,
       ...(respCount > 0 ? { resp_servers: allPorts.slice(allPorts.length - respCount).map((port) => `127.0.0.1:${port}`) } : {}),
+      ...options.config,
     },
     "test",
   );
-  const env = { ...options.env, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "info" };
+  const env = { [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(config)), RAFT_LOG_LEVEL: "info", ...options.env };
   const nodes = new Map<string, StartedProcess>();
   const clients: RaftClient[] = [];
   const cluster: RaftTestCluster = {

@@ -6,9 +6,11 @@
 //    own fields, RESP3 through HELLO 3 (-3), and --pipe with 2,000 commands.
 // 2. ioredis: a MULTI-less pipeline whose commands touch one key in order (each sees the one
 //    before) mixed with other keys; 40 connections at once over every node; 1 MiB values;
-//    SET NX from 12 connections on different nodes at once: exactly one wins, and the value
-//    is the winner's; XX, GET, GETDEL, APPEND, MGET/MSET, DEL and EXISTS of many keys,
-//    GETRANGE and STRLEN; TTL bad input (0, negative, overflow, not a number) as Redis.
+//    TTLs (PX, EX, PXAT in the past, EXPIRE, TTL, PTTL, a negative PEXPIRE deleting); SET NX
+//    from 12 connections on different nodes at once: exactly one wins, and the value is the
+//    winner's; XX, GET, GETDEL, APPEND, KEEPTTL (ecc; raft answers them with a clear error
+//    and changes nothing); MGET/MSET, DEL and EXISTS of many keys, GETRANGE and STRLEN; TTL
+//    bad input (0, negative, overflow, not a number) as Redis answers it.
 // 3. Bad input on the port, each on a connection of its own: garbage bytes, a bulk string
 //    whose terminator is wrong, a bulk length over the limit, 10,000 arguments (valid and
 //    invalid uses) and 70,000 (over the limit), half-open connections, slowloris (the node
@@ -24,8 +26,8 @@ export interface RespCluster {
   /** The RESP port of every node, in node order. */
   ports: number[];
   mode: "ecc" | "raft";
-  /** TTLs and conditional writes (NX, XX, GET, GETDEL, APPEND): ecc only, until raft's state machine has them. */
-  ttlAndConditions: boolean;
+  /** Conditional writes (NX, XX, GET, GETDEL, APPEND, KEEPTTL): ecc only, until raft's state machine has them. */
+  conditions: boolean;
   stop(): Promise<void>;
 }
 
@@ -78,14 +80,11 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
       assert.deepEqual(raw.subarray(0, raw.length - 1), binary, "--raw prints the bytes and a newline");
       acknowledged.set("bin", binary);
       assert.equal((await redisCli(a, ["get", "missing"])).stdout.toString(), "\n");
-      if (cluster.ttlAndConditions) {
-        assert.equal((await redisCli(a, ["expire", "fruit", "100"])).stdout.toString(), "1\n");
-        const ttl = Number((await redisCli(b, ["ttl", "fruit"])).stdout.toString());
-        assert.ok(ttl > 95 && ttl <= 100, `ttl ${ttl}`);
-        assert.equal((await redisCli(a, ["persist", "fruit"])).stdout.toString(), "1\n");
-      } else {
-        assert.match((await redisCli(a, ["expire", "fruit", "100"])).stdout.toString(), /^ERR EXPIRE is not supported in raft mode yet/);
-      }
+      assert.equal((await redisCli(a, ["expire", "fruit", "100"])).stdout.toString(), "1\n");
+      const ttl = Number((await redisCli(b, ["ttl", "fruit"])).stdout.toString());
+      assert.ok(ttl > 95 && ttl <= 100, `ttl ${ttl}`);
+      assert.equal((await redisCli(a, ["persist", "fruit"])).stdout.toString(), "1\n");
+      assert.equal((await redisCli(a, ["persist", "fruit"])).stdout.toString(), "0\n");
       assert.equal((await redisCli(a, ["ttl", "fruit"])).stdout.toString(), "-1\n");
       assert.equal((await redisCli(a, ["ttl", "missing"])).stdout.toString(), "-2\n");
       const info = (await redisCli(a, ["info"])).stdout.toString();
@@ -105,7 +104,7 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
       assert.equal((await redisCli(a, ["-3", "get", "fruit"])).stdout.toString(), "cherry\n");
       const commands = Buffer.concat(Array.from({ length: 2_000 }, (_, i) => respCommand("SET", `pipe:${i}`, `value-${i}`)));
       const piped = await redisCli(a, ["--pipe"], { input: commands, timeoutMs: 60_000 });
-      assert.match(piped.stdout.toString(), /errors: 0, replies: 2000/);
+      assert.match(piped.stdout.toString(), /errors: 0, replies: 2000/, `exit ${piped.code}; stderr: ${piped.stderr}`);
       for (const i of [0, 777, 1999]) {
         assert.equal((await redisCli(b, ["get", `pipe:${i}`])).stdout.toString(), `value-${i}\n`);
         acknowledged.set(`pipe:${i}`, Buffer.from(`value-${i}`));
@@ -124,7 +123,7 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
         pipeline.set("order", `v${round}`);
         pipeline.get("order");
         pipeline.set(`spread:${round}`, `s${round}`);
-        if (cluster.ttlAndConditions) pipeline.append("appended", `${round},`);
+        if (cluster.conditions) pipeline.append("appended", `${round},`);
         else pipeline.set("appended", Array.from({ length: round + 1 }, (_, i) => `${i},`).join(""));
       }
       pipeline.getrange("appended", 0, 4);
@@ -164,9 +163,27 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
       acknowledged.set("big", big);
     });
 
+    it("ioredis: TTLs: SET PX expires, EXPIRE and TTL, a negative PEXPIRE deletes", async () => {
+      const redis = await open(cluster.ports[2]);
+      assert.equal(await redis.set("px:key", "v", "PX", 150), "OK");
+      assert.equal(await redis.set("ex:key", "v", "EX", 100), "OK");
+      const pttl = await redis.pttl("ex:key");
+      assert.ok(pttl > 90_000 && pttl <= 100_000, `pttl ${pttl}`);
+      assert.equal(await redis.expire("ex:key", 50), 1);
+      const ttl = await redis.ttl("ex:key");
+      assert.ok(ttl > 45 && ttl <= 50, `ttl ${ttl}`);
+      assert.equal(await redis.expire("ex:missing", 50), 0);
+      await sleep(400);
+      assert.equal(await redis.get("px:key"), null, "expired after 150 ms");
+      assert.equal(await redis.pexpire("ex:key", -1), 1, "a negative TTL deletes the key");
+      assert.equal(await redis.exists("ex:key"), 0);
+      assert.equal(await redis.set("exat:key", "v", "PXAT", Date.now() - 1_000), "OK");
+      assert.equal(await redis.get("exat:key"), null, "a deadline already past");
+    });
+
     it("ioredis: of 12 concurrent SET NX on different nodes exactly one wins", async function () {
-      if (!cluster.ttlAndConditions) {
-        console.log("      skipped: raft mode has no conditional writes or TTLs yet");
+      if (!cluster.conditions) {
+        console.log("      skipped: raft mode has no conditional writes yet");
         this.skip();
       }
       const connections = await Promise.all(Array.from({ length: 12 }, (_, i) => open(cluster.ports[i % cluster.ports.length])));
@@ -191,11 +208,16 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
       assert.equal(await redis.set("ttl:key", "w", "KEEPTTL"), "OK");
       const pttl = await redis.pttl("ttl:key");
       assert.ok(pttl > 90_000 && pttl <= 100_000, `KEEPTTL kept the TTL: ${pttl}`);
-      assert.equal(await redis.set("px:key", "v", "PX", 150), "OK");
-      await sleep(400);
-      assert.equal(await redis.get("px:key"), null, "expired after 150 ms");
-      assert.equal(await redis.pexpire("ttl:key", -1), 1, "a negative TTL deletes the key");
-      assert.equal(await redis.exists("ttl:key"), 0);
+    });
+
+    it("raft mode: conditional writes answer a clear error and change nothing", async function () {
+      if (cluster.conditions) this.skip();
+      const redis = await open(cluster.ports[0]);
+      assert.equal(await redis.set("cond:key", "a"), "OK");
+      for (const args of [["set", "cond:key", "b", "NX"], ["set", "cond:key", "b", "GET"], ["getdel", "cond:key"], ["append", "cond:key", "x"]]) {
+        await assert.rejects(redis.call(args[0], ...args.slice(1)), /not supported in raft mode yet/, JSON.stringify(args));
+      }
+      assert.equal(await redis.get("cond:key"), "a");
     });
 
     it("ioredis: many keys in one command, and TTL bad input as Redis answers it", async () => {

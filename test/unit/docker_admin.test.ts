@@ -53,6 +53,7 @@ async function expositions(): Promise<string[]> {
     nodeId: "raft0:4000", role: "leader", term: 2, leaderId: "raft0:4000", commitIndex: 9, appliedIndex: 9, firstIndex: 1, lastIndex: 9,
     voters: ["raft0:4000", "raft1:4000", "raft2:4000"], keyCount: 4, valueBytes: 4096, keyBytes: 16, metaBytes: 64, logBytes: 0,
     logicalBytes: 4176, snapshotIndex: 0, v8HeapBytes: 1 << 22, arrayBuffersBytes: 1 << 20,
+    usedBytes: 5000, arenaFreeBytes: 100, maxMemoryBytes: 1 << 20, evictionPolicy: "allkeys-lru", evictedKeys: 2, expiredKeys: 1, rejectedWrites: 0,
   } as unknown as KvStatsReply;
   registerRaftGauges(raft, { stats: () => raftStats as never });
   raft.opDone("set", "KV_CODE_OK", performance.now());

@@ -8,6 +8,10 @@
 // 3. Deterministic: the same seed gives the same history.
 // 4. The harness has teeth: with a planted stale-read bug (every node answers gets from its
 //    own state machine, no ReadIndex) the checker reports definite violations.
+// 5. No committed log holds a client command twice: a retry the leader applied or holds is
+//    never appended again (each run checks every node's log and throws otherwise).
+// 6. As a cache (a tight budget, TTLs on a third of the sets): the leader's evictions and
+//    expirations, recorded as "expire" operations, keep every seed linearizable.
 import assert from "node:assert/strict";
 import { formatOperations } from "../../src/check/linearizability";
 import { runSimRaftHistory } from "../sim/raft_history_sim";
@@ -39,6 +43,25 @@ describe("jepsen raft simulation (in-process, deterministic)", function () {
     assert.ok(leaderTerms > SEEDS.length * 2, `only ${leaderTerms} leader terms: leadership hardly changed`);
     assert.ok(ok > SEEDS.length * 200, `only ${ok} successful operations`);
     assert.ok(unknown < ok / 5, `${unknown} unknown of ${ok} ok: the clients mostly gave up`);
+  });
+
+  it(`as a cache (tight budget, TTLs): every seed's history with evictions and expirations is linearizable (${SEEDS.length} seeds)`, () => {
+    let evictions = 0;
+    let expirations = 0;
+    let ok = 0;
+    for (const seed of SEEDS) {
+      const result = runSimRaftHistory({ seed, durationMs: 4_000, cache: true });
+      if (!result.check.ok) {
+        const detail = result.check.inconclusive ? result.check.message : `${result.check.message}\n${formatOperations(result.check.minimalFailingSubHistory)}`;
+        assert.fail(`seed ${seed} (cache): ${detail}\nfaults:\n  ${result.faults.join("\n  ")}`);
+      }
+      evictions += result.evictions;
+      expirations += result.expirations;
+      ok += result.counts.ok;
+    }
+    assert.ok(evictions > SEEDS.length * 10, `only ${evictions} evictions`);
+    assert.ok(expirations > SEEDS.length * 5, `only ${expirations} expirations`);
+    assert.ok(ok > SEEDS.length * 200, `only ${ok} successful operations`);
   });
 
   it("catches a planted stale-read bug (reads served without ReadIndex)", () => {

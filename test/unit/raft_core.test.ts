@@ -576,6 +576,72 @@ describe("RaftCore (hand-stepped, tied to the Raft paper)", () => {
     assert.equal(harness.core("n2").status().lastIndex, harness.core("n1").status().lastIndex);
   });
 
+  it("pacing: a follower gets at most maxInflightBytes of unacknowledged entries (one append always goes)", () => {
+    const harness = new Harness(["n1", "n2", "n3"], { maxEntriesPerAppend: 1, maxInflightBytes: 3_000 });
+    harness.campaign("n1");
+    harness.tickAll(1);
+    for (let command = 0; command < 4; command++) harness.core("n1").propose(new Uint8Array(2_000).fill(command));
+    const ready = harness.process("n1");
+    assert(ready !== null);
+    // 2,000 bytes each: the second append brings the bytes in flight past 3,000; no third.
+    assert.equal(ready.messagesToSend.filter((m) => m.type === "AppendEntries" && m.to === "n2").length, 2);
+    harness.stabilize();
+    assert.equal(harness.core("n2").status().lastIndex, harness.core("n1").status().lastIndex, "the rest follows as answers come in");
+  });
+
+  it("a large append still on its way is not sent again on a heartbeat answer; a lost one is, after its transfer time", () => {
+    const bytesPerTick = 10_000;
+    const harness = new Harness(["n1", "n2", "n3"], { replicationBytesPerTickMin: bytesPerTick });
+    harness.campaign("n1");
+    harness.tickAll(1);
+    harness.core("n1").propose(new Uint8Array(100_000)); // 10 ticks of transfer at the slowest rate assumed
+    harness.processAll();
+    const isBigAppend = (m: RaftMessage): boolean => m.type === "AppendEntries" && m.to === "n2" && m.entries.length > 0;
+    assert.equal(harness.drop(isBigAppend), 1, "sent once");
+    const bigAppendsAfter = (ticks: number): number => {
+      let sent = 0;
+      for (let tick = 0; tick < ticks; tick++) {
+        harness.core("n1").tick();
+        harness.processAll();
+        harness.deliver((m) => m.type === "Heartbeat" || m.type === "HeartbeatResponse");
+        sent += harness.drop(isBigAppend);
+        harness.drop((m) => m.to === "n3" || m.from === "n3");
+      }
+      return sent;
+    };
+    // appendRetryTicks is max(2, ELECTION_TICKS / 2) = 5 ticks for a small append; this one gets 10 more.
+    assert.equal(bigAppendsAfter(12), 0, "not resent while it may still be arriving");
+    assert.equal(bigAppendsAfter(6), 1, "resent once its time is up");
+  });
+
+  it("urgent messages: while a ready is being persisted, heartbeats and their answers can leave; a new term's cannot", () => {
+    const harness = new Harness(["n1", "n2", "n3"]);
+    harness.campaign("n1");
+    harness.tickAll(1);
+    // The follower holds a ready (a slow fsync): its heartbeat answer is still free to go.
+    harness.core("n1").propose(new TextEncoder().encode("slow"));
+    harness.process("n1");
+    harness.deliver((m) => m.to === "n2" && m.type === "AppendEntries");
+    const follower = harness.core("n2");
+    const held = follower.ready();
+    const heartbeat = { type: "Heartbeat", from: "n1", to: "n2", term: follower.status().term, commitIndex: 0, readRound: 7 } as const;
+    follower.step(heartbeat);
+    assert.equal(follower.hasReady(), false, "no ready before advance()");
+    const urgent = follower.takeUrgentMessages();
+    assert.deepEqual(
+      urgent.map((m) => [m.type, m.to, m.type === "HeartbeatResponse" ? m.readRound : -1]),
+      [["HeartbeatResponse", "n1", 7]],
+    );
+    assert(!held.messagesToSend.some((m) => m.type === "HeartbeatResponse"), "the held ready's own messages still wait");
+    // A heartbeat of a term this node has not persisted yet: its answer waits for the next ready.
+    follower.step({ ...heartbeat, from: "n3", term: follower.status().term + 1 });
+    assert.deepEqual(follower.takeUrgentMessages(), []);
+    harness.node("n2").driver.carryOut(held);
+    const next = follower.ready();
+    assert(next.messagesToSend.some((m) => m.type === "HeartbeatResponse" && m.to === "n3"));
+    assert(next.hardState !== null && next.mustSync, "the new term is persisted before that answer leaves");
+  });
+
   it("batching: proposeBatch appends many commands with one call and one append per follower", () => {
     const harness = new Harness(["n1", "n2", "n3"], { maxEntriesPerAppend: 64 });
     harness.campaign("n1");

@@ -2,7 +2,9 @@
 // RaftCore runs: it carries out a ready in the contract's order (persist, send, restore/apply,
 // reads, advance, compact); a proposal is answered ok only when its entry is applied with the
 // term it was proposed in; a ReadIndex request is released with its index; waiting proposals
-// fail when leadership is lost; compaction is asked for every `snapshotEntries` applied entries.
+// fail when leadership is lost (maybe applied); compaction is asked for every `snapshotEntries`
+// applied entries; a host that persists asynchronously gets no new ready until it is done,
+// while heartbeats still leave; what apply() returns reaches the proposal.
 // Method: real RaftCores stepped by hand with a recording host; no timers.
 import assert from "node:assert/strict";
 import { SeededRandom } from "../../src/core/env";
@@ -33,9 +35,10 @@ class RecordingHost implements RaftHost {
   restore(): void {
     this.calls.push("restore");
   }
-  apply(entry: LogEntry): void {
+  apply(entry: LogEntry): unknown {
     this.calls.push("apply");
     this.applied.push(entry);
+    return `applied ${entry.index}`;
   }
   compact(appliedIndex: number): void {
     this.calls.push(`compact ${appliedIndex}`);
@@ -122,6 +125,7 @@ describe("RaftDriver", () => {
     assert.equal(outcomes.length, 1);
     assert(!outcomes[0].ok);
     assert.match(outcomes[0].reason, /leadership lost/);
+    assert.equal(outcomes[0].maybeApplied, true, "its entry is in the log and may still commit under another leader");
 
     const solo = soloLeader(3);
     for (let i = 0; i < 7; i++) {
@@ -131,5 +135,71 @@ describe("RaftDriver", () => {
     assert(solo.host.compactions.length >= 2, `compacted ${solo.host.compactions.length} times`);
     for (let i = 1; i < solo.host.compactions.length; i++) assert(solo.host.compactions[i] - solo.host.compactions[i - 1] >= 3);
     assert.equal(solo.driver.snapshotIndex, solo.host.compactions[solo.host.compactions.length - 1]);
+  });
+
+  it("hands apply()'s result to the proposal it answers", () => {
+    const { driver } = soloLeader();
+    let outcome: RaftOutcome | null = null;
+    driver.propose(new TextEncoder().encode("r"), (result) => (outcome = result));
+    driver.process();
+    assert(outcome !== null && (outcome as RaftOutcome).ok);
+    const ok = outcome as Extract<RaftOutcome, { ok: true }>;
+    assert.equal(ok.result, `applied ${ok.index}`);
+  });
+
+  it("asynchronous persist: no new ready until it completes, heartbeats leave meanwhile, then the rest in order", () => {
+    const raft = core("a", ["a", "b", "c"]);
+    const host = new RecordingHost(() => raft);
+    let pendingDone: ((error: Error | null) => void) | null = null;
+    const asyncHost: RaftHost = Object.assign(host, {
+      persistAsync: (_ready: unknown, done: (error: Error | null) => void): boolean => {
+        host.calls.push("persistAsync");
+        pendingDone = done;
+        return true;
+      },
+    });
+    const driver = new RaftDriver(raft, asyncHost, { snapshotEntries: 0 });
+    const completePersist = (): void => {
+      const done = pendingDone;
+      pendingDone = null;
+      done?.(null);
+    };
+    for (let tick = 0; tick < 40 && raft.status().role === "follower"; tick++) {
+      raft.tick();
+      driver.process();
+      completePersist();
+    }
+    for (let round = 0; round < 4 && raft.status().role !== "leader"; round++) {
+      for (const request of host.sent.splice(0)) {
+        if (request.type !== "PreVote" && request.type !== "RequestVote") continue;
+        const responseType = request.type === "PreVote" ? "PreVoteResponse" : "RequestVoteResponse";
+        raft.step({ type: responseType, from: request.to, to: "a", term: request.term, granted: true } as RaftMessage);
+      }
+      driver.process();
+      completePersist();
+    }
+    assert.equal(raft.status().role, "leader");
+    // The followers take the new leader's first entry, so the next one is replicated at once.
+    for (const append of host.sent.splice(0)) {
+      if (append.type !== "AppendEntries") continue;
+      const matchIndex = append.prevLogIndex + append.entries.length;
+      raft.step({ type: "AppendEntriesResponse", from: append.to, to: "a", term: append.term, success: true, matchIndex, rejectedLogIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    }
+    driver.process();
+    completePersist();
+    host.sent.length = 0;
+    driver.propose(new TextEncoder().encode("big"), () => undefined);
+    driver.process();
+    assert(pendingDone !== null, "the append is being persisted");
+    assert(driver.persistPending);
+    assert(!host.sent.some((m) => m.type === "AppendEntries"), "nothing that depends on the write has left");
+    for (let tick = 0; tick < 3; tick++) {
+      raft.tick();
+      driver.process();
+    }
+    assert(host.sent.some((m) => m.type === "Heartbeat"), "heartbeats left while the write ran");
+    completePersist();
+    assert(!driver.persistPending);
+    assert(host.sent.some((m) => m.type === "AppendEntries" && m.entries.some((e) => new TextDecoder().decode(e.data) === "big")));
   });
 });

@@ -4,11 +4,19 @@
 // sequences of sets and deletes, checked after every step against a plain Map model; a
 // reply taken by get() must survive later writes that reuse its block; snapshot() must equal
 // the streamed writeSnapshot() bytes and round-trip through restore(); stats() must count
-// exactly the model's bytes.
+// exactly the model's bytes. TTLs and drops: a deadline travels with the value (set, expire,
+// persist), a command past a value's deadline (by the leader times in the log) finds it
+// expired, a drop removes only the version it names (an expiry only when still due), every
+// drop is reported with its version and value checksum, and versions, deadlines and the clock
+// survive a snapshot; an old-format snapshot and old-format commands still load.
 import assert from "node:assert/strict";
 import { SeededRandom } from "../../src/core/env";
 import { LARGE_BYTES } from "../../src/storage/byte_arena";
-import { KV_ENTRY_META_BYTES, KvCommand, KvState, SNAPSHOT_CHUNK_BYTES } from "../../src/raft/kv_state";
+import { crc32 } from "../../src/codec/checksum";
+import { KvCommand, KvState, SNAPSHOT_CHUNK_BYTES, commandSession, decodeCommand, encodeCommand } from "../../src/raft/kv_state";
+
+/** Per-entry bytes besides key and value at version 0 and no TTL: key length (2) and the version varint (1). */
+const META_BYTES = 3;
 
 function filled(bytes: number, seed: number): Buffer {
   const out = Buffer.allocUnsafe(bytes);
@@ -17,11 +25,11 @@ function filled(bytes: number, seed: number): Buffer {
 }
 
 function set(key: string, value: Buffer, clientId = 0, seq = 0): KvCommand {
-  return { op: "set", clientId, seq, floor: 0, key: Buffer.from(key, "latin1"), value };
+  return { op: "set", clientId, seq, floor: 0, atMs: 0, key: Buffer.from(key, "latin1"), value, expiresAtMs: 0 };
 }
 
 function del(key: string): KvCommand {
-  return { op: "del", clientId: 0, seq: 0, floor: 0, key: Buffer.from(key, "latin1"), value: Buffer.alloc(0) };
+  return { op: "del", clientId: 0, seq: 0, floor: 0, atMs: 0, key: Buffer.from(key, "latin1") };
 }
 
 function get(kv: KvState, key: string): Buffer | null {
@@ -36,7 +44,7 @@ function expectedStats(model: Map<string, Buffer>) {
     valueBytes += value.length;
     keyBytes += key.length;
   }
-  return { keyCount: model.size, valueBytes, keyBytes, metaBytes: model.size * KV_ENTRY_META_BYTES };
+  return { keyCount: model.size, valueBytes, keyBytes, metaBytes: model.size * META_BYTES };
 }
 
 describe("raft KvState on a ByteArena", () => {
@@ -48,11 +56,11 @@ describe("raft KvState on a ByteArena", () => {
     for (let step = 0; step < 3_000; step++) {
       const key = `k${random.int(200)}`;
       if (random.int(4) === 0) {
-        assert.equal(kv.apply(del(key)), true);
+        assert.equal(kv.apply(del(key)).applied, true);
         model.delete(key);
       } else {
         const value = filled(sizes[random.int(sizes.length)], step);
-        assert.equal(kv.apply(set(key, value)), true);
+        assert.equal(kv.apply(set(key, value)).applied, true);
         model.set(key, Buffer.from(value));
       }
       if (step % 100 === 0 || step > 2_900) {
@@ -133,8 +141,8 @@ describe("raft KvState on a ByteArena", () => {
     for (const [key, value] of model) assert.deepEqual(get(again, key), value, key);
     assert.deepEqual(again.stats(), expectedStats(model));
     // Sessions travel too: a duplicate of an applied (clientId, seq) stays a duplicate.
-    assert.equal(copy.apply(set("key-1", filled(5, 5), 2, 1)), false);
-    assert.equal(copy.apply(set("key-1", filled(5, 5), 2, 1_000)), true);
+    assert.equal(copy.apply(set("key-1", filled(5, 5), 2, 1)).applied, false);
+    assert.equal(copy.apply(set("key-1", filled(5, 5), 2, 1_000)).applied, true);
   });
 
   it("restores the empty state from empty data", () => {
@@ -146,5 +154,128 @@ describe("raft KvState on a ByteArena", () => {
     const empty = new KvState();
     empty.restore(kv.snapshot());
     assert.deepEqual(empty.stats(), kv.stats());
+  });
+
+});
+
+describe("raft KvState: TTLs, versions and drops", () => {
+  const key = (text: string): Buffer => Buffer.from(text, "latin1");
+  const setAt = (text: string, value: string, atMs: number, expiresAtMs = 0): KvCommand => ({
+    op: "set", clientId: 0, seq: 0, floor: 0, atMs, key: key(text), value: Buffer.from(value), expiresAtMs,
+  });
+  const expireAt = (text: string, atMs: number, expiresAtMs: number): KvCommand => ({ op: "expire", clientId: 0, seq: 0, floor: 0, atMs, key: key(text), expiresAtMs });
+
+  it("a set's version is its log index; its deadline travels with it, and a later set without one clears it", () => {
+    const kv = new KvState();
+    kv.apply(setAt("a", "v1", 1_000, 5_000), 7);
+    assert.deepEqual([kv.summary("a")?.version, kv.summary("a")?.expiresAtMs, kv.volatileKeys], [7, 5_000, 1]);
+    kv.apply(setAt("a", "v2", 2_000), 9);
+    assert.deepEqual([kv.summary("a")?.version, kv.summary("a")?.expiresAtMs, kv.volatileKeys], [9, 0, 0]);
+    assert.equal(get(kv, "a")?.toString(), "v2");
+  });
+
+  it("expire sets or moves a live value's deadline in place, persist removes it, neither changes the value or version", () => {
+    const kv = new KvState();
+    kv.apply(setAt("a", "value", 1_000), 3);
+    const result = kv.apply(expireAt("a", 1_100, 9_000), 4);
+    assert.deepEqual([result.existed, kv.summary("a")?.expiresAtMs, kv.summary("a")?.version], [true, 9_000, 3]);
+    assert.equal(kv.apply(expireAt("a", 1_200, 8_000), 5).existed, true);
+    assert.equal(kv.summary("a")?.expiresAtMs, 8_000);
+    const persisted = kv.apply(expireAt("a", 1_300, 0), 6);
+    assert.deepEqual([persisted.existed, persisted.hadDeadline], [true, true], "PERSIST of a value with a TTL");
+    const again = kv.apply(expireAt("a", 1_400, 0), 7);
+    assert.deepEqual([again.existed, again.hadDeadline], [true, false], "PERSIST of one without");
+    assert.deepEqual([kv.summary("a")?.expiresAtMs, kv.volatileKeys, get(kv, "a")?.toString()], [0, 0, "value"]);
+    assert.equal(kv.apply(expireAt("missing", 1_500, 9_000), 8).existed, false);
+  });
+
+  it("a command at or past a value's deadline finds it expired: it is dropped first and reported", () => {
+    const kv = new KvState();
+    kv.apply(setAt("a", "old", 1_000, 2_000), 3);
+    const result = kv.apply(expireAt("a", 2_000, 9_000), 4); // the leader's clock reached the deadline
+    assert.equal(result.existed, false);
+    assert.deepEqual(result.dropped, [{ key: "a", version: 3, valueCrc32: crc32(Buffer.from("old")), reason: "expire", atMs: 2_000 }]);
+    assert.equal(kv.summary("a"), null);
+    assert.equal(kv.clockMs, 2_000);
+  });
+
+  it("a drop removes only the version it names; an expiry only while the value is still due", () => {
+    const kv = new KvState();
+    kv.apply(setAt("a", "1", 1_000), 3);
+    kv.apply(setAt("b", "2", 1_000, 1_500), 4);
+    kv.apply(setAt("c", "3", 1_000, 1_500), 5);
+    kv.apply(expireAt("c", 1_100, 0), 6); // persisted after the leader chose to expire it
+    const usedBefore = kv.usedBytes();
+    const evictStale = kv.apply({ op: "drop", atMs: 1_200, reason: "evict", keys: [{ key: key("a"), version: 2 }] });
+    assert.deepEqual(evictStale.dropped, [], "version 2 was never a's");
+    const result = kv.apply({
+      op: "drop", atMs: 1_600, reason: "expire", keys: [{ key: key("b"), version: 4 }, { key: key("c"), version: 5 }],
+    });
+    assert.deepEqual(result.dropped.map((dropped) => [dropped.key, dropped.version, dropped.reason]), [["b", 4, "expire"]]);
+    const evicted = kv.apply({ op: "drop", atMs: 1_700, reason: "evict", keys: [{ key: key("a"), version: 3 }] });
+    assert.deepEqual(evicted.dropped.map((dropped) => [dropped.key, dropped.reason, dropped.atMs]), [["a", "evict", 1_700]]);
+    assert.deepEqual([kv.summary("a"), kv.summary("b"), get(kv, "c")?.toString()], [null, null, "3"]);
+    assert(kv.usedBytes() < usedBefore, "dropped blocks no longer count as used");
+  });
+
+  it("scanExpired finds the values due at a time, a slice of the index at a time", () => {
+    const kv = new KvState();
+    for (let i = 0; i < 100; i++) kv.apply(setAt(`k${i}`, "v", 1_000, i % 3 === 0 ? 2_000 : 0), i + 1);
+    const due = new Set<string>();
+    let cursor = 0;
+    let slices = 0;
+    do {
+      const { expired, next } = kv.scanExpired(cursor, 100, 2_000);
+      for (const entry of expired) due.add(entry.key);
+      cursor = next;
+      slices++;
+    } while (cursor !== 0);
+    assert.equal(due.size, 34);
+    assert(slices > 1, "the index is walked in slices");
+    assert.equal(kv.scanExpired(0, kv.indexSlots, 1_999).expired.length, 0, "none due before the deadline");
+  });
+
+  it("versions, deadlines and the clock survive a snapshot; an old-format snapshot restores with version 0", () => {
+    const kv = new KvState();
+    kv.apply(setAt("a", "x", 1_000, 7_000), 11);
+    kv.apply(setAt("b", "y", 3_000), 12);
+    const copy = new KvState();
+    copy.restore(kv.snapshot());
+    assert.deepEqual([copy.summary("a")?.version, copy.summary("a")?.expiresAtMs, copy.summary("b")?.version, copy.clockMs, copy.volatileKeys], [11, 7_000, 12, 3_000, 1]);
+    assert.deepEqual(copy.stats(), kv.stats());
+    // KVS1: magic, sessions (0), entries (1): key "k", value "old".
+    const v1 = Buffer.alloc(4 + 4 + 4 + 2 + 1 + 4 + 3);
+    let at = v1.writeUInt32LE(0x4b565331, 0);
+    at = v1.writeUInt32LE(0, at);
+    at = v1.writeUInt32LE(1, at);
+    at = v1.writeUInt16LE(1, at);
+    at += v1.write("k", at, "latin1");
+    at = v1.writeUInt32LE(3, at);
+    v1.write("old", at, "latin1");
+    const old = new KvState();
+    old.restore(v1);
+    assert.deepEqual([get(old, "k")?.toString(), old.summary("k")?.version, old.summary("k")?.expiresAtMs], ["old", 0, 0]);
+  });
+
+  it("commands round-trip through their encoding; the format before TTLs still decodes", () => {
+    const commands: KvCommand[] = [
+      { op: "set", clientId: 5, seq: 6, floor: 4, atMs: 1_700_000_000_000, key: key("k"), value: Buffer.from([0, 1, 2]), expiresAtMs: 1_700_000_030_000 },
+      { op: "del", clientId: 5, seq: 7, floor: 4, atMs: 12, key: key("k") },
+      { op: "expire", clientId: 5, seq: 8, floor: 4, atMs: 13, key: key("k"), expiresAtMs: 0 },
+      { op: "drop", atMs: 14, reason: "evict", keys: [{ key: key("a"), version: 3 }, { key: key("bb"), version: 2 ** 40 }] },
+    ];
+    for (const command of commands) assert.deepEqual(decodeCommand(encodeCommand(command)), command);
+    assert.deepEqual(commandSession(encodeCommand(commands[0])), { clientId: 5, seq: 6 });
+    assert.equal(commandSession(encodeCommand(commands[3])), null);
+    // Op 1 (set) of the old format: op, clientId, seq, floor, key length, key, value.
+    const old = Buffer.alloc(27 + 1 + 2);
+    old[0] = 1;
+    old.writeDoubleLE(9, 1);
+    old.writeDoubleLE(2, 9);
+    old.writeDoubleLE(1, 17);
+    old.writeUInt16LE(1, 25);
+    old.write("k", 27, "latin1");
+    old.write("v1", 28, "latin1");
+    assert.deepEqual(decodeCommand(old), { op: "set", clientId: 9, seq: 2, floor: 1, atMs: 0, key: key("k"), value: Buffer.from("v1"), expiresAtMs: 0 });
   });
 });

@@ -1,14 +1,29 @@
 // Raft peer messaging over a real gRPC server on loopback.
 // Properties: a message sent to a peer's address arrives there decoded; the Deliver stream
 // answers with headers as soon as it opens, so the sender's gRPC call is committed and does
-// not keep every message it wrote (gRPC-js holds an uncommitted call's messages for a retry).
+// not keep every message it wrote (gRPC-js holds an uncommitted call's messages for a retry);
+// a heartbeat sent right after a large append arrives before it (control and data travel on
+// separate streams); a large append travels in pieces and is reassembled exactly, with its
+// large entries in buffers of their own, and a missing piece drops the message.
 import assert from "node:assert/strict";
 import { Server, ServerCredentials, credentials } from "@grpc/grpc-js";
 import { silentLogger } from "../../src/core/logger";
 import { RaftPeerClient } from "../../src/gen/raft";
 import { RaftPeerTransport } from "../../src/raft/peer_transport";
 import { RAFT_CHANNEL_OPTIONS, RAFT_SERVER_OPTIONS } from "../../src/transport/grpc_options";
-import { RaftMessage } from "../../src/raft/types";
+import { AppendEntries, LogEntry, RaftMessage } from "../../src/raft/types";
+import { APPEND_PIECE_BYTES, MessageAssembler, toWire } from "../../src/raft/wire";
+
+function filled(bytes: number, seed: number): Buffer {
+  const data = Buffer.allocUnsafe(bytes);
+  for (let i = 0; i < bytes; i++) data[i] = (i * 31 + seed) & 0xff;
+  return data;
+}
+
+function bigAppend(from: string, to: string, sizes: number[]): AppendEntries {
+  const entries: LogEntry[] = sizes.map((bytes, offset) => ({ term: 3, index: 11 + offset, type: "command", data: filled(bytes, offset) }));
+  return { type: "AppendEntries", from, to, term: 3, prevLogIndex: 10, prevLogTerm: 2, entries, leaderCommitIndex: 9 };
+}
 
 const WAIT_MS = 5_000;
 
@@ -25,6 +40,45 @@ function within<T>(promise: Promise<T>, what: string): Promise<T> {
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+describe("raft wire: large appends in pieces", () => {
+  it("cuts an AppendEntries above one piece into pieces and puts it back together exactly", () => {
+    const message = bigAppend("a", "b", [10, 3 * APPEND_PIECE_BYTES + 5, 0, 100, 200 * 1024]);
+    const pieces = toWire(message);
+    assert(pieces.length >= 4, `${pieces.length} pieces`);
+    assert(pieces.every((piece) => piece.body?.$case === "appendChunk"));
+    const assembler = new MessageAssembler();
+    const results = pieces.map((piece) => assembler.fromWire(piece));
+    assert(results.slice(0, -1).every((result) => result === null), "nothing before the last piece");
+    const rebuilt = results.at(-1) as AppendEntries;
+    assert.equal(rebuilt.type, "AppendEntries");
+    assert.deepEqual({ ...rebuilt, entries: [] }, { ...message, entries: [] });
+    assert.equal(rebuilt.entries.length, message.entries.length);
+    rebuilt.entries.forEach((entry, index) => {
+      const original = message.entries[index];
+      assert.deepEqual([entry.term, entry.index, entry.type], [original.term, original.index, original.type]);
+      assert(Buffer.from(entry.data).equals(Buffer.from(original.data)), `entry ${index} data`);
+      if (entry.data.byteLength >= 64 * 1024) assert.equal(entry.data.buffer.byteLength, entry.data.byteLength, "a large entry has a buffer of its own");
+    });
+  });
+
+  it("drops an append whose pieces arrive with a gap, and takes the next whole one", () => {
+    const message = bigAppend("a", "b", [2 * APPEND_PIECE_BYTES + 1]);
+    const pieces = toWire(message);
+    assert.equal(pieces.length, 3);
+    const assembler = new MessageAssembler();
+    assert.equal(assembler.fromWire(pieces[0]), null);
+    assert.equal(assembler.fromWire(pieces[2]), null, "the middle piece is missing");
+    for (const piece of pieces.slice(0, 2)) assert.equal(assembler.fromWire(piece), null);
+    assert.equal((assembler.fromWire(pieces[2]) as AppendEntries).entries[0].data.byteLength, 2 * APPEND_PIECE_BYTES + 1);
+  });
+
+  it("sends an AppendEntries within one piece as one message", () => {
+    const pieces = toWire(bigAppend("a", "b", [1000, 2000]));
+    assert.equal(pieces.length, 1);
+    assert.equal(pieces[0].body?.$case, "appendEntries");
+  });
+});
 
 describe("raft peer transport", () => {
   let server: Server;
@@ -73,6 +127,27 @@ describe("raft peer transport", () => {
       call.on("error", () => undefined);
       call.cancel();
       client.close();
+    }
+  });
+
+  it("a heartbeat sent right after a large append arrives before the append does", async () => {
+    const sender = new RaftPeerTransport("127.0.0.1:2", silentLogger);
+    const order: string[] = [];
+    try {
+      const bothArrived = new Promise<void>((resolve) => {
+        onReceived = () => {
+          for (const message of received.splice(0)) order.push(message.type);
+          if (order.includes("AppendEntries") && order.includes("Heartbeat")) resolve();
+        };
+      });
+      received.length = 0;
+      sender.send([bigAppend("127.0.0.1:2", address, [48 * 1024 * 1024])]);
+      sender.send([{ type: "Heartbeat", from: "127.0.0.1:2", to: address, term: 3, commitIndex: 0, readRound: 1 }]);
+      await within(bothArrived, "append and heartbeat");
+      assert.deepEqual(order, ["Heartbeat", "AppendEntries"]);
+    } finally {
+      onReceived = null;
+      sender.close();
     }
   });
 });

@@ -17,7 +17,7 @@ import { MemoryLog } from "../../src/raft/memory_log";
 import { LogEntry } from "../../src/raft/types";
 
 function set(key: string, value: string, clientId: number, seq: number, floor: number) {
-  return decodeCommand(encodeCommand({ op: "set", clientId, seq, floor, key: Buffer.from(key), value: Buffer.from(value) }));
+  return decodeCommand(encodeCommand({ op: "set", clientId, seq, floor, atMs: 0, key: Buffer.from(key), value: Buffer.from(value), expiresAtMs: 0 }));
 }
 
 function ready(partial: Partial<RaftReady>): RaftReady {
@@ -42,12 +42,12 @@ function entry(index: number, term: number, text = `e${index}`): LogEntry {
 describe("raft KvState", () => {
   it("applies each (client, seq) once, also out of order, and a retry after a newer write changes nothing", () => {
     const kv = new KvState();
-    assert.equal(kv.apply(set("a", "1", 7, 2, 1)), true); // seq 2 lands before seq 1
-    assert.equal(kv.apply(set("a", "0", 7, 1, 1)), true);
+    assert.equal(kv.apply(set("a", "1", 7, 2, 1)).applied, true); // seq 2 lands before seq 1
+    assert.equal(kv.apply(set("a", "0", 7, 1, 1)).applied, true);
     assert.equal(kv.get(Buffer.from("a"))?.toString(), "0");
-    assert.equal(kv.apply(set("a", "1", 7, 2, 1)), false, "a retried seq 2 is a duplicate");
-    assert.equal(kv.apply(set("a", "x", 9, 1, 1)), true, "another client");
-    assert.equal(kv.apply(set("a", "0", 7, 1, 3)), false, "below the floor: settled");
+    assert.equal(kv.apply(set("a", "1", 7, 2, 1)).applied, false, "a retried seq 2 is a duplicate");
+    assert.equal(kv.apply(set("a", "x", 9, 1, 1)).applied, true, "another client");
+    assert.equal(kv.apply(set("a", "0", 7, 1, 3)).applied, false, "below the floor: settled");
     assert.equal(kv.get(Buffer.from("a"))?.toString(), "x");
   });
 
@@ -55,13 +55,13 @@ describe("raft KvState", () => {
     const kv = new KvState();
     kv.apply(set("k1", "hello", 1, 1, 1));
     kv.apply(set("k2", "", 1, 2, 1));
-    kv.apply(decodeCommand(encodeCommand({ op: "del", clientId: 2, seq: 1, floor: 1, key: Buffer.from("k1"), value: Buffer.alloc(0) })));
+    kv.apply(decodeCommand(encodeCommand({ op: "del", clientId: 2, seq: 1, floor: 1, atMs: 0, key: Buffer.from("k1") })));
     const copy = new KvState();
     copy.restore(kv.snapshot());
     assert.deepEqual(copy.stats(), kv.stats());
     assert.equal(copy.get(Buffer.from("k1")), null);
     assert.equal(copy.get(Buffer.from("k2"))?.length, 0);
-    assert.equal(copy.apply(set("k2", "again", 1, 2, 1)), false, "sessions survive the snapshot");
+    assert.equal(copy.apply(set("k2", "again", 1, 2, 1)).applied, false, "sessions survive the snapshot");
   });
 });
 
@@ -87,6 +87,43 @@ describe("raft DiskRaftStorage", () => {
       [4, 2, "e4"],
     ]);
     reopened.close();
+  });
+
+  it("persists asynchronously what persist() would (large entries written from their own data), and reads it back", async () => {
+    const storage = new DiskRaftStorage(dir, "always");
+    storage.persist(ready({ entriesToPersist: [entry(1, 1)], hardState: { term: 1, votedFor: "a", commitIndex: 0 } }));
+    const big = Buffer.alloc(3 * 1024 * 1024 + 7);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 13) & 0xff;
+    const entries: LogEntry[] = [entry(2, 1), { index: 3, term: 1, type: "command", data: big }, entry(4, 1), entry(5, 2, "after")];
+    await new Promise<void>((resolve, reject) =>
+      storage.persistAsync(ready({ entriesToPersist: entries, hardState: { term: 2, votedFor: "b", commitIndex: 3 }, mustSync: true }), (error) =>
+        error === null ? resolve() : reject(error),
+      ),
+    );
+    assert(Buffer.from(storage.readEntryData(3, 1)).equals(big), "read back through the frame index");
+    storage.close();
+    const view = new DiskRaftStorage(dir, "always").view();
+    assert.deepEqual(view.hardState, { term: 2, votedFor: "b", commitIndex: 3 });
+    assert.deepEqual(view.entries.map((e) => [e.index, e.term, e.data.byteLength]), [
+      [1, 1, 2],
+      [2, 1, 2],
+      [3, 1, big.length],
+      [4, 1, 2],
+      [5, 2, 5],
+    ]);
+    assert(Buffer.from(view.entries[2].data).equals(big));
+  });
+
+  it("an empty entry whose data is a view of an empty buffer (as the log holds a no-op) reads back", () => {
+    const storage = new DiskRaftStorage(dir, "never");
+    const empty = Buffer.allocUnsafeSlow(0).subarray(0, 0);
+    storage.persist(ready({ entriesToPersist: [{ index: 1, term: 1, type: "noop", data: empty }, entry(2, 1)] }));
+    storage.close();
+    const view = new DiskRaftStorage(dir, "never").view();
+    assert.deepEqual(view.entries.map((e) => [e.index, e.type]), [
+      [1, "noop"],
+      [2, "command"],
+    ]);
   });
 
   it("keeps the snapshot and only later entries after compaction", () => {

@@ -1,5 +1,6 @@
 // The report's consistency section: jepsen result files are recognised by their schema,
-// validated, and rendered as one row per run with the verdict, and a failing run shows its
+// validated, and rendered as one row per run with the verdict and the longest stretches without a
+// successful read / write, and a failing run shows its
 // failing sub-history; a file of another shape is refused with the reason.
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -18,6 +19,7 @@ function fakeResult(verdict: string, failing: Array<{ key: string; text: string 
     unknownWrites: { DeadlineError: { count: 4, setsSeenLater: 3 } },
     events: [{ kind: "kill" }, { kind: "kill" }, { kind: "partition" }],
     health: { healthy: true, summary: "ok", waitedMs: 5 },
+    longestGaps: { reads: { ms: 820, fromMs: 3_000, successes: 90 }, writes: { ms: 1_960, fromMs: 12_000, successes: 40 } },
     verdict,
     failing,
   };
@@ -33,7 +35,7 @@ describe("report: consistency under faults", () => {
     assert.equal(isJepsenFile(file), true);
     const text = consistencySection([{ file, result: readJepsenResult(file) }]);
     assert.match(text, /## Consistency under faults/);
-    assert.match(text, /\| ecc \| 42 \| 30 s, 8 clients, 2 keys \| kill ×2, partition ×1 \| 30 \/ 3 \/ 6 \| 3 \| yes \| \*\*linearizable\*\* \|/);
+    assert.match(text, /\| ecc \| 42 \| 30 s, 8 clients, 2 keys \| kill ×2, partition ×1 \| 30 \/ 3 \/ 6 \| 3 \| 0\.8 s \/ 2\.0 s \| yes \| \*\*linearizable\*\* \|/);
   });
 
   it("shows the failing sub-history of a failing run", () => {
