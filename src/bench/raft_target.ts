@@ -112,7 +112,9 @@ class RaftCluster extends LocalFaults implements ClusterHandle {
     return {
       get: (key) => client.get(key),
       set: (key, value) => client.set(key, value),
-      del: (key) => client.del(key),
+      del: async (key) => {
+        await client.del(key);
+      },
       close: async () => client.close(),
     };
   }

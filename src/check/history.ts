@@ -28,9 +28,19 @@ import { InvalidArgumentError, errorMessage } from "../core/errors";
 /**
  * get, set, del: a client's. expire: the key's value is removed if it is still `value`
  * (a TTL running out, or the cluster evicting the key at the version that held `value`);
- * otherwise nothing changes.
+ * otherwise nothing changes. setnx: Redis's SET NX, a set of `value` only if the key is
+ * absent; an ok one's result says whether it applied ("1") or found the key present ("0").
  */
-export type OperationKind = "get" | "set" | "del" | "expire";
+export type OperationKind = "get" | "set" | "del" | "expire" | "setnx";
+
+/** The results an ok setnx records. */
+export const SETNX_APPLIED = "1";
+export const SETNX_NOT_APPLIED = "0";
+
+/** Kinds that carry a value (the value written, or removed by an expire). */
+export function carriesValue(kind: OperationKind): boolean {
+  return kind === "set" || kind === "expire" || kind === "setnx";
+}
 export type OperationStatus = "ok" | "fail" | "unknown";
 
 /** One client operation on one key. Plain data: survives JSON round trips unchanged. */
@@ -108,7 +118,7 @@ export class HistoryRecorder {
   invoke(clientId: string, request: OperationRequest): OperationHandle {
     assert(typeof clientId === "string", "clientId must be a string");
     assert(typeof request.key === "string", "key must be a string");
-    if (request.kind === "set" || request.kind === "expire") {
+    if (carriesValue(request.kind)) {
       assert(typeof request.value === "string", `a ${request.kind} needs a string value (hash binary values to hex)`);
     } else {
       assert(request.kind === "get" || request.kind === "del", `unknown operation kind ${String(request.kind)}`);
@@ -121,7 +131,7 @@ export class HistoryRecorder {
       clientId,
       kind: request.kind,
       key: request.key,
-      value: request.kind === "set" || request.kind === "expire" ? (request.value as string) : null,
+      value: carriesValue(request.kind) ? (request.value as string) : null,
       result: null,
       invokeMs: this.now(),
       returnMs: null,
@@ -137,11 +147,13 @@ export class HistoryRecorder {
     const kind = this.pendingOperation(id).kind;
     if (kind === "get") {
       assert(result === null || typeof result === "string", "an ok get needs its result: a string, or null when absent");
+    } else if (kind === "setnx") {
+      assert(result === SETNX_APPLIED || result === SETNX_NOT_APPLIED, "an ok setnx needs its result: \"1\" applied, \"0\" not");
     } else {
       assert(result === undefined, `an ok ${kind} has no result`);
     }
     const operation = this.take(id);
-    if (kind === "get") operation.result = result as string | null;
+    if (kind === "get" || kind === "setnx") operation.result = result as string | null;
     this.complete(operation, "ok");
   }
 
@@ -276,18 +288,19 @@ export function validateHistory(history: readonly Operation[]): void {
     ids.add(operation.id);
     if (typeof operation.clientId !== "string") throw new InvalidArgumentError(`${where}: clientId must be a string`);
     if (typeof operation.key !== "string") throw new InvalidArgumentError(`${where}: key must be a string`);
-    if (operation.kind !== "get" && operation.kind !== "set" && operation.kind !== "del" && operation.kind !== "expire") {
-      throw new InvalidArgumentError(`${where}: kind must be get, set, del or expire`);
+    if (operation.kind !== "get" && operation.kind !== "set" && operation.kind !== "del" && operation.kind !== "expire" && operation.kind !== "setnx") {
+      throw new InvalidArgumentError(`${where}: kind must be get, set, del, expire or setnx`);
     }
     if (operation.status !== "ok" && operation.status !== "fail" && operation.status !== "unknown") {
       throw new InvalidArgumentError(`${where}: status must be ok, fail or unknown`);
     }
-    if (operation.kind === "set" || operation.kind === "expire" ? typeof operation.value !== "string" : operation.value !== null) {
-      throw new InvalidArgumentError(`${where}: value must be a string for set and expire, and null otherwise`);
+    if (carriesValue(operation.kind) ? typeof operation.value !== "string" : operation.value !== null) {
+      throw new InvalidArgumentError(`${where}: value must be a string for set, expire and setnx, and null otherwise`);
     }
     const readsResult = operation.kind === "get" && operation.status === "ok";
-    if (readsResult ? !(operation.result === null || typeof operation.result === "string") : operation.result !== null) {
-      throw new InvalidArgumentError(`${where}: result must be a string or null for an ok get, and null otherwise`);
+    const setnxResult = operation.kind === "setnx" && operation.status === "ok";
+    if (setnxResult ? operation.result !== SETNX_APPLIED && operation.result !== SETNX_NOT_APPLIED : readsResult ? !(operation.result === null || typeof operation.result === "string") : operation.result !== null) {
+      throw new InvalidArgumentError(`${where}: result must be a string or null for an ok get, "1" or "0" for an ok setnx, and null otherwise`);
     }
     if (!Number.isFinite(operation.invokeMs)) throw new InvalidArgumentError(`${where}: invokeMs must be a finite number`);
     if (operation.status === "unknown") {

@@ -44,7 +44,7 @@
 import assert from "node:assert/strict";
 
 import { InvalidArgumentError } from "../core/errors";
-import { validateHistory, type History, type Operation } from "./history";
+import { SETNX_APPLIED, carriesValue, validateHistory, type History, type Operation } from "./history";
 
 /** Default search budget for one key: a few seconds of work at worst. */
 export const CHECK_STEPS_MAX_PER_KEY_DEFAULT = 5_000_000;
@@ -217,15 +217,17 @@ function searchRegister(operations: readonly Operation[], stepsMax: number): Reg
     }
     return valueId;
   };
-  const kindCodes = new Uint8Array(operationCount); // 0 get, 1 set, 2 del, 3 expire
-  const argumentIds = new Int32Array(operationCount); // set: value written; get: value read; expire: value removed
+  const kindCodes = new Uint8Array(operationCount); // 0 get, 1 set, 2 del, 3 expire, 4 setnx
+  const argumentIds = new Int32Array(operationCount); // set, setnx: value written; get: value read; expire: value removed
+  // setnx: 1 it applied, 0 it found the key present, -1 unknown (either, whichever the state allows)
+  const setnxApplied = new Int8Array(operationCount);
   const completed = new Uint8Array(operationCount);
   let completedRemaining = 0;
   for (let operationIndex = 0; operationIndex < operationCount; operationIndex++) {
     const operation = relevant[operationIndex];
-    kindCodes[operationIndex] = operation.kind === "get" ? 0 : operation.kind === "set" ? 1 : operation.kind === "del" ? 2 : 3;
-    argumentIds[operationIndex] =
-      operation.kind === "set" || operation.kind === "expire" ? intern(operation.value) : operation.kind === "get" ? intern(operation.result) : 0;
+    kindCodes[operationIndex] = operation.kind === "get" ? 0 : operation.kind === "set" ? 1 : operation.kind === "del" ? 2 : operation.kind === "expire" ? 3 : 4;
+    argumentIds[operationIndex] = carriesValue(operation.kind) ? intern(operation.value) : operation.kind === "get" ? intern(operation.result) : 0;
+    setnxApplied[operationIndex] = operation.status !== "ok" ? -1 : operation.result === SETNX_APPLIED ? 1 : 0;
     if (operation.status === "ok") {
       completed[operationIndex] = 1;
       completedRemaining++;
@@ -318,9 +320,22 @@ function searchRegister(operations: readonly Operation[], stepsMax: number): Reg
     if (entryIsCall[entry] === 1) {
       const kindCode = kindCodes[operationIndex];
       const isRead = kindCode === 0;
-      if (!isRead || argumentIds[operationIndex] === state) {
-        // set: its value; del: absent; expire: absent if the value is still the one it removes.
-        const stateNext = isRead ? state : kindCode === 3 ? (argumentIds[operationIndex] === state ? 0 : state) : argumentIds[operationIndex];
+      // A setnx that returned must have found the key as its result says (absent: applied).
+      const setnxFits = kindCode !== 4 || setnxApplied[operationIndex] === -1 || (setnxApplied[operationIndex] === 1) === (state === 0);
+      if ((!isRead || argumentIds[operationIndex] === state) && setnxFits) {
+        // set: its value; del: absent; expire: absent if the value is still the one it
+        // removes; setnx: its value if the key is absent, else nothing changes.
+        const stateNext = isRead
+          ? state
+          : kindCode === 3
+            ? argumentIds[operationIndex] === state
+              ? 0
+              : state
+            : kindCode === 4
+              ? state === 0
+                ? argumentIds[operationIndex]
+                : state
+              : argumentIds[operationIndex];
         const word = operationIndex >>> 5;
         const bit = 1 << (operationIndex & 31);
         linearized[word] |= bit;
@@ -392,8 +407,9 @@ function relevantOperations(operations: readonly Operation[]): Operation[] {
   return operations.filter((operation) => {
     if (operation.status === "ok") return true;
     if (operation.status === "fail" || operation.kind === "get") return false;
-    // An unknown del or expire matters only if some read saw the key absent.
-    return valuesRead.has(operation.kind === "set" ? operation.value : null);
+    // An unknown del or expire matters only if some read saw the key absent; an unknown set
+    // or setnx only if some read saw its value.
+    return valuesRead.has(operation.kind === "set" || operation.kind === "setnx" ? operation.value : null);
   });
 }
 
@@ -471,11 +487,11 @@ function shrinkFailing(operations: readonly Operation[], options: ResolvedOption
 }
 
 function orphansARead(removed: Operation, remaining: readonly Operation[]): boolean {
-  if (removed.kind !== "set") return false;
+  if (removed.kind !== "set" && removed.kind !== "setnx") return false;
   const value = removed.value;
   const read = remaining.some((operation) => operation.kind === "get" && operation.status === "ok" && operation.result === value);
   if (!read) return false;
-  return !remaining.some((operation) => operation.kind === "set" && operation.value === value);
+  return !remaining.some((operation) => (operation.kind === "set" || operation.kind === "setnx") && operation.value === value);
 }
 
 function compareByInvocation(a: Operation, b: Operation): number {
@@ -492,14 +508,14 @@ function compareByInvocation(a: Operation, b: Operation): number {
 export function formatOperations(operations: readonly Operation[]): string {
   const sorted = [...operations].sort(compareByInvocation);
   const rows = sorted.map((operation) => {
-    const request =
-      operation.kind === "set" || operation.kind === "expire"
-        ? `${operation.kind} ${JSON.stringify(operation.key)} ${JSON.stringify(operation.value)}`
-        : `${operation.kind} ${JSON.stringify(operation.key)}`;
+    const request = carriesValue(operation.kind)
+      ? `${operation.kind} ${JSON.stringify(operation.key)} ${JSON.stringify(operation.value)}`
+      : `${operation.kind} ${JSON.stringify(operation.key)}`;
     let outcome: string;
     if (operation.status === "unknown") outcome = "unknown";
     else if (operation.status === "fail") outcome = "fail";
     else if (operation.kind === "get") outcome = operation.result === null ? "absent" : JSON.stringify(operation.result);
+    else if (operation.kind === "setnx") outcome = operation.result === SETNX_APPLIED ? "applied" : "not applied (present)";
     else outcome = "ok";
     const window = operation.returnMs === null ? `[${operation.invokeMs}, ∞)` : `[${operation.invokeMs}, ${operation.returnMs}]`;
     return [`#${operation.id}`, operation.clientId, request, `-> ${outcome}`, window];

@@ -88,20 +88,27 @@ export function eccCommand(): Command {
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
     .action(async (flags: EccConfigFlags) => {
       const { config, source } = loadConfig(flags);
-      const [{ findBusyAddresses }, { superviseNodes }, http] = await Promise.all([import("../core/ports"), import("./supervisor"), import("../frontdoor/admin_address")]);
+      const [{ findBusyAddresses }, { superviseNodes }, http, resp] = await Promise.all([
+        import("../core/ports"),
+        import("./supervisor"),
+        import("../frontdoor/admin_address"),
+        import("../resp/resp_address"),
+      ]);
       const httpAddresses = http.adminHttpAddresses(config, http.ECC_HTTP_BASE_PORT);
-      const busy = await findBusyAddresses([...config.servers, ...httpAddresses.filter((address): address is string => address !== null)]);
+      const respAddresses = resp.respAddresses(config, resp.ECC_RESP_BASE_PORT);
+      const busy = await findBusyAddresses([...config.servers, ...[...httpAddresses, ...respAddresses].filter((address): address is string => address !== null)]);
       if (busy.length > 0) throw new UnavailableError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
       process.stdout.write(
         `ecc cluster: k=${config.dataShards} n=${config.dataShards + config.parityShards} block_size=${config.blockBytes} (config: ${source})\n`,
       );
-      const childConfig = { ...config, ...http.childHttpSettings(httpAddresses) };
+      const childConfig = { ...config, ...http.childHttpSettings(httpAddresses), ...resp.childRespSettings(respAddresses) };
       const env = { ...process.env, [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(childConfig)) };
       const code = await superviseNodes(
         config.servers.map((address, index) => ({
           name: `ecc node ${index} (shard ${index})`,
           address,
           httpAddress: httpAddresses[index],
+          respAddress: respAddresses[index],
           // startAll starts a new cluster: every node's memory is empty, so view state
           // left by an earlier run is meaningless (and would make every node wait to rebuild).
           args: ["ecc", "server", "startOne", address, "--fresh"],
@@ -148,6 +155,9 @@ export function eccCommand(): Command {
       const httpAddress = adminHttpAddress(config, address);
       const metrics = httpAddress === null ? undefined : new (await import("../frontdoor/metrics")).NodeMetrics({ mode: "ecc", address });
       const node = new EccNodeRuntime({ config, address, logger, codec, recover: recover !== undefined, slowReadsMs: slowReadsFault(logger), metrics });
+      // The RESP port is bound before the node starts, so a port in use fails the start (exit
+      // 3, as for the gRPC port) and the node's ready line means both ports are listening.
+      const respServer = await startEccResp(node, config, address, codec, logger, metrics);
       await node.start();
       const admin =
         httpAddress === null || metrics === undefined
@@ -160,7 +170,7 @@ export function eccCommand(): Command {
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           logger.info("ecc.node_stopping", {});
-          void Promise.all([admin?.close(), node.stop()]).then(() => resolve());
+          void Promise.all([respServer?.close(), admin?.close(), node.stop()]).then(() => resolve());
         };
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
@@ -331,6 +341,42 @@ export function eccCommand(): Command {
       reportHealth(eccHealth(eccNodeStates(stats, config.servers), config.dataShards));
     });
   return ecc;
+}
+
+/** This node's RESP server (src/resp) when the config gives it a port; null when it has none. */
+async function startEccResp(
+  node: import("../ecc/node").EccNodeRuntime,
+  config: EccClusterConfig,
+  address: string,
+  codec: import("../codec/codec").ErasureCodec,
+  logger: Logger,
+  metrics: import("../frontdoor/metrics").NodeMetricsSink | undefined,
+): Promise<{ close(): Promise<void> } | null> {
+  const { respAddress } = await import("../resp/resp_address");
+  const listenAt = respAddress(config, address);
+  if (listenAt === null) return null;
+  const [{ RespServer, partialCommandMsFromEnv, respMetrics }, { EccRespBackend, selfLink }, { EcClient }] = await Promise.all([
+    import("../resp/server"),
+    import("../resp/ecc_backend"),
+    import("../ecc/client"),
+  ]);
+  const partialCommandMsMax = partialCommandMsFromEnv(process.env);
+  const client = new EcClient({ config, codec, links: new Map([[node.shardIndex, selfLink(node)]]) });
+  const backend = new EccRespBackend(node, client, config);
+  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics) });
+  try {
+    await server.listen(listenAt);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  logger.info("resp.listening", { address: server.address });
+  return {
+    close: async () => {
+      await server.close();
+      await backend.close();
+    },
+  };
 }
 
 function formatBudget(stats: EcStatsReply): string {

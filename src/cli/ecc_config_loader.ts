@@ -1,9 +1,10 @@
 // Where the ecc config comes from, in order of precedence (highest first):
 //   1. flags (--servers, --k, --n, --block-size, --heartbeat-timeout-ms, --lock-lease-ms,
-//      --rpc-timeout-ms, --data-dir, --http-port, --http-servers; each command offers the
-//      ones it uses)
+//      --rpc-timeout-ms, --data-dir, --http-port, --http-servers, --resp-port, --resp-servers,
+//      ...; each command offers the ones it uses)
 //   2. environment (ECC_SERVERS, ECC_K, ECC_N, ECC_BLOCK_SIZE, ECC_HEARTBEAT_TIMEOUT_MS,
-//      ECC_LOCK_LEASE_MS, ECC_RPC_TIMEOUT_MS, ECC_DATA_DIR, ECC_HTTP_PORT, ECC_HTTP_SERVERS)
+//      ECC_LOCK_LEASE_MS, ECC_RPC_TIMEOUT_MS, ECC_DATA_DIR, ECC_HTTP_PORT, ECC_HTTP_SERVERS,
+//      ECC_RESP_PORT, ECC_RESP_SERVERS, ...)
 //   3. the config file: -c FILE, else $ECC_CONFIG, else ./ecc_config.json when present
 //   4. the embedded defaults (5 servers on 127.0.0.1:3000-3004, k=3, n=5)
 // startAll hands the resolved config to its children in ECC_CACHE_RESOLVED_CONFIG so every
@@ -27,6 +28,8 @@ export interface EccConfigFlags {
   evictionPolicy?: string;
   readExtra?: string;
   readHedgePercentile?: string;
+  respPort?: string;
+  respServers?: string;
   httpPort?: string;
   httpServers?: string;
 }
@@ -96,6 +99,22 @@ export const ECC_CONFIG_FIELDS: readonly ConfigField[] = [
     kind: "integer",
     option: "--read-hedge-percentile <p>",
     help: "a read waiting past this percentile of recent reads asks one more member; 0 = never (default 95)",
+  },
+  {
+    flag: "respPort",
+    env: "ECC_RESP_PORT",
+    field: "resp_port",
+    kind: "integer",
+    option: "--resp-port <port>",
+    help: "this node's RESP (Redis protocol) port on its host; 0 turns it off (startAll without it: 6379+index)",
+  },
+  {
+    flag: "respServers",
+    env: "ECC_RESP_SERVERS",
+    field: "resp_servers",
+    kind: "list",
+    option: "--resp-servers <list>",
+    help: "comma-separated host:port list of the nodes' RESP ports, parallel to servers",
   },
   {
     flag: "httpPort",

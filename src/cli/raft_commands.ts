@@ -70,18 +70,25 @@ export function raftCommand(): Command {
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
     .action(async (flags: RaftConfigFlags) => {
       const { config, source } = loadRaftConfig(flags);
-      const [{ findBusyAddresses }, { superviseNodes }, http] = await Promise.all([import("../core/ports"), import("./supervisor"), import("../frontdoor/admin_address")]);
+      const [{ findBusyAddresses }, { superviseNodes }, http, resp] = await Promise.all([
+        import("../core/ports"),
+        import("./supervisor"),
+        import("../frontdoor/admin_address"),
+        import("../resp/resp_address"),
+      ]);
       const httpAddresses = http.adminHttpAddresses(config, http.RAFT_HTTP_BASE_PORT);
-      const busy = await findBusyAddresses([...config.servers, ...httpAddresses.filter((address): address is string => address !== null)]);
+      const respAddresses = resp.respAddresses(config, resp.RAFT_RESP_BASE_PORT);
+      const busy = await findBusyAddresses([...config.servers, ...[...httpAddresses, ...respAddresses].filter((address): address is string => address !== null)]);
       if (busy.length > 0) throw new UnavailableError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
       process.stdout.write(`raft cluster: ${config.servers.length} nodes, fsync ${config.fsync}, data in ${config.dataDir} (config: ${source})\n`);
-      const childConfig = { ...config, ...http.childHttpSettings(httpAddresses) };
+      const childConfig = { ...config, ...http.childHttpSettings(httpAddresses), ...resp.childRespSettings(respAddresses) };
       const env = { ...process.env, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(childConfig)) };
       process.exitCode = await superviseNodes(
         config.servers.map((address, index) => ({
           name: `raft node ${index}`,
           address,
           httpAddress: httpAddresses[index],
+          respAddress: respAddresses[index],
           args: ["raft", "server", "startOne", String(index)],
           env,
         })),
@@ -110,6 +117,8 @@ export function raftCommand(): Command {
       const httpAddress = adminHttpAddress(config, address);
       const metrics = httpAddress === null ? undefined : new (await import("../frontdoor/metrics")).NodeMetrics({ mode: "raft", address });
       const node = new RaftNodeRuntime({ config, address, logger, join: flags.join === true || !bootstrap, metrics });
+      // Bound before the node starts: a port in use fails the start (exit 3, as for the gRPC port).
+      const respServer = await startRaftResp(node, config, address, logger, metrics);
       await node.start();
       const admin =
         httpAddress === null || metrics === undefined
@@ -122,7 +131,7 @@ export function raftCommand(): Command {
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           logger.info("raft.node_stopping", {});
-          void Promise.all([admin?.close(), node.stop()]).then(() => resolve());
+          void Promise.all([respServer?.close(), admin?.close(), node.stop()]).then(() => resolve());
         };
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
@@ -252,4 +261,39 @@ export function raftCommand(): Command {
       process.stderr.write(`OK (${address} removed)\n`);
     });
   return raft;
+}
+
+/** This node's RESP server (src/resp), forwarding to the leader; null when the config gives it no port. */
+async function startRaftResp(
+  node: import("../raft/node").RaftNodeRuntime,
+  config: RaftClusterConfig,
+  address: string,
+  logger: import("../core/logger").Logger,
+  metrics: import("../frontdoor/metrics").NodeMetricsSink | undefined,
+): Promise<{ close(): Promise<void> } | null> {
+  const { respAddress } = await import("../resp/resp_address");
+  const listenAt = respAddress(config, address);
+  if (listenAt === null) return null;
+  const [{ RespServer, partialCommandMsFromEnv, respMetrics }, { RaftRespBackend }, { RaftClient }] = await Promise.all([
+    import("../resp/server"),
+    import("../resp/raft_backend"),
+    import("../raft/client"),
+  ]);
+  const partialCommandMsMax = partialCommandMsFromEnv(process.env);
+  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs });
+  const backend = new RaftRespBackend(node, client, config);
+  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics) });
+  try {
+    await server.listen(listenAt);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  logger.info("resp.listening", { address: server.address });
+  return {
+    close: async () => {
+      await server.close();
+      await backend.close();
+    },
+  };
 }

@@ -21,6 +21,8 @@ export interface RaftConfigFlags {
   fsync?: string;
   dataDir?: string;
   httpPort?: string;
+  respPort?: string;
+  respServers?: string;
   httpServers?: string;
   rpcTimeoutMs?: string;
   connectTimeoutMs?: string;
@@ -78,6 +80,22 @@ export const RAFT_CONFIG_FIELDS: readonly ConfigField[] = [
     kind: "list",
     option: "--http-servers <list>",
     help: "comma-separated host:port list of the nodes' HTTP admin ports, parallel to servers",
+  },
+  {
+    flag: "respPort",
+    env: "RAFT_RESP_PORT",
+    field: "resp_port",
+    kind: "integer",
+    option: "--resp-port <port>",
+    help: "this node's RESP (Redis protocol) port on its host; 0 turns it off (startAll without it: 6390+index)",
+  },
+  {
+    flag: "respServers",
+    env: "RAFT_RESP_SERVERS",
+    field: "resp_servers",
+    kind: "list",
+    option: "--resp-servers <list>",
+    help: "comma-separated host:port list of the nodes' RESP ports, parallel to servers",
   },
   {
     flag: "maxMemory",

@@ -11,6 +11,8 @@ export interface NodeSpec {
   args: string[];
   env: NodeJS.ProcessEnv;
   address: string;
+  /** The node's RESP (Redis protocol) address, printed with its address; null when it has none. */
+  respAddress?: string | null;
   /** The node's HTTP admin port, printed with its address; null when it has none. */
   httpAddress?: string | null;
 }
@@ -77,7 +79,9 @@ export async function superviseNodes(nodes: NodeSpec[], readyEvent: string, titl
 
   process.stdout.write(`${title}: ${nodes.length} nodes running\n`);
   nodes.forEach((spec, index) =>
-    process.stdout.write(`  ${spec.name}  listening on ${spec.address}  pid ${launched[index].pid}${spec.httpAddress ? `  http ${spec.httpAddress}` : ""}\n`),
+    process.stdout.write(
+      `  ${spec.name}  listening on ${spec.address}  pid ${launched[index].pid}${spec.httpAddress ? `  http ${spec.httpAddress}` : ""}${spec.respAddress ? `  resp ${spec.respAddress}` : ""}\n`,
+    ),
   );
   process.stdout.write("Press Ctrl-C to stop all nodes.\n");
 

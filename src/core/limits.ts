@@ -79,6 +79,47 @@ export const SERVERS_MAX = 64;
  */
 export const NODE_PROCESS_ARGS: readonly string[] = ["--max-semi-space-size=1", "--no-sparkplug", "--optimize-for-size"];
 
+// ------------------------------------------------------------------ RESP front door
+// The Redis protocol port of every node (src/resp). Redis's own limits for comparison:
+// proto-max-bulk-len 512 MB, multibulk length 1,048,576, client-query-buffer-limit 1 GB,
+// maxclients 10,000.
+
+/** Largest bulk string in a request: a whole value (keys are far smaller). */
+export const RESP_BULK_BYTES_MAX = VALUE_BYTES_MAX;
+/**
+ * Most arguments of one command (the command name included). Below Redis's 1,048,576: each
+ * key of a multi-key command (MGET, MSET, DEL, EXISTS) becomes a read or a write of its own.
+ */
+export const RESP_COMMAND_ARGUMENTS_MAX = 65_536;
+/**
+ * Most bytes one connection may have sent that do not yet form a whole command (Redis's
+ * client-query-buffer-limit): an MSET of two maximal values fits, a third does not.
+ */
+export const RESP_QUERY_BUFFER_BYTES_MAX = 2 * VALUE_BYTES_MAX + 1024 * 1024;
+/** Most commands of one connection received and not yet answered; reading pauses beyond. */
+export const RESP_PIPELINE_COMMANDS_MAX = 1_024;
+/**
+ * Most commands of one connection running at once (the others wait in order): a client that
+ * pipelines thousands of writes must not start thousands of 2PC rounds together, which would
+ * starve the nodes' heartbeats on a small machine. redis-benchmark's -P 16 runs whole.
+ */
+export const RESP_COMMANDS_RUNNING_MAX = 64;
+/** Most keys of one multi-key command read or written at once (the rest wait their turn). */
+export const RESP_KEYS_IN_FLIGHT_MAX = 256;
+/** Most reply bytes queued on one connection before it stops reading (the client is not reading). */
+export const RESP_OUTPUT_BYTES_HIGH = 8 * 1024 * 1024;
+/** Most open connections per node (Redis's maxclients default); one more is told so and closed. */
+export const RESP_CONNECTIONS_MAX = 10_000;
+/**
+ * A command that is still incomplete this long after its first byte closes the connection
+ * (slowloris). Long enough for a maximal value at 4 MB/s.
+ */
+export const RESP_PARTIAL_COMMAND_MS_MAX = 20_000;
+/** KEYS answers only while the node holds at most this many keys; beyond, SCAN is the way. */
+export const RESP_KEYS_COMMAND_KEYS_MAX = 100_000;
+/** Most keys one SCAN call may look at (its COUNT is capped to this). */
+export const RESP_SCAN_COUNT_MAX = 10_000;
+
 assert(VALUE_BYTES_MAX >= 64 * 1024 * 1024, "the product promises values of at least 64 MiB");
 assert(CHUNK_BYTES_MAX + ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX);
 assert(BLOCK_BYTES_MAX <= CHUNK_BYTES_MAX, "one stripe's shard must fit one chunk");
@@ -86,6 +127,11 @@ assert(KEY_BYTES_MAX < ENVELOPE_BYTES_MAX);
 assert(EC_BACKOFF_MS_MIN < EC_BACKOFF_MS_MAX);
 assert(EC_TOMBSTONE_KEEP_MS >= 10 * EC_LOCK_LEASE_MS_DEFAULT, "tombstones outlive the resolution of the delete that wrote them");
 assert(SERVERS_MAX <= SHARDS_TOTAL_MAX);
+assert(RESP_BULK_BYTES_MAX >= VALUE_BYTES_MAX, "a maximal value must fit one bulk string");
+assert(RESP_QUERY_BUFFER_BYTES_MAX >= RESP_BULK_BYTES_MAX + KEY_BYTES_MAX + 1024, "a SET of a maximal value must fit the query buffer");
+assert(RESP_PARTIAL_COMMAND_MS_MAX * 4 * 1024 >= VALUE_BYTES_MAX, "a maximal value at 4 MB/s arrives before the slowloris deadline");
+assert(RESP_KEYS_IN_FLIGHT_MAX <= RESP_COMMAND_ARGUMENTS_MAX);
+assert(RESP_COMMANDS_RUNNING_MAX <= RESP_PIPELINE_COMMANDS_MAX);
 
 // ------------------------------------------------------------------ raft mode
 // Config values are checked against these once, in the RaftCore constructor.

@@ -33,7 +33,7 @@ import {
   EC_WRITE_ATTEMPTS_MAX,
   VALUE_BYTES_MAX,
 } from "../core/limits";
-import { EcStatsReply, EcView, Result, ResultCode, WriteReason } from "../gen/ecc";
+import { EcStatsReply, EcView, Op, Result, ResultCode, WriteReason } from "../gen/ecc";
 import { EccChannel } from "../transport/ecc_channel";
 import { errorFromResult } from "../transport/status";
 import { EccClusterConfig } from "./config";
@@ -51,9 +51,21 @@ const READ_ATTEMPTS_MAX = 20;
 
 export type { KeyInput } from "../core/keys";
 
+/** How the client reaches one node: its gRPC channel, or inside a node process the node itself. */
+export interface EccNodeLink {
+  send(body: NonNullable<Op["body"]>, timeoutMs?: number, epoch?: number): Promise<Result>;
+  healthy(nowMs: number): boolean;
+  close(): void;
+}
+
 export interface EcClientOptions {
   config: EccClusterConfig;
   codec: ErasureCodec;
+  /**
+   * Nodes reached without gRPC, by node index: a node's RESP front door coordinates through
+   * a client that hands its own node's operations straight to the node (src/resp/ecc_backend.ts).
+   */
+  links?: ReadonlyMap<number, EccNodeLink>;
   random?: Random;
   /** Test-only fault hook: called after every member staged, before EcCommit. */
   afterPrepare?: () => Promise<void>;
@@ -70,6 +82,11 @@ export interface SetOptions {
   keepTtl?: boolean;
   /** nx: only when the key holds no live value; xx: only when it does. */
   condition?: "nx" | "xx";
+  /**
+   * Only when the key is still at this version (from getVersioned; 0: never written): a read
+   * then a write that nobody else's write got between (SET ... GET, APPEND over RESP).
+   */
+  ifVersion?: number;
 }
 
 /** The WriteExpiry that SetOptions (or an expire() argument) ask for; checked here. */
@@ -108,7 +125,7 @@ export function viewFromWire(view: EcView): View {
 export class EcClient {
   private readonly config: EccClusterConfig;
   private readonly codec: ErasureCodec;
-  private readonly channels: EccChannel[];
+  private readonly channels: EccNodeLink[];
   private readonly random: Random;
   private readonly shardCount: number;
   private readonly txPrefix = randomBytes(8);
@@ -126,7 +143,7 @@ export class EcClient {
     if (this.codec.dataShards !== this.config.dataShards || this.codec.parityShards !== this.config.parityShards) {
       throw new InvalidArgumentError("codec shape does not match the cluster config");
     }
-    this.channels = this.config.servers.map((address) => new EccChannel(address));
+    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address));
     this.readLatencies = this.config.readHedgePercentile === 0 ? null : new RecentLatencies(this.config.readHedgePercentile);
   }
 
@@ -144,7 +161,15 @@ export class EcClient {
     const keyBytes = checkKey(key);
     if (value.length > VALUE_BYTES_MAX) throw new ValueTooLargeError(value.length, VALUE_BYTES_MAX);
     const expiry = expiryOf(options);
-    const condition: WriteCondition = options.condition === "nx" ? { kind: "absent" } : options.condition === "xx" ? { kind: "present" } : { kind: "none" };
+    if (options.ifVersion !== undefined && options.condition !== undefined) throw new InvalidArgumentError("give a condition or a version, not both");
+    const condition: WriteCondition =
+      options.ifVersion !== undefined
+        ? versionCondition(options.ifVersion)
+        : options.condition === "nx"
+          ? { kind: "absent" }
+          : options.condition === "xx"
+            ? { kind: "present" }
+            : { kind: "none" };
     return this.write(keyBytes, value, false, { condition, expiry });
   }
 
@@ -152,8 +177,10 @@ export class EcClient {
    * Deletes by writing a tombstone, when the key holds a live value; result.applied says
    * whether anything was deleted (nothing is written for an absent key).
    */
-  async del(key: KeyInput): Promise<WriteResult> {
-    return this.write(checkKey(key), new Uint8Array(0), true, { condition: { kind: "present" } });
+  async del(key: KeyInput, options: { ifVersion?: number } = {}): Promise<WriteResult> {
+    // With ifVersion (GETDEL over RESP: a read, then a delete of exactly what was read).
+    const condition: WriteCondition = options.ifVersion === undefined ? { kind: "present" } : versionCondition(options.ifVersion);
+    return this.write(checkKey(key), new Uint8Array(0), true, { condition });
   }
 
   /**
@@ -484,6 +511,11 @@ export class EcClient {
 }
 
 
+
+function versionCondition(version: number): WriteCondition {
+  if (!Number.isSafeInteger(version) || version < 0) throw new InvalidArgumentError(`a version is a whole number from 0, got ${version}`);
+  return { kind: "version", version };
+}
 
 /** No answer (deadline, broken stream) as the coordinators see it. */
 function silentReply(error: unknown): { kind: "silent"; message: string } {

@@ -20,6 +20,7 @@ import {
 } from "../core/limits";
 import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
 import { parseByteSize } from "../core/units";
+import { RESP_FIELD_RULES, respServersProblems } from "../resp/resp_address";
 
 /** Late binding: one member beyond k, so one slow node does not hold a read up. */
 export const READ_EXTRA_DEFAULT = 1;
@@ -42,6 +43,9 @@ export interface EccClusterConfig {
   readExtra: number;
   /** A read asks one more member once it waited past this percentile of recent reads; 0: never. */
   readHedgePercentile: number;
+  /** The RESP (Redis protocol) port: this node's port (0: off), or one host:port per server; src/resp/resp_address.ts. */
+  respPort?: number;
+  respServers?: string[];
   /** The HTTP admin port: this node's port (0: off), or one host:port per server; src/frontdoor/admin_address.ts. */
   httpPort?: number;
   httpServers?: string[];
@@ -62,8 +66,11 @@ export const ECC_DEFAULT_FILE = {
   read_hedge_percentile: READ_HEDGE_PERCENTILE_DEFAULT as number | undefined,
 };
 
-/** The admin port's fields are optional: without them each node gets the default port (admin_address.ts). */
-export type EccConfigFile = typeof ECC_DEFAULT_FILE & { http_port?: number; http_servers?: string[] };
+/**
+ * The front doors' fields are optional: without them startAll gives each node the default
+ * ports (admin_address.ts, resp_address.ts).
+ */
+export type EccConfigFile = typeof ECC_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] };
 
 /**
  * The original's block_size meant something else: values were capped at k × block_size bytes
@@ -95,6 +102,7 @@ const RULES: FieldRules = {
   eviction_policy: { kind: "choice", choices: EVICTION_POLICIES, optional: true },
   read_extra: { kind: "integer", min: 0, max: SERVERS_MAX, optional: true },
   read_hedge_percentile: { kind: "integer", min: 0, max: 99, optional: true },
+  ...RESP_FIELD_RULES,
   ...HTTP_FIELD_RULES,
 };
 
@@ -116,6 +124,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
   const hedge = file.read_hedge_percentile ?? READ_HEDGE_PERCENTILE_DEFAULT;
   if (hedge !== 0 && hedge < 50) problems.push(`read_hedge_percentile (${hedge}) must be 0 (no hedging) or 50..99`);
   problems.push(...serverListProblems(file.servers));
+  problems.push(...respServersProblems(file.servers, file.resp_servers));
   problems.push(...httpServersProblems(file.servers, file.http_servers));
   if (problems.length > 0) throw new ConfigError(`invalid ecc config (${source}):\n  ${problems.join("\n  ")}`);
   return {
@@ -131,6 +140,8 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
     evictionPolicy: (file.eviction_policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy,
     readExtra,
     readHedgePercentile: hedge,
+    ...(file.resp_port === undefined ? {} : { respPort: file.resp_port }),
+    ...(file.resp_servers === undefined ? {} : { respServers: file.resp_servers }),
     ...(file.http_port === undefined ? {} : { httpPort: file.http_port }),
     ...(file.http_servers === undefined ? {} : { httpServers: file.http_servers }),
   };
@@ -150,6 +161,8 @@ export function eccConfigToFile(config: EccClusterConfig): EccConfigFile {
     eviction_policy: config.evictionPolicy,
     read_extra: config.readExtra,
     read_hedge_percentile: config.readHedgePercentile,
+    ...(config.respPort === undefined ? {} : { resp_port: config.respPort }),
+    ...(config.respServers === undefined ? {} : { resp_servers: config.respServers }),
     ...(config.httpPort === undefined ? {} : { http_port: config.httpPort }),
     ...(config.httpServers === undefined ? {} : { http_servers: config.httpServers }),
   };

@@ -13,6 +13,7 @@ import { createCodec } from "../codec";
 import { errorMessage } from "../core/errors";
 import { CLI_MAIN, LaunchedProcess, launch } from "../core/launcher";
 import { freeLoopbackPorts } from "../core/ports";
+import { parseAddress } from "../core/address";
 import { EcClient } from "../ecc/client";
 import { EccClusterConfig, eccConfigToFile, parseEccConfig } from "../ecc/config";
 import { RaftClient } from "../raft/client";
@@ -50,10 +51,15 @@ export interface ClusterOptions {
   network: NamespaceNetwork | null;
   /** When set, every line each node prints is appended to <logDir>/node<i>.log. */
   logDir?: string | null;
+  /** Give every node a RESP port (for a run through the Redis protocol: --via resp). */
+  resp?: boolean;
   /** raft only: fields of raft_config.json to set on every node (max_memory_bytes, eviction_policy). */
   /** Config fields on top of the runner's own (a memory budget, a policy). */
   overrides?: Record<string, unknown>;
 }
+
+/** The RESP port of each node in a namespace network (every node has an address of its own). */
+const NAMESPACE_RESP_PORT = 6379;
 
 export interface NodeHealth {
   /** Nodes that are full members (ecc) or reachable voters in the leader's term (raft). */
@@ -91,7 +97,14 @@ export class JepsenCluster {
   /** Set by stop(): nothing starts after it (a nemesis still running must not leak a process). */
   private stopped = false;
 
-  private constructor(options: ClusterOptions, servers: string[], dataDir: string) {
+  /** Each node's RESP address, in node order; empty unless started with `resp`. */
+  readonly respAddresses: string[];
+
+  private constructor(options: ClusterOptions, servers: string[], dataDir: string, respAddresses: string[]) {
+    this.respAddresses = respAddresses;
+    // In a namespace network every node has a host of its own: one port number serves all.
+    const respFields =
+      respAddresses.length === 0 ? {} : options.network !== null ? { resp_port: NAMESPACE_RESP_PORT } : { resp_servers: respAddresses };
     this.mode = options.mode;
     this.network = options.network;
     this.servers = servers;
@@ -111,6 +124,7 @@ export class JepsenCluster {
           lock_lease_ms: 500,
           rpc_timeout_ms: 2_000,
           data_dir: dataDir,
+          ...respFields,
           ...options.overrides,
         },
         "jepsen",
@@ -129,6 +143,7 @@ export class JepsenCluster {
           fsync: "never",
           data_dir: dataDir,
           rpc_timeout_ms: 1_000,
+          ...respFields,
           ...options.overrides,
         },
         "jepsen",
@@ -145,12 +160,19 @@ export class JepsenCluster {
     if (options.network !== null && options.network.nodeCount !== nodeCount) {
       throw new Error(`the namespace network has ${options.network.nodeCount} nodes, ${options.mode} needs ${nodeCount}`);
     }
+    const ports = options.network !== null ? [] : await freeLoopbackPorts(options.resp === true ? 2 * nodeCount : nodeCount);
     const servers =
       options.network !== null
         ? Array.from({ length: nodeCount }, (_, index) => options.network!.nodeAddress(index))
-        : (await freeLoopbackPorts(nodeCount)).map((port) => `127.0.0.1:${port}`);
+        : ports.slice(0, nodeCount).map((port) => `127.0.0.1:${port}`);
+    const respAddresses =
+      options.resp !== true
+        ? []
+        : options.network !== null
+          ? servers.map((address) => `${parseAddress(address).host}:${NAMESPACE_RESP_PORT}`)
+          : ports.slice(nodeCount).map((port) => `127.0.0.1:${port}`);
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `jepsen-${options.mode}-`));
-    const cluster = new JepsenCluster(options, servers, dataDir);
+    const cluster = new JepsenCluster(options, servers, dataDir, respAddresses);
     try {
       await Promise.all(servers.map((_, index) => cluster.startNode(index, false)));
     } catch (error) {

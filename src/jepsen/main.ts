@@ -25,6 +25,18 @@ function integer(name: string, min: number, max: number): (value: string) => num
   };
 }
 
+/** A fraction in 0..1 (the runner checks it against the sets' share). */
+function fraction(name: string): (value: string) => number {
+  return (value: string) => {
+    const parsed = Number(value);
+    if (!/^(0|1|0?\.\d+)$/.test(value) || parsed < 0 || parsed > 1) throw new CommanderArgumentError(`${name} must be a fraction in 0..1, e.g. 0.1`);
+    return parsed;
+  };
+}
+
+/** SET NX's share of the operations in a run through RESP in ecc mode, unless --nx-fraction says otherwise. */
+const RESP_NX_FRACTION_DEFAULT = 0.1;
+
 function faultList(value: string): FaultKind[] {
   if (value === "none") return [];
   const kinds = value.split(",").map((part) => part.trim());
@@ -37,7 +49,7 @@ function faultList(value: string): FaultKind[] {
 export function jepsenProgram(): Command {
   return new Command("jepsen")
     .description(
-      "Jepsen-style test: concurrent clients do random get/set/del on a few keys of a real local cluster " +
+      "Jepsen-style test: concurrent clients do random get/set/del (and SET NX) on a few keys of a real local cluster " +
         "(ecc: 5 nodes, k=3; raft: 3 nodes) while a seeded nemesis injects faults within the fault budget " +
         "(ecc: at most n-k=2 faulty nodes at once; raft: 1 of 3). At the end every fault is healed, every key " +
         "is read by a fresh client, and the whole history is checked for linearizability.",
@@ -57,6 +69,16 @@ export function jepsenProgram(): Command {
         "client-crash (ecc only) = a CLI client SIGKILLed between EcPrepare and EcCommit. When partitions are not possible " +
         "on this machine and --faults is not given, they are left out and the report says so.",
       faultList,
+    )
+    .addOption(
+      new Option("--via <client>", "how clients reach the cluster: library (EcClient/RaftClient) or resp (ioredis on every node's RESP port)")
+        .choices(["library", "resp"])
+        .default("library"),
+    )
+    .option(
+      "--nx-fraction <f>",
+      "fraction of operations that are SET NX, from the sets' share (ecc only; default 0.1 with --via resp in ecc mode, else 0)",
+      fraction("--nx-fraction"),
     )
     .option("--heal-timeout-ms <ms>", "bound on waiting for a healthy cluster after healing", integer("--heal-timeout-ms", 1_000, 600_000), 60_000)
     .option("--check-steps <n>", "linearizability search budget per key (more = slower, fewer inconclusive verdicts)", integer("--check-steps", 1, 16_000_000), 5_000_000)
@@ -84,6 +106,8 @@ interface Flags {
   clients: number;
   keys: number;
   opTimeoutMs: number;
+  via: "library" | "resp";
+  nxFraction?: number;
   faults?: FaultKind[];
   healTimeoutMs: number;
   checkSteps: number;
@@ -140,6 +164,8 @@ export async function main(argv: string[]): Promise<number> {
       healTimeoutMs: flags.healTimeoutMs,
       checkOptions: { stepsMaxPerKey: flags.checkSteps },
       nodeLogDir: flags.nodeLogs ?? null,
+      via: flags.via,
+      setNxFraction: flags.nxFraction ?? (flags.via === "resp" && flags.mode === "ecc" ? RESP_NX_FRACTION_DEFAULT : 0),
       log,
       maxMemory: flags.maxMemory,
       evictionPolicy: flags.evictionPolicy,

@@ -28,7 +28,7 @@ import { JepsenCluster, JepsenMode } from "./cluster";
 import { NamespaceNetwork, namespaceSupport } from "./netns";
 import { NemesisEvent, Nemesis, formatEvent } from "./nemesis";
 import { FaultKind, FaultWindow, SCHEDULE_DEFAULTS, nemesisSchedule } from "./schedule";
-import { eccTargets, raftTargets, storedValue } from "./targets";
+import { eccTargets, raftTargets, respTargets, storedValue } from "./targets";
 import { dropOperations, ttlExpireOperations } from "./drops";
 import { LongestGaps, longestGaps } from "./gaps";
 import { ClientStats, TargetFactory, WORKLOAD_DEFAULTS, recordedOperation, startWorkload, withDeadline } from "./workload";
@@ -53,6 +53,10 @@ export interface JepsenOptions {
   checkOptions?: CheckOptions;
   /** Append every node's output to <nodeLogDir>/node<i>.log. */
   nodeLogDir?: string | null;
+  /** How clients reach the cluster: the client library (default) or a Redis client on the RESP ports. */
+  via?: "library" | "resp";
+  /** Fraction of operations that are SET NX (only where the mode has conditional writes: ecc). */
+  setNxFraction?: number;
   log?: (line: string) => void;
   /** raft: each node's memory budget (a size, e.g. "4MiB") and eviction policy. */
   maxMemory?: string;
@@ -82,6 +86,9 @@ export interface JepsenResult {
   seed: number;
   config: {
     timeMs: number;
+    /** How clients reached the cluster (absent in files from before --via: the library). */
+    via?: "library" | "resp";
+    setNxFraction?: number;
     clients: number;
     keys: string[];
     operationTimeoutMs: number;
@@ -144,6 +151,10 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
   const keyCount = options.keyCount ?? WORKLOAD_DEFAULTS.keyCount;
   const operationTimeoutMs = options.operationTimeoutMs ?? WORKLOAD_DEFAULTS.operationTimeoutMs;
   const keys = Array.from({ length: keyCount }, (_, index) => `k${index}`);
+  const via = options.via ?? "library";
+  const setNxFraction = options.setNxFraction ?? 0;
+  if (setNxFraction > 0 && options.mode === "raft") throw new Error("SET NX needs conditional writes, which raft mode does not have yet");
+  if (!(setNxFraction >= 0 && setNxFraction <= WORKLOAD_DEFAULTS.setFraction)) throw new Error(`the SET NX fraction must be 0..${WORKLOAD_DEFAULTS.setFraction} (a share of the sets)`);
   let faults = [...(options.faults ?? defaultFaults(options.mode))];
   if (options.mode === "raft" && faults.includes("client-crash")) throw new Error("client-crash is an ecc fault (the raft client has no 2PC)");
   const overrides: Record<string, unknown> = {};
@@ -185,8 +196,8 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
       network = await NamespaceNetwork.create({ nodeCount });
       log(`network namespaces: ${network.namespaces().join(", ")} (subnet ${network.subnetPrefix}.0/24)`);
     }
-    cluster = await JepsenCluster.start({ mode: options.mode, network, logDir: options.nodeLogDir ?? null, overrides });
-    log(`${options.mode} cluster: ${cluster.servers.join(", ")} pids ${cluster.pids().join(",")}`);
+    cluster = await JepsenCluster.start({ mode: options.mode, network, logDir: options.nodeLogDir ?? null, overrides, resp: via === "resp" });
+    log(`${options.mode} cluster: ${cluster.servers.join(", ")} pids ${cluster.pids().join(",")}${via === "resp" ? `; clients through RESP at ${cluster.respAddresses.join(", ")}` : ""}`);
     const ready = await cluster.waitHealthy(30_000);
     if (!ready.healthy) throw new Error(`cluster not healthy after start: ${ready.summary}`);
 
@@ -210,7 +221,11 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     /** ecc: the TTL deadline of each value set with one (the target picks it; drops.ts). */
     const ttlDeadlines = new Map<string, number>();
     const openTarget: TargetFactory =
-      options.mode === "ecc" ? await eccTargets(cluster.eccConfig!, valueBytes, ttlDeadlines) : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs, valueBytes);
+      via === "resp"
+        ? respTargets(cluster.respAddresses, { setNx: options.mode === "ecc", commandTimeoutMs: operationTimeoutMs })
+        : options.mode === "ecc"
+          ? await eccTargets(cluster.eccConfig!, valueBytes, ttlDeadlines)
+          : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs, valueBytes);
     const nemesis = new Nemesis({ cluster, schedule, recorder, keys, nowMs: clock.nowMs, log });
     const workload = startWorkload(
       recorder,
@@ -223,6 +238,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
         thinkMsMax: options.thinkMsMax ?? WORKLOAD_DEFAULTS.thinkMsMax,
         getFraction: WORKLOAD_DEFAULTS.getFraction,
         setFraction: WORKLOAD_DEFAULTS.setFraction,
+        setNxFraction,
         onUnknown: (operationId, errorName) => unknownErrors.set(operationId, errorName),
         ttlMs: options.ttlMs,
       },
@@ -294,6 +310,8 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
       seed: options.seed,
       config: {
         timeMs: options.timeMs,
+        via,
+        setNxFraction,
         clients: clientCount,
         keys,
         operationTimeoutMs,
@@ -382,7 +400,7 @@ export function unknownWriteSummary(history: History, errorNames: ReadonlyMap<nu
 
 export function countOperations(history: History): JepsenResult["counts"] {
   const empty = (): OperationCounts => ({ ok: 0, fail: 0, unknown: 0 });
-  const counts = { get: empty(), set: empty(), del: empty(), expire: empty(), total: empty() };
+  const counts = { get: empty(), set: empty(), del: empty(), expire: empty(), setnx: empty(), total: empty() };
   for (const operation of history) {
     counts[operation.kind][operation.status]++;
     counts.total[operation.status]++;
@@ -395,12 +413,17 @@ export function formatReport(result: JepsenResult): string {
   const lines: string[] = [];
   lines.push(`jepsen ${result.mode}: seed ${result.seed}, ${result.config.clients} clients, ${result.config.keys.length} keys, ${result.config.timeMs} ms`);
   lines.push(`faults: ${result.config.faults.join(", ") || "none"} (budget ${result.config.faultBudget} of ${result.config.nodeCount} nodes); partitions: ${result.config.partitions.note}`);
+  if (result.config.via === "resp") lines.push(`clients: ioredis through every node's RESP port; SET NX ${Math.round(100 * (result.config.setNxFraction ?? 0))}% of operations`);
   lines.push("operations      ok    fail  unknown");
-  for (const kind of ["get", "set", "del", "expire", "total"] as const) {
+  for (const kind of ["get", "set", "setnx", "del", "expire", "total"] as const) {
     if (kind === "expire" && result.counts.expire.ok + result.counts.expire.unknown === 0) continue;
     const c = result.counts[kind];
+    // setnx: counted only in files written since it exists
+    if (c === undefined || (kind === "setnx" && c.ok + c.fail + c.unknown === 0)) continue;
     lines.push(`  ${kind.padEnd(8)} ${String(c.ok).padStart(7)} ${String(c.fail).padStart(7)} ${String(c.unknown).padStart(8)}`);
   }
+  const setnx = result.history?.filter((operation) => operation.kind === "setnx" && operation.status === "ok") ?? [];
+  if (setnx.length > 0) lines.push(`SET NX: ${setnx.filter((operation) => operation.result === "1").length} of ${setnx.length} answered applied`);
   if (result.mode === "raft") {
     lines.push(
       `cluster drops (expire operations): ${result.drops.evictions} evictions, ${result.drops.expirations} expirations` +

@@ -1,10 +1,11 @@
-// The workload: concurrent clients doing random get/set/del on a few keys, every operation
+// The workload: concurrent clients doing random get/set/del (and SET NX where the target has
+// it) on a few keys, every operation
 // recorded in a HistoryRecorder for the linearizability checker.
 //
 // How outcomes are recorded (history.ts defines what each means to the checker):
 // - a get that returns: ok with its result; a get that throws or misses its deadline: fail
 //   (a read changes nothing, so the checker may ignore it either way);
-// - a set/del that returns: ok;
+// - a set/del that returns: ok; a setnx (SET NX) that returns: ok, with whether it applied;
 // - a set/del rejected as bad input (InvalidArgumentError, KeyTooLargeError,
 //   ValueTooLargeError): fail, it never left the client;
 // - a set/del that throws anything else or misses its deadline: unknown. The clients'
@@ -17,7 +18,8 @@
 // it can race the client's next operation on the same object.
 import { InvalidArgumentError, KeyTooLargeError, ValueTooLargeError, errorMessage } from "../core/errors";
 import { Random, SeededRandom } from "../core/env";
-import { HistoryRecorder, OperationKind } from "../check/history";
+import assert from "node:assert/strict";
+import { HistoryRecorder, OperationKind, SETNX_APPLIED, SETNX_NOT_APPLIED } from "../check/history";
 
 /** What the workload needs of a store: one client connection. */
 export interface KvTarget {
@@ -25,6 +27,8 @@ export interface KvTarget {
   /** ttlMs: the value expires that long after the write (targets that support TTLs). */
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   del(key: string): Promise<void>;
+  /** SET NX: true when it applied, false when the key held a value. Absent: the target has no conditional writes. */
+  setNx?(key: string, value: string): Promise<boolean>;
   close(): void;
 }
 
@@ -41,6 +45,8 @@ export interface WorkloadOptions {
   /** Fractions of get and set; the rest are del. */
   getFraction: number;
   setFraction: number;
+  /** Fraction of SET NX, taken from the sets' share (only for targets with setNx). */
+  setNxFraction?: number;
   /** Told of every operation recorded as unknown, with the error class that made it so. */
   onUnknown?: (operationId: number, errorName: string) => void;
   /** When set, a third of the sets carry this TTL (the cluster's expirations join the history from its logs). */
@@ -106,10 +112,17 @@ export async function recordedOperation(
   timeoutMs: number,
   ttlMs?: number,
 ): Promise<OperationOutcome> {
-  const handle = recorder.invoke(clientId, kind === "set" ? { kind, key, value: value as string } : { kind, key });
+  const handle = recorder.invoke(clientId, kind === "set" || kind === "setnx" ? { kind, key, value: value as string } : { kind, key });
   try {
     if (kind === "get") {
       const result = await withDeadline(target.get(key), timeoutMs);
+      recorder.ok(handle, result);
+      return { operationId: handle, status: "ok", result };
+    }
+    if (kind === "setnx") {
+      assert.ok(target.setNx !== undefined, "a setnx needs a target with conditional writes");
+      const applied = await withDeadline(target.setNx(key, value as string), timeoutMs);
+      const result = applied ? SETNX_APPLIED : SETNX_NOT_APPLIED;
       recorder.ok(handle, result);
       return { operationId: handle, status: "ok", result };
     }
@@ -187,9 +200,17 @@ async function clientLoop(
       }
     }
     const draw = random.next();
-    const kind: OperationKind = draw < options.getFraction ? "get" : draw < options.getFraction + options.setFraction ? "set" : "del";
+    const setNxFraction = target.setNx === undefined ? 0 : (options.setNxFraction ?? 0);
+    const kind: OperationKind =
+      draw < options.getFraction
+        ? "get"
+        : draw < options.getFraction + setNxFraction
+          ? "setnx"
+          : draw < options.getFraction + options.setFraction
+            ? "set"
+            : "del";
     const key = options.keys[random.int(options.keys.length)];
-    const value = kind === "set" ? `${clientId}-${sequence}` : null;
+    const value = kind === "set" || kind === "setnx" ? `${clientId}-${sequence}` : null;
     // Drawn only when TTLs are asked for, so runs without them replay as before.
     const ttlMs = kind === "set" && options.ttlMs !== undefined && random.next() < 1 / 3 ? options.ttlMs : undefined;
     sequence++;

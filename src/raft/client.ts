@@ -128,10 +128,14 @@ export class RaftClient {
     }));
   }
 
-  /** Deletes the key (nothing happens when it is absent). */
-  async del(key: string | Uint8Array): Promise<void> {
+  /**
+   * Deletes the key (nothing happens when it is absent). True when the key held a value, as
+   * the state machine found it (RESP's DEL count); a retry of a delete already applied finds
+   * the key as it is by then.
+   */
+  async del(key: string | Uint8Array): Promise<boolean> {
     const keyBytes = checkKey(key);
-    await this.write((seq, floor) => ({ $case: "del", value: { key: keyBytes, clientId: this.clientId, seq, floor } }));
+    return (await this.write((seq, floor) => ({ $case: "del", value: { key: keyBytes, clientId: this.clientId, seq, floor } }))).existed;
   }
 
   /** Gives the key's value a TTL of `ttlMs` from now (the leader's clock); false when the key is absent. */

@@ -7,6 +7,7 @@ import { HTTP_FIELD_RULES, httpServersProblems } from "../frontdoor/admin_addres
 import { MAX_MEMORY_BYTES_DEFAULT, MAX_MEMORY_BYTES_MAX, MAX_MEMORY_BYTES_MIN, RAFT_SNAPSHOT_ENTRIES_DEFAULT, SERVERS_MAX } from "../core/limits";
 import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
 import { parseByteSize } from "../core/units";
+import { RESP_FIELD_RULES, respServersProblems } from "../resp/resp_address";
 import { FsyncPolicy } from "./disk_storage";
 
 export interface RaftClusterConfig {
@@ -24,6 +25,9 @@ export interface RaftClusterConfig {
   /** The HTTP admin port: this node's port (0: off), or one host:port per server; src/frontdoor/admin_address.ts. */
   httpPort?: number;
   httpServers?: string[];
+  /** The RESP (Redis protocol) port: this node's port (0: off), or one host:port per server; src/resp/resp_address.ts. */
+  respPort?: number;
+  respServers?: string[];
   /**
    * Per-node memory budget for the state machine (values, keys, index, arena) and the log
    * data held in memory; 0 = none. The leader keeps every node within it (kv_budget.ts).
@@ -47,7 +51,7 @@ export const RAFT_DEFAULT_FILE = {
 };
 
 /** The admin port's fields are optional: without them each node gets the default port (admin_address.ts). */
-export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[] };
+export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] };
 
 const RULES: FieldRules = {
   servers: { kind: "strings", itemsMin: 1, itemsMax: SERVERS_MAX },
@@ -62,6 +66,7 @@ const RULES: FieldRules = {
   // leave it out.
   connect_timeout_ms: { kind: "integer", min: 10, max: 600_000, optional: true },
   ...HTTP_FIELD_RULES,
+  ...RESP_FIELD_RULES,
   // Optional like connect_timeout_ms; the defaults apply when left out. A budget below
   // MAX_MEMORY_BYTES_MIN cannot hold a node's index and one value in flight: refused.
   max_memory_bytes: { kind: "bytes", min: MAX_MEMORY_BYTES_MIN, max: MAX_MEMORY_BYTES_MAX, optional: true },
@@ -82,6 +87,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
   }
   problems.push(...serverListProblems(file.servers));
   problems.push(...httpServersProblems(file.servers, file.http_servers));
+  problems.push(...respServersProblems(file.servers, file.resp_servers));
   if (problems.length > 0) throw new ConfigError(`invalid raft config (${source}):\n  ${problems.join("\n  ")}`);
   return {
     servers: file.servers,
@@ -95,6 +101,8 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
     connectTimeoutMs: file.connect_timeout_ms ?? RAFT_DEFAULT_FILE.connect_timeout_ms,
     ...(file.http_port === undefined ? {} : { httpPort: file.http_port }),
     ...(file.http_servers === undefined ? {} : { httpServers: file.http_servers }),
+    ...(file.resp_port === undefined ? {} : { respPort: file.resp_port }),
+    ...(file.resp_servers === undefined ? {} : { respServers: file.resp_servers }),
     maxMemoryBytes: parseByteSize(file.max_memory_bytes ?? MAX_MEMORY_BYTES_DEFAULT, "max_memory_bytes"),
     evictionPolicy: (file.eviction_policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy,
   };
@@ -113,6 +121,8 @@ export function raftConfigToFile(config: RaftClusterConfig): RaftConfigFile {
     connect_timeout_ms: config.connectTimeoutMs,
     ...(config.httpPort === undefined ? {} : { http_port: config.httpPort }),
     ...(config.httpServers === undefined ? {} : { http_servers: config.httpServers }),
+    ...(config.respPort === undefined ? {} : { resp_port: config.respPort }),
+    ...(config.respServers === undefined ? {} : { resp_servers: config.respServers }),
     max_memory_bytes: config.maxMemoryBytes,
     eviction_policy: config.evictionPolicy,
   };

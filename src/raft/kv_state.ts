@@ -471,6 +471,23 @@ export class KvState {
     return handle;
   }
 
+  /**
+   * The live keys in `slotsMax` index slots from `cursor` on (expired ones, by `nowMs`, left
+   * out), and where to continue (0: a pass ended): RESP's SCAN and KEYS.
+   */
+  scan(cursor: number, slotsMax: number, nowMs: number): { keys: Buffer[]; next: number } {
+    const { slots, next } = this.index.scan(cursor, slotsMax);
+    const keys: Buffer[] = [];
+    for (const slot of slots) {
+      const handle = this.index.handleAt(slot);
+      const deadline = this.deadlineOf(handle);
+      if (deadline !== 0 && deadline <= nowMs) continue;
+      const start = this.arena.dataOffset(handle) + ENTRY_KEY_LENGTH_BYTES;
+      keys.push(Buffer.from(this.arena.bufferOf(handle).subarray(start, start + this.keyLength(handle))));
+    }
+    return { keys, next };
+  }
+
   /** Sets a live entry's deadline: in place when it has the field, else in a new block. */
   private setDeadline(key: string, handle: number, expiresAtMs: number): void {
     const buffer = this.arena.bufferOf(handle);

@@ -573,6 +573,11 @@ export class RaftNodeRuntime implements RaftHost {
 
   private lastLeader = "";
 
+  /** Keys of this node's state machine (RESP's SCAN and KEYS; a follower's may lag the leader's). */
+  scanKeys(cursor: number, slotsMax: number): { keys: Buffer[]; next: number } {
+    return this.kv.scan(cursor, slotsMax, Date.now());
+  }
+
   stats(): KvStatsReply {
     const status = this.core.status();
     const kv = this.kv.stats();

@@ -1,5 +1,6 @@
-// Jepsen-style runs against real clusters, one short run per mode, through the real entry
-// point (node dist/src/jepsen/main.js) as a child process.
+// Jepsen-style runs against real clusters, one short run per mode and client (the client
+// library; ioredis through the RESP front door), through the real entry point (node
+// dist/src/jepsen/main.js) as a child process.
 // Property: with faults inside the budget (ecc: at most n-k = 2 of 5 nodes faulty at once;
 // raft: 1 of 3) -- SIGKILL + restart, SIGSTOP/SIGCONT, real network partitions when this
 // machine allows network namespaces, and (ecc) CLI clients SIGKILLed between EcPrepare and
@@ -66,9 +67,13 @@ function namespacesOf(pid: number): string[] {
   }
 }
 
+// The RESP runs go through ioredis on every node's RESP port (--via resp); ecc's also does
+// SET NX (10% of operations), which the checker models as a set only onto an absent key.
 const RUNS = [
-  { mode: "ecc", seed: 11, timeSeconds: 45 },
-  { mode: "raft", seed: 12, timeSeconds: 40 },
+  { mode: "ecc", seed: 11, timeSeconds: 45, via: "library" },
+  { mode: "raft", seed: 12, timeSeconds: 40, via: "library" },
+  { mode: "ecc", seed: 13, timeSeconds: 20, via: "resp" },
+  { mode: "raft", seed: 14, timeSeconds: 15, via: "resp" },
 ] as const;
 
 describe("jepsen runs against real clusters (faults within the budget)", function () {
@@ -88,9 +93,9 @@ describe("jepsen runs against real clusters (faults within the budget)", functio
   });
 
   for (const run of RUNS) {
-    it(`${run.mode}: linearizable and no acknowledged write lost (seed ${run.seed}, ${run.timeSeconds} s)`, async () => {
-      const out = path.join(outDir, `${run.mode}.json`);
-      const args = ["--mode", run.mode, "--time", String(run.timeSeconds), "--seed", String(run.seed), "--out", out, "--heal-timeout-ms", "15000"];
+    it(`${run.mode}${run.via === "resp" ? " through RESP (ioredis)" : ""}: linearizable and no acknowledged write lost (seed ${run.seed}, ${run.timeSeconds} s)`, async () => {
+      const out = path.join(outDir, `${run.mode}-${run.via}.json`);
+      const args = ["--mode", run.mode, "--via", run.via, "--time", String(run.timeSeconds), "--seed", String(run.seed), "--out", out, "--heal-timeout-ms", "15000"];
       const output = await runJepsenProcess(args, 160_000, (started) => (child = started));
       const pid = child!.pid!;
       const context = `exit ${output.code}\nstdout:\n${output.stdout}\nstderr (tail):\n${output.stderr.slice(-3_000)}`;
@@ -111,6 +116,8 @@ describe("jepsen runs against real clusters (faults within the budget)", functio
       for (const read of result.finalReads) assert.notEqual(read.result, "failed", `final read of ${read.key} failed\n${context}`);
       assert.ok(result.counts.total.ok > 300, `only ${result.counts.total.ok} operations succeeded\n${context}`);
       assert.ok(result.counts.set.ok > 0 && result.counts.del.ok > 0 && result.counts.get.ok > 0, context);
+      assert.equal(result.config.via, run.via);
+      if (run.via === "resp" && run.mode === "ecc") assert.ok(result.counts.setnx.ok > 0, `no SET NX succeeded\n${context}`);
       // The nemesis did its job: node faults happened, and never more than the budget planned.
       const nodeFaults = result.events.filter((event: { kind: string }) => ["kill", "pause", "partition"].includes(event.kind));
       assert.ok(nodeFaults.length >= 2, `only ${nodeFaults.length} node faults happened\n${context}`);

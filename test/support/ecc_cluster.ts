@@ -25,12 +25,17 @@ export async function startEccCluster(
     heartbeatTimeoutMs?: number;
     maxMemory?: number | string;
     evictionPolicy?: string;
+    /** Give every node a RESP (Redis protocol) port of its own (config resp_servers). */
+    resp?: boolean;
+    /** More environment for every node. */
+    env?: NodeJS.ProcessEnv;
     /** Start nodes as startAll does (node flags, allocator), each in the cgroup this names. */
     procsFileOf?: (index: number) => string;
   } = {},
 ): Promise<EccTestCluster> {
   const n = options.n ?? 5;
-  const ports = await freePorts(n);
+  const allPorts = await freePorts(options.resp === true ? 2 * n : n);
+  const ports = allPorts.slice(0, n);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ecc-test-"));
   const config = parseEccConfig(
     {
@@ -44,10 +49,11 @@ export async function startEccCluster(
       data_dir: dataDir,
       ...(options.maxMemory === undefined ? {} : { max_memory_bytes: options.maxMemory }),
       ...(options.evictionPolicy === undefined ? {} : { eviction_policy: options.evictionPolicy }),
+      ...(options.resp === true ? { resp_servers: allPorts.slice(n).map((port) => `127.0.0.1:${port}`) } : {}),
     },
     "test",
   );
-  const env = { [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(config)), ECC_LOG_LEVEL: "warn" };
+  const env = { ...options.env, [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(config)), ECC_LOG_LEVEL: "warn" };
   const nodes: Array<StartedProcess | null> = new Array(n).fill(null);
   const cluster: EccTestCluster = {
     config,

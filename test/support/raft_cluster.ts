@@ -21,10 +21,20 @@ export interface RaftTestCluster {
 }
 
 export async function startRaftCluster(
-  options: { size?: number; snapshotEntries?: number; extraPorts?: number; config?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    size?: number;
+    snapshotEntries?: number;
+    extraPorts?: number;
+    config?: Record<string, unknown>;
+    env?: NodeJS.ProcessEnv;
+    /** Give every node a RESP (Redis protocol) port of its own (config resp_servers). */
+    resp?: boolean;
+  } = {},
 ): Promise<RaftTestCluster> {
   const size = options.size ?? 3;
-  const ports = await freePorts(size + (options.extraPorts ?? 0));
+  const respCount = options.resp === true ? size : 0;
+  const allPorts = await freePorts(size + (options.extraPorts ?? 0) + respCount);
+  const ports = allPorts.slice(0, allPorts.length - respCount);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "raft-test-"));
   const config = parseRaftConfig(
     {
@@ -36,6 +46,7 @@ export async function startRaftCluster(
       fsync: "never",
       data_dir: dataDir,
       rpc_timeout_ms: 1_000,
+      ...(respCount > 0 ? { resp_servers: allPorts.slice(allPorts.length - respCount).map((port) => `127.0.0.1:${port}`) } : {}),
       ...options.config,
     },
     "test",

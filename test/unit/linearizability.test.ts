@@ -120,6 +120,45 @@ describe("linearizability checker: accepted histories", () => {
   });
 });
 
+function setnx(clientId: string, value: string, applied: boolean | null, invokeMs: number, returnMs: number | null, key = "x"): Operation {
+  return operation({ clientId, kind: "setnx", key, value, result: applied === null ? null : applied ? "1" : "0", invokeMs, returnMs });
+}
+
+describe("linearizability checker: SET NX (setnx)", () => {
+  it("accepts one winner among concurrent setnx, and a loser that saw the key present", () => {
+    assertAccepted([setnx("a", "va", true, 0, 10), setnx("b", "vb", false, 1, 9), get("c", "va", 11, 12)]);
+    // the loser may also come first in real time, if the winner's write was already in
+    assertAccepted([set("a", "v0", 0, 1), setnx("b", "vb", false, 2, 3), get("c", "v0", 4, 5)]);
+    // after a delete the key is absent again: a later setnx may win
+    assertAccepted([setnx("a", "va", true, 0, 1), del("b", 2, 3), setnx("c", "vc", true, 4, 5), get("d", "vc", 6, 7)]);
+    // an unknown setnx may have applied (its value read later) or not
+    assertAccepted([setnx("a", "va", null, 0, null), get("b", "va", 5, 6)]);
+    assertAccepted([setnx("a", "va", null, 0, null), get("b", null, 5, 6)]);
+  });
+
+  it("rejects two winners, a winner over a present value, and a loser over an absent key", () => {
+    assertRejected([setnx("a", "va", true, 0, 10), setnx("b", "vb", true, 1, 9), get("c", "vb", 11, 12)]);
+    assertRejected([setnx("a", "va", true, 0, 1), setnx("b", "vb", true, 2, 3)]);
+    assertRejected([set("a", "v0", 0, 1), setnx("b", "vb", true, 2, 3)]);
+    assertRejected([setnx("b", "vb", false, 0, 1), get("c", null, 2, 3)]);
+    const rejected = assertRejected([setnx("a", "va", true, 0, 1), setnx("b", "vb", true, 2, 3)]);
+    assert.match(rejected.message, /setnx "x" "vb"\s+-> applied/);
+  });
+
+  it("records setnx outcomes and round-trips them through JSON", () => {
+    let nowMs = 0;
+    const recorder = new HistoryRecorder({ nowMs: () => nowMs++ });
+    const first = recorder.invoke("c0", { kind: "setnx", key: "k", value: "v" });
+    recorder.ok(first, "1");
+    const second = recorder.invoke("c1", { kind: "setnx", key: "k", value: "w" });
+    assert.throws(() => recorder.ok(second, "yes"));
+    recorder.ok(second, "0");
+    const history = recorder.history();
+    assert.deepEqual(historyFromJson(historyToJson(history)), history);
+    assert.equal(checkHistory(history).ok, true);
+  });
+});
+
 describe("linearizability checker: rejected histories", () => {
   it("rejects a stale read after a completed write", () => {
     const result = assertRejected([set("c1", "a", 0, 10), get("c2", null, 20, 30)]);

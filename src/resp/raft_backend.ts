@@ -1,0 +1,143 @@
+// The RESP backend of a raft node: every data command is forwarded to the leader through a
+// RaftClient (the client library's own leader discovery and retries across leader changes;
+// reads are linearizable through the leader's ReadIndex), so any Redis client works against
+// any node unchanged. The other choice, answering a follower's commands with a redirect
+// (Redis Cluster's -MOVED), would need a cluster-aware client: redis-cli, redis-benchmark and a
+// plain ioredis do not follow one to another port.
+//
+// TTLs are the raft state machine's own (the leader turns a TTL into a deadline when it
+// takes the write): SET's EX/PX (and EXAT/PXAT as the time left from now), EXPIRE, PEXPIRE,
+// TTL, PTTL, PERSIST. What raft mode cannot do yet through this front door, because its state
+// machine has no conditional writes: SET's NX/XX/GET/KEEPTTL, GETDEL and APPEND answer
+// "ERR ... not supported in raft mode". DEL's count is the state machine's (whether the key
+// held a value when the delete applied). DBSIZE, SCAN and KEYS list this node's state machine
+// (a follower's may lag the leader's by the entries not yet applied there).
+import { RaftClient } from "../raft/client";
+import { RaftClusterConfig } from "../raft/config";
+import { RaftNodeRuntime } from "../raft/node";
+import { BackendInfo, KeyStat, RespBackend, ScanPage, SetOutcome, SetRequest } from "./backend";
+import { CommandError } from "./arguments";
+import { resolveRange } from "../ecc/read_coordinator";
+
+function notInRaft(what: string): CommandError {
+  return new CommandError(`ERR ${what} is not supported in raft mode yet (the raft state machine has no conditional writes)`);
+}
+
+export class RaftRespBackend implements RespBackend {
+  readonly mode = "raft" as const;
+
+  constructor(
+    private readonly node: RaftNodeRuntime,
+    private readonly client: RaftClient,
+    private readonly config: RaftClusterConfig,
+  ) {}
+
+  get(key: Buffer): Promise<Buffer | null> {
+    return this.client.get(key);
+  }
+
+  async getRange(key: Buffer, start: number, end: number): Promise<Buffer | null> {
+    const value = await this.client.get(key);
+    if (value === null) return null;
+    const range = resolveRange({ start, end }, value.length);
+    return range === null ? Buffer.alloc(0) : value.subarray(range.start, range.end + 1);
+  }
+
+  async stat(key: Buffer): Promise<KeyStat | null> {
+    const [value, ttlMs] = await Promise.all([this.client.get(key), this.client.ttl(key)]);
+    if (value === null || ttlMs === -2) return null;
+    return { valueBytes: value.length, expiresAtMs: ttlMs > 0 ? Date.now() + ttlMs : 0 };
+  }
+
+  async set(key: Buffer, value: Buffer, request: SetRequest): Promise<SetOutcome> {
+    if (request.condition !== "none") throw notInRaft(`SET ${request.condition.toUpperCase()}`);
+    if (request.returnPrevious) throw notInRaft("SET ... GET");
+    if (request.expiry.kind === "keep") throw notInRaft("SET ... KEEPTTL");
+    if (request.expiry.kind === "at") {
+      const ttlMs = request.expiry.atMs - Date.now();
+      // A deadline already past (EXAT/PXAT): the value would expire at once, as in Redis.
+      if (ttlMs <= 0) await this.client.del(key);
+      else await this.client.set(key, value, { ttlMs });
+    } else {
+      await this.client.set(key, value);
+    }
+    return { applied: true, previous: null };
+  }
+
+  async getDel(): Promise<Buffer | null> {
+    throw notInRaft("GETDEL");
+  }
+
+  del(key: Buffer): Promise<boolean> {
+    return this.client.del(key);
+  }
+
+  async expire(key: Buffer, expireAtMs: number | null): Promise<boolean> {
+    if (expireAtMs === null) return (await this.client.persist(key)) === "removed";
+    return this.client.expire(key, Math.max(1, expireAtMs - Date.now()));
+  }
+
+  async append(): Promise<number> {
+    throw notInRaft("APPEND");
+  }
+
+  async scan(cursor: number, count: number): Promise<ScanPage> {
+    const keys: Buffer[] = [];
+    let next = cursor;
+    let slots = 0;
+    do {
+      const page = this.node.scanKeys(next, count);
+      keys.push(...page.keys);
+      next = page.next;
+      slots += count;
+    } while (next !== 0 && keys.length < count && slots < 10 * count);
+    return { cursor: next, keys };
+  }
+
+  async info(): Promise<BackendInfo> {
+    const stats = this.node.stats();
+    return {
+      server: [
+        ["cache_mode", "raft"],
+        ["cache_raft_role", stats.role],
+        ["cache_raft_term", stats.term],
+        ["cache_raft_leader", stats.leaderId],
+        ["cache_raft_voters", stats.voters.join(",")],
+        ["cache_raft_commit_index", stats.commitIndex],
+        ["cache_raft_applied_index", stats.appliedIndex],
+      ],
+      memory: [
+        ["used_memory", stats.usedBytes],
+        ["used_memory_rss", stats.rssBytes],
+        ["maxmemory", stats.maxMemoryBytes],
+        ["maxmemory_policy", stats.evictionPolicy],
+        ["cache_logical_bytes", stats.logicalBytes],
+        ["cache_log_bytes", stats.logBytes],
+        ["cache_evicted_keys", stats.evictedKeys],
+        ["cache_expired_keys", stats.expiredKeys],
+        ["cache_rejected_writes", stats.rejectedWrites],
+      ],
+      replication: [
+        ["role", "master"],
+        ["connected_slaves", 0],
+        ["cache_replication", `raft: ${stats.voters.length} voters, this node is ${stats.role}`],
+      ],
+      keys: stats.keyCount,
+      keysWithTtl: stats.volatileKeys,
+    };
+  }
+
+  configValues(): Record<string, string> {
+    return {
+      maxmemory: String(this.config.maxMemoryBytes),
+      "maxmemory-policy": this.config.evictionPolicy,
+      save: "",
+      appendonly: "no",
+      databases: "1",
+    };
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
