@@ -29,8 +29,10 @@ import { readProcessCpuMs } from "../src/bench/cpu";
 import { parseByteSize } from "../src/core/units";
 import { sleep } from "../src/core/env";
 
-/** The recovering node's rebuild events, printed with the result. */
+/** Rebuild, view and warning events of every node, printed with the result (bounded). */
 const rebuildLog: string[] = [];
+const REBUILD_LOG_LINES_MAX = 400;
+const EVENT_LINE = /ec\.rebuild_(started|finished|failed)|ec\.promoted|ec\.node_removed|ec\.removed_from_view|"level":"(warn|error)"/;
 const READY_TIMEOUT_MS = 30_000;
 /** Longest rebuild the bench waits for (the old per-key path took minutes at 1 KiB). */
 const REBUILD_WAIT_MS_MAX = 30 * 60_000;
@@ -56,7 +58,7 @@ async function startNode(address: string, env: NodeJS.ProcessEnv, recover: boole
     name: `ecc node ${address}`,
     ...command,
     onLine: (line) => {
-      if (/ec\.rebuild_(started|finished|failed)|ec\.promoted/.test(line)) rebuildLog.push(line);
+      if (EVENT_LINE.test(line) && rebuildLog.length < REBUILD_LOG_LINES_MAX) rebuildLog.push(line);
     },
   });
   await node.waitReady({ line: /"event":"ecc\.node_started"/ }, READY_TIMEOUT_MS);
@@ -82,6 +84,11 @@ export interface RebuildResult {
     nodeReportedMegabytesPerSecond: number;
     /** Shard bytes ÷ (restart to promotion). */
     wallMegabytesPerSecond: number;
+    /** Times the restarted node began its rebuild (more than 1: it was removed from the view and started over). */
+    starts: number;
+    /** Keys installed from bulk pulls and keys read the per-key way, from its ec.rebuild_finished line (when it logs them). */
+    pulledKeys: number | null;
+    fallbackKeys: number | null;
   };
   /** Foreground operations per second (gets + sets) in each window. */
   opsPerSecond: { baseline: number; afterKillBeforeRestart: number; duringRebuild: number; afterPromotion: number };
@@ -93,6 +100,26 @@ export interface RebuildResult {
   /** CPU the bench process (the foreground load) used per second of the rebuild window, in cores. */
   generatorCores: number;
   killToRestartSeconds: number;
+  /** Foreground ops/s per TIMELINE_MS, from the start of the baseline; marks in seconds on the same axis. */
+  timeline: number[];
+  marks: { killSeconds: number; restartSeconds: number; promotedSeconds: number };
+}
+
+const TIMELINE_MS = 500;
+
+/** The JSON log lines of the node at `address` (from rebuildLog) whose event is `event`. */
+function nodeEvents(address: string, event: string): Array<Record<string, unknown>> {
+  const events: Array<Record<string, unknown>> = [];
+  for (const line of rebuildLog) {
+    if (!line.includes(`"event":"${event}"`)) continue;
+    try {
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      if (parsed.nodeId === address) events.push(parsed);
+    } catch {
+      continue; // not a JSON log line
+    }
+  }
+  return events;
 }
 
 function sizeLabel(bytes: number): string {
@@ -122,6 +149,8 @@ export function resultTable(result: RebuildResult): string {
       `| rebuild time (restart to promotion) | ${result.rebuild.seconds.toFixed(1)} s |`,
       `| rebuild rate, node's own figure | ${result.rebuild.nodeReportedMegabytesPerSecond.toFixed(1)} MB/s of shard bytes |`,
       `| rebuild rate, restart to promotion | ${result.rebuild.wallMegabytesPerSecond.toFixed(1)} MB/s of shard bytes |`,
+      `| rebuild starts (1 = never removed meanwhile) | ${result.rebuild.starts} |`,
+      ...(result.rebuild.pulledKeys === null ? [] : [`| keys pulled in bulk / read per key | ${result.rebuild.pulledKeys} / ${result.rebuild.fallbackKeys ?? 0} |`]),
       `| CPU per rebuilt MB | ${result.cpuMsPerMegabyte.recovering.toFixed(1)} ms on the recovering node + ${result.cpuMsPerMegabyte.others.toFixed(1)} ms on the other 4 |`,
       `| foreground ops/s before the failure (${load}) | ${ops.baseline.toFixed(0)} |`,
       `| foreground ops/s with the node dead | ${ops.afterKillBeforeRestart.toFixed(0)} |`,
@@ -213,6 +242,14 @@ async function main(): Promise<void> {
         }
       }),
     );
+    const timeline: number[] = [];
+    const timelineStart = performance.now();
+    let timelineDone = 0;
+    const sampler = setInterval(() => {
+      timeline.push(((done - timelineDone) * 1000) / TIMELINE_MS);
+      timelineDone = done;
+    }, TIMELINE_MS);
+    const secondsSinceStart = (at: number): number => Number(((at - timelineStart) / 1000).toFixed(2));
     const rate = async (ms: number): Promise<number> => {
       const start = done;
       await sleep(ms);
@@ -248,7 +285,10 @@ async function main(): Promise<void> {
     const duringRebuild = ((done - doneAtRestart) * 1000) / (promotedAt - restartedAt);
     const after = await rate(5_000);
     running = false;
+    clearInterval(sampler);
     await foreground;
+    const finished = nodeEvents(config.servers[1], "ec.rebuild_finished").at(-1);
+    const countField = (name: string): number | null => (typeof finished?.[name] === "number" ? (finished[name] as number) : null);
     const megabytes = rebuild.bytes / 1e6;
     const cpuUsed = cpuAfter.map((ms, index) => ms - cpuBefore[index]);
     const others = cpuUsed.reduce((sum, ms, index) => (index === 1 ? sum : sum + ms), 0);
@@ -266,6 +306,9 @@ async function main(): Promise<void> {
         seconds: rebuildS,
         nodeReportedMegabytesPerSecond: rebuild.bytesPerSecond / 1e6,
         wallMegabytesPerSecond: megabytes / rebuildS,
+        starts: nodeEvents(config.servers[1], "ec.rebuild_started").length,
+        pulledKeys: countField("pulledKeys"),
+        fallbackKeys: countField("fallbackKeys"),
       },
       opsPerSecond: { baseline, afterKillBeforeRestart: duringLoss, duringRebuild, afterPromotion: after },
       duringPercentOfBaseline: (duringRebuild / baseline) * 100,
@@ -273,6 +316,8 @@ async function main(): Promise<void> {
       cpuMsPerMegabyte: { recovering: cpuUsed[1] / Math.max(megabytes, 1e-9), others: others / Math.max(megabytes, 1e-9) },
       generatorCores: (generator.user + generator.system) / 1000 / ((promotedAt - restartingAt) || 1),
       killToRestartSeconds: (restartedAt - killedAt) / 1000,
+      timeline,
+      marks: { killSeconds: secondsSinceStart(killedAt), restartSeconds: secondsSinceStart(restartedAt), promotedSeconds: secondsSinceStart(promotedAt) },
     };
     process.stdout.write(resultTable(result));
     process.stderr.write(rebuildLog.join("\n") + "\n");

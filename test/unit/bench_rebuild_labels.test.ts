@@ -16,13 +16,24 @@ describe("rebuild bench table", () => {
     foregroundValueBytes: 1024,
     concurrency: 16,
     readRatio: 0.5,
-    rebuild: { keys: 14_800, megabytes: 110.4, seconds: 9.5, nodeReportedMegabytesPerSecond: 12, wallMegabytesPerSecond: 11.6 },
+    rebuild: {
+      keys: 14_800,
+      megabytes: 110.4,
+      seconds: 9.5,
+      nodeReportedMegabytesPerSecond: 12,
+      wallMegabytesPerSecond: 11.6,
+      starts: 1,
+      pulledKeys: 14_790,
+      fallbackKeys: 10,
+    },
     opsPerSecond: { baseline: 3000, afterKillBeforeRestart: 1200, duringRebuild: 2500, afterPromotion: 2900 },
     duringPercentOfBaseline: 83,
     foregroundErrors: 0,
     cpuMsPerMegabyte: { recovering: 20, others: 30 },
     generatorCores: 0.4,
     killToRestartSeconds: 3,
+    timeline: [3000, 3000],
+    marks: { killSeconds: 5, restartSeconds: 8.5, promotedSeconds: 18 },
   };
 
   it("counts the load's 64 KiB keys and the foreground's 1 KiB keys apart", () => {
@@ -32,6 +43,13 @@ describe("rebuild bench table", () => {
     assert.doesNotMatch(text, /14800 keys of 64 KiB/);
     assert.match(text, /foreground ops\/s before the failure \(1 KiB, 50% gets, c16\) \| 3000 \|/);
     assert.match(text, /during the rebuild \| 2500 \(83% of before\) \|/);
+    assert.match(text, /\| keys pulled in bulk \/ read per key \| 14790 \/ 10 \|/);
+  });
+
+  it("leaves out the bulk/per-key row when the node does not log it (the per-key path)", () => {
+    const text = resultTable({ ...result, rebuild: { ...result.rebuild, pulledKeys: null, fallbackKeys: null } });
+    assert.doesNotMatch(text, /pulled in bulk/);
+    assert.match(text, /\| rebuild starts \(1 = never removed meanwhile\) \| 1 \|/);
   });
 
   it("names a value size that is not a whole KiB in bytes", () => {
