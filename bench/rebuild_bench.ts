@@ -162,6 +162,22 @@ export function resultTable(result: RebuildResult): string {
   );
 }
 
+/** Attempts per key of the load: a busy machine can make a node miss its heartbeats and a write's outcome unknown. */
+const LOAD_ATTEMPTS_MAX = 10;
+
+/** Sets `key`, again after a failure (a set is idempotent here), up to LOAD_ATTEMPTS_MAX times. */
+async function setWithRetries(client: EcClient, key: string, value: Buffer): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.set(key, value);
+      return;
+    } catch (error) {
+      if (attempt >= LOAD_ATTEMPTS_MAX) throw error;
+      await sleep(100 * attempt);
+    }
+  }
+}
+
 /** Runs `count` tasks with `concurrency` workers. */
 async function forEach(count: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -211,14 +227,14 @@ async function main(): Promise<void> {
     await forEach(valueCount, LOAD_CONCURRENCY, async (index) => {
       const copy = Buffer.from(value);
       if (copy.length >= 4) copy.writeUInt32LE(index, 0);
-      await client.set(`bulk${index}`, copy);
+      await setWithRetries(client, `bulk${index}`, copy);
     });
     const loaded = await client.stats();
     const payload = loaded[1]?.payloadBytes ?? 0;
     process.stderr.write(`node 1 holds ${(payload / 1024 / 1024).toFixed(1)} MiB of shards\n`);
     const foregroundValue = Buffer.alloc(FOREGROUND_VALUE_BYTES, 7);
     await forEach(foregroundKeyCount, LOAD_CONCURRENCY, async (index) => {
-      await client.set(`fg${index}`, foregroundValue);
+      await setWithRetries(client, `fg${index}`, foregroundValue);
     });
 
     // The foreground load: gets and sets of the preloaded 1 KiB keys.
