@@ -17,7 +17,6 @@ import { EccClusterConfig } from "./config";
 import { ViewControlPlane } from "./control_plane";
 import { View, applyViewChange } from "./view";
 import { EcClient } from "./client";
-import { encodeBlobs } from "./shard_coding";
 import { EccNodeCore, NodeEffect, PeerPurpose, fail, progressFields } from "./node_core";
 
 /** How often the core gets a tick (it keeps its own deadlines within). */
@@ -77,7 +76,7 @@ export class EccNodeRuntime {
       // A server with control-plane state from an earlier run lost its shards when it died.
       needsRebuild: options.recover || this.control.hadPersistedState,
       initialView: this.control.view(),
-      shardOf: (layout, value) => encodeBlobs(options.codec, layout, value)[shardIndex],
+      codec: options.codec,
       memory: { maxBytes: config.maxMemoryBytes, policy: config.evictionPolicy },
     });
     this.core = core;
