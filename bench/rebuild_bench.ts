@@ -16,6 +16,9 @@
 //
 //   node dist/bench/rebuild_bench.js [--shard-mib 100] [--value-bytes 64KiB] [--concurrency 16]
 //                                    [--read-ratio 0.5] [--foreground-keys 10000] [--json FILE]
+//                                    [--heartbeat-timeout-ms 1000]
+// The heartbeat timeout is the cluster default; on a machine busy with other work a node can
+// miss it and be removed (the table counts rebuild starts), so it can be raised.
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -75,6 +78,7 @@ export interface RebuildResult {
   foregroundValueBytes: number;
   concurrency: number;
   readRatio: number;
+  heartbeatTimeoutMs: number;
   rebuild: {
     keys: number;
     megabytes: number;
@@ -143,6 +147,7 @@ export function resultTable(result: RebuildResult): string {
     [
       `| measure | value |`,
       `|---|---|`,
+      `| cluster | 5 nodes, k=3, heartbeat timeout ${result.heartbeatTimeoutMs} ms |`,
       `| shards on node 1 after the load | ${result.shardMibPerNode.toFixed(1)} MiB (${result.loadKeys} keys of ${loadSize} values) |`,
       `| keys rebuilt | ${result.rebuild.keys}: ${Math.min(result.loadKeys, result.rebuild.keys)} of the load (${loadSize} values) + ${foregroundKeys} of the foreground's (${foregroundSize} values) |`,
       `| shard bytes rebuilt | ${result.rebuild.megabytes.toFixed(1)} MB |`,
@@ -199,6 +204,7 @@ async function main(): Promise<void> {
   const readRatio = Number(arg("read-ratio", "0.5"));
   const foregroundKeyCount = Number(arg("foreground-keys", "10000"));
   const jsonFile = arg("json", "");
+  const heartbeatTimeoutMs = Number(arg("heartbeat-timeout-ms", "1000"));
   const ports = await Promise.all([0, 1, 2, 3, 4].map(() => freePort()));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "rebuild-bench-"));
   const config = parseEccConfig(
@@ -207,7 +213,7 @@ async function main(): Promise<void> {
       k: 3,
       n: 5,
       block_size: 256 * 1024,
-      heartbeat_timeout_ms: 1_000,
+      heartbeat_timeout_ms: heartbeatTimeoutMs,
       lock_lease_ms: 2_000,
       rpc_timeout_ms: 5_000,
       data_dir: dataDir,
@@ -316,6 +322,7 @@ async function main(): Promise<void> {
       foregroundValueBytes: FOREGROUND_VALUE_BYTES,
       concurrency,
       readRatio,
+      heartbeatTimeoutMs,
       rebuild: {
         keys: rebuild.keys,
         megabytes,

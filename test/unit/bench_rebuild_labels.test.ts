@@ -16,6 +16,7 @@ describe("rebuild bench table", () => {
     foregroundValueBytes: 1024,
     concurrency: 16,
     readRatio: 0.5,
+    heartbeatTimeoutMs: 1000,
     rebuild: {
       keys: 14_800,
       megabytes: 110.4,
