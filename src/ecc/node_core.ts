@@ -38,9 +38,14 @@
 // a blob too large for one reply, a shard that fails a check - goes to the per-key path: a
 // read coordinator, as a client reads (rebuildRead). A pull that fails (a member silent,
 // not serving, or at another epoch) is sent again, avoiding that member for a while; after
-// rebuildPullAttemptsMax tries its keys go to the per-key path too. The work in flight is
-// bounded by rebuildPullsInFlightMax x k replies of rebuildPullBytes, plus
-// rebuildReadsInFlightMax per-key reads, so foreground traffic keeps its share.
+// rebuildPullAttemptsMax tries its keys go to the per-key path too.
+// Pacing, so foreground traffic keeps its share and no node stalls past the failure
+// detector's timeout: how many pulls are in flight is a window, 1 at first, one more after
+// each pull answered within rebuildPullLatencyMs (from its send to its last reply), halved
+// after a slower one and back to 1 after a failed one, never above rebuildPullsInFlightMax.
+// A pull's latency is what a busy member or a busy recovering node makes it, so the rebuild
+// slows down exactly when the nodes are busy. At most rebuildPullsInFlightMax x k replies of
+// rebuildPullBytes plus rebuildReadsInFlightMax per-key reads are in flight.
 //
 // Failure detection (control-plane leader only): every node of the view is pinged each
 // detectorIntervalMs; one silent for heartbeatTimeoutMs is removed from the view (one per
@@ -81,7 +86,7 @@ import { ErasureCodec } from "../codec/codec";
 import { encodeBlobs } from "./shard_coding";
 import { SourceBlobs, rebuildBlobs } from "./rebuild_coding";
 import { EcPulledShard, EcPullShardsReply } from "../gen/ecc";
-import { REBUILD_PULL_BYTES_MAX, REBUILD_PULL_KEYS_MAX, REBUILD_PULLS_IN_FLIGHT_MAX } from "../core/limits";
+import { REBUILD_PULL_BYTES_MAX, REBUILD_PULL_KEYS_MAX, REBUILD_PULLED_SHARD_OVERHEAD_BYTES, REBUILD_PULLS_IN_FLIGHT_MAX } from "../core/limits";
 import { EVICTION_SAMPLE_SIZE, evictsOnlyVolatile } from "../core/eviction";
 import { Random, systemRandom } from "../core/env";
 import { evictionScore } from "../storage/access";
@@ -160,6 +165,9 @@ export interface RebuildProgress {
   /** Bulk pulls sent (each to k members), and those that failed and were sent again. */
   pulls: number;
   pullsFailed: number;
+  /** Sum of the settled pulls' latencies (send to last reply), and of the window they were sent in. */
+  pullMsTotal: number;
+  pullWindowTotal: number;
   startedAtMs: number;
   finishedAtMs: number | null;
 }
@@ -179,9 +187,11 @@ export const NODE_TIMING = {
   rebuildReadsInFlightMax: 64,
   rebuildReadAttemptsMax: 50,
   /** Bulk pulls in flight (each to k members), at most (<= REBUILD_PULLS_IN_FLIGHT_MAX). */
-  rebuildPullsInFlightMax: 4,
+  rebuildPullsInFlightMax: 8,
+  /** A pull answered within this (and a quarter of the heartbeat timeout) widens the window. */
+  rebuildPullLatencyMs: 50,
   /** Shard and key bytes one pull reply may carry (<= REBUILD_PULL_BYTES_MAX). */
-  rebuildPullBytes: 1024 * 1024,
+  rebuildPullBytes: 512 * 1024,
   /** Keys one pull names, at most (<= REBUILD_PULL_KEYS_MAX). */
   rebuildPullKeysMax: 2_048,
   /** Tries of one run before its keys go to the per-key path. */
@@ -218,6 +228,7 @@ interface Resolution {
 /** A run of the listing pulled from k members; replies by position in `sources`. */
 interface Pull {
   generation: number;
+  sentAtMs: number;
   keys: string[];
   sources: number[];
   replies: Array<EcPullShardsReply | null>;
@@ -240,8 +251,9 @@ interface Rebuild {
   next: number;
   /** Runs to pull again (the part of a run a reply had no room for, or a failed pull). */
   requeued: Array<{ keys: string[]; attempt: number }>;
-  /** This rebuild's pulls not settled yet (they live in EccNodeCore.pulls). */
+  /** This rebuild's pulls not settled yet (they live in EccNodeCore.pulls), and how many may be. */
   pullsInFlight: number;
+  pullWindow: number;
   /** Members whose pull failed, passed over (while others can serve) until the time given. */
   avoidUntilMs: Map<number, number>;
   /** Reply bytes per key of the pulls so far: sizes the next runs (0: none yet). */
@@ -298,6 +310,7 @@ export class EccNodeCore {
     assert(this.timing.rebuildPullBytes >= 1 && this.timing.rebuildPullBytes <= REBUILD_PULL_BYTES_MAX);
     assert(this.timing.rebuildPullKeysMax >= 1 && this.timing.rebuildPullKeysMax <= REBUILD_PULL_KEYS_MAX);
     assert(this.timing.rebuildPullAttemptsMax >= 1);
+    assert(this.timing.rebuildPullLatencyMs >= 1);
     assert(this.timing.rebuildRunBytes >= 1);
     assert.equal(options.codec.dataShards, options.dataShards);
     assert.equal(options.codec.parityShards, options.shardCount - options.dataShards);
@@ -700,6 +713,7 @@ export class EccNodeCore {
       next: 0,
       requeued: [],
       pullsInFlight: 0,
+      pullWindow: 1,
       avoidUntilMs: new Map(),
       bytesPerKey: 0,
       fallback: [],
@@ -762,6 +776,8 @@ export class EccNodeCore {
       fallbackKeys: 0,
       pulls: 0,
       pullsFailed: 0,
+      pullMsTotal: 0,
+      pullWindowTotal: 0,
       startedAtMs: nowMs,
       finishedAtMs: null,
     };
@@ -776,12 +792,12 @@ export class EccNodeCore {
     const rebuild = this.rebuild!;
     if (!rebuild.listed) return []; // still listing
     const effects: NodeEffect[] = [];
-    while (rebuild.pullsInFlight < this.timing.rebuildPullsInFlightMax) {
+    while (rebuild.pullsInFlight < rebuild.pullWindow) {
       const sources = this.pullSources(rebuild, nowMs);
       if (sources === null) break; // fewer than k members besides this node: wait for a view
       const run = this.nextRun(rebuild);
       if (run === null) break;
-      effects.push(...this.sendPull(rebuild, run.keys, run.attempt, sources));
+      effects.push(...this.sendPull(rebuild, run.keys, run.attempt, sources, nowMs));
     }
     while (rebuild.fallback.length > 0 && rebuild.inFlight < this.timing.rebuildReadsInFlightMax) {
       rebuild.inFlight++;
@@ -806,24 +822,30 @@ export class EccNodeCore {
     return ordered.slice(0, this.options.dataShards).sort((a, b) => a - b);
   }
 
-  /** The next run of keys to pull: one to pull again, else the next stretch of the listing. */
+  /**
+   * The next run of keys to pull: of those to pull again, else the next stretch of the
+   * listing; as many keys as one reply has room for going by the pulls so far, and some more
+   * (the member stops at the byte bound; the rest is pulled again). A long run to pull again
+   * is cut the same way, so its parts go out side by side, not one after another.
+   */
   private nextRun(rebuild: Rebuild): { keys: string[]; attempt: number } | null {
-    const again = rebuild.requeued.pop();
-    if (again !== undefined) return again;
-    const keys = rebuild.keys!;
-    if (rebuild.next >= keys.length) return null;
-    // As many keys as the reply has room for, going by the pulls so far, and some more (the
-    // member stops at the byte bound; the rest is pulled again).
     const guess = rebuild.bytesPerKey === 0 ? this.timing.rebuildPullKeysMax : Math.ceil((1.25 * this.timing.rebuildPullBytes) / rebuild.bytesPerKey);
     const count = Math.max(1, Math.min(this.timing.rebuildPullKeysMax, guess));
+    const again = rebuild.requeued.pop();
+    if (again !== undefined) {
+      if (again.keys.length > count) rebuild.requeued.push({ keys: again.keys.slice(count), attempt: again.attempt });
+      return { keys: again.keys.slice(0, count), attempt: again.attempt };
+    }
+    const keys = rebuild.keys!;
+    if (rebuild.next >= keys.length) return null;
     const run = keys.slice(rebuild.next, rebuild.next + count);
     rebuild.next += run.length;
     return { keys: run, attempt: 0 };
   }
 
-  private sendPull(rebuild: Rebuild, keys: string[], attempt: number, sources: number[]): NodeEffect[] {
+  private sendPull(rebuild: Rebuild, keys: string[], attempt: number, sources: number[], nowMs: number): NodeEffect[] {
     const id = this.nextPull++;
-    this.pulls.set(id, { generation: rebuild.generation, keys, sources, replies: sources.map(() => null), pending: sources.length, failed: false, attempt });
+    this.pulls.set(id, { generation: rebuild.generation, sentAtMs: nowMs, keys, sources, replies: sources.map(() => null), pending: sources.length, failed: false, attempt });
     rebuild.pullsInFlight++;
     if (this.progressValue !== null) this.progressValue.pulls++;
     const request = { keys: keys.map((key) => Buffer.from(key, "latin1")), bytesMax: this.timing.rebuildPullBytes, epoch: this.currentView.epoch };
@@ -861,8 +883,21 @@ export class EccNodeCore {
     if (rebuild === null || this.stateValue.kind !== "recovering") return effects;
     if (!current && !skipCheck) return effects; // a pull of a rebuild that was given up
     rebuild.pullsInFlight--;
+    this.pace(rebuild, pull, nowMs);
     effects.push(...this.settlePull(rebuild, pull, wallMs));
     return [...effects, ...this.feedRebuild(nowMs)];
+  }
+
+  /** Widens or narrows the window of pulls in flight by how the last one went (see the header). */
+  private pace(rebuild: Rebuild, pull: Pull, nowMs: number): void {
+    if (this.progressValue !== null) {
+      this.progressValue.pullMsTotal += nowMs - pull.sentAtMs;
+      this.progressValue.pullWindowTotal += rebuild.pullWindow;
+    }
+    const targetMs = Math.min(this.timing.rebuildPullLatencyMs, this.options.heartbeatTimeoutMs / 4);
+    if (pull.failed) rebuild.pullWindow = 1;
+    else if (nowMs - pull.sentAtMs <= targetMs) rebuild.pullWindow = Math.min(this.timing.rebuildPullsInFlightMax, rebuild.pullWindow + 1);
+    else rebuild.pullWindow = Math.max(1, Math.floor(rebuild.pullWindow / 2));
   }
 
   /** All k answered: rebuild and install what they agree on, send the rest on. */
@@ -878,7 +913,8 @@ export class EccNodeCore {
     const count = Math.min(...replies.map((reply) => reply.shards.length));
     if (count < pull.keys.length) rebuild.requeued.push({ keys: pull.keys.slice(count), attempt: pull.attempt });
     let replyBytes = 0;
-    for (const reply of replies) for (let i = 0; i < count; i++) replyBytes += reply.shards[i].data.length + reply.shards[i].key.length;
+    // As the member counts them against the bound.
+    for (const reply of replies) for (let i = 0; i < count; i++) replyBytes += reply.shards[i].data.length + reply.shards[i].key.length + REBUILD_PULLED_SHARD_OVERHEAD_BYTES;
     const perKey = replyBytes / replies.length / count;
     rebuild.bytesPerKey = rebuild.bytesPerKey === 0 ? perKey : 0.5 * rebuild.bytesPerKey + 0.5 * perKey;
 
@@ -1203,6 +1239,8 @@ export function progressFields(progress: RebuildProgress, nowMs: number): Record
     fallbackKeys: progress.fallbackKeys,
     pulls: progress.pulls,
     pullsFailed: progress.pullsFailed,
+    pullMsAverage: progress.pulls === 0 ? 0 : Math.round(progress.pullMsTotal / progress.pulls),
+    pullWindowAverage: progress.pulls === 0 ? 0 : Number((progress.pullWindowTotal / progress.pulls).toFixed(1)),
     megabytesPerSecond: Number((progress.rebuiltBytes / elapsedS / 1e6).toFixed(2)),
   };
 }

@@ -94,6 +94,8 @@ const SIM_NODE_TIMING = {
   listPageKeys: 1,
   rebuildReadsInFlightMax: 1,
   rebuildPullsInFlightMax: 2,
+  /** Between a fast pull's round trips and a slow one's, so the window both opens and closes. */
+  rebuildPullLatencyMs: 25,
   rebuildPullKeysMax: 3,
   rebuildPullAttemptsMax: 3,
   rebuildRunBytes: 40,

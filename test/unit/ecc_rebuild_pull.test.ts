@@ -6,7 +6,9 @@
 //    with its version and deadline; every key went through bulk pulls (no per-key read),
 //    each pull to the same k members, data shards first, and the node asks for promotion.
 // 2. Bounded: never more than rebuildPullsInFlightMax pulls outstanding, no reply above
-//    rebuildPullBytes (plus one key's envelope), no pull naming more than rebuildPullKeysMax.
+//    rebuildPullBytes (plus one key's envelope), no pull naming more than rebuildPullKeysMax;
+//    paced: pulls answered slower than rebuildPullLatencyMs keep one pull in flight, fast
+//    ones open the window up to rebuildPullsInFlightMax.
 // 3. Keys the bulk path cannot settle go to per-key reads, and only those: shards of
 //    different versions (a write committed on one member only), blobs larger than a reply,
 //    a shard that fails its CRC-32 (logged, never decoded).
@@ -101,6 +103,8 @@ class Cluster {
   readonly pullSources: number[][] = [];
   deliver: Deliver = (_from, _to, _body, result) => result;
   nowMs = 1_000;
+  /** Virtual ms each reply takes (time advances by it before the reply is handed back). */
+  replyMs = 0;
 
   constructor(timing: Partial<NodeTiming> = {}) {
     this.cores = Array.from(
@@ -180,6 +184,7 @@ class Cluster {
     const delivered = this.deliver(from, to, body, result);
     if (delivered?.body?.$case === "pullShards") this.pullReplies.push(delivered.body.value);
     const reply = delivered === null ? ({ kind: "silent", message: "dropped by the test" } as const) : ({ kind: "ok", result: delivered } as const);
+    this.nowMs += this.replyMs;
     const effects = this.cores[from].onPeerReply(purpose, reply, this.nowMs, WALL_MS);
     if (purpose.kind === "pullShards" && this.isLastReply(purpose)) this.pullsOutstanding--;
     this.carry(from, effects);
@@ -264,6 +269,31 @@ describe("rebuild by bulk pulls (EccNodeCore + EcShardReplica, stepped by hand)"
       assert.ok(reply.shards.length === 1 || bytes <= 400, `a reply of ${bytes} bytes`);
       assert.ok(bytes - (last.data.length + last.key.length + 64) <= 400);
     }
+  });
+
+  it("paces pulls by their latency: slow replies keep one in flight, fast ones open the window", () => {
+    const timing = { ...SMALL_PULLS, rebuildPullsInFlightMax: 4, rebuildPullLatencyMs: 50 };
+    const slow = new Cluster(timing);
+    load(slow);
+    slow.replyMs = 30; // three replies per pull: 90 ms, above the 50 ms target
+    slow.recover();
+    slow.checkRebuilt();
+    assert.equal(slow.pullsOutstandingMax, 1);
+    const fast = new Cluster(timing);
+    load(fast);
+    fast.replyMs = 1;
+    fast.recover();
+    fast.checkRebuilt();
+    assert.equal(fast.pullsOutstandingMax, 4);
+    // The first run names every key (nothing is known of their sizes yet); what its reply had
+    // no room for is cut into runs that go out side by side, not one after another.
+    const wide = new Cluster({ ...timing, rebuildPullKeysMax: 100 });
+    load(wide);
+    wide.replyMs = 1;
+    wide.recover();
+    wide.checkRebuilt();
+    assert.equal(wide.pullKeyCounts[0], 40);
+    assert.equal(wide.pullsOutstandingMax, 4);
   });
 
   it("rebuilds a parity node's shard too (one row from the data shards)", () => {
