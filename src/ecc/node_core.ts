@@ -179,7 +179,8 @@ export const NODE_TIMING = {
   resolvePerScanMax: 64,
   joinRetryMs: 200,
   rebuildRetryMs: 200,
-  listPageKeys: 1_000,
+  /** Keys per listing page: a rebuild lists before it pulls, one page per round trip. */
+  listPageKeys: 4_096,
   listingTtlMs: 120_000,
   listingsMax: 16,
   peerTimeoutMs: 1_000,
