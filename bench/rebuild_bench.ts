@@ -93,6 +93,9 @@ export interface RebuildResult {
     /** Keys installed from bulk pulls and keys read the per-key way, from its ec.rebuild_finished line (when it logs them). */
     pulledKeys: number | null;
     fallbackKeys: number | null;
+    /** Mean latency of a bulk pull and the mean pull window (pulls in flight), when the node logs them. */
+    pullMsAverage: number | null;
+    pullWindowAverage: number | null;
   };
   /** Foreground operations per second (gets + sets) in each window. */
   opsPerSecond: { baseline: number; afterKillBeforeRestart: number; duringRebuild: number; afterPromotion: number };
@@ -156,6 +159,9 @@ export function resultTable(result: RebuildResult): string {
       `| rebuild rate, restart to promotion | ${result.rebuild.wallMegabytesPerSecond.toFixed(1)} MB/s of shard bytes |`,
       `| rebuild starts (1 = never removed meanwhile) | ${result.rebuild.starts} |`,
       ...(result.rebuild.pulledKeys === null ? [] : [`| keys pulled in bulk / read per key | ${result.rebuild.pulledKeys} / ${result.rebuild.fallbackKeys ?? 0} |`]),
+      ...(result.rebuild.pullMsAverage === null
+        ? []
+        : [`| bulk pull latency (mean), pulls in flight (mean) | ${result.rebuild.pullMsAverage.toFixed(0)} ms, ${(result.rebuild.pullWindowAverage ?? 0).toFixed(1)} |`]),
       `| CPU per rebuilt MB | ${result.cpuMsPerMegabyte.recovering.toFixed(1)} ms on the recovering node + ${result.cpuMsPerMegabyte.others.toFixed(1)} ms on the other 4 |`,
       `| foreground ops/s before the failure (${load}) | ${ops.baseline.toFixed(0)} |`,
       `| foreground ops/s with the node dead | ${ops.afterKillBeforeRestart.toFixed(0)} |`,
@@ -332,6 +338,8 @@ async function main(): Promise<void> {
         starts: nodeEvents(config.servers[1], "ec.rebuild_started").length,
         pulledKeys: countField("pulledKeys"),
         fallbackKeys: countField("fallbackKeys"),
+        pullMsAverage: countField("pullMsAverage"),
+        pullWindowAverage: countField("pullWindowAverage"),
       },
       opsPerSecond: { baseline, afterKillBeforeRestart: duringLoss, duringRebuild, afterPromotion: after },
       duringPercentOfBaseline: (duringRebuild / baseline) * 100,

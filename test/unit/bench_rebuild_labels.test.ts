@@ -26,6 +26,8 @@ describe("rebuild bench table", () => {
       starts: 1,
       pulledKeys: 14_790,
       fallbackKeys: 10,
+      pullMsAverage: 12.4,
+      pullWindowAverage: 3.5,
     },
     opsPerSecond: { baseline: 3000, afterKillBeforeRestart: 1200, duringRebuild: 2500, afterPromotion: 2900 },
     duringPercentOfBaseline: 83,
@@ -45,11 +47,13 @@ describe("rebuild bench table", () => {
     assert.match(text, /foreground ops\/s before the failure \(1 KiB, 50% gets, c16\) \| 3000 \|/);
     assert.match(text, /during the rebuild \| 2500 \(83% of before\) \|/);
     assert.match(text, /\| keys pulled in bulk \/ read per key \| 14790 \/ 10 \|/);
+    assert.match(text, /\| bulk pull latency \(mean\), pulls in flight \(mean\) \| 12 ms, 3\.5 \|/);
   });
 
   it("leaves out the bulk/per-key row when the node does not log it (the per-key path)", () => {
-    const text = resultTable({ ...result, rebuild: { ...result.rebuild, pulledKeys: null, fallbackKeys: null } });
+    const text = resultTable({ ...result, rebuild: { ...result.rebuild, pulledKeys: null, fallbackKeys: null, pullMsAverage: null, pullWindowAverage: null } });
     assert.doesNotMatch(text, /pulled in bulk/);
+    assert.doesNotMatch(text, /bulk pull latency/);
     assert.match(text, /\| rebuild starts \(1 = never removed meanwhile\) \| 1 \|/);
   });
 
