@@ -35,6 +35,14 @@ export interface ErasureCodec {
   /** Fills only the null data shards (all a read needs). */
   reconstructData(shards: Array<Uint8Array | null>): void;
   /**
+   * Fills the null slots whose `wanted` flag is set (one flag per slot, k+m of them), and
+   * leaves the other null slots null, except that missing data shards are rebuilt too when
+   * a wanted parity shard needs them. A node rebuilding its own shard asks for just that
+   * one (klauspost's ReconstructSome), so a parity shard costs one row of work, not m.
+   * Same errors as reconstruct; a `wanted` of the wrong length is InvalidShardCountError.
+   */
+  reconstructSome(shards: Array<Uint8Array | null>, wanted: readonly boolean[]): void;
+  /**
    * Concatenates the data shards and cuts to valueBytes, into a new array. Every data shard
    * must be present (TooFewShardsError) and exactly shardBytes(valueBytes) long
    * (ShardSizeMismatchError); nonzero padding after valueBytes is CorruptShardError.

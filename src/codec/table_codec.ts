@@ -99,14 +99,15 @@ export abstract class SystematicCodecBase implements ErasureCodec {
   protected abstract computeParity(data: Uint8Array[], parity: Uint8Array[], shardBytes: number): void;
 
   /**
-   * Put a new shard of shardBytes into every missing data slot, and into every missing
-   * parity slot when `rebuildParity`. Called only with at least k present shards, all of
-   * shardBytes, and at least one slot to fill. Must not modify present shards.
+   * Put a new shard of shardBytes into every missing slot whose `wanted` flag is set, and
+   * into every missing data slot when a wanted parity slot is missing (parity is computed
+   * from the data). Called only with at least k present shards, all of shardBytes, and at
+   * least one wanted slot to fill. Must not modify present shards.
    */
   protected abstract rebuildMissing(
     shards: Array<Uint8Array | null>,
     shardBytes: number,
-    rebuildParity: boolean,
+    wanted: readonly boolean[],
   ): void;
 
   shardBytes(valueBytes: number): number {
@@ -149,12 +150,30 @@ export abstract class SystematicCodecBase implements ErasureCodec {
   }
 
   reconstruct(shards: Array<Uint8Array | null>): void {
-    this.rebuild(shards, true);
+    this.rebuild(shards, this.allSlots);
   }
 
   reconstructData(shards: Array<Uint8Array | null>): void {
-    this.rebuild(shards, false);
+    this.rebuild(shards, this.dataSlots);
   }
+
+  reconstructSome(shards: Array<Uint8Array | null>, wanted: readonly boolean[]): void {
+    if (!Array.isArray(wanted) || wanted.length !== this.totalShards) {
+      const got = Array.isArray(wanted) ? `${wanted.length}` : typeof wanted;
+      throw new InvalidShardCountError(`expected ${this.totalShards} wanted flags, one per shard slot, got ${got}`);
+    }
+    this.rebuild(shards, wanted);
+  }
+
+  /** `wanted` flags for every slot, and for the data slots only. */
+  private get allSlots(): readonly boolean[] {
+    return (this.allSlotsValue ??= new Array<boolean>(this.totalShards).fill(true));
+  }
+  private get dataSlots(): readonly boolean[] {
+    return (this.dataSlotsValue ??= Array.from({ length: this.totalShards }, (_, i) => i < this.dataShards));
+  }
+  private allSlotsValue: boolean[] | null = null;
+  private dataSlotsValue: boolean[] | null = null;
 
   join(shards: Array<Uint8Array | null>, valueBytes: number): Uint8Array {
     this.checkShardCount(shards);
@@ -218,7 +237,7 @@ export abstract class SystematicCodecBase implements ErasureCodec {
     return shardBytes;
   }
 
-  private rebuild(shards: Array<Uint8Array | null>, rebuildParity: boolean): void {
+  private rebuild(shards: Array<Uint8Array | null>, wanted: readonly boolean[]): void {
     this.checkShardCount(shards);
     let shardBytes = -1;
     let presentCount = 0;
@@ -239,16 +258,16 @@ export abstract class SystematicCodecBase implements ErasureCodec {
         `${presentCount} of ${this.totalShards} shards present; rebuilding needs ${this.dataShards}`,
       );
     }
-    const slotsWanted = rebuildParity ? this.totalShards : this.dataShards;
     let missingCount = 0;
-    for (let shardIndex = 0; shardIndex < slotsWanted; shardIndex++) {
-      if (!isShardPresent(shards[shardIndex])) missingCount++;
+    for (let shardIndex = 0; shardIndex < this.totalShards; shardIndex++) {
+      if (wanted[shardIndex] === true && !isShardPresent(shards[shardIndex])) missingCount++;
     }
     if (missingCount === 0) return;
 
-    this.rebuildMissing(shards, shardBytes, rebuildParity);
+    this.rebuildMissing(shards, shardBytes, wanted);
 
-    for (let shardIndex = 0; shardIndex < slotsWanted; shardIndex++) {
+    for (let shardIndex = 0; shardIndex < this.totalShards; shardIndex++) {
+      if (wanted[shardIndex] !== true) continue;
       const shard = shards[shardIndex];
       assert.ok(shard !== null && shard !== undefined, `backend left shard ${shardIndex} missing`);
       assert.equal(shard.length, shardBytes, `backend rebuilt shard ${shardIndex} with the wrong length`);
@@ -287,10 +306,12 @@ export class TableCodec extends SystematicCodecBase {
     }
   }
 
-  protected rebuildMissing(shards: Array<Uint8Array | null>, shardBytes: number, rebuildParity: boolean): void {
+  protected rebuildMissing(shards: Array<Uint8Array | null>, shardBytes: number, wanted: readonly boolean[]): void {
     const k = this.dataShards;
+    let parityWanted = false;
+    for (let r = 0; r < this.parityShards; r++) parityWanted ||= wanted[k + r] === true && !isShardPresent(shards[k + r]);
     let dataMissing = false;
-    for (let j = 0; j < k; j++) dataMissing ||= !isShardPresent(shards[j]);
+    for (let j = 0; j < k; j++) dataMissing ||= !isShardPresent(shards[j]) && (parityWanted || wanted[j] === true);
 
     if (dataMissing) {
       // Any k present shards determine the data; take the lowest indexes, which prefers data
@@ -303,17 +324,17 @@ export class TableCodec extends SystematicCodecBase {
       const sources = sourceIndexes.map((i) => shards[i] as Uint8Array);
       const decodeMatrix = this.decodeMatrix(sourceIndexes);
       for (let j = 0; j < k; j++) {
-        if (isShardPresent(shards[j])) continue;
+        if (isShardPresent(shards[j]) || !(parityWanted || wanted[j] === true)) continue;
         const rebuilt = new Uint8Array(shardBytes);
         this.combine(decodeMatrix[j], sources, rebuilt, shardBytes);
         shards[j] = rebuilt;
       }
     }
 
-    if (rebuildParity) {
+    if (parityWanted) {
       const data = shards.slice(0, k) as Uint8Array[];
       for (let r = 0; r < this.parityShards; r++) {
-        if (isShardPresent(shards[k + r])) continue;
+        if (isShardPresent(shards[k + r]) || wanted[k + r] !== true) continue;
         const rebuilt = new Uint8Array(shardBytes);
         this.combine(this.encodingMatrix[k + r], data, rebuilt, shardBytes);
         shards[k + r] = rebuilt;

@@ -128,9 +128,11 @@ export class WasmCodec extends SystematicCodecBase {
     }
   }
 
-  protected rebuildMissing(shards: Array<Uint8Array | null>, shardBytes: number, rebuildParity: boolean): void {
+  protected rebuildMissing(shards: Array<Uint8Array | null>, shardBytes: number, wanted: readonly boolean[]): void {
     const k = this.dataShards;
     const staging = this.staging(shardBytes);
+    let parityWanted = false;
+    for (let r = 0; r < this.parityShards; r++) parityWanted ||= wanted[k + r] === true && !isShardPresent(shards[k + r]);
     let dataMissing = false;
     for (let i = 0; i < this.totalShards; i++) {
       const shard = shards[i];
@@ -145,17 +147,14 @@ export class WasmCodec extends SystematicCodecBase {
       const singleUseEngine = this.runtime.engineClass.fromBytes(this.runtime.wasmBytes);
       this.check("reconstruct", singleUseEngine.reconstruct(staging, k, this.parityShards, this.shardsAvailable));
       for (let j = 0; j < k; j++) {
-        if (!isShardPresent(shards[j])) shards[j] = staging.slice(j * shardBytes, (j + 1) * shardBytes);
+        if (!isShardPresent(shards[j]) && (parityWanted || wanted[j] === true)) shards[j] = staging.slice(j * shardBytes, (j + 1) * shardBytes);
       }
     }
-    if (!rebuildParity) return;
-    let parityMissing = false;
-    for (let r = 0; r < this.parityShards; r++) parityMissing ||= !isShardPresent(shards[k + r]);
-    if (!parityMissing) return;
+    if (!parityWanted) return;
     // staging now holds every data shard, so encode yields every parity shard.
     this.check("encode", this.runtime.sharedEngine.encode(staging, k, this.parityShards));
     for (let r = 0; r < this.parityShards; r++) {
-      if (isShardPresent(shards[k + r])) continue;
+      if (isShardPresent(shards[k + r]) || wanted[k + r] !== true) continue;
       const start = (k + r) * shardBytes;
       shards[k + r] = staging.slice(start, start + shardBytes);
     }

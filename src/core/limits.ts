@@ -62,6 +62,16 @@ export const EC_WRITE_ATTEMPTS_MAX = 60;
 export const EC_VIEW_POLL_MS = 100;
 export const EC_BACKOFF_MS_MIN = 1;
 export const EC_BACKOFF_MS_MAX = 100;
+/**
+ * A recovering node's bulk pull (EcPullShards): most keys one request names, and most shard
+ * and key bytes one reply carries (a blob larger than this is read the per-key way, in
+ * chunks). Each answered key counts its blob, its key and REBUILD_PULLED_SHARD_OVERHEAD_BYTES.
+ */
+export const REBUILD_PULL_KEYS_MAX = 4_096;
+export const REBUILD_PULL_BYTES_MAX = CHUNK_BYTES_MAX;
+export const REBUILD_PULLED_SHARD_OVERHEAD_BYTES = 64;
+/** Most bulk pulls (each to k members) one recovering node keeps in flight. */
+export const REBUILD_PULLS_IN_FLIGHT_MAX = 64;
 /** GF(2^8) Reed–Solomon: at most 256 shards in all. */
 export const SHARDS_TOTAL_MAX = 256;
 export const SERVERS_MAX = 64;
@@ -132,6 +142,8 @@ assert(RESP_QUERY_BUFFER_BYTES_MAX >= RESP_BULK_BYTES_MAX + KEY_BYTES_MAX + 1024
 assert(RESP_PARTIAL_COMMAND_MS_MAX * 4 * 1024 >= VALUE_BYTES_MAX, "a maximal value at 4 MB/s arrives before the slowloris deadline");
 assert(RESP_KEYS_IN_FLIGHT_MAX <= RESP_COMMAND_ARGUMENTS_MAX);
 assert(RESP_COMMANDS_RUNNING_MAX <= RESP_PIPELINE_COMMANDS_MAX);
+assert(REBUILD_PULL_BYTES_MAX + KEY_BYTES_MAX + REBUILD_PULLED_SHARD_OVERHEAD_BYTES + ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, "a pull reply fits one message");
+assert(REBUILD_PULL_KEYS_MAX * (KEY_BYTES_MAX + 8) + ENVELOPE_BYTES_MAX <= GRPC_MESSAGE_BYTES_MAX, "a pull request of maximal keys fits one message");
 
 // ------------------------------------------------------------------ raft mode
 // Config values are checked against these once, in the RaftCore constructor.

@@ -3,13 +3,16 @@
 // clock and a tick timer, the view control plane (control_plane.ts), channels to the other
 // nodes, and the client a recovering node rebuilds with. It feeds the core requests, views,
 // ticks and replies, and carries out the effects the core returns.
-import { Op, Result, ResultCode, EcStatsReply } from "../gen/ecc";
+import { Op, Result, ResultCode, EcStatsReply, EccNodeClient } from "../gen/ecc";
 import { Clock, systemClock } from "../core/env";
 import { collectGarbage, collectWhenBuffersPileUp } from "../core/gc";
 import { processMemory } from "../core/process_memory";
 import { Logger } from "../core/logger";
 import { errorMessage, isKvError } from "../core/errors";
-import { Server } from "@grpc/grpc-js";
+import { Metadata, Server, credentials } from "@grpc/grpc-js";
+import { REBUILD_PULL_BYTES_MAX } from "../core/limits";
+import { CHANNEL_OPTIONS } from "../transport/grpc_options";
+import { errorFromGrpc } from "../transport/status";
 import { ErasureCodec } from "../codec/codec";
 import { EccServer } from "../transport/ecc_server";
 import { EccChannel } from "../transport/ecc_channel";
@@ -17,10 +20,17 @@ import { EccClusterConfig } from "./config";
 import { ViewControlPlane } from "./control_plane";
 import { View, applyViewChange } from "./view";
 import { EcClient } from "./client";
-import { encodeBlobs } from "./shard_coding";
 import { EccNodeCore, NodeEffect, PeerPurpose, fail, progressFields } from "./node_core";
 import type { NodeMetricsSink } from "../frontdoor/metrics";
 import { grpcCodeName } from "../transport/status";
+
+/**
+ * Options of the channels a recovering node pulls shards on. HTTP/2's default window is
+ * 64 KiB, so without a larger one a 1 MiB pull reply crosses in 16 steps, each waiting for a
+ * window update from a receiver whose event loop is busy rebuilding: pulls then crawl. The
+ * window covers two whole replies; it is a permit, not memory set aside.
+ */
+const PULL_CHANNEL_OPTIONS = { ...CHANNEL_OPTIONS, "grpc-node.flow_control_window": 2 * REBUILD_PULL_BYTES_MAX };
 
 /** How often the core gets a tick (it keeps its own deadlines within). */
 const TICK_MS_MAX = 25;
@@ -45,6 +55,8 @@ export class EccNodeRuntime {
   private readonly server: EccServer;
   private readonly control: ViewControlPlane;
   private readonly peers = new Map<number, EccChannel>();
+  /** Channels for bulk pulls (a recovering node's), apart from the peers' (see PULL_CHANNEL_OPTIONS). */
+  private readonly pullClients = new Map<number, EccNodeClient>();
   private readonly clock: Clock;
   private readonly logger: Logger;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -81,7 +93,7 @@ export class EccNodeRuntime {
       // A server with control-plane state from an earlier run lost its shards when it died.
       needsRebuild: options.recover || this.control.hadPersistedState,
       initialView: this.control.view(),
-      shardOf: (layout, value) => encodeBlobs(options.codec, layout, value)[shardIndex],
+      codec: options.codec,
       memory: { maxBytes: config.maxMemoryBytes, policy: config.evictionPolicy },
     });
     this.core = core;
@@ -114,6 +126,7 @@ export class EccNodeRuntime {
     this.control.stop();
     this.rebuildClient?.close();
     for (const peer of this.peers.values()) peer.close();
+    for (const client of this.pullClients.values()) client.close();
     await this.server.close();
   }
 
@@ -237,8 +250,9 @@ export class EccNodeRuntime {
 
   private sendToPeer(node: number, body: NonNullable<Op["body"]>, timeoutMs: number, purpose: PeerPurpose): void {
     const peer = this.peer(node);
-    // Pings travel on the batched stream the data path uses; the rest as unary calls.
-    const sent = purpose.kind === "ping" ? peer.send(body, timeoutMs) : peer.call(body, timeoutMs);
+    // Pings travel on the batched stream the data path uses; bulk pulls on their own channel;
+    // the rest as unary calls.
+    const sent = purpose.kind === "ping" ? peer.send(body, timeoutMs) : purpose.kind === "pullShards" ? this.pull(node, body, timeoutMs) : peer.call(body, timeoutMs);
     sent.then(
       (result) => this.carryOut(this.core.onPeerReply(purpose, { kind: "ok", result }, this.clock.nowMs(), Date.now())),
       (error: unknown) => {
@@ -246,6 +260,19 @@ export class EccNodeRuntime {
         this.carryOut(this.core.onPeerReply(purpose, { kind: "silent", message: errorMessage(error) }, this.clock.nowMs(), Date.now()));
       },
     );
+  }
+
+  private pull(node: number, body: NonNullable<Op["body"]>, timeoutMs: number): Promise<Result> {
+    const address = this.options.config.servers[node];
+    let client = this.pullClients.get(node);
+    if (client === undefined) {
+      client = new EccNodeClient(address, credentials.createInsecure(), PULL_CHANNEL_OPTIONS);
+      this.pullClients.set(node, client);
+    }
+    const deadline = new Date(Date.now() + timeoutMs);
+    return new Promise<Result>((resolve, reject) => {
+      client.call({ id: 0, epoch: 0, body }, new Metadata(), { deadline }, (error, result) => (error !== null ? reject(errorFromGrpc(error, address)) : resolve(result)));
+    });
   }
 
   private proposeView(change: Parameters<typeof applyViewChange>[1]): void {

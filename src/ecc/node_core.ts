@@ -5,7 +5,7 @@
 //
 // Inputs: a data-path request (handle), a new view from the control plane (onView), a tick
 // with the time and whether this node leads the control plane (tick), and the replies to
-// what it sent (ping, tx status, key listing, rebuild reads).
+// what it sent (ping, tx status, key listing, bulk pulls, rebuild reads).
 // Effects: messages to other nodes, view changes to propose (only as the control-plane
 // leader), rebuild reads to run, log events.
 //
@@ -24,6 +24,28 @@
 // or a rebuild must start over (it entered recovering again). Rebuild results and promotion
 // requests of an older generation are ignored: a rebuild that ran before the store was
 // emptied must not make the node a member.
+//
+// The rebuild (recovering(g)), as a stream: list the keys of one member that serves reads
+// (a sorted snapshot, paged); cut the listing into runs and pull each run's shards in bulk
+// (EcPullShards) from the same k members that serve reads, data shards first, up to
+// rebuildPullsInFlightMax runs at once, each reply bounded by rebuildPullBytes. A run's
+// replies line up key by key; for each key whose k shards hold one version (and agree on
+// its layout, value CRC and TTL deadline) this node rebuilds its own shard with one codec
+// call per batch of keys (rebuild_coding.ts: every source checked by its CRC-32 and the
+// value by its CRC-32) and installs it through EcShardReplica.installRebuilt unless a newer
+// version is already here. The rest of a run that did not fit a reply is pulled again. A
+// key the bulk path cannot settle - shards of different versions (a write is committing),
+// a blob too large for one reply, a shard that fails a check - goes to the per-key path: a
+// read coordinator, as a client reads (rebuildRead). A pull that fails (a member silent,
+// not serving, or at another epoch) is sent again, avoiding that member for a while; after
+// rebuildPullAttemptsMax tries its keys go to the per-key path too.
+// Pacing, so foreground traffic keeps its share and no node stalls past the failure
+// detector's timeout: how many pulls are in flight is a window, 1 at first, one more after
+// each pull answered within rebuildPullLatencyMs (from its send to its last reply), halved
+// after a slower one and back to 1 after a failed one, never above rebuildPullsInFlightMax.
+// A pull's latency is what a busy member or a busy recovering node makes it, so the rebuild
+// slows down exactly when the nodes are busy. At most rebuildPullsInFlightMax x k replies of
+// rebuildPullBytes plus rebuildReadsInFlightMax per-key reads are in flight.
 //
 // Failure detection (control-plane leader only): every node of the view is pinged each
 // detectorIntervalMs; one silent for heartbeatTimeoutMs is removed from the view (one per
@@ -60,6 +82,11 @@ import { EcShardReplica, MemoryBudget, ReplicaOutcome } from "./shard_replica";
 import { View, ViewChange, writeTargets } from "./view";
 import { VersionedRead } from "./read_coordinator";
 import { Layout } from "./layout";
+import { ErasureCodec } from "../codec/codec";
+import { encodeBlobs } from "./shard_coding";
+import { SourceBlobs, rebuildBlobs } from "./rebuild_coding";
+import { EcPulledShard, EcPullShardsReply } from "../gen/ecc";
+import { REBUILD_PULL_BYTES_MAX, REBUILD_PULL_KEYS_MAX, REBUILD_PULLED_SHARD_OVERHEAD_BYTES, REBUILD_PULLS_IN_FLIGHT_MAX } from "../core/limits";
 import { EVICTION_SAMPLE_SIZE, evictsOnlyVolatile } from "../core/eviction";
 import { Random, systemRandom } from "../core/env";
 import { evictionScore } from "../storage/access";
@@ -79,6 +106,8 @@ export type PeerPurpose =
   | { kind: "ping"; node: number }
   | { kind: "txStatus"; resolution: number; node: number }
   | { kind: "listKeys"; generation: number; node: number }
+  /** One member's reply to bulk pull `pull` of rebuild generation `generation`. */
+  | { kind: "pullShards"; generation: number; pull: number; node: number }
   /** Fire and forget: resolution EcCommit/EcAbort, join and promote requests. */
   | { kind: "notify" };
 
@@ -111,8 +140,8 @@ export interface EccNodeCoreOptions {
   /** Started with `recover`, or found control-plane state from an earlier life. */
   needsRebuild: boolean;
   initialView: View;
-  /** Encodes a rebuilt value into this node's shard (the codec lives with the runtime). */
-  shardOf: (layout: Layout, value: Buffer) => Buffer;
+  /** The erasure codec: a rebuild encodes (per-key path) and reconstructs (bulk path) with it. */
+  codec: ErasureCodec;
   replica?: EcShardReplica;
   /** The memory budget and eviction policy (default: unbounded). */
   memory?: MemoryBudget;
@@ -121,14 +150,24 @@ export interface EccNodeCoreOptions {
   /** Timing knobs (defaults NODE_TIMING); the simulator scales them to its cluster. */
   timing?: Partial<NodeTiming>;
   /** Test-only planted bugs: the simulator's self-test shows that its checks catch each. */
-  plantedBug?: "restarted-member-serves-reads" | "rebuild-skips-generation-check";
+  plantedBug?: "restarted-member-serves-reads" | "rebuild-skips-generation-check" | "rebuild-pull-drops-disagreeing-keys";
 }
 
 export interface RebuildProgress {
   generation: number;
   totalKeys: number;
   rebuiltKeys: number;
+  /** Shard bytes installed (a key a newer write reached first installs nothing). */
   rebuiltBytes: number;
+  /** Keys settled by bulk pulls, and keys that went to the per-key path. */
+  pulledKeys: number;
+  fallbackKeys: number;
+  /** Bulk pulls sent (each to k members), and those that failed and were sent again. */
+  pulls: number;
+  pullsFailed: number;
+  /** Sum of the settled pulls' latencies (send to last reply), and of the window they were sent in. */
+  pullMsTotal: number;
+  pullWindowTotal: number;
   startedAtMs: number;
   finishedAtMs: number | null;
 }
@@ -140,12 +179,26 @@ export const NODE_TIMING = {
   resolvePerScanMax: 64,
   joinRetryMs: 200,
   rebuildRetryMs: 200,
-  listPageKeys: 1_000,
+  /** Keys per listing page: a rebuild lists before it pulls, one page per round trip. */
+  listPageKeys: 4_096,
   listingTtlMs: 120_000,
   listingsMax: 16,
   peerTimeoutMs: 1_000,
+  /** Per-key rebuild reads (the fallback path) in flight, at most. */
   rebuildReadsInFlightMax: 64,
   rebuildReadAttemptsMax: 50,
+  /** Bulk pulls in flight (each to k members), at most (<= REBUILD_PULLS_IN_FLIGHT_MAX). */
+  rebuildPullsInFlightMax: 8,
+  /** A pull answered within this (and a quarter of the heartbeat timeout) widens the window. */
+  rebuildPullLatencyMs: 50,
+  /** Shard and key bytes one pull reply may carry (<= REBUILD_PULL_BYTES_MAX). */
+  rebuildPullBytes: 512 * 1024,
+  /** Keys one pull names, at most (<= REBUILD_PULL_KEYS_MAX). */
+  rebuildPullKeysMax: 2_048,
+  /** Tries of one run before its keys go to the per-key path. */
+  rebuildPullAttemptsMax: 4,
+  /** Blob bytes rebuilt per codec call when keys are batched (small values). */
+  rebuildRunBytes: 256 * 1024,
   /** Index slots the expiry and tombstone scan looks at per tick. */
   scanSlotsPerTick: 512,
   /** Keys being dropped (evictions and expirations) at once, at most. */
@@ -173,6 +226,18 @@ interface Resolution {
   committedExpiresAtMs: number;
 }
 
+/** A run of the listing pulled from k members; replies by position in `sources`. */
+interface Pull {
+  generation: number;
+  sentAtMs: number;
+  keys: string[];
+  sources: number[];
+  replies: Array<EcPullShardsReply | null>;
+  pending: number;
+  failed: boolean;
+  attempt: number;
+}
+
 interface Rebuild {
   generation: number;
   /** The member being listed, and where the listing stands. */
@@ -181,7 +246,21 @@ interface Rebuild {
   offset: number;
   listingTried: Set<number>;
   keys: string[] | null;
+  /** The listing is complete: `keys` holds every key to rebuild. */
+  listed: boolean;
+  /** The next key of the listing no pull has taken yet. */
   next: number;
+  /** Runs to pull again (the part of a run a reply had no room for, or a failed pull). */
+  requeued: Array<{ keys: string[]; attempt: number }>;
+  /** This rebuild's pulls not settled yet (they live in EccNodeCore.pulls), and how many may be. */
+  pullsInFlight: number;
+  pullWindow: number;
+  /** Members whose pull failed, passed over (while others can serve) until the time given. */
+  avoidUntilMs: Map<number, number>;
+  /** Reply bytes per key of the pulls so far: sizes the next runs (0: none yet). */
+  bytesPerKey: number;
+  /** Keys for the per-key path, and per-key reads in flight. */
+  fallback: string[];
   inFlight: number;
   attempts: Map<string, number>;
   failedAtMs: number | null;
@@ -211,6 +290,9 @@ export class EccNodeCore {
   // join / promote / rebuild
   private nextJoinMs = 0;
   private rebuild: Rebuild | null = null;
+  private nextPull = 1;
+  /** Bulk pulls awaiting replies, of any rebuild generation (each send gets one reply or silence). */
+  private readonly pulls = new Map<number, Pull>();
   private progressValue: RebuildProgress | null = null;
   // memory: keys being dropped (key -> bytes it frees), the scan cursor, counters
   private readonly drops = new Map<string, number>();
@@ -225,6 +307,14 @@ export class EccNodeCore {
     assert(options.shardIndex >= 0 && options.shardIndex < options.shardCount);
     this.options = options;
     this.timing = { ...NODE_TIMING, ...options.timing };
+    assert(this.timing.rebuildPullsInFlightMax >= 1 && this.timing.rebuildPullsInFlightMax <= REBUILD_PULLS_IN_FLIGHT_MAX);
+    assert(this.timing.rebuildPullBytes >= 1 && this.timing.rebuildPullBytes <= REBUILD_PULL_BYTES_MAX);
+    assert(this.timing.rebuildPullKeysMax >= 1 && this.timing.rebuildPullKeysMax <= REBUILD_PULL_KEYS_MAX);
+    assert(this.timing.rebuildPullAttemptsMax >= 1);
+    assert(this.timing.rebuildPullLatencyMs >= 1);
+    assert(this.timing.rebuildRunBytes >= 1);
+    assert.equal(options.codec.dataShards, options.dataShards);
+    assert.equal(options.codec.parityShards, options.shardCount - options.dataShards);
     this.shardIndex = options.shardIndex;
     this.random = options.random ?? systemRandom;
     this.replica =
@@ -328,6 +418,16 @@ export class EccNodeCore {
           return answer(withView(fail(op.id, ResultCode.RESULT_CODE_NOT_SERVING, `node is ${this.reportedState()}: it cannot list its keys`)));
         }
         return answer(this.listKeys(op.id, body.value.token, body.value.offset, body.value.limit, nowMs));
+      case "pullShards":
+        // Only a member with complete shards, at the puller's epoch, answers: the puller
+        // counts on k such members holding every acknowledged version (as a read does).
+        if (!this.servesReads()) {
+          return answer(withView(fail(op.id, ResultCode.RESULT_CODE_NOT_SERVING, `node is ${this.reportedState()}: it serves no shards`)));
+        }
+        if (body.value.epoch !== view.epoch) {
+          return answer(withView(fail(op.id, ResultCode.RESULT_CODE_STALE_EPOCH, `node is at epoch ${view.epoch}, pull at ${body.value.epoch}`)));
+        }
+        return answer(wrap(op.id, this.replica.pullShards(body.value), (reply) => ({ $case: "pullShards", value: reply })));
       case "join":
         return this.onJoinRequest(op.id, body.value.shardIndex, body.value.promote, body.value.epoch, leading, leader);
       case "stats":
@@ -425,6 +525,9 @@ export class EccNodeCore {
     if (this.stateValue.kind === "recovering" && rebuild !== null && rebuild.failedAtMs !== null && nowMs - rebuild.failedAtMs >= this.timing.rebuildRetryMs) {
       this.rebuild = null;
       effects.push(...this.startRebuild(nowMs));
+    } else if (this.stateValue.kind === "recovering" && rebuild !== null && rebuild.listed && rebuild.failedAtMs === null) {
+      // Pulls wait for k members to pull from (a view change brings them); look again.
+      effects.push(...this.feedRebuild(nowMs));
     }
     this.expireListings(nowMs);
     return effects;
@@ -512,6 +615,8 @@ export class EccNodeCore {
         return this.onTxStatus(purpose.resolution, reply, nowMs, wallMs);
       case "listKeys":
         return this.onListing(purpose.generation, purpose.node, reply, nowMs);
+      case "pullShards":
+        return this.onPullReply(purpose.generation, purpose.pull, purpose.node, reply, nowMs, wallMs);
       case "notify":
         return [];
     }
@@ -614,7 +719,14 @@ export class EccNodeCore {
       offset: 0,
       listingTried: new Set(),
       keys: null,
+      listed: false,
       next: 0,
+      requeued: [],
+      pullsInFlight: 0,
+      pullWindow: 1,
+      avoidUntilMs: new Map(),
+      bytesPerKey: 0,
+      fallback: [],
       inFlight: 0,
       attempts: new Map(),
       failedAtMs: null,
@@ -664,22 +776,261 @@ export class EccNodeCore {
     for (const key of page.keys) rebuild.keys!.push(key.toString("latin1"));
     if (!page.done) return this.listNextPage(nowMs);
     const keys = rebuild.keys!;
-    this.progressValue = { generation, totalKeys: keys.length, rebuiltKeys: 0, rebuiltBytes: 0, startedAtMs: nowMs, finishedAtMs: null };
+    rebuild.listed = true;
+    this.progressValue = {
+      generation,
+      totalKeys: keys.length,
+      rebuiltKeys: 0,
+      rebuiltBytes: 0,
+      pulledKeys: 0,
+      fallbackKeys: 0,
+      pulls: 0,
+      pullsFailed: 0,
+      pullMsTotal: 0,
+      pullWindowTotal: 0,
+      startedAtMs: nowMs,
+      finishedAtMs: null,
+    };
     return [log("info", "ec.rebuild_started", { keys: keys.length, generation }), ...this.feedRebuild(nowMs)];
   }
 
-  /** Keeps up to rebuildReadsInFlightMax reads going; finishes when every key is done. */
+  /**
+   * Keeps up to rebuildPullsInFlightMax bulk pulls and rebuildReadsInFlightMax per-key reads
+   * going; finishes when every key is done.
+   */
   private feedRebuild(nowMs: number): NodeEffect[] {
     const rebuild = this.rebuild!;
-    const keys = rebuild.keys;
-    if (keys === null) return []; // still listing
+    if (!rebuild.listed) return []; // still listing
     const effects: NodeEffect[] = [];
-    while (rebuild.next < keys.length && rebuild.inFlight < this.timing.rebuildReadsInFlightMax) {
-      rebuild.inFlight++;
-      effects.push({ kind: "rebuildRead", generation: rebuild.generation, key: keys[rebuild.next++], delayMs: 0 });
+    while (rebuild.pullsInFlight < rebuild.pullWindow) {
+      const sources = this.pullSources(rebuild, nowMs);
+      if (sources === null) break; // fewer than k members besides this node: wait for a view
+      const run = this.nextRun(rebuild);
+      if (run === null) break;
+      effects.push(...this.sendPull(rebuild, run.keys, run.attempt, sources, nowMs));
     }
-    if (rebuild.next === keys.length && rebuild.inFlight === 0) effects.push(...this.finishRebuild(rebuild.generation, nowMs));
+    while (rebuild.fallback.length > 0 && rebuild.inFlight < this.timing.rebuildReadsInFlightMax) {
+      rebuild.inFlight++;
+      effects.push({ kind: "rebuildRead", generation: rebuild.generation, key: rebuild.fallback.pop()!, delayMs: 0 });
+    }
+    const done =
+      rebuild.next === rebuild.keys!.length && rebuild.requeued.length === 0 && rebuild.pullsInFlight === 0 && rebuild.fallback.length === 0 && rebuild.inFlight === 0;
+    if (done) effects.push(...this.finishRebuild(rebuild.generation, nowMs));
     return effects;
+  }
+
+  /**
+   * The k members to pull from: members of the view besides this node, data shards first
+   * (a data target then needs no data shard rebuilt but its own, a parity target none), those
+   * whose last pull failed only when too few others are left. Null with fewer than k.
+   */
+  private pullSources(rebuild: Rebuild, nowMs: number): number[] | null {
+    const others = this.currentView.members.filter((node) => node !== this.shardIndex).sort((a, b) => a - b);
+    if (others.length < this.options.dataShards) return null;
+    const avoided = (node: number): boolean => (rebuild.avoidUntilMs.get(node) ?? -Infinity) > nowMs;
+    const ordered = [...others.filter((node) => !avoided(node)), ...others.filter(avoided)];
+    return ordered.slice(0, this.options.dataShards).sort((a, b) => a - b);
+  }
+
+  /**
+   * The next run of keys to pull: of those to pull again, else the next stretch of the
+   * listing; as many keys as one reply has room for going by the pulls so far, and some more
+   * (the member stops at the byte bound; the rest is pulled again). A long run to pull again
+   * is cut the same way, so its parts go out side by side, not one after another.
+   */
+  private nextRun(rebuild: Rebuild): { keys: string[]; attempt: number } | null {
+    const guess = rebuild.bytesPerKey === 0 ? this.timing.rebuildPullKeysMax : Math.ceil((1.25 * this.timing.rebuildPullBytes) / rebuild.bytesPerKey);
+    const count = Math.max(1, Math.min(this.timing.rebuildPullKeysMax, guess));
+    const again = rebuild.requeued.pop();
+    if (again !== undefined) {
+      if (again.keys.length > count) rebuild.requeued.push({ keys: again.keys.slice(count), attempt: again.attempt });
+      return { keys: again.keys.slice(0, count), attempt: again.attempt };
+    }
+    const keys = rebuild.keys!;
+    if (rebuild.next >= keys.length) return null;
+    const run = keys.slice(rebuild.next, rebuild.next + count);
+    rebuild.next += run.length;
+    return { keys: run, attempt: 0 };
+  }
+
+  private sendPull(rebuild: Rebuild, keys: string[], attempt: number, sources: number[], nowMs: number): NodeEffect[] {
+    const id = this.nextPull++;
+    this.pulls.set(id, { generation: rebuild.generation, sentAtMs: nowMs, keys, sources, replies: sources.map(() => null), pending: sources.length, failed: false, attempt });
+    rebuild.pullsInFlight++;
+    if (this.progressValue !== null) this.progressValue.pulls++;
+    const request = { keys: keys.map((key) => Buffer.from(key, "latin1")), bytesMax: this.timing.rebuildPullBytes, epoch: this.currentView.epoch };
+    return sources.map((node) => ({
+      kind: "send",
+      node,
+      body: { $case: "pullShards", value: request },
+      timeoutMs: 5 * this.timing.peerTimeoutMs,
+      purpose: { kind: "pullShards", generation: rebuild.generation, pull: id, node },
+    }));
+  }
+
+  /** One member's answer to a pull; once all k answered, the run is settled. */
+  private onPullReply(generation: number, id: number, node: number, reply: PeerReply, nowMs: number, wallMs: number): NodeEffect[] {
+    const pull = this.pulls.get(id);
+    const position = pull?.sources.indexOf(node) ?? -1;
+    if (pull === undefined || pull.generation !== generation || position < 0 || pull.replies[position] !== null) return [];
+    const effects: NodeEffect[] = [];
+    const result = reply.kind === "ok" ? reply.result : null;
+    const body = result !== null && result.code === ResultCode.RESULT_CODE_OK && result.body?.$case === "pullShards" ? result.body.value : null;
+    const problem = body === null ? (result === null ? (reply as { message: string }).message : `${ResultCode[result.code]}: ${result.message}`) : pullReplyProblem(pull, node, body);
+    const rebuild = this.rebuild;
+    const current = rebuild !== null && this.stateValue.kind === "recovering" && rebuild.generation === generation;
+    if (problem === null) {
+      pull.replies[position] = body;
+    } else {
+      pull.failed = true;
+      if (current) rebuild.avoidUntilMs.set(node, nowMs + this.timing.rebuildRetryMs);
+      effects.push(log("debug", "ec.rebuild_pull_failed", { member: node, keys: pull.keys.length, attempt: pull.attempt, message: problem }));
+    }
+    pull.pending--;
+    if (pull.pending > 0) return effects;
+    this.pulls.delete(id);
+    const skipCheck = this.options.plantedBug === "rebuild-skips-generation-check";
+    if (rebuild === null || this.stateValue.kind !== "recovering") return effects;
+    if (!current && !skipCheck) return effects; // a pull of a rebuild that was given up
+    rebuild.pullsInFlight--;
+    this.pace(rebuild, pull, nowMs);
+    effects.push(...this.settlePull(rebuild, pull, wallMs));
+    return [...effects, ...this.feedRebuild(nowMs)];
+  }
+
+  /** Widens or narrows the window of pulls in flight by how the last one went (see the header). */
+  private pace(rebuild: Rebuild, pull: Pull, nowMs: number): void {
+    if (this.progressValue !== null) {
+      this.progressValue.pullMsTotal += nowMs - pull.sentAtMs;
+      this.progressValue.pullWindowTotal += rebuild.pullWindow;
+    }
+    const targetMs = Math.min(this.timing.rebuildPullLatencyMs, this.options.heartbeatTimeoutMs / 4);
+    if (pull.failed) rebuild.pullWindow = 1;
+    else if (nowMs - pull.sentAtMs <= targetMs) rebuild.pullWindow = Math.min(this.timing.rebuildPullsInFlightMax, rebuild.pullWindow + 1);
+    else rebuild.pullWindow = Math.max(1, Math.floor(rebuild.pullWindow / 2));
+  }
+
+  /** All k answered: rebuild and install what they agree on, send the rest on. */
+  private settlePull(rebuild: Rebuild, pull: Pull, wallMs: number): NodeEffect[] {
+    const progress = this.progressValue;
+    if (pull.failed) {
+      if (progress !== null) progress.pullsFailed++;
+      if (pull.attempt + 1 < this.timing.rebuildPullAttemptsMax) rebuild.requeued.push({ keys: pull.keys, attempt: pull.attempt + 1 });
+      else this.toFallback(rebuild, pull.keys);
+      return [];
+    }
+    const replies = pull.replies as EcPullShardsReply[];
+    const count = Math.min(...replies.map((reply) => reply.shards.length));
+    if (count < pull.keys.length) rebuild.requeued.push({ keys: pull.keys.slice(count), attempt: pull.attempt });
+    let replyBytes = 0;
+    // As the member counts them against the bound.
+    for (const reply of replies) for (let i = 0; i < count; i++) replyBytes += reply.shards[i].data.length + reply.shards[i].key.length + REBUILD_PULLED_SHARD_OVERHEAD_BYTES;
+    const perKey = replyBytes / replies.length / count;
+    rebuild.bytesPerKey = rebuild.bytesPerKey === 0 ? perKey : 0.5 * rebuild.bytesPerKey + 0.5 * perKey;
+
+    const effects: NodeEffect[] = [];
+    const toDecode: Array<{ key: string; entry: EcPulledShard; item: SourceBlobs }> = [];
+    let settled = 0;
+    let installedBytes = 0;
+    for (let i = 0; i < count; i++) {
+      const key = pull.keys[i];
+      const entries = replies.map((reply) => reply.shards[i]);
+      const verdict = this.pulledVerdict(entries);
+      if (verdict === "disagree") {
+        if (this.options.plantedBug === "rebuild-pull-drops-disagreeing-keys") {
+          settled++;
+          continue;
+        }
+        this.toFallback(rebuild, [key]);
+        continue;
+      }
+      const entry = entries[0];
+      if (entry.version === 0 || this.replica.store.version(key) >= entry.version) {
+        settled++; // never committed (a staged write that aborted), or a newer write got here first
+        continue;
+      }
+      if (entry.tombstone) {
+        this.installTombstone(key, entry.version, wallMs);
+        settled++;
+        continue;
+      }
+      const layout = this.clusterLayout(entry.layout!.valueBytes);
+      toDecode.push({
+        key,
+        entry,
+        item: { layout, valueCrc32: entry.layout!.valueCrc32, blobs: entries.map((e) => e.data), shardCrc32s: entries.map((e) => e.shardCrc32) },
+      });
+    }
+    const rebuilt = rebuildBlobs(
+      this.options.codec,
+      this.shardIndex,
+      pull.sources,
+      toDecode.map((one) => one.item),
+      this.timing.rebuildRunBytes,
+    );
+    rebuilt.forEach((result, index) => {
+      const { key, entry, item } = toDecode[index];
+      if (result.kind === "corrupt") {
+        effects.push(log("warn", "ec.rebuild_shard_refused", { key: keyLabel(key), version: entry.version, sources: pull.sources, reason: result.reason }));
+        this.toFallback(rebuild, [key]);
+        return;
+      }
+      const installed = this.replica.installRebuilt(
+        key,
+        {
+          version: entry.version,
+          tombstone: false,
+          valueBytes: item.layout.valueBytes,
+          valueCrc32: item.valueCrc32,
+          shardCrc32: result.shardCrc32,
+          expiresAtMs: entry.expiresAtMs,
+        },
+        result.blob,
+        wallMs,
+      );
+      if (installed) installedBytes += result.blob.length;
+      settled++;
+    });
+    if (progress !== null) {
+      progress.rebuiltKeys += settled;
+      progress.pulledKeys += settled;
+      progress.rebuiltBytes += installedBytes;
+    }
+    return effects;
+  }
+
+  /**
+   * "agree" when the k shards of a key can rebuild this node's: one version, and (for a
+   * value) one layout of this cluster's shape, value CRC-32 and TTL deadline, each blob
+   * sent. Else "disagree": a write is committing, a blob did not fit a reply, or the
+   * metadata is off; the per-key path sorts it out.
+   */
+  private pulledVerdict(entries: EcPulledShard[]): "agree" | "disagree" {
+    const first = entries[0];
+    for (const entry of entries) {
+      if (entry.oversized || entry.version !== first.version || entry.tombstone !== first.tombstone) return "disagree";
+      if (first.version === 0 || first.tombstone) continue;
+      const layout = entry.layout;
+      if (layout === undefined || first.layout === undefined) return "disagree";
+      if (layout.valueBytes !== first.layout.valueBytes || layout.valueCrc32 !== first.layout.valueCrc32 || entry.expiresAtMs !== first.expiresAtMs) return "disagree";
+      if (layout.dataShards !== this.options.dataShards || layout.parityShards !== this.options.shardCount - this.options.dataShards) return "disagree";
+      if (layout.blockBytes !== this.options.blockBytes) return "disagree";
+    }
+    return "agree";
+  }
+
+  private toFallback(rebuild: Rebuild, keys: string[]): void {
+    for (const key of keys) rebuild.fallback.push(key);
+    if (this.progressValue !== null) this.progressValue.fallbackKeys += keys.length;
+  }
+
+  private clusterLayout(valueBytes: number): Layout {
+    return {
+      valueBytes,
+      blockBytes: this.options.blockBytes,
+      dataShards: this.options.dataShards,
+      parityShards: this.options.shardCount - this.options.dataShards,
+    };
   }
 
   /**
@@ -708,7 +1059,7 @@ export class EccNodeCore {
       rebuild.inFlight++;
       return [{ kind: "rebuildRead", generation: rebuild.generation, key, delayMs: 50 + 20 * tried }];
     }
-    const bytes = this.installRebuilt(key, read, wallMs);
+    const bytes = this.installRead(key, read, wallMs);
     const progress = this.progressValue;
     if (progress !== null) {
       progress.rebuiltKeys++;
@@ -717,26 +1068,16 @@ export class EccNodeCore {
     return this.feedRebuild(nowMs);
   }
 
-  /** Installs one key's rebuilt shard unless a newer write already gave this node one (wallMs: epoch ms). */
-  private installRebuilt(key: string, read: VersionedRead, wallMs: number): number {
+  /** Installs a key's shard from a whole-value read unless a newer write already gave this node one (wallMs: epoch ms); returns the bytes installed. */
+  private installRead(key: string, read: VersionedRead, wallMs: number): number {
     if (read.version === 0) return 0; // never committed (a staged write that aborted)
     if (read.kind === "absent") {
-      this.replica.installRebuilt(
-        key,
-        { version: read.version, tombstone: true, valueBytes: 0, valueCrc32: crc32(Buffer.alloc(0)), shardCrc32: 0, expiresAtMs: 0 },
-        Buffer.alloc(0),
-        wallMs,
-      );
+      this.installTombstone(key, read.version, wallMs);
       return 0;
     }
-    const layout: Layout = {
-      valueBytes: read.value.length,
-      blockBytes: this.options.blockBytes,
-      dataShards: this.options.dataShards,
-      parityShards: this.options.shardCount - this.options.dataShards,
-    };
-    const shard = this.options.shardOf(layout, read.value);
-    this.replica.installRebuilt(
+    const layout = this.clusterLayout(read.value.length);
+    const shard = encodeBlobs(this.options.codec, layout, read.value)[this.shardIndex];
+    const installed = this.replica.installRebuilt(
       key,
       {
         version: read.version,
@@ -749,7 +1090,16 @@ export class EccNodeCore {
       shard,
       wallMs,
     );
-    return shard.length;
+    return installed ? shard.length : 0;
+  }
+
+  private installTombstone(key: string, version: number, wallMs: number): void {
+    this.replica.installRebuilt(
+      key,
+      { version, tombstone: true, valueBytes: 0, valueCrc32: crc32(Buffer.alloc(0)), shardCrc32: 0, expiresAtMs: 0 },
+      Buffer.alloc(0),
+      wallMs,
+    );
   }
 
   private finishRebuild(generation: number, nowMs: number): NodeEffect[] {
@@ -849,7 +1199,7 @@ export class EccNodeCore {
   onRepairRead(key: string, read: VersionedRead | { kind: "error"; message: string; retryable: boolean }, wallMs: number): NodeEffect[] {
     const repair = this.repairs.get(key);
     if (repair === undefined) return [];
-    if (read.kind !== "error") this.installRebuilt(key, read, wallMs);
+    if (read.kind !== "error") this.installRead(key, read, wallMs);
     if (read.kind !== "error" && (read.version >= repair.minVersion || this.replica.store.version(key) >= repair.minVersion)) {
       this.repairs.delete(key);
       return [];
@@ -895,8 +1245,24 @@ export function progressFields(progress: RebuildProgress, nowMs: number): Record
     keys: progress.rebuiltKeys,
     totalKeys: progress.totalKeys,
     bytes: progress.rebuiltBytes,
+    pulledKeys: progress.pulledKeys,
+    fallbackKeys: progress.fallbackKeys,
+    pulls: progress.pulls,
+    pullsFailed: progress.pullsFailed,
+    pullMsAverage: progress.pulls === 0 ? 0 : Math.round(progress.pullMsTotal / progress.pulls),
+    pullWindowAverage: progress.pulls === 0 ? 0 : Number((progress.pullWindowTotal / progress.pulls).toFixed(1)),
     megabytesPerSecond: Number((progress.rebuiltBytes / elapsedS / 1e6).toFixed(2)),
   };
+}
+
+/** Why a member's pull reply cannot be used, or null: it must answer a prefix of the run, key by key, for its own shard. */
+function pullReplyProblem(pull: Pull, node: number, reply: EcPullShardsReply): string | null {
+  if (reply.shardIndex !== node) return `shard index ${reply.shardIndex} from node ${node}`;
+  if (reply.shards.length === 0 || reply.shards.length > pull.keys.length) return `${reply.shards.length} shards for ${pull.keys.length} keys`;
+  for (let i = 0; i < reply.shards.length; i++) {
+    if (reply.shards[i].key.toString("latin1") !== pull.keys[i]) return `shard ${i} is of another key`;
+  }
+  return null;
 }
 
 function keyLabel(key: string): string {

@@ -25,6 +25,9 @@ import {
   EcCommit,
   EcGet,
   EcGetReply,
+  EcPulledShard,
+  EcPullShards,
+  EcPullShardsReply,
   EcPrepare,
   EcPrepareReply,
   EcStatsReply,
@@ -40,6 +43,9 @@ import { initialStamp, touchStamp } from "../storage/access";
 import { crc32 } from "../codec/checksum";
 import {
   CHUNK_BYTES_MAX,
+  REBUILD_PULL_BYTES_MAX,
+  REBUILD_PULL_KEYS_MAX,
+  REBUILD_PULLED_SHARD_OVERHEAD_BYTES,
   EC_RESOLVED_TX_MAX,
   EC_STAGED_BYTES_MAX,
   EC_STAGED_SHARDS_MAX,
@@ -412,6 +418,52 @@ export class EcShardReplica {
       data: blob.subarray(request.offset, end),
       stripeCrc32,
     });
+  }
+
+  /**
+   * A recovering node's bulk pull (proto EcPullShards): the committed shards of a run of keys,
+   * in order, until the next key would take the reply past bytesMax (at least one key is
+   * answered). Not an access: rebuild traffic must not make keys look hot to eviction. The
+   * caller (the node core) checks that this node serves reads at the request's epoch.
+   */
+  pullShards(request: EcPullShards): ReplicaOutcome<EcPullShardsReply> {
+    if (request.keys.length === 0) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, "a pull names no key");
+    if (request.keys.length > REBUILD_PULL_KEYS_MAX) {
+      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `a pull names ${request.keys.length} keys; at most ${REBUILD_PULL_KEYS_MAX}`);
+    }
+    if (!Number.isSafeInteger(request.bytesMax) || request.bytesMax < 1 || request.bytesMax > REBUILD_PULL_BYTES_MAX) {
+      return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `pull bytes_max ${request.bytesMax} outside [1, ${REBUILD_PULL_BYTES_MAX}]`);
+    }
+    for (const key of request.keys) {
+      const keyError = keyProblem(key);
+      if (keyError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, keyError);
+    }
+    const shards: EcPulledShard[] = [];
+    let bytes = 0;
+    for (const keyBytes of request.keys) {
+      const entry = this.store.get(keyBytes.toString("latin1"));
+      const layout = entry === null ? undefined : this.layoutOf(entry.valueBytes);
+      const blobLength = entry === null || entry.tombstone ? 0 : blobBytes(layout!);
+      const oversized = blobLength > request.bytesMax;
+      const cost = (oversized ? 0 : blobLength) + keyBytes.length + REBUILD_PULLED_SHARD_OVERHEAD_BYTES;
+      if (shards.length > 0 && bytes + cost > request.bytesMax) break;
+      bytes += cost;
+      if (entry === null) {
+        shards.push({ key: keyBytes, version: 0, tombstone: false, expiresAtMs: 0, layout: undefined, shardCrc32: 0, data: Buffer.alloc(0), oversized: false });
+        continue;
+      }
+      shards.push({
+        key: keyBytes,
+        version: entry.version,
+        tombstone: entry.tombstone,
+        expiresAtMs: entry.expiresAtMs,
+        layout: { ...layout!, valueCrc32: entry.valueCrc32 },
+        shardCrc32: entry.shardCrc32,
+        data: oversized ? Buffer.alloc(0) : entry.shard.subarray(0, blobLength),
+        oversized,
+      });
+    }
+    return ok({ shardIndex: this.options.shardIndex, shards });
   }
 
   private layoutOf(valueBytes: number): Layout {

@@ -11,7 +11,10 @@
 // - network: delay, a slow tail (reordering), loss (a timeout at the sender), duplicates;
 // - nodes: pauses (process nothing, then catch up), crashes (memory gone: shards, staged
 //   transactions, the cores; the control plane's Raft state survives, as it is fsynced), and
-//   restarts that join as recovering, rebuild from k members and are promoted;
+//   restarts that join as recovering, rebuild from k members and are promoted (bulk pulls of
+//   a few keys each, bounded by a few hundred bytes per reply that differ per node so runs
+//   are cut short and some blobs are too large for a reply; the keys the bulk path cannot
+//   settle go through per-key reads);
 // - clients: crash between EcPrepare and EcCommit, in the middle of the EcCommits, or at any
 //   time; the crashed write's outcome is unknown.
 // At most n-k nodes are faulty (down, paused, or not yet promoted) when a node fault starts.
@@ -20,8 +23,9 @@
 // shards are thrown away (removed from the view, or a crash); no two different values are
 // committed at one (key, version); no node answers a read while it is not a member with
 // complete shards; a node promoted to member holds, for every key, at least the version
-// acknowledged to a client before its rebuild began; reads return only bytes some write
-// wrote. After the faults stop: every node is promoted to member, no lock is left, every
+// acknowledged to a client before its rebuild began; every shard a node installs (written,
+// rebuilt in bulk or per key) is byte for byte the shard the writer encoded for that node;
+// reads return only bytes some write wrote. After the faults stop: every node is promoted to member, no lock is left, every
 // node holds the same version of every key, and the history, with a final read of every
 // key, is linearizable (src/check).
 import assert from "node:assert/strict";
@@ -89,9 +93,25 @@ const SIM_NODE_TIMING = {
   peerTimeoutMs: 60,
   listPageKeys: 1,
   rebuildReadsInFlightMax: 1,
+  rebuildPullsInFlightMax: 2,
+  /** Between a fast pull's round trips and a slow one's, so the window both opens and closes. */
+  rebuildPullLatencyMs: 25,
+  rebuildPullKeysMax: 3,
+  rebuildPullAttemptsMax: 3,
+  rebuildRunBytes: 40,
 };
+/**
+ * Bytes per pull reply, by node: a key costs its blob, its key and 64 bytes, so 40 answers
+ * one key a reply and refuses blobs above 40 bytes (the long values), 130 two small keys,
+ * 200 three; the rest of a run is pulled again.
+ */
+const SIM_PULL_BYTES = [40, 200, 130, 200, 70];
 
-export type PlantedBug = "acknowledge-after-one-commit" | "restarted-member-serves-reads" | "rebuild-skips-generation-check";
+export type PlantedBug =
+  | "acknowledge-after-one-commit"
+  | "restarted-member-serves-reads"
+  | "rebuild-skips-generation-check"
+  | "rebuild-pull-drops-disagreeing-keys";
 
 export interface EccSimOptions {
   seed: number;
@@ -138,6 +158,8 @@ export interface EccSimResult {
   pauses: number;
   viewChanges: number;
   promotions: number;
+  /** Rebuilds' keys settled by bulk pulls, keys sent to per-key reads, pulls sent again (finished rebuilds). */
+  rebuild: { pulledKeys: number; fallbackKeys: number; pullsFailed: number };
   /** Keys dropped by the cluster (committed evictions and expirations), and TTL'd sets. */
   evictions: number;
   expirations: number;
@@ -231,6 +253,8 @@ function describeBody(body: OpBody): string {
       return `join ${body.value.shardIndex}${body.value.promote ? " promote" : ""} e=${body.value.epoch}`;
     case "listKeys":
       return `listKeys @${body.value.offset}`;
+    case "pullShards":
+      return `pullShards ${body.value.keys.map((key) => key.toString()).join(",")} max=${body.value.bytesMax} e=${body.value.epoch}`;
     default:
       return body.$case;
   }
@@ -268,7 +292,7 @@ class EccSimulation {
   /** Highest version acknowledged to a client, per key. */
   readonly ackedVersion = new Map<string, number>();
   readonly clients: SimClient[] = [];
-  readonly stats = { clientCrashes: 0, nodeCrashes: 0, pauses: 0, viewChanges: 0, promotions: 0, commit: 0, abort: 0, evictions: 0, expirations: 0, ttlSets: 0 };
+  readonly stats = { clientCrashes: 0, nodeCrashes: 0, pauses: 0, viewChanges: 0, promotions: 0, commit: 0, abort: 0, evictions: 0, expirations: 0, ttlSets: 0, pulledKeys: 0, fallbackKeys: 0, pullsFailed: 0 };
   /** Every value written, by its CRC-32: what an eviction at a version removes (for the history). */
   readonly valueByCrc = new Map<number, string>();
   private rpcCounter = 0;
@@ -477,11 +501,11 @@ class EccSimulation {
       heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
       needsRebuild: hadState,
       initialView: node.views.view(),
-      shardOf: (layout, value) => encodeBlobs(this.codec, layout, value)[node.index],
+      codec: this.codec,
       replica,
       memory,
       random: new SeededRandom(this.random.int(0x7fffffff)),
-      timing: SIM_NODE_TIMING,
+      timing: { ...SIM_NODE_TIMING, rebuildPullBytes: SIM_PULL_BYTES[node.index] },
       plantedBug: this.options.plantedBug === "acknowledge-after-one-commit" ? undefined : this.options.plantedBug,
     });
     node.core = core;
@@ -639,6 +663,11 @@ class EccSimulation {
         case "log":
           if (effect.event === "ec.key_evicted") this.stats.evictions++;
           if (effect.event === "ec.key_expired") this.stats.expirations++;
+          if (effect.event === "ec.rebuild_finished") {
+            this.stats.pulledKeys += Number(effect.fields.pulledKeys ?? 0);
+            this.stats.fallbackKeys += Number(effect.fields.fallbackKeys ?? 0);
+            this.stats.pullsFailed += Number(effect.fields.pullsFailed ?? 0);
+          }
           if (effect.event === "ec.tx_resolved") {
             if (effect.fields.decision === "commit") this.stats.commit++;
             else this.stats.abort++;
@@ -679,6 +708,7 @@ class EccSimulation {
       if (version < last) this.fail(`n${node.index}: version of ${key} went back from ${last} to ${version}`);
       node.lastVersion.set(key, version);
       if (entry === null) continue;
+      if (version !== last && !entry.tombstone) this.checkShard(node, key, entry);
       const identity = `crc=${entry.valueCrc32} tomb=${entry.tombstone} bytes=${entry.valueBytes}`;
       const slot = `${key}@${version}`;
       const ever = this.everHeld.get(slot);
@@ -699,6 +729,18 @@ class EccSimulation {
       } else seen.holders.add(node.index);
     }
     this.checkBudget();
+  }
+
+  /** A newly installed shard is exactly the one the writer of its value encoded for this node. */
+  checkShard(node: SimNode, key: string, entry: { version: number; valueBytes: number; valueCrc32: number; shardCrc32: number; shard: Buffer }): void {
+    const value = this.valueByCrc.get(entry.valueCrc32);
+    if (value === undefined) this.fail(`n${node.index} holds ${key}@${entry.version} of a value nobody wrote (crc ${entry.valueCrc32})`);
+    const bytes = Buffer.from(value, "utf8");
+    if (bytes.length !== entry.valueBytes) this.fail(`n${node.index} holds ${key}@${entry.version} of ${entry.valueBytes} bytes; its value has ${bytes.length}`);
+    const expected = encodeBlobs(this.codec, { valueBytes: bytes.length, blockBytes: BLOCK_BYTES, dataShards: K, parityShards: M }, bytes)[node.index];
+    if (!entry.shard.subarray(0, expected.length).equals(expected) || entry.shardCrc32 !== crc32(expected)) {
+      this.fail(`n${node.index} holds a wrong shard of ${key}@${entry.version} (${JSON.stringify(value)})`);
+    }
   }
 
   /** The node no longer holds what it committed (crash, or its shards were dropped). */
@@ -1250,6 +1292,7 @@ class EccSimulation {
       pauses: this.stats.pauses,
       viewChanges: this.stats.viewChanges,
       promotions: this.stats.promotions,
+      rebuild: { pulledKeys: this.stats.pulledKeys, fallbackKeys: this.stats.fallbackKeys, pullsFailed: this.stats.pullsFailed },
       evictions: this.stats.evictions,
       expirations: this.stats.expirations,
       ttlSets: this.stats.ttlSets,
