@@ -191,10 +191,11 @@ export function raftCommand(): Command {
     });
 
   withConfig(client.command("del"), CLIENT_FIELDS)
-    .description("delete a key")
+    .description("delete a key; 'nothing deleted' on stderr and exit 1 when it held no value")
     .argument("<key>", "UTF-8 key")
     .action(async (key: string, flags: RaftConfigFlags) => {
-      await withClient(flags, (raftClient) => raftClient.del(key));
+      const existed = await withClient(flags, (raftClient) => raftClient.del(key));
+      if (!existed) throw new NotFoundError(`nothing deleted: ${key} holds no value`);
       process.stderr.write("OK (deleted)\n");
     });
 

@@ -104,6 +104,9 @@ describe("ecc CLI (real processes)", function () {
       const deleted = await runCli(["ecc", "client", "get", "gone", "--servers", servers]);
       assert.equal(deleted.code, 1);
       assert.match(deleted.stderr, /not found/);
+      const again = await runCli(["ecc", "client", "del", "gone", "--servers", servers]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /nothing deleted: gone holds no value/);
     });
 
     it("a second startAll on the same ports fails with a clear error and harms nothing", async () => {

@@ -78,6 +78,10 @@ describe("raft cluster (real processes)", function () {
       const missing = await runCli(["raft", "client", "get", "fruit", ...base]);
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /not found/);
+      // Deleting what is not there says so (Redis's (integer) 0), exit 1 like a missing get.
+      const again = await runCli(["raft", "client", "del", "fruit", ...base]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /nothing deleted: fruit holds no value/);
     } finally {
       await stopProcess(all, "SIGINT", 5_000);
     }
