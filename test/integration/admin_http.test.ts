@@ -241,6 +241,6 @@ describe("HTTP admin port (real processes)", function () {
       timeoutMs: 30_000,
     });
     assert.equal(printedNodes(all.output).length, 0, "no node prints an admin address");
-    assert.ok(all.output.some((line) => /listening on 127\.0\.0\.1:\d+\s+pid \d+$/.test(line)));
+    assert.ok(all.output.some((line) => /listening on 127\.0\.0\.1:\d+\s+pid \d+(\s+resp \S+)?$/.test(line)));
   });
 });

@@ -62,16 +62,26 @@ describe("bench: Netdata memory sampler against a real agent", function () {
       await holder.waitReady({ line: /ready/ }, 20_000);
       const chart = netdataCgroupChartId(layout!.mount, cgroups.dir("node0"));
       await waitUntil(async () => (await fetchNetdataMemory(agent!.url, chart)) !== null, 20_000, `netdata chart ${chart}`);
-      // Steady now: the agent's last collected value and the files agree.
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
-      const fromNetdata = await fetchNetdataMemory(agent!.url, chart);
-      const fromFiles = await cgroups.read("node0");
-      assert.ok(fromNetdata !== null && fromFiles !== null);
-      assert.ok(fromFiles.inactiveFileBytes > 16 * 1024 * 1024, `the page cache is inactive (${fromFiles.inactiveFileBytes} B)`);
-      assert.ok(
-        Math.abs(fromNetdata.workingSetBytes - fromFiles.workingSetBytes) <= 64 * 1024,
-        `netdata ram ${fromNetdata.workingSetBytes} B vs working set ${fromFiles.workingSetBytes} B (usage ${fromFiles.usageBytes} B)`,
-      );
+      // The agent's last collected value and the files agree once the cgroup is steady. On a
+      // busy machine the kernel may still be moving the file's pages between its active and
+      // inactive lists (which changes the working set by MiBs), so compare only while two
+      // reads of the files a collection apart agree, trying for at most 10 s.
+      let verdict = "";
+      for (let attempt = 0; attempt < 10; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, attempt === 0 ? 2_500 : 1_000));
+        const before = await cgroups.read("node0");
+        const fromNetdata = await fetchNetdataMemory(agent!.url, chart);
+        const fromFiles = await cgroups.read("node0");
+        assert.ok(before !== null && fromNetdata !== null && fromFiles !== null);
+        assert.ok(fromFiles.inactiveFileBytes > 16 * 1024 * 1024, `the page cache is inactive (${fromFiles.inactiveFileBytes} B)`);
+        verdict = `netdata ram ${fromNetdata.workingSetBytes} B vs working set ${fromFiles.workingSetBytes} B (usage ${fromFiles.usageBytes} B; ${before.workingSetBytes} B a moment before)`;
+        const steady = Math.abs(before.workingSetBytes - fromFiles.workingSetBytes) <= 64 * 1024;
+        if (steady && Math.abs(fromNetdata.workingSetBytes - fromFiles.workingSetBytes) <= 64 * 1024) {
+          verdict = "";
+          break;
+        }
+      }
+      assert.equal(verdict, "", verdict);
     } finally {
       await holder.stop("SIGKILL", 1_000);
       cgroups.cleanupSync();

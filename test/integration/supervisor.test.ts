@@ -30,8 +30,13 @@ interface ClusterArgs {
 }
 
 async function clusterArgs(mode: Mode, dataDir: string): Promise<ClusterArgs> {
-  const servers = (await freePorts(mode === "ecc" ? 5 : 3)).map((port) => `127.0.0.1:${port}`);
+  const count = mode === "ecc" ? 5 : 3;
+  const addresses = (await freePorts(3 * count)).map((port) => `127.0.0.1:${port}`);
+  const servers = addresses.slice(0, count);
+  // The front doors on free ports too (startAll's defaults, 9300+i and 6379+i, may be taken
+  // by a cluster someone runs on this machine); their processes are the same nodes.
   const args = [mode, "server", "startAll", "--servers", servers.join(","), "--data-dir", dataDir];
+  args.push("--http-servers", addresses.slice(count, 2 * count).join(","), "--resp-servers", addresses.slice(2 * count).join(","));
   if (mode === "raft") args.push("--fsync", "never");
   return { servers, args };
 }
