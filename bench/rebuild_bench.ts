@@ -23,6 +23,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { parseArgs } from "node:util";
 import { createCodec } from "../src/codec";
 import { EcClient } from "../src/ecc/client";
 import { eccConfigToFile, parseEccConfig } from "../src/ecc/config";
@@ -42,9 +43,61 @@ const REBUILD_WAIT_MS_MAX = 30 * 60_000;
 const FOREGROUND_VALUE_BYTES = 1024;
 const LOAD_CONCURRENCY = 32;
 
-function arg(name: string, fallback: string): string {
-  const index = process.argv.indexOf(`--${name}`);
-  return index < 0 ? fallback : process.argv[index + 1];
+const USAGE = `usage: node dist/bench/rebuild_bench.js [--shard-mib 100] [--value-bytes 64KiB] [--concurrency 16]
+  [--read-ratio 0.5] [--foreground-keys 10000] [--heartbeat-timeout-ms 1000] [--json FILE]`;
+
+/** The command line, checked: an unknown flag or a bad number is a usage error (exit 2), --help prints the usage. */
+function parseOptions(argv: string[]): { shardMib: number; valueBytes: number; concurrency: number; readRatio: number; foregroundKeys: number; heartbeatTimeoutMs: number; json: string } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        "shard-mib": { type: "string", default: "100" },
+        "value-bytes": { type: "string", default: "64KiB" },
+        "value-kib": { type: "string" },
+        concurrency: { type: "string", default: "16" },
+        "read-ratio": { type: "string", default: "0.5" },
+        "foreground-keys": { type: "string", default: "10000" },
+        "heartbeat-timeout-ms": { type: "string", default: "1000" },
+        json: { type: "string", default: "" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    usageError((error as Error).message);
+  }
+  if (parsed.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const number = (flag: string, text: string, min: number, max: number): number => {
+    const value = Number(text);
+    if (text.trim() === "" || !Number.isFinite(value) || value < min || value > max) usageError(`--${flag} needs a number from ${min} to ${max}, got '${text}'`);
+    return value;
+  };
+  let valueBytes = 0;
+  try {
+    valueBytes = parseByteSize(parsed["value-kib"] !== undefined ? `${parsed["value-kib"]}KiB` : parsed["value-bytes"]!, "--value-bytes");
+  } catch (error) {
+    usageError((error as Error).message);
+  }
+  return {
+    shardMib: number("shard-mib", parsed["shard-mib"]!, 1, 100_000),
+    valueBytes,
+    concurrency: Math.floor(number("concurrency", parsed.concurrency!, 1, 1_000)),
+    readRatio: number("read-ratio", parsed["read-ratio"]!, 0, 1),
+    foregroundKeys: Math.floor(number("foreground-keys", parsed["foreground-keys"]!, 1, 10_000_000)),
+    heartbeatTimeoutMs: Math.floor(number("heartbeat-timeout-ms", parsed["heartbeat-timeout-ms"]!, 100, 60_000)),
+    json: parsed.json!,
+  };
+}
+
+function usageError(message: string): never {
+  process.stderr.write(`rebuild bench: ${message}\n${USAGE}\n`);
+  process.exit(2);
 }
 
 async function freePort(): Promise<number> {
@@ -204,13 +257,10 @@ function cpuOf(nodes: Array<LaunchedProcess | null>): number[] {
 }
 
 async function main(): Promise<void> {
-  const shardMib = Number(arg("shard-mib", "100"));
-  const valueBytes = parseByteSize(arg("value-bytes", process.argv.includes("--value-kib") ? `${arg("value-kib", "64")}KiB` : "64KiB"), "--value-bytes");
-  const concurrency = Number(arg("concurrency", "16"));
-  const readRatio = Number(arg("read-ratio", "0.5"));
-  const foregroundKeyCount = Number(arg("foreground-keys", "10000"));
-  const jsonFile = arg("json", "");
-  const heartbeatTimeoutMs = Number(arg("heartbeat-timeout-ms", "1000"));
+  const options = parseOptions(process.argv.slice(2));
+  const { shardMib, valueBytes, concurrency, readRatio, heartbeatTimeoutMs } = options;
+  const foregroundKeyCount = options.foregroundKeys;
+  const jsonFile = options.json;
   const ports = await Promise.all([0, 1, 2, 3, 4].map(() => freePort()));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "rebuild-bench-"));
   const config = parseEccConfig(
