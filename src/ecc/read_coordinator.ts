@@ -171,8 +171,16 @@ export class EcReadCoordinator {
     const fetch = this.fetches.get(node);
     if (fetch !== undefined) return this.onChunk(node, fetch, reply);
     if (this.replies.has(node)) return []; // a duplicate
+    if (reply.kind === "ok" && reply.body.shardIndex !== node) {
+      // Every node stores one fixed shard, the one its position in the cluster's servers list
+      // gives it: a node answering for another is this client's config, not a fault to
+      // route around.
+      return this.finish({ kind: "fail", error: serverOrderMismatch(node, reply.body.shardIndex) });
+    }
     if (reply.kind === "ok") {
       this.acceptFirstReply(node, reply.body);
+    } else if (reply.kind === "refused" && reply.code === ResultCode.RESULT_CODE_CONFIG_MISMATCH) {
+      return this.finish({ kind: "fail", error: new ConfigError(`node ${node}: ${reply.message}`) });
     } else if (reply.kind === "refused") {
       this.adopt(reply.view);
       this.fail(node, `${ResultCode[reply.code]}: ${reply.message}`, reply.code === ResultCode.RESULT_CODE_STALE_EPOCH);
@@ -261,10 +269,6 @@ export class EcReadCoordinator {
   }
 
   private acceptFirstReply(node: number, reply: EcGetReply): void {
-    if (reply.version !== 0 && reply.shardIndex !== node) {
-      this.fail(node, `node answered for shard ${reply.shardIndex}`, false);
-      return;
-    }
     if (reply.version !== 0 && !reply.tombstone) {
       if (reply.offset !== 0 || reply.data.length > reply.shardBytes) {
         this.fail(node, `reply holds bytes ${reply.offset}..${reply.offset + reply.data.length} of a ${reply.shardBytes}-byte shard`, false);
@@ -658,4 +662,15 @@ export class EcReadCoordinator {
     this.cancelTimer();
     return [effect];
   }
+}
+
+/**
+ * The error for a node that stores another shard than the one this client's servers list
+ * gives it: the list is in another order than the cluster's (or names another cluster).
+ */
+export function serverOrderMismatch(listed: number, stores: number): ConfigError {
+  return new ConfigError(
+    `the node this client lists as servers[${listed}] stores shard ${stores}: list the servers in the cluster's order ` +
+      `(node ${stores} of the cluster's ecc_config is at that address)`,
+  );
 }

@@ -201,8 +201,9 @@ export class EcShardReplica {
   private prepareFirstChunk(key: string, txId: string, request: EcPrepare, nowMs: number): ReplicaOutcome<EcPrepareReply> {
     if (request.shardIndex !== this.options.shardIndex) {
       return refuse(
-        ResultCode.RESULT_CODE_INVALID_ARGUMENT,
-        `shard index ${request.shardIndex} sent to the node that stores shard ${this.options.shardIndex}`,
+        ResultCode.RESULT_CODE_CONFIG_MISMATCH,
+        `shard ${request.shardIndex} sent to the node that stores shard ${this.options.shardIndex}: list the servers in the cluster's order ` +
+          `(node ${this.options.shardIndex} of the cluster's ecc_config is at this address)`,
       );
     }
     if (request.offset !== 0) {
@@ -212,7 +213,7 @@ export class EcShardReplica {
       return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, `lease ${request.leaseMs} ms outside [${LEASE_MS_MIN}, ${LEASE_MS_MAX}]`);
     }
     const layoutError = this.checkLayout(request);
-    if (layoutError !== null) return refuse(ResultCode.RESULT_CODE_INVALID_ARGUMENT, layoutError);
+    if (layoutError !== null) return refuse(layoutError.mismatch ? ResultCode.RESULT_CODE_CONFIG_MISMATCH : ResultCode.RESULT_CODE_INVALID_ARGUMENT, layoutError.message);
     const layout = layoutOf(request);
     const shardBytes = request.tombstone ? 0 : blobBytes(layout);
     if (this.locks.size >= this.stagedShardsMax) {
@@ -662,21 +663,26 @@ export class EcShardReplica {
     return null;
   }
 
-  private checkLayout(request: EcPrepare): string | null {
+  /** What is wrong with a prepare's layout: `mismatch` when it is another cluster's layout (the client's config differs). */
+  private checkLayout(request: EcPrepare): { message: string; mismatch: boolean } | null {
     const layout = request.layout;
-    if (layout === undefined) return "EcPrepare without a layout";
+    if (layout === undefined) return { message: "EcPrepare without a layout", mismatch: false };
     if (layout.dataShards !== this.options.dataShards || layout.parityShards !== this.options.parityShards) {
-      return `layout has ${layout.dataShards}+${layout.parityShards} shards; this cluster uses ${this.options.dataShards}+${this.options.parityShards}`;
+      return {
+        message: `the client sends k=${layout.dataShards}, n=${layout.dataShards + layout.parityShards}; this cluster is k=${this.options.dataShards}, n=${this.options.dataShards + this.options.parityShards}: use the cluster's ecc_config`,
+        mismatch: true,
+      };
     }
     if (layout.blockBytes !== this.options.blockBytes) {
-      return `layout block_bytes ${layout.blockBytes} differs from the cluster's ${this.options.blockBytes}`;
+      return { message: `the client's block size is ${layout.blockBytes} bytes; this cluster's is ${this.options.blockBytes}: use the cluster's ecc_config`, mismatch: true };
     }
     if (!Number.isSafeInteger(layout.valueBytes) || layout.valueBytes > VALUE_BYTES_MAX) {
-      return `value of ${layout.valueBytes} bytes exceeds the limit of ${VALUE_BYTES_MAX}`;
+      return { message: `value of ${layout.valueBytes} bytes exceeds the limit of ${VALUE_BYTES_MAX}`, mismatch: false };
     }
-    if (request.tombstone && layout.valueBytes !== 0) return "a tombstone carries no value bytes";
+    if (request.tombstone && layout.valueBytes !== 0) return { message: "a tombstone carries no value bytes", mismatch: false };
     return null;
   }
+
 }
 
 function checkChunk(request: EcPrepare, expectedOffset: number, shardBytes: number): string | null {

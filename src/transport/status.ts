@@ -1,6 +1,7 @@
 // The one place that maps errors to gRPC status codes and ecc ResultCodes, both ways.
 import { status as GrpcStatus, ServiceError } from "@grpc/grpc-js";
 import {
+  ConfigError,
   CorruptShardError,
   InternalError,
   InvalidArgumentError,
@@ -124,6 +125,8 @@ export function errorFromResult(code: ResultCode, message: string, what: string)
     case ResultCode.RESULT_CODE_OUT_OF_MEMORY:
     case ResultCode.RESULT_CODE_MEMORY_FULL:
       return new OutOfMemoryError(text);
+    case ResultCode.RESULT_CODE_CONFIG_MISMATCH:
+      return new ConfigError(text);
     default:
       return new InternalError(text);
   }

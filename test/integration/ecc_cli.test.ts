@@ -109,6 +109,25 @@ describe("ecc CLI (real processes)", function () {
       assert.match(again.stderr, /nothing deleted: gone holds no value/);
     });
 
+    it("a client whose config is not the cluster's gets exit 4 naming what differs, and changes nothing", async () => {
+      assert.equal((await runCli(["ecc", "client", "set", "layout", "kept", "--servers", servers])).code, 0);
+      const reordered = servers.split(",").reverse().join(",");
+      const cases: Array<{ args: string[]; says: RegExp }> = [
+        { args: ["get", "layout", "--servers", servers, "--k", "4"], says: /k=4, n=5.*ecc_config|4 data.*k=3|k=3, n=5/ },
+        { args: ["set", "layout", "changed", "--servers", servers, "--k", "4"], says: /k=4, n=5; this cluster is k=3, n=5: use the cluster's ecc_config/ },
+        { args: ["get", "layout", "--servers", reordered], says: /servers\[0\] stores shard 4: list the servers in the cluster's order/ },
+        { args: ["set", "layout", "changed", "--servers", reordered], says: /list the servers in the cluster's order/ },
+        { args: ["get", "absent-key", "--servers", reordered], says: /list the servers in the cluster's order/ },
+      ];
+      for (const { args, says } of cases) {
+        const run = await runCli(["ecc", "client", ...args]);
+        assert.equal(run.code, 4, `${args.join(" ")}: ${run.stderr}`);
+        assert.match(run.stderr, says, args.join(" "));
+      }
+      const get = await runCli(["ecc", "client", "get", "layout", "--servers", servers]);
+      assert.equal(get.stdout.toString(), "kept", "no mismatched write changed the value");
+    });
+
     it("a second startAll on the same ports fails with a clear error and harms nothing", async () => {
       const second = await runCli(["ecc", "server", "startAll", "--servers", servers]);
       assert.equal(second.code, 3, "a busy port is 'cannot serve now', as for startOne");
