@@ -409,6 +409,12 @@ export class KvState {
     return this.arena.size(handle) > LARGE_BYTES ? view : Buffer.from(view);
   }
 
+  /** The length of `key`'s stored value without copying it; null when absent (expiry not judged, as get()). */
+  valueLength(key: string): number | null {
+    const handle = this.index.get(key);
+    return handle === undefined ? null : this.valueSpan(handle).length;
+  }
+
   /** Version, deadline, stamp and size of `key`'s entry; null when absent. */
   summary(key: string): KvEntrySummary | null {
     const slot = this.index.slotOf(key);

@@ -336,9 +336,10 @@ export class RaftNodeRuntime implements RaftHost {
     let growth = 0;
     const current = this.kv.summary(keyText);
     if (value !== null) {
-      const currentBytes = body.$case === "append" && current !== null ? (this.kv.get(key)?.length ?? 0) : 0;
+      const currentBytes = body.$case === "append" ? (this.kv.valueLength(keyText) ?? 0) : 0;
       const hasDeadline = ttlMs > 0 || ((keepTtl || body.$case === "append") && (current?.expiresAtMs ?? 0) !== 0);
-      const bytes = this.kv.entryBytes(keyText, currentBytes + value.length, hasDeadline, this.core.logView().lastIndex() + 1);
+      // An append past the value limit is refused when it applies: it never needs more than the limit.
+      const bytes = this.kv.entryBytes(keyText, Math.min(currentBytes + value.length, VALUE_BYTES_MAX), hasDeadline, this.core.logView().lastIndex() + 1);
       growth = bytes.next - bytes.current;
     } else if (body.$case === "expire" && ttlMs > 0 && current?.expiresAtMs === 0) {
       growth = DEADLINE_FIELD_GROWTH_BYTES;
