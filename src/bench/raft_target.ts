@@ -111,7 +111,9 @@ class RaftCluster extends LocalFaults implements ClusterHandle {
     this.clients.push(client);
     return {
       get: (key) => client.get(key),
-      set: (key, value) => client.set(key, value),
+      set: async (key, value) => {
+        await client.set(key, value);
+      },
       del: async (key) => {
         await client.del(key);
       },

@@ -34,7 +34,7 @@ function fraction(name: string): (value: string) => number {
   };
 }
 
-/** SET NX's share of the operations in a run through RESP in ecc mode, unless --nx-fraction says otherwise. */
+/** SET NX's share of the operations in a run through RESP, unless --nx-fraction says otherwise. */
 const RESP_NX_FRACTION_DEFAULT = 0.1;
 
 function faultList(value: string): FaultKind[] {
@@ -77,7 +77,7 @@ export function jepsenProgram(): Command {
     )
     .option(
       "--nx-fraction <f>",
-      "fraction of operations that are SET NX, from the sets' share (ecc only; default 0.1 with --via resp in ecc mode, else 0)",
+      "fraction of operations that are SET NX, from the sets' share (default 0.1 with --via resp, else 0)",
       fraction("--nx-fraction"),
     )
     .option("--heal-timeout-ms <ms>", "bound on waiting for a healthy cluster after healing", integer("--heal-timeout-ms", 1_000, 600_000), 60_000)
@@ -165,7 +165,7 @@ export async function main(argv: string[]): Promise<number> {
       checkOptions: { stepsMaxPerKey: flags.checkSteps },
       nodeLogDir: flags.nodeLogs ?? null,
       via: flags.via,
-      setNxFraction: flags.nxFraction ?? (flags.via === "resp" && flags.mode === "ecc" ? RESP_NX_FRACTION_DEFAULT : 0),
+      setNxFraction: flags.nxFraction ?? (flags.via === "resp" ? RESP_NX_FRACTION_DEFAULT : 0),
       log,
       maxMemory: flags.maxMemory,
       evictionPolicy: flags.evictionPolicy,

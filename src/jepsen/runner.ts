@@ -55,7 +55,7 @@ export interface JepsenOptions {
   nodeLogDir?: string | null;
   /** How clients reach the cluster: the client library (default) or a Redis client on the RESP ports. */
   via?: "library" | "resp";
-  /** Fraction of operations that are SET NX (only where the mode has conditional writes: ecc). */
+  /** Fraction of operations that are SET NX (ecc: versioned writes; raft: decided by the state machine). */
   setNxFraction?: number;
   log?: (line: string) => void;
   /** raft: each node's memory budget (a size, e.g. "4MiB") and eviction policy. */
@@ -153,7 +153,6 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
   const keys = Array.from({ length: keyCount }, (_, index) => `k${index}`);
   const via = options.via ?? "library";
   const setNxFraction = options.setNxFraction ?? 0;
-  if (setNxFraction > 0 && options.mode === "raft") throw new Error("SET NX needs conditional writes, which raft mode does not have yet");
   if (!(setNxFraction >= 0 && setNxFraction <= WORKLOAD_DEFAULTS.setFraction)) throw new Error(`the SET NX fraction must be 0..${WORKLOAD_DEFAULTS.setFraction} (a share of the sets)`);
   let faults = [...(options.faults ?? defaultFaults(options.mode))];
   if (options.mode === "raft" && faults.includes("client-crash")) throw new Error("client-crash is an ecc fault (the raft client has no 2PC)");
@@ -222,7 +221,7 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     const ttlDeadlines = new Map<string, number>();
     const openTarget: TargetFactory =
       via === "resp"
-        ? respTargets(cluster.respAddresses, { setNx: options.mode === "ecc", commandTimeoutMs: operationTimeoutMs })
+        ? respTargets(cluster.respAddresses, { commandTimeoutMs: operationTimeoutMs })
         : options.mode === "ecc"
           ? await eccTargets(cluster.eccConfig!, valueBytes, ttlDeadlines)
           : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs, valueBytes);

@@ -58,10 +58,13 @@ export function raftTargets(servers: string[], rpcTimeoutMs: number, valueBytes 
     const client = new RaftClient({ servers, rpcTimeoutMs });
     return {
       get: async (key) => unpadded(await client.get(key)),
-      set: (key, value, ttlMs) => client.set(key, storedValue(value, valueBytes), { ttlMs }),
+      set: async (key, value, ttlMs) => {
+        await client.set(key, storedValue(value, valueBytes), { ttlMs });
+      },
       del: async (key) => {
         await client.del(key);
       },
+      setNx: async (key, value) => (await client.set(key, storedValue(value, valueBytes), { condition: "nx" })).applied,
       close: () => client.close(),
     } satisfies KvTarget;
   };
@@ -75,7 +78,7 @@ export function raftTargets(servers: string[], rpcTimeoutMs: number, valueBytes 
  * retries, the offline queue and reconnection are off, and a connection that fails is
  * replaced by the workload (it opens a fresh target after an unknown outcome).
  */
-export function respTargets(addresses: readonly string[], options: { setNx: boolean; commandTimeoutMs: number }): TargetFactory {
+export function respTargets(addresses: readonly string[], options: { commandTimeoutMs: number }): TargetFactory {
   let next = 0;
   return async () => {
     const { host, port } = parseAddress(addresses[next++ % addresses.length]);
@@ -101,9 +104,10 @@ export function respTargets(addresses: readonly string[], options: { setNx: bool
       del: async (key) => {
         await redis.del(key);
       },
+      // Both modes decide SET NX atomically (ecc: a versioned write; raft: the state machine).
+      setNx: async (key, value) => (await redis.set(key, value, "NX")) === "OK",
       close: () => redis.disconnect(),
     };
-    if (options.setNx) target.setNx = async (key, value) => (await redis.set(key, value, "NX")) === "OK";
     return target;
   };
 }

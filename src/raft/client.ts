@@ -24,7 +24,8 @@
 // every attempt on connections that are refused. Only failures that prove the request never
 // left this process count (UnreachableError).
 import { credentials } from "@grpc/grpc-js";
-import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvStatsReply, RaftKvClient } from "../gen/raft";
+import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvSetCondition, KvStatsReply, RaftKvClient } from "../gen/raft";
+import type { SetCondition } from "./kv_state";
 import {
   InvalidArgumentError,
   KvError,
@@ -72,11 +73,29 @@ export interface RaftClientOptions {
 export interface RaftSetOptions {
   /** Expire this long after the leader takes the write (ms, 1 to TTL_MS_MAX). */
   ttlMs?: number;
+  /** nx: write only when the key holds no live value; xx: only when it does (decided by the state machine). */
+  condition?: SetCondition;
+  /** Keep the live value's TTL (Redis's KEEPTTL); excludes ttlMs. */
+  keepTtl?: boolean;
+  /** Also return the value the key held before (SET ... GET). */
+  returnPrevious?: boolean;
 }
+
+/** What a set did: applied (its condition held), and the value before when asked for (null: none). */
+export interface RaftSetOutcome {
+  applied: boolean;
+  previous: Buffer | null;
+}
+
+const CONDITION_CODES: Record<SetCondition, KvSetCondition> = {
+  none: KvSetCondition.KV_SET_CONDITION_NONE,
+  nx: KvSetCondition.KV_SET_CONDITION_NX,
+  xx: KvSetCondition.KV_SET_CONDITION_XX,
+};
 
 /** The deadline of one attempt of `body`: the base, plus a set's value at the slowest rate assumed. */
 export function attemptTimeoutMs(rpcTimeoutMs: number, body: KvBody): number {
-  const valueBytes = body.$case === "set" ? body.value.value.length : 0;
+  const valueBytes = body.$case === "set" || body.$case === "append" ? body.value.value.length : 0;
   return rpcTimeoutMs + Math.ceil((valueBytes * 1000) / RAFT_CLIENT_BYTES_PER_SECOND_MIN);
 }
 
@@ -118,14 +137,35 @@ export class RaftClient {
     return result.found ? result.value : null;
   }
 
-  async set(key: string | Uint8Array, value: Uint8Array, options: RaftSetOptions = {}): Promise<void> {
+  /**
+   * Sets the key. With a condition (NX/XX), KEEPTTL or returnPrevious the state machine
+   * decides when the entry applies, and a retry gets the first application's answer (kv_state.ts).
+   */
+  async set(key: string | Uint8Array, value: Uint8Array, options: RaftSetOptions = {}): Promise<RaftSetOutcome> {
     const keyBytes = checkKey(key);
     if (value.length > VALUE_BYTES_MAX) throw new ValueTooLargeError(value.length, VALUE_BYTES_MAX);
     const ttlMs = options.ttlMs === undefined ? 0 : checkTtlMs(options.ttlMs);
-    await this.write((seq, floor) => ({
+    const condition = options.condition ?? "none";
+    if (!(condition in CONDITION_CODES)) throw new InvalidArgumentError(`unknown set condition ${JSON.stringify(condition)}`);
+    const keepTtl = options.keepTtl === true;
+    if (keepTtl && ttlMs > 0) throw new InvalidArgumentError("a set cannot both keep the TTL and set one");
+    const returnPrevious = options.returnPrevious === true;
+    const conditional = condition !== "none" || keepTtl || returnPrevious;
+    const result = await this.write((seq, floor) => ({
       $case: "set",
-      value: { key: keyBytes, value: Buffer.from(value.buffer, value.byteOffset, value.length), clientId: this.clientId, seq, floor, ttlMs },
+      value: {
+        key: keyBytes,
+        value: Buffer.from(value.buffer, value.byteOffset, value.length),
+        clientId: this.clientId,
+        seq,
+        floor,
+        ttlMs,
+        condition: CONDITION_CODES[condition],
+        keepTtl,
+        returnPrevious,
+      },
     }));
+    return { applied: conditional ? result.written : true, previous: returnPrevious && result.found ? result.value : null };
   }
 
   /**
@@ -135,7 +175,30 @@ export class RaftClient {
    */
   async del(key: string | Uint8Array): Promise<boolean> {
     const keyBytes = checkKey(key);
-    return (await this.write((seq, floor) => ({ $case: "del", value: { key: keyBytes, clientId: this.clientId, seq, floor } }))).existed;
+    return (await this.write((seq, floor) => ({ $case: "del", value: { key: keyBytes, clientId: this.clientId, seq, floor, returnPrevious: false } }))).existed;
+  }
+
+  /** Deletes the key and returns the value it held (null: none), in one state machine step (GETDEL). */
+  async getDel(key: string | Uint8Array): Promise<Buffer | null> {
+    const keyBytes = checkKey(key);
+    const result = await this.write((seq, floor) => ({ $case: "del", value: { key: keyBytes, clientId: this.clientId, seq, floor, returnPrevious: true } }));
+    return result.found ? result.value : null;
+  }
+
+  /**
+   * Appends `suffix` to the key's value (an absent key starts empty), keeping its TTL, in one
+   * state machine step. Returns the length after; ValueTooLargeError when it would exceed
+   * VALUE_BYTES_MAX (decided when the entry applies: nothing changed).
+   */
+  async append(key: string | Uint8Array, suffix: Uint8Array): Promise<number> {
+    const keyBytes = checkKey(key);
+    if (suffix.length > VALUE_BYTES_MAX) throw new ValueTooLargeError(suffix.length, VALUE_BYTES_MAX);
+    const result = await this.write((seq, floor) => ({
+      $case: "append",
+      value: { key: keyBytes, value: Buffer.from(suffix.buffer, suffix.byteOffset, suffix.length), clientId: this.clientId, seq, floor },
+    }));
+    if (!result.written) throw new ValueTooLargeError(result.valueBytes + suffix.length, VALUE_BYTES_MAX);
+    return result.valueBytes;
   }
 
   /** Gives the key's value a TTL of `ttlMs` from now (the leader's clock); false when the key is absent. */
@@ -295,6 +358,8 @@ export class RaftClient {
           await sleep(backoffMs(attempt));
           continue;
         default:
+          // A retried conditional write whose result the state machine no longer keeps: it was applied.
+          if (isWrite && result.maybeApplied) tracker.mayHaveApplied(address);
           if (isWrite && tracker.maybeApplied) throw tracker.unknown(`${KvCode[result.code]}: ${result.message}`, attempt + 1, startedMs, lastError);
           throw new UnavailableError(`${address}: ${KvCode[result.code]}: ${result.message}`);
       }

@@ -12,6 +12,16 @@
 // handled exactly. Sessions are bounded (least recently used evicted, the same way on every
 // node because eviction follows apply order) and travel in snapshots.
 //
+// Conditional writes (Redis's SET NX/XX/GET/KEEPTTL, GETDEL, APPEND) are decided here, at
+// apply time, so every node decides the same: the condition is checked against the state the
+// log built, never against what the leader saw when it proposed. Their results (whether the
+// write happened, the value before, the length after) are remembered in the session, because
+// a retry of one that was applied must get the first attempt's answer: the key's state by
+// then says nothing about whether an NX won. Remembered results go when the client's floor
+// passes them, with their session, or (oldest first, the same on every node) when they hold
+// more than KV_REMEMBERED_BYTES_MAX; a retry of a conditional command whose result is gone
+// gets no answer the node could vouch for, so the node says the outcome is unknown.
+//
 // Time: every command carries `atMs`, the leader's clock when it proposed it, and a TTL is
 // an absolute deadline (epoch ms) written into the command by the leader. The state's clock
 // (clockMs) is the largest atMs applied so far, so it never goes back even when a new
@@ -53,6 +63,17 @@ export const KV_SESSION_SEQS_MAX = 8_192;
 export const KV_DROP_KEYS_MAX = 65_536;
 /** Most bytes one drop command takes (far below an entry's limit, whatever the key lengths). */
 export const KV_DROP_COMMAND_BYTES_MAX = 8 * 1024 * 1024;
+/**
+ * Most bytes the remembered results of conditional commands hold (their previous values plus
+ * REMEMBERED_FIXED_BYTES each); above it the oldest are forgotten. Why this size: a result
+ * lives only until its client's next write settles, so only clients that died with a SET GET
+ * or GETDEL in flight leave results behind, and those are bounded here instead of by the
+ * session count times VALUE_BYTES_MAX. Not counted against the memory budget (kv_budget.ts).
+ */
+export const KV_REMEMBERED_BYTES_MAX = 2 * VALUE_BYTES_MAX;
+/** What one remembered result counts besides its previous value (the map entry and object). */
+const REMEMBERED_FIXED_BYTES = 64;
+assert(KV_REMEMBERED_BYTES_MAX >= VALUE_BYTES_MAX + REMEMBERED_FIXED_BYTES, "the result of a SET GET of the largest value can be remembered");
 
 // Command encodings. Ops 1 and 2 are the format before TTLs (no time, no deadline): still
 // decoded, so a log written by an older node replays.
@@ -62,9 +83,23 @@ const OP_SET = 3;
 const OP_DEL = 4;
 const OP_EXPIRE = 5;
 const OP_DROP = 6;
+/** A set with a flags byte: condition, KEEPTTL, return the previous value. */
+const OP_SET_IF = 7;
+/** GETDEL: a del that returns the value it removed. */
+const OP_GETDEL = 8;
+/** APPEND: the value becomes the old one (empty when absent) followed by the command's bytes; the TTL stays. */
+const OP_APPEND = 9;
+const CLIENT_OPS: ReadonlySet<number> = new Set([OP_SET_V1, OP_DEL_V1, OP_SET, OP_DEL, OP_EXPIRE, OP_SET_IF, OP_GETDEL, OP_APPEND]);
 const V1_HEADER_BYTES = 1 + 8 + 8 + 8 + 2;
 /** op, clientId, seq, floor, atMs, expiresAtMs, key length. */
 const CLIENT_HEADER_BYTES = 1 + 8 + 8 + 8 + 8 + 8 + 2;
+/** OP_SET_IF: the client header, then a flags byte (SET_FLAG_*), then the key. */
+const FLAGGED_HEADER_BYTES = CLIENT_HEADER_BYTES + 1;
+const SET_FLAG_NX = 0x01;
+const SET_FLAG_XX = 0x02;
+const SET_FLAG_KEEP_TTL = 0x04;
+const SET_FLAG_RETURN_PREVIOUS = 0x08;
+const SET_FLAGS_ALL = SET_FLAG_NX | SET_FLAG_XX | SET_FLAG_KEEP_TTL | SET_FLAG_RETURN_PREVIOUS;
 /** op, atMs, reason, key count. */
 const DROP_HEADER_BYTES = 1 + 8 + 1 + 4;
 const DROP_KEY_FIXED_BYTES = 2 + 8;
@@ -76,7 +111,10 @@ export function dropKeyBytes(keyBytes: number): number {
 const REASON_CODES = { evict: 1, expire: 2 } as const;
 
 const SNAPSHOT_MAGIC_V1 = 0x4b565331; // "KVS1": before versions and deadlines
-const SNAPSHOT_MAGIC = 0x4b565332; // "KVS2"
+const SNAPSHOT_MAGIC_V2 = 0x4b565332; // "KVS2": before remembered results of conditional commands
+const SNAPSHOT_MAGIC = 0x4b565333; // "KVS3"
+/** A remembered result's fixed fields in a snapshot: clientId, seq, written, valueBytes, previous length (-1: none). */
+const SNAPSHOT_RESULT_BYTES = 8 + 8 + 1 + 8 + 4;
 /**
  * Chunk size of writeSnapshot: the only buffer a snapshot needs. Kept below glibc malloc's
  * default mmap threshold (128 KiB; nodes run on glibc when jemalloc is absent): freeing a
@@ -102,10 +140,20 @@ interface ClientFields {
   key: Buffer;
 }
 
+/** nx: write only when the key holds no live value; xx: only when it does. */
+export type SetCondition = "none" | "nx" | "xx";
+
 export type KvCommand =
-  /** expiresAtMs: the value's deadline, epoch ms; 0 = none (a set clears an earlier TTL, as Redis's SET does). */
-  | ({ op: "set"; value: Buffer; expiresAtMs: number } & ClientFields)
-  | ({ op: "del" } & ClientFields)
+  /**
+   * expiresAtMs: the value's deadline, epoch ms; 0 = none (a set clears an earlier TTL, as
+   * Redis's SET does). keepTtl: keep the live value's deadline instead (none when absent).
+   * returnPrevious: the result carries the value before.
+   */
+  | ({ op: "set"; value: Buffer; expiresAtMs: number; condition?: SetCondition; keepTtl?: boolean; returnPrevious?: boolean } & ClientFields)
+  /** returnPrevious: GETDEL. */
+  | ({ op: "del"; returnPrevious?: boolean } & ClientFields)
+  /** Appends `value` to the live value (or to nothing), keeping its deadline; not written when the result would exceed VALUE_BYTES_MAX. */
+  | ({ op: "append"; value: Buffer } & ClientFields)
   /** Sets the deadline of a live value (expiresAtMs > 0) or removes it (0: PERSIST). */
   | ({ op: "expire"; expiresAtMs: number } & ClientFields)
   /** The leader's evictions or expirations. */
@@ -134,26 +182,58 @@ export function encodeCommand(command: KvCommand): Buffer {
     return out;
   }
   assert(command.key.length >= 1 && command.key.length <= KEY_BYTES_MAX);
-  const value = command.op === "set" ? command.value : null;
-  const out = Buffer.allocUnsafe(CLIENT_HEADER_BYTES + command.key.length + (value?.length ?? 0));
-  out[0] = command.op === "set" ? OP_SET : command.op === "del" ? OP_DEL : OP_EXPIRE;
+  const value = command.op === "set" || command.op === "append" ? command.value : null;
+  const flags = command.op === "set" ? setFlags(command) : 0;
+  // A set without options keeps the plain format (what nodes before conditional writes read).
+  const op =
+    command.op === "set"
+      ? flags === 0
+        ? OP_SET
+        : OP_SET_IF
+      : command.op === "del"
+        ? command.returnPrevious === true
+          ? OP_GETDEL
+          : OP_DEL
+        : command.op === "append"
+          ? OP_APPEND
+          : OP_EXPIRE;
+  const headerBytes = op === OP_SET_IF ? FLAGGED_HEADER_BYTES : CLIENT_HEADER_BYTES;
+  const out = Buffer.allocUnsafe(headerBytes + command.key.length + (value?.length ?? 0));
+  out[0] = op;
   out.writeDoubleLE(command.clientId, 1);
   out.writeDoubleLE(command.seq, 9);
   out.writeDoubleLE(command.floor, 17);
   out.writeDoubleLE(command.atMs, 25);
-  out.writeDoubleLE(command.op === "del" ? 0 : command.expiresAtMs, 33);
+  out.writeDoubleLE(command.op === "set" || command.op === "expire" ? command.expiresAtMs : 0, 33);
   out.writeUInt16LE(command.key.length, 41);
-  command.key.copy(out, CLIENT_HEADER_BYTES);
-  if (value !== null) value.copy(out, CLIENT_HEADER_BYTES + command.key.length);
+  if (op === OP_SET_IF) out[CLIENT_HEADER_BYTES] = flags;
+  command.key.copy(out, headerBytes);
+  if (value !== null) value.copy(out, headerBytes + command.key.length);
   return out;
+}
+
+function setFlags(command: Extract<KvCommand, { op: "set" }>): number {
+  const condition = command.condition ?? "none";
+  assert(!(command.keepTtl === true && command.expiresAtMs !== 0), "KEEPTTL and a deadline exclude each other");
+  return (
+    (condition === "nx" ? SET_FLAG_NX : condition === "xx" ? SET_FLAG_XX : 0) |
+    (command.keepTtl === true ? SET_FLAG_KEEP_TTL : 0) |
+    (command.returnPrevious === true ? SET_FLAG_RETURN_PREVIOUS : 0)
+  );
+}
+
+/** Whether a command's answer depends on the state it met (so a retry of it needs the remembered result). */
+export function isConditional(command: KvCommand): boolean {
+  if (command.op === "set") return setFlags(command) !== 0;
+  if (command.op === "del") return command.returnPrevious === true;
+  return command.op === "append";
 }
 
 /** The client session fields of a command, read without decoding the rest (null for drops). */
 export function commandSession(data: Uint8Array): { clientId: number; seq: number } | null {
   if (data.byteLength < V1_HEADER_BYTES) return null;
   const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const op = buffer[0];
-  if (op !== OP_SET_V1 && op !== OP_DEL_V1 && op !== OP_SET && op !== OP_DEL && op !== OP_EXPIRE) return null;
+  if (!CLIENT_OPS.has(buffer[0])) return null;
   return { clientId: buffer.readDoubleLE(1), seq: buffer.readDoubleLE(9) };
 }
 
@@ -163,10 +243,10 @@ export function decodeCommand(data: Uint8Array): KvCommand {
   const op = buffer[0];
   if (op === OP_DROP) return decodeDrop(buffer);
   const v1 = op === OP_SET_V1 || op === OP_DEL_V1;
-  if (!v1 && op !== OP_SET && op !== OP_DEL && op !== OP_EXPIRE) throw new InvalidArgumentError(`unknown command op ${op}`);
-  const headerBytes = v1 ? V1_HEADER_BYTES : CLIENT_HEADER_BYTES;
+  if (!CLIENT_OPS.has(op)) throw new InvalidArgumentError(`unknown command op ${op}`);
+  const headerBytes = v1 ? V1_HEADER_BYTES : op === OP_SET_IF ? FLAGGED_HEADER_BYTES : CLIENT_HEADER_BYTES;
   if (buffer.length < headerBytes) throw new InvalidArgumentError("command too short");
-  const keyBytes = buffer.readUInt16LE(headerBytes - 2);
+  const keyBytes = buffer.readUInt16LE(v1 ? headerBytes - 2 : 41);
   if (keyBytes < 1 || headerBytes + keyBytes > buffer.length) throw new InvalidArgumentError("bad command key length");
   const fields: ClientFields = {
     clientId: buffer.readDoubleLE(1),
@@ -177,8 +257,19 @@ export function decodeCommand(data: Uint8Array): KvCommand {
   };
   const expiresAtMs = v1 ? 0 : buffer.readDoubleLE(33);
   if (!Number.isSafeInteger(expiresAtMs) || expiresAtMs < 0) throw new InvalidArgumentError("bad command deadline");
-  if (op === OP_SET || op === OP_SET_V1) return { op: "set", ...fields, value: buffer.subarray(headerBytes + keyBytes), expiresAtMs };
+  const value = buffer.subarray(headerBytes + keyBytes);
+  if (op === OP_SET || op === OP_SET_V1) return { op: "set", ...fields, value, expiresAtMs };
+  if (op === OP_SET_IF) {
+    const flags = buffer[CLIENT_HEADER_BYTES];
+    if ((flags & ~SET_FLAGS_ALL) !== 0 || (flags & SET_FLAG_NX && flags & SET_FLAG_XX) || (flags & SET_FLAG_KEEP_TTL && expiresAtMs !== 0)) {
+      throw new InvalidArgumentError(`bad set flags ${flags}`);
+    }
+    const condition: SetCondition = (flags & SET_FLAG_NX) !== 0 ? "nx" : (flags & SET_FLAG_XX) !== 0 ? "xx" : "none";
+    return { op: "set", ...fields, value, expiresAtMs, condition, keepTtl: (flags & SET_FLAG_KEEP_TTL) !== 0, returnPrevious: (flags & SET_FLAG_RETURN_PREVIOUS) !== 0 };
+  }
   if (op === OP_DEL || op === OP_DEL_V1) return { op: "del", ...fields };
+  if (op === OP_GETDEL) return { op: "del", ...fields, returnPrevious: true };
+  if (op === OP_APPEND) return { op: "append", ...fields, value };
   return { op: "expire", ...fields, expiresAtMs };
 }
 
@@ -215,17 +306,30 @@ export interface DroppedKey {
   atMs: number;
 }
 
+/** What a write did to its key: what a conditional command's client is told (and a retry of it, from the session). */
+export interface KvWriteOutcome {
+  /** The write happened: its condition held (always, for writes without one), and an append fit. */
+  written: boolean;
+  /** The live value before the command, when it asked (returnPrevious, GETDEL); null otherwise or when absent. */
+  previous: Buffer | null;
+  /** The length of the key's value after the command (APPEND's answer); 0 when absent. */
+  valueBytes: number;
+}
+
 /**
  * What applying a command did. applied: false for a duplicate of a client's command (already
  * applied). existed: whether the key held a live value (Redis's 1 / 0 for DEL and EXPIRE);
  * hadDeadline: expire, whether that value had a TTL (PERSIST's 1 / 0). dropped: values that
  * left as evictions or expiries, including one found past its deadline by this command.
+ * outcome: set, del and append; for a duplicate, the first application's as remembered (null
+ * when it is not: a command without a condition, or a result already forgotten).
  */
 export interface KvApplyResult {
   applied: boolean;
   existed: boolean;
   hadDeadline: boolean;
   dropped: DroppedKey[];
+  outcome: KvWriteOutcome | null;
 }
 
 export interface KvStateStats {
@@ -262,6 +366,9 @@ export class KvState {
     hashOf: (handle) => bytesHash(this.arena.bufferOf(handle), this.arena.dataOffset(handle) + ENTRY_KEY_LENGTH_BYTES, this.keyLength(handle)),
   });
   private readonly sessions = new Map<number, Session>();
+  /** Results of applied conditional commands by sessionKey-like "clientId:seq", oldest first. */
+  private readonly remembered = new Map<string, KvWriteOutcome>();
+  private rememberedBytes = 0;
   private readonly policy: EvictionPolicy;
   private valueBytes = 0;
   private keyBytes = 0;
@@ -300,6 +407,12 @@ export class KvState {
     if (handle === undefined) return null;
     const view = this.valueView(handle);
     return this.arena.size(handle) > LARGE_BYTES ? view : Buffer.from(view);
+  }
+
+  /** The length of `key`'s stored value without copying it; null when absent (expiry not judged, as get()). */
+  valueLength(key: string): number | null {
+    const handle = this.index.get(key);
+    return handle === undefined ? null : this.valueSpan(handle).length;
   }
 
   /** Version, deadline, stamp and size of `key`'s entry; null when absent. */
@@ -375,15 +488,36 @@ export class KvState {
     return session !== undefined && (seq < session.floor || session.applied.has(seq));
   }
 
+  /** The remembered result of a conditional command the session of `clientId` applied as `seq`; null when not kept. */
+  rememberedOutcome(clientId: number, seq: number): KvWriteOutcome | null {
+    return this.remembered.get(rememberedKey(clientId, seq)) ?? null;
+  }
+
+  /** Remembered results and the bytes they count (for tests and stats). */
+  rememberedStats(): { count: number; bytes: number } {
+    return { count: this.remembered.size, bytes: this.rememberedBytes };
+  }
+
   /**
    * Applies one committed command at log index `index` (a set's version). A client's
    * duplicate changes nothing (applied: false).
    */
   apply(command: KvCommand, index = 0): KvApplyResult {
     if (command.atMs > this.clock) this.clock = command.atMs;
-    if (command.op === "drop") return { applied: true, existed: false, hadDeadline: false, dropped: this.applyDrop(command) };
+    if (command.op === "drop") return { applied: true, existed: false, hadDeadline: false, dropped: this.applyDrop(command), outcome: null };
+    if (command.clientId !== 0 && !this.admit(command)) {
+      return { applied: false, existed: false, hadDeadline: false, dropped: NO_DROPS, outcome: this.rememberedOutcome(command.clientId, command.seq) };
+    }
+    const result = this.applyClient(command, index);
+    if (command.clientId !== 0 && isConditional(command)) {
+      assert(result.outcome !== null);
+      this.remember(command.clientId, command.seq, result.outcome);
+    }
+    return result;
+  }
+
+  private applyClient(command: Exclude<KvCommand, { op: "drop" }>, index: number): KvApplyResult {
     const atMs = command.atMs;
-    if (command.clientId !== 0 && !this.admit(command)) return { applied: false, existed: false, hadDeadline: false, dropped: NO_DROPS };
     const key = command.key.toString("latin1");
     let dropped = NO_DROPS;
     let previous = this.index.get(key);
@@ -395,37 +529,85 @@ export class KvState {
     switch (command.op) {
       case "set": {
         assert(command.value.length <= VALUE_BYTES_MAX);
-        // Copied into the arena: the command's bytes are a view into a log entry that
-        // compaction will drop.
-        const handle = this.store(key, index, command.value, command.expiresAtMs);
-        // The index first: finding the key's slot reads the key from the previous block.
-        const slot = this.index.set(key, handle, initialStamp(this.policy, this.clock));
-        if (previous === undefined) {
-          this.keyBytes += key.length;
-        } else {
-          // An overwrite is an access (LFU: counted with a chance drawn from the index, so
-          // every node draws the same).
-          this.index.setAccess(slot, touchStamp(this.policy, this.index.accessAt(slot), this.clock, fraction(index)));
-          this.release(previous);
+        const existed = previous !== undefined;
+        const before = command.returnPrevious === true && previous !== undefined ? Buffer.from(this.valueView(previous)) : null;
+        const condition = command.condition ?? "none";
+        if ((condition === "nx" && existed) || (condition === "xx" && !existed)) {
+          const valueBytes = previous === undefined ? 0 : this.valueSpan(previous).length;
+          return { applied: true, existed, hadDeadline: false, dropped, outcome: { written: false, previous: before, valueBytes } };
         }
-        this.account(handle, 1);
-        return { applied: true, existed: previous !== undefined, hadDeadline: false, dropped };
+        const expiresAtMs = command.keepTtl === true && previous !== undefined ? this.deadlineOf(previous) : command.expiresAtMs;
+        this.write(key, index, command.value, expiresAtMs, previous);
+        return { applied: true, existed, hadDeadline: false, dropped, outcome: { written: true, previous: before, valueBytes: command.value.length } };
       }
-      case "del":
+      case "append": {
+        const beforeBytes = previous === undefined ? 0 : this.valueSpan(previous).length;
+        if (beforeBytes + command.value.length > VALUE_BYTES_MAX) {
+          return { applied: true, existed: previous !== undefined, hadDeadline: false, dropped, outcome: { written: false, previous: null, valueBytes: beforeBytes } };
+        }
+        const after = previous === undefined ? command.value : Buffer.concat([this.valueView(previous), command.value]);
+        // Redis's APPEND keeps the TTL.
+        this.write(key, index, after, previous === undefined ? 0 : this.deadlineOf(previous), previous);
+        return { applied: true, existed: previous !== undefined, hadDeadline: false, dropped, outcome: { written: true, previous: null, valueBytes: after.length } };
+      }
+      case "del": {
+        const before = command.returnPrevious === true && previous !== undefined ? Buffer.from(this.valueView(previous)) : null;
         if (previous !== undefined) {
           this.index.delete(key);
           this.keyBytes -= key.length;
           this.release(previous);
         }
-        return { applied: true, existed: previous !== undefined, hadDeadline: false, dropped };
+        return { applied: true, existed: previous !== undefined, hadDeadline: false, dropped, outcome: { written: previous !== undefined, previous: before, valueBytes: 0 } };
+      }
       case "expire": {
-        if (previous === undefined) return { applied: true, existed: false, hadDeadline: false, dropped };
+        if (previous === undefined) return { applied: true, existed: false, hadDeadline: false, dropped, outcome: null };
         const hadDeadline = this.deadlineOf(previous) !== 0;
         // PERSIST of a value without a TTL changes nothing.
         if (command.expiresAtMs !== 0 || hadDeadline) this.setDeadline(key, previous, command.expiresAtMs);
-        return { applied: true, existed: true, hadDeadline, dropped };
+        return { applied: true, existed: true, hadDeadline, dropped, outcome: null };
       }
     }
+  }
+
+  /** Stores `value` as the key's entry of version `index`, replacing `previous` (live) when there is one. */
+  private write(key: string, index: number, value: Uint8Array, expiresAtMs: number, previous: number | undefined): void {
+    // Copied into the arena: the command's bytes are a view into a log entry that
+    // compaction will drop.
+    const handle = this.store(key, index, value, expiresAtMs);
+    // The index first: finding the key's slot reads the key from the previous block.
+    const slot = this.index.set(key, handle, initialStamp(this.policy, this.clock));
+    if (previous === undefined) {
+      this.keyBytes += key.length;
+    } else {
+      // An overwrite is an access (LFU: counted with a chance drawn from the index, so
+      // every node draws the same).
+      this.index.setAccess(slot, touchStamp(this.policy, this.index.accessAt(slot), this.clock, fraction(index)));
+      this.release(previous);
+    }
+    this.account(handle, 1);
+  }
+
+  /** Keeps a conditional command's result for its retries; forgets the oldest beyond KV_REMEMBERED_BYTES_MAX. */
+  private remember(clientId: number, seq: number, outcome: KvWriteOutcome): void {
+    const key = rememberedKey(clientId, seq);
+    assert(!this.remembered.has(key), "a command is applied once");
+    this.remembered.set(key, outcome);
+    this.rememberedBytes += rememberedCost(outcome);
+    while (this.rememberedBytes > KV_REMEMBERED_BYTES_MAX && this.remembered.size > 0) {
+      this.forget(this.remembered.keys().next().value as string);
+    }
+  }
+
+  private forget(key: string): void {
+    const outcome = this.remembered.get(key);
+    if (outcome === undefined) return;
+    this.remembered.delete(key);
+    this.rememberedBytes -= rememberedCost(outcome);
+  }
+
+  /** Forgets what the session of `clientId` remembers for `seq` (settled: the client will not retry it). */
+  private settled(clientId: number, seq: number): void {
+    if (this.remembered.size > 0) this.forget(rememberedKey(clientId, seq));
   }
 
   private applyDrop(command: Extract<KvCommand, { op: "drop" }>): DroppedKey[] {
@@ -580,10 +762,19 @@ export class KvState {
       this.sessions.delete(command.clientId); // re-inserted below: most recently used last
     }
     this.sessions.set(command.clientId, session);
-    while (this.sessions.size > KV_SESSIONS_MAX) this.sessions.delete(this.sessions.keys().next().value as number);
+    while (this.sessions.size > KV_SESSIONS_MAX) {
+      const evicted = this.sessions.keys().next().value as number;
+      for (const seq of this.sessions.get(evicted)!.applied) this.settled(evicted, seq);
+      this.sessions.delete(evicted);
+    }
     if (command.floor > session.floor) {
       session.floor = command.floor;
-      for (const seq of session.applied) if (seq < session.floor) session.applied.delete(seq);
+      for (const seq of session.applied) {
+        if (seq < session.floor) {
+          session.applied.delete(seq);
+          this.settled(command.clientId, seq);
+        }
+      }
     }
     if (command.seq < session.floor || session.applied.has(command.seq)) return false;
     session.applied.add(command.seq);
@@ -591,6 +782,7 @@ export class KvState {
     while (session.applied.size > KV_SESSION_SEQS_MAX) {
       const oldest = Math.min(...session.applied);
       session.applied.delete(oldest);
+      this.settled(command.clientId, oldest);
       session.floor = Math.max(session.floor, oldest + 1);
     }
     return true;
@@ -605,7 +797,7 @@ export class KvState {
     };
   }
 
-  /** The whole state as bytes: magic, clock, sessions, then (key, version, deadline, value) entries. */
+  /** The whole state as bytes: magic, clock, sessions, (key, version, deadline, value) entries, then remembered results. */
   snapshot(): Buffer {
     const chunks: Buffer[] = [];
     // Copies: writeSnapshot reuses its chunk buffer once the sink returns.
@@ -648,16 +840,30 @@ export class KvState {
       out.chunk.writeUInt32LE(value.length, at + 16);
       out.bytes(value);
     }
+    // Remembered results, oldest first (the order forgetting follows).
+    out.chunk.writeUInt32LE(this.remembered.size, out.reserve(4));
+    for (const [key, outcome] of this.remembered) {
+      const [clientId, seq] = key.split(":").map(Number);
+      at = out.reserve(SNAPSHOT_RESULT_BYTES);
+      out.chunk.writeDoubleLE(clientId, at);
+      out.chunk.writeDoubleLE(seq, at + 8);
+      out.chunk[at + 16] = outcome.written ? 1 : 0;
+      out.chunk.writeDoubleLE(outcome.valueBytes, at + 17);
+      out.chunk.writeInt32LE(outcome.previous === null ? -1 : outcome.previous.length, at + 25);
+      if (outcome.previous !== null) out.bytes(outcome.previous);
+    }
     out.flush();
     return out.total;
   }
 
-  /** Replaces the whole state with a snapshot's (of this format or the one before). */
+  /** Replaces the whole state with a snapshot's (of this format or an older one). */
   restore(data: Uint8Array): void {
     const buffer = Buffer.from(data.buffer, data.byteOffset, data.length);
     this.index.clear();
     this.arena.clear();
     this.sessions.clear();
+    this.remembered.clear();
+    this.rememberedBytes = 0;
     this.valueBytes = 0;
     this.keyBytes = 0;
     this.metaBytes = 0;
@@ -666,7 +872,7 @@ export class KvState {
     if (buffer.length === 0) return; // the empty state
     let offset = 0;
     const magic = buffer.readUInt32LE(offset);
-    assert(magic === SNAPSHOT_MAGIC || magic === SNAPSHOT_MAGIC_V1, "not a kv snapshot");
+    assert(magic === SNAPSHOT_MAGIC || magic === SNAPSHOT_MAGIC_V2 || magic === SNAPSHOT_MAGIC_V1, "not a kv snapshot");
     const v1 = magic === SNAPSHOT_MAGIC_V1;
     offset += 4;
     if (!v1) {
@@ -708,8 +914,32 @@ export class KvState {
       this.keyBytes += key.length;
       this.account(handle, 1);
     }
+    if (magic === SNAPSHOT_MAGIC) {
+      const resultCount = buffer.readUInt32LE(offset);
+      offset += 4;
+      for (let i = 0; i < resultCount; i++) {
+        const clientId = buffer.readDoubleLE(offset);
+        const seq = buffer.readDoubleLE(offset + 8);
+        const written = buffer[offset + 16] === 1;
+        const valueBytes = buffer.readDoubleLE(offset + 17);
+        const previousBytes = buffer.readInt32LE(offset + 25);
+        offset += SNAPSHOT_RESULT_BYTES;
+        // A copy: the snapshot's bytes are not kept.
+        const previous = previousBytes < 0 ? null : Buffer.from(buffer.subarray(offset, offset + previousBytes));
+        offset += Math.max(previousBytes, 0);
+        this.remember(clientId, seq, { written, previous, valueBytes });
+      }
+    }
     assert.equal(offset, buffer.length, "trailing bytes in kv snapshot");
   }
+}
+
+function rememberedKey(clientId: number, seq: number): string {
+  return `${clientId}:${seq}`;
+}
+
+function rememberedCost(outcome: KvWriteOutcome): number {
+  return REMEMBERED_FIXED_BYTES + (outcome.previous?.length ?? 0);
 }
 
 /** A deterministic draw in [0, 1) from a log index (the same on every node). */

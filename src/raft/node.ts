@@ -8,7 +8,7 @@
 // the ready contract allows (ticks, messages, proposals).
 //
 // Client requests (RaftKv service, batched streams like ecc mode):
-// - set/del/expire: queued and proposed together with proposeBatch() once per event-loop turn
+// - set/del/expire/append: queued and proposed together with proposeBatch() once per event-loop turn
 //   (one log append carries many commands); answered when the entry is applied here with
 //   the term it was proposed in. Leadership lost first -> NOT_LEADER (maybe_applied: the
 //   entry may still commit), and the client retries with the same (clientId, seq), which the
@@ -22,7 +22,7 @@
 //   each tick. Every node applies the resulting drops, counts and logs them.
 // - a follower answers NOT_LEADER with the leader's address.
 import { Server, ServerDuplexStream } from "@grpc/grpc-js";
-import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvStatsReply, RaftKvService } from "../gen/raft";
+import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvSetCondition, KvStatsReply, RaftKvService } from "../gen/raft";
 import { SeededRandom } from "../core/env";
 import { collectGarbage } from "../core/gc";
 import { processMemory } from "../core/process_memory";
@@ -35,7 +35,18 @@ import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady, RaftStatus, RaftStorageView 
 import { RaftDriver, RaftHost, RaftOutcome } from "./driver";
 import { DiskRaftStorage } from "./disk_storage";
 import { DropChoice, KvBudget } from "./kv_budget";
-import { DroppedKey, KvApplyResult, KvCommand, KvState, commandSession, decodeCommand, encodeCommand } from "./kv_state";
+import {
+  DroppedKey,
+  KvApplyResult,
+  KvCommand,
+  KvState,
+  KvWriteOutcome,
+  SetCondition,
+  commandSession,
+  decodeCommand,
+  encodeCommand,
+  isConditional,
+} from "./kv_state";
 import { RaftClusterConfig } from "./config";
 import { LogEntry, RaftMessage, Snapshot, snapshotLoadedOnUse } from "./types";
 import { RaftPeerTransport } from "./peer_transport";
@@ -258,6 +269,7 @@ export class RaftNodeRuntime implements RaftHost {
       case "set":
       case "del":
       case "expire":
+      case "append":
         return this.handleWrite(body, resolve);
       case "addMember":
       case "removeMember": {
@@ -274,63 +286,77 @@ export class RaftNodeRuntime implements RaftHost {
     }
   }
 
-  private handleWrite(body: Extract<NonNullable<KvOp["body"]>, { $case: "set" | "del" | "expire" }>, resolve: (result: ResultBody) => void): void {
+  private handleWrite(body: Extract<NonNullable<KvOp["body"]>, { $case: "set" | "del" | "expire" | "append" }>, resolve: (result: ResultBody) => void): void {
     const { key, clientId, seq, floor } = body.value;
     const keyError = keyProblem(key);
     if (keyError !== null) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, keyError));
-    const value = body.$case === "set" ? body.value.value : null;
+    const value = body.$case === "set" || body.$case === "append" ? body.value.value : null;
     if (value !== null && value.length > VALUE_BYTES_MAX) {
       return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, `value is ${value.length} bytes; the limit is ${VALUE_BYTES_MAX} bytes`));
     }
-    const ttlMs = body.$case === "del" ? 0 : body.value.ttlMs;
+    const ttlMs = body.$case === "set" || body.$case === "expire" ? body.value.ttlMs : 0;
     if (!Number.isSafeInteger(ttlMs) || ttlMs < 0 || ttlMs > TTL_MS_MAX) {
       return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, `TTL of ${ttlMs} ms is out of range (1 ms to ${TTL_MS_MAX} ms)`));
     }
+    const condition = body.$case === "set" ? conditionOf(body.value.condition) : "none";
+    if (condition === null) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, "unknown set condition"));
+    const keepTtl = body.$case === "set" && body.value.keepTtl;
+    if (keepTtl && ttlMs > 0) return resolve(fail(KvCode.KV_CODE_INVALID_ARGUMENT, "a set cannot both keep the TTL and set one"));
+    const nowMs = Date.now();
+    const fields = { clientId, seq, floor, atMs: nowMs, key };
+    const expiresAtMs = ttlMs > 0 ? nowMs + ttlMs : 0;
+    const command: KvCommand =
+      body.$case === "set"
+        ? { op: "set", ...fields, value: value as Buffer, expiresAtMs, condition, keepTtl, returnPrevious: body.value.returnPrevious }
+        : body.$case === "del"
+          ? { op: "del", ...fields, returnPrevious: body.value.returnPrevious }
+          : body.$case === "append"
+            ? { op: "append", ...fields, value: value as Buffer }
+            : { op: "expire", ...fields, expiresAtMs };
+    const conditional = isConditional(command);
     const keyText = key.toString("latin1");
     const session = clientId === 0 ? null : sessionKey(clientId, seq);
     if (session !== null) {
       // A retry of a write already applied, or already in this leader's log: never a second copy.
       if (this.kv.sessionApplied(clientId, seq)) {
-        // What the first attempt found is not kept: answer with the key's state now.
+        // A conditional write's answer is the one remembered from when it applied.
+        if (conditional) return resolve(resultOfConditional(this.kv.rememberedOutcome(clientId, seq)));
+        // Other writes' answers are not kept: answer with the key's state now.
         const entry = this.kv.summary(keyText);
         return resolve({ ...ok(), existed: entry !== null, hadTtl: body.$case === "expire" && ttlMs === 0 ? false : (entry?.expiresAtMs ?? 0) !== 0 });
       }
       const index = this.retries.find(session);
       if (index !== undefined) {
-        this.retries.wait(index, (outcome) => resolve(resultOfWrite(outcome)));
+        this.retries.wait(index, (outcome) => resolve(resultOfWrite(outcome, conditional)));
         return;
       }
     }
-    // The memory this write needs, and whether the budget has it (kv_budget.ts).
+    // The memory this write needs, and whether the budget has it (kv_budget.ts). An append
+    // and a KEEPTTL set are counted with the value and deadline the key has now.
     let growth = 0;
+    const current = this.kv.summary(keyText);
     if (value !== null) {
-      const bytes = this.kv.entryBytes(keyText, value.length, ttlMs > 0, this.core.logView().lastIndex() + 1);
+      const currentBytes = body.$case === "append" ? (this.kv.valueLength(keyText) ?? 0) : 0;
+      const hasDeadline = ttlMs > 0 || ((keepTtl || body.$case === "append") && (current?.expiresAtMs ?? 0) !== 0);
+      // An append past the value limit is refused when it applies: it never needs more than the limit.
+      const bytes = this.kv.entryBytes(keyText, Math.min(currentBytes + value.length, VALUE_BYTES_MAX), hasDeadline, this.core.logView().lastIndex() + 1);
       growth = bytes.next - bytes.current;
-    } else if (body.$case === "expire" && ttlMs > 0 && this.kv.summary(keyText)?.expiresAtMs === 0) {
+    } else if (body.$case === "expire" && ttlMs > 0 && current?.expiresAtMs === 0) {
       growth = DEADLINE_FIELD_GROWTH_BYTES;
     }
-    const nowMs = Date.now();
     const admission = this.budget.admit(keyText, growth, nowMs, (below) => this.evictionRandom.int(below));
     if (!admission.ok) {
       this.counters.rejected++;
       return resolve(fail(KvCode.KV_CODE_OUT_OF_MEMORY, admission.message));
     }
     if (admission.evictions !== null) this.queueDrop(admission.evictions, nowMs);
-    const fields = { clientId, seq, floor, atMs: nowMs, key };
-    const expiresAtMs = ttlMs > 0 ? nowMs + ttlMs : 0;
-    const command: KvCommand =
-      body.$case === "set"
-        ? { op: "set", ...fields, value: value as Buffer, expiresAtMs }
-        : body.$case === "del"
-          ? { op: "del", ...fields }
-          : { op: "expire", ...fields, expiresAtMs };
     this.budget.noteWrite(growth);
     this.writeQueue.push({
       data: encodeCommand(command),
       session,
       done: (outcome) => {
         this.budget.settleWrite(growth);
-        resolve(resultOfWrite(outcome));
+        resolve(resultOfWrite(outcome, conditional));
       },
       failed: (error) => {
         this.budget.settleWrite(growth);
@@ -645,7 +671,45 @@ export class RaftNodeRuntime implements RaftHost {
 const DEADLINE_FIELD_GROWTH_BYTES = 8;
 
 function ok(): ResultBody {
-  return { code: KvCode.KV_CODE_OK, message: "", leaderHint: "", value: Buffer.alloc(0), found: false, stats: undefined, maybeApplied: false, existed: false, ttlMs: 0, hadTtl: false };
+  return {
+    code: KvCode.KV_CODE_OK,
+    message: "",
+    leaderHint: "",
+    value: Buffer.alloc(0),
+    found: false,
+    stats: undefined,
+    maybeApplied: false,
+    existed: false,
+    ttlMs: 0,
+    hadTtl: false,
+    written: false,
+    valueBytes: 0,
+  };
+}
+
+function conditionOf(condition: KvSetCondition): SetCondition | null {
+  switch (condition) {
+    case KvSetCondition.KV_SET_CONDITION_NONE:
+      return "none";
+    case KvSetCondition.KV_SET_CONDITION_NX:
+      return "nx";
+    case KvSetCondition.KV_SET_CONDITION_XX:
+      return "xx";
+    default:
+      return null;
+  }
+}
+
+/**
+ * A conditional write's answer from its outcome; null (a retry whose result the state machine
+ * no longer keeps, kv_state.ts): applied, but what it did is unknown here, so the client must
+ * report the outcome as unknown rather than guess.
+ */
+function resultOfConditional(outcome: KvWriteOutcome | null): ResultBody {
+  if (outcome === null) {
+    return { ...fail(KvCode.KV_CODE_INTERNAL, "this write was applied, but its result is no longer kept (retried too late)"), maybeApplied: true };
+  }
+  return { ...ok(), written: outcome.written, value: outcome.previous ?? Buffer.alloc(0), found: outcome.previous !== null, valueBytes: outcome.valueBytes };
 }
 
 function fail(code: KvCode, message: string): ResultBody {
@@ -658,9 +722,11 @@ function resultOfOutcome(outcome: RaftOutcome): ResultBody {
 }
 
 /** A write's outcome: ok (with what it found), or failed, saying whether it may still be applied. */
-function resultOfWrite(outcome: RaftOutcome): ResultBody {
+function resultOfWrite(outcome: RaftOutcome, conditional: boolean): ResultBody {
   if (outcome.ok) {
     const applied = outcome.result as KvApplyResult | null | undefined;
+    // A duplicate's outcome is the first application's (remembered); null: not kept.
+    if (conditional) return resultOfConditional(applied?.outcome ?? null);
     return { ...ok(), existed: applied?.existed ?? false, hadTtl: applied?.hadDeadline ?? false };
   }
   return { ...fail(KvCode.KV_CODE_NOT_LEADER, outcome.reason), leaderHint: outcome.leaderHint ?? "", maybeApplied: outcome.maybeApplied };

@@ -7,21 +7,22 @@
 //
 // TTLs are the raft state machine's own (the leader turns a TTL into a deadline when it
 // takes the write): SET's EX/PX (and EXAT/PXAT as the time left from now), EXPIRE, PEXPIRE,
-// TTL, PTTL, PERSIST. What raft mode cannot do yet through this front door, because its state
-// machine has no conditional writes: SET's NX/XX/GET/KEEPTTL, GETDEL and APPEND answer
-// "ERR ... not supported in raft mode". DEL's count is the state machine's (whether the key
-// held a value when the delete applied). DBSIZE, SCAN and KEYS list this node's state machine
+// TTL, PTTL, PERSIST. Conditional writes are the state machine's too (kv_state.ts): SET's
+// NX/XX/GET/KEEPTTL, GETDEL and APPEND each go into the log as one command whose condition is
+// checked when it applies, the same on every node, so of concurrent SET NX on any nodes exactly
+// one wins, and a retry across a leader change gets the first attempt's answer. DEL's count is
+// the state machine's (whether the key held a value when the delete applied). DBSIZE, SCAN and KEYS list this node's state machine
 // (a follower's may lag the leader's by the entries not yet applied there).
-import { RaftClient } from "../raft/client";
+import assert from "node:assert/strict";
+import { ValueTooLargeError } from "../core/errors";
+import { VALUE_BYTES_MAX } from "../core/limits";
+import { RaftClient, RaftSetOptions } from "../raft/client";
 import { RaftClusterConfig } from "../raft/config";
 import { RaftNodeRuntime } from "../raft/node";
 import { BackendInfo, KeyStat, RespBackend, ScanPage, SetOutcome, SetRequest } from "./backend";
 import { CommandError } from "./arguments";
+import { ERR_STRING_TOO_LONG } from "./errors";
 import { resolveRange } from "../ecc/read_coordinator";
-
-function notInRaft(what: string): CommandError {
-  return new CommandError(`ERR ${what} is not supported in raft mode yet (the raft state machine has no conditional writes)`);
-}
 
 export class RaftRespBackend implements RespBackend {
   readonly mode = "raft" as const;
@@ -50,22 +51,23 @@ export class RaftRespBackend implements RespBackend {
   }
 
   async set(key: Buffer, value: Buffer, request: SetRequest): Promise<SetOutcome> {
-    if (request.condition !== "none") throw notInRaft(`SET ${request.condition.toUpperCase()}`);
-    if (request.returnPrevious) throw notInRaft("SET ... GET");
-    if (request.expiry.kind === "keep") throw notInRaft("SET ... KEEPTTL");
+    const options: RaftSetOptions = { condition: request.condition, returnPrevious: request.returnPrevious, keepTtl: request.expiry.kind === "keep" };
     if (request.expiry.kind === "at") {
       const ttlMs = request.expiry.atMs - Date.now();
-      // A deadline already past (EXAT/PXAT): the value would expire at once, as in Redis.
-      if (ttlMs <= 0) await this.client.del(key);
-      else await this.client.set(key, value, { ttlMs });
-    } else {
-      await this.client.set(key, value);
+      if (ttlMs <= 0 && request.condition === "none" && !request.returnPrevious) {
+        // A deadline already past (EXAT/PXAT): the value would expire at once, as in Redis.
+        await this.client.del(key);
+        return { applied: true, previous: null };
+      }
+      // Conditional: the condition and the previous value still count, so the set goes in
+      // with the shortest TTL (expiring at once after it applies).
+      options.ttlMs = Math.max(1, ttlMs);
     }
-    return { applied: true, previous: null };
+    return this.client.set(key, value, options);
   }
 
-  async getDel(): Promise<Buffer | null> {
-    throw notInRaft("GETDEL");
+  getDel(key: Buffer): Promise<Buffer | null> {
+    return this.client.getDel(key);
   }
 
   del(key: Buffer): Promise<boolean> {
@@ -77,8 +79,15 @@ export class RaftRespBackend implements RespBackend {
     return this.client.expire(key, Math.max(1, expireAtMs - Date.now()));
   }
 
-  async append(): Promise<number> {
-    throw notInRaft("APPEND");
+  async append(key: Buffer, suffix: Buffer, lengthMax: number): Promise<number> {
+    // The state machine refuses an append past VALUE_BYTES_MAX; a lower lengthMax is not one it knows.
+    assert(lengthMax === VALUE_BYTES_MAX, "raft appends are bounded by VALUE_BYTES_MAX");
+    try {
+      return await this.client.append(key, suffix);
+    } catch (error) {
+      if (error instanceof ValueTooLargeError) throw new CommandError(ERR_STRING_TOO_LONG);
+      throw error;
+    }
   }
 
   async scan(cursor: number, count: number): Promise<ScanPage> {

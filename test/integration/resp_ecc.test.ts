@@ -10,7 +10,6 @@ defineRespChecks("RESP front door, ecc mode (5 processes, k=3)", async () => {
   const cluster = await startEccCluster({ resp: true, env: { [PARTIAL_COMMAND_MS_ENV]: String(TEST_PARTIAL_COMMAND_MS) } });
   return {
     mode: "ecc",
-    conditions: true,
     ports: cluster.config.respServers!.map((address) => parseAddress(address).port),
     stop: () => cluster.stop(),
   };

@@ -11,7 +11,6 @@ defineRespChecks("RESP front door, raft mode (3 processes)", async () => {
   const cluster = await startRaftCluster({ resp: true, env: { [PARTIAL_COMMAND_MS_ENV]: String(TEST_PARTIAL_COMMAND_MS) } });
   return {
     mode: "raft",
-    conditions: false,
     ports: cluster.config.respServers!.map((address) => parseAddress(address).port),
     stop: () => cluster.stop(),
   };

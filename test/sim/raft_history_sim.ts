@@ -18,7 +18,8 @@
 //
 // Requests are handled as node.ts handles them: a retry of a write the leader applied or
 // holds in its log (RetryTable) never appends a second copy, which the run checks at the end
-// on every node's committed log. With `cache`, the nodes run a tight memory budget
+// on every node's committed log; a retry of an applied SET NX (setNxFraction) is answered
+// with the result the state machine remembered (kv_state.ts). With `cache`, the nodes run a tight memory budget
 // (allkeys-lru, a few keys fit) and clients set TTLs on some values: the leader's KvBudget
 // decides evictions and expirations (on the simulated clock) and proposes them as drop
 // commands; each drop proposed is recorded in the history as an "expire" of the value it
@@ -26,7 +27,7 @@
 // applies without dropping: failed), and reads of a value past its deadline first commit its
 // expiry, as on a real node.
 import { EventQueue } from "./event_queue";
-import { HistoryRecorder, History } from "../../src/check/history";
+import { HistoryRecorder, History, SETNX_APPLIED, SETNX_NOT_APPLIED } from "../../src/check/history";
 import { CheckResult, checkHistory } from "../../src/check/linearizability";
 import { Clock, SeededRandom } from "../../src/core/env";
 import { NotLeaderError } from "../../src/core/errors";
@@ -56,7 +57,14 @@ export interface SimHistoryOptions {
    * follower, or a node cut off from the others, serves what it last applied). The tests use
    * it to show that the harness and the checker catch a real violation.
    */
-  mutation?: "local-reads";
+  mutation?: "local-reads" | "nx-no-memory";
+  /**
+   * Fraction of operations that are SET NX, from the sets' share (default 0). Decided by the
+   * state machine; a retry of one already applied is answered with its remembered result.
+   * Mutation "nx-no-memory" (harness self-test) answers such a retry from the key's state
+   * now instead, as a node without remembered results would.
+   */
+  setNxFraction?: number;
   /** A tight memory budget with evictions, and TTLs on some sets (see the header). */
   cache?: boolean;
 }
@@ -96,10 +104,11 @@ const EVENTS_MAX = 5_000_000;
 type Request =
   | { kind: "get"; key: string }
   | { kind: "set"; key: string; value: string; clientId: number; seq: number; floor: number; ttlMs: number }
-  | { kind: "del"; key: string; clientId: number; seq: number; floor: number };
+  | { kind: "del"; key: string; clientId: number; seq: number; floor: number }
+  | { kind: "setnx"; key: string; value: string; clientId: number; seq: number; floor: number };
 
-/** "oom": refused for memory (nothing written). */
-type Reply = { code: "ok"; value?: string | null } | { code: "not-leader"; leaderHint: number | null } | { code: "unavailable" } | { code: "oom" };
+/** "oom": refused for memory (nothing written). written: a setnx's answer. */
+type Reply = { code: "ok"; value?: string | null; written?: boolean } | { code: "not-leader"; leaderHint: number | null } | { code: "unavailable" } | { code: "oom" };
 
 /** The budget of `cache` runs beyond the index and the rounding room: a few small entries. */
 const CACHE_ENTRY_ROOM_BYTES = 60;
@@ -411,18 +420,28 @@ class Simulation {
         });
       } else {
         const session = sessionKey(request.clientId, request.seq);
+        const nx = request.kind === "setnx";
+        // A setnx's answer: what its application did (node.ts resultOfConditional); null when not kept.
+        const answerWrite = (outcome: RaftOutcome): void => {
+          if (!nx || !outcome.ok) return answer(outcome);
+          const written = (outcome.result as KvApplyResult | null)?.outcome?.written;
+          reply(written === undefined ? { code: "unavailable" } : { code: "ok", written });
+        };
         if (node.kv.sessionApplied(request.clientId, request.seq)) {
-          reply({ code: "ok" });
+          if (!nx) return reply({ code: "ok" });
+          if (this.mutation === "nx-no-memory") return reply({ code: "ok", written: read() === request.value });
+          const remembered = node.kv.rememberedOutcome(request.clientId, request.seq);
+          reply(remembered === null ? { code: "unavailable" } : { code: "ok", written: remembered.written });
           return;
         }
         const index = node.retries.find(session);
         if (index !== undefined) {
-          node.retries.wait(index, (outcome) => answer(outcome));
+          node.retries.wait(index, answerWrite);
           return;
         }
         let growth = 0;
-        if (request.kind === "set" && node.budget !== null) {
-          const bytes = node.kv.entryBytes(request.key, Buffer.byteLength(request.value), request.ttlMs > 0, core.status().lastIndex + 1);
+        if (request.kind !== "del" && node.budget !== null) {
+          const bytes = node.kv.entryBytes(request.key, Buffer.byteLength(request.value), request.kind === "set" && request.ttlMs > 0, core.status().lastIndex + 1);
           growth = bytes.next - bytes.current;
           const admission = node.budget.admit(request.key, growth, this.nowMs, (below) => node.evictionRandom.int(below));
           if (!admission.ok) {
@@ -436,12 +455,14 @@ class Simulation {
         const data = encodeCommand(
           request.kind === "set"
             ? { op: "set", ...fields, value: Buffer.from(request.value), expiresAtMs: request.ttlMs > 0 ? this.nowMs + request.ttlMs : 0 }
-            : { op: "del", ...fields },
+            : request.kind === "setnx"
+              ? { op: "set", ...fields, value: Buffer.from(request.value), expiresAtMs: 0, condition: "nx" }
+              : { op: "del", ...fields },
         );
         try {
           const proposed = driver.propose(data, (outcome) => {
             node.budget?.settleWrite(growth);
-            answer(outcome);
+            answerWrite(outcome);
           });
           node.retries.track(session, proposed);
         } catch (error) {
@@ -551,6 +572,8 @@ export function runSimRaftHistory(options: SimHistoryOptions): SimHistoryResult 
   const cache = options.cache ?? false;
   const keys = Array.from({ length: options.keyCount ?? (cache ? 4 : 2) }, (_, index) => `k${index}`);
   const simulation = new Simulation(options.seed, options.lossRate ?? 0.01, options.mutation, cache);
+  const setNxFraction = options.setNxFraction ?? 0;
+  assert(setNxFraction >= 0 && setNxFraction <= 0.35, "SET NX takes a share of the sets (0.35 of operations)");
   const random = simulation.random;
   const recorder = simulation.recorder;
   let running = true;
@@ -578,13 +601,18 @@ export function runSimRaftHistory(options: SimHistoryOptions): SimHistoryResult 
       // With `cache`, a third of the sets expire after TTL_MS_MIN..TTL_MS_MAX_SIM.
       const ttlMs = cache && clientRandom.next() < 1 / 3 ? TTL_MS_MIN + clientRandom.int(TTL_MS_MAX_SIM - TTL_MS_MIN + 1) : 0;
       const request: Request =
-        draw < 0.85 ? { kind: "set", key, value, clientId: client.id, seq, floor: seq, ttlMs } : { kind: "del", key, clientId: client.id, seq, floor: seq };
-      if (request.kind === "set") simulation.noteValue(key, value);
-      const handle = recorder.invoke(client.name, request.kind === "set" ? { kind: "set", key, value } : { kind: "del", key });
+        draw < 0.85 - setNxFraction
+          ? { kind: "set", key, value, clientId: client.id, seq, floor: seq, ttlMs }
+          : draw < 0.85
+            ? { kind: "setnx", key, value, clientId: client.id, seq, floor: seq }
+            : { kind: "del", key, clientId: client.id, seq, floor: seq };
+      if (request.kind !== "del") simulation.noteValue(key, value);
+      const handle = recorder.invoke(client.name, request.kind === "del" ? { kind: "del", key } : { kind: request.kind, key, value });
       client.perform(request, (reply, attempts) => {
         // Gave up: the write may still be applied (a retry or the first attempt may commit).
         // Refused for memory at the first attempt: it never happened.
-        if (reply?.code === "ok") recorder.ok(handle);
+        if (reply?.code === "ok" && request.kind === "setnx") recorder.ok(handle, reply.written === true ? SETNX_APPLIED : SETNX_NOT_APPLIED);
+        else if (reply?.code === "ok") recorder.ok(handle);
         else if (reply?.code === "oom" && attempts === 1) recorder.fail(handle);
         else recorder.unknown(handle);
         simulation.at(clientRandom.int(THINK_MS_MAX + 1), next);

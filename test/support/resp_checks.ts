@@ -8,8 +8,8 @@
 //    before) mixed with other keys; 40 connections at once over every node; 1 MiB values;
 //    TTLs (PX, EX, PXAT in the past, EXPIRE, TTL, PTTL, a negative PEXPIRE deleting); SET NX
 //    from 12 connections on different nodes at once: exactly one wins, and the value is the
-//    winner's; XX, GET, GETDEL, APPEND, KEEPTTL (ecc; raft answers them with a clear error
-//    and changes nothing); MGET/MSET, DEL and EXISTS of many keys, GETRANGE and STRLEN; TTL
+//    winner's (ecc decides it with versioned writes, raft in its state machine); XX, GET,
+//    GETDEL, APPEND, KEEPTTL; MGET/MSET, DEL and EXISTS of many keys, GETRANGE and STRLEN; TTL
 //    bad input (0, negative, overflow, not a number) as Redis answers it.
 // 3. Bad input on the port, each on a connection of its own: garbage bytes, a bulk string
 //    whose terminator is wrong, a bulk length over the limit, 10,000 arguments (valid and
@@ -26,8 +26,6 @@ export interface RespCluster {
   /** The RESP port of every node, in node order. */
   ports: number[];
   mode: "ecc" | "raft";
-  /** Conditional writes (NX, XX, GET, GETDEL, APPEND, KEEPTTL): ecc only, until raft's state machine has them. */
-  conditions: boolean;
   stop(): Promise<void>;
 }
 
@@ -123,8 +121,7 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
         pipeline.set("order", `v${round}`);
         pipeline.get("order");
         pipeline.set(`spread:${round}`, `s${round}`);
-        if (cluster.conditions) pipeline.append("appended", `${round},`);
-        else pipeline.set("appended", Array.from({ length: round + 1 }, (_, i) => `${i},`).join(""));
+        pipeline.append("appended", `${round},`);
       }
       pipeline.getrange("appended", 0, 4);
       pipeline.strlen("appended");
@@ -181,11 +178,7 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
       assert.equal(await redis.get("exat:key"), null, "a deadline already past");
     });
 
-    it("ioredis: of 12 concurrent SET NX on different nodes exactly one wins", async function () {
-      if (!cluster.conditions) {
-        console.log("      skipped: raft mode has no conditional writes yet");
-        this.skip();
-      }
+    it("ioredis: of 12 concurrent SET NX on different nodes exactly one wins", async () => {
       const connections = await Promise.all(Array.from({ length: 12 }, (_, i) => open(cluster.ports[i % cluster.ports.length])));
       for (let round = 0; round < 3; round++) {
         const key = `nx:${round}`;
@@ -208,16 +201,17 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
       assert.equal(await redis.set("ttl:key", "w", "KEEPTTL"), "OK");
       const pttl = await redis.pttl("ttl:key");
       assert.ok(pttl > 90_000 && pttl <= 100_000, `KEEPTTL kept the TTL: ${pttl}`);
-    });
-
-    it("raft mode: conditional writes answer a clear error and change nothing", async function () {
-      if (cluster.conditions) this.skip();
-      const redis = await open(cluster.ports[0]);
-      assert.equal(await redis.set("cond:key", "a"), "OK");
-      for (const args of [["set", "cond:key", "b", "NX"], ["set", "cond:key", "b", "GET"], ["getdel", "cond:key"], ["append", "cond:key", "x"]]) {
-        await assert.rejects(redis.call(args[0], ...args.slice(1)), /not supported in raft mode yet/, JSON.stringify(args));
-      }
-      assert.equal(await redis.get("cond:key"), "a");
+      assert.equal(await redis.append("ttl:key", "x"), 2);
+      assert.ok((await redis.pttl("ttl:key")) > 90_000, "APPEND keeps the TTL");
+      // NX finds an expired value absent; GET of an absent key returns nil and still writes.
+      assert.equal(await redis.set("nx:expiring", "old", "PX", 100), "OK");
+      assert.equal(await redis.set("nx:expiring", "early", "NX"), null);
+      await sleep(300);
+      assert.equal(await redis.set("nx:expiring", "new", "NX", "GET"), null);
+      assert.equal(await redis.get("nx:expiring"), "new");
+      assert.equal(await redis.set("nx:expiring", "newer", "XX", "GET"), "new");
+      assert.equal(await redis.getdel("nx:missing"), null);
+      acknowledged.set("nx:expiring", Buffer.from("newer"));
     });
 
     it("ioredis: many keys in one command, and TTL bad input as Redis answers it", async () => {

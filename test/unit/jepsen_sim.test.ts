@@ -12,6 +12,9 @@
 //    never appended again (each run checks every node's log and throws otherwise).
 // 6. As a cache (a tight budget, TTLs on a third of the sets): the leader's evictions and
 //    expirations, recorded as "expire" operations, keep every seed linearizable.
+// 7. SET NX (a fifth of the operations), decided by the state machine: every seed stays
+//    linearizable, and a planted bug that answers a retry of an applied NX from the key's
+//    state now (instead of the remembered result) is caught.
 import assert from "node:assert/strict";
 import { formatOperations } from "../../src/check/linearizability";
 import { runSimRaftHistory } from "../sim/raft_history_sim";
@@ -62,6 +65,29 @@ describe("jepsen raft simulation (in-process, deterministic)", function () {
     assert.ok(evictions > SEEDS.length * 10, `only ${evictions} evictions`);
     assert.ok(expirations > SEEDS.length * 5, `only ${expirations} expirations`);
     assert.ok(ok > SEEDS.length * 200, `only ${ok} successful operations`);
+  });
+
+  it(`with SET NX: every seed's history is linearizable (${SEEDS.length} seeds), and retries answered from the key's state are caught`, () => {
+    let applied = 0;
+    let refused = 0;
+    for (const seed of SEEDS) {
+      const result = runSimRaftHistory({ seed, durationMs: 4_000, setNxFraction: 0.2 });
+      if (!result.check.ok) {
+        const detail = result.check.inconclusive ? result.check.message : `${result.check.message}\n${formatOperations(result.check.minimalFailingSubHistory)}`;
+        assert.fail(`seed ${seed} (setnx): ${detail}\nfaults:\n  ${result.faults.join("\n  ")}`);
+      }
+      for (const operation of result.history) {
+        if (operation.kind !== "setnx" || operation.status !== "ok") continue;
+        if (operation.result === "1") applied++;
+        else refused++;
+      }
+    }
+    assert.ok(applied > SEEDS.length * 10 && refused > SEEDS.length * 10, `${applied} NX applied, ${refused} refused: too few of either`);
+    const caught = SEEDS.filter((seed) => {
+      const result = runSimRaftHistory({ seed, durationMs: 4_000, setNxFraction: 0.2, mutation: "nx-no-memory" });
+      return !result.check.ok && !result.check.inconclusive;
+    });
+    assert.ok(caught.length >= 2, `only seeds [${caught.join(",")}] of ${SEEDS.length} caught NX retries answered without the remembered result`);
   });
 
   it("catches a planted stale-read bug (reads served without ReadIndex)", () => {

@@ -13,7 +13,8 @@ import assert from "node:assert/strict";
 import { SeededRandom } from "../../src/core/env";
 import { LARGE_BYTES } from "../../src/storage/byte_arena";
 import { crc32 } from "../../src/codec/checksum";
-import { KvCommand, KvState, SNAPSHOT_CHUNK_BYTES, commandSession, decodeCommand, encodeCommand } from "../../src/raft/kv_state";
+import { KV_REMEMBERED_BYTES_MAX, KvCommand, KvState, SNAPSHOT_CHUNK_BYTES, commandSession, decodeCommand, encodeCommand } from "../../src/raft/kv_state";
+import { VALUE_BYTES_MAX } from "../../src/core/limits";
 
 /** Per-entry bytes besides key and value at version 0 and no TTL: key length (2) and the version varint (1). */
 const META_BYTES = 3;
@@ -279,3 +280,173 @@ describe("raft KvState: TTLs, versions and drops", () => {
     assert.deepEqual(decodeCommand(old), { op: "set", clientId: 9, seq: 2, floor: 1, atMs: 0, key: key("k"), value: Buffer.from("v1"), expiresAtMs: 0 });
   });
 });
+
+// Conditional writes (SET NX/XX/GET/KEEPTTL, GETDEL, APPEND) are decided by the state machine
+// when the command applies. Goal: each condition against absent, present and expired keys
+// gives Redis's answer and changes exactly what it should; a retried (duplicate) conditional
+// command changes nothing and answers what the first application answered, also after a
+// snapshot; remembered results go when the client's floor passes them; the commands round-trip
+// through their encoding. Method: direct apply() calls with leader times in the commands.
+describe("raft KvState: conditional writes", () => {
+  const key = (text: string): Buffer => Buffer.from(text, "latin1");
+  let seq = 0;
+  const fields = (text: string, atMs: number, clientId = 0, floor = 0) => ({ clientId, seq: clientId === 0 ? 0 : ++seq, floor, atMs, key: key(text) });
+  const setIf = (text: string, value: string, atMs: number, options: Partial<Extract<KvCommand, { op: "set" }>> = {}): KvCommand => ({
+    op: "set",
+    ...fields(text, atMs),
+    value: Buffer.from(value),
+    expiresAtMs: 0,
+    ...options,
+  });
+  const text = (buffer: Buffer | null | undefined): string | null => (buffer === null || buffer === undefined ? null : buffer.toString());
+
+  it("NX writes only when the key is absent or past its deadline; XX only when it holds a live value", () => {
+    const kv = new KvState();
+    const first = kv.apply(setIf("a", "one", 1_000, { condition: "nx" }), 1);
+    assert.deepEqual([first.outcome?.written, text(get(kv, "a")), kv.summary("a")?.version], [true, "one", 1]);
+    const second = kv.apply(setIf("a", "two", 1_100, { condition: "nx" }), 2);
+    assert.deepEqual([second.outcome?.written, text(get(kv, "a")), kv.summary("a")?.version], [false, "one", 1], "NX on a present key changes nothing");
+    assert.equal(kv.apply(setIf("b", "x", 1_200, { condition: "xx" }), 3).outcome?.written, false);
+    assert.equal(kv.summary("b"), null, "XX on an absent key writes nothing");
+    const replaced = kv.apply(setIf("a", "three", 1_300, { condition: "xx" }), 4);
+    assert.deepEqual([replaced.outcome?.written, text(get(kv, "a")), kv.summary("a")?.version], [true, "three", 4]);
+    // A value with a deadline: NX before it fails, NX at it (the leader's clock) wins and reports the expiry.
+    kv.apply(setIf("t", "old", 2_000, { expiresAtMs: 3_000 }), 5);
+    assert.equal(kv.apply(setIf("t", "early", 2_999, { condition: "nx" }), 6).outcome?.written, false);
+    const late = kv.apply(setIf("t", "late", 3_000, { condition: "nx" }), 7);
+    assert.deepEqual([late.outcome?.written, late.existed, text(get(kv, "t")), late.dropped.map((d) => [d.key, d.version, d.reason])], [true, false, "late", [["t", 5, "expire"]]]);
+    assert.equal(kv.apply(setIf("t2", "x", 3_000, { expiresAtMs: 3_500 }), 8).outcome?.written, true);
+    assert.equal(kv.apply(setIf("t2", "y", 4_000, { condition: "xx" }), 9).outcome?.written, false, "XX on an expired key: absent");
+    assert.equal(kv.summary("t2"), null);
+  });
+
+  it("GET returns the live value before (null when absent or expired), whether or not the condition held", () => {
+    const kv = new KvState();
+    const none = kv.apply(setIf("a", "one", 1_000, { returnPrevious: true }), 1);
+    assert.deepEqual([none.outcome?.written, none.outcome?.previous], [true, null]);
+    const swapped = kv.apply(setIf("a", "two", 1_100, { returnPrevious: true }), 2);
+    assert.deepEqual([swapped.outcome?.written, text(swapped.outcome?.previous)], [true, "one"]);
+    const refused = kv.apply(setIf("a", "three", 1_200, { returnPrevious: true, condition: "nx" }), 3);
+    assert.deepEqual([refused.outcome?.written, text(refused.outcome?.previous), text(get(kv, "a"))], [false, "two", "two"]);
+    kv.apply(setIf("e", "gone", 1_200, { expiresAtMs: 1_500 }), 4);
+    assert.equal(kv.apply(setIf("e", "new", 2_000, { returnPrevious: true }), 5).outcome?.previous, null);
+    // The previous value is a copy: the block it came from is reused by later writes.
+    const held = kv.apply(setIf("a", "2222", 2_100, { returnPrevious: true }), 6).outcome!.previous!;
+    for (let i = 0; i < 20; i++) kv.apply(setIf(`fill${i}`, "xxxx", 2_200), 7 + i);
+    assert.equal(held.toString(), "two");
+  });
+
+  it("KEEPTTL keeps the live value's deadline (none when the key was absent or expired)", () => {
+    const kv = new KvState();
+    kv.apply(setIf("a", "one", 1_000, { expiresAtMs: 9_000 }), 1);
+    kv.apply(setIf("a", "two", 1_100, { keepTtl: true }), 2);
+    assert.deepEqual([text(get(kv, "a")), kv.summary("a")?.expiresAtMs, kv.summary("a")?.version, kv.volatileKeys], ["two", 9_000, 2, 1]);
+    kv.apply(setIf("b", "x", 1_200, { keepTtl: true }), 3);
+    assert.equal(kv.summary("b")?.expiresAtMs, 0);
+    kv.apply(setIf("c", "x", 1_200, { expiresAtMs: 1_300 }), 4);
+    kv.apply(setIf("c", "y", 1_400, { keepTtl: true }), 5);
+    assert.deepEqual([text(get(kv, "c")), kv.summary("c")?.expiresAtMs, kv.volatileKeys], ["y", 0, 1], "an expired deadline is not kept");
+    assert.throws(() => encodeCommand(setIf("a", "v", 1, { keepTtl: true, expiresAtMs: 5 })), /KEEPTTL/);
+  });
+
+  it("GETDEL removes the live value and returns it; APPEND extends it keeping the TTL, or refuses past the value limit", () => {
+    const kv = new KvState();
+    const getDel = (name: string, atMs: number): KvCommand => ({ op: "del", ...fields(name, atMs), returnPrevious: true });
+    const append = (name: string, value: Buffer, atMs: number): KvCommand => ({ op: "append", ...fields(name, atMs), value });
+    assert.deepEqual(kv.apply(getDel("a", 1_000), 1).outcome, { written: false, previous: null, valueBytes: 0 });
+    kv.apply(setIf("a", "one", 1_000), 2);
+    const removed = kv.apply(getDel("a", 1_100), 3);
+    assert.deepEqual([text(removed.outcome?.previous), removed.existed, kv.summary("a"), kv.keyCount], ["one", true, null, 0]);
+    const created = kv.apply(append("b", Buffer.from("ab"), 1_200), 4);
+    assert.deepEqual([created.outcome, text(get(kv, "b")), kv.summary("b")?.expiresAtMs], [{ written: true, previous: null, valueBytes: 2 }, "ab", 0]);
+    kv.apply(expireAtCommand("b", 1_300, 5_000), 5);
+    const extended = kv.apply(append("b", Buffer.from("cde"), 1_400), 6);
+    assert.deepEqual([extended.outcome?.valueBytes, text(get(kv, "b")), kv.summary("b")?.expiresAtMs, kv.summary("b")?.version], [5, "abcde", 5_000, 6]);
+    assert.deepEqual(kv.stats(), { keyCount: 1, valueBytes: 5, keyBytes: 1, metaBytes: 3 + 6 });
+    // Past the limit: nothing changes.
+    kv.apply(setIf("big", "", 1_500), 7);
+    kv.apply(append("big", Buffer.alloc(VALUE_BYTES_MAX - 1, 1), 1_500), 8);
+    const refused = kv.apply(append("big", Buffer.from("xy"), 1_600), 9);
+    assert.deepEqual([refused.outcome?.written, refused.outcome?.valueBytes, get(kv, "big")?.length, kv.summary("big")?.version], [false, VALUE_BYTES_MAX - 1, VALUE_BYTES_MAX - 1, 8]);
+    assert.equal(kv.apply(append("big", Buffer.from("z"), 1_700), 10).outcome?.valueBytes, VALUE_BYTES_MAX);
+    // An expired value is absent: the append starts from nothing.
+    kv.apply(setIf("e", "old", 1_700, { expiresAtMs: 1_800 }), 11);
+    assert.equal(text(get(kv, "e")), "old");
+    kv.apply(append("e", Buffer.from("new"), 1_900), 12);
+    assert.deepEqual([text(get(kv, "e")), kv.summary("e")?.expiresAtMs], ["new", 0]);
+  });
+
+  it("a retried conditional command changes nothing and answers what the first application did, also after a snapshot", () => {
+    const kv = new KvState();
+    const clientId = 77;
+    const nx: KvCommand = { op: "set", clientId, seq: 1, floor: 1, atMs: 1_000, key: key("a"), value: Buffer.from("mine"), expiresAtMs: 0, condition: "nx", returnPrevious: true };
+    const first = kv.apply(nx, 1);
+    assert.deepEqual([first.applied, first.outcome?.written, first.outcome?.previous], [true, true, null]);
+    // Another client overwrites; then the retry of the NX arrives (a second copy in the log).
+    kv.apply({ op: "set", clientId: 78, seq: 1, floor: 1, atMs: 1_100, key: key("a"), value: Buffer.from("theirs"), expiresAtMs: 0 }, 2);
+    const retry = kv.apply({ ...nx, atMs: 1_200 }, 3);
+    assert.deepEqual([retry.applied, retry.outcome?.written, retry.outcome?.previous, text(get(kv, "a"))], [false, true, null, "theirs"], "the duplicate says it won, and writes nothing");
+    assert.ok(kv.sessionApplied(clientId, 1));
+    assert.deepEqual(kv.rememberedOutcome(clientId, 1), { written: true, previous: null, valueBytes: 4 });
+    // A losing NX with GET: its answer (not written, previous "theirs") survives a snapshot.
+    const lost = kv.apply({ ...nx, seq: 2, atMs: 1_300 }, 4);
+    assert.deepEqual([lost.outcome?.written, text(lost.outcome?.previous)], [false, "theirs"]);
+    kv.apply({ op: "del", clientId: 78, seq: 2, floor: 2, atMs: 1_400, key: key("a") }, 5);
+    const copy = new KvState();
+    copy.restore(kv.snapshot());
+    assert.deepEqual(copy.snapshot(), kv.snapshot(), "the remembered results round-trip");
+    for (const state of [kv, copy]) {
+      const again = state.apply({ ...nx, seq: 2, atMs: 1_500 }, 6);
+      assert.deepEqual([again.applied, again.outcome?.written, text(again.outcome?.previous), state.summary("a")], [false, false, "theirs", null]);
+    }
+    assert.deepEqual(kv.rememberedStats(), { count: 2, bytes: 64 * 2 + "theirs".length });
+    // The client's floor passing its seqs settles them: the results go.
+    kv.apply({ op: "set", clientId, seq: 3, floor: 3, atMs: 1_600, key: key("z"), value: Buffer.from("v"), expiresAtMs: 0 }, 7);
+    assert.deepEqual(kv.rememberedStats(), { count: 0, bytes: 0 });
+    assert.equal(kv.rememberedOutcome(clientId, 2), null);
+    // Plain writes are not remembered (their answers are not conditional).
+    assert.equal(kv.rememberedOutcome(clientId, 3), null);
+  });
+
+  it("remembered results stay within KV_REMEMBERED_BYTES_MAX: the oldest are forgotten first", () => {
+    const kv = new KvState();
+    const value = Buffer.alloc(8 * 1024 * 1024, 7);
+    const count = Math.ceil(KV_REMEMBERED_BYTES_MAX / value.length) + 2;
+    // A client that never settles (floor stays 1): every SET GET returns the previous 8 MiB value.
+    for (let i = 1; i <= count; i++) {
+      kv.apply({ op: "set", clientId: 9, seq: i, floor: 1, atMs: i, key: key("big"), value, expiresAtMs: 0, returnPrevious: true }, i);
+    }
+    const stats = kv.rememberedStats();
+    assert.ok(stats.bytes <= KV_REMEMBERED_BYTES_MAX, `${stats.bytes} bytes remembered`);
+    assert.equal(kv.rememberedOutcome(9, 1), null, "the oldest (previous null, cheapest) went too: order, not size, decides");
+    assert.equal(kv.rememberedOutcome(9, 2), null);
+    assert.equal(kv.rememberedOutcome(9, count)?.previous?.length, value.length);
+    assert.ok(kv.sessionApplied(9, 1), "forgetting a result does not forget that the command applied");
+    assert.equal(kv.apply({ op: "set", clientId: 9, seq: 1, floor: 1, atMs: count + 1, key: key("big"), value: Buffer.from("x"), expiresAtMs: 0, returnPrevious: true }, count + 1).outcome, null);
+    assert.equal(get(kv, "big")?.length, value.length);
+  });
+
+  it("conditional commands round-trip through their encoding; a plain set keeps the plain format", () => {
+    const base = { clientId: 5, seq: 6, floor: 4, atMs: 1_700_000_000_000, key: key("k") };
+    const commands: KvCommand[] = [
+      { op: "set", ...base, value: Buffer.from("v"), expiresAtMs: 1_700_000_030_000, condition: "nx", keepTtl: false, returnPrevious: true },
+      { op: "set", ...base, value: Buffer.from(""), expiresAtMs: 0, condition: "xx", keepTtl: true, returnPrevious: false },
+      { op: "set", ...base, value: Buffer.from("w"), expiresAtMs: 0, condition: "none", keepTtl: false, returnPrevious: true },
+      { op: "del", ...base, returnPrevious: true },
+      { op: "append", ...base, value: Buffer.from([0, 255]) },
+    ];
+    for (const command of commands) {
+      assert.deepEqual(decodeCommand(encodeCommand(command)), command);
+      assert.deepEqual(commandSession(encodeCommand(command)), { clientId: 5, seq: 6 });
+    }
+    const plain = encodeCommand({ op: "set", ...base, value: Buffer.from("v"), expiresAtMs: 0, condition: "none" });
+    assert.equal(plain[0], 3, "op 3: readable by nodes without conditional writes");
+    const flagged = encodeCommand(commands[0]);
+    flagged[43] = 0x03; // NX and XX at once
+    assert.throws(() => decodeCommand(flagged), /bad set flags/);
+  });
+});
+
+function expireAtCommand(text: string, atMs: number, expiresAtMs: number): KvCommand {
+  return { op: "expire", clientId: 0, seq: 0, floor: 0, atMs, key: Buffer.from(text, "latin1"), expiresAtMs };
+}
