@@ -180,7 +180,9 @@ class EccCluster extends LocalFaults implements ClusterHandle {
         ? null
         : {
             logicalBytes: reply.logicalBytes,
-            keyCount: reply.keyCount,
+            // Live keys: a node's key count includes its tombstones (deletes and evictions,
+            // kept EC_TOMBSTONE_KEEP_MS), which are not keys the cache holds.
+            keyCount: reply.keyCount - reply.tombstoneCount,
             rssBytes: reply.rssBytes,
             extra: {
               payloadBytes: reply.payloadBytes,
