@@ -86,8 +86,8 @@ const RPC_DEADLINE_MS = 2_000;
 /** How long a RESP, HTTP or raw input waits for the node's answer before it hangs up. */
 const TEXT_ANSWER_WAIT_MS = 400;
 const RAW_WAIT_MS = 100;
-/** Bytes a slow connection drips at most (then it hangs up). */
-const SLOW_BYTES_MAX = 40;
+/** How long a slow connection drips at most (then it hangs up): past the admin port's 5 s header deadline. */
+const SLOW_CONNECTION_MS_MAX = 6_000;
 /** Slow connections per slow lane at once. */
 const SLOW_CONCURRENCY = 3;
 /** How often the node processes are checked during the fuzz. */
@@ -393,9 +393,9 @@ async function sendRaw(port: number, bytes: Buffer): Promise<string> {
   return result.closedByServer ? "closed" : result.received.length > 0 ? "answered, open" : "open";
 }
 
-/** Drips `bytes` one byte every `dripMs` (at most SLOW_BYTES_MAX of them), then hangs up. */
+/** Drips `bytes` one byte every `dripMs` (for SLOW_CONNECTION_MS_MAX at most), then hangs up. */
 async function sendSlow(port: number, bytes: Buffer, dripMs: number): Promise<string> {
-  const dripBytes = Math.min(bytes.length, SLOW_BYTES_MAX);
+  const dripBytes = Math.max(1, Math.min(bytes.length, Math.floor(SLOW_CONNECTION_MS_MAX / dripMs)));
   let written = 0;
   let drip: NodeJS.Timeout | undefined;
   const result = await exchange(
@@ -414,7 +414,8 @@ async function sendSlow(port: number, bytes: Buffer, dripMs: number): Promise<st
     dripMs * (dripBytes + 2),
   );
   clearInterval(drip);
-  return result.closedByServer ? `cut off after ${written < dripBytes ? "< all" : "all"} bytes` : "held to the end";
+  if (!result.closedByServer) return "held to the end";
+  return written < dripBytes ? "cut off by the node" : "closed after the last byte";
 }
 
 // ------------------------------------------------------------------ checks

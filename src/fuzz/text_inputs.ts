@@ -179,7 +179,7 @@ export function rawInput(random: Random, kind: PortKind): Buffer {
 
 /** What a slow connection drips: the start of a well-formed request, never finished in time. */
 export function slowInput(random: Random, kind: PortKind): Buffer {
-  if (kind === "grpc") return Buffer.concat([H2_PREFACE, randomBytes(random, 64)]);
-  if (kind === "resp") return respFrame([Buffer.from("SET"), Buffer.from(`fz:slow:${random.int(64)}`), randomBytes(random, 64)]);
-  return Buffer.from(`GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ${"s".repeat(64)}\r\n\r\n`);
+  if (kind === "grpc") return Buffer.concat([H2_PREFACE, randomBytes(random, 400)]);
+  if (kind === "resp") return respFrame([Buffer.from("SET"), Buffer.from(`fz:slow:${random.int(64)}`), randomBytes(random, 400)]);
+  return Buffer.from(`GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ${"s".repeat(400)}\r\n\r\n`);
 }
