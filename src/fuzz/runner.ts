@@ -86,6 +86,8 @@ const RPC_DEADLINE_MS = 2_000;
 /** How long a RESP, HTTP or raw input waits for the node's answer before it hangs up. */
 const TEXT_ANSWER_WAIT_MS = 400;
 const RAW_WAIT_MS = 100;
+/** A loopback connect takes well under this; the answer waits above start counting after it. */
+const CONNECT_MS_MAX = 1_000;
 /** How long a slow connection drips at most (then it hangs up): past the admin port's 5 s header deadline. */
 const SLOW_CONNECTION_MS_MAX = 6_000;
 /** Slow connections per slow lane at once. */
@@ -349,7 +351,7 @@ function exchange(port: number, talk: (socket: net.Socket) => void, done: (recei
     const socket = net.connect({ host: "127.0.0.1", port });
     const chunks: Buffer[] = [];
     let finished = false;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined = undefined;
     const finish = (closedByServer: boolean): void => {
       if (finished) return;
       finished = true;
@@ -357,7 +359,10 @@ function exchange(port: number, talk: (socket: net.Socket) => void, done: (recei
       socket.destroy();
       resolve({ received: Buffer.concat(chunks), closedByServer });
     };
+    // Bounded from the start: the connect has CONNECT_MS_MAX, then the answer waitMs.
+    timer = setTimeout(() => finish(false), CONNECT_MS_MAX);
     socket.on("connect", () => {
+      clearTimeout(timer);
       timer = setTimeout(() => finish(false), waitMs);
       talk(socket);
     });
