@@ -7,6 +7,7 @@
 // node by its PID during a fuzz and expects the run to fail naming it: the checks can fail.
 // Fixed seeds, so a failure here replays with the command the report prints.
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import { FuzzMode, FuzzResult, defaultFailureDir, formatReport, runFuzz } from "../../src/fuzz/runner";
 
 const FUZZ_MS = 50_000;
@@ -49,5 +50,9 @@ describe("port fuzzer (real processes)", function () {
     assert(result.problems.some((problem) => problem.startsWith("node 0 ")), result.problems.join("\n"));
     assert.match(formatReport(result), /seed 19003; replay: npm run fuzz -- --mode raft --seed 19003 --inputs 300 --time 10/);
     assert(result.failureFile !== null);
+    const saved = JSON.parse(fs.readFileSync(result.failureFile, "utf8"));
+    assert.equal(saved.seed, 19_003);
+    assert(saved.recentInputs["grpc RaftKv/Exchange"].length > 0, "the last inputs of each port are saved");
+    fs.rmSync(result.failureFile);
   });
 });
