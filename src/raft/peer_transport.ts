@@ -229,7 +229,15 @@ export class RaftPeerTransport {
     for (const [to, list] of byPeer) {
       let peer = this.peers.get(to);
       if (peer === undefined) {
-        peer = new PeerSender(to, this.logger, this.metrics);
+        try {
+          peer = new PeerSender(to, this.logger, this.metrics);
+        } catch (error) {
+          // An answer to a sender whose `from` is no gRPC target (a stranger's malformed
+          // message, found by the port fuzzer): gRPC's channel refuses to parse it. Nobody
+          // can hear the answer, so it is dropped; the node must not die of it.
+          this.logger.warn("raft.peer_address_invalid", { peer: JSON.stringify(to.slice(0, 64)), message: errorMessage(error) });
+          continue;
+        }
         this.peers.set(to, peer);
       }
       peer.send(list);

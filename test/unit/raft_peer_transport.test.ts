@@ -4,7 +4,8 @@
 // not keep every message it wrote (gRPC-js holds an uncommitted call's messages for a retry);
 // a heartbeat sent right after a large append arrives before it (control and data travel on
 // separate streams); a large append travels in pieces and is reassembled exactly, with its
-// large entries in buffers of their own, and a missing piece drops the message.
+// large entries in buffers of their own, and a missing piece drops the message; an answer
+// to an address gRPC cannot parse (a stranger's `from`) is dropped and throws nothing.
 import assert from "node:assert/strict";
 import { Server, ServerCredentials, credentials } from "@grpc/grpc-js";
 import { silentLogger } from "../../src/core/logger";
@@ -112,6 +113,29 @@ describe("raft peer transport", () => {
       sender.send([{ type: "PreVote", from: "127.0.0.1:1", to: address, term: 7, lastLogIndex: 3, lastLogTerm: 2 }]);
       await within(arrived, "message");
       assert.deepEqual(received.at(-1), { type: "PreVote", from: "127.0.0.1:1", to: address, term: 7, lastLogIndex: 3, lastLogTerm: 2 });
+    } finally {
+      onReceived = null;
+      sender.close();
+    }
+  });
+
+  it("drops an answer to a sender whose address gRPC cannot parse, and still sends to real peers", async () => {
+    // A stranger's message may carry any `from`; the core answers some of them (a stale
+    // term), and gRPC's channel throws on a target like this one. Found by the port fuzzer
+    // (src/fuzz): the node died of it.
+    const sender = new RaftPeerTransport("127.0.0.1:3", silentLogger);
+    try {
+      const garbage = "\u00da\u006e\u00c8\n\u0000";
+      assert.doesNotThrow(() => sender.send([{ type: "PreVoteResponse", from: "127.0.0.1:3", to: garbage, term: 1, granted: false }]));
+      const arrived = new Promise<void>((resolve) => {
+        onReceived = resolve;
+      });
+      sender.send([
+        { type: "PreVoteResponse", from: "127.0.0.1:3", to: garbage, term: 1, granted: false },
+        { type: "PreVote", from: "127.0.0.1:3", to: address, term: 8, lastLogIndex: 1, lastLogTerm: 1 },
+      ]);
+      await within(arrived, "message");
+      assert.deepEqual(received.at(-1), { type: "PreVote", from: "127.0.0.1:3", to: address, term: 8, lastLogIndex: 1, lastLogTerm: 1 });
     } finally {
       onReceived = null;
       sender.close();
