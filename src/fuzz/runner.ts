@@ -146,7 +146,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       raft = new RaftClient({ servers: cluster.servers, rpcTimeoutMs: RPC_DEADLINE_MS, attemptsMax: 10 });
     }
     const store = {
-      set: (key: string, value: Buffer) => (ecc !== null ? ecc.set(key, value).then(() => undefined) : raft!.set(key, value)),
+      set: (key: string, value: Buffer) => (ecc !== null ? ecc.set(key, value).then(() => undefined) : raft!.set(key, value).then(() => undefined)),
       get: (key: string) => (ecc !== null ? ecc.get(key) : raft!.get(key)),
     };
 
