@@ -19,6 +19,7 @@ import {
   KvError,
   LockedError,
   TimeoutError,
+  UnauthenticatedError,
   UnavailableError,
   ValueTooLargeError,
   WriteAbortedError,
@@ -35,6 +36,7 @@ import {
 } from "../core/limits";
 import { EcStatsReply, EcView, Op, Result, ResultCode, WriteReason } from "../gen/ecc";
 import { EccChannel } from "../transport/ecc_channel";
+import { AuthTokenInput, authTokenFromInput, authTokenOf } from "../core/auth_token";
 import { errorFromResult } from "../transport/status";
 import { EccClusterConfig } from "./config";
 import { Layout, blobBytes } from "./layout";
@@ -67,6 +69,11 @@ export interface EcClientOptions {
    */
   links?: ReadonlyMap<number, EccNodeLink>;
   random?: Random;
+  /**
+   * The cluster's token, sent on every request; a live AuthToken follows its file's rotation.
+   * Absent: the config's (auth_token, or auth_token_file read once per process), if any.
+   */
+  authToken?: AuthTokenInput;
   /** Test-only fault hook: called after every member staged, before EcCommit. */
   afterPrepare?: () => Promise<void>;
 }
@@ -143,7 +150,8 @@ export class EcClient {
     if (this.codec.dataShards !== this.config.dataShards || this.codec.parityShards !== this.config.parityShards) {
       throw new InvalidArgumentError("codec shape does not match the cluster config");
     }
-    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address));
+    const auth = options.authToken === undefined ? authTokenOf(this.config) : authTokenFromInput(options.authToken);
+    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address, auth));
     this.readLatencies = this.config.readHedgePercentile === 0 ? null : new RecentLatencies(this.config.readHedgePercentile);
   }
 
@@ -305,6 +313,9 @@ export class EcClient {
       for (const reply of replies) {
         if (reply.status === "fulfilled" && reply.value.body?.$case === "view") this.adoptView(reply.value.body.value);
       }
+      // Refused credentials say more than "unavailable": the operation fails with them, typed.
+      const refused = replies.find((reply) => reply.status === "rejected" && reply.reason instanceof UnauthenticatedError);
+      if (this.view === null && refused !== undefined) throw (refused as PromiseRejectedResult).reason as UnauthenticatedError;
       if (this.view === null) {
         throw new UnavailableError(`no server answered with its view (${this.config.servers.join(", ")})`);
       }

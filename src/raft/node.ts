@@ -41,6 +41,8 @@ import { LogEntry, RaftMessage, Snapshot, snapshotLoadedOnUse } from "./types";
 import { RaftPeerTransport } from "./peer_transport";
 import { RetryTable, sessionKey } from "./retry_table";
 import { RAFT_SERVER_OPTIONS } from "../transport/grpc_options";
+import { AuthToken, authTokenOf } from "../core/auth_token";
+import { authServerInterceptors } from "../transport/auth";
 import { nodeDataDir } from "../core/data_dir";
 import type { NodeMetricsSink } from "../frontdoor/metrics";
 
@@ -90,7 +92,9 @@ export class RaftNodeRuntime implements RaftHost {
   private storage!: DiskRaftStorage;
   private readonly kv: KvState;
   private readonly budget: KvBudget;
-  private readonly server = new Server(RAFT_SERVER_OPTIONS);
+  private readonly server: Server;
+  /** One token for every door of the node: its server checks it, its peer streams and its own client send it. */
+  private readonly auth: AuthToken | null;
   private transport!: RaftPeerTransport;
   private readonly logger: Logger;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -112,6 +116,8 @@ export class RaftNodeRuntime implements RaftHost {
     this.id = options.address;
     this.logger = options.logger;
     const { config } = options;
+    this.auth = authTokenOf(config);
+    this.server = new Server({ ...RAFT_SERVER_OPTIONS, interceptors: authServerInterceptors(this.auth) });
     this.kv = new KvState({ policy: config.evictionPolicy });
     this.budget = new KvBudget(this.kv, {
       maxBytes: config.maxMemoryBytes,
@@ -149,7 +155,7 @@ export class RaftNodeRuntime implements RaftHost {
       view,
     );
     this.driver = new RaftDriver(this.core, this, { snapshotEntries: config.snapshotEntries, appliedIndex: snapshotIndex });
-    this.transport = new RaftPeerTransport(this.id, this.logger, this.options.metrics);
+    this.transport = new RaftPeerTransport(this.id, this.logger, this.options.metrics, this.auth);
     this.transport.register(this.server, (messages) => {
       if (this.stopped) return;
       for (const message of messages) this.core.step(message);
@@ -618,7 +624,7 @@ export class RaftNodeRuntime implements RaftHost {
   /** A joining node asks the cluster's leader to add it, until it is a voter. */
   private async joinCluster(): Promise<void> {
     const { RaftClient } = await import("./client");
-    const client = new RaftClient({ servers: this.options.config.servers, rpcTimeoutMs: 1_000, attemptsMax: 3 });
+    const client = new RaftClient({ servers: this.options.config.servers, rpcTimeoutMs: 1_000, attemptsMax: 3, authToken: this.auth ?? undefined });
     try {
       for (let attempt = 0; attempt < JOIN_ATTEMPTS_MAX && !this.stopped; attempt++) {
         if (this.core.status().voters.includes(this.id)) {
