@@ -17,12 +17,15 @@
 //
 // A token is AUTH_TOKEN_BYTES_MIN..AUTH_TOKEN_BYTES_MAX bytes of printable ASCII without
 // spaces (it travels in an HTTP/2 header and as one RESP argument). It is never logged.
+import assert from "node:assert/strict";
 import { createHash, timingSafeEqual } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { ConfigError, InvalidArgumentError, errorMessage } from "./errors";
 import { FieldRules } from "./flat_config";
 import { AUTH_TOKEN_BYTES_MAX, AUTH_TOKEN_BYTES_MIN, AUTH_TOKEN_FILES_MAX } from "./limits";
+
+const AUTH_TOKEN_LISTENERS_MAX = 64;
 import { Logger } from "./logger";
 
 export const AUTH_HTTP_POLICIES = ["status", "all"] as const;
@@ -132,6 +135,8 @@ export function digestMatches(expectedDigest: Buffer, candidate: string | Buffer
 export class AuthToken {
   private token: string;
   private digest: Buffer;
+  /** Told when reload() changed the token (servers end calls admitted under the old one). */
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     token: string,
@@ -165,7 +170,16 @@ export class AuthToken {
     const changed = !this.matches(token);
     this.token = token;
     this.digest = digestOf(token);
+    if (changed) for (const listener of [...this.listeners]) listener();
     return changed;
+  }
+
+  /** Calls `listener` after each reload that changed the token; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    // One per server of the process (a node has one or two); more means servers leak.
+    assert(this.listeners.size < AUTH_TOKEN_LISTENERS_MAX, "too many listeners on one auth token");
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 }
 

@@ -142,6 +142,12 @@ export class EcClient {
   /** Recent read latencies: a read waiting past their percentile asks one more member. */
   private readonly readLatencies: RecentLatencies | null;
 
+  /**
+   * The last refusal of this client's credentials by a node, and when (performance.now()):
+   * an operation that then fails for want of nodes fails with it instead, typed.
+   */
+  private lastRefusal: { error: UnauthenticatedError; atMs: number } | null = null;
+
   constructor(private readonly options: EcClientOptions) {
     this.config = options.config;
     this.codec = options.codec;
@@ -279,7 +285,7 @@ export class EcClient {
         if (effect.kind !== "get") return false;
         this.channels[effect.node].send({ $case: "get", value: effect.request }, this.config.rpcTimeoutMs, effect.epoch).then(
           (result) => carryOut(coordinator.onGetReply(effect.attempt, effect.node, this.nodeReply(result, "get"), Date.now())),
-          (error: unknown) => carryOut(coordinator.onGetReply(effect.attempt, effect.node, silentReply(error), Date.now())),
+          (error: unknown) => carryOut(coordinator.onGetReply(effect.attempt, effect.node, this.silentReply(error), Date.now())),
         );
         return true;
       },
@@ -351,7 +357,16 @@ export class EcClient {
     );
   }
 
-    /** Carries out an EcWriteCoordinator's effects until it succeeds or fails. Time is wall-clock (TTL deadlines are). */
+  /** A node's failure to answer, for a core; a refused token is noted, and the cached view dropped so the next operation asks again. */
+  private silentReply(error: unknown): { kind: "silent"; message: string } {
+    if (error instanceof UnauthenticatedError) {
+      this.lastRefusal = { error, atMs: performance.now() };
+      this.view = null;
+    }
+    return silentReplyOf(error);
+  }
+
+  /** Carries out an EcWriteCoordinator's effects until it succeeds or fails. Time is wall-clock (TTL deadlines are). */
   private write(
     key: Buffer,
     value: Uint8Array,
@@ -395,7 +410,7 @@ export class EcClient {
           case "prepare":
             this.channels[effect.node].send({ $case: "prepare", value: effect.request }, this.config.rpcTimeoutMs, effect.epoch).then(
               (result) => carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, this.nodeReply(result, "prepare"), Date.now())),
-              (error: unknown) => carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, silentReply(error), Date.now())),
+              (error: unknown) => carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, this.silentReply(error), Date.now())),
             );
             return true;
           case "commit": {
@@ -408,14 +423,14 @@ export class EcClient {
             }
             this.channels[effect.node].send({ $case: "commit", value: effect.request }, this.config.rpcTimeoutMs, effect.epoch).then(
               (result) => carryOut(coordinator.onCommitReply(effect.attempt, effect.node, this.nodeReply(result, "commit"), Date.now())),
-              (error: unknown) => carryOut(coordinator.onCommitReply(effect.attempt, effect.node, silentReply(error), Date.now())),
+              (error: unknown) => carryOut(coordinator.onCommitReply(effect.attempt, effect.node, this.silentReply(error), Date.now())),
             );
             return true;
           }
           case "txStatus":
             this.channels[effect.node].send({ $case: "txStatus", value: effect.request }, this.config.rpcTimeoutMs).then(
               (result) => carryOut(coordinator.onTxStatusReply(effect.round, effect.node, this.nodeReply(result, "txStatus"), Date.now())),
-              (error: unknown) => carryOut(coordinator.onTxStatusReply(effect.round, effect.node, silentReply(error), Date.now())),
+              (error: unknown) => carryOut(coordinator.onTxStatusReply(effect.round, effect.node, this.silentReply(error), Date.now())),
             );
             return true;
           case "abort":
@@ -448,6 +463,7 @@ export class EcClient {
       onTimer: (timer: number) => E[];
     },
   ): Promise<R> {
+    const startedMs = performance.now();
     return new Promise<R>((resolve, reject) => {
       const timers = new Set<NodeJS.Timeout>();
       const settle = (): void => {
@@ -479,10 +495,15 @@ export class EcClient {
               settle();
               resolve(common.result as R);
               break;
-            case "fail":
+            case "fail": {
               settle();
-              reject(common.error);
+              // Failed for want of nodes while nodes refused the token: say so. An outcome
+              // that is unknown (not retryable) stays what it is.
+              const refusal = this.lastRefusal;
+              const refused = refusal !== null && refusal.atMs >= startedMs && common.error.retryable;
+              reject(refused ? new UnauthenticatedError(refusal.error.message, { cause: common.error }) : common.error);
               break;
+            }
           }
         }
       };
@@ -529,7 +550,7 @@ function versionCondition(version: number): WriteCondition {
 }
 
 /** No answer (deadline, broken stream) as the coordinators see it. */
-function silentReply(error: unknown): { kind: "silent"; message: string } {
+function silentReplyOf(error: unknown): { kind: "silent"; message: string } {
   return { kind: "silent", message: errorMessage(error) };
 }
 

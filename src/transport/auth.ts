@@ -24,22 +24,50 @@ export const UNAUTHENTICATED_DETAILS = {
   wrong: "authentication failed: the token sent is not the cluster's token",
 } as const;
 
-/** Server options' interceptors: none without a token, else the check. */
+export const TOKEN_ROTATED_DETAILS = "the cluster's token changed: this call was admitted under the old one; reconnect";
+
+/**
+ * Server options' interceptors: none without a token, else the check. The token is checked
+ * when a call starts, and the data path's calls are long-lived streams; so when the token
+ * changes (a reload on SIGHUP), every call admitted under the old one is ended, with
+ * UNAVAILABLE: a client that holds the new token (the node's peers, which share the
+ * process's live token) reconnects and is let in, one that holds the old one is refused
+ * when it reconnects. Creates one listener on `token` per call of this function (one per
+ * server).
+ */
 export function authServerInterceptors(token: AuthToken | null): ServerInterceptor[] {
   if (token === null) return [];
+  /** Calls admitted and not finished; bounded by the server's own stream limits. */
+  const admitted = new Set<ServerInterceptingCall>();
+  token.onChange(() => {
+    const calls = [...admitted];
+    admitted.clear();
+    for (const call of calls) call.sendStatus({ code: GrpcStatus.UNAVAILABLE, details: TOKEN_ROTATED_DETAILS, metadata: new Metadata() });
+  });
   return [
-    (_method, call) =>
-      new ServerInterceptingCall(call, {
+    (_method, call) => {
+      const intercepting: ServerInterceptingCall = new ServerInterceptingCall(call, {
         start: (next) => {
           next({
             onReceiveMetadata: (metadata, nextMetadata) => {
               const problem = bearerProblem(token, metadata.get(AUTH_METADATA_KEY)[0]);
-              if (problem === null) nextMetadata(metadata);
-              else call.sendStatus({ code: GrpcStatus.UNAUTHENTICATED, details: UNAUTHENTICATED_DETAILS[problem], metadata: new Metadata() });
+              if (problem !== null) {
+                call.sendStatus({ code: GrpcStatus.UNAUTHENTICATED, details: UNAUTHENTICATED_DETAILS[problem], metadata: new Metadata() });
+                return;
+              }
+              admitted.add(intercepting);
+              nextMetadata(metadata);
             },
+            onCancel: () => admitted.delete(intercepting),
           });
         },
-      }),
+        sendStatus: (status, nextStatus) => {
+          admitted.delete(intercepting);
+          nextStatus(status);
+        },
+      });
+      return intercepting;
+    },
   ];
 }
 

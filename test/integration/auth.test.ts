@@ -16,6 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseAddress } from "../../src/core/address";
 import { UnauthenticatedError } from "../../src/core/errors";
+import { AuthToken, AuthTokenInput } from "../../src/core/auth_token";
 import { EXIT_OK, EXIT_UNAUTHENTICATED } from "../../src/cli/exit_codes";
 import { EcClient } from "../../src/ecc/client";
 import { EccClusterConfig } from "../../src/ecc/config";
@@ -42,7 +43,7 @@ interface AuthCluster {
   httpPorts: number[];
   nodes(): StartedProcess[];
   /** A library client that sends `token` (none when undefined). */
-  library(token: string | undefined): Promise<Library>;
+  library(token: AuthTokenInput | undefined): Promise<Library>;
   /** After a rotation: the cluster still serves as a whole (peers talk with the new token). */
   healthy(token: string): Promise<void>;
   stop(): Promise<void>;
@@ -197,6 +198,13 @@ function defineAuthChecks(title: string, start: (tokenFile: string) => Promise<A
       const pids = nodes.map((node) => node.pid);
       const reloadsBefore = nodes.map((node) => node.output.filter((line) => line.includes("auth.token_reloaded")).length);
       const old = token;
+      // Two library clients with open streams and (ecc) a cached view: one holds the old
+      // token as text, one the file's live token (as a node's peers do).
+      const stale = await cluster.library(old);
+      const liveToken = AuthToken.fromFile(tokenFile);
+      const live = await cluster.library(liveToken);
+      await stale.set("stale", "before");
+      await live.set("live", "before");
       token = newToken();
       writeTokenFile(tokenFile, token);
       for (const node of nodes) process.kill(node.pid, "SIGHUP");
@@ -209,6 +217,19 @@ function defineAuthChecks(title: string, start: (tokenFile: string) => Promise<A
         const line = node.output.filter((entry) => entry.includes("auth.token_reloaded")).at(-1)!;
         assert.match(line, /"changed":true/);
         assert.ok(!line.includes(token) && !line.includes(old), "the reload log names no token");
+      }
+      try {
+        // Calls admitted under the old token were ended at the reload: the stale client's
+        // next operation reconnects and is refused; the live one reloads and carries on.
+        const startedMs = performance.now();
+        await assert.rejects(stale.get("stale"), (error: unknown) => error instanceof UnauthenticatedError);
+        console.log(`      (the stale client was refused after ${Math.round(performance.now() - startedMs)} ms)`);
+        liveToken.reload();
+        assert.equal(await live.get("live"), "before");
+        await live.set("live", "after");
+      } finally {
+        stale.close();
+        live.close();
       }
       const refused = await cli(["get", "kept"], ["--auth-token", old]);
       assert.equal(refused.code, EXIT_UNAUTHENTICATED, refused.stderr);

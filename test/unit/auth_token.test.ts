@@ -148,15 +148,21 @@ describe("client auth: config, token files, constant-time check, error mapping",
     const token = authTokenOf({ authTokenFile: where })!;
     assert.equal(authTokenOf({ authTokenFile: where }), token, "one live token per file in a process");
     assert.equal(authTokenOf({}), null);
+    let changes = 0;
+    const unsubscribe = token.onChange(() => changes++);
     assert.equal(token.reload(), false);
+    assert.equal(changes, 0, "an unchanged file tells nobody (servers keep their calls)");
     fs.writeFileSync(where, OTHER + "\n");
     assert.equal(token.reload(), true);
+    assert.equal(changes, 1, "a changed token is told once");
+    unsubscribe();
     assert.ok(token.matches(OTHER));
     assert.ok(!token.matches(TOKEN));
     assert.equal(token.current, OTHER);
     fs.writeFileSync(where, "");
     assert.throws(() => token.reload(), ConfigError);
     assert.ok(token.matches(OTHER), "a failed reload keeps the token");
+    assert.equal(changes, 1);
     assert.equal(new AuthToken(TOKEN).reload(), false, "a token given as such has no file to reload");
   });
 
