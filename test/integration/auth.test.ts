@@ -26,6 +26,7 @@ import { startEccCluster } from "../support/ecc_cluster";
 import { startRaftCluster } from "../support/raft_cluster";
 import { StartedProcess, freePorts, runCli, sleep, waitUntil } from "../support/processes";
 import { rawConnection, redisCli, redisToolInstalled, respCommand } from "../support/redis_tools";
+import Redis from "ioredis";
 
 interface Library {
   set(key: string, value: string): Promise<unknown>;
@@ -179,6 +180,25 @@ function defineAuthChecks(title: string, start: (tokenFile: string) => Promise<A
         assert.match(wrong.stderr + wrong.stdout.toString(), /WRONGPASS/);
         const none = await redisCli(port, ["SET", "kept", "redis-cli"]);
         assert.match(none.stdout.toString() + none.stderr, /NOAUTH Authentication required/);
+      }
+      // ioredis's password option: AUTH on connect.
+      const ioredis = (password: string): Redis =>
+        new Redis({ host: "127.0.0.1", port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 5_000, commandTimeout: 10_000 });
+      const good = ioredis(token);
+      try {
+        await good.connect();
+        assert.equal(await good.get("kept"), "original");
+      } finally {
+        good.disconnect();
+      }
+      const bad = ioredis(newToken());
+      const errors: string[] = [];
+      bad.on("error", (error: Error) => errors.push(error.message));
+      try {
+        await assert.rejects(bad.connect().then(() => bad.set("kept", "ioredis")));
+        assert.ok(errors.some((message) => message.startsWith("WRONGPASS")), errors.join("; "));
+      } finally {
+        bad.disconnect();
       }
       const after = await cli(["get", "kept"], ["--auth-token", token]);
       assert.equal(after.stdout.toString(), "original", after.stderr);
