@@ -26,7 +26,7 @@ import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvStatsReply, RaftKvSer
 import { SeededRandom } from "../core/env";
 import { collectGarbage } from "../core/gc";
 import { processMemory } from "../core/process_memory";
-import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors";
+import { KvError, NotLeaderError, UnauthenticatedError, errorMessage, isKvError } from "../core/errors";
 import { RAFT_REPLICATION_BYTES_PER_SECOND_MIN, TTL_MS_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { keyProblem } from "../core/keys";
 import { Logger } from "../core/logger";
@@ -625,6 +625,7 @@ export class RaftNodeRuntime implements RaftHost {
   private async joinCluster(): Promise<void> {
     const { RaftClient } = await import("./client");
     const client = new RaftClient({ servers: this.options.config.servers, rpcTimeoutMs: 1_000, attemptsMax: 3, authToken: this.auth ?? undefined });
+    let refusedLogged = false;
     try {
       for (let attempt = 0; attempt < JOIN_ATTEMPTS_MAX && !this.stopped; attempt++) {
         if (this.core.status().voters.includes(this.id)) {
@@ -637,6 +638,12 @@ export class RaftNodeRuntime implements RaftHost {
           // Also "already a voter": the config entry is committed but not yet applied here;
           // the check at the top of the loop sees it once it is.
           this.logger.debug("raft.join_retry", { message: errorMessage(error) });
+          // The cluster refuses this node's token: say so once, plainly; it keeps trying (the
+          // token file may be put right and the node signalled).
+          if (error instanceof UnauthenticatedError && !refusedLogged) {
+            refusedLogged = true;
+            this.logger.error("raft.join_refused", { message: errorMessage(error) });
+          }
         }
         await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS));
       }

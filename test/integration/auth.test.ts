@@ -4,7 +4,8 @@
 // code 10 and changes nothing, answers RESP with NOAUTH and WRONGPASS until AUTH (or
 // HELLO ... AUTH) gives the token, keeps /healthz and /metrics open but not /v1/status, and
 // takes a new token from its file on SIGHUP without a restart: the old one is refused, the
-// new one accepted, and the nodes keep talking to each other (peers send the token too).
+// new one accepted, and the nodes keep talking to each other (peers send the token too);
+// a raft node holding another token cannot join the group.
 //
 // Method: each check asks over the real doors (CLI processes, gRPC, redis-cli, raw RESP
 // sockets, HTTP) and reads the key back with the right token afterwards, so a refusal that
@@ -24,7 +25,8 @@ import { createCodec } from "../../src/codec";
 import { RaftClient } from "../../src/raft/client";
 import { startEccCluster } from "../support/ecc_cluster";
 import { startRaftCluster } from "../support/raft_cluster";
-import { StartedProcess, freePorts, runCli, sleep, waitUntil } from "../support/processes";
+import { StartedProcess, freePorts, runCli, sleep, startCli, stopProcess, waitUntil } from "../support/processes";
+import { RAFT_RESOLVED_CONFIG_ENV } from "../../src/cli/raft_config_loader";
 import { rawConnection, redisCli, redisToolInstalled, respCommand } from "../support/redis_tools";
 import Redis from "ioredis";
 
@@ -47,6 +49,8 @@ interface AuthCluster {
   library(token: AuthTokenInput | undefined): Promise<Library>;
   /** After a rotation: the cluster still serves as a whole (peers talk with the new token). */
   healthy(token: string): Promise<void>;
+  /** Raft: a node holding `nodeTokenFile` asks to join; true when it became a voter within waitMs. */
+  joins?(nodeTokenFile: string, clusterToken: string, waitMs: number): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -69,7 +73,8 @@ async function httpStatus(port: number, urlPath: string, token?: string): Promis
   return response.status;
 }
 
-function defineAuthChecks(title: string, start: (tokenFile: string) => Promise<AuthCluster>): void {
+/** `joining`: the mode has nodes that ask to join (raft); ecc's membership is its fixed server list. */
+function defineAuthChecks(title: string, joining: boolean, start: (tokenFile: string) => Promise<AuthCluster>): void {
   describe(title, function () {
     this.timeout(180_000);
     let dir: string;
@@ -276,10 +281,18 @@ function defineAuthChecks(title: string, start: (tokenFile: string) => Promise<A
       );
       for (const node of cluster.nodes()) assert.equal(node.launched.exitStatus ?? null, null, "no node exited");
     });
+
+    if (!joining) return;
+    it("a node with another token cannot join the group; one with the token can", async () => {
+      const foreignFile = path.join(dir, "foreign");
+      writeTokenFile(foreignFile, newToken());
+      assert.equal(await cluster.joins!(foreignFile, token, 4_000), false, "a node with a foreign token became a voter");
+      assert.equal(await cluster.joins!(tokenFile, token, 20_000), true, "a node with the cluster's token never became a voter");
+    });
   });
 }
 
-defineAuthChecks("client auth, ecc mode (3 processes, k=2)", async (tokenFile) => {
+defineAuthChecks("client auth, ecc mode (3 processes, k=2)", false, async (tokenFile) => {
   const httpPorts = await freePorts(3);
   const cluster = await startEccCluster({
     n: 3,
@@ -317,7 +330,7 @@ defineAuthChecks("client auth, ecc mode (3 processes, k=2)", async (tokenFile) =
   };
 });
 
-defineAuthChecks("client auth, raft mode (3 processes)", async (tokenFile) => {
+defineAuthChecks("client auth, raft mode (3 processes)", true, async (tokenFile) => {
   const httpPorts = await freePorts(3);
   const cluster = await startRaftCluster({
     resp: true,
@@ -339,6 +352,32 @@ defineAuthChecks("client auth, raft mode (3 processes)", async (tokenFile) => {
         get: async (key) => (await client.get(key))?.toString() ?? null,
         close: () => client.close(),
       };
+    },
+    joins: async (nodeTokenFile, clusterToken, waitMs) => {
+      const [port] = await freePorts(1);
+      const address = `127.0.0.1:${port}`;
+      const resolved = JSON.parse(cluster.env[RAFT_RESOLVED_CONFIG_ENV]!) as Record<string, unknown>;
+      const env = { ...cluster.env, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify({ ...resolved, auth_token_file: nodeTokenFile }) };
+      const node = await startCli(["raft", "server", "startOne", address, "--join"], /raft\.node_started/, { env });
+      const client = new RaftClient({ servers: cluster.config.servers, rpcTimeoutMs: 1_000, authToken: clusterToken });
+      try {
+        const deadline = performance.now() + waitMs;
+        while (performance.now() < deadline) {
+          const leader = await cluster.leader();
+          if ((await client.stats(leader)).voters.includes(address)) {
+            await client.removeMember(address);
+            return true;
+          }
+          await sleep(100);
+        }
+        if (nodeTokenFile !== cluster.config.authTokenFile) {
+          assert.ok(node.output.some((line) => line.includes("raft.join_refused")), "the refused node says why");
+        }
+        return false;
+      } finally {
+        client.close();
+        await stopProcess(node, "SIGKILL", 500);
+      }
     },
     healthy: async (token) => {
       // A write is committed by a majority: the leader's appends carried the new token.
