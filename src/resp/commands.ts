@@ -735,7 +735,6 @@ const COMMANDS: CommandSpec[] = [
 
 const BY_NAME = new Map(COMMANDS.map((spec) => [spec.name, spec]));
 
-/** Redis 6+ with no password: the default user takes any password; others do not exist. */
 const DEFAULT_USER = Buffer.from("default");
 
 /**
