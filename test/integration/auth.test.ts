@@ -27,6 +27,7 @@ import { startEccCluster } from "../support/ecc_cluster";
 import { startRaftCluster } from "../support/raft_cluster";
 import { StartedProcess, freePorts, runCli, sleep, startCli, stopProcess, waitUntil } from "../support/processes";
 import { RAFT_RESOLVED_CONFIG_ENV } from "../../src/cli/raft_config_loader";
+import { RESOLVED_CONFIG_ENV } from "../../src/cli/ecc_config_loader";
 import { rawConnection, redisCli, redisToolInstalled, respCommand } from "../support/redis_tools";
 import Redis from "ioredis";
 
@@ -49,8 +50,12 @@ interface AuthCluster {
   library(token: AuthTokenInput | undefined): Promise<Library>;
   /** After a rotation: the cluster still serves as a whole (peers talk with the new token). */
   healthy(token: string): Promise<void>;
-  /** Raft: a node holding `nodeTokenFile` asks to join; true when it became a voter within waitMs. */
-  joins?(nodeTokenFile: string, clusterToken: string, waitMs: number): Promise<boolean>;
+  /**
+   * A node holding `nodeTokenFile` starts and tries to take part (raft: a new node asks to
+   * join; ecc: the last node restarts with `recover`); true when it became a voter / a
+   * member of the view within waitMs.
+   */
+  joins(nodeTokenFile: string, clusterToken: string, waitMs: number): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -73,8 +78,7 @@ async function httpStatus(port: number, urlPath: string, token?: string): Promis
   return response.status;
 }
 
-/** `joining`: the mode has nodes that ask to join (raft); ecc's membership is its fixed server list. */
-function defineAuthChecks(title: string, joining: boolean, start: (tokenFile: string) => Promise<AuthCluster>): void {
+function defineAuthChecks(title: string, start: (tokenFile: string) => Promise<AuthCluster>): void {
   describe(title, function () {
     this.timeout(180_000);
     let dir: string;
@@ -282,17 +286,16 @@ function defineAuthChecks(title: string, joining: boolean, start: (tokenFile: st
       for (const node of cluster.nodes()) assert.equal(node.launched.exitStatus ?? null, null, "no node exited");
     });
 
-    if (!joining) return;
-    it("a node with another token cannot join the group; one with the token can", async () => {
+    it("a node with another token cannot take part (raft: join the group; ecc: be a member of the view); one with the token can", async () => {
       const foreignFile = path.join(dir, "foreign");
       writeTokenFile(foreignFile, newToken());
-      assert.equal(await cluster.joins!(foreignFile, token, 4_000), false, "a node with a foreign token became a voter");
-      assert.equal(await cluster.joins!(tokenFile, token, 20_000), true, "a node with the cluster's token never became a voter");
+      assert.equal(await cluster.joins(foreignFile, token, 6_000), false, "a node with a foreign token took part");
+      assert.equal(await cluster.joins(tokenFile, token, 30_000), true, "a node with the cluster's token never took part");
     });
   });
 }
 
-defineAuthChecks("client auth, ecc mode (3 processes, k=2)", false, async (tokenFile) => {
+defineAuthChecks("client auth, ecc mode (3 processes, k=2)", async (tokenFile) => {
   const httpPorts = await freePorts(3);
   const cluster = await startEccCluster({
     n: 3,
@@ -319,6 +322,40 @@ defineAuthChecks("client auth, ecc mode (3 processes, k=2)", false, async (token
         close: () => client.close(),
       };
     },
+    joins: async (nodeTokenFile, clusterToken, waitMs) => {
+      const last = cluster.config.servers.length - 1;
+      await cluster.kill(last);
+      const resolved = JSON.parse(cluster.env[RESOLVED_CONFIG_ENV]!) as Record<string, unknown>;
+      const env = { ...cluster.env, ECC_LOG_LEVEL: "info", [RESOLVED_CONFIG_ENV]: JSON.stringify({ ...resolved, auth_token_file: nodeTokenFile }) };
+      // Assigned to the cluster so its stop() ends it whatever happens here.
+      cluster.nodes[last] = await startCli(["ecc", "server", "startOne", cluster.config.servers[last], "recover"], /ecc\.node_started/, { env });
+      const client = new EcClient({ config: withoutAuth, codec, authToken: clusterToken });
+      try {
+        // The others drop the killed node from their view; a node they refuse never gets
+        // back in (not even as recovering): its pings and control-plane calls are refused.
+        const inView = (view: { members: number[]; recovering: number[] }): boolean => view.members.includes(last) || view.recovering.includes(last);
+        let seenOut = false;
+        let readmitted = false;
+        const deadline = performance.now() + waitMs;
+        while (performance.now() < deadline) {
+          const stats = await client.stats();
+          const viewOfOthers = stats[0]?.view;
+          if (stats[last]?.state === "member" && viewOfOthers !== undefined && viewOfOthers.members.includes(last)) return true;
+          if (viewOfOthers !== undefined) {
+            if (!inView(viewOfOthers)) seenOut = true;
+            else if (seenOut) readmitted = true;
+          }
+          await sleep(200);
+        }
+        if (nodeTokenFile !== cluster.config.authTokenFile) {
+          assert.ok(seenOut, "the killed node left the others' view");
+          assert.ok(!readmitted, "the others let a node with a foreign token back into the view");
+        }
+        return false;
+      } finally {
+        client.close();
+      }
+    },
     healthy: async (token) => {
       // Past a few heartbeat timeouts every node is still a member: their heartbeats and the
       // control plane carry the new token.
@@ -330,7 +367,7 @@ defineAuthChecks("client auth, ecc mode (3 processes, k=2)", false, async (token
   };
 });
 
-defineAuthChecks("client auth, raft mode (3 processes)", true, async (tokenFile) => {
+defineAuthChecks("client auth, raft mode (3 processes)", async (tokenFile) => {
   const httpPorts = await freePorts(3);
   const cluster = await startRaftCluster({
     resp: true,
@@ -371,7 +408,10 @@ defineAuthChecks("client auth, raft mode (3 processes)", true, async (tokenFile)
           await sleep(100);
         }
         if (nodeTokenFile !== cluster.config.authTokenFile) {
-          assert.ok(node.output.some((line) => line.includes("raft.join_refused")), "the refused node says why");
+          assert.ok(
+            node.output.some((line) => line.includes("raft.join_refused")),
+            "the refused node says why",
+          );
         }
         return false;
       } finally {
