@@ -345,16 +345,21 @@ export class EcClient {
    * collectGarbage asks each node for a full GC first (see proto EcStats).
    */
   async stats(collectGarbage = false): Promise<Array<EcStatsReply | null>> {
-    return Promise.all(
+    let refusal: UnauthenticatedError | null = null;
+    const stats = await Promise.all(
       this.channels.map(async (channel) => {
         try {
           const result = await channel.send({ $case: "stats", value: { collectGarbage } }, this.config.rpcTimeoutMs, 0);
           return result.body?.$case === "stats" ? result.body.value : null;
-        } catch {
+        } catch (error) {
+          if (error instanceof UnauthenticatedError) refusal = error;
           return null; // an unreachable node is reported as null, by design
         }
       }),
     );
+    // No node answered and some refused the token: that is the answer, typed.
+    if (refusal !== null && stats.every((reply) => reply === null)) throw refusal;
+    return stats;
   }
 
   /** A node's failure to answer, for a core; a refused token is noted, and the cached view dropped so the next operation asks again. */

@@ -187,15 +187,20 @@ export class RaftClient {
   }
 
   async statsAll(addresses: string[] = this.options.servers, collectGarbage = false): Promise<Array<KvStatsReply | null>> {
-    return Promise.all(
+    let refusal: UnauthenticatedError | null = null;
+    const stats = await Promise.all(
       addresses.map(async (address) => {
         try {
           return await this.stats(address, collectGarbage);
-        } catch {
+        } catch (error) {
+          if (error instanceof UnauthenticatedError) refusal = error;
           return null; // unreachable nodes are reported as null, by design
         }
       }),
     );
+    // No node answered and some refused the token: that is the answer, typed.
+    if (refusal !== null && stats.every((reply) => reply === null)) throw refusal;
+    return stats;
   }
 
   private async write(body: (seq: number, floor: number) => KvBody): Promise<KvResult> {

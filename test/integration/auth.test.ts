@@ -135,6 +135,11 @@ function defineAuthChecks(title: string, start: (tokenFile: string) => Promise<A
       const wrongGet = await cli(["get", "kept"]);
       assert.equal(wrongGet.code, EXIT_UNAUTHENTICATED);
       assert.equal(wrongGet.stdout.length, 0);
+      // Status and stats too: "refused", not "every node unreachable".
+      const status = await runCli([cluster.client[0], "cluster", "status", ...cluster.clusterFlags, "--auth-token", newToken()]);
+      assert.equal(status.code, EXIT_UNAUTHENTICATED, status.stdout.toString() + status.stderr);
+      const stats = await cli(["stats"]);
+      assert.equal(stats.code, EXIT_UNAUTHENTICATED, stats.stdout.toString() + stats.stderr);
       for (const libraryToken of [undefined, newToken()]) {
         const library = await cluster.library(libraryToken);
         try {
