@@ -182,8 +182,11 @@ function defineAuthChecks(title: string, start: (tokenFile: string) => Promise<A
       }
       const second = await rawConnection(cluster.respPorts[1]);
       try {
-        second.socket.write(Buffer.concat([respCommand("AUTH", token), respCommand("AUTH", "default", token), respCommand("GET", "kept")]));
-        await second.waitFor((bytes) => bytes.toString("latin1") === "+OK\r\n+OK\r\n$8\r\noriginal\r\n");
+        // One write: the command before AUTH is refused, the ones after it run.
+        second.socket.write(
+          Buffer.concat([respCommand("SET", "kept", "pipelined"), respCommand("AUTH", token), respCommand("AUTH", "default", token), respCommand("GET", "kept")]),
+        );
+        await second.waitFor((bytes) => bytes.toString("latin1") === "-NOAUTH Authentication required.\r\n+OK\r\n+OK\r\n$8\r\noriginal\r\n");
       } finally {
         second.socket.destroy();
       }
