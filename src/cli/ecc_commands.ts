@@ -19,11 +19,12 @@ import { parseTtlFlag } from "./ttl";
 import { nodeDataDir } from "../core/data_dir";
 import type { Logger } from "../core/logger";
 import { exitWithSupervisor } from "../core/supervisor_watch";
+import { authTokenOf, installTokenReload } from "../core/auth_token";
 
 const CODEC_CHOICES = ["auto", "table", "wasm"];
 
 /** The settings every client command needs to describe the cluster it talks to. */
-const CLIENT_FIELDS = ["servers", "k", "n", "rpc_timeout_ms", "read_extra", "read_hedge_percentile"];
+const CLIENT_FIELDS = ["servers", "k", "n", "rpc_timeout_ms", "read_extra", "read_hedge_percentile", "auth_token", "auth_token_file"];
 /** Writes also cut values into stripes, lock with a lease, and wait for view changes. */
 const WRITE_FIELDS = [...CLIENT_FIELDS, "block_size", "lock_lease_ms", "heartbeat_timeout_ms"];
 const SERVER_FIELDS = ECC_CONFIG_FIELDS.map((field) => field.field);
@@ -155,6 +156,7 @@ export function eccCommand(): Command {
       const httpAddress = adminHttpAddress(config, address);
       const metrics = httpAddress === null ? undefined : new (await import("../frontdoor/metrics")).NodeMetrics({ mode: "ecc", address });
       const node = new EccNodeRuntime({ config, address, logger, codec, recover: recover !== undefined, slowReadsMs: slowReadsFault(logger), metrics });
+      installTokenReload(config, logger); // SIGHUP: read auth_token_file again (rotation)
       // The RESP port is bound before the node starts, so a port in use fails the start (exit
       // 3, as for the gRPC port) and the node's ready line means both ports are listening.
       const respServer = await startEccResp(node, config, address, codec, logger, metrics);
@@ -363,7 +365,7 @@ async function startEccResp(
   const partialCommandMsMax = partialCommandMsFromEnv(process.env);
   const client = new EcClient({ config, codec, links: new Map([[node.shardIndex, selfLink(node)]]) });
   const backend = new EccRespBackend(node, client, config);
-  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics) });
+  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics), auth: authTokenOf(config) });
   try {
     await server.listen(listenAt);
   } catch (error) {

@@ -32,6 +32,9 @@ export interface EccConfigFlags {
   respServers?: string;
   httpPort?: string;
   httpServers?: string;
+  authToken?: string;
+  authTokenFile?: string;
+  authHttp?: string;
 }
 
 export const RESOLVED_CONFIG_ENV = "ECC_CACHE_RESOLVED_CONFIG";
@@ -131,6 +134,30 @@ export const ECC_CONFIG_FIELDS: readonly ConfigField[] = [
     kind: "list",
     option: "--http-servers <list>",
     help: "comma-separated host:port list of the nodes' HTTP admin ports, parallel to servers",
+  },
+  {
+    flag: "authToken",
+    env: "ECC_AUTH_TOKEN",
+    field: "auth_token",
+    kind: "string",
+    option: "--auth-token <token>",
+    help: "the cluster's client token: nodes require it on every request, clients send it (prefer --auth-token-file: argv and env are visible to other local users)",
+  },
+  {
+    flag: "authTokenFile",
+    env: "ECC_AUTH_TOKEN_FILE",
+    field: "auth_token_file",
+    kind: "string",
+    option: "--auth-token-file <path>",
+    help: "a file holding the token (one trailing newline dropped); a node reads it again on SIGHUP",
+  },
+  {
+    flag: "authHttp",
+    env: "ECC_AUTH_HTTP",
+    field: "auth_http",
+    kind: "string",
+    option: "--auth-http <policy>",
+    help: "admin-port endpoints that need the token: status (only /v1/status, the default) or all",
   },
 ];
 

@@ -18,6 +18,8 @@ export const EXIT_DEGRADED = 7;
 export const EXIT_OUTCOME_UNKNOWN = 8;
 /** A write was refused for memory: the nodes are full and do not evict (noeviction). */
 export const EXIT_OUT_OF_MEMORY = 9;
+/** The node refused the credentials: no token, or not the cluster's (--auth-token, --auth-token-file). Nothing changed. */
+export const EXIT_UNAUTHENTICATED = 10;
 
 export function exitCodeOf(error: unknown): number {
   if (!isKvError(error)) return EXIT_INTERNAL;
@@ -49,6 +51,8 @@ function exitCodeOfKvError(error: KvError): number {
       return EXIT_OUTCOME_UNKNOWN;
     case "OUT_OF_MEMORY":
       return EXIT_OUT_OF_MEMORY;
+    case "UNAUTHENTICATED":
+      return EXIT_UNAUTHENTICATED;
     case "INTERNAL":
       return EXIT_INTERNAL;
   }

@@ -15,10 +15,11 @@ import { reportHealth, raftHealth } from "./health";
 import { readValue, writeValue } from "./io";
 import { RAFT_CONFIG_FIELDS, RAFT_CONFIG_HELP, RAFT_RESOLVED_CONFIG_ENV, RaftConfigFlags, loadRaftConfig } from "./raft_config_loader";
 import { exitWithSupervisor } from "../core/supervisor_watch";
+import { authTokenOf, installTokenReload } from "../core/auth_token";
 import { RaftClusterReport, gatherRaftCluster, raftClusterStatus } from "../frontdoor/status";
 
 /** A client needs the servers and its own two deadlines; the rest configures nodes. */
-const CLIENT_FIELDS = ["servers", "rpc_timeout_ms", "connect_timeout_ms"];
+const CLIENT_FIELDS = ["servers", "rpc_timeout_ms", "connect_timeout_ms", "auth_token", "auth_token_file"];
 const SERVER_FIELDS = RAFT_CONFIG_FIELDS.map((field) => field.field).filter((field) => field !== "rpc_timeout_ms" && field !== "connect_timeout_ms");
 
 function withConfig(command: Command, fields: readonly string[]): Command {
@@ -41,7 +42,7 @@ function resolveNodeAddress(id: string, config: RaftClusterConfig): { address: s
 async function withClient<T>(flags: RaftConfigFlags, run: (client: RaftClient, config: RaftClusterConfig) => Promise<T>): Promise<T> {
   const { config } = loadRaftConfig(flags);
   const { RaftClient } = await import("../raft/client");
-  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs });
+  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, authToken: authTokenOf(config) ?? undefined });
   try {
     return await run(client, config);
   } finally {
@@ -117,6 +118,7 @@ export function raftCommand(): Command {
       const httpAddress = adminHttpAddress(config, address);
       const metrics = httpAddress === null ? undefined : new (await import("../frontdoor/metrics")).NodeMetrics({ mode: "raft", address });
       const node = new RaftNodeRuntime({ config, address, logger, join: flags.join === true || !bootstrap, metrics });
+      installTokenReload(config, logger); // SIGHUP: read auth_token_file again (rotation)
       // Bound before the node starts: a port in use fails the start (exit 3, as for the gRPC port).
       const respServer = await startRaftResp(node, config, address, logger, metrics);
       await node.start();
@@ -281,9 +283,9 @@ async function startRaftResp(
     import("../raft/client"),
   ]);
   const partialCommandMsMax = partialCommandMsFromEnv(process.env);
-  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs });
+  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, authToken: authTokenOf(config) ?? undefined });
   const backend = new RaftRespBackend(node, client, config);
-  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics) });
+  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics), auth: authTokenOf(config) });
   try {
     await server.listen(listenAt);
   } catch (error) {

@@ -28,6 +28,9 @@ export interface RaftConfigFlags {
   connectTimeoutMs?: string;
   maxMemory?: string;
   evictionPolicy?: string;
+  authToken?: string;
+  authTokenFile?: string;
+  authHttp?: string;
 }
 
 export const RAFT_RESOLVED_CONFIG_ENV = "RAFT_CACHE_RESOLVED_CONFIG";
@@ -112,6 +115,30 @@ export const RAFT_CONFIG_FIELDS: readonly ConfigField[] = [
     kind: "string",
     option: "--eviction-policy <policy>",
     help: `what the leader does when a write needs memory the budget lacks: ${EVICTION_POLICIES.join(", ")}`,
+  },
+  {
+    flag: "authToken",
+    env: "RAFT_AUTH_TOKEN",
+    field: "auth_token",
+    kind: "string",
+    option: "--auth-token <token>",
+    help: "the cluster's client token: nodes require it on every request, clients send it (prefer --auth-token-file: argv and env are visible to other local users)",
+  },
+  {
+    flag: "authTokenFile",
+    env: "RAFT_AUTH_TOKEN_FILE",
+    field: "auth_token_file",
+    kind: "string",
+    option: "--auth-token-file <path>",
+    help: "a file holding the token (one trailing newline dropped); a node reads it again on SIGHUP",
+  },
+  {
+    flag: "authHttp",
+    env: "RAFT_AUTH_HTTP",
+    field: "auth_http",
+    kind: "string",
+    option: "--auth-http <policy>",
+    help: "admin-port endpoints that need the token: status (only /v1/status, the default) or all",
   },
 ];
 

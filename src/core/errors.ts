@@ -21,6 +21,7 @@ export type KvErrorCode =
   | "CONFIG"
   | "OUTCOME_UNKNOWN"
   | "OUT_OF_MEMORY"
+  | "UNAUTHENTICATED"
   | "INTERNAL";
 
 export class KvError extends Error {
@@ -124,6 +125,17 @@ export class OutcomeUnknownError extends KvError {
 export class OutOfMemoryError extends KvError {
   constructor(message: string, options?: ErrorOptions) {
     super("OUT_OF_MEMORY", message, false, options);
+  }
+}
+/**
+ * The node refused the request's credentials: no token, or not the cluster's token
+ * (auth_token, auth_token_file; src/core/auth_token.ts). The node checked them before
+ * looking at the request, so nothing was read or changed. Not retryable: the same token
+ * gets the same answer.
+ */
+export class UnauthenticatedError extends KvError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("UNAUTHENTICATED", message, false, options);
   }
 }
 export class ConfigError extends KvError {

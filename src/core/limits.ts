@@ -216,3 +216,19 @@ assert(RAFT_ELECTION_TICKS_MIN >= 3, "electionTicks must exceed 2 * heartbeatTic
 assert(RAFT_ELECTION_TICKS_MIN < RAFT_ELECTION_TICKS_MAX);
 assert(RAFT_VOTERS_MAX >= 1);
 assert(RAFT_ENTRY_BYTES_MAX + ENVELOPE_BYTES_MAX <= RAFT_MESSAGE_BYTES_MAX);
+
+/**
+ * Bounds on the client auth token (auth_token, auth_token_file; src/core/auth_token.ts), in
+ * bytes of printable ASCII. The minimum refuses a token short enough to guess by trying (and
+ * the empty token, which would mean "no auth" to a careless script); the maximum keeps the
+ * `authorization: Bearer <token>` header well inside gRPC's 8 KiB metadata and the admin
+ * port's 8 KiB header limits. A 32-byte random token in hex (64 bytes) is the advice.
+ */
+export const AUTH_TOKEN_BYTES_MIN = 8;
+export const AUTH_TOKEN_BYTES_MAX = 1024;
+/** Most token files one process watches (a node has one; the registry is bounded all the same). */
+export const AUTH_TOKEN_FILES_MAX = 16;
+
+assert(AUTH_TOKEN_BYTES_MIN >= 1, "the empty token is never a token");
+assert(AUTH_TOKEN_BYTES_MIN < AUTH_TOKEN_BYTES_MAX);
+assert(AUTH_TOKEN_BYTES_MAX + 64 <= 8 * 1024, "the bearer header must fit gRPC's default metadata limit");

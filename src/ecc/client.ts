@@ -19,6 +19,7 @@ import {
   KvError,
   LockedError,
   TimeoutError,
+  UnauthenticatedError,
   UnavailableError,
   ValueTooLargeError,
   WriteAbortedError,
@@ -35,6 +36,7 @@ import {
 } from "../core/limits";
 import { EcStatsReply, EcView, Op, Result, ResultCode, WriteReason } from "../gen/ecc";
 import { EccChannel } from "../transport/ecc_channel";
+import { AuthTokenInput, authTokenFromInput, authTokenOf } from "../core/auth_token";
 import { errorFromResult } from "../transport/status";
 import { EccClusterConfig } from "./config";
 import { Layout, blobBytes } from "./layout";
@@ -67,6 +69,11 @@ export interface EcClientOptions {
    */
   links?: ReadonlyMap<number, EccNodeLink>;
   random?: Random;
+  /**
+   * The cluster's token, sent on every request; a live AuthToken follows its file's rotation.
+   * Absent: the config's (auth_token, or auth_token_file read once per process), if any.
+   */
+  authToken?: AuthTokenInput;
   /** Test-only fault hook: called after every member staged, before EcCommit. */
   afterPrepare?: () => Promise<void>;
 }
@@ -135,6 +142,12 @@ export class EcClient {
   /** Recent read latencies: a read waiting past their percentile asks one more member. */
   private readonly readLatencies: RecentLatencies | null;
 
+  /**
+   * The last refusal of this client's credentials by a node, and when (performance.now()):
+   * an operation that then fails for want of nodes fails with it instead, typed.
+   */
+  private lastRefusal: { error: UnauthenticatedError; atMs: number } | null = null;
+
   constructor(private readonly options: EcClientOptions) {
     this.config = options.config;
     this.codec = options.codec;
@@ -143,7 +156,8 @@ export class EcClient {
     if (this.codec.dataShards !== this.config.dataShards || this.codec.parityShards !== this.config.parityShards) {
       throw new InvalidArgumentError("codec shape does not match the cluster config");
     }
-    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address));
+    const auth = options.authToken === undefined ? authTokenOf(this.config) : authTokenFromInput(options.authToken);
+    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address, auth));
     this.readLatencies = this.config.readHedgePercentile === 0 ? null : new RecentLatencies(this.config.readHedgePercentile);
   }
 
@@ -271,7 +285,7 @@ export class EcClient {
         if (effect.kind !== "get") return false;
         this.channels[effect.node].send({ $case: "get", value: effect.request }, this.config.rpcTimeoutMs, effect.epoch).then(
           (result) => carryOut(coordinator.onGetReply(effect.attempt, effect.node, this.nodeReply(result, "get"), Date.now())),
-          (error: unknown) => carryOut(coordinator.onGetReply(effect.attempt, effect.node, silentReply(error), Date.now())),
+          (error: unknown) => carryOut(coordinator.onGetReply(effect.attempt, effect.node, this.silentReply(error), Date.now())),
         );
         return true;
       },
@@ -305,6 +319,9 @@ export class EcClient {
       for (const reply of replies) {
         if (reply.status === "fulfilled" && reply.value.body?.$case === "view") this.adoptView(reply.value.body.value);
       }
+      // Refused credentials say more than "unavailable": the operation fails with them, typed.
+      const refused = replies.find((reply) => reply.status === "rejected" && reply.reason instanceof UnauthenticatedError);
+      if (this.view === null && refused !== undefined) throw (refused as PromiseRejectedResult).reason as UnauthenticatedError;
       if (this.view === null) {
         throw new UnavailableError(`no server answered with its view (${this.config.servers.join(", ")})`);
       }
@@ -328,19 +345,33 @@ export class EcClient {
    * collectGarbage asks each node for a full GC first (see proto EcStats).
    */
   async stats(collectGarbage = false): Promise<Array<EcStatsReply | null>> {
-    return Promise.all(
+    let refusal: UnauthenticatedError | null = null;
+    const stats = await Promise.all(
       this.channels.map(async (channel) => {
         try {
           const result = await channel.send({ $case: "stats", value: { collectGarbage } }, this.config.rpcTimeoutMs, 0);
           return result.body?.$case === "stats" ? result.body.value : null;
-        } catch {
+        } catch (error) {
+          if (error instanceof UnauthenticatedError) refusal = error;
           return null; // an unreachable node is reported as null, by design
         }
       }),
     );
+    // No node answered and some refused the token: that is the answer, typed.
+    if (refusal !== null && stats.every((reply) => reply === null)) throw refusal;
+    return stats;
   }
 
-    /** Carries out an EcWriteCoordinator's effects until it succeeds or fails. Time is wall-clock (TTL deadlines are). */
+  /** A node's failure to answer, for a core; a refused token is noted, and the cached view dropped so the next operation asks again. */
+  private silentReply(error: unknown): { kind: "silent"; message: string } {
+    if (error instanceof UnauthenticatedError) {
+      this.lastRefusal = { error, atMs: performance.now() };
+      this.view = null;
+    }
+    return silentReplyOf(error);
+  }
+
+  /** Carries out an EcWriteCoordinator's effects until it succeeds or fails. Time is wall-clock (TTL deadlines are). */
   private write(
     key: Buffer,
     value: Uint8Array,
@@ -384,7 +415,7 @@ export class EcClient {
           case "prepare":
             this.channels[effect.node].send({ $case: "prepare", value: effect.request }, this.config.rpcTimeoutMs, effect.epoch).then(
               (result) => carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, this.nodeReply(result, "prepare"), Date.now())),
-              (error: unknown) => carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, silentReply(error), Date.now())),
+              (error: unknown) => carryOut(coordinator.onPrepareReply(effect.attempt, effect.node, this.silentReply(error), Date.now())),
             );
             return true;
           case "commit": {
@@ -397,14 +428,14 @@ export class EcClient {
             }
             this.channels[effect.node].send({ $case: "commit", value: effect.request }, this.config.rpcTimeoutMs, effect.epoch).then(
               (result) => carryOut(coordinator.onCommitReply(effect.attempt, effect.node, this.nodeReply(result, "commit"), Date.now())),
-              (error: unknown) => carryOut(coordinator.onCommitReply(effect.attempt, effect.node, silentReply(error), Date.now())),
+              (error: unknown) => carryOut(coordinator.onCommitReply(effect.attempt, effect.node, this.silentReply(error), Date.now())),
             );
             return true;
           }
           case "txStatus":
             this.channels[effect.node].send({ $case: "txStatus", value: effect.request }, this.config.rpcTimeoutMs).then(
               (result) => carryOut(coordinator.onTxStatusReply(effect.round, effect.node, this.nodeReply(result, "txStatus"), Date.now())),
-              (error: unknown) => carryOut(coordinator.onTxStatusReply(effect.round, effect.node, silentReply(error), Date.now())),
+              (error: unknown) => carryOut(coordinator.onTxStatusReply(effect.round, effect.node, this.silentReply(error), Date.now())),
             );
             return true;
           case "abort":
@@ -437,6 +468,7 @@ export class EcClient {
       onTimer: (timer: number) => E[];
     },
   ): Promise<R> {
+    const startedMs = performance.now();
     return new Promise<R>((resolve, reject) => {
       const timers = new Set<NodeJS.Timeout>();
       const settle = (): void => {
@@ -468,10 +500,15 @@ export class EcClient {
               settle();
               resolve(common.result as R);
               break;
-            case "fail":
+            case "fail": {
               settle();
-              reject(common.error);
+              // Failed for want of nodes while nodes refused the token: say so. An outcome
+              // that is unknown (not retryable) stays what it is.
+              const refusal = this.lastRefusal;
+              const refused = refusal !== null && refusal.atMs >= startedMs && common.error.retryable;
+              reject(refused ? new UnauthenticatedError(refusal.error.message, { cause: common.error }) : common.error);
               break;
+            }
           }
         }
       };
@@ -518,7 +555,7 @@ function versionCondition(version: number): WriteCondition {
 }
 
 /** No answer (deadline, broken stream) as the coordinators see it. */
-function silentReply(error: unknown): { kind: "silent"; message: string } {
+function silentReplyOf(error: unknown): { kind: "silent"; message: string } {
   return { kind: "silent", message: errorMessage(error) };
 }
 

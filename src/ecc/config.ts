@@ -21,12 +21,14 @@ import {
 import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
 import { parseByteSize } from "../core/units";
 import { RESP_FIELD_RULES, respServersProblems } from "../resp/resp_address";
+import { AUTH_FIELD_RULES, AuthFileFields, AuthSettings, authConfigProblems, authSettingsOf, authSettingsToFile } from "../core/auth_token";
 
 /** Late binding: one member beyond k, so one slow node does not hold a read up. */
 export const READ_EXTRA_DEFAULT = 1;
 export const READ_HEDGE_PERCENTILE_DEFAULT = 95;
 
-export interface EccClusterConfig {
+/** The auth fields (auth_token, auth_token_file, auth_http) are src/core/auth_token.ts's AuthSettings. */
+export interface EccClusterConfig extends AuthSettings {
   servers: string[];
   dataShards: number;
   parityShards: number;
@@ -70,7 +72,7 @@ export const ECC_DEFAULT_FILE = {
  * The front doors' fields are optional: without them startAll gives each node the default
  * ports (admin_address.ts, resp_address.ts).
  */
-export type EccConfigFile = typeof ECC_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] };
+export type EccConfigFile = typeof ECC_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] } & AuthFileFields;
 
 /**
  * The original's block_size meant something else: values were capped at k × block_size bytes
@@ -104,6 +106,7 @@ const RULES: FieldRules = {
   read_hedge_percentile: { kind: "integer", min: 0, max: 99, optional: true },
   ...RESP_FIELD_RULES,
   ...HTTP_FIELD_RULES,
+  ...AUTH_FIELD_RULES,
 };
 
 /** Validates a config object (defaults already merged in) and returns the typed config. */
@@ -126,6 +129,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
   problems.push(...serverListProblems(file.servers));
   problems.push(...respServersProblems(file.servers, file.resp_servers));
   problems.push(...httpServersProblems(file.servers, file.http_servers));
+  problems.push(...authConfigProblems(file));
   if (problems.length > 0) throw new ConfigError(`invalid ecc config (${source}):\n  ${problems.join("\n  ")}`);
   return {
     servers: file.servers,
@@ -138,6 +142,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
     dataDir: file.data_dir,
     maxMemoryBytes: parseByteSize(file.max_memory_bytes ?? MAX_MEMORY_BYTES_DEFAULT, "max_memory_bytes"),
     evictionPolicy: (file.eviction_policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy,
+    ...authSettingsOf(file),
     readExtra,
     readHedgePercentile: hedge,
     ...(file.resp_port === undefined ? {} : { respPort: file.resp_port }),
@@ -165,5 +170,6 @@ export function eccConfigToFile(config: EccClusterConfig): EccConfigFile {
     ...(config.respServers === undefined ? {} : { resp_servers: config.respServers }),
     ...(config.httpPort === undefined ? {} : { http_port: config.httpPort }),
     ...(config.httpServers === undefined ? {} : { http_servers: config.httpServers }),
+    ...authSettingsToFile(config),
   };
 }

@@ -22,6 +22,7 @@ import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady } from "../raft/core";
 import { RaftDriver, RaftHost } from "../raft/driver";
 import { DiskRaftStorage } from "../raft/disk_storage";
 import { RaftPeerTransport } from "../raft/peer_transport";
+import { AuthToken } from "../core/auth_token";
 import { LogEntry, RaftMessage, Snapshot } from "../raft/types";
 import { nodeDataDir } from "../core/data_dir";
 import { View, ViewStateMachine, decodeView, initialView } from "./view";
@@ -38,6 +39,8 @@ export interface ControlPlaneOptions {
   heartbeatTimeoutMs: number;
   logger: Logger;
   onView: (view: View, previous: View) => void;
+  /** The cluster's token, sent to the other members (src/transport/auth.ts); null: none. */
+  auth?: AuthToken | null;
 }
 
 export class ViewControlPlane implements RaftHost {
@@ -80,7 +83,7 @@ export class ViewControlPlane implements RaftHost {
       snapshotEntries: CONTROL_SNAPSHOT_ENTRIES,
       appliedIndex: stored.snapshot?.meta.lastIndex ?? 0,
     });
-    this.transport = new RaftPeerTransport(options.id, options.logger);
+    this.transport = new RaftPeerTransport(options.id, options.logger, undefined, options.auth ?? null);
   }
 
   register(server: Server): void {

@@ -23,6 +23,8 @@ import { EcClient } from "./client";
 import { EccNodeCore, NodeEffect, PeerPurpose, fail, progressFields } from "./node_core";
 import type { NodeMetricsSink } from "../frontdoor/metrics";
 import { grpcCodeName } from "../transport/status";
+import { AuthToken, authTokenOf } from "../core/auth_token";
+import { authClientInterceptors } from "../transport/auth";
 
 /**
  * Options of the channels a recovering node pulls shards on. HTTP/2's default window is
@@ -62,6 +64,7 @@ export class EccNodeRuntime {
   private tickTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private rebuildClient: EcClient | null = null;
+  private readonly auth: AuthToken | null;
 
   constructor(private readonly options: EccNodeOptions) {
     const { config, address } = options;
@@ -70,7 +73,9 @@ export class EccNodeRuntime {
     this.shardIndex = shardIndex;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
-    this.server = new EccServer((op) => this.handle(op), this.logger, { slowReadsMs: options.slowReadsMs ?? 0 });
+    // One token for every door of the node: its server checks it, its peer calls send it.
+    this.auth = authTokenOf(config);
+    this.server = new EccServer((op) => this.handle(op), this.logger, { slowReadsMs: options.slowReadsMs ?? 0 }, this.auth);
     let core: EccNodeCore | null = null;
     this.control = new ViewControlPlane({
       id: address,
@@ -79,6 +84,7 @@ export class EccNodeRuntime {
       dataDir: config.dataDir,
       heartbeatTimeoutMs: config.heartbeatTimeoutMs,
       logger: this.logger,
+      auth: this.auth,
       onView: (view) => {
         if (core !== null) this.carryOut(core.onView(view, this.clock.nowMs()));
       },
@@ -266,7 +272,7 @@ export class EccNodeRuntime {
     const address = this.options.config.servers[node];
     let client = this.pullClients.get(node);
     if (client === undefined) {
-      client = new EccNodeClient(address, credentials.createInsecure(), PULL_CHANNEL_OPTIONS);
+      client = new EccNodeClient(address, credentials.createInsecure(), { ...PULL_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
       this.pullClients.set(node, client);
     }
     const deadline = new Date(Date.now() + timeoutMs);
@@ -307,13 +313,13 @@ export class EccNodeRuntime {
 
   /** The node's own client: rebuild reads and the drops it decides (evictions, expirations). */
   private client(): EcClient {
-    return (this.rebuildClient ??= new EcClient({ config: this.options.config, codec: this.options.codec }));
+    return (this.rebuildClient ??= new EcClient({ config: this.options.config, codec: this.options.codec, authToken: this.auth ?? undefined }));
   }
 
   private peer(index: number): EccChannel {
     let channel = this.peers.get(index);
     if (channel === undefined) {
-      channel = new EccChannel(this.options.config.servers[index]);
+      channel = new EccChannel(this.options.config.servers[index], this.auth);
       this.peers.set(index, channel);
     }
     return channel;

@@ -9,6 +9,7 @@ import { Logger } from "../core/logger";
 import { AdminHttpServer, Readiness, startNodeAdmin } from "./http";
 import { NodeMetrics, registerMemoryGauges, registerStoreGauges } from "./metrics";
 import { eccClusterStatus } from "./status";
+import { httpAuthOf } from "../core/auth_token";
 
 export interface EccAdminOptions {
   node: EccNodeRuntime;
@@ -76,6 +77,7 @@ export async function startEccAdmin(options: EccAdminOptions): Promise<AdminHttp
     metrics,
     logger: options.logger,
     readiness: () => eccReadiness(node),
+    auth: httpAuthOf(config),
     gatherStatus: async () => {
       client ??= new EcClient({ config, codec: options.codec });
       return eccClusterStatus(await client.stats(), config.servers);

@@ -12,6 +12,7 @@ import { UnavailableError, errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
 import { parseAddress } from "../core/address";
 import type { NodeMetrics } from "./metrics";
+import { HttpAuth, bearerProblem } from "../core/auth_token";
 
 /** Whole request headers must arrive within this; Node answers 408 otherwise. */
 export const HEADERS_TIMEOUT_MS = 5_000;
@@ -42,6 +43,8 @@ export interface AdminHandlers {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** Told of every request answered with a 4xx status (counted in /metrics). */
   refused?(status: number): void;
+  /** The token (auth_token, auth_token_file): /v1/status, or every endpoint, needs `Authorization: Bearer <token>`. */
+  auth?: HttpAuth | null;
 }
 
 /**
@@ -163,6 +166,15 @@ async function handle(request: http.IncomingMessage, response: http.ServerRespon
     response.setHeader("Allow", "GET, HEAD");
     return reply(response, 405, "text/plain; charset=utf-8", "method not allowed; use GET\n", handlers);
   }
+  const auth = handlers.auth;
+  if (auth !== undefined && auth !== null && (auth.allEndpoints || path === "/v1/status")) {
+    const problem = bearerProblem(auth.token, request.headers.authorization);
+    if (problem !== null) {
+      response.setHeader("WWW-Authenticate", 'Bearer realm="ecc-cache"');
+      const why = problem === "missing" ? "this endpoint needs the cluster's token (Authorization: Bearer <token>)" : "the token sent is not the cluster's token";
+      return reply(response, 401, "text/plain; charset=utf-8", `unauthorized: ${why}\n`, handlers);
+    }
+  }
   switch (path) {
     case "/healthz":
       return reply(response, 200, "text/plain; charset=utf-8", "ok\n");
@@ -203,6 +215,8 @@ export interface NodeAdminOptions {
   gatherStatus: () => Promise<unknown>;
   /** Releases what gatherStatus opened (its client), after the server closed. */
   release: () => void;
+  /** The admin port's token check (auth_http); null or absent: every endpoint open. */
+  auth?: HttpAuth | null;
 }
 
 /** A node's admin port: the mode's readiness and status, the node's metrics. */
@@ -212,7 +226,13 @@ export async function startNodeAdmin(options: NodeAdminOptions): Promise<AdminHt
   const server = await startAdminHttp(
     host,
     port,
-    { readiness: options.readiness, status: coalesced(options.gatherStatus), metrics: () => metrics.exposition(), refused: (status) => metrics.httpRefusedRequest(status) },
+    {
+      readiness: options.readiness,
+      status: coalesced(options.gatherStatus),
+      metrics: () => metrics.exposition(),
+      refused: (status) => metrics.httpRefusedRequest(status),
+      auth: options.auth ?? null,
+    },
     options.logger,
   );
   return {

@@ -9,6 +9,7 @@ import { Logger } from "../core/logger";
 import { AdminHttpServer, Readiness, startNodeAdmin } from "./http";
 import { NodeMetrics, registerMemoryGauges, registerStoreGauges } from "./metrics";
 import { gatherRaftCluster, raftClusterStatus } from "./status";
+import { authTokenOf, httpAuthOf } from "../core/auth_token";
 
 export interface RaftAdminOptions {
   node: RaftNodeRuntime;
@@ -69,8 +70,9 @@ export async function startRaftAdmin(options: RaftAdminOptions): Promise<AdminHt
     metrics,
     logger: options.logger,
     readiness: () => raftReadiness(node.stats()),
+    auth: httpAuthOf(config),
     gatherStatus: async () => {
-      client ??= new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs });
+      client ??= new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, authToken: authTokenOf(config) ?? undefined });
       return raftClusterStatus(await gatherRaftCluster(client, config));
     },
     release: () => client?.close(),

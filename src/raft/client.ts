@@ -33,6 +33,7 @@ import {
   OutOfMemoryError,
   OutcomeUnknownError,
   TimeoutError,
+  UnauthenticatedError,
   UnavailableError,
   UnreachableError,
   ValueTooLargeError,
@@ -43,6 +44,8 @@ import { RAFT_CLIENT_BYTES_PER_SECOND_MIN, TTL_MS_MAX, VALUE_BYTES_MAX } from ".
 import { checkKey } from "../core/keys";
 import { BatchingChannel } from "../transport/batching_channel";
 import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
+import { AuthToken, AuthTokenInput, authTokenFromInput } from "../core/auth_token";
+import { authClientInterceptors } from "../transport/auth";
 import { sleep } from "../core/env";
 
 type KvBody = NonNullable<KvOp["body"]>;
@@ -68,6 +71,12 @@ export interface RaftClientOptions {
    * jepsen clients want: they ride out whole-cluster restarts).
    */
   connectTimeoutMs?: number;
+  /**
+   * The cluster's token (auth_token), sent on every request; a live AuthToken follows its
+   * file's rotation. Absent: none is sent. A node that refuses it fails the operation at once
+   * with UnauthenticatedError (not retried: another node would say the same).
+   */
+  authToken?: AuthTokenInput;
 }
 
 export interface RaftSetOptions {
@@ -115,6 +124,7 @@ export class RaftClient {
   private nextSeq = 1;
   private readonly inFlightSeqs = new Set<number>();
   private readonly attemptsMax: number;
+  private readonly auth: AuthToken | null;
   /** Attempts made by every operation so far (the big-values script reports it). */
   attemptCount = 0;
   /** The nodes the latest operation to finish sent its attempts to, in order (for tests and scripts). */
@@ -123,6 +133,7 @@ export class RaftClient {
   constructor(private readonly options: RaftClientOptions) {
     if (options.servers.length === 0) throw new InvalidArgumentError("no servers given");
     this.attemptsMax = options.attemptsMax ?? 40;
+    this.auth = authTokenFromInput(options.authToken);
   }
 
   close(): void {
@@ -239,15 +250,20 @@ export class RaftClient {
   }
 
   async statsAll(addresses: string[] = this.options.servers, collectGarbage = false): Promise<Array<KvStatsReply | null>> {
-    return Promise.all(
+    let refusal: UnauthenticatedError | null = null;
+    const stats = await Promise.all(
       addresses.map(async (address) => {
         try {
           return await this.stats(address, collectGarbage);
-        } catch {
+        } catch (error) {
+          if (error instanceof UnauthenticatedError) refusal = error;
           return null; // unreachable nodes are reported as null, by design
         }
       }),
     );
+    // No node answered and some refused the token: that is the answer, typed.
+    if (refusal !== null && stats.every((reply) => reply === null)) throw refusal;
+    return stats;
   }
 
   private async write(body: (seq: number, floor: number) => KvBody): Promise<KvResult> {
@@ -270,7 +286,7 @@ export class RaftClient {
   private channel(address: string): KvChannel {
     let channel = this.channels.get(address);
     if (channel === undefined) {
-      const client = new RaftKvClient(address, credentials.createInsecure(), RAFT_CHANNEL_OPTIONS);
+      const client = new RaftKvClient(address, credentials.createInsecure(), { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
       this.clients.push(client);
       channel = new BatchingChannel<KvBody, KvOp, KvResult, KvBatch, KvResultBatch>(address, {
         openStream: () => client.exchange(),
@@ -311,6 +327,11 @@ export class RaftClient {
         result = await this.channel(address).send(body, timeoutMs);
       } catch (error) {
         lastError = isKvError(error) ? error : new UnavailableError(errorMessage(error));
+        // Refused before the node read the request: this attempt changed nothing.
+        if (lastError instanceof UnauthenticatedError) {
+          if (isWrite && tracker.maybeApplied) throw tracker.unknown(lastError.message, attempt + 1, startedMs, lastError);
+          throw lastError;
+        }
         this.forgetLeader(address);
         tracker.failed(address, lastError instanceof TimeoutError ? `no answer within ${timeoutMs} ms` : lastError.message);
         // Sent and not answered: a write may have reached the log. Never connected: it did not.

@@ -8,9 +8,11 @@ import { MAX_MEMORY_BYTES_DEFAULT, MAX_MEMORY_BYTES_MAX, MAX_MEMORY_BYTES_MIN, R
 import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
 import { parseByteSize } from "../core/units";
 import { RESP_FIELD_RULES, respServersProblems } from "../resp/resp_address";
+import { AUTH_FIELD_RULES, AuthFileFields, AuthSettings, authConfigProblems, authSettingsOf, authSettingsToFile } from "../core/auth_token";
 import { FsyncPolicy } from "./disk_storage";
 
-export interface RaftClusterConfig {
+/** The auth fields (auth_token, auth_token_file, auth_http) are src/core/auth_token.ts's AuthSettings. */
+export interface RaftClusterConfig extends AuthSettings {
   /** The bootstrap voters, node i at servers[i]. A node's id is its address. */
   servers: string[];
   tickMs: number;
@@ -51,7 +53,7 @@ export const RAFT_DEFAULT_FILE = {
 };
 
 /** The admin port's fields are optional: without them each node gets the default port (admin_address.ts). */
-export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] };
+export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] } & AuthFileFields;
 
 const RULES: FieldRules = {
   servers: { kind: "strings", itemsMin: 1, itemsMax: SERVERS_MAX },
@@ -66,6 +68,7 @@ const RULES: FieldRules = {
   // leave it out.
   connect_timeout_ms: { kind: "integer", min: 10, max: 600_000, optional: true },
   ...HTTP_FIELD_RULES,
+  ...AUTH_FIELD_RULES,
   ...RESP_FIELD_RULES,
   // Optional like connect_timeout_ms; the defaults apply when left out. A budget below
   // MAX_MEMORY_BYTES_MIN cannot hold a node's index and one value in flight: refused.
@@ -87,6 +90,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
   }
   problems.push(...serverListProblems(file.servers));
   problems.push(...httpServersProblems(file.servers, file.http_servers));
+  problems.push(...authConfigProblems(file));
   problems.push(...respServersProblems(file.servers, file.resp_servers));
   if (problems.length > 0) throw new ConfigError(`invalid raft config (${source}):\n  ${problems.join("\n  ")}`);
   return {
@@ -105,6 +109,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
     ...(file.resp_servers === undefined ? {} : { respServers: file.resp_servers }),
     maxMemoryBytes: parseByteSize(file.max_memory_bytes ?? MAX_MEMORY_BYTES_DEFAULT, "max_memory_bytes"),
     evictionPolicy: (file.eviction_policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy,
+    ...authSettingsOf(file),
   };
 }
 
@@ -125,5 +130,6 @@ export function raftConfigToFile(config: RaftClusterConfig): RaftConfigFile {
     ...(config.respServers === undefined ? {} : { resp_servers: config.respServers }),
     max_memory_bytes: config.maxMemoryBytes,
     eviction_policy: config.evictionPolicy,
+    ...authSettingsToFile(config),
   };
 }

@@ -26,7 +26,7 @@ import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvSetCondition, KvStats
 import { SeededRandom } from "../core/env";
 import { collectGarbage } from "../core/gc";
 import { processMemory } from "../core/process_memory";
-import { KvError, NotLeaderError, errorMessage, isKvError } from "../core/errors";
+import { KvError, NotLeaderError, UnauthenticatedError, errorMessage, isKvError } from "../core/errors";
 import { RAFT_REPLICATION_BYTES_PER_SECOND_MIN, TTL_MS_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { keyProblem } from "../core/keys";
 import { parseAddress } from "../core/address";
@@ -53,6 +53,8 @@ import { ConfChange, LogEntry, RaftMessage, Snapshot, snapshotLoadedOnUse } from
 import { RaftPeerTransport } from "./peer_transport";
 import { RetryTable, sessionKey } from "./retry_table";
 import { RAFT_SERVER_OPTIONS } from "../transport/grpc_options";
+import { AuthToken, authTokenOf } from "../core/auth_token";
+import { authServerInterceptors } from "../transport/auth";
 import { nodeDataDir } from "../core/data_dir";
 import type { NodeMetricsSink } from "../frontdoor/metrics";
 
@@ -102,7 +104,9 @@ export class RaftNodeRuntime implements RaftHost {
   private storage!: DiskRaftStorage;
   private readonly kv: KvState;
   private readonly budget: KvBudget;
-  private readonly server = new Server(RAFT_SERVER_OPTIONS);
+  private readonly server: Server;
+  /** One token for every door of the node: its server checks it, its peer streams and its own client send it. */
+  private readonly auth: AuthToken | null;
   private transport!: RaftPeerTransport;
   private readonly logger: Logger;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -124,6 +128,8 @@ export class RaftNodeRuntime implements RaftHost {
     this.id = options.address;
     this.logger = options.logger;
     const { config } = options;
+    this.auth = authTokenOf(config);
+    this.server = new Server({ ...RAFT_SERVER_OPTIONS, interceptors: authServerInterceptors(this.auth) });
     this.kv = new KvState({ policy: config.evictionPolicy });
     this.budget = new KvBudget(this.kv, {
       maxBytes: config.maxMemoryBytes,
@@ -161,7 +167,7 @@ export class RaftNodeRuntime implements RaftHost {
       view,
     );
     this.driver = new RaftDriver(this.core, this, { snapshotEntries: config.snapshotEntries, appliedIndex: snapshotIndex });
-    this.transport = new RaftPeerTransport(this.id, this.logger, this.options.metrics);
+    this.transport = new RaftPeerTransport(this.id, this.logger, this.options.metrics, this.auth);
     this.transport.register(this.server, (messages) => {
       if (this.stopped) return;
       for (const message of messages) this.core.step(message);
@@ -645,7 +651,8 @@ export class RaftNodeRuntime implements RaftHost {
   /** A joining node asks the cluster's leader to add it, until it is a voter. */
   private async joinCluster(): Promise<void> {
     const { RaftClient } = await import("./client");
-    const client = new RaftClient({ servers: this.options.config.servers, rpcTimeoutMs: 1_000, attemptsMax: 3 });
+    const client = new RaftClient({ servers: this.options.config.servers, rpcTimeoutMs: 1_000, attemptsMax: 3, authToken: this.auth ?? undefined });
+    let refusedLogged = false;
     try {
       for (let attempt = 0; attempt < JOIN_ATTEMPTS_MAX && !this.stopped; attempt++) {
         if (this.core.status().voters.includes(this.id)) {
@@ -658,6 +665,12 @@ export class RaftNodeRuntime implements RaftHost {
           // Also "already a voter": the config entry is committed but not yet applied here;
           // the check at the top of the loop sees it once it is.
           this.logger.debug("raft.join_retry", { message: errorMessage(error) });
+          // The cluster refuses this node's token: say so once, plainly; it keeps trying (the
+          // token file may be put right and the node signalled).
+          if (error instanceof UnauthenticatedError && !refusedLogged) {
+            refusedLogged = true;
+            this.logger.error("raft.join_refused", { message: errorMessage(error) });
+          }
         }
         await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS));
       }

@@ -17,6 +17,8 @@ import { RaftMessage } from "./types";
 import type { NodeMetricsSink } from "../frontdoor/metrics";
 import { grpcCodeName } from "../transport/status";
 import { MessageAssembler, toWire } from "./wire";
+import { AuthToken } from "../core/auth_token";
+import { authClientInterceptors } from "../transport/auth";
 
 /** Control messages queued on one peer stream beyond which more are dropped (Raft resends). */
 const CONTROL_QUEUE_MESSAGES_MAX = 10_000;
@@ -69,8 +71,9 @@ class PeerSender {
     readonly address: string,
     private readonly logger: Logger,
     private readonly metrics: Pick<NodeMetricsSink, "grpcError"> | undefined,
+    auth: AuthToken | null,
   ) {
-    this.client = new RaftPeerClient(address, credentials.createInsecure(), RAFT_CHANNEL_OPTIONS);
+    this.client = new RaftPeerClient(address, credentials.createInsecure(), { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(auth) });
   }
 
   send(messages: readonly RaftMessage[]): void {
@@ -188,6 +191,8 @@ export class RaftPeerTransport {
     private readonly logger: Logger,
     /** Told of failed peer streams, for /metrics (src/frontdoor/metrics.ts). */
     private readonly metrics?: Pick<NodeMetricsSink, "grpcError">,
+    /** The cluster's token, sent on every peer stream (src/transport/auth.ts); null: none. */
+    private readonly auth: AuthToken | null = null,
   ) {}
 
   /** Adds the RaftPeer service to `server`; `onMessages` gets each batch of decoded messages. */
@@ -230,7 +235,7 @@ export class RaftPeerTransport {
       let peer = this.peers.get(to);
       if (peer === undefined) {
         try {
-          peer = new PeerSender(to, this.logger, this.metrics);
+          peer = new PeerSender(to, this.logger, this.metrics, this.auth);
         } catch (error) {
           // An answer to a sender whose `from` is no gRPC target (a stranger's malformed
           // message, found by the port fuzzer): gRPC's channel refuses to parse it. Nobody

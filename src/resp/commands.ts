@@ -16,7 +16,10 @@ import { BackendInfo, InfoField, RespBackend, SetExpiry, SetRequest } from "./ba
 import { CommandError, deadlineMs, globMatcher, int64Argument, offsetArgument, parseInt64, word } from "./arguments";
 import {
   ERR_NOT_INTEGER,
+  ERR_HELLO_NOAUTH,
+  ERR_NOAUTH,
   ERR_SYNTAX,
+  ERR_WRONGPASS,
   errInvalidExpire,
   errUnknownCommand,
   errUnknownSubcommand,
@@ -39,6 +42,11 @@ export interface ConnectionState {
   libName: string;
   libVersion: string;
   readonly remoteAddress: string;
+  /**
+   * AUTH (or HELLO ... AUTH) accepted the token; true from the start when the node has none.
+   * A rotated token does not log out a connection already in: the check is at AUTH.
+   */
+  authenticated: boolean;
 }
 
 /** Counters and facts of the server that INFO and CLIENT report. */
@@ -59,6 +67,8 @@ export interface CommandContext {
   readonly backend: RespBackend;
   readonly connection: ConnectionState;
   readonly server: ServerFacts;
+  /** The node's token (auth_token, auth_token_file), checked in constant time; null: no auth. */
+  readonly auth: { matches(password: Buffer): boolean } | null;
   /** Wall-clock time (TTL deadlines are epoch ms). */
   nowMs(): number;
   /** GET found (true) or missed (false) a key: INFO's keyspace_hits/misses. */
@@ -265,17 +275,24 @@ const COMMANDS: CommandSpec[] = [
         if (version !== 2n && version !== 3n) throw new CommandError("NOPROTO unsupported protocol version");
         protocol = Number(version) as Protocol;
       }
+      // As Redis: every option is read first; then AUTH is checked, then nothing changes
+      // for a connection that is still not authenticated.
+      let credentials: [Buffer, Buffer] | null = null;
+      let name: Buffer | null = null;
       for (let i = 2; i < args.length; i++) {
         const option = word(args[i]);
         if (option === "auth" && i + 2 < args.length) {
-          authenticate(args[i + 1], args[i + 2]);
+          credentials = [args[i + 1], args[i + 2]];
           i += 2;
         } else if (option === "setname" && i + 1 < args.length) {
-          context.connection.name = clientName(args[++i]);
+          name = clientName(args[++i]);
         } else {
           throw new CommandError(`ERR Syntax error in HELLO option '${args[i].toString("latin1")}'`);
         }
       }
+      if (credentials !== null) authenticate(context, credentials[0], credentials[1]);
+      if (!context.connection.authenticated) throw new CommandError(ERR_HELLO_NOAUTH);
+      if (name !== null) context.connection.name = name;
       const fields: Array<[Reply, Reply]> = [
         [bulk("server"), bulk("redis")],
         [bulk("version"), bulk(REDIS_COMPATIBLE_VERSION)],
@@ -295,15 +312,19 @@ const COMMANDS: CommandSpec[] = [
     flags: ["noauth", "fast", "stale"],
     keys: [0, 0, 0],
     group: "connection",
-    summary: "Authenticates the connection (no password is configured: answered as Redis does then).",
-    run: (_context, args) => {
+    summary: "Authenticates the connection with the node's token (AUTH <token> or AUTH default <token>).",
+    run: (context, args) => {
       if (args.length > 3) throw new CommandError(ERR_SYNTAX);
       if (args.length === 2) {
-        throw new CommandError(
-          "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        );
+        if (context.auth === null) {
+          throw new CommandError(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+          );
+        }
+        authenticate(context, DEFAULT_USER, args[1]);
+        return reply(OK);
       }
-      authenticate(args[1], args[2]);
+      authenticate(context, args[1], args[2]);
       return reply(OK);
     },
   },
@@ -714,9 +735,18 @@ const COMMANDS: CommandSpec[] = [
 
 const BY_NAME = new Map(COMMANDS.map((spec) => [spec.name, spec]));
 
-/** Redis 6+ with no password: the default user takes any password; others do not exist. */
-function authenticate(user: Buffer, _password: Buffer): void {
-  if (user.toString("latin1") !== "default") throw new CommandError("WRONGPASS invalid username-password pair or user is disabled.");
+const DEFAULT_USER = Buffer.from("default");
+
+/**
+ * Redis's one user, "default": without a token any password is taken (Redis's nopass
+ * default user); with one, the password must be the token. A failed AUTH leaves the
+ * connection as it was (as in Redis 6 and later).
+ */
+function authenticate(context: CommandContext, user: Buffer, password: Buffer): void {
+  if (!user.equals(DEFAULT_USER)) throw new CommandError(ERR_WRONGPASS);
+  if (context.auth === null) return;
+  if (!context.auth.matches(password)) throw new CommandError(ERR_WRONGPASS);
+  context.connection.authenticated = true;
 }
 
 function clientName(name: Buffer): Buffer {
@@ -761,6 +791,8 @@ export interface PreparedCommand {
   run(context: CommandContext): Promise<CommandResult> | CommandResult;
   /** The command's name for metrics ("unknown" for a name not in the table). */
   name: string;
+  /** False for the commands Redis flags "noauth" (AUTH, HELLO, QUIT) and for errors found before any run. */
+  needsAuth: boolean;
 }
 
 const NO_KEYS: CommandAccess = { keys: [], write: false, barrier: false };
@@ -776,6 +808,7 @@ export function prepareCommand(args: Buffer[]): PreparedCommand {
   return {
     access,
     name,
+    needsAuth: !spec.flags.includes("noauth"),
     run: (context) => {
       try {
         const result = spec.run(context, args);
@@ -788,7 +821,16 @@ export function prepareCommand(args: Buffer[]): PreparedCommand {
 }
 
 function immediate(name: string, value: Reply): PreparedCommand {
-  return { access: NO_KEYS, name, run: () => ({ reply: value }) };
+  return { access: NO_KEYS, name, needsAuth: false, run: () => ({ reply: value }) };
+}
+
+/**
+ * What a connection that has not authenticated gets for a command that needs it: Redis's
+ * NOAUTH, at once, touching nothing (checked when the command arrives, so a command sent
+ * before AUTH is refused even if it would run after it).
+ */
+export function refusedUnauthenticated(prepared: PreparedCommand): PreparedCommand {
+  return immediate(prepared.name, error(ERR_NOAUTH));
 }
 
 function failure(cause: unknown): CommandResult {

@@ -26,6 +26,9 @@ function codeWord(cause: KvError): string {
     case "TIMEOUT":
     case "UNAVAILABLE":
     case "TOO_FEW_SHARDS":
+    // Another node refused this node's token (a rotation signalled to some nodes only): the
+    // RESP client's own AUTH was fine, the cluster cannot serve until the nodes agree again.
+    case "UNAUTHENTICATED":
       return "CLUSTERDOWN";
     case "OUTCOME_UNKNOWN":
       return "OUTCOMEUNKNOWN";
@@ -42,6 +45,12 @@ function codeWord(cause: KvError): string {
       return "ERR";
   }
 }
+
+// Redis's own texts for authentication (a token is configured: auth_token, auth_token_file).
+export const ERR_NOAUTH = "NOAUTH Authentication required.";
+export const ERR_WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled.";
+export const ERR_HELLO_NOAUTH =
+  "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
 
 // Redis's own texts for bad input, so clients and people see what they know.
 export const ERR_SYNTAX = "ERR syntax error";

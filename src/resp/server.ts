@@ -17,7 +17,7 @@ import { Logger } from "../core/logger";
 import { RESP_COMMANDS_RUNNING_MAX, RESP_CONNECTIONS_MAX, RESP_OUTPUT_BYTES_HIGH, RESP_PARTIAL_COMMAND_MS_MAX, RESP_PIPELINE_COMMANDS_MAX } from "../core/limits";
 import { parseAddress } from "../core/address";
 import { RespBackend } from "./backend";
-import { CommandContext, CommandResult, ConnectionState, ServerFacts, prepareCommand } from "./commands";
+import { CommandContext, CommandResult, ConnectionState, ServerFacts, prepareCommand, refusedUnauthenticated } from "./commands";
 import { PipelineScheduler } from "./pipeline";
 import { Protocol, encodeReply, error } from "./reply";
 import { REQUEST_LIMITS_DEFAULT, RequestLimits, RequestReader } from "./request_reader";
@@ -45,6 +45,8 @@ export interface RespServerOptions {
   partialCommandMsMax?: number;
   pipelineCommandsMax?: number;
   requestLimits?: RequestLimits;
+  /** The node's token (src/core/auth_token.ts): connections must AUTH first. Null or absent: no auth. */
+  auth?: { matches(password: Buffer): boolean } | null;
   /** Called once per command answered: its name, whether the reply was an error, and when it arrived (performance.now()). */
   onCommand?: (name: string, failed: boolean, startedMs: number) => void;
 }
@@ -188,10 +190,12 @@ class RespConnection {
       libName: "",
       libVersion: "",
       remoteAddress: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`,
+      authenticated: options.auth === undefined || options.auth === null,
     };
     this.context = {
       backend: options.backend,
       connection: this.state,
+      auth: options.auth ?? null,
       get server() {
         return server.facts();
       },
@@ -254,7 +258,8 @@ class RespConnection {
   }
 
   private admit(args: Buffer[]): void {
-    const prepared = prepareCommand(args);
+    const parsed = prepareCommand(args);
+    const prepared = parsed.needsAuth && !this.state.authenticated ? refusedUnauthenticated(parsed) : parsed;
     const slot: Slot = { result: null, startedMs: performance.now() };
     this.slots.push(slot);
     if (prepared.name === "quit") this.readingDone = true;

@@ -6,6 +6,8 @@ import { RPC_TIMEOUT_MS } from "../core/limits";
 import { BatchingChannel } from "./batching_channel";
 import { CHANNEL_OPTIONS } from "./grpc_options";
 import { errorFromGrpc } from "./status";
+import { AuthToken } from "../core/auth_token";
+import { authClientInterceptors } from "./auth";
 
 export type OpBody = NonNullable<Op["body"]>;
 
@@ -14,9 +16,9 @@ export class EccChannel {
   private readonly client: EccNodeClient;
   private readonly batching: BatchingChannel<{ body: OpBody; epoch: number }, Op, Result, OpBatch, ResultBatch>;
 
-  constructor(address: string) {
+  constructor(address: string, auth: AuthToken | null = null) {
     this.address = address;
-    const client = new EccNodeClient(address, credentials.createInsecure(), CHANNEL_OPTIONS);
+    const client = new EccNodeClient(address, credentials.createInsecure(), { ...CHANNEL_OPTIONS, interceptors: authClientInterceptors(auth) });
     this.client = client;
     this.batching = new BatchingChannel<{ body: OpBody; epoch: number }, Op, Result, OpBatch, ResultBatch>(address, {
       openStream: () => client.exchange(),

@@ -6,12 +6,13 @@ import { CHUNK_BYTES_MAX } from "../core/limits";
 import { Logger } from "../core/logger";
 import { RAFT_SERVER_OPTIONS } from "./grpc_options";
 import { bindServer } from "./bind";
+import { AuthToken } from "../core/auth_token";
+import { authServerInterceptors } from "./auth";
 
 export type OpHandler = (op: Op) => Result;
 
 export class EccServer {
-  // Raft's limits: the control plane's peer messages share this server.
-  private readonly server = new Server(RAFT_SERVER_OPTIONS);
+  private readonly server: Server;
   private readonly streams = new Set<ServerDuplexStream<OpBatch, ResultBatch>>();
 
   constructor(
@@ -19,7 +20,11 @@ export class EccServer {
     private readonly logger: Logger,
     /** slowReadsMs: a test-only fault, every batch holding a read is answered this much later. */
     private readonly faults: { slowReadsMs: number } = { slowReadsMs: 0 },
+    /** The cluster's token: every call on this server (and the services sharing it) must carry it. */
+    auth: AuthToken | null = null,
   ) {
+    // Raft's limits: the control plane's peer messages share this server.
+    this.server = new Server({ ...RAFT_SERVER_OPTIONS, interceptors: authServerInterceptors(auth) });
     this.server.addService(EccNodeService, {
       exchange: (stream: ServerDuplexStream<OpBatch, ResultBatch>) => this.exchange(stream),
       call: (call: ServerUnaryCall<Op, Result>, callback: sendUnaryData<Result>) => {

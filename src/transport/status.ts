@@ -11,6 +11,7 @@ import {
   NotLeaderError,
   OutOfMemoryError,
   TimeoutError,
+  UnauthenticatedError,
   UnavailableError,
   UnreachableError,
   WriteAbortedError,
@@ -46,6 +47,8 @@ export function grpcStatusOf(error: KvError): GrpcStatus {
       return GrpcStatus.UNKNOWN;
     case "OUT_OF_MEMORY":
       return GrpcStatus.RESOURCE_EXHAUSTED;
+    case "UNAUTHENTICATED":
+      return GrpcStatus.UNAUTHENTICATED;
     case "INTERNAL":
       return GrpcStatus.INTERNAL;
   }
@@ -94,6 +97,8 @@ export function errorFromGrpc(error: unknown, what: string): KvError {
         return new UnreachableError(message, { cause: error });
       }
       return new UnavailableError(message, { cause: error });
+    case GrpcStatus.UNAUTHENTICATED:
+      return new UnauthenticatedError(message, { cause: error });
     case GrpcStatus.CANCELLED:
       return new UnavailableError(message, { cause: error });
     default:

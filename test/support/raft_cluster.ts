@@ -6,6 +6,7 @@ import path from "node:path";
 import { RaftClusterConfig, parseRaftConfig, raftConfigToFile } from "../../src/raft/config";
 import { RAFT_RESOLVED_CONFIG_ENV } from "../../src/cli/raft_config_loader";
 import { RaftClient } from "../../src/raft/client";
+import { readTokenFile } from "../../src/core/auth_token";
 import { StartedProcess, freePorts, sleep, startCli, stopProcess } from "./processes";
 
 export interface RaftTestCluster {
@@ -80,7 +81,9 @@ export async function startRaftCluster(
       throw new Error(`no single leader within ${timeoutMs} ms`);
     },
     client() {
-      const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: 1_000, attemptsMax: 60 });
+      // The cluster's token as it is now (a test may rotate the file).
+      const authToken = config.authTokenFile !== undefined ? readTokenFile(config.authTokenFile) : config.authToken;
+      const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: 1_000, attemptsMax: 60, authToken });
       clients.push(client);
       return client;
     },
