@@ -100,6 +100,11 @@ describe("ecc simulation of the real cores (seeded)", function () {
       options: { keyCount: 6, memoryBudgetBytes: 150, ttlRate: 0.2, evictionPolicy: "allkeys-lfu" },
       what: "a read whose last chunk came after a TTL deadline read a value a newer write had replaced as absent",
     },
+    {
+      seed: 640_529_890,
+      options: { keyCount: 6, memoryBudgetBytes: 150, ttlRate: 0.2, evictionPolicy: "allkeys-lfu" },
+      what: "a duplicate EcCommit refused after a view change made a committed eviction retry and report failure",
+    },
   ];
   for (const { seed, options, what } of found) {
     it(`seed ${seed} (${what}) is linearizable`, () => {
