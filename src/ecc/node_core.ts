@@ -376,12 +376,21 @@ export class EccNodeCore {
     if (body === undefined) return answer(fail(op.id, ResultCode.RESULT_CODE_INVALID_ARGUMENT, "operation without a body"));
     const view = this.currentView;
     const withView = (result: Result): Result => ({ ...result, currentView: this.wireView(leader) });
+    // An EcCommit this node already carried out (a duplicate, or a resend after a lost answer)
+    // is answered as the first one was, whatever the view is now: a refusal would count as
+    // "not committed here", and a coordinator refused by every node writes again under a new
+    // tx although this one committed (a conditional drop then reports failure for a drop
+    // that happened).
+    const repeatedCommit =
+      body.$case === "commit" &&
+      !body.value.resolution &&
+      this.replica.committedHere(body.value.key.toString("latin1"), body.value.txId) === body.value.version;
     const dataOp = body.$case === "prepare" || body.$case === "get" || (body.$case === "commit" && !body.value.resolution);
-    if (dataOp && op.epoch !== view.epoch) {
+    if (dataOp && op.epoch !== view.epoch && !repeatedCommit) {
       return answer(withView(fail(op.id, ResultCode.RESULT_CODE_STALE_EPOCH, `node is at epoch ${view.epoch}, request at ${op.epoch}`)));
     }
     const inView = view.members.includes(this.shardIndex) || view.recovering.includes(this.shardIndex);
-    if ((body.$case === "prepare" || body.$case === "commit") && !inView) {
+    if ((body.$case === "prepare" || body.$case === "commit") && !inView && !repeatedCommit) {
       return answer(withView(fail(op.id, ResultCode.RESULT_CODE_NOT_SERVING, "node is not in the view")));
     }
     switch (body.$case) {

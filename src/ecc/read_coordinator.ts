@@ -140,8 +140,18 @@ export class EcReadCoordinator {
   private fetches = new Map<number, Fetch>();
   private blobs = new Map<number, Buffer>();
   private lastReason = "";
-  /** The time of the latest input (wall clock), against which TTL deadlines are judged. */
+  /** The time of the latest input (wall clock). */
   private nowMs = 0;
+  /**
+   * When the current attempt began (wall clock): TTL deadlines are judged at this time, not
+   * at the latest input. Every reply of the attempt was answered after it, and the version k
+   * of them agree on had not been replaced when the first of them answered (a newer version
+   * is acknowledged only after k commits, one of them on a node that answered this version),
+   * so the value was the key's at some moment between this time and then. Judged at a later
+   * reply (a slow chunk, a timeout), a value that a newer write replaced before its deadline
+   * would read as absent though the key was never absent.
+   */
+  private attemptStartMs = 0;
 
   constructor(options: ReadCoordinatorOptions) {
     assert(options.dataShards >= 1 && options.dataShards < options.shardCount);
@@ -162,8 +172,8 @@ export class EcReadCoordinator {
   }
 
   /**
-   * A node's answer. `nowMs` is wall-clock time (epoch ms): a value whose TTL deadline has
-   * passed reads as absent.
+   * A node's answer. `nowMs` is wall-clock time (epoch ms): a value whose TTL deadline had
+   * passed when the attempt began reads as absent (attemptStartMs).
    */
   onGetReply(attempt: number, node: number, reply: NodeReply<EcGetReply>, nowMs: number): ReadEffect[] {
     this.nowMs = nowMs;
@@ -191,6 +201,7 @@ export class EcReadCoordinator {
   }
 
   onViewRefreshed(view: View | null, nowMs: number): ReadEffect[] {
+    this.nowMs = nowMs;
     if (this.phase !== "refreshing") return [];
     this.adopt(view);
     const lagging = this.staleEpochFailures > 0 && this.attempt < this.options.attemptsMax / 2;
@@ -200,6 +211,7 @@ export class EcReadCoordinator {
   }
 
   onTimer(timer: number, nowMs: number): ReadEffect[] {
+    this.nowMs = nowMs;
     if (timer !== this.timer || this.timerFor === null) return [];
     const reason = this.timerFor;
     this.timerFor = null;
@@ -222,6 +234,7 @@ export class EcReadCoordinator {
     }
     this.attempt++;
     this.phase = "reading";
+    this.attemptStartMs = this.nowMs;
     this.view = this.latest;
     this.asked = new Set();
     this.replies = new Map();
@@ -412,8 +425,9 @@ export class EcReadCoordinator {
     if (best !== null) {
       const first = this.replies.get(best.nodes[0])!;
       if (best.version === 0 || first.tombstone) return { kind: "absent", version: best.version };
-      // Past its deadline the value reads as absent; its owner will drop it (node_core.ts).
-      const expired = first.expiresAtMs !== 0 && first.expiresAtMs <= this.nowMs;
+      // Past its deadline when the attempt began, the value reads as absent; its owner will
+      // drop it (node_core.ts).
+      const expired = first.expiresAtMs !== 0 && first.expiresAtMs <= this.attemptStartMs;
       if (expired && this.options.includeExpired !== true) return { kind: "absent", version: best.version };
       const decoded = this.options.bytes === undefined ? this.tryDecode(best.version, best.nodes) : this.tryRange(best.version, best.nodes, this.options.bytes);
       if (decoded !== null) return decoded;

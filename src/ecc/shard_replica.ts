@@ -640,8 +640,11 @@ export class EcShardReplica {
     assert(this.stagedBytes >= 0);
   }
 
-  /** The version `txId` committed for `key` on this node, 0 when it did not. */
-  private committedHere(key: string, txId: Buffer): number {
+  /**
+   * The version `txId` committed for `key` on this node, 0 when it did not (or a later
+   * version replaced it: only the newest version's tx is remembered).
+   */
+  committedHere(key: string, txId: Buffer): number {
     const entry = this.store.versionAndTag(key);
     if (entry === null || entry.txTag !== txTagOf(txId)) return 0;
     return entry.version;

@@ -28,7 +28,7 @@
 //   without a view change, or at once when fewer than k nodes answered at all.
 // - bad input, a limit, a corrupt shard: EcAbort and fail with the typed error.
 // - EcCommit refused by every node (fenced, or a new epoch): none committed, so retrying is
-//   safe. Some node acknowledged or did not answer but fewer than k members acknowledged: the
+//   safe (a node that did commit answers a repeated EcCommit OK in any epoch, node_core.ts). Some node acknowledged or did not answer but fewer than k members acknowledged: the
 //   write may still complete through resolution (a view change during the commit fences it on
 //   the nodes that moved, and they resolve it among themselves). The coordinator then asks the
 //   members of the newest view for the tx's status (EcTxStatus), round after round for up to

@@ -93,6 +93,27 @@ describe("ecc simulation of the real cores (seeded)", function () {
     });
   }
 
+  /** Seeds a sweep (scripts/sim_ecc.js) once failed, with that profile: each passes now. */
+  const found: Array<{ seed: number; options: Omit<EccSimOptions, "seed">; what: string }> = [
+    {
+      seed: 227_400_597,
+      options: { keyCount: 6, memoryBudgetBytes: 150, ttlRate: 0.2, evictionPolicy: "allkeys-lfu" },
+      what: "a read whose last chunk came after a TTL deadline read a value a newer write had replaced as absent",
+    },
+    {
+      seed: 640_529_890,
+      options: { keyCount: 6, memoryBudgetBytes: 150, ttlRate: 0.2, evictionPolicy: "allkeys-lfu" },
+      what: "a duplicate EcCommit refused after a view change made a committed eviction retry and report failure",
+    },
+  ];
+  for (const { seed, options, what } of found) {
+    it(`seed ${seed} (${what}) is linearizable`, () => {
+      const result = runEccSimulation({ seed, ...options });
+      assert(result.check.ok);
+      assert(!result.beyondBudget, "the run still checks the final reads");
+    });
+  }
+
   it("the same seed replays the same transcript", () => {
     for (const seed of [7, 1_234, 99_999]) {
       const a = runEccSimulation({ seed, lossRate: 0.1 });

@@ -215,6 +215,64 @@ describe("EcReadCoordinator", () => {
     assert.deepEqual(kinds(gone), ["wait"]);
   });
 
+  it("judges a TTL deadline when the attempt began, not at its last reply", () => {
+    // The k replies of version 6 came before its deadline (1050); the chunks ended after it.
+    // The version was the key's when those replies were answered, so the read returns it: by
+    // the time of its last chunk a newer write may have replaced version 6 before its
+    // deadline, and "absent" then would be a state the key never had (the simulator's seed
+    // 227400597, profile evicting-lfu: an acknowledged set, then a read of "absent").
+    const value = Buffer.alloc(200, 7);
+    const v = replies(6, value, 24);
+    const expiring = (node: number): EcGetReply => ({ ...v.reply(node), expiresAtMs: 1050 });
+    const c = coordinator({ chunkBytesMax: 24 });
+    c.start(VIEW, 1000);
+    c.onGetReply(1, 0, ok(expiring(0)), 1005);
+    c.onGetReply(1, 1, ok(expiring(1)), 1005);
+    let pending = c.onGetReply(1, 2, ok(expiring(2)), 1005);
+    const done: ReadEffect[] = [];
+    for (let round = 0; round < 50 && pending.length > 0; round++) {
+      const next: ReadEffect[] = [];
+      for (const effect of pending) {
+        if (effect.kind !== "get") {
+          done.push(effect);
+          continue;
+        }
+        const { node, request } = effect as { node: number; request: { offset: number; lengthMax: number } };
+        const data = Buffer.from(v.blobs[node].subarray(request.offset, request.offset + request.lengthMax));
+        next.push(...c.onGetReply(1, node, ok({ ...expiring(node), offset: request.offset, data }), 1100));
+      }
+      pending = next;
+    }
+    assert.deepEqual(done, [{ kind: "succeed", result: { kind: "value", version: 6, value, valueBytes: value.length, expiresAtMs: 1050 } }]);
+
+    // Past the deadline when the attempt began: absent, with the version that expired.
+    const late = coordinator();
+    late.start(VIEW, 1050);
+    const small = replies(6, Buffer.from("short"));
+    late.onGetReply(1, 0, ok({ ...small.reply(0), expiresAtMs: 1050 }), 1051);
+    late.onGetReply(1, 1, ok({ ...small.reply(1), expiresAtMs: 1050 }), 1051);
+    assert.deepEqual(late.onGetReply(1, 2, ok({ ...small.reply(2), expiresAtMs: 1050 }), 1051), [
+      { kind: "succeed", result: { kind: "absent", version: 6 } },
+    ]);
+
+    // A later attempt (after a backoff) judges at its own start.
+    const again = coordinator({ extraNodes: 2 });
+    again.start(VIEW, 1000);
+    const v5 = replies(5, Buffer.from("old"));
+    again.onGetReply(1, 0, ok({ ...small.reply(0), expiresAtMs: 1050 }), 1001);
+    again.onGetReply(1, 1, ok({ ...small.reply(1), expiresAtMs: 1050 }), 1001);
+    again.onGetReply(1, 2, ok(v5.reply(2)), 1001);
+    again.onGetReply(1, 3, ok(v5.reply(3)), 1001);
+    const backoff = again.onGetReply(1, 4, { kind: "silent", message: "down" }, 1001);
+    assert.deepEqual(kinds(backoff), ["wait"]);
+    assert.deepEqual(asked(again.onTimer((backoff[0] as { timer: number }).timer, 1060)), [0, 1, 2, 3, 4]);
+    again.onGetReply(2, 0, ok({ ...small.reply(0), expiresAtMs: 1050 }), 1061);
+    again.onGetReply(2, 1, ok({ ...small.reply(1), expiresAtMs: 1050 }), 1061);
+    assert.deepEqual(again.onGetReply(2, 2, ok({ ...small.reply(2), expiresAtMs: 1050 }), 1061), [
+      { kind: "succeed", result: { kind: "absent", version: 6 } },
+    ]);
+  });
+
   it("too few answers: refreshes the view, then fails with UnavailableError when nothing changed", () => {
     const c = coordinator({ extraNodes: 2 });
     c.start(VIEW, 0);
