@@ -74,7 +74,7 @@ export const raftTarget: BenchTarget = {
       );
       await cluster.startAll();
     }
-    const statsClient = new RaftClient({ servers, rpcTimeoutMs: config.rpcTimeoutMs });
+    const statsClient = new RaftClient({ servers, rpcTimeoutMs: config.rpcTimeoutMs, tls: config.clientTls });
     return new RaftCluster(config, cluster, statsClient, attached, budget);
   },
 };
@@ -107,7 +107,7 @@ class RaftCluster extends LocalFaults implements ClusterHandle {
   }
 
   async connect(): Promise<BenchClient> {
-    const client = new RaftClient({ servers: this.config.servers, rpcTimeoutMs: this.config.rpcTimeoutMs });
+    const client = new RaftClient({ servers: this.config.servers, rpcTimeoutMs: this.config.rpcTimeoutMs, tls: this.config.clientTls });
     this.clients.push(client);
     return {
       get: (key) => client.get(key),

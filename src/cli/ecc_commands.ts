@@ -10,6 +10,7 @@ import type { EcClient } from "../ecc/client";
 import { EccClusterConfig, eccConfigToFile } from "../ecc/config";
 import type { EcStatsReply } from "../gen/ecc";
 import { addConfigOptions } from "./config_sources";
+import { CLIENT_TLS_FIELDS } from "./tls_fields";
 import { ECC_CONFIG_FIELDS, ECC_CONFIG_HELP, EccConfigFlags, LoadedEccConfig, RESOLVED_CONFIG_ENV, loadEccConfig } from "./ecc_config_loader";
 import { eccHealth, eccNodeStates, reportHealth } from "./health";
 import { eccClusterStatus, keyCounts, memoryOf } from "../frontdoor/status";
@@ -23,10 +24,10 @@ import { exitWithSupervisor } from "../core/supervisor_watch";
 const CODEC_CHOICES = ["auto", "table", "wasm"];
 
 /** The settings every client command needs to describe the cluster it talks to. */
-const CLIENT_FIELDS = ["servers", "k", "n", "rpc_timeout_ms", "read_extra", "read_hedge_percentile"];
+const CLIENT_FIELDS = ["servers", "k", "n", "rpc_timeout_ms", "read_extra", "read_hedge_percentile", ...CLIENT_TLS_FIELDS];
 /** Writes also cut values into stripes, lock with a lease, and wait for view changes. */
 const WRITE_FIELDS = [...CLIENT_FIELDS, "block_size", "lock_lease_ms", "heartbeat_timeout_ms"];
-const SERVER_FIELDS = ECC_CONFIG_FIELDS.map((field) => field.field);
+const SERVER_FIELDS = ECC_CONFIG_FIELDS.map((field) => field.field).filter((field) => !CLIENT_TLS_FIELDS.includes(field));
 
 function withConfig(command: Command, fields: readonly string[]): Command {
   return addConfigOptions(command, ECC_CONFIG_FIELDS, ECC_CONFIG_HELP, fields);
@@ -73,8 +74,9 @@ function slowReadsFault(logger: Logger): number {
 
 async function withClient<T>(config: EccClusterConfig, codecBackend: string, run: (client: EcClient) => Promise<T>): Promise<T> {
   const client = await openClient(config, codecBackend);
+  const { withTlsDiagnosis } = await import("../transport/tls_probe");
   try {
-    return await run(client);
+    return await withTlsDiagnosis(config.servers, config.clientTls, () => run(client));
   } finally {
     client.close();
   }
@@ -86,8 +88,11 @@ export function eccCommand(): Command {
   const server = ecc.command("server").description("run ecc nodes");
   withConfig(server.command("startAll"), SERVER_FIELDS)
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
-    .action(async (flags: EccConfigFlags) => {
-      const { config, source } = loadConfig(flags);
+    .option("--tls <dir>", "serve TLS, mutual between nodes and clients, with the certificates in DIR (made there with openssl when missing, as `certs create`)")
+    .action(async (flags: EccConfigFlags & { tls?: string }) => {
+      const loaded = loadConfig(flags);
+      const source = loaded.source;
+      const config = flags.tls === undefined ? loaded.config : await (await import("./node_tls")).withClusterCerts(loaded.config, flags.tls);
       const [{ findBusyAddresses }, { superviseNodes }, http, resp] = await Promise.all([
         import("../core/ports"),
         import("./supervisor"),
@@ -131,10 +136,11 @@ export function eccCommand(): Command {
       if (recover !== undefined && recover !== "recover") {
         throw new InvalidArgumentError(`unexpected argument '${recover}' (only 'recover' may follow the address)`);
       }
-      const { config } = loadConfig(flags);
-      if (!config.servers.includes(address)) {
-        throw new ConfigError(`${address} is not one of the configured servers: ${config.servers.join(", ")}`);
+      const loaded = loadConfig(flags);
+      if (!loaded.config.servers.includes(address)) {
+        throw new ConfigError(`${address} is not one of the configured servers: ${loaded.config.servers.join(", ")}`);
       }
+      const config = (await import("./node_tls")).prepareNodeTls(loaded.config, address);
       const [{ createJsonLogger, parseLogLevel }, { createCodec }, { EccNodeRuntime }] = await Promise.all([
         import("../core/logger"),
         import("../codec"),

@@ -13,8 +13,9 @@ import { BLOCK_BYTES_DEFAULT } from "../core/limits";
 import { EVICTION_POLICIES } from "../core/eviction";
 import { ECC_DEFAULT_FILE, EccClusterConfig, originalBlockSizeNotice, parseEccConfig } from "../ecc/config";
 import { ConfigField, mergeConfigSources, parseJson } from "./config_sources";
+import { TlsConfigFlags, tlsConfigFields } from "./tls_fields";
 
-export interface EccConfigFlags {
+export interface EccConfigFlags extends TlsConfigFlags {
   config?: string;
   servers?: string;
   k?: string;
@@ -132,6 +133,7 @@ export const ECC_CONFIG_FIELDS: readonly ConfigField[] = [
     option: "--http-servers <list>",
     help: "comma-separated host:port list of the nodes' HTTP admin ports, parallel to servers",
   },
+  ...tlsConfigFields("ECC"),
 ];
 
 export function loadEccConfig(flags: EccConfigFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedEccConfig {

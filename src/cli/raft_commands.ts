@@ -11,6 +11,7 @@ import type { KvStatsReply } from "../gen/raft";
 import type { RaftClient } from "../raft/client";
 import { RaftClusterConfig, raftConfigToFile } from "../raft/config";
 import { addConfigOptions } from "./config_sources";
+import { CLIENT_TLS_FIELDS } from "./tls_fields";
 import { reportHealth, raftHealth } from "./health";
 import { readValue, writeValue } from "./io";
 import { RAFT_CONFIG_FIELDS, RAFT_CONFIG_HELP, RAFT_RESOLVED_CONFIG_ENV, RaftConfigFlags, loadRaftConfig } from "./raft_config_loader";
@@ -18,8 +19,8 @@ import { exitWithSupervisor } from "../core/supervisor_watch";
 import { RaftClusterReport, gatherRaftCluster, raftClusterStatus } from "../frontdoor/status";
 
 /** A client needs the servers and its own two deadlines; the rest configures nodes. */
-const CLIENT_FIELDS = ["servers", "rpc_timeout_ms", "connect_timeout_ms"];
-const SERVER_FIELDS = RAFT_CONFIG_FIELDS.map((field) => field.field).filter((field) => field !== "rpc_timeout_ms" && field !== "connect_timeout_ms");
+const CLIENT_FIELDS = ["servers", "rpc_timeout_ms", "connect_timeout_ms", ...CLIENT_TLS_FIELDS];
+const SERVER_FIELDS = RAFT_CONFIG_FIELDS.map((field) => field.field).filter((field) => field !== "rpc_timeout_ms" && field !== "connect_timeout_ms" && !CLIENT_TLS_FIELDS.includes(field));
 
 function withConfig(command: Command, fields: readonly string[]): Command {
   return addConfigOptions(command, RAFT_CONFIG_FIELDS, RAFT_CONFIG_HELP, fields);
@@ -41,9 +42,10 @@ function resolveNodeAddress(id: string, config: RaftClusterConfig): { address: s
 async function withClient<T>(flags: RaftConfigFlags, run: (client: RaftClient, config: RaftClusterConfig) => Promise<T>): Promise<T> {
   const { config } = loadRaftConfig(flags);
   const { RaftClient } = await import("../raft/client");
-  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs });
+  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, tls: config.clientTls });
+  const { withTlsDiagnosis } = await import("../transport/tls_probe");
   try {
-    return await run(client, config);
+    return await withTlsDiagnosis(config.servers, config.clientTls, () => run(client, config));
   } finally {
     client.close();
   }
@@ -68,8 +70,11 @@ export function raftCommand(): Command {
   const server = raft.command("server").description("run raft nodes");
   withConfig(server.command("startAll"), SERVER_FIELDS)
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
-    .action(async (flags: RaftConfigFlags) => {
-      const { config, source } = loadRaftConfig(flags);
+    .option("--tls <dir>", "serve TLS, mutual between nodes and clients, with the certificates in DIR (made there with openssl when missing, as `certs create`)")
+    .action(async (flags: RaftConfigFlags & { tls?: string }) => {
+      const loaded = loadRaftConfig(flags);
+      const source = loaded.source;
+      const config = flags.tls === undefined ? loaded.config : await (await import("./node_tls")).withClusterCerts(loaded.config, flags.tls);
       const [{ findBusyAddresses }, { superviseNodes }, http, resp] = await Promise.all([
         import("../core/ports"),
         import("./supervisor"),
@@ -104,8 +109,9 @@ export function raftCommand(): Command {
     .option("--log-level <level>", "debug, info, warn or error (env RAFT_LOG_LEVEL)")
     .action(async (id: string, flags: RaftConfigFlags & { join?: boolean; logLevel?: string }) => {
       exitWithSupervisor(); // a node started by a supervisor stops once the supervisor is gone
-      const { config } = loadRaftConfig(flags);
-      const { address, bootstrap } = resolveNodeAddress(id, config);
+      const loaded = loadRaftConfig(flags);
+      const { address, bootstrap } = resolveNodeAddress(id, loaded.config);
+      const config = (await import("./node_tls")).prepareNodeTls(loaded.config, address);
       const [{ createJsonLogger, parseLogLevel }, { RaftNodeRuntime }] = await Promise.all([import("../core/logger"), import("../raft/node")]);
       const logger = createJsonLogger({
         nodeId: address,
@@ -281,7 +287,7 @@ async function startRaftResp(
     import("../raft/client"),
   ]);
   const partialCommandMsMax = partialCommandMsFromEnv(process.env);
-  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs });
+  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, tls: config.clientTls });
   const backend = new RaftRespBackend(node, client, config);
   const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics) });
   try {

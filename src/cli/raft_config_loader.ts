@@ -10,8 +10,9 @@
 import { EVICTION_POLICIES } from "../core/eviction";
 import { RAFT_DEFAULT_FILE, RaftClusterConfig, parseRaftConfig } from "../raft/config";
 import { ConfigField, mergeConfigSources, parseJson } from "./config_sources";
+import { TlsConfigFlags, tlsConfigFields } from "./tls_fields";
 
-export interface RaftConfigFlags {
+export interface RaftConfigFlags extends TlsConfigFlags {
   config?: string;
   servers?: string;
   tickMs?: string;
@@ -113,6 +114,7 @@ export const RAFT_CONFIG_FIELDS: readonly ConfigField[] = [
     option: "--eviction-policy <policy>",
     help: `what the leader does when a write needs memory the budget lacks: ${EVICTION_POLICIES.join(", ")}`,
   },
+  ...tlsConfigFields("RAFT"),
 ];
 
 export function loadRaftConfig(flags: RaftConfigFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): { config: RaftClusterConfig; source: string } {

@@ -35,6 +35,7 @@ import {
 } from "../core/limits";
 import { EcStatsReply, EcView, Op, Result, ResultCode, WriteReason } from "../gen/ecc";
 import { EccChannel } from "../transport/ecc_channel";
+import { channelCredentials } from "../transport/tls";
 import { errorFromResult } from "../transport/status";
 import { EccClusterConfig } from "./config";
 import { Layout, blobBytes } from "./layout";
@@ -143,7 +144,7 @@ export class EcClient {
     if (this.codec.dataShards !== this.config.dataShards || this.codec.parityShards !== this.config.parityShards) {
       throw new InvalidArgumentError("codec shape does not match the cluster config");
     }
-    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address));
+    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address, channelCredentials(this.config.clientTls)));
     this.readLatencies = this.config.readHedgePercentile === 0 ? null : new RecentLatencies(this.config.readHedgePercentile);
   }
 

@@ -21,6 +21,7 @@ import {
 import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
 import { parseByteSize } from "../core/units";
 import { RESP_FIELD_RULES, respServersProblems } from "../resp/resp_address";
+import { ClientTlsSettings, NodeTlsSettings, TLS_FIELD_RULES, TlsConfigFields, parseTlsSettings, tlsProblems, tlsSettingsToFile } from "../transport/tls_settings";
 
 /** Late binding: one member beyond k, so one slow node does not hold a read up. */
 export const READ_EXTRA_DEFAULT = 1;
@@ -49,6 +50,10 @@ export interface EccClusterConfig {
   /** The HTTP admin port: this node's port (0: off), or one host:port per server; src/frontdoor/admin_address.ts. */
   httpPort?: number;
   httpServers?: string[];
+  /** This node's TLS (src/transport/tls_settings.ts); absent: plaintext. */
+  tls?: NodeTlsSettings;
+  /** What this process trusts and presents when it dials nodes (--cacert, --cert, --key); absent: plaintext. */
+  clientTls?: ClientTlsSettings;
 }
 
 export const ECC_DEFAULT_FILE = {
@@ -70,7 +75,7 @@ export const ECC_DEFAULT_FILE = {
  * The front doors' fields are optional: without them startAll gives each node the default
  * ports (admin_address.ts, resp_address.ts).
  */
-export type EccConfigFile = typeof ECC_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] };
+export type EccConfigFile = typeof ECC_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] } & TlsConfigFields;
 
 /**
  * The original's block_size meant something else: values were capped at k × block_size bytes
@@ -104,6 +109,7 @@ const RULES: FieldRules = {
   read_hedge_percentile: { kind: "integer", min: 0, max: 99, optional: true },
   ...RESP_FIELD_RULES,
   ...HTTP_FIELD_RULES,
+  ...TLS_FIELD_RULES,
 };
 
 /** Validates a config object (defaults already merged in) and returns the typed config. */
@@ -126,6 +132,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
   problems.push(...serverListProblems(file.servers));
   problems.push(...respServersProblems(file.servers, file.resp_servers));
   problems.push(...httpServersProblems(file.servers, file.http_servers));
+  problems.push(...tlsProblems(file));
   if (problems.length > 0) throw new ConfigError(`invalid ecc config (${source}):\n  ${problems.join("\n  ")}`);
   return {
     servers: file.servers,
@@ -144,6 +151,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
     ...(file.resp_servers === undefined ? {} : { respServers: file.resp_servers }),
     ...(file.http_port === undefined ? {} : { httpPort: file.http_port }),
     ...(file.http_servers === undefined ? {} : { httpServers: file.http_servers }),
+    ...parseTlsSettings(file),
   };
 }
 
@@ -165,5 +173,6 @@ export function eccConfigToFile(config: EccClusterConfig): EccConfigFile {
     ...(config.respServers === undefined ? {} : { resp_servers: config.respServers }),
     ...(config.httpPort === undefined ? {} : { http_port: config.httpPort }),
     ...(config.httpServers === undefined ? {} : { http_servers: config.httpServers }),
+    ...tlsSettingsToFile(config),
   };
 }

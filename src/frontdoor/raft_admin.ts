@@ -70,7 +70,7 @@ export async function startRaftAdmin(options: RaftAdminOptions): Promise<AdminHt
     logger: options.logger,
     readiness: () => raftReadiness(node.stats()),
     gatherStatus: async () => {
-      client ??= new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs });
+      client ??= new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, tls: config.clientTls });
       return raftClusterStatus(await gatherRaftCluster(client, config));
     },
     release: () => client?.close(),

@@ -23,7 +23,6 @@
 // gives up after that long with "no raft node reachable at A, B, C", instead of spending
 // every attempt on connections that are refused. Only failures that prove the request never
 // left this process count (UnreachableError).
-import { credentials } from "@grpc/grpc-js";
 import { KvBatch, KvCode, KvOp, KvResult, KvResultBatch, KvStatsReply, RaftKvClient } from "../gen/raft";
 import {
   InvalidArgumentError,
@@ -42,6 +41,8 @@ import { RAFT_CLIENT_BYTES_PER_SECOND_MIN, TTL_MS_MAX, VALUE_BYTES_MAX } from ".
 import { checkKey } from "../core/keys";
 import { BatchingChannel } from "../transport/batching_channel";
 import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
+import { channelCredentials } from "../transport/tls";
+import type { ClientTlsSettings } from "../transport/tls_settings";
 import { sleep } from "../core/env";
 
 type KvBody = NonNullable<KvOp["body"]>;
@@ -67,6 +68,8 @@ export interface RaftClientOptions {
    * jepsen clients want: they ride out whole-cluster restarts).
    */
   connectTimeoutMs?: number;
+  /** TLS to the nodes (--cacert, --cert, --key; src/transport/tls_settings.ts); unset: plaintext. */
+  tls?: ClientTlsSettings;
 }
 
 export interface RaftSetOptions {
@@ -207,7 +210,7 @@ export class RaftClient {
   private channel(address: string): KvChannel {
     let channel = this.channels.get(address);
     if (channel === undefined) {
-      const client = new RaftKvClient(address, credentials.createInsecure(), RAFT_CHANNEL_OPTIONS);
+      const client = new RaftKvClient(address, channelCredentials(this.options.tls), RAFT_CHANNEL_OPTIONS);
       this.clients.push(client);
       channel = new BatchingChannel<KvBody, KvOp, KvResult, KvBatch, KvResultBatch>(address, {
         openStream: () => client.exchange(),

@@ -8,6 +8,7 @@ import { MAX_MEMORY_BYTES_DEFAULT, MAX_MEMORY_BYTES_MAX, MAX_MEMORY_BYTES_MIN, R
 import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
 import { parseByteSize } from "../core/units";
 import { RESP_FIELD_RULES, respServersProblems } from "../resp/resp_address";
+import { ClientTlsSettings, NodeTlsSettings, TLS_FIELD_RULES, TlsConfigFields, parseTlsSettings, tlsProblems, tlsSettingsToFile } from "../transport/tls_settings";
 import { FsyncPolicy } from "./disk_storage";
 
 export interface RaftClusterConfig {
@@ -34,6 +35,10 @@ export interface RaftClusterConfig {
    */
   maxMemoryBytes: number;
   evictionPolicy: EvictionPolicy;
+  /** This node's TLS (src/transport/tls_settings.ts); absent: plaintext. */
+  tls?: NodeTlsSettings;
+  /** What this process trusts and presents when it dials nodes (--cacert, --cert, --key); absent: plaintext. */
+  clientTls?: ClientTlsSettings;
 }
 
 export const RAFT_DEFAULT_FILE = {
@@ -51,7 +56,7 @@ export const RAFT_DEFAULT_FILE = {
 };
 
 /** The admin port's fields are optional: without them each node gets the default port (admin_address.ts). */
-export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] };
+export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] } & TlsConfigFields;
 
 const RULES: FieldRules = {
   servers: { kind: "strings", itemsMin: 1, itemsMax: SERVERS_MAX },
@@ -71,6 +76,7 @@ const RULES: FieldRules = {
   // MAX_MEMORY_BYTES_MIN cannot hold a node's index and one value in flight: refused.
   max_memory_bytes: { kind: "bytes", min: MAX_MEMORY_BYTES_MIN, max: MAX_MEMORY_BYTES_MAX, optional: true },
   eviction_policy: { kind: "choice", choices: EVICTION_POLICIES, optional: true },
+  ...TLS_FIELD_RULES,
 };
 
 export function parseRaftConfig(input: unknown, source: string): RaftClusterConfig {
@@ -87,6 +93,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
   }
   problems.push(...serverListProblems(file.servers));
   problems.push(...httpServersProblems(file.servers, file.http_servers));
+  problems.push(...tlsProblems(file));
   problems.push(...respServersProblems(file.servers, file.resp_servers));
   if (problems.length > 0) throw new ConfigError(`invalid raft config (${source}):\n  ${problems.join("\n  ")}`);
   return {
@@ -105,6 +112,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
     ...(file.resp_servers === undefined ? {} : { respServers: file.resp_servers }),
     maxMemoryBytes: parseByteSize(file.max_memory_bytes ?? MAX_MEMORY_BYTES_DEFAULT, "max_memory_bytes"),
     evictionPolicy: (file.eviction_policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy,
+    ...parseTlsSettings(file),
   };
 }
 
@@ -125,5 +133,6 @@ export function raftConfigToFile(config: RaftClusterConfig): RaftConfigFile {
     ...(config.respServers === undefined ? {} : { resp_servers: config.respServers }),
     max_memory_bytes: config.maxMemoryBytes,
     eviction_policy: config.evictionPolicy,
+    ...tlsSettingsToFile(config),
   };
 }

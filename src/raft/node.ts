@@ -31,6 +31,7 @@ import { RAFT_REPLICATION_BYTES_PER_SECOND_MIN, TTL_MS_MAX, VALUE_BYTES_MAX } fr
 import { keyProblem } from "../core/keys";
 import { Logger } from "../core/logger";
 import { bindServer } from "../transport/bind";
+import { channelCredentials, serverCredentials } from "../transport/tls";
 import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady, RaftStatus, RaftStorageView } from "./core";
 import { RaftDriver, RaftHost, RaftOutcome } from "./driver";
 import { DiskRaftStorage } from "./disk_storage";
@@ -149,7 +150,7 @@ export class RaftNodeRuntime implements RaftHost {
       view,
     );
     this.driver = new RaftDriver(this.core, this, { snapshotEntries: config.snapshotEntries, appliedIndex: snapshotIndex });
-    this.transport = new RaftPeerTransport(this.id, this.logger, this.options.metrics);
+    this.transport = new RaftPeerTransport(this.id, this.logger, this.options.metrics, channelCredentials(config.clientTls));
     this.transport.register(this.server, (messages) => {
       if (this.stopped) return;
       for (const message of messages) this.core.step(message);
@@ -158,7 +159,7 @@ export class RaftNodeRuntime implements RaftHost {
     this.server.addService(RaftKvService, {
       exchange: (stream: ServerDuplexStream<KvBatch, KvResultBatch>) => this.onClientStream(stream),
     });
-    const port = await bindServer(this.server, this.id);
+    const port = await bindServer(this.server, this.id, serverCredentials(config.tls));
     this.tickTimer = setInterval(() => {
       this.core.tick();
       if (this.core.status().role === "leader") this.tickBudget();
@@ -618,7 +619,7 @@ export class RaftNodeRuntime implements RaftHost {
   /** A joining node asks the cluster's leader to add it, until it is a voter. */
   private async joinCluster(): Promise<void> {
     const { RaftClient } = await import("./client");
-    const client = new RaftClient({ servers: this.options.config.servers, rpcTimeoutMs: 1_000, attemptsMax: 3 });
+    const client = new RaftClient({ servers: this.options.config.servers, rpcTimeoutMs: 1_000, attemptsMax: 3, tls: this.options.config.clientTls });
     try {
       for (let attempt = 0; attempt < JOIN_ATTEMPTS_MAX && !this.stopped; attempt++) {
         if (this.core.status().voters.includes(this.id)) {

@@ -8,7 +8,7 @@
 // snapshots, in pieces (wire.ts), written only while fewer than DATA_WINDOW_BYTES of them are
 // on their way (the leader paces large appends); the control stream carries everything else
 // at once. HTTP/2 interleaves the two streams' frames on the peer's one connection.
-import { ClientWritableStream, Metadata, Server, ServerReadableStream, credentials, sendUnaryData } from "@grpc/grpc-js";
+import { ChannelCredentials, ClientWritableStream, Metadata, Server, ServerReadableStream, credentials, sendUnaryData } from "@grpc/grpc-js";
 import { DeliverSummary, PeerBatch, PeerMessage, RaftPeerClient, RaftPeerService } from "../gen/raft";
 import { errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
@@ -69,8 +69,9 @@ class PeerSender {
     readonly address: string,
     private readonly logger: Logger,
     private readonly metrics: Pick<NodeMetricsSink, "grpcError"> | undefined,
+    channelCredentials: ChannelCredentials,
   ) {
-    this.client = new RaftPeerClient(address, credentials.createInsecure(), RAFT_CHANNEL_OPTIONS);
+    this.client = new RaftPeerClient(address, channelCredentials, RAFT_CHANNEL_OPTIONS);
   }
 
   send(messages: readonly RaftMessage[]): void {
@@ -188,6 +189,8 @@ export class RaftPeerTransport {
     private readonly logger: Logger,
     /** Told of failed peer streams, for /metrics (src/frontdoor/metrics.ts). */
     private readonly metrics?: Pick<NodeMetricsSink, "grpcError">,
+    /** How peers are dialled: plaintext unless given (src/transport/tls.ts). */
+    private readonly channelCredentials: ChannelCredentials = credentials.createInsecure(),
   ) {}
 
   /** Adds the RaftPeer service to `server`; `onMessages` gets each batch of decoded messages. */
@@ -229,7 +232,7 @@ export class RaftPeerTransport {
     for (const [to, list] of byPeer) {
       let peer = this.peers.get(to);
       if (peer === undefined) {
-        peer = new PeerSender(to, this.logger, this.metrics);
+        peer = new PeerSender(to, this.logger, this.metrics, this.channelCredentials);
         this.peers.set(to, peer);
       }
       peer.send(list);
