@@ -74,9 +74,10 @@ function slowReadsFault(logger: Logger): number {
 
 async function withClient<T>(config: EccClusterConfig, codecBackend: string, run: (client: EcClient) => Promise<T>): Promise<T> {
   const client = await openClient(config, codecBackend);
-  const { withTlsDiagnosis } = await import("../transport/tls_probe");
   try {
-    return await withTlsDiagnosis(config.servers, config.clientTls, () => run(client));
+    return await run(client);
+  } catch (error) {
+    throw await (await import("../transport/tls_probe")).explainTlsFailure(error, config.servers, config.clientTls);
   } finally {
     client.close();
   }

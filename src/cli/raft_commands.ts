@@ -43,9 +43,10 @@ async function withClient<T>(flags: RaftConfigFlags, run: (client: RaftClient, c
   const { config } = loadRaftConfig(flags);
   const { RaftClient } = await import("../raft/client");
   const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, tls: config.clientTls });
-  const { withTlsDiagnosis } = await import("../transport/tls_probe");
   try {
-    return await withTlsDiagnosis(config.servers, config.clientTls, () => run(client, config));
+    return await run(client, config);
+  } catch (error) {
+    throw await (await import("../transport/tls_probe")).explainTlsFailure(error, config.servers, config.clientTls);
   } finally {
     client.close();
   }

@@ -23,19 +23,16 @@ type ProbeResult = string | null;
 const UNREACHED_CODES: readonly string[] = ["UNAVAILABLE", "TIMEOUT", "TOO_FEW_SHARDS", "WRITE_ABORTED"];
 
 /**
- * Runs a client operation; when it fails because no node answered and the nodes show a TLS
- * mismatch, the error becomes a ConfigError (exit 4) that names it. A client's flags are
- * what must change, and retrying as is cannot help.
+ * What a failed client operation should report: when it failed because no node answered
+ * and the nodes show a TLS mismatch, a ConfigError (exit 4) that names the mismatch (the
+ * client's flags must change; retrying as is cannot help); else the error itself. The CLI
+ * loads this module only after a failure, so a working command pays nothing for it.
  */
-export async function withTlsDiagnosis<T>(servers: readonly string[], clientTls: ClientTlsSettings | undefined, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    if (!isKvError(error) || !UNREACHED_CODES.includes(error.code)) throw error;
-    const mismatch = await tlsMismatch(servers, clientTls);
-    if (mismatch === null) throw error;
-    throw new ConfigError(`${mismatch} (the request failed: ${error.message})`, { cause: error });
-  }
+export async function explainTlsFailure(error: unknown, servers: readonly string[], clientTls: ClientTlsSettings | undefined): Promise<unknown> {
+  if (!isKvError(error) || !UNREACHED_CODES.includes(error.code)) return error;
+  const mismatch = await tlsMismatch(servers, clientTls);
+  if (mismatch === null) return error;
+  return new ConfigError(`${mismatch} (the request failed: ${error.message})`, { cause: error });
 }
 
 /** A sentence naming the TLS mismatch with the first nodes that shows one; null when none does (they are down, or TLS is fine). */

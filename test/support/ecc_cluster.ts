@@ -29,6 +29,8 @@ export async function startEccCluster(
     resp?: boolean;
     /** More environment for every node. */
     env?: NodeJS.ProcessEnv;
+    /** More config fields (e.g. tls_cert, tls_key, tls_ca). */
+    config?: Record<string, unknown>;
     /** Start nodes as startAll does (node flags, allocator), each in the cgroup this names. */
     procsFileOf?: (index: number) => string;
   } = {},
@@ -50,6 +52,7 @@ export async function startEccCluster(
       ...(options.maxMemory === undefined ? {} : { max_memory_bytes: options.maxMemory }),
       ...(options.evictionPolicy === undefined ? {} : { eviction_policy: options.evictionPolicy }),
       ...(options.resp === true ? { resp_servers: allPorts.slice(n).map((port) => `127.0.0.1:${port}`) } : {}),
+      ...options.config,
     },
     "test",
   );
