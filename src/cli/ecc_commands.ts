@@ -370,7 +370,8 @@ async function startEccResp(
   const partialCommandMsMax = partialCommandMsFromEnv(process.env);
   const client = new EcClient({ config, codec, links: new Map([[node.shardIndex, selfLink(node)]]) });
   const backend = new EccRespBackend(node, client, config);
-  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics) });
+  const tls = config.tls === undefined ? undefined : (await import("../transport/tls")).tlsServerOptions(config.tls, config.tls.peerTls === "mutual");
+  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics), tls });
   try {
     await server.listen(listenAt);
   } catch (error) {

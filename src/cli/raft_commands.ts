@@ -290,7 +290,8 @@ async function startRaftResp(
   const partialCommandMsMax = partialCommandMsFromEnv(process.env);
   const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, tls: config.clientTls });
   const backend = new RaftRespBackend(node, client, config);
-  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics) });
+  const tls = config.tls === undefined ? undefined : (await import("../transport/tls")).tlsServerOptions(config.tls, config.tls.peerTls === "mutual");
+  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics), tls });
   try {
     await server.listen(listenAt);
   } catch (error) {

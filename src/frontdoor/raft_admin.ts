@@ -6,6 +6,7 @@ import { RaftClient } from "../raft/client";
 import type { KvStatsReply } from "../gen/raft";
 import type { RaftRole } from "../raft/types";
 import { Logger } from "../core/logger";
+import { tlsServerOptions } from "../transport/tls";
 import { AdminHttpServer, Readiness, startNodeAdmin } from "./http";
 import { NodeMetrics, registerMemoryGauges, registerStoreGauges } from "./metrics";
 import { gatherRaftCluster, raftClusterStatus } from "./status";
@@ -74,5 +75,8 @@ export async function startRaftAdmin(options: RaftAdminOptions): Promise<AdminHt
       return raftClusterStatus(await gatherRaftCluster(client, config));
     },
     release: () => client?.close(),
+    // HTTPS with the node's certificate when it serves TLS; no client certificate asked:
+    // the admin port is read-only, and probes and Prometheus must reach it.
+    secure: config.tls === undefined ? undefined : tlsServerOptions(config.tls, false),
   });
 }

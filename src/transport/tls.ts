@@ -4,6 +4,7 @@
 // the files few) and a file that is missing or holds no PEM is a ConfigError naming it, so a
 // typo fails the start instead of every connection.
 import fs from "node:fs";
+import type { TlsOptions } from "node:tls";
 import { ChannelCredentials, ServerCredentials, credentials } from "@grpc/grpc-js";
 import { ConfigError, errorMessage } from "../core/errors";
 import { ClientTlsSettings, NodeTlsSettings } from "./tls_settings";
@@ -35,6 +36,22 @@ export function serverCredentials(tls: NodeTlsSettings | undefined): ServerCrede
   const cert = readPem(tls.certPath, "tls_cert");
   const key = readPem(tls.keyPath, "tls_key");
   return ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], tls.peerTls === "mutual");
+}
+
+/**
+ * node:tls server options for a node's other TCP ports (RESP, HTTP admin) from its TLS
+ * settings: its certificate and, when `clientCertificates`, a required client certificate
+ * signed by the cluster CA (RESP with peer_tls mutual, as Redis's tls-auth-clients yes).
+ */
+export function tlsServerOptions(tls: NodeTlsSettings, clientCertificates: boolean): TlsOptions {
+  return {
+    cert: readPem(tls.certPath, "tls_cert"),
+    key: readPem(tls.keyPath, "tls_key"),
+    ca: readPem(tls.caPath, "tls_ca"),
+    requestCert: clientCertificates,
+    rejectUnauthorized: clientCertificates,
+    minVersion: "TLSv1.2",
+  };
 }
 
 const channelCache = new Map<string, ChannelCredentials>();

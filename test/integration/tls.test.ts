@@ -6,12 +6,15 @@
 // gets in: in ecc it never becomes a member or recovering node of the view (its join and
 // pings die in the TLS handshake), in raft it never becomes a voter. Each refusal has a
 // control: the same step with the cluster's certificates succeeds, so the test can tell a
-// refusal from a setup that never works. Also: `startAll --tls DIR` makes the certificates
-// and starts a TLS cluster in one command, and a node listening beyond loopback without
-// TLS prints one warning line.
+// refusal from a setup that never works. Also: the RESP port speaks TLS (redis-cli --tls)
+// and asks for a client certificate from the cluster CA; `startAll --tls DIR` makes the
+// certificates and starts a TLS cluster in one command, its admin port speaking HTTPS; and
+// a node listening beyond loopback without TLS prints one warning line.
 // Method: certificates from the real `certs create` (openssl); clusters from the test
 // supports; every process stopped by PID.
 import assert from "node:assert/strict";
+import https from "node:https";
+import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -23,6 +26,7 @@ import { RaftClient } from "../../src/raft/client";
 import { EccTestCluster, startEccCluster } from "../support/ecc_cluster";
 import { RaftTestCluster, startRaftCluster } from "../support/raft_cluster";
 import { StartedProcess, freePorts, runCli, sleep, startCli, stopProcess, waitUntil } from "../support/processes";
+import { redisCli, redisToolInstalled } from "../support/redis_tools";
 
 /** How long a refused node is watched: several heartbeat timeouts (1 s) and join attempts. */
 const REFUSED_WATCH_MS = 5_000;
@@ -44,6 +48,29 @@ async function makeCerts(parent: string, name: string, count: number): Promise<C
     clientFlags: ["--cacert", path.join(dir, "ca.crt"), "--cert", path.join(dir, "client.crt"), "--key", path.join(dir, "client.key")],
     node: (index) => ({ cert: path.join(dir, `node-${index}.crt`), key: path.join(dir, `node-${index}.key`) }),
   };
+}
+
+function httpsGet(port: number, urlPath: string, ca: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = https.get({ host: "127.0.0.1", port, path: urlPath, ca, timeout: 5_000 }, (response) => {
+      let body = "";
+      response.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    request.on("timeout", () => request.destroy(new Error("timed out")));
+    request.on("error", reject);
+  });
+}
+
+function plainHttpGet(port: number, urlPath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: "127.0.0.1", port, path: urlPath, timeout: 5_000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on("timeout", () => request.destroy(new Error("timed out")));
+    request.on("error", reject);
+  });
 }
 
 function tlsFields(certs: CertDir): Record<string, string> {
@@ -143,7 +170,7 @@ describe("TLS (real processes)", function () {
     let client: RaftClient | null = null;
     const joiners: StartedProcess[] = [];
     before(async () => {
-      raft = await startRaftCluster({ config: tlsFields(cluster), extraPorts: 2 });
+      raft = await startRaftCluster({ config: tlsFields(cluster), extraPorts: 2, resp: true });
       servers = raft.config.servers.join(",");
       client = new RaftClient({
         servers: raft.config.servers,
@@ -175,6 +202,23 @@ describe("TLS (real processes)", function () {
       assert.equal(wrong.code, 4, wrong.stderr);
       assert.match(wrong.stderr, /refused this client's certificate/);
       assert.equal((await client!.get("fruit"))?.toString(), "cherry");
+    });
+
+    it("serves RESP over TLS (as Redis's tls-port): redis-cli --tls with the cluster's certificates works, without them it is refused", async function () {
+      if (!redisToolInstalled()) this.skip();
+      const port = Number(raft!.config.respServers![0].split(":")[1]);
+      const tlsArgs = ["--tls", "--cacert", cluster.ca, "--cert", path.join(cluster.dir, "client.crt"), "--key", path.join(cluster.dir, "client.key")];
+      const set = await redisCli(port, [...tlsArgs, "SET", "color", "blue"]);
+      assert.equal(set.stdout.toString().trim(), "OK", set.stderr);
+      const get = await redisCli(port, [...tlsArgs, "GET", "color"]);
+      assert.equal(get.stdout.toString().trim(), "blue", get.stderr);
+      const noCert = await redisCli(port, ["--tls", "--cacert", cluster.ca, "SET", "color", "red"]);
+      assert.notEqual(noCert.stdout.toString().trim(), "OK");
+      const foreignCert = await redisCli(port, ["--tls", "--cacert", cluster.ca, "--cert", path.join(foreign.dir, "client.crt"), "--key", path.join(foreign.dir, "client.key"), "SET", "color", "red"]);
+      assert.notEqual(foreignCert.stdout.toString().trim(), "OK");
+      const plain = await redisCli(port, ["SET", "color", "red"]);
+      assert.notEqual(plain.stdout.toString().trim(), "OK");
+      assert.equal((await client!.get("color"))?.toString(), "blue", "no refused SET was applied");
     });
 
     it("a node with a foreign certificate never becomes a voter; one with the cluster's does", async () => {
@@ -213,8 +257,23 @@ describe("TLS (real processes)", function () {
       const dir = path.join(work, "startall");
       const ports = await freePorts(3);
       const servers = ports.map((port) => `127.0.0.1:${port}`).join(",");
+      const httpPorts = await freePorts(3);
       const all = await startCli(
-        ["raft", "server", "startAll", "--tls", dir, "--servers", servers, "--http-port", "0", "--resp-port", "0", "--data-dir", path.join(work, "startall-data")],
+        [
+          "raft",
+          "server",
+          "startAll",
+          "--tls",
+          dir,
+          "--servers",
+          servers,
+          "--http-servers",
+          httpPorts.map((port) => `127.0.0.1:${port}`).join(","),
+          "--resp-port",
+          "0",
+          "--data-dir",
+          path.join(work, "startall-data"),
+        ],
         /Press Ctrl-C/,
         { timeoutMs: 30_000 },
       );
@@ -228,6 +287,10 @@ describe("TLS (real processes)", function () {
         assert.equal(get.stdout.toString(), "cherry", get.stderr);
         const plain = await runCli(["raft", "client", "get", "fruit", "--servers", servers]);
         assert.equal(plain.code, 4, plain.stderr);
+        // The admin port serves HTTPS with the node's certificate (no client certificate asked).
+        const ready = await httpsGet(httpPorts[0], "/readyz", fs.readFileSync(path.join(dir, "ca.crt")));
+        assert.equal(ready.status, 200, ready.body);
+        await assert.rejects(plainHttpGet(httpPorts[0], "/readyz"), "plain HTTP gets no answer from an HTTPS port");
       } finally {
         await stopProcess(all, "SIGINT", 5_000);
       }
