@@ -296,7 +296,7 @@ describe("TLS (real processes)", function () {
       }
     });
 
-    it("a node listening beyond loopback without TLS prints one warning line; on loopback none", async () => {
+    it("a node listening beyond loopback without TLS prints one warning line; on loopback none; a TLS client at a plaintext node is told so", async () => {
       const [port] = await freePorts(1);
       const exposed = await startCli(["raft", "server", "startOne", "0", "--servers", `0.0.0.0:${port}`, "--data-dir", path.join(work, "exposed"), "--http-port", "0", "--resp-port", "0"], /raft\.node_started/);
       try {
@@ -313,6 +313,10 @@ describe("TLS (real processes)", function () {
       );
       try {
         assert.equal(quiet.output.filter((line) => line.includes("warning:")).length, 0, quiet.output.join("\n"));
+        // And a TLS client at this plaintext node is told so, exit 4.
+        const tlsClient = await runCli(["raft", "client", "get", "fruit", "--servers", `127.0.0.1:${loopbackPort}`, ...cluster.clientFlags]);
+        assert.equal(tlsClient.code, 4, tlsClient.stderr);
+        assert.match(tlsClient.stderr, /does not speak TLS \(a plaintext node\?\)/);
       } finally {
         await stopProcess(quiet, "SIGTERM", 3_000);
       }
