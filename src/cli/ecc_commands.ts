@@ -108,7 +108,8 @@ export function eccCommand(): Command {
         `ecc cluster: k=${config.dataShards} n=${config.dataShards + config.parityShards} block_size=${config.blockBytes} (config: ${source})\n`,
       );
       const childConfig = { ...config, ...http.childHttpSettings(httpAddresses), ...resp.childRespSettings(respAddresses) };
-      const env = { ...process.env, [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(childConfig)) };
+      const warned = (await import("./node_tls")).warnPlaintextCluster(config);
+      const env = { ...process.env, ...warned, [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(childConfig)) };
       const code = await superviseNodes(
         config.servers.map((address, index) => ({
           name: `ecc node ${index} (shard ${index})`,

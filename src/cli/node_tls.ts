@@ -3,7 +3,7 @@
 import path from "node:path";
 import { ConfigError } from "../core/errors";
 import { serverCredentials } from "../transport/tls";
-import { ClientTlsSettings, NodeTlsSettings, nodeTlsSettings, plaintextExposureWarning } from "../transport/tls_settings";
+import { ClientTlsSettings, NodeTlsSettings, PLAINTEXT_WARNED_ENV, nodeTlsSettings, plaintextExposureWarning } from "../transport/tls_settings";
 import { CA_CERT_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, NODE_CERT_PATTERN, NODE_KEY_PATTERN, createClusterCerts } from "./certs";
 
 interface TlsConfig {
@@ -22,9 +22,20 @@ interface TlsConfig {
 export function prepareNodeTls<T extends TlsConfig>(config: T, address: string): T {
   const own = nodeTlsSettings(config, address);
   if (own.tls !== undefined) serverCredentials(own.tls);
-  const warning = plaintextExposureWarning(address, own.tls);
-  if (warning !== null) process.stderr.write(`ecc-cache: ${warning}\n`);
+  const warning = plaintextExposureWarning([address], own.tls);
+  if (warning !== null && process.env[PLAINTEXT_WARNED_ENV] !== "1") process.stderr.write(`ecc-cache: ${warning}\n`);
   return own;
+}
+
+/**
+ * startAll: the warning once for every node (not once per node), and the environment that
+ * tells the nodes it was given.
+ */
+export function warnPlaintextCluster(config: TlsConfig): NodeJS.ProcessEnv {
+  const warning = plaintextExposureWarning(config.servers, config.tls);
+  if (warning === null) return {};
+  process.stderr.write(`ecc-cache: ${warning}\n`);
+  return { [PLAINTEXT_WARNED_ENV]: "1" };
 }
 
 /** startAll --tls DIR: certificates for every configured node in DIR (missing ones made), and the config using them. */

@@ -88,7 +88,8 @@ export function raftCommand(): Command {
       if (busy.length > 0) throw new UnavailableError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
       process.stdout.write(`raft cluster: ${config.servers.length} nodes, fsync ${config.fsync}, data in ${config.dataDir} (config: ${source})\n`);
       const childConfig = { ...config, ...http.childHttpSettings(httpAddresses), ...resp.childRespSettings(respAddresses) };
-      const env = { ...process.env, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(childConfig)) };
+      const warned = (await import("./node_tls")).warnPlaintextCluster(config);
+      const env = { ...process.env, ...warned, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(childConfig)) };
       process.exitCode = await superviseNodes(
         config.servers.map((address, index) => ({
           name: `raft node ${index}`,

@@ -147,13 +147,18 @@ export function isLoopbackAddress(address: string): boolean {
 }
 
 /**
- * The one warning line a node prints when it listens beyond loopback in plaintext; null when
- * it has TLS or listens on loopback only.
+ * The one warning line printed when nodes listen beyond loopback in plaintext (startOne: its
+ * own address; startAll: every node's, once); null when TLS is on or all are on loopback.
  */
-export function plaintextExposureWarning(address: string, tls: NodeTlsSettings | undefined): string | null {
-  if (tls !== undefined || isLoopbackAddress(address)) return null;
+export function plaintextExposureWarning(addresses: readonly string[], tls: NodeTlsSettings | undefined): string | null {
+  const exposed = addresses.filter((address) => !isLoopbackAddress(address));
+  if (tls !== undefined || exposed.length === 0) return null;
   return (
-    `warning: ${address} is not a loopback address and TLS is off: anyone who can reach this port can read and overwrite ` +
-    `every key and take part in the cluster's views (set tls_cert, tls_key, tls_ca, or startAll --tls DIR)`
+    `warning: ${exposed.join(", ")} ${exposed.length === 1 ? "is not a loopback address" : "are not loopback addresses"} and TLS is off: ` +
+    `anyone who can reach ${exposed.length === 1 ? "this port" : "these ports"} can read and overwrite every key and take part in the cluster's views ` +
+    `(set tls_cert, tls_key, tls_ca, or startAll --tls DIR)`
   );
 }
+
+/** Set by startAll for its nodes once it printed the warning for all of them. */
+export const PLAINTEXT_WARNED_ENV = "ECC_CACHE_PLAINTEXT_WARNED";

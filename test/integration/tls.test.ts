@@ -306,6 +306,20 @@ describe("TLS (real processes)", function () {
       } finally {
         await stopProcess(exposed, "SIGTERM", 3_000);
       }
+      // startAll says it once for all its nodes, not once per node.
+      const allPorts = await freePorts(3);
+      const all = await startCli(
+        ["raft", "server", "startAll", "--servers", allPorts.map((p) => `0.0.0.0:${p}`).join(","), "--data-dir", path.join(work, "exposed-all"), "--http-port", "0", "--resp-port", "0", "--fsync", "never"],
+        /Press Ctrl-C/,
+        { timeoutMs: 30_000 },
+      );
+      try {
+        const warnings = all.output.filter((line) => line.includes("warning:"));
+        assert.equal(warnings.length, 1, all.output.join("\n"));
+        assert.match(warnings[0], /are not loopback addresses and TLS is off: anyone who can reach these ports/);
+      } finally {
+        await stopProcess(all, "SIGINT", 5_000);
+      }
       const [loopbackPort] = await freePorts(1);
       const quiet = await startCli(
         ["raft", "server", "startOne", "0", "--servers", `127.0.0.1:${loopbackPort}`, "--data-dir", path.join(work, "quiet"), "--http-port", "0", "--resp-port", "0"],

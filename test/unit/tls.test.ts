@@ -79,9 +79,12 @@ describe("TLS settings", () => {
   it("warns about plaintext only beyond loopback", () => {
     for (const address of ["127.0.0.1:3000", "127.1.2.3:1", "localhost:3000", "[::1]:3000"]) assert.ok(isLoopbackAddress(address), address);
     for (const address of ["0.0.0.0:3000", "10.0.0.5:3000", "node1:3000", "[::]:3000"]) assert.ok(!isLoopbackAddress(address), address);
-    assert.match(plaintextExposureWarning("0.0.0.0:3000", undefined)!, /^warning: 0\.0\.0\.0:3000 is not a loopback address and TLS is off/);
-    assert.equal(plaintextExposureWarning("127.0.0.1:3000", undefined), null);
-    assert.equal(plaintextExposureWarning("0.0.0.0:3000", { certPath: "a", keyPath: "b", caPath: "c", peerTls: "mutual" }), null);
+    assert.match(plaintextExposureWarning(["0.0.0.0:3000"], undefined)!, /^warning: 0\.0\.0\.0:3000 is not a loopback address and TLS is off: anyone who can reach this port/);
+    const several = plaintextExposureWarning(["127.0.0.1:3000", "10.0.0.5:3001", "node1:3002"], undefined)!;
+    assert.match(several, /^warning: 10\.0\.0\.5:3001, node1:3002 are not loopback addresses and TLS is off: anyone who can reach these ports/);
+    assert.equal(several.split("\n").length, 1, "one line");
+    assert.equal(plaintextExposureWarning(["127.0.0.1:3000", "localhost:3001"], undefined), null);
+    assert.equal(plaintextExposureWarning(["0.0.0.0:3000"], { certPath: "a", keyPath: "b", caPath: "c", peerTls: "mutual" }), null);
   });
 
   it("checks PEM files when credentials are made: missing and non-PEM files are ConfigErrors naming them", () => {
