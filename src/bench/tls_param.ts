@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../core/errors";
-import { CA_CERT_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, NODE_CERT_PATTERN, NODE_KEY_PATTERN, createClusterCerts } from "../cli/certs";
+import { CA_CERT_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, createClusterCerts, tlsFieldsFor } from "../cli/certs";
 import { TlsConfigFields } from "../transport/tls_settings";
 import { TargetParams } from "./target";
 
@@ -22,14 +22,7 @@ export async function benchTlsFields(params: TargetParams, servers: readonly str
   } else {
     await createClusterCerts({ dir, nodes: servers, existing: "fill" });
   }
-  return {
-    tls_cert: path.join(dir, NODE_CERT_PATTERN),
-    tls_key: path.join(dir, NODE_KEY_PATTERN),
-    tls_ca: path.join(dir, CA_CERT_FILE),
-    client_cacert: path.join(dir, CA_CERT_FILE),
-    client_cert: path.join(dir, CLIENT_CERT_FILE),
-    client_key: path.join(dir, CLIENT_KEY_FILE),
-  };
+  return tlsFieldsFor(dir);
 }
 
 /** "+tls" for a label when the parameter is set. */

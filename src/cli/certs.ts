@@ -20,6 +20,7 @@ import path from "node:path";
 import { Command } from "commander";
 import { ConfigError, InvalidArgumentError, errorMessage } from "../core/errors";
 import { SERVERS_MAX } from "../core/limits";
+import type { TlsConfigFields } from "../transport/tls_settings";
 
 const OPENSSL = "openssl";
 /** One openssl run (a key, a request, a signature) takes milliseconds; this bounds a hung one. */
@@ -34,6 +35,19 @@ export const CLIENT_KEY_FILE = "client.key";
 /** tls_cert and tls_key for a directory made here (node-{index}.crt, the placeholder of tls_settings.ts). */
 export const NODE_CERT_PATTERN = "node-{index}.crt";
 export const NODE_KEY_PATTERN = "node-{index}.key";
+
+/** The config fields of a cluster and its clients using the certificates in `dir` (peer_tls mutual by default). */
+export function tlsFieldsFor(dir: string): TlsConfigFields {
+  const absolute = path.resolve(dir);
+  return {
+    tls_cert: path.join(absolute, NODE_CERT_PATTERN),
+    tls_key: path.join(absolute, NODE_KEY_PATTERN),
+    tls_ca: path.join(absolute, CA_CERT_FILE),
+    client_cacert: path.join(absolute, CA_CERT_FILE),
+    client_cert: path.join(absolute, CLIENT_CERT_FILE),
+    client_key: path.join(absolute, CLIENT_KEY_FILE),
+  };
+}
 
 export function nodeCertFile(index: number): string {
   return `node-${index}.crt`;
