@@ -8,7 +8,8 @@
 // snapshots, in pieces (wire.ts), written only while fewer than DATA_WINDOW_BYTES of them are
 // on their way (the leader paces large appends); the control stream carries everything else
 // at once. HTTP/2 interleaves the two streams' frames on the peer's one connection.
-import { ChannelCredentials, ClientWritableStream, Metadata, Server, ServerReadableStream, credentials, sendUnaryData } from "@grpc/grpc-js";
+import { ChannelCredentials, ClientWritableStream, Metadata, Server, ServerReadableStream, credentials, sendUnaryData, status } from "@grpc/grpc-js";
+import { peerCallProblem } from "../transport/tls";
 import { DeliverSummary, PeerBatch, PeerMessage, RaftPeerClient, RaftPeerService } from "../gen/raft";
 import { errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
@@ -197,6 +198,14 @@ export class RaftPeerTransport {
   register(server: Server, onMessages: (messages: RaftMessage[]) => void): void {
     server.addService(RaftPeerService, {
       deliver: (call: ServerReadableStream<PeerBatch, DeliverSummary>, callback: sendUnaryData<DeliverSummary>) => {
+        // A client of the cluster (its certificate is from the cluster CA too) cannot forge
+        // votes, entries or views: the peer service takes calls from node certificates only.
+        const refused = peerCallProblem(call.getAuthContext());
+        if (refused !== null) {
+          this.logger.warn("raft.peer_refused", { peer: call.getPeer(), reason: refused });
+          callback({ code: status.PERMISSION_DENIED, details: refused });
+          return;
+        }
         // Headers right away: until a client-streaming call hears from the server, gRPC-js
         // keeps every message written on it (for a retry, up to 256 KiB of them), and each
         // kept message pins the 8 KiB pool slab it was encoded into. Headers commit the

@@ -5,7 +5,7 @@
 // typo fails the start instead of every connection.
 import fs from "node:fs";
 import type { TlsOptions } from "node:tls";
-import { ChannelCredentials, ServerCredentials, credentials } from "@grpc/grpc-js";
+import { ChannelCredentials, ServerCredentials, ServerUnaryCall, credentials } from "@grpc/grpc-js";
 import { ConfigError, errorMessage } from "../core/errors";
 import { ClientTlsSettings, NodeTlsSettings } from "./tls_settings";
 
@@ -90,4 +90,27 @@ export function channelCredentials(tls: ClientTlsSettings | undefined): ChannelC
     channelCache.set(cacheKey, made);
   }
   return made;
+}
+
+/** What gRPC-js tells a handler about the caller's TLS (its AuthContext type is not exported). */
+type AuthContext = ReturnType<ServerUnaryCall<unknown, unknown>["getAuthContext"]>;
+
+/** The extended key usage of a certificate that may serve TLS (id-kp-serverAuth). */
+const SERVER_AUTH_OID = "1.3.6.1.5.5.7.3.1";
+
+/**
+ * Why a call that only nodes make (Raft peer messages: raft mode's log, ecc's views) must be
+ * refused, given the caller's TLS; null when it may go on. With peer_tls mutual every caller
+ * holds a certificate from the cluster CA, clients too, so the CA alone cannot tell a client
+ * from a node: a node's certificate is one that may also serve (serverAuth, as
+ * `certs create` makes them), a client's may not (clientAuth only). Without a client
+ * certificate (plaintext, or peer_tls off) the port's setting already decided who may call.
+ */
+export function peerCallProblem(context: AuthContext | null): string | null {
+  const certificate = context?.sslPeerCertificate;
+  if (certificate === undefined) return null;
+  const usages = certificate.ext_key_usage;
+  if (usages === undefined || usages.includes(SERVER_AUTH_OID)) return null; // no restriction, or a node's
+  const name = certificate.subject?.CN ?? "?";
+  return `certificate '${name}' is not a node's (it may not serve TLS): Raft peer messages are taken only from nodes`;
 }

@@ -24,6 +24,9 @@
 // is the cluster CA: with peer_tls "mutual", a process without a certificate from it cannot
 // complete a TLS handshake, so it can neither read or write keys nor join a view or a Raft
 // group. This is etcd's --client-cert-auth on a port that also carries the peer traffic.
+// One call is kept from clients all the same: the Raft peer service (raft's log, ecc's view
+// control plane) takes only node certificates (tls.ts, peerCallProblem), so a client cannot
+// forge votes, entries or views.
 import { ConfigError } from "../core/errors";
 import { FieldRules } from "../core/flat_config";
 

@@ -23,6 +23,9 @@ import { RESOLVED_CONFIG_ENV } from "../../src/cli/ecc_config_loader";
 import { RAFT_RESOLVED_CONFIG_ENV } from "../../src/cli/raft_config_loader";
 import { raftConfigToFile } from "../../src/raft/config";
 import { RaftClient } from "../../src/raft/client";
+import { Metadata, credentials, status } from "@grpc/grpc-js";
+import { RaftPeerClient } from "../../src/gen/raft";
+import { RAFT_CHANNEL_OPTIONS } from "../../src/transport/grpc_options";
 import { EccTestCluster, startEccCluster } from "../support/ecc_cluster";
 import { RaftTestCluster, startRaftCluster } from "../support/raft_cluster";
 import { StartedProcess, freePorts, runCli, sleep, startCli, stopProcess, waitUntil } from "../support/processes";
@@ -219,6 +222,28 @@ describe("TLS (real processes)", function () {
       const plain = await redisCli(port, ["SET", "color", "red"]);
       assert.notEqual(plain.stdout.toString().trim(), "OK");
       assert.equal((await client!.get("color"))?.toString(), "blue", "no refused SET was applied");
+    });
+
+    it("takes Raft peer messages only from node certificates: the cluster's client certificate is refused (PERMISSION_DENIED)", async () => {
+      const deliver = (certificate: string, key: string): Promise<number | null> =>
+        new Promise((resolve) => {
+          const peer = new RaftPeerClient(
+            raft!.config.servers[0],
+            credentials.createSsl(fs.readFileSync(cluster.ca), fs.readFileSync(key), fs.readFileSync(certificate)),
+            RAFT_CHANNEL_OPTIONS,
+          );
+          const call = peer.deliver(new Metadata(), { deadline: Date.now() + 5_000 }, (error) => {
+            peer.close();
+            resolve(error === null ? null : (error.code ?? -1));
+          });
+          call.on("error", () => undefined); // the callback has the status
+          call.write({ messages: [] });
+          call.end();
+        });
+      assert.equal(await deliver(path.join(cluster.dir, "client.crt"), path.join(cluster.dir, "client.key")), status.PERMISSION_DENIED);
+      // Control: the same empty batch from a node certificate is taken.
+      const node = cluster.node(3);
+      assert.equal(await deliver(node.cert, node.key), null);
     });
 
     it("a node with a foreign certificate never becomes a voter; one with the cluster's does", async () => {

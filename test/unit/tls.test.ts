@@ -15,7 +15,8 @@ import { loadRaftConfig } from "../../src/cli/raft_config_loader";
 import { eccConfigToFile, parseEccConfig } from "../../src/ecc/config";
 import { parseRaftConfig, raftConfigToFile } from "../../src/raft/config";
 import { isLoopbackAddress, nodeTlsSettings, plaintextExposureWarning } from "../../src/transport/tls_settings";
-import { channelCredentials, readPem, serverCredentials } from "../../src/transport/tls";
+import { channelCredentials, peerCallProblem, readPem, serverCredentials } from "../../src/transport/tls";
+import type { PeerCertificate } from "node:tls";
 import { createClusterCerts, nodeHost, plannedFiles, subjectAltNames } from "../../src/cli/certs";
 
 describe("TLS settings", () => {
@@ -85,6 +86,15 @@ describe("TLS settings", () => {
     assert.equal(several.split("\n").length, 1, "one line");
     assert.equal(plaintextExposureWarning(["127.0.0.1:3000", "localhost:3001"], undefined), null);
     assert.equal(plaintextExposureWarning(["0.0.0.0:3000"], { certPath: "a", keyPath: "b", caPath: "c", peerTls: "mutual" }), null);
+  });
+
+  it("takes Raft peer calls from node certificates (serverAuth) or without a client certificate, never from a client's", () => {
+    const withUsages = (usages: string[] | undefined): PeerCertificate => ({ subject: { CN: "x" }, ext_key_usage: usages }) as unknown as PeerCertificate;
+    assert.equal(peerCallProblem(null), null, "plaintext");
+    assert.equal(peerCallProblem({}), null, "TLS without a client certificate (peer_tls off)");
+    assert.equal(peerCallProblem({ sslPeerCertificate: withUsages(["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]) }), null, "a node's");
+    assert.equal(peerCallProblem({ sslPeerCertificate: withUsages(undefined) }), null, "no usage restriction");
+    assert.match(peerCallProblem({ sslPeerCertificate: withUsages(["1.3.6.1.5.5.7.3.2"]) })!, /certificate 'x' is not a node's/);
   });
 
   it("checks PEM files when credentials are made: missing and non-PEM files are ConfigErrors naming them", () => {
