@@ -9,7 +9,9 @@
 // refusal from a setup that never works. Also: the RESP port speaks TLS (redis-cli --tls)
 // and asks for a client certificate from the cluster CA; `startAll --tls DIR` makes the
 // certificates and starts a TLS cluster in one command, its admin port speaking HTTPS; and
-// a node listening beyond loopback without TLS prints one warning line.
+// a node listening beyond loopback without TLS prints one warning line (startAll: one for
+// all its nodes); the Raft peer service refuses the cluster's own client certificate; and a
+// short jepsen run over mutual TLS stays linearizable.
 // Method: certificates from the real `certs create` (openssl); clusters from the test
 // supports; every process stopped by PID.
 import assert from "node:assert/strict";
@@ -30,6 +32,7 @@ import { EccTestCluster, startEccCluster } from "../support/ecc_cluster";
 import { RaftTestCluster, startRaftCluster } from "../support/raft_cluster";
 import { StartedProcess, freePorts, runCli, sleep, startCli, stopProcess, waitUntil } from "../support/processes";
 import { redisCli, redisToolInstalled } from "../support/redis_tools";
+import { launch } from "../../src/core/launcher";
 
 /** How long a refused node is watched: several heartbeat timeouts (1 s) and join attempts. */
 const REFUSED_WATCH_MS = 5_000;
@@ -274,6 +277,26 @@ describe("TLS (real processes)", function () {
       await start(ports[1], cluster, 3);
       await waitUntil(async () => (await voters()).includes(ports[1]), 30_000, "a joiner with the cluster's certificate becomes a voter");
       assert.ok(!(await voters()).includes(ports[0]));
+    });
+  });
+
+  describe("jepsen --tls", () => {
+    it("raft, kill faults, 6 s: the cluster and its clients over mutual TLS stay linearizable", async () => {
+      const jepsen = launch({
+        name: "jepsen --tls",
+        command: process.execPath,
+        args: [path.resolve(__dirname, "..", "..", "src", "jepsen", "main.js"), "--mode", "raft", "--tls", "--time", "6", "--faults", "kill", "--seed", "19"],
+        tailLines: 400,
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const status = await Promise.race([jepsen.exited, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), 120_000)))]);
+      clearTimeout(timer);
+      if (status === null) await jepsen.stop("SIGINT", 10_000);
+      assert.notEqual(status, null, "jepsen did not finish within 120 s");
+      const output = jepsen.tail.join("\n");
+      assert.equal(status!.code, 0, output);
+      assert.match(output, /raft cluster: .*; mutual TLS/);
+      assert.match(output, /^linearizable/m);
     });
   });
 
