@@ -16,9 +16,10 @@ import { BLOCK_BYTES_DEFAULT, EC_LOCK_LEASE_MS_DEFAULT, RPC_TIMEOUT_MS } from ".
 import { CLI_MAIN, LocalCluster, LocalFaults } from "./local_cluster";
 import { allocatorEnv } from "../core/allocator";
 import { NODE_PROCESS_ARGS } from "../core/limits";
+import { benchTlsFields, tlsLabel } from "./tls_param";
 import { BUDGET_PARAMS, BenchClient, BenchTarget, ClusterHandle, NodeBudget, NodeInfo, NodeStats, TargetContext, TargetParams, budgetParams, budgetRecord, checkParamNames, intParam, withBudgetFields } from "./target";
 
-const PARAMS = ["k", "n", "block", "codec", "lease_ms", "read_extra", "hedge", "slow_node", "slow_ms", ...BUDGET_PARAMS] as const;
+const PARAMS = ["k", "n", "block", "codec", "lease_ms", "read_extra", "hedge", "slow_node", "slow_ms", "tls", ...BUDGET_PARAMS] as const;
 const CODECS = ["auto", "table", "wasm"];
 
 function shape(params: TargetParams): { k: number; n: number } {
@@ -29,7 +30,7 @@ function shape(params: TargetParams): { k: number; n: number } {
 
 export const eccTarget: BenchTarget = {
   kind: "ecc",
-  description: "ecc-cache in ecc mode: Reed–Solomon shards, one per node, 2PC writes (params k, n, block, codec, lease_ms, read_extra, hedge, slow_node + slow_ms, max_memory, policy)",
+  description: "ecc-cache in ecc mode: Reed–Solomon shards, one per node, 2PC writes (params k, n, block, codec, lease_ms, read_extra, hedge, slow_node + slow_ms, max_memory, policy, tls=DIR: TLS with the certificates in DIR)",
 
   async unavailableReason(): Promise<string | null> {
     return null; // this repository's own nodes: always buildable here
@@ -37,7 +38,7 @@ export const eccTarget: BenchTarget = {
 
   label(params: TargetParams): string {
     const { k, n } = shape(params);
-    return `ecc(n=${n},k=${k})`;
+    return `ecc(n=${n},k=${k})${tlsLabel(params)}`;
   },
 
   nodeCount(params: TargetParams): number {
@@ -87,6 +88,7 @@ export const eccTarget: BenchTarget = {
         rpc_timeout_ms: RPC_TIMEOUT_MS,
         read_extra: intParam(params, "read_extra", Math.min(READ_EXTRA_DEFAULT, n - k), 0, n - k),
         read_hedge_percentile: intParam(params, "hedge", READ_HEDGE_PERCENTILE_DEFAULT, 0, 99),
+        ...(await benchTlsFields(params, servers, attached)),
       },
       "bench target ecc",
     );
@@ -142,7 +144,7 @@ class EccCluster extends LocalFaults implements ClusterHandle {
   ) {
     super(cluster);
     const n = config.dataShards + config.parityShards;
-    this.label = `ecc(n=${n},k=${config.dataShards})`;
+    this.label = `ecc(n=${n},k=${config.dataShards})${config.tls === undefined ? "" : "+tls"}`;
     this.idealOverhead = n / config.dataShards;
     this.params = { k: config.dataShards, n, blockBytes: config.blockBytes, codec: codecBackend, lockLeaseMs: config.lockLeaseMs, ...budgetRecord(budget) };
   }

@@ -14,20 +14,21 @@ import { RAFT_SNAPSHOT_ENTRIES_DEFAULT } from "../core/limits";
 import { CLI_MAIN, LocalCluster, LocalFaults } from "./local_cluster";
 import { allocatorEnv } from "../core/allocator";
 import { NODE_PROCESS_ARGS } from "../core/limits";
+import { benchTlsFields, tlsLabel } from "./tls_param";
 import { BUDGET_PARAMS, BenchClient, BenchTarget, ClusterHandle, NodeBudget, NodeInfo, NodeStats, TargetContext, TargetParams, budgetParams, budgetRecord, checkParamNames, intParam, withBudgetFields } from "./target";
 
-const PARAMS = ["nodes", "fsync", "snapshot_entries", ...BUDGET_PARAMS] as const;
+const PARAMS = ["nodes", "fsync", "snapshot_entries", "tls", ...BUDGET_PARAMS] as const;
 
 export const raftTarget: BenchTarget = {
   kind: "raft",
-  description: "ecc-cache in raft mode: full values replicated by our own Raft (params nodes, fsync, snapshot_entries)",
+  description: "ecc-cache in raft mode: full values replicated by our own Raft (params nodes, fsync, snapshot_entries, tls=DIR: TLS with the certificates in DIR)",
 
   async unavailableReason(): Promise<string | null> {
     return null; // this repository's own nodes: always buildable here
   },
 
   label(params: TargetParams): string {
-    return `raft(${intParam(params, "nodes", 3, 1, 64)})`;
+    return `raft(${intParam(params, "nodes", 3, 1, 64)})${tlsLabel(params)}`;
   },
 
   nodeCount(params: TargetParams): number {
@@ -57,6 +58,7 @@ export const raftTarget: BenchTarget = {
         fsync: params.fsync ?? "never",
         snapshot_entries: intParam(params, "snapshot_entries", RAFT_SNAPSHOT_ENTRIES_DEFAULT, 10, 10_000_000),
         data_dir: path.join(context.workDir, "raft-data"),
+        ...(await benchTlsFields(params, servers, attached)),
       },
       "bench target raft",
     );
@@ -74,7 +76,7 @@ export const raftTarget: BenchTarget = {
       );
       await cluster.startAll();
     }
-    const statsClient = new RaftClient({ servers, rpcTimeoutMs: config.rpcTimeoutMs });
+    const statsClient = new RaftClient({ servers, rpcTimeoutMs: config.rpcTimeoutMs, tls: config.clientTls });
     return new RaftCluster(config, cluster, statsClient, attached, budget);
   },
 };
@@ -96,7 +98,7 @@ class RaftCluster extends LocalFaults implements ClusterHandle {
     budget: NodeBudget | null,
   ) {
     super(cluster);
-    this.label = `raft(${config.servers.length})`;
+    this.label = `raft(${config.servers.length})${config.tls === undefined ? "" : "+tls"}`;
     this.idealOverhead = config.servers.length;
     this.params = { nodes: config.servers.length, fsync: config.fsync, snapshotEntries: config.snapshotEntries, tickMs: config.tickMs, ...budgetRecord(budget) };
   }
@@ -107,7 +109,7 @@ class RaftCluster extends LocalFaults implements ClusterHandle {
   }
 
   async connect(): Promise<BenchClient> {
-    const client = new RaftClient({ servers: this.config.servers, rpcTimeoutMs: this.config.rpcTimeoutMs });
+    const client = new RaftClient({ servers: this.config.servers, rpcTimeoutMs: this.config.rpcTimeoutMs, tls: this.config.clientTls });
     this.clients.push(client);
     return {
       get: (key) => client.get(key),

@@ -10,6 +10,7 @@ import type { EcClient } from "../ecc/client";
 import { EccClusterConfig, eccConfigToFile } from "../ecc/config";
 import type { EcStatsReply } from "../gen/ecc";
 import { addConfigOptions } from "./config_sources";
+import { CLIENT_TLS_FIELDS } from "./tls_fields";
 import { ECC_CONFIG_FIELDS, ECC_CONFIG_HELP, EccConfigFlags, LoadedEccConfig, RESOLVED_CONFIG_ENV, loadEccConfig } from "./ecc_config_loader";
 import { eccHealth, eccNodeStates, reportHealth } from "./health";
 import { eccClusterStatus, keyCounts, memoryOf } from "../frontdoor/status";
@@ -24,10 +25,10 @@ import { authTokenOf, installTokenReload } from "../core/auth_token";
 const CODEC_CHOICES = ["auto", "table", "wasm"];
 
 /** The settings every client command needs to describe the cluster it talks to. */
-const CLIENT_FIELDS = ["servers", "k", "n", "rpc_timeout_ms", "read_extra", "read_hedge_percentile", "auth_token", "auth_token_file"];
+const CLIENT_FIELDS = ["servers", "k", "n", "rpc_timeout_ms", "read_extra", "read_hedge_percentile", "auth_token", "auth_token_file", ...CLIENT_TLS_FIELDS];
 /** Writes also cut values into stripes, lock with a lease, and wait for view changes. */
 const WRITE_FIELDS = [...CLIENT_FIELDS, "block_size", "lock_lease_ms", "heartbeat_timeout_ms"];
-const SERVER_FIELDS = ECC_CONFIG_FIELDS.map((field) => field.field);
+const SERVER_FIELDS = ECC_CONFIG_FIELDS.map((field) => field.field).filter((field) => !CLIENT_TLS_FIELDS.includes(field));
 
 function withConfig(command: Command, fields: readonly string[]): Command {
   return addConfigOptions(command, ECC_CONFIG_FIELDS, ECC_CONFIG_HELP, fields);
@@ -76,6 +77,8 @@ async function withClient<T>(config: EccClusterConfig, codecBackend: string, run
   const client = await openClient(config, codecBackend);
   try {
     return await run(client);
+  } catch (error) {
+    throw await (await import("../transport/tls_probe")).explainTlsFailure(error, config.servers, config.clientTls);
   } finally {
     client.close();
   }
@@ -87,8 +90,11 @@ export function eccCommand(): Command {
   const server = ecc.command("server").description("run ecc nodes");
   withConfig(server.command("startAll"), SERVER_FIELDS)
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
-    .action(async (flags: EccConfigFlags) => {
-      const { config, source } = loadConfig(flags);
+    .option("--tls <dir>", "serve TLS, mutual between nodes and clients, with the certificates in DIR (made there with openssl when missing, as `certs create`)")
+    .action(async (flags: EccConfigFlags & { tls?: string }) => {
+      const loaded = loadConfig(flags);
+      const source = loaded.source;
+      const config = flags.tls === undefined ? loaded.config : await (await import("./node_tls")).withClusterCerts(loaded.config, flags.tls);
       const [{ findBusyAddresses }, { superviseNodes }, http, resp] = await Promise.all([
         import("../core/ports"),
         import("./supervisor"),
@@ -103,7 +109,8 @@ export function eccCommand(): Command {
         `ecc cluster: k=${config.dataShards} n=${config.dataShards + config.parityShards} block_size=${config.blockBytes} (config: ${source})\n`,
       );
       const childConfig = { ...config, ...http.childHttpSettings(httpAddresses), ...resp.childRespSettings(respAddresses) };
-      const env = { ...process.env, [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(childConfig)) };
+      const warned = (await import("./node_tls")).warnPlaintextCluster(config);
+      const env = { ...process.env, ...warned, [RESOLVED_CONFIG_ENV]: JSON.stringify(eccConfigToFile(childConfig)) };
       const code = await superviseNodes(
         config.servers.map((address, index) => ({
           name: `ecc node ${index} (shard ${index})`,
@@ -132,10 +139,11 @@ export function eccCommand(): Command {
       if (recover !== undefined && recover !== "recover") {
         throw new InvalidArgumentError(`unexpected argument '${recover}' (only 'recover' may follow the address)`);
       }
-      const { config } = loadConfig(flags);
-      if (!config.servers.includes(address)) {
-        throw new ConfigError(`${address} is not one of the configured servers: ${config.servers.join(", ")}`);
+      const loaded = loadConfig(flags);
+      if (!loaded.config.servers.includes(address)) {
+        throw new ConfigError(`${address} is not one of the configured servers: ${loaded.config.servers.join(", ")}`);
       }
+      const config = (await import("./node_tls")).prepareNodeTls(loaded.config, address);
       const [{ createJsonLogger, parseLogLevel }, { createCodec }, { EccNodeRuntime }] = await Promise.all([
         import("../core/logger"),
         import("../codec"),
@@ -365,7 +373,8 @@ async function startEccResp(
   const partialCommandMsMax = partialCommandMsFromEnv(process.env);
   const client = new EcClient({ config, codec, links: new Map([[node.shardIndex, selfLink(node)]]) });
   const backend = new EccRespBackend(node, client, config);
-  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics), auth: authTokenOf(config) });
+  const tls = config.tls === undefined ? undefined : (await import("../transport/tls")).tlsServerOptions(config.tls, config.tls.peerTls === "mutual");
+  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics), auth: authTokenOf(config), tls });
   try {
     await server.listen(listenAt);
   } catch (error) {

@@ -1,7 +1,7 @@
 // Where the ecc config comes from, in order of precedence (highest first):
 //   1. flags (--servers, --k, --n, --block-size, --heartbeat-timeout-ms, --lock-lease-ms,
 //      --rpc-timeout-ms, --data-dir, --http-port, --http-servers, --resp-port, --resp-servers,
-//      ...; each command offers the ones it uses)
+//      the TLS flags of tls_fields.ts, ...; each command offers the ones it uses)
 //   2. environment (ECC_SERVERS, ECC_K, ECC_N, ECC_BLOCK_SIZE, ECC_HEARTBEAT_TIMEOUT_MS,
 //      ECC_LOCK_LEASE_MS, ECC_RPC_TIMEOUT_MS, ECC_DATA_DIR, ECC_HTTP_PORT, ECC_HTTP_SERVERS,
 //      ECC_RESP_PORT, ECC_RESP_SERVERS, ...)
@@ -13,8 +13,9 @@ import { BLOCK_BYTES_DEFAULT } from "../core/limits";
 import { EVICTION_POLICIES } from "../core/eviction";
 import { ECC_DEFAULT_FILE, EccClusterConfig, originalBlockSizeNotice, parseEccConfig } from "../ecc/config";
 import { ConfigField, mergeConfigSources, parseJson } from "./config_sources";
+import { TlsConfigFlags, tlsConfigFields } from "./tls_fields";
 
-export interface EccConfigFlags {
+export interface EccConfigFlags extends TlsConfigFlags {
   config?: string;
   servers?: string;
   k?: string;
@@ -159,6 +160,7 @@ export const ECC_CONFIG_FIELDS: readonly ConfigField[] = [
     option: "--auth-http <policy>",
     help: "admin-port endpoints that need the token: status (only /v1/status, the default) or all",
   },
+  ...tlsConfigFields("ECC"),
 ];
 
 export function loadEccConfig(flags: EccConfigFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LoadedEccConfig {

@@ -30,6 +30,11 @@ const TOP_LEVEL_COMMANDS: readonly TopLevelCommand[] = [
     load: () => (require("./raft_commands") as typeof import("./raft_commands")).raftCommand(),
   },
   {
+    name: "certs",
+    summary: "make TLS certificates for a cluster (a CA, one per node, a client's) with openssl",
+    load: () => (require("./certs") as typeof import("./certs")).certsCommand(),
+  },
+  {
     name: "bench",
     summary: "run YCSB-style workloads against ecc, raft, etcd and redis; record latency, throughput, errors and memory per node",
     load: () => (require("./bench_commands") as typeof import("./bench_commands")).benchCommand(),

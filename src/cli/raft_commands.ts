@@ -11,6 +11,7 @@ import type { KvStatsReply } from "../gen/raft";
 import type { RaftClient } from "../raft/client";
 import { RaftClusterConfig, raftConfigToFile } from "../raft/config";
 import { addConfigOptions } from "./config_sources";
+import { CLIENT_TLS_FIELDS } from "./tls_fields";
 import { reportHealth, raftHealth } from "./health";
 import { readValue, writeValue } from "./io";
 import { RAFT_CONFIG_FIELDS, RAFT_CONFIG_HELP, RAFT_RESOLVED_CONFIG_ENV, RaftConfigFlags, loadRaftConfig } from "./raft_config_loader";
@@ -19,8 +20,8 @@ import { authTokenOf, installTokenReload } from "../core/auth_token";
 import { RaftClusterReport, gatherRaftCluster, raftClusterStatus } from "../frontdoor/status";
 
 /** A client needs the servers and its own two deadlines; the rest configures nodes. */
-const CLIENT_FIELDS = ["servers", "rpc_timeout_ms", "connect_timeout_ms", "auth_token", "auth_token_file"];
-const SERVER_FIELDS = RAFT_CONFIG_FIELDS.map((field) => field.field).filter((field) => field !== "rpc_timeout_ms" && field !== "connect_timeout_ms");
+const CLIENT_FIELDS = ["servers", "rpc_timeout_ms", "connect_timeout_ms", "auth_token", "auth_token_file", ...CLIENT_TLS_FIELDS];
+const SERVER_FIELDS = RAFT_CONFIG_FIELDS.map((field) => field.field).filter((field) => field !== "rpc_timeout_ms" && field !== "connect_timeout_ms" && !CLIENT_TLS_FIELDS.includes(field));
 
 function withConfig(command: Command, fields: readonly string[]): Command {
   return addConfigOptions(command, RAFT_CONFIG_FIELDS, RAFT_CONFIG_HELP, fields);
@@ -42,9 +43,11 @@ function resolveNodeAddress(id: string, config: RaftClusterConfig): { address: s
 async function withClient<T>(flags: RaftConfigFlags, run: (client: RaftClient, config: RaftClusterConfig) => Promise<T>): Promise<T> {
   const { config } = loadRaftConfig(flags);
   const { RaftClient } = await import("../raft/client");
-  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, authToken: authTokenOf(config) ?? undefined });
+  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, authToken: authTokenOf(config) ?? undefined, tls: config.clientTls });
   try {
     return await run(client, config);
+  } catch (error) {
+    throw await (await import("../transport/tls_probe")).explainTlsFailure(error, config.servers, config.clientTls);
   } finally {
     client.close();
   }
@@ -69,8 +72,11 @@ export function raftCommand(): Command {
   const server = raft.command("server").description("run raft nodes");
   withConfig(server.command("startAll"), SERVER_FIELDS)
     .description("start every configured node, one OS process each; Ctrl-C stops them all")
-    .action(async (flags: RaftConfigFlags) => {
-      const { config, source } = loadRaftConfig(flags);
+    .option("--tls <dir>", "serve TLS, mutual between nodes and clients, with the certificates in DIR (made there with openssl when missing, as `certs create`)")
+    .action(async (flags: RaftConfigFlags & { tls?: string }) => {
+      const loaded = loadRaftConfig(flags);
+      const source = loaded.source;
+      const config = flags.tls === undefined ? loaded.config : await (await import("./node_tls")).withClusterCerts(loaded.config, flags.tls);
       const [{ findBusyAddresses }, { superviseNodes }, http, resp] = await Promise.all([
         import("../core/ports"),
         import("./supervisor"),
@@ -83,7 +89,8 @@ export function raftCommand(): Command {
       if (busy.length > 0) throw new UnavailableError(`cannot start: ${busy.join(", ")} already in use (another cluster running?)`);
       process.stdout.write(`raft cluster: ${config.servers.length} nodes, fsync ${config.fsync}, data in ${config.dataDir} (config: ${source})\n`);
       const childConfig = { ...config, ...http.childHttpSettings(httpAddresses), ...resp.childRespSettings(respAddresses) };
-      const env = { ...process.env, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(childConfig)) };
+      const warned = (await import("./node_tls")).warnPlaintextCluster(config);
+      const env = { ...process.env, ...warned, [RAFT_RESOLVED_CONFIG_ENV]: JSON.stringify(raftConfigToFile(childConfig)) };
       process.exitCode = await superviseNodes(
         config.servers.map((address, index) => ({
           name: `raft node ${index}`,
@@ -105,8 +112,9 @@ export function raftCommand(): Command {
     .option("--log-level <level>", "debug, info, warn or error (env RAFT_LOG_LEVEL)")
     .action(async (id: string, flags: RaftConfigFlags & { join?: boolean; logLevel?: string }) => {
       exitWithSupervisor(); // a node started by a supervisor stops once the supervisor is gone
-      const { config } = loadRaftConfig(flags);
-      const { address, bootstrap } = resolveNodeAddress(id, config);
+      const loaded = loadRaftConfig(flags);
+      const { address, bootstrap } = resolveNodeAddress(id, loaded.config);
+      const config = (await import("./node_tls")).prepareNodeTls(loaded.config, address);
       const [{ createJsonLogger, parseLogLevel }, { RaftNodeRuntime }] = await Promise.all([import("../core/logger"), import("../raft/node")]);
       const logger = createJsonLogger({
         nodeId: address,
@@ -283,9 +291,10 @@ async function startRaftResp(
     import("../raft/client"),
   ]);
   const partialCommandMsMax = partialCommandMsFromEnv(process.env);
-  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, authToken: authTokenOf(config) ?? undefined });
+  const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, authToken: authTokenOf(config) ?? undefined, tls: config.clientTls });
   const backend = new RaftRespBackend(node, client, config);
-  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics), auth: authTokenOf(config) });
+  const tls = config.tls === undefined ? undefined : (await import("../transport/tls")).tlsServerOptions(config.tls, config.tls.peerTls === "mutual");
+  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics), auth: authTokenOf(config), tls });
   try {
     await server.listen(listenAt);
   } catch (error) {

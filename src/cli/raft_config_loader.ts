@@ -1,17 +1,19 @@
 // Where the raft config comes from, highest precedence first: flags (--servers,
 // --tick-ms, --election-ticks, --heartbeat-ticks, --snapshot-entries, --fsync, --data-dir,
 // --rpc-timeout-ms, --connect-timeout-ms, --http-port, --http-servers, --max-memory,
-// --eviction-policy; each command offers the ones it uses), environment (RAFT_SERVERS,
-// RAFT_TICK_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_SNAPSHOT_ENTRIES, RAFT_FSYNC,
-// RAFT_DATA_DIR, RAFT_RPC_TIMEOUT_MS, RAFT_CONNECT_TIMEOUT_MS, RAFT_HTTP_PORT,
-// RAFT_HTTP_SERVERS, RAFT_MAX_MEMORY_BYTES, RAFT_EVICTION_POLICY), the file (-c FILE, else
+// --eviction-policy, the TLS flags of tls_fields.ts; each command offers the ones it uses),
+// environment (RAFT_SERVERS, RAFT_TICK_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS,
+// RAFT_SNAPSHOT_ENTRIES, RAFT_FSYNC, RAFT_DATA_DIR, RAFT_RPC_TIMEOUT_MS,
+// RAFT_CONNECT_TIMEOUT_MS, RAFT_HTTP_PORT, RAFT_HTTP_SERVERS, RAFT_MAX_MEMORY_BYTES,
+// RAFT_EVICTION_POLICY, RAFT_TLS_*, RAFT_PEER_TLS, RAFT_CLIENT_*), the file (-c FILE, else
 // $RAFT_CONFIG, else ./raft_config.json), the embedded defaults (3 servers on
 // 127.0.0.1:4000-4002).
 import { EVICTION_POLICIES } from "../core/eviction";
 import { RAFT_DEFAULT_FILE, RaftClusterConfig, parseRaftConfig } from "../raft/config";
 import { ConfigField, mergeConfigSources, parseJson } from "./config_sources";
+import { TlsConfigFlags, tlsConfigFields } from "./tls_fields";
 
-export interface RaftConfigFlags {
+export interface RaftConfigFlags extends TlsConfigFlags {
   config?: string;
   servers?: string;
   tickMs?: string;
@@ -140,6 +142,7 @@ export const RAFT_CONFIG_FIELDS: readonly ConfigField[] = [
     option: "--auth-http <policy>",
     help: "admin-port endpoints that need the token: status (only /v1/status, the default) or all",
   },
+  ...tlsConfigFields("RAFT"),
 ];
 
 export function loadRaftConfig(flags: RaftConfigFlags, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): { config: RaftClusterConfig; source: string } {

@@ -37,6 +37,7 @@ import {
 import { EcStatsReply, EcView, Op, Result, ResultCode, WriteReason } from "../gen/ecc";
 import { EccChannel } from "../transport/ecc_channel";
 import { AuthTokenInput, authTokenFromInput, authTokenOf } from "../core/auth_token";
+import { channelCredentials } from "../transport/tls";
 import { errorFromResult } from "../transport/status";
 import { EccClusterConfig } from "./config";
 import { Layout, blobBytes } from "./layout";
@@ -157,7 +158,7 @@ export class EcClient {
       throw new InvalidArgumentError("codec shape does not match the cluster config");
     }
     const auth = options.authToken === undefined ? authTokenOf(this.config) : authTokenFromInput(options.authToken);
-    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address, auth));
+    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address, auth, channelCredentials(this.config.clientTls)));
     this.readLatencies = this.config.readHedgePercentile === 0 ? null : new RecentLatencies(this.config.readHedgePercentile);
   }
 

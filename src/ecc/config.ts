@@ -22,6 +22,7 @@ import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../c
 import { parseByteSize } from "../core/units";
 import { RESP_FIELD_RULES, respServersProblems } from "../resp/resp_address";
 import { AUTH_FIELD_RULES, AuthFileFields, AuthSettings, authConfigProblems, authSettingsOf, authSettingsToFile } from "../core/auth_token";
+import { ClientTlsSettings, NodeTlsSettings, TLS_FIELD_RULES, TlsConfigFields, parseTlsSettings, tlsProblems, tlsSettingsToFile } from "../transport/tls_settings";
 
 /** Late binding: one member beyond k, so one slow node does not hold a read up. */
 export const READ_EXTRA_DEFAULT = 1;
@@ -51,6 +52,10 @@ export interface EccClusterConfig extends AuthSettings {
   /** The HTTP admin port: this node's port (0: off), or one host:port per server; src/frontdoor/admin_address.ts. */
   httpPort?: number;
   httpServers?: string[];
+  /** This node's TLS (src/transport/tls_settings.ts); absent: plaintext. */
+  tls?: NodeTlsSettings;
+  /** What this process trusts and presents when it dials nodes (--cacert, --cert, --key); absent: plaintext. */
+  clientTls?: ClientTlsSettings;
 }
 
 export const ECC_DEFAULT_FILE = {
@@ -72,7 +77,7 @@ export const ECC_DEFAULT_FILE = {
  * The front doors' fields are optional: without them startAll gives each node the default
  * ports (admin_address.ts, resp_address.ts).
  */
-export type EccConfigFile = typeof ECC_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] } & AuthFileFields;
+export type EccConfigFile = typeof ECC_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] } & AuthFileFields & TlsConfigFields;
 
 /**
  * The original's block_size meant something else: values were capped at k × block_size bytes
@@ -107,6 +112,7 @@ const RULES: FieldRules = {
   ...RESP_FIELD_RULES,
   ...HTTP_FIELD_RULES,
   ...AUTH_FIELD_RULES,
+  ...TLS_FIELD_RULES,
 };
 
 /** Validates a config object (defaults already merged in) and returns the typed config. */
@@ -130,6 +136,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
   problems.push(...respServersProblems(file.servers, file.resp_servers));
   problems.push(...httpServersProblems(file.servers, file.http_servers));
   problems.push(...authConfigProblems(file));
+  problems.push(...tlsProblems(file));
   if (problems.length > 0) throw new ConfigError(`invalid ecc config (${source}):\n  ${problems.join("\n  ")}`);
   return {
     servers: file.servers,
@@ -149,6 +156,7 @@ export function parseEccConfig(input: unknown, source: string): EccClusterConfig
     ...(file.resp_servers === undefined ? {} : { respServers: file.resp_servers }),
     ...(file.http_port === undefined ? {} : { httpPort: file.http_port }),
     ...(file.http_servers === undefined ? {} : { httpServers: file.http_servers }),
+    ...parseTlsSettings(file),
   };
 }
 
@@ -171,5 +179,6 @@ export function eccConfigToFile(config: EccClusterConfig): EccConfigFile {
     ...(config.httpPort === undefined ? {} : { http_port: config.httpPort }),
     ...(config.httpServers === undefined ? {} : { http_servers: config.httpServers }),
     ...authSettingsToFile(config),
+    ...tlsSettingsToFile(config),
   };
 }

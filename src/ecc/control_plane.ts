@@ -14,7 +14,7 @@
 // data_dir, so a restarted server keeps its term and vote, which Raft's safety needs, even
 // though its shards (memory) are gone.
 import path from "node:path";
-import { Server } from "@grpc/grpc-js";
+import { ChannelCredentials, Server } from "@grpc/grpc-js";
 import { SeededRandom } from "../core/env";
 import { NotLeaderError, UnavailableError, errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
@@ -38,6 +38,8 @@ export interface ControlPlaneOptions {
   dataDir: string;
   heartbeatTimeoutMs: number;
   logger: Logger;
+  /** How the control plane dials its peers (TLS or plaintext: src/transport/tls.ts). */
+  credentials: ChannelCredentials;
   onView: (view: View, previous: View) => void;
   /** The cluster's token, sent to the other members (src/transport/auth.ts); null: none. */
   auth?: AuthToken | null;
@@ -83,7 +85,7 @@ export class ViewControlPlane implements RaftHost {
       snapshotEntries: CONTROL_SNAPSHOT_ENTRIES,
       appliedIndex: stored.snapshot?.meta.lastIndex ?? 0,
     });
-    this.transport = new RaftPeerTransport(options.id, options.logger, undefined, options.auth ?? null);
+    this.transport = new RaftPeerTransport(options.id, options.logger, undefined, options.auth ?? null, options.credentials);
   }
 
   register(server: Server): void {

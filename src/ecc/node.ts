@@ -9,7 +9,8 @@ import { collectGarbage, collectWhenBuffersPileUp } from "../core/gc";
 import { processMemory } from "../core/process_memory";
 import { Logger } from "../core/logger";
 import { errorMessage, isKvError } from "../core/errors";
-import { Metadata, Server, credentials } from "@grpc/grpc-js";
+import { Metadata, Server } from "@grpc/grpc-js";
+import { channelCredentials, serverCredentials } from "../transport/tls";
 import { REBUILD_PULL_BYTES_MAX } from "../core/limits";
 import { CHANNEL_OPTIONS } from "../transport/grpc_options";
 import { errorFromGrpc } from "../transport/status";
@@ -85,6 +86,7 @@ export class EccNodeRuntime {
       heartbeatTimeoutMs: config.heartbeatTimeoutMs,
       logger: this.logger,
       auth: this.auth,
+      credentials: channelCredentials(config.clientTls),
       onView: (view) => {
         if (core !== null) this.carryOut(core.onView(view, this.clock.nowMs()));
       },
@@ -111,7 +113,7 @@ export class EccNodeRuntime {
   }
 
   async start(): Promise<number> {
-    const port = await this.server.listen(this.options.address);
+    const port = await this.server.listen(this.options.address, serverCredentials(this.options.config.tls));
     this.control.start();
     const tickMs = Math.max(5, Math.min(TICK_MS_MAX, Math.floor(this.options.config.heartbeatTimeoutMs / 8)));
     this.tickTimer = setInterval(() => this.tick(), tickMs);
@@ -272,7 +274,7 @@ export class EccNodeRuntime {
     const address = this.options.config.servers[node];
     let client = this.pullClients.get(node);
     if (client === undefined) {
-      client = new EccNodeClient(address, credentials.createInsecure(), { ...PULL_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
+      client = new EccNodeClient(address, channelCredentials(this.options.config.clientTls), { ...PULL_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
       this.pullClients.set(node, client);
     }
     const deadline = new Date(Date.now() + timeoutMs);
@@ -319,7 +321,7 @@ export class EccNodeRuntime {
   private peer(index: number): EccChannel {
     let channel = this.peers.get(index);
     if (channel === undefined) {
-      channel = new EccChannel(this.options.config.servers[index], this.auth);
+      channel = new EccChannel(this.options.config.servers[index], this.auth, channelCredentials(this.options.config.clientTls));
       this.peers.set(index, channel);
     }
     return channel;

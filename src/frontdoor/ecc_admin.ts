@@ -6,6 +6,7 @@ import type { EccNodeRuntime } from "../ecc/node";
 import { EcClient } from "../ecc/client";
 import type { EcStatsReply } from "../gen/ecc";
 import { Logger } from "../core/logger";
+import { tlsServerOptions } from "../transport/tls";
 import { AdminHttpServer, Readiness, startNodeAdmin } from "./http";
 import { NodeMetrics, registerMemoryGauges, registerStoreGauges } from "./metrics";
 import { eccClusterStatus } from "./status";
@@ -83,5 +84,8 @@ export async function startEccAdmin(options: EccAdminOptions): Promise<AdminHttp
       return eccClusterStatus(await client.stats(), config.servers);
     },
     release: () => client?.close(),
+    // HTTPS with the node's certificate when it serves TLS; no client certificate asked:
+    // the admin port is read-only, and probes and Prometheus must reach it.
+    secure: config.tls === undefined ? undefined : tlsServerOptions(config.tls, false),
   });
 }

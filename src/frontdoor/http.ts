@@ -7,6 +7,8 @@
 // time (slowloris) gets 408; an idle connection (half-open: the peer vanished without a FIN)
 // is closed after IDLE_TIMEOUT_MS; connections are capped. None of these reach a handler.
 import http from "node:http";
+import https from "node:https";
+import type { TlsOptions } from "node:tls";
 import net from "node:net";
 import { UnavailableError, errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
@@ -94,9 +96,13 @@ export async function startAdminHttp(
   handlers: AdminHandlers,
   logger: Logger,
   limits: AdminHttpLimits = ADMIN_HTTP_LIMITS,
+  /** Serve HTTPS with these options (src/transport/tls.ts); unset: plain HTTP. */
+  secure?: TlsOptions,
 ): Promise<AdminHttpServer> {
-  const server = http.createServer(
+  const createServer = (secure === undefined ? http.createServer : https.createServer) as typeof http.createServer;
+  const server = createServer(
     {
+      ...secure,
       maxHeaderSize: HEADER_BYTES_MAX,
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
@@ -217,6 +223,8 @@ export interface NodeAdminOptions {
   release: () => void;
   /** The admin port's token check (auth_http); null or absent: every endpoint open. */
   auth?: HttpAuth | null;
+  /** Serve HTTPS with these options (the node's certificate); unset: plain HTTP. */
+  secure?: TlsOptions;
 }
 
 /** A node's admin port: the mode's readiness and status, the node's metrics. */
@@ -234,6 +242,8 @@ export async function startNodeAdmin(options: NodeAdminOptions): Promise<AdminHt
       auth: options.auth ?? null,
     },
     options.logger,
+    ADMIN_HTTP_LIMITS,
+    options.secure,
   );
   return {
     port: server.port,

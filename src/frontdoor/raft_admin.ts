@@ -6,6 +6,7 @@ import { RaftClient } from "../raft/client";
 import type { KvStatsReply } from "../gen/raft";
 import type { RaftRole } from "../raft/types";
 import { Logger } from "../core/logger";
+import { tlsServerOptions } from "../transport/tls";
 import { AdminHttpServer, Readiness, startNodeAdmin } from "./http";
 import { NodeMetrics, registerMemoryGauges, registerStoreGauges } from "./metrics";
 import { gatherRaftCluster, raftClusterStatus } from "./status";
@@ -72,9 +73,12 @@ export async function startRaftAdmin(options: RaftAdminOptions): Promise<AdminHt
     readiness: () => raftReadiness(node.stats()),
     auth: httpAuthOf(config),
     gatherStatus: async () => {
-      client ??= new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, authToken: authTokenOf(config) ?? undefined });
+      client ??= new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, authToken: authTokenOf(config) ?? undefined, tls: config.clientTls });
       return raftClusterStatus(await gatherRaftCluster(client, config));
     },
     release: () => client?.close(),
+    // HTTPS with the node's certificate when it serves TLS; no client certificate asked:
+    // the admin port is read-only, and probes and Prometheus must reach it.
+    secure: config.tls === undefined ? undefined : tlsServerOptions(config.tls, false),
   });
 }

@@ -56,6 +56,8 @@ export interface ClusterOptions {
   /** raft only: fields of raft_config.json to set on every node (max_memory_bytes, eviction_policy). */
   /** Config fields on top of the runner's own (a memory budget, a policy). */
   overrides?: Record<string, unknown>;
+  /** Mutual TLS for the nodes and every client, with certificates made for this run (src/cli/certs.ts). */
+  tls?: boolean;
 }
 
 /** The RESP port of each node in a namespace network (every node has an address of its own). */
@@ -172,7 +174,14 @@ export class JepsenCluster {
           ? servers.map((address) => `${parseAddress(address).host}:${NAMESPACE_RESP_PORT}`)
           : ports.slice(nodeCount).map((port) => `127.0.0.1:${port}`);
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `jepsen-${options.mode}-`));
-    const cluster = new JepsenCluster(options, servers, dataDir, respAddresses);
+    let clusterOptions = options;
+    if (options.tls === true) {
+      const { createClusterCerts, tlsFieldsFor } = await import("../cli/certs");
+      const certs = path.join(dataDir, "certs");
+      await createClusterCerts({ dir: certs, nodes: servers, existing: "refuse" });
+      clusterOptions = { ...options, overrides: { ...options.overrides, ...tlsFieldsFor(certs) } };
+    }
+    const cluster = new JepsenCluster(clusterOptions, servers, dataDir, respAddresses);
     try {
       await Promise.all(servers.map((_, index) => cluster.startNode(index, false)));
     } catch (error) {
@@ -378,7 +387,7 @@ export class JepsenCluster {
   }
 
   private raftProbe(): RaftClient {
-    if (this.probeRaft === null) this.probeRaft = new RaftClient({ servers: this.servers, rpcTimeoutMs: PROBE_RPC_TIMEOUT_MS, attemptsMax: 1 });
+    if (this.probeRaft === null) this.probeRaft = new RaftClient({ servers: this.servers, rpcTimeoutMs: PROBE_RPC_TIMEOUT_MS, attemptsMax: 1, tls: this.raftConfig?.clientTls });
     return this.probeRaft;
   }
 }

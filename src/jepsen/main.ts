@@ -89,6 +89,7 @@ export function jepsenProgram(): Command {
     .option("--eviction-policy <policy>", "the nodes' eviction_policy (default allkeys-lru)")
     .option("--value-bytes <n>", "store each value padded to n bytes (the history keeps the short value), so a small budget fills with few keys", integer("--value-bytes", 0, 16 * 1024 * 1024))
     .option("--ttl-ms <ms>", "a third of the sets carry this TTL; expirations join the history as expire operations (raft: from the nodes' logs; ecc: at each value's deadline)", integer("--ttl-ms", 1, 86_400_000))
+    .option("--tls", "run the cluster and every client over mutual TLS, with certificates made for the run (openssl)")
     .option("--cleanup-netns", "only delete network namespaces left by killed runs (jepsen-<pid>-*, pid gone), then exit")
     .option("-q, --quiet", "print only the report, not nemesis events as they happen")
     .addHelpText(
@@ -120,6 +121,7 @@ interface Flags {
   evictionPolicy?: string;
   valueBytes?: number;
   ttlMs?: number;
+  tls?: boolean;
 }
 
 function writeFile(file: string, text: string): void {
@@ -171,6 +173,7 @@ export async function main(argv: string[]): Promise<number> {
       evictionPolicy: flags.evictionPolicy,
       valueBytes: flags.valueBytes,
       ttlMs: flags.ttlMs,
+      tls: flags.tls === true,
     });
   } catch (error) {
     process.stderr.write(`jepsen: the run could not be carried out: ${errorMessage(error)}\n(seed ${seed})\n`);

@@ -65,6 +65,8 @@ export interface JepsenOptions {
   valueBytes?: number;
   /** raft: a third of the sets carry this TTL. */
   ttlMs?: number;
+  /** Run the cluster and every client over mutual TLS (certificates made for the run). */
+  tls?: boolean;
 }
 
 export interface OperationCounts {
@@ -195,8 +197,11 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
       network = await NamespaceNetwork.create({ nodeCount });
       log(`network namespaces: ${network.namespaces().join(", ")} (subnet ${network.subnetPrefix}.0/24)`);
     }
-    cluster = await JepsenCluster.start({ mode: options.mode, network, logDir: options.nodeLogDir ?? null, overrides, resp: via === "resp" });
-    log(`${options.mode} cluster: ${cluster.servers.join(", ")} pids ${cluster.pids().join(",")}${via === "resp" ? `; clients through RESP at ${cluster.respAddresses.join(", ")}` : ""}`);
+    cluster = await JepsenCluster.start({ mode: options.mode, network, logDir: options.nodeLogDir ?? null, overrides, resp: via === "resp", tls: options.tls === true });
+    log(
+      `${options.mode} cluster: ${cluster.servers.join(", ")} pids ${cluster.pids().join(",")}${via === "resp" ? `; clients through RESP at ${cluster.respAddresses.join(", ")}` : ""}` +
+        `${(cluster.eccConfig ?? cluster.raftConfig)?.tls === undefined ? "" : "; mutual TLS"}`,
+    );
     const ready = await cluster.waitHealthy(30_000);
     if (!ready.healthy) throw new Error(`cluster not healthy after start: ${ready.summary}`);
 
@@ -221,10 +226,10 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenResult> {
     const ttlDeadlines = new Map<string, number>();
     const openTarget: TargetFactory =
       via === "resp"
-        ? respTargets(cluster.respAddresses, { commandTimeoutMs: operationTimeoutMs })
+        ? respTargets(cluster.respAddresses, { commandTimeoutMs: operationTimeoutMs, tls: (cluster.eccConfig ?? cluster.raftConfig)!.clientTls })
         : options.mode === "ecc"
           ? await eccTargets(cluster.eccConfig!, valueBytes, ttlDeadlines)
-          : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs, valueBytes);
+          : raftTargets(cluster.servers, cluster.raftConfig!.rpcTimeoutMs, valueBytes, cluster.raftConfig!.clientTls);
     const nemesis = new Nemesis({ cluster, schedule, recorder, keys, nowMs: clock.nowMs, log });
     const workload = startWorkload(
       recorder,

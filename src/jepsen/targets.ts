@@ -6,7 +6,9 @@ import { EcClient } from "../ecc/client";
 import { EccClusterConfig } from "../ecc/config";
 import { RaftClient } from "../raft/client";
 import Redis from "ioredis";
+import fs from "node:fs";
 import { parseAddress } from "../core/address";
+import type { ClientTlsSettings } from "../transport/tls_settings";
 import type { KvTarget, TargetFactory } from "./workload";
 
 /**
@@ -53,9 +55,9 @@ export function storedValue(value: string, valueBytes: number): Buffer {
   return stored;
 }
 
-export function raftTargets(servers: string[], rpcTimeoutMs: number, valueBytes = 0): TargetFactory {
+export function raftTargets(servers: string[], rpcTimeoutMs: number, valueBytes = 0, tls?: ClientTlsSettings): TargetFactory {
   return async () => {
-    const client = new RaftClient({ servers, rpcTimeoutMs });
+    const client = new RaftClient({ servers, rpcTimeoutMs, tls });
     return {
       get: async (key) => unpadded(await client.get(key)),
       set: async (key, value, ttlMs) => {
@@ -78,7 +80,15 @@ export function raftTargets(servers: string[], rpcTimeoutMs: number, valueBytes 
  * retries, the offline queue and reconnection are off, and a connection that fails is
  * replaced by the workload (it opens a fresh target after an unknown outcome).
  */
-export function respTargets(addresses: readonly string[], options: { commandTimeoutMs: number }): TargetFactory {
+export function respTargets(addresses: readonly string[], options: { commandTimeoutMs: number; tls?: ClientTlsSettings }): TargetFactory {
+  const tls =
+    options.tls === undefined
+      ? undefined
+      : {
+          ca: fs.readFileSync(options.tls.caPath),
+          ...(options.tls.certPath === undefined ? {} : { cert: fs.readFileSync(options.tls.certPath) }),
+          ...(options.tls.keyPath === undefined ? {} : { key: fs.readFileSync(options.tls.keyPath) }),
+        };
   let next = 0;
   return async () => {
     const { host, port } = parseAddress(addresses[next++ % addresses.length]);
@@ -93,6 +103,7 @@ export function respTargets(addresses: readonly string[], options: { commandTime
       retryStrategy: () => null,
       connectTimeout: 2_000,
       commandTimeout: options.commandTimeoutMs,
+      ...(tls === undefined ? {} : { tls }),
     });
     redis.on("error", () => undefined); // each command's own rejection is what the workload records
     await redis.connect();

@@ -46,6 +46,8 @@ import { BatchingChannel } from "../transport/batching_channel";
 import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
 import { AuthToken, AuthTokenInput, authTokenFromInput } from "../core/auth_token";
 import { authClientInterceptors } from "../transport/auth";
+import { channelCredentials } from "../transport/tls";
+import type { ClientTlsSettings } from "../transport/tls_settings";
 import { sleep } from "../core/env";
 
 type KvBody = NonNullable<KvOp["body"]>;
@@ -77,6 +79,8 @@ export interface RaftClientOptions {
    * with UnauthenticatedError (not retried: another node would say the same).
    */
   authToken?: AuthTokenInput;
+  /** TLS to the nodes (--cacert, --cert, --key; src/transport/tls_settings.ts); unset: plaintext. */
+  tls?: ClientTlsSettings;
 }
 
 export interface RaftSetOptions {
@@ -286,7 +290,7 @@ export class RaftClient {
   private channel(address: string): KvChannel {
     let channel = this.channels.get(address);
     if (channel === undefined) {
-      const client = new RaftKvClient(address, credentials.createInsecure(), { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
+      const client = new RaftKvClient(address, channelCredentials(this.options.tls), { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
       this.clients.push(client);
       channel = new BatchingChannel<KvBody, KvOp, KvResult, KvBatch, KvResultBatch>(address, {
         openStream: () => client.exchange(),

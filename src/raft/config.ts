@@ -9,6 +9,7 @@ import { EVICTION_POLICIES, EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../c
 import { parseByteSize } from "../core/units";
 import { RESP_FIELD_RULES, respServersProblems } from "../resp/resp_address";
 import { AUTH_FIELD_RULES, AuthFileFields, AuthSettings, authConfigProblems, authSettingsOf, authSettingsToFile } from "../core/auth_token";
+import { ClientTlsSettings, NodeTlsSettings, TLS_FIELD_RULES, TlsConfigFields, parseTlsSettings, tlsProblems, tlsSettingsToFile } from "../transport/tls_settings";
 import { FsyncPolicy } from "./disk_storage";
 
 /** The auth fields (auth_token, auth_token_file, auth_http) are src/core/auth_token.ts's AuthSettings. */
@@ -36,6 +37,10 @@ export interface RaftClusterConfig extends AuthSettings {
    */
   maxMemoryBytes: number;
   evictionPolicy: EvictionPolicy;
+  /** This node's TLS (src/transport/tls_settings.ts); absent: plaintext. */
+  tls?: NodeTlsSettings;
+  /** What this process trusts and presents when it dials nodes (--cacert, --cert, --key); absent: plaintext. */
+  clientTls?: ClientTlsSettings;
 }
 
 export const RAFT_DEFAULT_FILE = {
@@ -53,7 +58,7 @@ export const RAFT_DEFAULT_FILE = {
 };
 
 /** The admin port's fields are optional: without them each node gets the default port (admin_address.ts). */
-export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] } & AuthFileFields;
+export type RaftConfigFile = typeof RAFT_DEFAULT_FILE & { http_port?: number; http_servers?: string[]; resp_port?: number; resp_servers?: string[] } & AuthFileFields & TlsConfigFields;
 
 const RULES: FieldRules = {
   servers: { kind: "strings", itemsMin: 1, itemsMax: SERVERS_MAX },
@@ -74,6 +79,7 @@ const RULES: FieldRules = {
   // MAX_MEMORY_BYTES_MIN cannot hold a node's index and one value in flight: refused.
   max_memory_bytes: { kind: "bytes", min: MAX_MEMORY_BYTES_MIN, max: MAX_MEMORY_BYTES_MAX, optional: true },
   eviction_policy: { kind: "choice", choices: EVICTION_POLICIES, optional: true },
+  ...TLS_FIELD_RULES,
 };
 
 export function parseRaftConfig(input: unknown, source: string): RaftClusterConfig {
@@ -91,6 +97,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
   problems.push(...serverListProblems(file.servers));
   problems.push(...httpServersProblems(file.servers, file.http_servers));
   problems.push(...authConfigProblems(file));
+  problems.push(...tlsProblems(file));
   problems.push(...respServersProblems(file.servers, file.resp_servers));
   if (problems.length > 0) throw new ConfigError(`invalid raft config (${source}):\n  ${problems.join("\n  ")}`);
   return {
@@ -110,6 +117,7 @@ export function parseRaftConfig(input: unknown, source: string): RaftClusterConf
     maxMemoryBytes: parseByteSize(file.max_memory_bytes ?? MAX_MEMORY_BYTES_DEFAULT, "max_memory_bytes"),
     evictionPolicy: (file.eviction_policy ?? EVICTION_POLICY_DEFAULT) as EvictionPolicy,
     ...authSettingsOf(file),
+    ...parseTlsSettings(file),
   };
 }
 
@@ -131,5 +139,6 @@ export function raftConfigToFile(config: RaftClusterConfig): RaftConfigFile {
     max_memory_bytes: config.maxMemoryBytes,
     eviction_policy: config.evictionPolicy,
     ...authSettingsToFile(config),
+    ...tlsSettingsToFile(config),
   };
 }

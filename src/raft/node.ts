@@ -32,6 +32,7 @@ import { keyProblem } from "../core/keys";
 import { parseAddress } from "../core/address";
 import { Logger } from "../core/logger";
 import { bindServer } from "../transport/bind";
+import { channelCredentials, serverCredentials } from "../transport/tls";
 import { RAFT_CONFIG_DEFAULTS, RaftCore, RaftReady, RaftStatus, RaftStorageView } from "./core";
 import { RaftDriver, RaftHost, RaftOutcome } from "./driver";
 import { DiskRaftStorage } from "./disk_storage";
@@ -167,7 +168,7 @@ export class RaftNodeRuntime implements RaftHost {
       view,
     );
     this.driver = new RaftDriver(this.core, this, { snapshotEntries: config.snapshotEntries, appliedIndex: snapshotIndex });
-    this.transport = new RaftPeerTransport(this.id, this.logger, this.options.metrics, this.auth);
+    this.transport = new RaftPeerTransport(this.id, this.logger, this.options.metrics, this.auth, channelCredentials(config.clientTls));
     this.transport.register(this.server, (messages) => {
       if (this.stopped) return;
       for (const message of messages) this.core.step(message);
@@ -176,7 +177,7 @@ export class RaftNodeRuntime implements RaftHost {
     this.server.addService(RaftKvService, {
       exchange: (stream: ServerDuplexStream<KvBatch, KvResultBatch>) => this.onClientStream(stream),
     });
-    const port = await bindServer(this.server, this.id);
+    const port = await bindServer(this.server, this.id, serverCredentials(config.tls));
     this.tickTimer = setInterval(() => {
       this.core.tick();
       if (this.core.status().role === "leader") this.tickBudget();
@@ -651,7 +652,7 @@ export class RaftNodeRuntime implements RaftHost {
   /** A joining node asks the cluster's leader to add it, until it is a voter. */
   private async joinCluster(): Promise<void> {
     const { RaftClient } = await import("./client");
-    const client = new RaftClient({ servers: this.options.config.servers, rpcTimeoutMs: 1_000, attemptsMax: 3, authToken: this.auth ?? undefined });
+    const client = new RaftClient({ servers: this.options.config.servers, rpcTimeoutMs: 1_000, attemptsMax: 3, authToken: this.auth ?? undefined, tls: this.options.config.clientTls });
     let refusedLogged = false;
     try {
       for (let attempt = 0; attempt < JOIN_ATTEMPTS_MAX && !this.stopped; attempt++) {

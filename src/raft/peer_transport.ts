@@ -8,7 +8,8 @@
 // snapshots, in pieces (wire.ts), written only while fewer than DATA_WINDOW_BYTES of them are
 // on their way (the leader paces large appends); the control stream carries everything else
 // at once. HTTP/2 interleaves the two streams' frames on the peer's one connection.
-import { ClientWritableStream, Metadata, Server, ServerReadableStream, credentials, sendUnaryData } from "@grpc/grpc-js";
+import { ChannelCredentials, ClientWritableStream, Metadata, Server, ServerReadableStream, credentials, sendUnaryData, status } from "@grpc/grpc-js";
+import { peerCallProblem } from "../transport/tls";
 import { DeliverSummary, PeerBatch, PeerMessage, RaftPeerClient, RaftPeerService } from "../gen/raft";
 import { errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
@@ -72,8 +73,9 @@ class PeerSender {
     private readonly logger: Logger,
     private readonly metrics: Pick<NodeMetricsSink, "grpcError"> | undefined,
     auth: AuthToken | null,
+    channelCredentials: ChannelCredentials,
   ) {
-    this.client = new RaftPeerClient(address, credentials.createInsecure(), { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(auth) });
+    this.client = new RaftPeerClient(address, channelCredentials, { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(auth) });
   }
 
   send(messages: readonly RaftMessage[]): void {
@@ -193,12 +195,22 @@ export class RaftPeerTransport {
     private readonly metrics?: Pick<NodeMetricsSink, "grpcError">,
     /** The cluster's token, sent on every peer stream (src/transport/auth.ts); null: none. */
     private readonly auth: AuthToken | null = null,
+    /** How peers are dialled: plaintext unless given (src/transport/tls.ts). */
+    private readonly channelCredentials: ChannelCredentials = credentials.createInsecure(),
   ) {}
 
   /** Adds the RaftPeer service to `server`; `onMessages` gets each batch of decoded messages. */
   register(server: Server, onMessages: (messages: RaftMessage[]) => void): void {
     server.addService(RaftPeerService, {
       deliver: (call: ServerReadableStream<PeerBatch, DeliverSummary>, callback: sendUnaryData<DeliverSummary>) => {
+        // A client of the cluster (its certificate is from the cluster CA too) cannot forge
+        // votes, entries or views: the peer service takes calls from node certificates only.
+        const refused = peerCallProblem(call.getAuthContext());
+        if (refused !== null) {
+          this.logger.warn("raft.peer_refused", { peer: call.getPeer(), reason: refused });
+          callback({ code: status.PERMISSION_DENIED, details: refused });
+          return;
+        }
         // Headers right away: until a client-streaming call hears from the server, gRPC-js
         // keeps every message written on it (for a retry, up to 256 KiB of them), and each
         // kept message pins the 8 KiB pool slab it was encoded into. Headers commit the
@@ -235,7 +247,7 @@ export class RaftPeerTransport {
       let peer = this.peers.get(to);
       if (peer === undefined) {
         try {
-          peer = new PeerSender(to, this.logger, this.metrics, this.auth);
+          peer = new PeerSender(to, this.logger, this.metrics, this.auth, this.channelCredentials);
         } catch (error) {
           // An answer to a sender whose `from` is no gRPC target (a stranger's malformed
           // message, found by the port fuzzer): gRPC's channel refuses to parse it. Nobody

@@ -11,6 +11,7 @@
 // error is answered as Redis answers it ("-ERR Protocol error: ...") and the connection is
 // closed after the replies before it; the node keeps serving everyone else.
 import net from "node:net";
+import tls from "node:tls";
 import { randomBytes } from "node:crypto";
 import { ConfigError, UnavailableError, errorMessage } from "../core/errors";
 import { Logger } from "../core/logger";
@@ -49,7 +50,12 @@ export interface RespServerOptions {
   auth?: { matches(password: Buffer): boolean } | null;
   /** Called once per command answered: its name, whether the reply was an error, and when it arrived (performance.now()). */
   onCommand?: (name: string, failed: boolean, startedMs: number) => void;
+  /** Serve TLS (as Redis's tls-port) with these options (src/transport/tls.ts); unset: plaintext. */
+  tls?: tls.TlsOptions;
 }
+
+/** A TLS client gets this long to finish its handshake: a stalled one must not hold a socket for Node's default 120 s. */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
  * RESP commands in the node's metrics (src/frontdoor/metrics.ts), as operations named
@@ -82,7 +88,10 @@ export class RespServer {
   constructor(readonly options: RespServerOptions) {
     this.connectionsMax = options.connectionsMax ?? RESP_CONNECTIONS_MAX;
     this.partialCommandMsMax = options.partialCommandMsMax ?? RESP_PARTIAL_COMMAND_MS_MAX;
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.server =
+      options.tls === undefined
+        ? net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket))
+        : tls.createServer({ ...options.tls, allowHalfOpen: true, noDelay: true, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, (socket) => this.accept(socket));
   }
 
   /** Listens on host:port; a port in use is an UnavailableError, as for the gRPC port. Returns the port. */

@@ -23,10 +23,11 @@ function filterBindNoise(): void {
   });
 }
 
-export function bindServer(server: Server, address: string): Promise<number> {
+/** Binds `server` at `address`; plaintext unless TLS credentials are given (src/transport/tls.ts). */
+export function bindServer(server: Server, address: string, serverCredentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
   filterBindNoise();
   return new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => {
+    server.bindAsync(address, serverCredentials, (error, port) => {
       if (error !== null) {
         const text = errorMessage(error);
         const reason = /EADDRINUSE|address already in use/i.test(text)

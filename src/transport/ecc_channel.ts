@@ -1,6 +1,6 @@
 // Client side of one ecc node: the batched Exchange stream (batching_channel.ts) plus a
 // unary call for node-to-node transaction resolution.
-import { Metadata, credentials } from "@grpc/grpc-js";
+import { ChannelCredentials, Metadata, credentials } from "@grpc/grpc-js";
 import { EccNodeClient, Op, OpBatch, Result, ResultBatch } from "../gen/ecc";
 import { RPC_TIMEOUT_MS } from "../core/limits";
 import { BatchingChannel } from "./batching_channel";
@@ -16,9 +16,10 @@ export class EccChannel {
   private readonly client: EccNodeClient;
   private readonly batching: BatchingChannel<{ body: OpBody; epoch: number }, Op, Result, OpBatch, ResultBatch>;
 
-  constructor(address: string, auth: AuthToken | null = null) {
+  /** `auth`: the cluster's token on every call; `channelCredentials`: plaintext unless given (src/transport/tls.ts). */
+  constructor(address: string, auth: AuthToken | null = null, channelCredentials: ChannelCredentials = credentials.createInsecure()) {
     this.address = address;
-    const client = new EccNodeClient(address, credentials.createInsecure(), { ...CHANNEL_OPTIONS, interceptors: authClientInterceptors(auth) });
+    const client = new EccNodeClient(address, channelCredentials, { ...CHANNEL_OPTIONS, interceptors: authClientInterceptors(auth) });
     this.client = client;
     this.batching = new BatchingChannel<{ body: OpBody; epoch: number }, Op, Result, OpBatch, ResultBatch>(address, {
       openStream: () => client.exchange(),

@@ -1,6 +1,6 @@
 // Server side of the ecc data path: binds a gRPC server and hands every Op to a handler.
 // Batches are processed in arrival order; results go back in batches of bounded size.
-import { Server, ServerDuplexStream, ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
+import { Server, ServerCredentials, ServerDuplexStream, ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import { EccNodeService, Op, OpBatch, Result, ResultBatch } from "../gen/ecc";
 import { CHUNK_BYTES_MAX } from "../core/limits";
 import { Logger } from "../core/logger";
@@ -40,8 +40,8 @@ export class EccServer {
     return this.server;
   }
 
-  async listen(address: string): Promise<number> {
-    return bindServer(this.server, address);
+  async listen(address: string, serverCredentials?: ServerCredentials): Promise<number> {
+    return bindServer(this.server, address, serverCredentials);
   }
 
   async close(): Promise<void> {

@@ -29,7 +29,7 @@ export async function startEccCluster(
     resp?: boolean;
     /** More environment for every node. */
     env?: NodeJS.ProcessEnv;
-    /** More config-file fields (e.g. auth_token_file). */
+    /** More config-file fields (e.g. auth_token_file, tls_cert, tls_key, tls_ca). */
     config?: Record<string, unknown>;
     /** Start nodes as startAll does (node flags, allocator), each in the cgroup this names. */
     procsFileOf?: (index: number) => string;

@@ -17,9 +17,11 @@ const DIST = path.resolve(__dirname, "..", "..");
 
 /**
  * Ceilings on the modules a client command may load, a little above what it loads now (ecc
- * 126, raft 113: gRPC and protobuf are most of it); raise them only with a reason.
+ * 126, raft 113: gRPC and protobuf are most of it); raise them only with a reason. TLS (issue
+ * 19) added 4 to both: its settings, its config fields, the credentials, and the probe that
+ * names a TLS mismatch (loaded only after a failure, which these runs are); ecc 142 then.
  */
-const ECC_CLIENT_GET_MODULES_MAX = 140;
+const ECC_CLIENT_GET_MODULES_MAX = 146;
 const RAFT_CLIENT_GET_MODULES_MAX = 130;
 /** Packages no client command needs (zod: config files are checked by src/core/flat_config.ts). */
 const CLIENT_UNNEEDED_PACKAGES = ["vega", "vega-lite", "hdr-histogram-js", "cli-progress", "zod"];
