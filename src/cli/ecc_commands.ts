@@ -365,29 +365,14 @@ async function startEccResp(
   const { respAddress } = await import("../resp/resp_address");
   const listenAt = respAddress(config, address);
   if (listenAt === null) return null;
-  const [{ RespServer, partialCommandMsFromEnv, respMetrics }, { EccRespBackend, selfLink }, { EcClient }] = await Promise.all([
+  const [{ startNodeRespServer }, { EccRespBackend, selfLink }, { EcClient }] = await Promise.all([
     import("../resp/server"),
     import("../resp/ecc_backend"),
     import("../ecc/client"),
   ]);
-  const partialCommandMsMax = partialCommandMsFromEnv(process.env);
   const client = new EcClient({ config, codec, links: new Map([[node.shardIndex, selfLink(node)]]) });
   const backend = new EccRespBackend(node, client, config);
-  const tls = config.tls === undefined ? undefined : (await import("../transport/tls")).tlsServerOptions(config.tls, config.tls.peerTls === "mutual");
-  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics), auth: authTokenOf(config), tls });
-  try {
-    await server.listen(listenAt);
-  } catch (error) {
-    await backend.close();
-    throw error;
-  }
-  logger.info("resp.listening", { address: server.address });
-  return {
-    close: async () => {
-      await server.close();
-      await backend.close();
-    },
-  };
+  return startNodeRespServer({ backend, listenAt, logger, metrics, auth: authTokenOf(config), tls: config.tls });
 }
 
 function formatBudget(stats: EcStatsReply): string {

@@ -285,27 +285,12 @@ async function startRaftResp(
   const { respAddress } = await import("../resp/resp_address");
   const listenAt = respAddress(config, address);
   if (listenAt === null) return null;
-  const [{ RespServer, partialCommandMsFromEnv, respMetrics }, { RaftRespBackend }, { RaftClient }] = await Promise.all([
+  const [{ startNodeRespServer }, { RaftRespBackend }, { RaftClient }] = await Promise.all([
     import("../resp/server"),
     import("../resp/raft_backend"),
     import("../raft/client"),
   ]);
-  const partialCommandMsMax = partialCommandMsFromEnv(process.env);
   const client = new RaftClient({ servers: config.servers, rpcTimeoutMs: config.rpcTimeoutMs, connectTimeoutMs: config.connectTimeoutMs, authToken: authTokenOf(config) ?? undefined, tls: config.clientTls });
   const backend = new RaftRespBackend(node, client, config);
-  const tls = config.tls === undefined ? undefined : (await import("../transport/tls")).tlsServerOptions(config.tls, config.tls.peerTls === "mutual");
-  const server = new RespServer({ backend, logger, partialCommandMsMax, onCommand: respMetrics(metrics), auth: authTokenOf(config), tls });
-  try {
-    await server.listen(listenAt);
-  } catch (error) {
-    await backend.close();
-    throw error;
-  }
-  logger.info("resp.listening", { address: server.address });
-  return {
-    close: async () => {
-      await server.close();
-      await backend.close();
-    },
-  };
+  return startNodeRespServer({ backend, listenAt, logger, metrics, auth: authTokenOf(config), tls: config.tls });
 }

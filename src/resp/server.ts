@@ -73,6 +73,39 @@ interface Slot {
   startedMs: number;
 }
 
+/**
+ * A node's RESP port, as `server startOne` of either mode opens it: `backend` behind a
+ * RespServer listening at `listenAt`, with the node's token and TLS (clients must show a
+ * certificate from the cluster CA when peer TLS is mutual), commands counted in the node's
+ * metrics. Closing it closes the server, then the backend; a failed listen closes the
+ * backend and throws.
+ */
+export async function startNodeRespServer(options: {
+  backend: RespBackend;
+  listenAt: string;
+  logger: Logger;
+  metrics: { opDone(command: string, result: string, startedMs: number): void } | undefined;
+  auth: RespServerOptions["auth"];
+  tls: import("../transport/tls_settings").NodeTlsSettings | undefined;
+}): Promise<{ close(): Promise<void> }> {
+  const { backend, logger } = options;
+  const tls = options.tls === undefined ? undefined : (await import("../transport/tls")).tlsServerOptions(options.tls, options.tls.peerTls === "mutual");
+  const server = new RespServer({ backend, logger, partialCommandMsMax: partialCommandMsFromEnv(process.env), onCommand: respMetrics(options.metrics), auth: options.auth, tls });
+  try {
+    await server.listen(options.listenAt);
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  logger.info("resp.listening", { address: server.address });
+  return {
+    close: async () => {
+      await server.close();
+      await backend.close();
+    },
+  };
+}
+
 export class RespServer {
   private readonly server: net.Server;
   private readonly connections = new Set<RespConnection>();
