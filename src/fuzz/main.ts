@@ -4,24 +4,15 @@
 // inputs tried per port. Exit codes: 0 every node came through, 1 a property failed (the seed,
 // a replay command and a file with the last inputs are printed), 2 the run could not be
 // carried out (bad flags, the cluster did not start).
-import { Command, InvalidArgumentError as CommanderArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import { errorMessage } from "../core/errors";
+import { integerOption } from "../cli/commander_options";
 import { killAllLaunchedSync } from "../core/launcher";
 import { defaultFailureDir, formatReport, runFuzz, FuzzMode } from "./runner";
 
 export const EXIT_PASSED = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_NOT_RUN = 2;
-
-function integer(name: string, min: number, max: number): (value: string) => number {
-  return (value: string) => {
-    const parsed = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-      throw new CommanderArgumentError(`${name} must be an integer in ${min}..${max}`);
-    }
-    return parsed;
-  };
-}
 
 export function fuzzProgram(): Command {
   return new Command("fuzz")
@@ -31,10 +22,10 @@ export function fuzzProgram(): Command {
         "Afterwards every node must still run and serve, and every key acknowledged before the fuzz must read back unchanged.",
     )
     .addOption(new Option("--mode <mode>", "which store to fuzz (required)").choices(["ecc", "raft"]).makeOptionMandatory())
-    .option("--seed <n>", "seed of every input (default: random, printed)", integer("--seed", 0, 2 ** 32 - 1))
-    .option("--inputs <n>", "inputs per port (slow connections: a hundredth)", integer("--inputs", 1, 10_000_000), 2_000)
-    .option("--time <seconds>", "the fuzz stops here even with inputs left", integer("--time", 1, 86_400), 60)
-    .option("--drip-ms <ms>", "a slow connection writes one byte this often", integer("--drip-ms", 1, 10_000), 25)
+    .option("--seed <n>", "seed of every input (default: random, printed)", integerOption("--seed", 0, 2 ** 32 - 1))
+    .option("--inputs <n>", "inputs per port (slow connections: a hundredth)", integerOption("--inputs", 1, 10_000_000), 2_000)
+    .option("--time <seconds>", "the fuzz stops here even with inputs left", integerOption("--time", 1, 86_400), 60)
+    .option("--drip-ms <ms>", "a slow connection writes one byte this often", integerOption("--drip-ms", 1, 10_000), 25)
     .option("--failure-dir <dir>", "where the last inputs go when a property fails", defaultFailureDir())
     .option("--log-dir <dir>", "append every line each node prints to <dir>/node<i>.log")
     .exitOverride();

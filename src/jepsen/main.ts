@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError as CommanderArgumentError, Option } from "commander";
 import { errorMessage } from "../core/errors";
+import { integerOption } from "../cli/commander_options";
 import { deleteNamespaces, staleNamespaces } from "./netns";
 import { FAULT_KINDS, FaultKind } from "./schedule";
 import { JepsenResult, cleanupActiveRuns, defaultFaults, formatReport, historyFileText, resultToJson, runJepsen } from "./runner";
@@ -14,16 +15,6 @@ import { JepsenResult, cleanupActiveRuns, defaultFaults, formatReport, historyFi
 export const EXIT_LINEARIZABLE = 0;
 export const EXIT_NOT_LINEARIZABLE = 1;
 export const EXIT_INCONCLUSIVE = 2;
-
-function integer(name: string, min: number, max: number): (value: string) => number {
-  return (value: string) => {
-    const parsed = Number(value);
-    if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-      throw new CommanderArgumentError(`${name} must be an integer in ${min}..${max}`);
-    }
-    return parsed;
-  };
-}
 
 /** A fraction in 0..1 (the runner checks it against the sets' share). */
 function fraction(name: string): (value: string) => number {
@@ -55,11 +46,11 @@ export function jepsenProgram(): Command {
         "is read by a fresh client, and the whole history is checked for linearizability.",
     )
     .addOption(new Option("--mode <mode>", "which store to test (required)").choices(["ecc", "raft"]))
-    .option("--time <seconds>", "how long the workload and the nemesis run", integer("--time", 1, 3_600), 60)
-    .option("--seed <n>", "seed of the nemesis schedule and the clients' choices (default: random, printed)", integer("--seed", 0, 2 ** 31 - 1))
-    .option("--clients <n>", "concurrent clients", integer("--clients", 1, 64), 8)
-    .option("--keys <n>", "keys (few, so operations collide)", integer("--keys", 1, 1_000), 4)
-    .option("--op-timeout-ms <ms>", "per-operation deadline; a write past it is recorded as unknown", integer("--op-timeout-ms", 100, 600_000), 8_000)
+    .option("--time <seconds>", "how long the workload and the nemesis run", integerOption("--time", 1, 3_600), 60)
+    .option("--seed <n>", "seed of the nemesis schedule and the clients' choices (default: random, printed)", integerOption("--seed", 0, 2 ** 31 - 1))
+    .option("--clients <n>", "concurrent clients", integerOption("--clients", 1, 64), 8)
+    .option("--keys <n>", "keys (few, so operations collide)", integerOption("--keys", 1, 1_000), 4)
+    .option("--op-timeout-ms <ms>", "per-operation deadline; a write past it is recorded as unknown", integerOption("--op-timeout-ms", 100, 600_000), 8_000)
     .option(
       "--faults <list>",
       `comma list of ${FAULT_KINDS.join(", ")}, or none (default: ecc ${defaultFaults("ecc").join(",")}; raft ${defaultFaults("raft").join(",")}). ` +
@@ -80,15 +71,15 @@ export function jepsenProgram(): Command {
       "fraction of operations that are SET NX, from the sets' share (default 0.1 with --via resp, else 0)",
       fraction("--nx-fraction"),
     )
-    .option("--heal-timeout-ms <ms>", "bound on waiting for a healthy cluster after healing", integer("--heal-timeout-ms", 1_000, 600_000), 60_000)
-    .option("--check-steps <n>", "linearizability search budget per key (more = slower, fewer inconclusive verdicts)", integer("--check-steps", 1, 16_000_000), 5_000_000)
+    .option("--heal-timeout-ms <ms>", "bound on waiting for a healthy cluster after healing", integerOption("--heal-timeout-ms", 1_000, 600_000), 60_000)
+    .option("--check-steps <n>", "linearizability search budget per key (more = slower, fewer inconclusive verdicts)", integerOption("--check-steps", 1, 16_000_000), 5_000_000)
     .option("--out <file>", "write the results JSON (schema ecc-cache.jepsen/1) here")
     .option("--history-out <file>", "write the full history (ecc-cache-history JSON) here")
     .option("--node-logs <dir>", "append every node's output to <dir>/node<i>.log")
     .option("--max-memory <size>", "each node's memory budget (max_memory_bytes), e.g. 4MiB; evictions join the history as expire operations (from the nodes' logs)")
     .option("--eviction-policy <policy>", "the nodes' eviction_policy (default allkeys-lru)")
-    .option("--value-bytes <n>", "store each value padded to n bytes (the history keeps the short value), so a small budget fills with few keys", integer("--value-bytes", 0, 16 * 1024 * 1024))
-    .option("--ttl-ms <ms>", "a third of the sets carry this TTL; expirations join the history as expire operations (raft: from the nodes' logs; ecc: at each value's deadline)", integer("--ttl-ms", 1, 86_400_000))
+    .option("--value-bytes <n>", "store each value padded to n bytes (the history keeps the short value), so a small budget fills with few keys", integerOption("--value-bytes", 0, 16 * 1024 * 1024))
+    .option("--ttl-ms <ms>", "a third of the sets carry this TTL; expirations join the history as expire operations (raft: from the nodes' logs; ecc: at each value's deadline)", integerOption("--ttl-ms", 1, 86_400_000))
     .option("--tls", "run the cluster and every client over mutual TLS, with certificates made for the run (openssl)")
     .option("--cleanup-netns", "only delete network namespaces left by killed runs (jepsen-<pid>-*, pid gone), then exit")
     .option("-q, --quiet", "print only the report, not nemesis events as they happen")
