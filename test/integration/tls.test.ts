@@ -211,7 +211,10 @@ describe("TLS (real processes)", function () {
     });
 
     it("serves RESP over TLS (as Redis's tls-port): redis-cli --tls with the cluster's certificates works, without them it is refused", async function () {
-      if (!redisToolInstalled()) this.skip();
+      if (!redisToolInstalled()) {
+        console.log("      skipped: redis-cli (Debian redis-tools) is not installed");
+        this.skip();
+      }
       const port = Number(raft!.config.respServers![0].split(":")[1]);
       const tlsArgs = ["--tls", "--cacert", cluster.ca, "--cert", path.join(cluster.dir, "client.crt"), "--key", path.join(cluster.dir, "client.key")];
       const set = await redisCli(port, [...tlsArgs, "SET", "color", "blue"]);
