@@ -114,6 +114,48 @@ export function defineRespChecks(title: string, start: () => Promise<RespCluster
       assert.ok(dbsize >= 2_002, `dbsize ${dbsize}`);
     });
 
+    it("connection and introspection commands answer as Redis's do: PING, ECHO, SELECT, CLIENT, COMMAND, KEYS", async () => {
+      const [a] = cluster.ports;
+      const redis = await open(a);
+      assert.equal(await redis.ping(), "PONG");
+      assert.equal(await redis.echo("hello"), "hello");
+      assert.equal(await redis.select(0), "OK");
+      await assert.rejects(redis.select(1), /ERR/);
+      assert.equal(await redis.call("client", "setname", "checker"), "OK");
+      assert.equal(await redis.call("client", "getname"), "checker");
+      const id = (await redis.call("client", "id")) as number;
+      assert.ok(Number.isInteger(id) && id > 0, `CLIENT ID ${id}`);
+      assert.match((await redis.call("client", "info")) as string, new RegExp(`id=${id} .*name=checker`));
+      const other = await open(a);
+      assert.equal(await other.call("client", "getname"), null, "a name belongs to its connection");
+      const count = (await redis.call("command", "count")) as number;
+      const list = (await redis.call("command", "list")) as string[];
+      assert.equal(list.length, count);
+      for (const name of ["get", "set", "getrange", "expire", "scan", "info"]) assert.ok(list.includes(name), `COMMAND LIST has ${name}`);
+      // COMMAND INFO: name, arity (Redis's: get 2, set -3), flags, first/last key, step.
+      const [get, set, unknown] = (await redis.call("command", "info", "get", "set", "nosuchcommand")) as Array<unknown[] | null>;
+      assert.deepEqual([get![0], get![1], get![3], get![4], get![5]], ["get", 2, 1, 1, 1]);
+      assert.deepEqual([set![0], set![1]], ["set", -3]);
+      assert.equal(unknown, null);
+      const docs = (await redis.call("command", "docs", "getrange")) as unknown[];
+      assert.equal(docs[0], "getrange");
+      assert.ok(Array.isArray(docs[1]) && (docs[1] as unknown[]).includes("summary"), "COMMAND DOCS carries a summary");
+      await assert.rejects(redis.call("command", "frobnicate"), /unknown subcommand/i);
+      assert.equal(await redis.set("intro:1", "x"), "OK");
+      assert.equal(await redis.set("intro:2", "y"), "OK");
+      acknowledged.set("intro:1", Buffer.from("x"));
+      acknowledged.set("intro:2", Buffer.from("y"));
+      // KEYS lists what this node holds: its own commit (ecc) or apply (raft) may trail the
+      // acknowledgement a little, so look a few times (bounded).
+      let listed: string[] = [];
+      for (let attempt = 0; attempt < 30; attempt++) {
+        listed = ((await redis.keys("intro:*")) as string[]).sort();
+        if (listed.length === 2) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.deepEqual(listed, ["intro:1", "intro:2"]);
+    });
+
     it("ioredis: a pipeline sees its own writes in order, across many keys", async () => {
       const redis = await open(cluster.ports[0]);
       const pipeline = redis.pipeline();
