@@ -17,7 +17,7 @@ import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
 import { RaftMessage } from "./types";
 import type { NodeMetricsSink } from "../frontdoor/metrics";
 import { grpcCodeName } from "../transport/status";
-import { MessageAssembler, toWire } from "./wire";
+import { MessageAssembler, malformedMessage, toWire } from "./wire";
 import { AuthToken } from "../core/auth_token";
 import { authClientInterceptors } from "../transport/auth";
 
@@ -187,6 +187,8 @@ export class RaftPeerTransport {
   private readonly peers = new Map<string, PeerSender>();
   private readonly assembler = new MessageAssembler();
   private closed = false;
+  private malformedDropped = 0;
+  private malformedLoggedMs = -Infinity;
 
   constructor(
     private readonly selfId: string,
@@ -222,7 +224,13 @@ export class RaftPeerTransport {
           for (const wire of batch.messages) {
             if (wire.to !== this.selfId || wire.from === "" || wire.from === this.selfId) continue; // not for us
             const message = this.assembler.fromWire(wire);
-            if (message !== null) messages.push(message);
+            if (message === null) continue;
+            const malformed = malformedMessage(message);
+            if (malformed !== null) {
+              this.noteMalformed(wire.from, message.type, malformed);
+              continue;
+            }
+            messages.push(message);
           }
           if (messages.length > 0) onMessages(messages);
         });
@@ -230,6 +238,15 @@ export class RaftPeerTransport {
         call.on("error", () => undefined); // the sender went away; it reconnects when it can
       },
     });
+  }
+
+  /** Logs a dropped malformed message, at most once a second (a flood must not flood the log). */
+  private noteMalformed(from: string, type: string, reason: string): void {
+    this.malformedDropped++;
+    const nowMs = performance.now();
+    if (nowMs - this.malformedLoggedMs < 1_000) return;
+    this.malformedLoggedMs = nowMs;
+    this.logger.warn("raft.peer_message_malformed", { from: JSON.stringify(from.slice(0, 64)), type, reason, dropped: this.malformedDropped });
   }
 
   send(messages: readonly RaftMessage[]): void {

@@ -197,6 +197,52 @@ interface AppendAssembly {
   receivedBytes: number;
 }
 
+/**
+ * Why a decoded peer message is not one a Raft node could have sent, or null when it is
+ * well formed. RaftCore asserts these shapes (its inputs come from itself and its peers), so
+ * the transport drops a message that breaks them before the core sees it: a stranger's or
+ * a corrupted message must not stop a node (found by the port fuzzer: an AppendEntries
+ * whose entries did not follow prevLogIndex failed the core's assertion and killed it).
+ * Checked: every number a non-negative safe integer; entries numbered from prevLogIndex + 1
+ * one by one, with terms that never decrease, from prevLogTerm up to the message's term.
+ */
+export function malformedMessage(message: RaftMessage): string | null {
+  const count = (value: number): boolean => Number.isSafeInteger(value) && value >= 0;
+  if (!count(message.term)) return `term ${message.term}`;
+  switch (message.type) {
+    case "PreVote":
+    case "RequestVote":
+      return count(message.lastLogIndex) && count(message.lastLogTerm) ? null : "last log index or term";
+    case "AppendEntries": {
+      if (!count(message.prevLogIndex) || !count(message.prevLogTerm) || !count(message.leaderCommitIndex)) return "prev log index or term, or commit index";
+      if (message.prevLogTerm > message.term) return `prev log term ${message.prevLogTerm} above the message's term ${message.term}`;
+      let previousTerm = message.prevLogTerm;
+      for (let i = 0; i < message.entries.length; i++) {
+        const entry = message.entries[i];
+        if (entry.index !== message.prevLogIndex + 1 + i) return `entry ${i} has index ${entry.index}, not ${message.prevLogIndex + 1 + i}`;
+        if (!count(entry.term) || entry.term < previousTerm || entry.term > message.term) return `entry ${entry.index} has term ${entry.term}`;
+        previousTerm = entry.term;
+      }
+      return null;
+    }
+    case "AppendEntriesResponse":
+      return [message.matchIndex, message.rejectedLogIndex, message.conflictIndex, message.conflictTerm].every(count) ? null : "indexes";
+    case "Heartbeat":
+      return count(message.commitIndex) && count(message.readRound) ? null : "commit index or read round";
+    case "HeartbeatResponse":
+      return count(message.readRound) ? null : "read round";
+    case "InstallSnapshot": {
+      const meta = message.snapshot.meta;
+      if (!count(meta.lastIndex) || !count(meta.lastTerm) || meta.lastTerm > message.term) return "snapshot index or term";
+      return meta.voters.length > 0 ? null : "snapshot without voters";
+    }
+    case "InstallSnapshotResponse":
+      return count(message.matchIndex) ? null : "match index";
+    default:
+      return null;
+  }
+}
+
 /** Turns wire messages back into core messages; holds partial snapshots and appends per sender. */
 export class MessageAssembler {
   private readonly assemblies = new Map<string, SnapshotAssembly>();

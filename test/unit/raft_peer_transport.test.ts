@@ -13,7 +13,7 @@ import { RaftPeerClient } from "../../src/gen/raft";
 import { RaftPeerTransport } from "../../src/raft/peer_transport";
 import { RAFT_CHANNEL_OPTIONS, RAFT_SERVER_OPTIONS } from "../../src/transport/grpc_options";
 import { AppendEntries, LogEntry, RaftMessage } from "../../src/raft/types";
-import { APPEND_PIECE_BYTES, MessageAssembler, toWire } from "../../src/raft/wire";
+import { APPEND_PIECE_BYTES, MessageAssembler, malformedMessage, toWire } from "../../src/raft/wire";
 
 function filled(bytes: number, seed: number): Buffer {
   const data = Buffer.allocUnsafe(bytes);
@@ -136,6 +136,36 @@ describe("raft peer transport", () => {
       ]);
       await within(arrived, "message");
       assert.deepEqual(received.at(-1), { type: "PreVote", from: "127.0.0.1:3", to: address, term: 8, lastLogIndex: 1, lastLogTerm: 1 });
+    } finally {
+      onReceived = null;
+      sender.close();
+    }
+  });
+
+  it("drops messages no Raft node could send before the core sees them, and delivers the next good one", async () => {
+    // Found by the port fuzzer: an AppendEntries whose entries did not follow prevLogIndex
+    // reached RaftCore, whose assertion stopped the node.
+    const sender = new RaftPeerTransport("127.0.0.1:5", silentLogger);
+    try {
+      const from = "127.0.0.1:5";
+      const bad: RaftMessage[] = [
+        { type: "AppendEntries", from, to: address, term: 9, prevLogIndex: 10, prevLogTerm: 2, leaderCommitIndex: 0, entries: [{ term: 3, index: 13, type: "command", data: Buffer.alloc(1) }] },
+        { type: "AppendEntries", from, to: address, term: 9, prevLogIndex: 10, prevLogTerm: 4, leaderCommitIndex: 0, entries: [{ term: 3, index: 11, type: "command", data: Buffer.alloc(1) }] },
+        { type: "AppendEntries", from, to: address, term: 2, prevLogIndex: 10, prevLogTerm: 2, leaderCommitIndex: 0, entries: [{ term: 3, index: 11, type: "command", data: Buffer.alloc(1) }] },
+        { type: "Heartbeat", from, to: address, term: 9, commitIndex: -1, readRound: 0 },
+      ];
+      for (const message of bad) assert.notEqual(malformedMessage(message), null, JSON.stringify(message));
+      const good: RaftMessage = { type: "PreVote", from, to: address, term: 9, lastLogIndex: 1, lastLogTerm: 1 };
+      assert.equal(malformedMessage(good), null);
+      assert.equal(malformedMessage(bigAppend(from, address, [10, 20])), null);
+      const before = received.length;
+      const arrived = new Promise<void>((resolve) => {
+        onReceived = resolve;
+      });
+      // (The heartbeat with a negative commit index cannot even be encoded: not sent.)
+      sender.send([...bad.slice(0, 3), good]);
+      await within(arrived, "message");
+      assert.deepEqual(received.slice(before), [good], "only the well-formed message arrives");
     } finally {
       onReceived = null;
       sender.close();
