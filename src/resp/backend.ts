@@ -73,3 +73,48 @@ export interface RespBackend {
   configValues(): Record<string, string>;
   close(): Promise<void>;
 }
+
+/**
+ * One SCAN call over a node's store, as Redis walks: pages of `count` slots from `cursor`
+ * until `count` keys are found, 10 × count slots were looked at, or the pass is complete.
+ * `page` reads one page (the keys it holds that SCAN may list, and where the next starts).
+ */
+export function scanAsRedis(cursor: number, count: number, page: (cursor: number, count: number) => { keys: Buffer[]; next: number }): ScanPage {
+  const keys: Buffer[] = [];
+  let next = cursor;
+  let slots = 0;
+  do {
+    const read = page(next, count);
+    keys.push(...read.keys);
+    next = read.next;
+    slots += count;
+  } while (next !== 0 && keys.length < count && slots < 10 * count);
+  return { cursor: next, keys };
+}
+
+/** What both modes' nodes report against their budget, as the INFO memory fields they share. */
+export interface MemoryFigures {
+  usedBytes: number;
+  rssBytes: number;
+  maxMemoryBytes: number;
+  evictionPolicy: string;
+  logicalBytes: number;
+  evictedKeys: number;
+  expiredKeys: number;
+  rejectedWrites: number;
+}
+
+/** INFO memory: Redis's fields, then this cache's own (`extra`: what only one mode has). */
+export function memoryInfo(stats: MemoryFigures, extra: InfoField[]): InfoField[] {
+  return [
+    ["used_memory", stats.usedBytes],
+    ["used_memory_rss", stats.rssBytes],
+    ["maxmemory", stats.maxMemoryBytes],
+    ["maxmemory_policy", stats.evictionPolicy],
+    ...extra,
+    ["cache_logical_bytes", stats.logicalBytes],
+    ["cache_evicted_keys", stats.evictedKeys],
+    ["cache_expired_keys", stats.expiredKeys],
+    ["cache_rejected_writes", stats.rejectedWrites],
+  ];
+}

@@ -17,7 +17,7 @@ import { EccClusterConfig } from "../ecc/config";
 import { EccNodeRuntime } from "../ecc/node";
 import { WriteAbortedError } from "../core/errors";
 import { EC_WRITE_ATTEMPTS_MAX } from "../core/limits";
-import { BackendInfo, KeyStat, RespBackend, ScanPage, SetOutcome, SetRequest } from "./backend";
+import { BackendInfo, KeyStat, RespBackend, ScanPage, SetOutcome, SetRequest, memoryInfo, scanAsRedis } from "./backend";
 import { CommandError } from "./arguments";
 import { ERR_STRING_TOO_LONG } from "./errors";
 import { KeyWriteQueue } from "./write_queue";
@@ -144,19 +144,11 @@ export class EccRespBackend implements RespBackend {
   async scan(cursor: number, count: number): Promise<ScanPage> {
     this.requireMember();
     const nowMs = Date.now();
-    const keys: Buffer[] = [];
-    // As Redis: walk on until `count` keys are found or 10 × count slots were looked at.
-    let next = cursor;
-    let slots = 0;
-    do {
-      const page = this.node.replica.store.scan(next, count);
-      for (const entry of page.entries) {
-        if (!entry.tombstone && !(entry.expiresAtMs !== 0 && entry.expiresAtMs <= nowMs)) keys.push(Buffer.from(entry.key, "latin1"));
-      }
-      next = page.next;
-      slots += count;
-    } while (next !== 0 && keys.length < count && slots < 10 * count);
-    return { cursor: next, keys };
+    return scanAsRedis(cursor, count, (from, slots) => {
+      const page = this.node.replica.store.scan(from, slots);
+      const keys = page.entries.filter((entry) => !entry.tombstone && !(entry.expiresAtMs !== 0 && entry.expiresAtMs <= nowMs)).map((entry) => Buffer.from(entry.key, "latin1"));
+      return { keys, next: page.next };
+    });
   }
 
   async info(): Promise<BackendInfo> {
@@ -174,17 +166,7 @@ export class EccRespBackend implements RespBackend {
         ["cache_view_recovering", (view?.recovering ?? []).join(",")],
         ["cache_node_state", state],
       ],
-      memory: [
-        ["used_memory", stats.usedBytes],
-        ["used_memory_rss", stats.rssBytes],
-        ["maxmemory", stats.maxMemoryBytes],
-        ["maxmemory_policy", stats.evictionPolicy],
-        ["cache_held_bytes", stats.heldBytes],
-        ["cache_logical_bytes", stats.logicalBytes],
-        ["cache_evicted_keys", stats.evictedKeys],
-        ["cache_expired_keys", stats.expiredKeys],
-        ["cache_rejected_writes", stats.rejectedWrites],
-      ],
+      memory: memoryInfo(stats, [["cache_held_bytes", stats.heldBytes]]),
       replication: [
         ["role", "master"],
         ["connected_slaves", 0],

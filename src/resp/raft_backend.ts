@@ -19,7 +19,7 @@ import { VALUE_BYTES_MAX } from "../core/limits";
 import { RaftClient, RaftSetOptions } from "../raft/client";
 import { RaftClusterConfig } from "../raft/config";
 import { RaftNodeRuntime } from "../raft/node";
-import { BackendInfo, KeyStat, RespBackend, ScanPage, SetOutcome, SetRequest } from "./backend";
+import { BackendInfo, KeyStat, RespBackend, ScanPage, SetOutcome, SetRequest, memoryInfo, scanAsRedis } from "./backend";
 import { CommandError } from "./arguments";
 import { ERR_STRING_TOO_LONG } from "./errors";
 import { resolveRange } from "../ecc/read_coordinator";
@@ -91,16 +91,7 @@ export class RaftRespBackend implements RespBackend {
   }
 
   async scan(cursor: number, count: number): Promise<ScanPage> {
-    const keys: Buffer[] = [];
-    let next = cursor;
-    let slots = 0;
-    do {
-      const page = this.node.scanKeys(next, count);
-      keys.push(...page.keys);
-      next = page.next;
-      slots += count;
-    } while (next !== 0 && keys.length < count && slots < 10 * count);
-    return { cursor: next, keys };
+    return scanAsRedis(cursor, count, (from, slots) => this.node.scanKeys(from, slots));
   }
 
   async info(): Promise<BackendInfo> {
@@ -115,17 +106,7 @@ export class RaftRespBackend implements RespBackend {
         ["cache_raft_commit_index", stats.commitIndex],
         ["cache_raft_applied_index", stats.appliedIndex],
       ],
-      memory: [
-        ["used_memory", stats.usedBytes],
-        ["used_memory_rss", stats.rssBytes],
-        ["maxmemory", stats.maxMemoryBytes],
-        ["maxmemory_policy", stats.evictionPolicy],
-        ["cache_logical_bytes", stats.logicalBytes],
-        ["cache_log_bytes", stats.logBytes],
-        ["cache_evicted_keys", stats.evictedKeys],
-        ["cache_expired_keys", stats.expiredKeys],
-        ["cache_rejected_writes", stats.rejectedWrites],
-      ],
+      memory: memoryInfo(stats, [["cache_log_bytes", stats.logBytes]]),
       replication: [
         ["role", "master"],
         ["connected_slaves", 0],
