@@ -158,7 +158,7 @@ export class EcClient {
       throw new InvalidArgumentError("codec shape does not match the cluster config");
     }
     const auth = options.authToken === undefined ? authTokenOf(this.config) : authTokenFromInput(options.authToken);
-    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address, auth, channelCredentials(this.config.clientTls)));
+    this.channels = this.config.servers.map((address, index) => options.links?.get(index) ?? new EccChannel(address, index, auth, channelCredentials(this.config.clientTls)));
     this.readLatencies = this.config.readHedgePercentile === 0 ? null : new RecentLatencies(this.config.readHedgePercentile);
   }
 

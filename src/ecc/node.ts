@@ -279,7 +279,19 @@ export class EccNodeRuntime {
     }
     const deadline = new Date(Date.now() + timeoutMs);
     return new Promise<Result>((resolve, reject) => {
-      client.call({ id: 0, epoch: 0, body }, new Metadata(), { deadline }, (error, result) => (error !== null ? reject(errorFromGrpc(error, address)) : resolve(result)));
+      client.call({ id: 0, epoch: 0, body }, new Metadata(), { deadline }, (error, result) => {
+        if (error !== null) {
+          reject(errorFromGrpc(error, address));
+          return;
+        }
+        if (result.body?.$case === "pullShards" && result.body.value.shardIndex !== node && this.pullClients.get(node) === client) {
+          // Another node answers at this address (see src/transport/ecc_channel.ts): the next
+          // pull dials anew. The core refuses this reply.
+          this.pullClients.delete(node);
+          client.close();
+        }
+        resolve(result);
+      });
     });
   }
 
@@ -321,7 +333,7 @@ export class EccNodeRuntime {
   private peer(index: number): EccChannel {
     let channel = this.peers.get(index);
     if (channel === undefined) {
-      channel = new EccChannel(this.options.config.servers[index], this.auth, channelCredentials(this.options.config.clientTls));
+      channel = new EccChannel(this.options.config.servers[index], index, this.auth, channelCredentials(this.options.config.clientTls));
       this.peers.set(index, channel);
     }
     return channel;

@@ -8,7 +8,14 @@
 // snapshots, in pieces (wire.ts), written only while fewer than DATA_WINDOW_BYTES of them are
 // on their way (the leader paces large appends); the control stream carries everything else
 // at once. HTTP/2 interleaves the two streams' frames on the peer's one connection.
-import { ChannelCredentials, ClientWritableStream, Metadata, Server, ServerReadableStream, credentials, sendUnaryData, status } from "@grpc/grpc-js";
+//
+// Each stream names its recipient (RECIPIENT_HEADER) and a node refuses a stream meant for
+// another with FAILED_PRECONDITION. The sender then dials anew: a healthy connection never
+// resolves the peer's name again, so when a peer is replaced and another node took over its
+// old address (a container restarted on a network that handed its IP to another one), the
+// old connection would carry its messages to the wrong node forever, and they would be
+// dropped there unheard.
+import { ChannelCredentials, ClientWritableStream, Metadata, Server, ServerReadableStream, ServiceError, credentials, sendUnaryData, status } from "@grpc/grpc-js";
 import { peerCallProblem } from "../transport/tls";
 import { DeliverSummary, PeerBatch, PeerMessage, RaftPeerClient, RaftPeerService } from "../gen/raft";
 import { errorMessage } from "../core/errors";
@@ -30,6 +37,10 @@ const DATA_WINDOW_BYTES = 4 * 1024 * 1024;
  * (Raft resends), except that one message of any size is taken when nothing waits.
  */
 const DATA_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+/** The stream's intended recipient (its Raft id), checked by the receiving node. */
+const RECIPIENT_HEADER = "x-raft-recipient";
+/** A sender dials a peer anew at most this often after a refusal for a wrong recipient. */
+const REDIAL_INTERVAL_MS = 500;
 /** Per-message framing counted on top of its payload. */
 const MESSAGE_OVERHEAD_BYTES = 64;
 
@@ -60,7 +71,8 @@ interface QueuedBatch {
 class PeerSender {
   private control: ClientWritableStream<PeerBatch> | null = null;
   private data: ClientWritableStream<PeerBatch> | null = null;
-  private readonly client: InstanceType<typeof RaftPeerClient>;
+  private client: InstanceType<typeof RaftPeerClient>;
+  private lastRedialMs = -Infinity;
   /** Data batches waiting for room in the window, in order; a large message is several. */
   private dataQueue: QueuedBatch[] = [];
   private dataQueuedBytes = 0;
@@ -72,10 +84,34 @@ class PeerSender {
     readonly address: string,
     private readonly logger: Logger,
     private readonly metrics: Pick<NodeMetricsSink, "grpcError"> | undefined,
-    auth: AuthToken | null,
-    channelCredentials: ChannelCredentials,
+    private readonly auth: AuthToken | null,
+    private readonly channelCredentials: ChannelCredentials,
   ) {
-    this.client = new RaftPeerClient(address, channelCredentials, { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(auth) });
+    this.client = this.dial();
+  }
+
+  private dial(): InstanceType<typeof RaftPeerClient> {
+    return new RaftPeerClient(this.address, this.channelCredentials, { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
+  }
+
+  /**
+   * The node at the other end is not `address` (see the header comment): drop the channel
+   * and its streams and dial again, which resolves the name again. Rate limited, since a
+   * name that still points at the wrong node would otherwise be dialled in a loop.
+   */
+  private redial(): void {
+    const nowMs = performance.now();
+    if (this.closed || nowMs - this.lastRedialMs < REDIAL_INTERVAL_MS) return;
+    this.lastRedialMs = nowMs;
+    this.control?.end();
+    this.data?.end();
+    this.control = null;
+    this.data = null;
+    this.dataQueue = [];
+    this.dataQueuedBytes = 0;
+    this.dataInFlightBytes = 0;
+    this.client.close();
+    this.client = this.dial();
   }
 
   send(messages: readonly RaftMessage[]): void {
@@ -146,14 +182,17 @@ class PeerSender {
   }
 
   private controlStream(): ClientWritableStream<PeerBatch> {
-    if (this.control === null) this.control = this.open("control", () => (this.control = null));
+    if (this.control === null) this.control = this.open("control", (stream) => {
+        if (this.control === stream) this.control = null;
+      });
     return this.control;
   }
 
   private dataStream(): ClientWritableStream<PeerBatch> {
     if (this.data === null) {
       this.dataInFlightBytes = 0;
-      this.data = this.open("data", () => {
+      this.data = this.open("data", (stream) => {
+        if (this.data !== stream) return; // an older stream, already replaced (redial)
         // What was queued behind a broken stream is dropped with it: Raft resends.
         this.data = null;
         this.dataQueue = [];
@@ -164,18 +203,25 @@ class PeerSender {
     return this.data;
   }
 
-  private open(kind: "control" | "data", onBroken: () => void): ClientWritableStream<PeerBatch> {
+  private open(kind: "control" | "data", onBroken: (stream: ClientWritableStream<PeerBatch>) => void): ClientWritableStream<PeerBatch> {
     let current = true;
     const broken = (): void => {
       if (!current) return;
       current = false;
-      onBroken();
+      onBroken(stream);
     };
-    const stream = this.client.deliver((error: unknown) => {
+    const metadata = new Metadata();
+    metadata.set(RECIPIENT_HEADER, this.address);
+    const stream = this.client.deliver(metadata, (error: ServiceError | null) => {
       broken();
       if (error !== null) {
         this.metrics?.grpcError(grpcCodeName(error));
-        this.logger.debug("raft.peer_stream_closed", { peer: this.address, stream: kind, message: errorMessage(error) });
+        if (error.code === status.FAILED_PRECONDITION) {
+          this.logger.info("raft.peer_redial", { peer: this.address, message: errorMessage(error) });
+          this.redial();
+        } else {
+          this.logger.debug("raft.peer_stream_closed", { peer: this.address, stream: kind, message: errorMessage(error) });
+        }
       }
     });
     stream.on("error", broken);
@@ -211,6 +257,11 @@ export class RaftPeerTransport {
         if (refused !== null) {
           this.logger.warn("raft.peer_refused", { peer: call.getPeer(), reason: refused });
           callback({ code: status.PERMISSION_DENIED, details: refused });
+          return;
+        }
+        const recipient = call.metadata.get(RECIPIENT_HEADER)[0];
+        if (recipient !== undefined && String(recipient) !== this.selfId) {
+          callback({ code: status.FAILED_PRECONDITION, details: `this is node ${this.selfId}, not ${String(recipient).slice(0, 64)}` });
           return;
         }
         // Headers right away: until a client-streaming call hears from the server, gRPC-js

@@ -60,6 +60,18 @@ export class BatchingChannel<Body, Op, Res, Batch, ResBatch> {
     this.failedAtMs = performance.now();
   }
 
+  /**
+   * Opens the next operation's stream anew (through protocol.openStream) and half-closes the
+   * current one: what is in flight on it is still answered, or fails when it breaks.
+   */
+  detach(): void {
+    const stream = this.stream;
+    if (stream === null) return;
+    this.flush(); // what was queued for it goes out on it
+    this.stream = null;
+    stream.end();
+  }
+
   get inFlight(): number {
     return this.waiters.size;
   }
@@ -137,9 +149,11 @@ export class BatchingChannel<Body, Op, Res, Batch, ResBatch> {
       }
     });
     const broken = (error: unknown): void => {
-      if (this.stream !== stream) return;
-      this.stream = null;
-      this.failedAtMs = performance.now();
+      // A detached stream (detach) fails only what is still in flight on it.
+      if (this.stream === stream) {
+        this.stream = null;
+        this.failedAtMs = performance.now();
+      }
       const failure = error === null ? new UnavailableError(`${this.address}: stream ended`) : errorFromGrpc(error, this.address);
       this.failAll(failure, stream);
     };

@@ -1,7 +1,15 @@
 // Client side of one ecc node: the batched Exchange stream (batching_channel.ts) plus a
 // unary call for node-to-node transaction resolution.
+//
+// A channel knows which shard its node holds. A reply from another shard's node, or a
+// refusal for a shard index or layout that is not the node's, makes it dial anew (at most
+// once per REDIAL_INTERVAL_MS): a healthy connection never resolves the name again, so after
+// a node was replaced and another took over its old address (a container restarted on a
+// network that handed its IP to another), the old connection would reach the wrong node for
+// good. The reply itself is passed on unchanged: the coordinator decides what it means (a
+// client whose servers list is in another order than the cluster's gets a config error).
 import { ChannelCredentials, Metadata, credentials } from "@grpc/grpc-js";
-import { EccNodeClient, Op, OpBatch, Result, ResultBatch } from "../gen/ecc";
+import { EccNodeClient, Op, OpBatch, Result, ResultBatch, ResultCode } from "../gen/ecc";
 import { RPC_TIMEOUT_MS } from "../core/limits";
 import { BatchingChannel } from "./batching_channel";
 import { CHANNEL_OPTIONS } from "./grpc_options";
@@ -11,24 +19,74 @@ import { authClientInterceptors } from "./auth";
 
 export type OpBody = NonNullable<Op["body"]>;
 
+/** A channel dials its node anew at most this often when replies show another node. */
+const REDIAL_INTERVAL_MS = 1_000;
+
+/** The shard index a reply says its node holds, or null when the reply names none. */
+function answeringShard(result: Result): number | null {
+  switch (result.body?.$case) {
+    case "get":
+    case "stats":
+    case "pullShards":
+      return result.body.value.shardIndex;
+    default:
+      return null;
+  }
+}
+
 export class EccChannel {
   readonly address: string;
-  private readonly client: EccNodeClient;
+  private client: EccNodeClient;
   private readonly batching: BatchingChannel<{ body: OpBody; epoch: number }, Op, Result, OpBatch, ResultBatch>;
+  private lastRedialMs = -Infinity;
+  private redialCount = 0;
 
-  /** `auth`: the cluster's token on every call; `channelCredentials`: plaintext unless given (src/transport/tls.ts). */
-  constructor(address: string, auth: AuthToken | null = null, channelCredentials: ChannelCredentials = credentials.createInsecure()) {
+  /**
+   * `shardIndex`: the shard the node at `address` holds (its position in the servers list);
+   * `auth`: the cluster's token on every call; `channelCredentials`: plaintext unless given
+   * (src/transport/tls.ts).
+   */
+  constructor(
+    address: string,
+    private readonly shardIndex: number,
+    private readonly auth: AuthToken | null = null,
+    private readonly channelCredentials: ChannelCredentials = credentials.createInsecure(),
+  ) {
     this.address = address;
-    const client = new EccNodeClient(address, channelCredentials, { ...CHANNEL_OPTIONS, interceptors: authClientInterceptors(auth) });
-    this.client = client;
+    this.client = this.dial();
     this.batching = new BatchingChannel<{ body: OpBody; epoch: number }, Op, Result, OpBatch, ResultBatch>(address, {
-      openStream: () => client.exchange(),
+      openStream: () => this.client.exchange(),
       makeOp: (id, { body, epoch }) => ({ id, epoch, body }),
       makeBatch: (ops) => ({ ops }),
       results: (batch) => batch.results,
       resultId: (result) => result.id,
       bodyBytes: ({ body }) => (body.$case === "prepare" ? body.value.data.length + body.value.key.length + 64 : 64 + keyBytes(body)),
     });
+  }
+
+  /** How often this channel dialled its node anew because another node answered. */
+  get redials(): number {
+    return this.redialCount;
+  }
+
+  private dial(): EccNodeClient {
+    return new EccNodeClient(this.address, this.channelCredentials, { ...CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
+  }
+
+  /** Passes `result` on; when it shows another node at this address, dials anew (see the header). */
+  private checked(result: Result): Result {
+    const shard = answeringShard(result);
+    const elsewhere = (shard !== null && shard !== this.shardIndex) || result.code === ResultCode.RESULT_CODE_CONFIG_MISMATCH;
+    const nowMs = performance.now();
+    if (elsewhere && nowMs - this.lastRedialMs >= REDIAL_INTERVAL_MS) {
+      this.lastRedialMs = nowMs;
+      this.redialCount++;
+      const old = this.client;
+      this.client = this.dial();
+      this.batching.detach(); // the next operation opens its stream on the new channel
+      old.close(); // calls still running on it finish
+    }
+    return result;
   }
 
   healthy(nowMs: number): boolean {
@@ -41,7 +99,7 @@ export class EccChannel {
 
   /** Sends one operation on the batched stream; resolves with its Result (any code). */
   send(body: OpBody, timeoutMs: number = RPC_TIMEOUT_MS, epoch = 0): Promise<Result> {
-    return this.batching.send({ body, epoch }, timeoutMs);
+    return this.batching.send({ body, epoch }, timeoutMs).then((result) => this.checked(result));
   }
 
   /** One operation as a unary call (node-to-node resolution, tools). */
@@ -54,7 +112,7 @@ export class EccChannel {
           reject(errorFromGrpc(error, this.address));
           return;
         }
-        resolve(result);
+        resolve(this.checked(result));
       });
     });
   }

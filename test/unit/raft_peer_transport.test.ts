@@ -5,7 +5,8 @@
 // a heartbeat sent right after a large append arrives before it (control and data travel on
 // separate streams); a large append travels in pieces and is reassembled exactly, with its
 // large entries in buffers of their own, and a missing piece drops the message; an answer
-// to an address gRPC cannot parse (a stranger's `from`) is dropped and throws nothing.
+// to an address gRPC cannot parse (a stranger's `from`) is dropped and throws nothing; a
+// node refuses a stream meant for another node, and the sender then dials anew.
 import assert from "node:assert/strict";
 import { Server, ServerCredentials, credentials } from "@grpc/grpc-js";
 import { silentLogger } from "../../src/core/logger";
@@ -169,6 +170,74 @@ describe("raft peer transport", () => {
     } finally {
       onReceived = null;
       sender.close();
+    }
+  });
+
+  it("a node refuses a stream meant for another; the sender dials anew and reaches the right node once it holds the address", async () => {
+    // Found in CI's container suite: two nodes were replaced at once, and the new ecc4 got
+    // the IP the old ecc3 had. The leader's healthy connection for ecc3 went on carrying
+    // ecc3's messages to ecc4, which dropped them as not its own; ecc3 never heard from the
+    // leader and never rejoined. A healthy connection never resolves the name again.
+    const impostorServer = new Server(RAFT_SERVER_OPTIONS);
+    const port = await bind(impostorServer);
+    const target = `127.0.0.1:${port}`;
+    const impostor = new RaftPeerTransport("ecc4:3000", silentLogger);
+    const heardByImpostor: RaftMessage[] = [];
+    impostor.register(impostorServer, (messages) => heardByImpostor.push(...messages));
+    const events: Array<{ event: string; fields?: Record<string, unknown> }> = [];
+    let onEvent: (() => void) | null = null;
+    const record = (event: string, fields?: Record<string, unknown>): void => {
+      events.push({ event, fields });
+      onEvent?.();
+    };
+    const logger = { debug: record, info: record, warn: record, error: record };
+    const sender = new RaftPeerTransport("127.0.0.1:6", logger);
+    let rightful: { server: Server; transport: RaftPeerTransport } | null = null;
+    try {
+      const redialled = new Promise<void>((resolve) => {
+        onEvent = () => {
+          if (events.some((entry) => entry.event === "raft.peer_redial")) resolve();
+        };
+      });
+      sender.send([{ type: "PreVote", from: "127.0.0.1:6", to: target, term: 4, lastLogIndex: 1, lastLogTerm: 1 }]);
+      await within(redialled, "redial after the refusal");
+      const redial = events.find((entry) => entry.event === "raft.peer_redial")!;
+      assert.equal(redial.fields?.peer, target);
+      assert.match(String(redial.fields?.message), /this is node ecc4:3000, not 127\.0\.0\.1:/);
+      assert.deepEqual(heardByImpostor, [], "the impostor hands nothing to its core");
+      // The rightful node comes up at the address; the next messages reach it.
+      impostor.close();
+      impostorServer.forceShutdown();
+      const server = new Server(RAFT_SERVER_OPTIONS);
+      const transport = new RaftPeerTransport(target, silentLogger);
+      rightful = { server, transport };
+      const heard: RaftMessage[] = [];
+      const arrived = new Promise<void>((resolve) => {
+        transport.register(server, (messages) => {
+          heard.push(...messages);
+          resolve();
+        });
+      });
+      await new Promise<void>((resolve, reject) =>
+        server.bindAsync(target, ServerCredentials.createInsecure(), (error) => (error === null ? resolve() : reject(error))),
+      );
+      const message: RaftMessage = { type: "PreVote", from: "127.0.0.1:6", to: target, term: 5, lastLogIndex: 1, lastLogTerm: 1 };
+      const deadlineMs = Date.now() + WAIT_MS;
+      let done = false;
+      void arrived.then(() => (done = true));
+      while (!done && Date.now() < deadlineMs) {
+        sender.send([message]); // Raft resends; so does this loop, bounded
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await within(arrived, "message at the rightful node");
+      assert.deepEqual(heard[0], message);
+    } finally {
+      onEvent = null;
+      sender.close();
+      impostor.close();
+      impostorServer.forceShutdown();
+      rightful?.transport.close();
+      rightful?.server.forceShutdown();
     }
   });
 
