@@ -45,6 +45,12 @@ export const MAX_MEMORY_BYTES_MAX = 2 ** 40;
 /** Longest TTL a client may ask for (parseDurationMs's default limit: a deadline stays a safe epoch-ms integer). */
 export const TTL_MS_MAX = 100 * 365 * 86_400_000;
 /**
+ * Most applied seqs a raft client session keeps above its floor (src/raft/kv_state.ts). A
+ * client (src/raft/client.ts) opens a new session before its seqs span half of this, so
+ * the state machine never has to drop seqs it may not have applied yet.
+ */
+export const KV_SESSION_SEQS_MAX = 8_192;
+/**
  * How long a node keeps a delete's tombstone before forgetting the key (its memory returns
  * to the budget): long enough for every lease to run out and the other nodes to resolve the
  * delete by asking this node whether it committed.

@@ -5,6 +5,14 @@
 // (kv_state.ts), and a retry of one the leader already holds never appends another copy
 // (node.ts). One instance is safe for many concurrent callers.
 //
+// Sessions: the state machine keeps at most KV_SESSION_SEQS_MAX applied seqs above a
+// session's floor and, past that, raises the floor over the oldest, which would make a write
+// still in flight below it look applied when it never was (acknowledged, and lost). One write
+// stuck in retries across a leader change while thousands of others finish (a node's RESP
+// door shares one client among all its connections) would do that. So a client opens a new
+// session (a new clientId) before its window of seqs in flight spans half the limit; the
+// writes still in flight keep the session they started in.
+//
 // Honest outcomes: a write that gives up says "failed" (UnavailableError, exit 3) only when
 // no attempt can have been applied: every attempt was refused before it reached a log (not
 // the leader, never connected, out of memory). Once an attempt may have reached a log (it
@@ -40,7 +48,7 @@ import {
   errorMessage,
   isKvError,
 } from "../core/errors";
-import { RAFT_CLIENT_BYTES_PER_SECOND_MIN, TTL_MS_MAX, VALUE_BYTES_MAX } from "../core/limits";
+import { KV_SESSION_SEQS_MAX, RAFT_CLIENT_BYTES_PER_SECOND_MIN, TTL_MS_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { checkKey } from "../core/keys";
 import { BatchingChannel } from "../transport/batching_channel";
 import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
@@ -119,14 +127,35 @@ function checkTtlMs(ttlMs: number): number {
   return ttlMs;
 }
 
+/** A client session: its id, its next seq and the seqs still in flight. */
+interface ClientSession {
+  readonly clientId: number;
+  nextSeq: number;
+  readonly inFlight: Set<number>;
+}
+
+/** Seqs in flight (from the lowest unsettled to the next) past which a client opens a new session. */
+const SESSION_WINDOW_SEQS = KV_SESSION_SEQS_MAX / 2;
+
+function newSession(): ClientSession {
+  return { clientId: 1 + Math.floor(Math.random() * (2 ** 52 - 1)), nextSeq: 1, inFlight: new Set() };
+}
+
+/** The session's lowest seq still waiting: every seq below it is settled. */
+function sessionFloor(session: ClientSession): number {
+  let floor = session.nextSeq;
+  for (const seq of session.inFlight) if (seq < floor) floor = seq;
+  return floor;
+}
+
 export class RaftClient {
   private readonly channels = new Map<string, KvChannel>();
   private readonly clients: Array<InstanceType<typeof RaftKvClient>> = [];
   private leader: string | null = null;
   private rotation = 0;
-  private readonly clientId = 1 + Math.floor(Math.random() * (2 ** 52 - 1));
-  private nextSeq = 1;
-  private readonly inFlightSeqs = new Set<number>();
+  private session: ClientSession = newSession();
+  /** Sessions this client opened (the first included), for tests. */
+  sessionCount = 1;
   private readonly attemptsMax: number;
   private readonly auth: AuthToken | null;
   /** Attempts made by every operation so far (the big-values script reports it). */
@@ -166,12 +195,12 @@ export class RaftClient {
     if (keepTtl && ttlMs > 0) throw new InvalidArgumentError("a set cannot both keep the TTL and set one");
     const returnPrevious = options.returnPrevious === true;
     const conditional = condition !== "none" || keepTtl || returnPrevious;
-    const result = await this.write((seq, floor) => ({
+    const result = await this.write((clientId, seq, floor) => ({
       $case: "set",
       value: {
         key: keyBytes,
         value: Buffer.from(value.buffer, value.byteOffset, value.length),
-        clientId: this.clientId,
+        clientId,
         seq,
         floor,
         ttlMs,
@@ -190,13 +219,13 @@ export class RaftClient {
    */
   async del(key: string | Uint8Array): Promise<boolean> {
     const keyBytes = checkKey(key);
-    return (await this.write((seq, floor) => ({ $case: "del", value: { key: keyBytes, clientId: this.clientId, seq, floor, returnPrevious: false } }))).existed;
+    return (await this.write((clientId, seq, floor) => ({ $case: "del", value: { key: keyBytes, clientId, seq, floor, returnPrevious: false } }))).existed;
   }
 
   /** Deletes the key and returns the value it held (null: none), in one state machine step (GETDEL). */
   async getDel(key: string | Uint8Array): Promise<Buffer | null> {
     const keyBytes = checkKey(key);
-    const result = await this.write((seq, floor) => ({ $case: "del", value: { key: keyBytes, clientId: this.clientId, seq, floor, returnPrevious: true } }));
+    const result = await this.write((clientId, seq, floor) => ({ $case: "del", value: { key: keyBytes, clientId, seq, floor, returnPrevious: true } }));
     return result.found ? result.value : null;
   }
 
@@ -208,9 +237,9 @@ export class RaftClient {
   async append(key: string | Uint8Array, suffix: Uint8Array): Promise<number> {
     const keyBytes = checkKey(key);
     if (suffix.length > VALUE_BYTES_MAX) throw new ValueTooLargeError(suffix.length, VALUE_BYTES_MAX);
-    const result = await this.write((seq, floor) => ({
+    const result = await this.write((clientId, seq, floor) => ({
       $case: "append",
-      value: { key: keyBytes, value: Buffer.from(suffix.buffer, suffix.byteOffset, suffix.length), clientId: this.clientId, seq, floor },
+      value: { key: keyBytes, value: Buffer.from(suffix.buffer, suffix.byteOffset, suffix.length), clientId, seq, floor },
     }));
     if (!result.written) throw new ValueTooLargeError(result.valueBytes + suffix.length, VALUE_BYTES_MAX);
     return result.valueBytes;
@@ -220,14 +249,14 @@ export class RaftClient {
   async expire(key: string | Uint8Array, ttlMs: number): Promise<boolean> {
     const keyBytes = checkKey(key);
     const ttl = checkTtlMs(ttlMs);
-    const result = await this.write((seq, floor) => ({ $case: "expire", value: { key: keyBytes, ttlMs: ttl, clientId: this.clientId, seq, floor } }));
+    const result = await this.write((clientId, seq, floor) => ({ $case: "expire", value: { key: keyBytes, ttlMs: ttl, clientId, seq, floor } }));
     return result.existed;
   }
 
   /** Removes the key's TTL: "removed", "none" (it had no TTL) or "absent". */
   async persist(key: string | Uint8Array): Promise<"removed" | "none" | "absent"> {
     const keyBytes = checkKey(key);
-    const result = await this.write((seq, floor) => ({ $case: "expire", value: { key: keyBytes, ttlMs: 0, clientId: this.clientId, seq, floor } }));
+    const result = await this.write((clientId, seq, floor) => ({ $case: "expire", value: { key: keyBytes, ttlMs: 0, clientId, seq, floor } }));
     return !result.existed ? "absent" : result.hadTtl ? "removed" : "none";
   }
 
@@ -270,21 +299,19 @@ export class RaftClient {
     return stats;
   }
 
-  private async write(body: (seq: number, floor: number) => KvBody): Promise<KvResult> {
-    const seq = this.nextSeq++;
-    this.inFlightSeqs.add(seq);
-    try {
-      return await this.run(body(seq, this.floor()));
-    } finally {
-      this.inFlightSeqs.delete(seq);
+  private async write(body: (clientId: number, seq: number, floor: number) => KvBody): Promise<KvResult> {
+    if (this.session.nextSeq - sessionFloor(this.session) >= SESSION_WINDOW_SEQS) {
+      this.session = newSession(); // see the header: the old one keeps its writes in flight
+      this.sessionCount++;
     }
-  }
-
-  /** The lowest seq still waiting: every seq below it is settled. */
-  private floor(): number {
-    let floor = this.nextSeq;
-    for (const seq of this.inFlightSeqs) if (seq < floor) floor = seq;
-    return floor;
+    const session = this.session;
+    const seq = session.nextSeq++;
+    session.inFlight.add(seq);
+    try {
+      return await this.run(body(session.clientId, seq, sessionFloor(session)));
+    } finally {
+      session.inFlight.delete(seq);
+    }
   }
 
   private channel(address: string): KvChannel {
@@ -306,7 +333,7 @@ export class RaftClient {
   }
 
   private async run(body: KvBody): Promise<KvResult> {
-    const isWrite = body.$case === "set" || body.$case === "del" || body.$case === "expire";
+    const isWrite = body.$case === "set" || body.$case === "del" || body.$case === "expire" || body.$case === "append";
     const timeoutMs = attemptTimeoutMs(this.options.rpcTimeoutMs, body);
     const startedMs = performance.now();
     const tracker = new AttemptTracker(this.options.servers, Math.max(DISTRUST_MS, this.options.rpcTimeoutMs));

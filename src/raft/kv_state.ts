@@ -46,7 +46,7 @@
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../core/errors";
 import { EVICTION_POLICY_DEFAULT, EvictionPolicy } from "../core/eviction";
-import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/limits";
+import { KEY_BYTES_MAX, KV_SESSION_SEQS_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { crc32 } from "../codec/checksum";
 import { initialStamp, touchStamp } from "../storage/access";
 import { ByteArena, LARGE_BYTES, blockCapacity } from "../storage/byte_arena";
@@ -57,8 +57,6 @@ export const KV_SESSIONS_MAX = 10_000;
 const ENTRY_KEY_LENGTH_BYTES = 2;
 const HAS_DEADLINE_BIT = 0x8000;
 const DEADLINE_BYTES = 6;
-/** Most applied seqs a session remembers above its floor (a client's writes in flight). */
-export const KV_SESSION_SEQS_MAX = 8_192;
 /** Most keys one drop command names. */
 export const KV_DROP_KEYS_MAX = 65_536;
 /** Most bytes one drop command takes (far below an entry's limit, whatever the key lengths). */
