@@ -390,7 +390,8 @@ function searchRegister(operations: readonly Operation[], stepsMax: number): Reg
 /**
  * The operations that can matter to the search. Failed operations never happened. Unknown
  * gets observe nothing and change nothing. An unknown write whose resulting value no
- * completed read returns (and no expire removes) is dropped too: in any order that uses it,
+ * completed read returns (a get, or a setnx: applied reads "absent", not applied reads "some
+ * value") and no expire removes is dropped too: in any order that uses it,
  * the next operation must be another write (no read can follow it, and no expire of its
  * value can turn it into "absent"), so deleting it leaves a valid order. This
  * matters because an unknown operation stays in play until the end of the history, and each
@@ -398,8 +399,18 @@ function searchRegister(operations: readonly Operation[], stepsMax: number): Reg
  */
 function relevantOperations(operations: readonly Operation[]): Operation[] {
   const valuesRead = new Set<string | null>();
+  // A setnx that returned is a read too: "applied" saw the key absent, "not applied" saw it
+  // hold some value, which any set invoked before that setnx returned may have written
+  // (found in CI: an unknown del pruned as unobserved was what a later applied setnx saw).
+  let absenceSeenUntilMs = -Infinity;
+  let presenceSeenUntilMs = -Infinity;
   for (const operation of operations) {
     if (operation.kind === "get" && operation.status === "ok") valuesRead.add(operation.result);
+    if (operation.kind === "setnx" && operation.status === "ok") {
+      const returnMs = operation.returnMs ?? Infinity;
+      if (operation.result === SETNX_APPLIED) absenceSeenUntilMs = Math.max(absenceSeenUntilMs, returnMs);
+      else presenceSeenUntilMs = Math.max(presenceSeenUntilMs, returnMs);
+    }
     // An expire of v may follow a set of v and be followed by a read of "absent": that set
     // matters even if no read returned v.
     if (operation.kind === "expire" && operation.status !== "fail") valuesRead.add(operation.value);
@@ -408,8 +419,10 @@ function relevantOperations(operations: readonly Operation[]): Operation[] {
     if (operation.status === "ok") return true;
     if (operation.status === "fail" || operation.kind === "get") return false;
     // An unknown del or expire matters only if some read saw the key absent; an unknown set
-    // or setnx only if some read saw its value.
-    return valuesRead.has(operation.kind === "set" || operation.kind === "setnx" ? operation.value : null);
+    // or setnx only if some read saw its value, or a setnx that returned after it began
+    // found the key present (or absent, for a del or an expire).
+    if (operation.kind === "set" || operation.kind === "setnx") return valuesRead.has(operation.value) || operation.invokeMs < presenceSeenUntilMs;
+    return valuesRead.has(null) || operation.invokeMs < absenceSeenUntilMs;
   });
 }
 

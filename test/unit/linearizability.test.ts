@@ -145,6 +145,20 @@ describe("linearizability checker: SET NX (setnx)", () => {
     assert.match(rejected.message, /setnx "x" "vb"\s+-> applied/);
   });
 
+  it("an unknown write a setnx observed is kept: a del that made the key absent for a setnx that applied, a set that made it present for one that did not", () => {
+    // CI's raft run through RESP was called non-linearizable on a history like the first:
+    // no read returned "absent", so the unknown del was pruned as unobserved, yet the setnx
+    // that applied after it observed exactly that absence.
+    assertAccepted([set("a", "v0", 0, 1), del("b", 2, null), setnx("c", "vc", true, 10, 11), get("d", "vc", 12, 13)]);
+    assertAccepted([set("a", "v0", 0, 1), del("b", 2, null), setnx("c", "vc", true, 10, 11)]);
+    // An unknown set (no read ever returned its value) explains a setnx that found the key present.
+    assertAccepted([set("b", "vb", 2, null), setnx("c", "vc", false, 10, 11)]);
+    assertAccepted([setnx("b", "vb", null, 2, null), setnx("c", "vc", false, 10, 11)]);
+    // Still rejected when nothing can explain it.
+    assertRejected([set("a", "v0", 0, 1), setnx("c", "vc", true, 10, 11)]);
+    assertRejected([setnx("c", "vc", false, 10, 11)]);
+  });
+
   it("records setnx outcomes and round-trips them through JSON", () => {
     let nowMs = 0;
     const recorder = new HistoryRecorder({ nowMs: () => nowMs++ });
