@@ -103,6 +103,12 @@ class PeerSender {
     const nowMs = performance.now();
     if (this.closed || nowMs - this.lastRedialMs < REDIAL_INTERVAL_MS) return;
     this.lastRedialMs = nowMs;
+    this.dropStreams();
+    this.client = this.dial();
+  }
+
+  /** Ends both streams and forgets what waited to be sent on them (Raft resends), and the channel. */
+  private dropStreams(): void {
     this.control?.end();
     this.data?.end();
     this.control = null;
@@ -111,7 +117,6 @@ class PeerSender {
     this.dataQueuedBytes = 0;
     this.dataInFlightBytes = 0;
     this.client.close();
-    this.client = this.dial();
   }
 
   send(messages: readonly RaftMessage[]): void {
@@ -149,13 +154,7 @@ class PeerSender {
 
   close(): void {
     this.closed = true;
-    this.control?.end();
-    this.data?.end();
-    this.control = null;
-    this.data = null;
-    this.dataQueue = [];
-    this.dataQueuedBytes = 0;
-    this.client.close();
+    this.dropStreams();
   }
 
   /** Queues one message's batches, all or nothing. */
