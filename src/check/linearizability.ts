@@ -170,6 +170,7 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
       `fits a register (searched ${stepCounts.get(key)} steps). ` +
       `A failing sub-history of ${shrunk.operations.length} operations (greedy shrink, ${shrunk.checkCount} re-checks):\n` +
       formatOperations(shrunk.operations) +
+      surroundings(operations, shrunk.operations) +
       (failingKeys.length > 1 ? `\nother failing keys: ${failingKeys.slice(1).map((k) => JSON.stringify(k)).join(", ")}` : "");
     return { ok: false, inconclusive: false, key, minimalFailingSubHistory: shrunk.operations, message, failingKeys };
   }
@@ -185,6 +186,30 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
     return { ok: false, inconclusive: true, key, message, inconclusiveKeys };
   }
   return { ok: true, keys: keys.length, operations: operationCount };
+}
+
+/** Most operations of the full history shown around a shrunk sub-history. */
+const SURROUNDING_OPERATIONS_MAX = 40;
+
+/**
+ * The full history's other operations that overlap the shrunk sub-history's time span. A
+ * sub-history fails on its own, but dropping a write can itself make a history fail (drop
+ * the del between a set and a setnx that applied), so the shrunk one need not show why the
+ * whole history failed: read it with what happened around it. (A false violation of the
+ * checker was once misread this way: its shrunk history was "set ok, then setnx applied",
+ * with an ok del in between in the full history.)
+ */
+function surroundings(all: readonly Operation[], shrunk: readonly Operation[]): string {
+  const fromMs = Math.min(...shrunk.map((operation) => operation.invokeMs));
+  const untilMs = Math.max(...shrunk.map((operation) => operation.returnMs ?? operation.invokeMs));
+  const kept = new Set(shrunk);
+  const around = all
+    .filter((operation) => !kept.has(operation) && operation.status !== "fail" && operation.invokeMs <= untilMs && (operation.returnMs ?? Infinity) >= fromMs)
+    .sort(compareByInvocation);
+  if (around.length === 0) return "";
+  const shown = around.slice(0, SURROUNDING_OPERATIONS_MAX);
+  const more = around.length > shown.length ? `\n  ... and ${around.length - shown.length} more` : "";
+  return `\nthe full history's other operations in that span (${around.length}; a dropped write can be what made the sub-history fail):\n${formatOperations(shown)}${more}`;
 }
 
 /**

@@ -159,6 +159,13 @@ describe("linearizability checker: SET NX (setnx)", () => {
     assertRejected([setnx("c", "vc", false, 10, 11)]);
   });
 
+  it("shows the full history's operations around the shrunk sub-history (a dropped write may be what fails it)", () => {
+    // Shrinking drops the del, and "set, then setnx applied" fails on its own; the del is
+    // shown beside it, since it is what the real history had in between.
+    const rejected = assertRejected([set("a", "va", 0, 1), del("b", 2, 3), setnx("c", "vc", true, 4, 5), get("d", "va", 6, 7)]);
+    assert.match(rejected.message, /the full history's other operations in that span \(\d+;[^\n]*\n(.*\n)*.*del "x"/);
+  });
+
   it("records setnx outcomes and round-trips them through JSON", () => {
     let nowMs = 0;
     const recorder = new HistoryRecorder({ nowMs: () => nowMs++ });
