@@ -310,24 +310,50 @@ export class EcClient {
     return this.view ?? this.refreshView();
   }
 
-  /** Asks every server for its view and keeps the newest (one refresh at a time). */
+  /**
+   * Asks every server for its view and keeps the newest (one refresh at a time). Answers as
+   * soon as a majority of the servers answered (the control plane commits a view on a
+   * majority), or when every ask settled: a paused node must not hold the answer for a
+   * whole timeout, since the refresh that a write waits on to learn that the view dropped
+   * that node is exactly when such a node is silent. Later answers are still adopted. An
+   * older view than the newest costs a round trip at most: a node on a newer one refuses
+   * with STALE_EPOCH and its view.
+   */
   refreshView(): Promise<View> {
     if (this.viewRefresh !== null) return this.viewRefresh;
-    const refresh = (async (): Promise<View> => {
-      const replies = await Promise.allSettled(
-        this.channels.map((channel) => channel.send({ $case: "getView", value: {} }, Math.min(this.config.rpcTimeoutMs, 1_000), 0)),
-      );
-      for (const reply of replies) {
-        if (reply.status === "fulfilled" && reply.value.body?.$case === "view") this.adoptView(reply.value.body.value);
+    const servers = this.channels.length;
+    const majority = Math.floor(servers / 2) + 1;
+    const refresh = new Promise<View>((resolve, reject) => {
+      let viewsHeard = 0;
+      let settled = 0;
+      let done = false;
+      let refused: UnauthenticatedError | null = null;
+      const finish = (): void => {
+        if (done || (viewsHeard < majority && settled < servers)) return;
+        done = true;
+        if (this.view !== null) resolve(this.view);
+        // Refused credentials say more than "unavailable": the operation fails with them, typed.
+        else if (refused !== null) reject(refused);
+        else reject(new UnavailableError(`no server answered with its view (${this.config.servers.join(", ")})`));
+      };
+      for (const channel of this.channels) {
+        channel.send({ $case: "getView", value: {} }, Math.min(this.config.rpcTimeoutMs, 1_000), 0).then(
+          (reply) => {
+            settled++;
+            if (reply.body?.$case === "view" && reply.body.value.epoch !== 0) {
+              this.adoptView(reply.body.value);
+              viewsHeard++;
+            }
+            finish();
+          },
+          (error: unknown) => {
+            settled++;
+            if (error instanceof UnauthenticatedError) refused = error;
+            finish();
+          },
+        );
       }
-      // Refused credentials say more than "unavailable": the operation fails with them, typed.
-      const refused = replies.find((reply) => reply.status === "rejected" && reply.reason instanceof UnauthenticatedError);
-      if (this.view === null && refused !== undefined) throw (refused as PromiseRejectedResult).reason as UnauthenticatedError;
-      if (this.view === null) {
-        throw new UnavailableError(`no server answered with its view (${this.config.servers.join(", ")})`);
-      }
-      return this.view;
-    })();
+    });
     this.viewRefresh = refresh;
     const clear = (): void => {
       this.viewRefresh = null;
