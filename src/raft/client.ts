@@ -134,6 +134,9 @@ interface ClientSession {
   readonly inFlight: Set<number>;
 }
 
+/** A channel is dialled anew at most this often (see RaftClient.redial). */
+const REDIAL_INTERVAL_MS = 1_000;
+
 /** Seqs in flight (from the lowest unsettled to the next) past which a client opens a new session. */
 const SESSION_WINDOW_SEQS = KV_SESSION_SEQS_MAX / 2;
 
@@ -150,10 +153,14 @@ function sessionFloor(session: ClientSession): number {
 
 export class RaftClient {
   private readonly channels = new Map<string, KvChannel>();
-  private readonly clients: Array<InstanceType<typeof RaftKvClient>> = [];
+  /** The gRPC client under each address's channel (replaced by redial). */
+  private readonly clients = new Map<string, InstanceType<typeof RaftKvClient>>();
+  private readonly redialedAtMs = new Map<string, number>();
   private leader: string | null = null;
   private rotation = 0;
   private session: ClientSession = newSession();
+  /** How often a channel was dialled anew because another node answered at its address (for tests). */
+  redialCount = 0;
   /** Sessions this client opened (the first included), for tests. */
   sessionCount = 1;
   private readonly attemptsMax: number;
@@ -171,7 +178,7 @@ export class RaftClient {
 
   close(): void {
     for (const channel of this.channels.values()) channel.close();
-    for (const client of this.clients) client.close();
+    for (const client of this.clients.values()) client.close();
   }
 
   /** The value, or null when the key is absent (deleted, evicted or past its TTL). */
@@ -317,10 +324,9 @@ export class RaftClient {
   private channel(address: string): KvChannel {
     let channel = this.channels.get(address);
     if (channel === undefined) {
-      const client = new RaftKvClient(address, channelCredentials(this.options.tls), { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
-      this.clients.push(client);
+      this.clients.set(address, this.dial(address));
       channel = new BatchingChannel<KvBody, KvOp, KvResult, KvBatch, KvResultBatch>(address, {
-        openStream: () => client.exchange(),
+        openStream: () => this.clients.get(address)!.exchange(),
         makeOp: (id, body) => ({ id, body }),
         makeBatch: (ops) => ({ ops }),
         results: (batch) => batch.results,
@@ -388,6 +394,7 @@ export class RaftClient {
           return result;
         case KvCode.KV_CODE_NOT_LEADER: {
           const hint = result.leaderHint === "" ? null : result.leaderHint;
+          if (hint === address) this.redial(address);
           lastError = new NotLeaderError(hint, `${address}: ${result.message}`);
           if (isWrite && result.maybeApplied) tracker.mayHaveApplied(address);
           tracker.answered(address, hint === null ? `${result.message} (no leader known)` : `${result.message} (names ${hint})`);
@@ -422,6 +429,29 @@ export class RaftClient {
   }
 
   /** After `address` failed: the next attempt goes elsewhere. */
+  private dial(address: string): InstanceType<typeof RaftKvClient> {
+    return new RaftKvClient(address, channelCredentials(this.options.tls), { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
+  }
+
+  /**
+   * The node that answered at `address` named `address` as the leader: it is another node
+   * (no node names itself in NOT_LEADER). A healthy connection never resolves the name again,
+   * so after a node was replaced and another took over its old IP (a container restarted on
+   * a network that handed the IP on), this one would keep reaching the wrong node. Dial
+   * anew, at most once a second per address; operations in flight on the old stream finish.
+   */
+  private redial(address: string): void {
+    const nowMs = performance.now();
+    if (nowMs - (this.redialedAtMs.get(address) ?? -Infinity) < REDIAL_INTERVAL_MS) return;
+    this.redialedAtMs.set(address, nowMs);
+    const old = this.clients.get(address);
+    if (old === undefined) return;
+    this.clients.set(address, this.dial(address));
+    this.channels.get(address)?.detach();
+    old.close();
+    this.redialCount++;
+  }
+
   private forgetLeader(address: string): void {
     if (this.leader === address) this.leader = null;
     this.rotation++;

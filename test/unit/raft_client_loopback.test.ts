@@ -1,4 +1,4 @@
-// The raft client's sessions, against a real gRPC server on loopback that plays the leader:
+// The raft client against a real gRPC server on loopback that plays a node. Sessions: it plays the leader:
 // it answers every write at once except the first, which it holds, and applies every write
 // it receives to a real KvState in arrival order.
 // Property: one write stuck in retries while thousands of others of the same client finish
@@ -6,6 +6,8 @@
 // finally arrives, never taken for a duplicate. The state machine keeps at most
 // KV_SESSION_SEQS_MAX applied seqs above a session's floor and then raises the floor over
 // the oldest; the client must open a new session before its seqs in flight span that far.
+// Another node at an address: a node that names the very address the client asked as the
+// leader is not the node of that address, and the client dials that address anew.
 import assert from "node:assert/strict";
 import { Server, ServerCredentials, ServerDuplexStream } from "@grpc/grpc-js";
 import { KvBatch, KvCode, KvResult, KvResultBatch, RaftKvService } from "../../src/gen/raft";
@@ -62,6 +64,46 @@ describe("raft client sessions", () => {
       stuckOp.answer(KvResult.fromPartial({ id: stuckOp.op.id, code: KvCode.KV_CODE_OK }));
       await stuck;
       assert.ok(client.sessionCount >= 2, `${client.sessionCount} session(s): the client opened a new one while the write was held`);
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+});
+
+describe("raft client: another node at a node's address", () => {
+  it("a node that names the very address the client asked as the leader is another node: the client dials that address anew", async function () {
+    this.timeout(30_000);
+    let streams = 0;
+    let answered = 0;
+    let address = "";
+    const server = new Server(RAFT_SERVER_OPTIONS);
+    server.addService(RaftKvService, {
+      exchange: (stream: ServerDuplexStream<KvBatch, KvResultBatch>) => {
+        streams++;
+        stream.on("data", (batch: KvBatch) => {
+          // The first answer comes from "another node" that knows the leader is at `address`.
+          const results = batch.ops.map((op) =>
+            answered++ === 0
+              ? KvResult.fromPartial({ id: op.id, code: KvCode.KV_CODE_NOT_LEADER, message: "not the leader", leaderHint: address })
+              : KvResult.fromPartial({ id: op.id, code: KvCode.KV_CODE_OK, found: true, value: Buffer.from("v") }),
+          );
+          stream.write({ results });
+        });
+        stream.on("end", () => stream.end());
+        stream.on("error", () => undefined);
+      },
+      call: () => undefined,
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) => (error === null ? resolve(bound) : reject(error))),
+    );
+    address = `127.0.0.1:${port}`;
+    const client = new RaftClient({ servers: [address], rpcTimeoutMs: 5_000, attemptsMax: 5 });
+    try {
+      assert.deepEqual(await client.get("k"), Buffer.from("v"));
+      assert.equal(client.redialCount, 1);
+      assert.equal(streams, 2, "the second attempt went out on a stream of the new channel");
     } finally {
       client.close();
       server.forceShutdown();
