@@ -219,12 +219,9 @@ const PINGS_PER_TIMEOUT = 8;
 interface Resolution {
   key: Buffer;
   txId: Buffer;
-  /** The nodes told the decision: the write targets when the resolution began, but this one. */
   others: number[];
-  /** Asked and not answered yet; a node that leaves the view is no longer waited for. */
-  awaiting: Set<number>;
-  /** Asked and silent (or refusing): the decision must wait while one of them is in the view. */
-  silent: Set<number>;
+  answered: number;
+  pending: number;
   committedVersion: number;
   committedExpiresAtMs: number;
 }
@@ -483,7 +480,6 @@ export class EccNodeCore {
     this.currentView = view;
     const effects: NodeEffect[] = [];
     const fenced = this.replica.fenceAllForViewChange(nowMs);
-    this.pruneResolutions(view);
     if (fenced > 0) effects.push(log("info", "ec.view_barrier", { epoch: view.epoch, stagedToResolve: fenced }));
     const me = this.shardIndex;
     const inView = view.members.includes(me) || view.recovering.includes(me);
@@ -534,7 +530,6 @@ export class EccNodeCore {
       effects.push(...this.scanLocks(nowMs, wallMs));
     }
     effects.push(...this.joinOrPromote(nowMs, leaderIndex));
-    if (this.resolutions.size > 0) effects.push(...this.decideSettledResolutions(nowMs, wallMs));
     const rebuild = this.rebuild;
     if (this.stateValue.kind === "recovering" && rebuild !== null && rebuild.failedAtMs !== null && nowMs - rebuild.failedAtMs >= this.timing.rebuildRetryMs) {
       this.rebuild = null;
@@ -626,7 +621,7 @@ export class EccNodeCore {
         if (reply.kind === "ok" && reply.result.code === ResultCode.RESULT_CODE_OK) this.lastSeenMs.set(purpose.node, nowMs);
         return [];
       case "txStatus":
-        return this.onTxStatus(purpose.resolution, purpose.node, reply, nowMs, wallMs);
+        return this.onTxStatus(purpose.resolution, reply, nowMs, wallMs);
       case "listKeys":
         return this.onListing(purpose.generation, purpose.node, reply, nowMs);
       case "pullShards":
@@ -663,7 +658,7 @@ export class EccNodeCore {
     for (const lock of this.replica.takeExpiredLocks(nowMs, room)) {
       const others = writeTargets(this.currentView).filter((node) => node !== this.shardIndex);
       const id = this.nextResolution++;
-      this.resolutions.set(id, { key: lock.key, txId: lock.txId, others, awaiting: new Set(others), silent: new Set(), committedVersion: 0, committedExpiresAtMs: 0 });
+      this.resolutions.set(id, { key: lock.key, txId: lock.txId, others, answered: 0, pending: others.length, committedVersion: 0, committedExpiresAtMs: 0 });
       if (others.length === 0) {
         effects.push(...this.decideResolution(id, nowMs, wallMs));
         continue;
@@ -681,46 +676,20 @@ export class EccNodeCore {
     return effects;
   }
 
-  private onTxStatus(id: number, node: number, reply: PeerReply, nowMs: number, wallMs: number): NodeEffect[] {
+  private onTxStatus(id: number, reply: PeerReply, nowMs: number, wallMs: number): NodeEffect[] {
     const resolution = this.resolutions.get(id);
-    if (resolution === undefined || !resolution.awaiting.delete(node)) return [];
+    if (resolution === undefined) return [];
+    resolution.pending--;
     if (reply.kind === "ok" && reply.result.code === ResultCode.RESULT_CODE_OK && reply.result.body?.$case === "txStatus") {
+      resolution.answered++;
       const status: EcTxStatusReply = reply.result.body.value;
       if (status.state === TxState.TX_STATE_COMMITTED) {
         resolution.committedVersion = status.version;
         resolution.committedExpiresAtMs = status.expiresAtMs;
       }
-    } else {
-      resolution.silent.add(node);
     }
-    if (resolution.awaiting.size > 0) return [];
+    if (resolution.pending > 0) return [];
     return this.decideResolution(id, nowMs, wallMs);
-  }
-
-  /**
-   * A view change: a resolution no longer waits for (or on the silence of) a node that left
-   * the write targets. Why that is safe: an acknowledged write committed on k nodes, so if
-   * it committed at all, a node still in the view holds it, unless fewer than k nodes
-   * committed it, and then it was never acknowledged, and the node that left forgets what it
-   * holds (it rebuilds before it serves again). Without this, a resolution begun before a
-   * paused node left the view waited out the whole peer timeout on it, and the key stayed
-   * locked meanwhile: writes stalled for that long after the view had moved on.
-   */
-  private pruneResolutions(view: View): void {
-    const targets = new Set(writeTargets(view));
-    for (const resolution of this.resolutions.values()) {
-      for (const node of resolution.awaiting) if (!targets.has(node)) resolution.awaiting.delete(node);
-      for (const node of resolution.silent) if (!targets.has(node)) resolution.silent.delete(node);
-    }
-  }
-
-  /** Decides the resolutions a view change left with nobody to wait for (see pruneResolutions). */
-  private decideSettledResolutions(nowMs: number, wallMs: number): NodeEffect[] {
-    const effects: NodeEffect[] = [];
-    for (const [id, resolution] of this.resolutions) {
-      if (resolution.awaiting.size === 0) effects.push(...this.decideResolution(id, nowMs, wallMs));
-    }
-    return effects;
   }
 
   private decideResolution(id: number, nowMs: number, wallMs: number): NodeEffect[] {
@@ -740,9 +709,9 @@ export class EccNodeCore {
         ...this.dropLogs(local.reply, key.toString("latin1"), version, wallMs),
       ];
     }
-    if (resolution.silent.size > 0) {
+    if (resolution.answered < others.length) {
       this.replica.resolutionFailed(key, txId, nowMs, this.timing.resolveRetryMs);
-      return [log("debug", "ec.resolve_retry", { tx, silent: resolution.silent.size })];
+      return [log("debug", "ec.resolve_retry", { tx, silent: others.length - resolution.answered })];
     }
     this.replica.abort({ key, txId });
     return [...notify({ $case: "abort", value: { key, txId } }), log("info", "ec.tx_resolved", { tx, decision: "abort" })];

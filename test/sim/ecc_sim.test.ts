@@ -105,6 +105,11 @@ describe("ecc simulation of the real cores (seeded)", function () {
       options: { keyCount: 6, memoryBudgetBytes: 150, ttlRate: 0.2, evictionPolicy: "allkeys-lfu" },
       what: "a duplicate EcCommit refused after a view change made a committed eviction retry and report failure",
     },
+    {
+      seed: 978_477_417,
+      options: { keyCount: 5, memoryBudgetBytes: 150, ttlRate: 0.5, evictionPolicy: "volatile-ttl" },
+      what: "an unsafe change caught before it landed: resolutions that stopped waiting for a node that left the view aborted a version that node still held",
+    },
   ];
   for (const { seed, options, what } of found) {
     it(`seed ${seed} (${what}) is linearizable`, () => {
