@@ -191,7 +191,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     }, WATCH_INTERVAL_MS);
     const startedMs = performance.now();
     const deadlineMs = startedMs + options.timeMs;
-    const selfCheck = options.killNodeAfterMs === undefined ? undefined : setTimeout(() => process.kill(cluster.nodes[0]!.pid, "SIGKILL"), options.killNodeAfterMs);
+    const killFirstNode = (): void => {
+      try {
+        process.kill(cluster.nodes[0]!.pid, "SIGKILL");
+      } catch {
+        // Already gone (ESRCH): the watch reports it as a node that exited, as it must.
+      }
+    };
+    const selfCheck = options.killNodeAfterMs === undefined ? undefined : setTimeout(killFirstNode, options.killNodeAfterMs);
     const progress = setInterval(() => log(`fuzz: ${lanes.map((lane) => `${lane.name} ${lane.report.tried}`).join(", ")}`), 10_000);
     try {
       await Promise.all(lanes.map((lane) => runLane(lane, () => stop || performance.now() > deadlineMs)));

@@ -73,6 +73,8 @@ class PeerSender {
   private data: ClientWritableStream<PeerBatch> | null = null;
   private client: InstanceType<typeof RaftPeerClient>;
   private lastRedialMs = -Infinity;
+  /** The recipient header of every stream (built here: an address no header can carry throws now, not later). */
+  private readonly recipient = new Metadata();
   /** Data batches waiting for room in the window, in order; a large message is several. */
   private dataQueue: QueuedBatch[] = [];
   private dataQueuedBytes = 0;
@@ -87,6 +89,7 @@ class PeerSender {
     private readonly auth: AuthToken | null,
     private readonly channelCredentials: ChannelCredentials,
   ) {
+    this.recipient.set(RECIPIENT_HEADER, address);
     this.client = this.dial();
   }
 
@@ -209,9 +212,7 @@ class PeerSender {
       current = false;
       onBroken(stream);
     };
-    const metadata = new Metadata();
-    metadata.set(RECIPIENT_HEADER, this.address);
-    const stream = this.client.deliver(metadata, (error: ServiceError | null) => {
+    const stream = this.client.deliver(this.recipient.clone(), (error: ServiceError | null) => {
       broken();
       if (error !== null) {
         this.metrics?.grpcError(grpcCodeName(error));
