@@ -73,6 +73,7 @@ function namespacesOf(pid: number): string[] {
 const RUNS = [
   { mode: "ecc", seed: 11, timeSeconds: 45, via: "library", nxFraction: null },
   { mode: "raft", seed: 12, timeSeconds: 40, via: "library", nxFraction: "0.1" },
+  { mode: "ecc", seed: 13, timeSeconds: 20, via: "resp", nxFraction: null },
   { mode: "raft", seed: 14, timeSeconds: 15, via: "resp", nxFraction: null },
 ] as const;
 
