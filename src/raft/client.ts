@@ -51,6 +51,7 @@ import {
 import { KV_SESSION_SEQS_MAX, RAFT_CLIENT_BYTES_PER_SECOND_MIN, TTL_MS_MAX, VALUE_BYTES_MAX } from "../core/limits";
 import { checkKey } from "../core/keys";
 import { BatchingChannel } from "../transport/batching_channel";
+import { Redialer } from "../transport/redialer";
 import { RAFT_CHANNEL_OPTIONS } from "../transport/grpc_options";
 import { AuthToken, AuthTokenInput, authTokenFromInput } from "../core/auth_token";
 import { authClientInterceptors } from "../transport/auth";
@@ -153,14 +154,11 @@ function sessionFloor(session: ClientSession): number {
 
 export class RaftClient {
   private readonly channels = new Map<string, KvChannel>();
-  /** The gRPC client under each address's channel (replaced by redial). */
-  private readonly clients = new Map<string, InstanceType<typeof RaftKvClient>>();
-  private readonly redialedAtMs = new Map<string, number>();
+  /** The gRPC client under each address's channel (dialled anew by redial). */
+  private readonly nodes = new Map<string, Redialer<InstanceType<typeof RaftKvClient>>>();
   private leader: string | null = null;
   private rotation = 0;
   private session: ClientSession = newSession();
-  /** How often a channel was dialled anew because another node answered at its address (for tests). */
-  redialCount = 0;
   /** Sessions this client opened (the first included), for tests. */
   sessionCount = 1;
   private readonly attemptsMax: number;
@@ -178,7 +176,7 @@ export class RaftClient {
 
   close(): void {
     for (const channel of this.channels.values()) channel.close();
-    for (const client of this.clients.values()) client.close();
+    for (const node of this.nodes.values()) node.close();
   }
 
   /** The value, or null when the key is absent (deleted, evicted or past its TTL). */
@@ -324,9 +322,13 @@ export class RaftClient {
   private channel(address: string): KvChannel {
     let channel = this.channels.get(address);
     if (channel === undefined) {
-      this.clients.set(address, this.dial(address));
+      const node = new Redialer(
+        () => new RaftKvClient(address, channelCredentials(this.options.tls), { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) }),
+        REDIAL_INTERVAL_MS,
+      );
+      this.nodes.set(address, node);
       channel = new BatchingChannel<KvBody, KvOp, KvResult, KvBatch, KvResultBatch>(address, {
-        openStream: () => this.clients.get(address)!.exchange(),
+        openStream: () => node.client.exchange(),
         makeOp: (id, body) => ({ id, body }),
         makeBatch: (ops) => ({ ops }),
         results: (batch) => batch.results,
@@ -428,30 +430,24 @@ export class RaftClient {
     throw new UnavailableError(`${what} failed after ${this.attemptsMax} attempts (${elapsedSeconds(startedMs)} s): ${tracker.summary()}`, { cause: lastError });
   }
 
-  /** After `address` failed: the next attempt goes elsewhere. */
-  private dial(address: string): InstanceType<typeof RaftKvClient> {
-    return new RaftKvClient(address, channelCredentials(this.options.tls), { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
+  /** How often channels were dialled anew because another node answered at their address (for tests). */
+  get redialCount(): number {
+    let count = 0;
+    for (const node of this.nodes.values()) count += node.redials;
+    return count;
   }
 
   /**
    * The node that answered at `address` named `address` as the leader: it is another node
-   * (no node names itself in NOT_LEADER). A healthy connection never resolves the name again,
-   * so after a node was replaced and another took over its old IP (a container restarted on
-   * a network that handed the IP on), this one would keep reaching the wrong node. Dial
-   * anew, at most once a second per address; operations in flight on the old stream finish.
+   * (no node names itself in NOT_LEADER), reached through a connection that outlived the
+   * address's owner (redialer.ts). Dial anew, at most once a second per address; operations
+   * in flight on the old stream finish.
    */
   private redial(address: string): void {
-    const nowMs = performance.now();
-    if (nowMs - (this.redialedAtMs.get(address) ?? -Infinity) < REDIAL_INTERVAL_MS) return;
-    this.redialedAtMs.set(address, nowMs);
-    const old = this.clients.get(address);
-    if (old === undefined) return;
-    this.clients.set(address, this.dial(address));
-    this.channels.get(address)?.detach();
-    old.close();
-    this.redialCount++;
+    if (this.nodes.get(address)?.redial() === true) this.channels.get(address)?.detach();
   }
 
+  /** After `address` failed: the next attempt goes elsewhere. */
   private forgetLeader(address: string): void {
     if (this.leader === address) this.leader = null;
     this.rotation++;

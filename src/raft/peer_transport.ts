@@ -27,6 +27,7 @@ import { grpcCodeName } from "../transport/status";
 import { MessageAssembler, malformedMessage, toWire } from "./wire";
 import { AuthToken } from "../core/auth_token";
 import { authClientInterceptors } from "../transport/auth";
+import { Redialer } from "../transport/redialer";
 
 /** Control messages queued on one peer stream beyond which more are dropped (Raft resends). */
 const CONTROL_QUEUE_MESSAGES_MAX = 10_000;
@@ -71,8 +72,7 @@ interface QueuedBatch {
 class PeerSender {
   private control: ClientWritableStream<PeerBatch> | null = null;
   private data: ClientWritableStream<PeerBatch> | null = null;
-  private client: InstanceType<typeof RaftPeerClient>;
-  private lastRedialMs = -Infinity;
+  private readonly peer: Redialer<InstanceType<typeof RaftPeerClient>>;
   /** The recipient header of every stream (built here: an address no header can carry throws now, not later). */
   private readonly recipient = new Metadata();
   /** Data batches waiting for room in the window, in order; a large message is several. */
@@ -86,31 +86,23 @@ class PeerSender {
     readonly address: string,
     private readonly logger: Logger,
     private readonly metrics: Pick<NodeMetricsSink, "grpcError"> | undefined,
-    private readonly auth: AuthToken | null,
-    private readonly channelCredentials: ChannelCredentials,
+    auth: AuthToken | null,
+    channelCredentials: ChannelCredentials,
   ) {
     this.recipient.set(RECIPIENT_HEADER, address);
-    this.client = this.dial();
-  }
-
-  private dial(): InstanceType<typeof RaftPeerClient> {
-    return new RaftPeerClient(this.address, this.channelCredentials, { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
+    this.peer = new Redialer(() => new RaftPeerClient(address, channelCredentials, { ...RAFT_CHANNEL_OPTIONS, interceptors: authClientInterceptors(auth) }), REDIAL_INTERVAL_MS);
   }
 
   /**
-   * The node at the other end is not `address` (see the header comment): drop the channel
-   * and its streams and dial again, which resolves the name again. Rate limited, since a
-   * name that still points at the wrong node would otherwise be dialled in a loop.
+   * The node at the other end is not `address` (see the header comment): drop the streams
+   * and dial again, which resolves the name again (at most every REDIAL_INTERVAL_MS).
    */
   private redial(): void {
-    const nowMs = performance.now();
-    if (this.closed || nowMs - this.lastRedialMs < REDIAL_INTERVAL_MS) return;
-    this.lastRedialMs = nowMs;
-    this.dropStreams();
-    this.client = this.dial();
+    if (this.closed) return;
+    if (this.peer.redial()) this.dropStreams();
   }
 
-  /** Ends both streams and forgets what waited to be sent on them (Raft resends), and the channel. */
+  /** Ends both streams and forgets what waited to be sent on them (Raft resends). */
   private dropStreams(): void {
     this.control?.end();
     this.data?.end();
@@ -119,7 +111,6 @@ class PeerSender {
     this.dataQueue = [];
     this.dataQueuedBytes = 0;
     this.dataInFlightBytes = 0;
-    this.client.close();
   }
 
   send(messages: readonly RaftMessage[]): void {
@@ -158,6 +149,7 @@ class PeerSender {
   close(): void {
     this.closed = true;
     this.dropStreams();
+    this.peer.close();
   }
 
   /** Queues one message's batches, all or nothing. */
@@ -212,7 +204,7 @@ class PeerSender {
       current = false;
       onBroken(stream);
     };
-    const stream = this.client.deliver(this.recipient.clone(), (error: ServiceError | null) => {
+    const stream = this.peer.client.deliver(this.recipient.clone(), (error: ServiceError | null) => {
       broken();
       if (error !== null) {
         this.metrics?.grpcError(grpcCodeName(error));

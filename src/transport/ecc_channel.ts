@@ -3,15 +3,13 @@
 //
 // A channel knows which shard its node holds. A reply from another shard's node, or a
 // refusal for a shard index or layout that is not the node's, makes it dial anew (at most
-// once per REDIAL_INTERVAL_MS): a healthy connection never resolves the name again, so after
-// a node was replaced and another took over its old address (a container restarted on a
-// network that handed its IP to another), the old connection would reach the wrong node for
-// good. The reply itself is passed on unchanged: the coordinator decides what it means (a
+// once per REDIAL_INTERVAL_MS; why: redialer.ts). The reply itself is passed on unchanged: the coordinator decides what it means (a
 // client whose servers list is in another order than the cluster's gets a config error).
 import { ChannelCredentials, Metadata, credentials } from "@grpc/grpc-js";
 import { EccNodeClient, Op, OpBatch, Result, ResultBatch, ResultCode } from "../gen/ecc";
 import { RPC_TIMEOUT_MS } from "../core/limits";
 import { BatchingChannel } from "./batching_channel";
+import { Redialer } from "./redialer";
 import { CHANNEL_OPTIONS } from "./grpc_options";
 import { errorFromGrpc } from "./status";
 import { AuthToken } from "../core/auth_token";
@@ -36,10 +34,8 @@ function answeringShard(result: Result): number | null {
 
 export class EccChannel {
   readonly address: string;
-  private client: EccNodeClient;
+  private readonly node: Redialer<EccNodeClient>;
   private readonly batching: BatchingChannel<{ body: OpBody; epoch: number }, Op, Result, OpBatch, ResultBatch>;
-  private lastRedialMs = -Infinity;
-  private redialCount = 0;
 
   /**
    * `shardIndex`: the shard the node at `address` holds (its position in the servers list);
@@ -49,13 +45,13 @@ export class EccChannel {
   constructor(
     address: string,
     private readonly shardIndex: number,
-    private readonly auth: AuthToken | null = null,
-    private readonly channelCredentials: ChannelCredentials = credentials.createInsecure(),
+    auth: AuthToken | null = null,
+    channelCredentials: ChannelCredentials = credentials.createInsecure(),
   ) {
     this.address = address;
-    this.client = this.dial();
+    this.node = new Redialer(() => new EccNodeClient(address, channelCredentials, { ...CHANNEL_OPTIONS, interceptors: authClientInterceptors(auth) }), REDIAL_INTERVAL_MS);
     this.batching = new BatchingChannel<{ body: OpBody; epoch: number }, Op, Result, OpBatch, ResultBatch>(address, {
-      openStream: () => this.client.exchange(),
+      openStream: () => this.node.client.exchange(),
       makeOp: (id, { body, epoch }) => ({ id, epoch, body }),
       makeBatch: (ops) => ({ ops }),
       results: (batch) => batch.results,
@@ -66,26 +62,15 @@ export class EccChannel {
 
   /** How often this channel dialled its node anew because another node answered. */
   get redials(): number {
-    return this.redialCount;
-  }
-
-  private dial(): EccNodeClient {
-    return new EccNodeClient(this.address, this.channelCredentials, { ...CHANNEL_OPTIONS, interceptors: authClientInterceptors(this.auth) });
+    return this.node.redials;
   }
 
   /** Passes `result` on; when it shows another node at this address, dials anew (see the header). */
   private checked(result: Result): Result {
     const shard = answeringShard(result);
     const elsewhere = (shard !== null && shard !== this.shardIndex) || result.code === ResultCode.RESULT_CODE_CONFIG_MISMATCH;
-    const nowMs = performance.now();
-    if (elsewhere && nowMs - this.lastRedialMs >= REDIAL_INTERVAL_MS) {
-      this.lastRedialMs = nowMs;
-      this.redialCount++;
-      const old = this.client;
-      this.client = this.dial();
-      this.batching.detach(); // the next operation opens its stream on the new channel
-      old.close(); // calls still running on it finish
-    }
+    // The next operation opens its stream on the new client.
+    if (elsewhere && this.node.redial()) this.batching.detach();
     return result;
   }
 
@@ -106,7 +91,7 @@ export class EccChannel {
   call(body: OpBody, timeoutMs: number = RPC_TIMEOUT_MS, epoch = 0): Promise<Result> {
     return new Promise<Result>((resolve, reject) => {
       const deadline = new Date(Date.now() + timeoutMs);
-      this.client.call({ id: 0, epoch, body }, new Metadata(), { deadline }, (error, result) => {
+      this.node.client.call({ id: 0, epoch, body }, new Metadata(), { deadline }, (error, result) => {
         if (error !== null) {
           this.batching.markFailed();
           reject(errorFromGrpc(error, this.address));
@@ -119,7 +104,7 @@ export class EccChannel {
 
   close(): void {
     this.batching.close();
-    this.client.close();
+    this.node.close();
   }
 }
 
